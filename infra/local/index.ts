@@ -1,0 +1,4 @@
+export { startLocalStack } from './local-stack.ts';
+export type { LocalStack, LocalStackOptions, LocalStackPorts, LocalEndpoints } from './local-stack.ts';
+export { provisionTopology } from './provision.ts';
+export type { ProvisionedTopology, ProvisionedQueue } from './provision.ts';

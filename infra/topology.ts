@@ -1,0 +1,159 @@
+/**
+ * selo's AWS resources, declared once (DESIGN §3). The local bootstrap creates exactly these on
+ * the stand-ins and the CDK app builds exactly these in AWS, so local and cloud cannot drift.
+ * The retry budget (`maxReceiveCount`, visibility timeouts) lives here, not in code
+ * (HOUSE_STYLE rule 4).
+ */
+
+/** An SQS work queue and its dead-letter queue. */
+export interface QueueDeclaration {
+  /** Logical name; the physical name is `selo-<env>-<key>`. */
+  key: string;
+  /** What the queue feeds. */
+  purpose: string;
+  /** Seconds a received message stays invisible before redelivery. */
+  visibilityTimeoutSeconds: number;
+  /** Receives before SQS moves the message to the DLQ. */
+  maxReceiveCount: number;
+  /** Seconds a message is kept in the work queue. */
+  messageRetentionSeconds: number;
+  /** Seconds a message is kept in the DLQ (SQS maximum: 14 days). */
+  dlqRetentionSeconds: number;
+}
+
+/** A target of a rule: one of the declared queues. */
+export interface RuleTarget {
+  /** Key of the target queue. */
+  queue: string;
+}
+
+/** An EventBridge rule on selo's bus. */
+export interface RuleDeclaration {
+  /** Logical name; the physical name is `selo-<env>-<key>`. */
+  key: string;
+  description: string;
+  /** An EventBridge event pattern (AWS "Event patterns" syntax). */
+  eventPattern: Readonly<Record<string, unknown>>;
+  targets: readonly RuleTarget[];
+}
+
+/** The whole declared topology, before environment names are applied. */
+export interface TopologyDeclaration {
+  queues: readonly QueueDeclaration[];
+  rules: readonly RuleDeclaration[];
+  audit: { shardCount: number; retentionHours: number };
+  sagaTable: { partitionKey: string; sortKey: string; ttlAttribute: string; stateIndex: { name: string; partitionKey: string; sortKey: string } };
+}
+
+const DAY = 86_400;
+
+/** Failure facts that start a compensation (DESIGN §1: only definite negative outcomes). */
+export const COMPENSATION_TRIGGERS: readonly string[] = [
+  'PaymentRejected',
+  'MessageRejected',
+  'TransmissionRejected',
+  'TransmissionFailed',
+  'SignatureInvalid',
+  'DictOperationFailed',
+];
+
+/** Facts operations must look at. */
+export const OPERATIONS_ALERTS: readonly string[] = ['PaymentInDoubt', 'CompensationFailed', 'OutcomeConflict'];
+
+/** selo's topology. */
+export const TOPOLOGY: TopologyDeclaration = {
+  queues: [
+    { key: 'sign', purpose: 'requests from core banking, to be signed in the HSM', visibilityTimeoutSeconds: 30, maxReceiveCount: 5, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
+    { key: 'transmit', purpose: 'signed messages, to be sent to the BCB over mTLS', visibilityTimeoutSeconds: 60, maxReceiveCount: 8, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
+    { key: 'verify', purpose: 'messages from the BCB, to be signature-checked and published', visibilityTimeoutSeconds: 30, maxReceiveCount: 5, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
+    { key: 'compensate', purpose: 'definite failures, to be compensated once', visibilityTimeoutSeconds: 60, maxReceiveCount: 6, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
+    { key: 'operations', purpose: 'alerts for operations: in-doubt payments, failed compensations, conflicting outcomes', visibilityTimeoutSeconds: 30, maxReceiveCount: 10, messageRetentionSeconds: 14 * DAY, dlqRetentionSeconds: 14 * DAY },
+  ],
+  rules: [
+    {
+      key: 'requests-to-sign',
+      description: 'Core banking requests go to the sign worker',
+      eventPattern: { source: ['core.banking'], 'detail-type': ['PaymentRequested', 'DictRequested'] },
+      targets: [{ queue: 'sign' }],
+    },
+    {
+      key: 'signed-to-transmit',
+      description: 'Signed messages go to the transmit worker',
+      eventPattern: { source: ['selo.sign'], 'detail-type': ['MessageSigned'] },
+      targets: [{ queue: 'transmit' }],
+    },
+    {
+      key: 'dict-answers-to-verify',
+      description: 'DICT answers received by the transmit worker go to the verify worker',
+      eventPattern: { source: ['selo.transmit'], 'detail-type': ['DictResponseReceived'] },
+      targets: [{ queue: 'verify' }],
+    },
+    {
+      key: 'failures-to-compensate',
+      description: 'Definite failures go to the compensation worker',
+      eventPattern: { source: [{ prefix: 'selo.' }], 'detail-type': [...COMPENSATION_TRIGGERS] },
+      targets: [{ queue: 'compensate' }],
+    },
+    {
+      key: 'alerts-to-operations',
+      description: 'What operations must act on',
+      eventPattern: { source: [{ prefix: 'selo.' }], 'detail-type': [...OPERATIONS_ALERTS] },
+      targets: [{ queue: 'operations' }],
+    },
+  ],
+  audit: { shardCount: 2, retentionHours: 24 },
+  sagaTable: { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt', stateIndex: { name: 'by-state', partitionKey: 'state', sortKey: 'updatedAt' } },
+};
+
+/** A queue with its physical names. */
+export interface ResolvedQueue extends QueueDeclaration {
+  name: string;
+  dlqName: string;
+}
+
+/** A rule with its physical name. */
+export interface ResolvedRule extends RuleDeclaration {
+  name: string;
+}
+
+/** The topology with the physical names of one environment. */
+export interface ResolvedTopology {
+  environment: string;
+  eventBusName: string;
+  queues: readonly ResolvedQueue[];
+  rules: readonly ResolvedRule[];
+  auditStream: { name: string; shardCount: number; retentionHours: number };
+  /** Audit records as Parquet, `audit/{spi|dict}/year=…/month=…/day=…/hour=…/`. */
+  auditBucket: string;
+  /** Claim-check payloads and quarantined messages. */
+  payloadBucket: string;
+  sagaTable: TopologyDeclaration['sagaTable'] & { name: string };
+}
+
+/**
+ * Applies an environment's names to the declaration. Names are `selo-<env>-<key>`, which keeps
+ * SQS (80), Kinesis (128), S3 (63) and DynamoDB (255) limits for environment names up to 20
+ * characters.
+ */
+export function resolveTopology(environment: string, declaration: TopologyDeclaration = TOPOLOGY): ResolvedTopology {
+  if (!/^[a-z][a-z0-9-]{0,19}$/.test(environment)) {
+    throw new Error(`environment name must be lower-case letters, digits and dashes (max 20), got ${JSON.stringify(environment)}`);
+  }
+  const prefix = `selo-${environment}`;
+  const queueKeys = new Set(declaration.queues.map((q) => q.key));
+  for (const rule of declaration.rules) {
+    for (const target of rule.targets) {
+      if (!queueKeys.has(target.queue)) throw new Error(`rule ${rule.key} targets undeclared queue ${target.queue}`);
+    }
+  }
+  return {
+    environment,
+    eventBusName: `${prefix}-bus`,
+    queues: declaration.queues.map((q) => ({ ...q, name: `${prefix}-${q.key}`, dlqName: `${prefix}-${q.key}-dlq` })),
+    rules: declaration.rules.map((r) => ({ ...r, name: `${prefix}-${r.key}` })),
+    auditStream: { name: `${prefix}-audit`, ...declaration.audit },
+    auditBucket: `${prefix}-audit`,
+    payloadBucket: `${prefix}-payloads`,
+    sagaTable: { ...declaration.sagaTable, name: `${prefix}-saga` },
+  };
+}

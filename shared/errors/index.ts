@@ -1,0 +1,2 @@
+export { SeloError, TransientError, PermanentError, classifyError } from './selo-error.ts';
+export type { Retryability, SeloErrorOptions, ErrorClassification } from './selo-error.ts';

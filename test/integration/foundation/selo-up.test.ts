@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+import { ListQueuesCommand } from '@aws-sdk/client-sqs';
+import { createAwsClients } from '../../../shared/aws/index.ts';
+
+const SELO = fileURLToPath(new URL('../../../bin/selo.ts', import.meta.url));
+
+interface Ready {
+  child: ChildProcessWithoutNullStreams;
+  endpoints: Record<string, string>;
+  output: string[];
+}
+
+function startUp(): Promise<Ready> {
+  const child = spawn(process.execPath, [SELO, 'up', '--sqs-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--events-port', '0'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line within 60 s:\n${output.join('\n')}`)), 60_000);
+    child.once('exit', (code) => reject(new Error(`selo up exited with ${String(code)} before ready:\n${output.join('\n')}`)));
+    child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      output.push(line);
+      if (line.startsWith('selo: ready ')) {
+        clearTimeout(timer);
+        resolve({ child, endpoints: JSON.parse(line.slice('selo: ready '.length)) as Record<string, string>, output });
+      }
+    });
+  });
+}
+
+function exitOf(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null) return Promise.resolve({ code: child.exitCode, signal: null });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Pids whose parent is `pid`, read from /proc (Linux). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
+
+function portRefuses(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+describe('selo up', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`prints the ready line, serves the topology, and stops cleanly on ${signal}`, async () => {
+      const { child, endpoints, output } = await startUp();
+      try {
+        expect(Object.keys(endpoints).sort()).toEqual(['dynamodb', 'events', 'kinesis', 'region', 's3', 'sqs']);
+        expect(endpoints.region).toBe('sa-east-1');
+        expect(output.join('\n')).toContain('EventBridge selo emulator');
+
+        const clients = createAwsClients({ region: endpoints.region ?? '', accountId: '000000000000', endpoints });
+        try {
+          const queues = await clients.sqs.send(new ListQueuesCommand({ QueueNamePrefix: 'selo-local-' }));
+          expect(queues.QueueUrls?.some((url) => url.endsWith('/selo-local-sign'))).toBe(true);
+        } finally {
+          clients.destroy();
+        }
+        // Everything runs in the one process: nothing to orphan.
+        expect(childrenOf(child.pid ?? -1)).toEqual([]);
+
+        child.kill(signal);
+        const exit = await exitOf(child);
+        expect(exit).toEqual({ code: 0, signal: null });
+        for (const key of ['sqs', 'events', 'kinesis', 'dynamodb']) {
+          expect(await portRefuses(endpoints[key] ?? ''), key).toBe(true);
+        }
+        expect(output.join('')).toContain(`${signal} received, stopping`);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    });
+  }
+
+  it('refuses a malformed port with a clear message and exit code 2', async () => {
+    const child = spawn(process.execPath, [SELO, 'up', '--sqs-port', 'abc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const exit = await exitOf(child);
+    expect(exit.code).toBe(2);
+    expect(stderr).toContain('--sqs-port must be a port number from 0 to 65535, got "abc"');
+  });
+});
