@@ -1,0 +1,191 @@
+import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+/** One message for one target, produced when an event matches a rule. */
+export interface TargetDelivery {
+  /** The target's SQS queue ARN. */
+  targetArn: string;
+  /** The message body (the event envelope, or the target's shaped input). */
+  body: string;
+  /** The EventBridge event id; used as deduplication id on FIFO queues. */
+  eventId: string;
+  /** `SqsParameters.MessageGroupId` of the target, required by FIFO queues. */
+  messageGroupId?: string;
+}
+
+/** Receives target deliveries; the emulator's port to the outside world. */
+export interface TargetDispatcher {
+  /** Starts delivering in the background; never throws, never rejects. */
+  dispatch(delivery: TargetDelivery): void;
+}
+
+/** Delivery counters. */
+export interface DeliveryStats {
+  /** Messages accepted by SQS. */
+  delivered: number;
+  /** Messages given up on after every attempt failed. */
+  failed: number;
+  /** Attempts that failed and were retried. */
+  retried: number;
+  /** Deliveries still under way. */
+  inFlight: number;
+}
+
+/** Options of {@link SqsTargetDispatcher}. */
+export interface SqsTargetDispatcherOptions {
+  /** SQS endpoint URL (a local fauxqs). */
+  endpoint: string;
+  /**
+   * Attempts per message before it counts as failed.
+   * @defaultValue 3
+   */
+  maxAttempts?: number;
+  /**
+   * Delay before the first retry; doubles on each further retry.
+   * @defaultValue 100
+   */
+  retryDelayMs?: number;
+  /**
+   * Milliseconds to wait for a connection and for a response from SQS.
+   * @defaultValue 5000
+   */
+  requestTimeoutMs?: number;
+}
+
+/** A parsed SQS queue ARN. */
+export interface SqsQueueArn {
+  /** Region of the queue. */
+  region: string;
+  /** Owning account id. */
+  accountId: string;
+  /** Queue name. */
+  queueName: string;
+}
+
+/**
+ * Parses `arn:<partition>:sqs:<region>:<account>:<name>`.
+ *
+ * @returns the parts, or `undefined` when the ARN is not an SQS queue ARN.
+ */
+export function parseSqsQueueArn(arn: string): SqsQueueArn | undefined {
+  const match = /^arn:[a-z-]+:sqs:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,80}(?:\.fifo)?)$/u.exec(arn);
+  if (match === null) return undefined;
+  return { region: match[1] as string, accountId: match[2] as string, queueName: match[3] as string };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
+}
+
+/**
+ * Delivers target messages to SQS with the real `@aws-sdk/client-sqs` (SendMessage), resolving
+ * each queue ARN to its URL once with GetQueueUrl. Failures never escape: each message is
+ * retried with exponential backoff and, if every attempt fails, counted in
+ * {@link DeliveryStats.failed}.
+ */
+export class SqsTargetDispatcher implements TargetDispatcher {
+  readonly #endpoint: string;
+  readonly #maxAttempts: number;
+  readonly #retryDelayMs: number;
+  readonly #requestTimeoutMs: number;
+  readonly #clients = new Map<string, SQSClient>();
+  readonly #queueUrls = new Map<string, string>();
+  readonly #inFlight = new Set<Promise<void>>();
+  #delivered = 0;
+  #failed = 0;
+  #retried = 0;
+
+  constructor(options: SqsTargetDispatcherOptions) {
+    this.#endpoint = options.endpoint;
+    this.#maxAttempts = options.maxAttempts ?? 3;
+    this.#retryDelayMs = options.retryDelayMs ?? 100;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
+  }
+
+  /** {@inheritDoc TargetDispatcher.dispatch} */
+  dispatch(delivery: TargetDelivery): void {
+    const work = this.#deliver(delivery).finally(() => {
+      this.#inFlight.delete(work);
+    });
+    this.#inFlight.add(work);
+  }
+
+  /** Current counters. */
+  stats(): DeliveryStats {
+    return { delivered: this.#delivered, failed: this.#failed, retried: this.#retried, inFlight: this.#inFlight.size };
+  }
+
+  /** Resolves when every delivery started so far has been delivered or given up on. */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0) {
+      await Promise.all([...this.#inFlight]);
+    }
+  }
+
+  /** Drains in-flight deliveries, then releases the SQS clients. Idempotent. */
+  async close(): Promise<void> {
+    await this.drain();
+    for (const client of this.#clients.values()) client.destroy();
+    this.#clients.clear();
+  }
+
+  async #deliver(delivery: TargetDelivery): Promise<void> {
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
+      try {
+        await this.#send(delivery);
+        this.#delivered += 1;
+        return;
+      } catch {
+        // A stale URL may be why the send failed (queue recreated): resolve it again next time.
+        this.#queueUrls.delete(delivery.targetArn);
+        if (attempt < this.#maxAttempts) {
+          this.#retried += 1;
+          await sleep(this.#retryDelayMs * 2 ** (attempt - 1));
+        }
+      }
+    }
+    this.#failed += 1;
+  }
+
+  async #send(delivery: TargetDelivery): Promise<void> {
+    const arn = parseSqsQueueArn(delivery.targetArn);
+    if (arn === undefined) throw new Error(`not an SQS queue ARN: ${delivery.targetArn}`);
+    const client = this.#client(arn.region);
+    let queueUrl = this.#queueUrls.get(delivery.targetArn);
+    if (queueUrl === undefined) {
+      const found = await client.send(new GetQueueUrlCommand({ QueueName: arn.queueName }));
+      if (found.QueueUrl === undefined) throw new Error(`no URL for queue ${arn.queueName}`);
+      queueUrl = found.QueueUrl;
+      this.#queueUrls.set(delivery.targetArn, queueUrl);
+    }
+    const fifo = arn.queueName.endsWith('.fifo');
+    await client.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: delivery.body,
+        ...(fifo ? { MessageGroupId: delivery.messageGroupId ?? delivery.eventId, MessageDeduplicationId: delivery.eventId } : {}),
+      }),
+    );
+  }
+
+  #client(region: string): SQSClient {
+    let client = this.#clients.get(region);
+    if (client === undefined) {
+      client = new SQSClient({
+        endpoint: this.#endpoint,
+        region,
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        // Retries are ours (counted in stats); the SDK's own would hide them.
+        maxAttempts: 1,
+        requestHandler: new NodeHttpHandler({
+          connectionTimeout: this.#requestTimeoutMs,
+          requestTimeout: this.#requestTimeoutMs,
+        }),
+      });
+      this.#clients.set(region, client);
+    }
+    return client;
+  }
+}
