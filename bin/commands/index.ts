@@ -1,6 +1,8 @@
 import type { Command } from './command.ts';
 import { upCommand } from './up.ts';
 import { configCommand } from './config.ts';
+import { hsmCommand } from './hsm.ts';
+import { pkiCommand } from './pki.ts';
 
 /**
  * Every `selo` command. Each lives in its own file in this folder; add one line here to
@@ -9,6 +11,8 @@ import { configCommand } from './config.ts';
 export const COMMANDS: readonly Command[] = [
   upCommand,
   configCommand,
+  hsmCommand,
+  pkiCommand,
 ];
 
 export type { Command, CommandIo } from './command.ts';

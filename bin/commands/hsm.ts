@@ -1,0 +1,145 @@
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EnvReader } from '../../shared/config/index.ts';
+import { SeloError } from '../../shared/errors/index.ts';
+import { initToken, readHsmConfig, TokenSession } from '../../shared/hsm/index.ts';
+import type { HsmConfig } from '../../shared/hsm/index.ts';
+import { buildCertificationRequest, parseDistinguishedName } from '../../shared/pki/index.ts';
+import { useProjectSoftHsm } from '../../infra/softhsm/index.ts';
+import { formatHsmBench, runHsmBench } from '../../scripts/bench-hsm.ts';
+import type { Command, CommandIo } from './command.ts';
+
+const USAGE = `usage: selo hsm <subcommand> [options]
+  init   [--label L] [--pin P] [--so-pin S]      create the development token (idempotent)
+  keygen --label L [--bits 2048|3072|4096]       RSA key pair inside the token (sensitive, not extractable)
+  list   [--json]                                keys and their security attributes
+  csr    --label L --subject "CN=…,O=…,C=BR" [--out file]   PKCS#10 request signed inside the HSM
+  bench  [--json] [--key L] [--sessions N] [--duration-ms MS] [--in-flight 1,2,4,8,16]
+Configuration: SELO_HSM_MODULE, SELO_HSM_TOKEN_LABEL, SELO_HSM_PIN, SELO_HSM_SO_PIN, SELO_HSM_SESSIONS;
+SoftHSM uses .selo/softhsm/softhsm2.conf unless SOFTHSM2_CONF is set.
+`;
+
+function config(io: CommandIo): HsmConfig {
+  useProjectSoftHsm(process.env);
+  const reader = new EnvReader(io.env);
+  const hsm = readHsmConfig(reader);
+  reader.finish();
+  return hsm;
+}
+
+function write(stream: NodeJS.WritableStream, text: string): void {
+  stream.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+function bits(value: string | undefined): 2048 | 3072 | 4096 {
+  const parsed = Number(value ?? '2048');
+  if (parsed !== 2048 && parsed !== 3072 && parsed !== 4096) throw new Error(`--bits must be 2048, 3072 or 4096, got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+async function run(args: readonly string[], io: CommandIo): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      label: { type: 'string' }, pin: { type: 'string' }, 'so-pin': { type: 'string' }, bits: { type: 'string' },
+      json: { type: 'boolean', default: false }, subject: { type: 'string' }, out: { type: 'string' }, key: { type: 'string' },
+      sessions: { type: 'string' }, 'duration-ms': { type: 'string' }, 'in-flight': { type: 'string' },
+    },
+    strict: true,
+  });
+  switch (sub) {
+    case 'init': {
+      const hsm = config(io);
+      const soPin = values['so-pin'] ?? hsm.soPin;
+      if (soPin === undefined) throw new Error('the security officer PIN is needed: --so-pin or SELO_HSM_SO_PIN');
+      const tokenLabel = values.label ?? hsm.tokenLabel;
+      const result = initToken({ modulePath: hsm.modulePath, tokenLabel, pin: values.pin ?? hsm.pin, soPin });
+      write(io.stdout, result.created ? `token ${JSON.stringify(tokenLabel)} created (serial ${result.serialNumber}); SOFTHSM2_CONF=${process.env['SOFTHSM2_CONF'] ?? ''}` : `token ${JSON.stringify(tokenLabel)} already exists (serial ${result.serialNumber})`);
+      return 0;
+    }
+    case 'keygen': {
+      if (values.label === undefined) throw new Error('--label is required');
+      const hsm = config(io);
+      const session = TokenSession.open(hsm);
+      try {
+        const key = session.generateRsaKeyPair({ label: values.label, bits: bits(values.bits) });
+        write(io.stdout, `generated RSA-${bits(values.bits)} key ${JSON.stringify(key.label)} id ${key.id.toString('hex')} on token ${JSON.stringify(hsm.tokenLabel)}`);
+      } finally {
+        session.close();
+      }
+      return 0;
+    }
+    case 'list': {
+      const hsm = config(io);
+      const session = TokenSession.open(hsm);
+      try {
+        const keys = session.listKeys();
+        if (values.json) {
+          write(io.stdout, JSON.stringify(keys, null, 2));
+        } else {
+          for (const key of keys) {
+            const flags = Object.entries(key.attributes).map(([name, on]) => `${name}=${on ? 'yes' : 'no'}`).join(' ');
+            write(io.stdout, `${key.class.padEnd(7)} ${key.keyType}-${key.bits ?? '?'} ${JSON.stringify(key.label)} id=${key.id} ${flags}`);
+          }
+          if (keys.length === 0) write(io.stdout, `no keys on token ${JSON.stringify(hsm.tokenLabel)}`);
+        }
+      } finally {
+        session.close();
+      }
+      return 0;
+    }
+    case 'csr': {
+      if (values.label === undefined || values.subject === undefined) throw new Error('--label and --subject are required');
+      const hsm = config(io);
+      const subject = parseDistinguishedName(values.subject);
+      const session = TokenSession.open(hsm);
+      try {
+        const label = values.label;
+        const csr = await buildCertificationRequest({ subject, publicKey: session.publicKey({ label }), signer: (tbs) => session.sign({ label }, tbs), keyUsage: ['digitalSignature', 'nonRepudiation'] });
+        if (values.out === undefined) write(io.stdout, csr.pem);
+        else writeFileSync(values.out, csr.pem);
+      } finally {
+        session.close();
+      }
+      return 0;
+    }
+    case 'bench': {
+      const hsm = config(io);
+      const keyLabel = values.key ?? 'selo-bench';
+      const session = TokenSession.open(hsm);
+      try {
+        if (!session.listKeys().some((key) => key.class === 'private' && key.label === keyLabel)) session.generateRsaKeyPair({ label: keyLabel, bits: 2048 });
+      } finally {
+        session.close();
+      }
+      const inFlight = values['in-flight']?.split(',').map(Number);
+      const result = await runHsmBench({
+        modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, keyLabel,
+        sessions: values.sessions === undefined ? hsm.sessions : Number(values.sessions),
+        ...(inFlight === undefined ? {} : { inFlight }),
+        ...(values['duration-ms'] === undefined ? {} : { durationMs: Number(values['duration-ms']) }),
+      });
+      write(io.stdout, values.json ? JSON.stringify(result, null, 2) : formatHsmBench(result));
+      return 0;
+    }
+    default:
+      write(sub === undefined || sub === 'help' ? io.stdout : io.stderr, USAGE);
+      return sub === 'help' ? 0 : 2;
+  }
+}
+
+/** `selo hsm init|keygen|list|csr|bench`: HSM key tooling (issue 3 item 4). */
+export const hsmCommand: Command = {
+  name: 'hsm',
+  summary: 'HSM token and key tooling: init, keygen, list, csr, bench',
+  async run(args, io) {
+    try {
+      return await run(args, io);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      write(io.stderr, `selo hsm: ${message}`);
+      return error instanceof SeloError || error instanceof Error ? 1 : 2;
+    }
+  },
+};

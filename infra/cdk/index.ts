@@ -1,0 +1,2 @@
+export { SeloStack } from './selo-stack.ts';
+export type { SeloStackProps } from './selo-stack.ts';

@@ -1,0 +1,12 @@
+export { HsmPool } from './hsm-pool.ts';
+export type { HsmPoolOptions, HsmPoolState, HsmHealth, HsmPoolMetrics, HsmPoolEvents, LatencySummary } from './hsm-pool.ts';
+export { CKR, ckrOf, toHsmError, hsmError, recoveryOf } from './hsm-errors.ts';
+export type { HsmError, HsmErrorCode, HsmErrorDetails, HsmRecovery } from './hsm-errors.ts';
+export { createPkcs11jsPort, loadPkcs11js } from './pkcs11-port.ts';
+export type { Pkcs11Port, Pkcs11Handle, KeyRef, InitializeResult } from './pkcs11-port.ts';
+export { readHsmConfig, DEVELOPMENT_PIN, DEVELOPMENT_SO_PIN } from './hsm-config.ts';
+export type { HsmConfig } from './hsm-config.ts';
+export { TokenSession, initToken } from './token-session.ts';
+export type { TokenSessionOptions, InitTokenOptions, InitTokenResult, GenerateKeyOptions, KeyListing, SecurityAttribute } from './token-session.ts';
+export { buildTlsClientOptions, preparePkcs11Engine, pkcs11KeyUri, readPem, DEBIAN_OPENSSL_ENGINES_DIR } from './tls-options.ts';
+export type { ClientKeySource, PemClientKey, HsmClientKey, TlsClientOptions } from './tls-options.ts';

@@ -1,0 +1,18 @@
+export {
+  derTlv, derSequence, derSet, derInteger, derOid, derNull, derBoolean, derBitString, derOctetString, derUtf8String,
+  derPrintableString, derIa5String, derTime, derExplicit, derImplicitPrimitive, derRead, derChildren, derDecodeOid,
+} from './der.ts';
+export type { DerElement } from './der.ts';
+export {
+  encodeName, formatRfc2253, parseDistinguishedName, certificateIssuerRfc2253, certificateSubjectRfc2253, certificateSubject,
+  certificateSerialDecimal, certificateIspb, parseCertificate,
+} from './name.ts';
+export type { NameAttribute, DistinguishedName } from './name.ts';
+export {
+  softwareSigner, buildCertificate, buildCertificationRequest, buildExtensions, keyIdentifier, subjectPublicKeyInfo,
+  sha256WithRsaAlgorithm, toPem,
+} from './certificate.ts';
+export type {
+  Signer, KeyUsage, ExtendedKeyUsage, SubjectAltNames, CertificateOptions, BuiltCertificate, CertificationRequestOptions,
+  BuiltCertificationRequest,
+} from './certificate.ts';
