@@ -19,11 +19,17 @@ fi
 stamp="node_modules/.selo-bootstrap"
 want="$(sha256sum package-lock.json | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/node ]; then
-  say "installing npm dependencies (npm ci) ..."
-  # --no-fund/--no-audit: no network calls besides the registry; engine warnings about the
-  # system Node are expected, selo runs on the Node 24 this installs.
-  npm ci --no-fund --no-audit --loglevel=error >&2
-  echo "$want" > "$stamp"
+  # --no-fund/--no-audit: no calls besides the registry; engine warnings about the system Node
+  # are expected, selo runs on the Node 24 this installs.
+  if [ -d node_modules ] && [ -x node_modules/.bin/node ]; then
+    # A developer's tree after a lockfile change: update in place rather than wipe it.
+    say "package-lock.json changed: updating npm dependencies (npm install) ..."
+    npm install --no-fund --no-audit --loglevel=error >&2
+  else
+    say "installing npm dependencies (npm ci) ..."
+    npm ci --no-fund --no-audit --loglevel=error >&2
+  fi
+  sha256sum package-lock.json | cut -d' ' -f1 > "$stamp"
 fi
 version="$(node_modules/.bin/node --version)"
 case "$version" in

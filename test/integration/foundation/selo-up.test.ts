@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeSoftHsmConf } from '../../../infra/softhsm/index.ts';
 import { ListQueuesCommand } from '@aws-sdk/client-sqs';
 import { createAwsClients } from '../../../shared/aws/index.ts';
 
@@ -16,10 +19,17 @@ interface Ready {
   output: string[];
 }
 
+// Each run gets its own SoftHSM token directory and PKI, never the developer's .selo/.
+const scratch = mkdtempSync(join(tmpdir(), 'selo-up-'));
+const softHsmConf = writeSoftHsmConf(join(scratch, 'softhsm'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
 function startUp(): Promise<Ready> {
-  const child = spawn(process.execPath, [SELO, 'up', '--sqs-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--events-port', '0'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [SELO, 'up', '--sqs-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--events-port', '0', '--pki-dir', join(scratch, 'pki')],
+    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SOFTHSM2_CONF: softHsmConf } },
+  );
   const output: string[] = [];
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ready line within 60 s:\n${output.join('\n')}`)), 60_000);
@@ -76,6 +86,8 @@ describe('selo up', () => {
         expect(Object.keys(endpoints).sort()).toEqual(['dynamodb', 'events', 'kinesis', 'region', 's3', 'sqs']);
         expect(endpoints.region).toBe('sa-east-1');
         expect(output.join('\n')).toContain('EventBridge selo emulator');
+        expect(output.join('\n')).toContain(`SOFTHSM2_CONF=${softHsmConf}`);
+        expect(readdirSync(join(scratch, 'pki')).sort()).toContain('psp-signing.crt');
 
         const clients = createAwsClients({ region: endpoints.region ?? '', accountId: '000000000000', endpoints });
         try {
