@@ -2,11 +2,12 @@ import { ESLint } from 'eslint';
 import type { Linter } from 'eslint';
 import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
-import config from '../../../eslint.config.js';
 
 // The project's own rule block for workers/, taken from eslint.config.js (not a copy of it), run
 // without type information so that snippets need no files on disk.
-const workersBlock = (config as Linter.Config[]).find((block) => JSON.stringify(block.files) === JSON.stringify(['workers/**/*.ts']));
+const configUrl = new URL('../../../eslint.config.js', import.meta.url).href;
+const { default: config } = (await import(configUrl)) as { default: Linter.Config[] };
+const workersBlock = config.find((block) => JSON.stringify(block.files) === JSON.stringify(['workers/**/*.ts']));
 
 async function lint(filePath: string, code: string): Promise<string[]> {
   if (workersBlock === undefined) throw new Error('eslint.config.js has no block for workers/**/*.ts');
