@@ -1,6 +1,9 @@
 import type { Command } from './command.ts';
 import { upCommand } from './up.ts';
 import { configCommand } from './config.ts';
+import { signCommand } from './sign.ts';
+import { verifyCommand } from './verify.ts';
+import { benchCommand } from './bench.ts';
 import { hsmCommand } from './hsm.ts';
 import { pkiCommand } from './pki.ts';
 
@@ -11,6 +14,9 @@ import { pkiCommand } from './pki.ts';
 export const COMMANDS: readonly Command[] = [
   upCommand,
   configCommand,
+  signCommand,
+  verifyCommand,
+  benchCommand,
   hsmCommand,
   pkiCommand,
 ];

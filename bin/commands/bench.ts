@@ -1,0 +1,153 @@
+import { execFileSync } from 'node:child_process';
+import { X509Certificate, createPrivateKey, sign as cryptoSign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SignedXml } from 'xml-crypto';
+import { TrustStore, pemSigningKey, signDict, signSpi, verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
+import type { SigningKey } from '../../shared/xmldsig/index.ts';
+import type { Command, CommandIo } from './command.ts';
+
+const USAGE = `usage: selo bench xmldsig [--seconds <n per case>] [--spec <folder with spi-5.13.1/examples>]
+Signs and verifies the same documents with selo and with xml-crypto (software RSA-2048 key on
+both sides) and prints documents/s and the ratios. A script, not a test: it never fails on time.`;
+
+const EXC = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+
+interface Material {
+  keyPem: string;
+  certPem: string;
+  dispose(): void;
+}
+
+function makeKeyAndCertificate(): Material {
+  const dir = mkdtempSync(join(tmpdir(), 'selo-bench-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '2', '-subj', '/C=BR/O=Selo Bench/CN=bench', '-sha256'], { stdio: 'ignore' });
+  return { keyPem: readFileSync(join(dir, 'k.pem'), 'utf8'), certPem: readFileSync(join(dir, 'c.pem'), 'utf8'), dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs `once` back to back for `seconds` (after a short warm-up) and returns operations per second. */
+async function rate(seconds: number, once: () => unknown): Promise<number> {
+  const warmUntil = performance.now() + 300;
+  while (performance.now() < warmUntil) await once();
+  let count = 0;
+  const start = performance.now();
+  const until = start + seconds * 1000;
+  while (performance.now() < until) {
+    await once();
+    count++;
+  }
+  return count / ((performance.now() - start) / 1000);
+}
+
+function xmlCryptoSigner(keyPem: string, certPem: string): (xml: string) => string {
+  return (xml) => {
+    const sig = new SignedXml({ privateKey: keyPem, publicCert: certPem, canonicalizationAlgorithm: EXC, signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256' });
+    sig.addReference({
+      xpath: '/*',
+      transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', EXC],
+      digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+      isEmptyUri: true,
+    });
+    sig.computeSignature(xml, { prefix: 'ds', location: { reference: '/*', action: 'prepend' } });
+    return sig.getSignedXml();
+  };
+}
+
+function xmlCryptoVerifier(certPem: string): (xml: string) => boolean {
+  return (xml) => {
+    const sig = new SignedXml({ publicCert: certPem });
+    const doc = xml;
+    const signature = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(doc)?.[0];
+    if (signature === undefined) throw new Error('no signature');
+    sig.loadSignature(signature);
+    return sig.checkSignature(doc);
+  };
+}
+
+function format(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+}
+
+async function bench(values: { seconds: number; spec: string }, io: CommandIo): Promise<number> {
+  const material = makeKeyAndCertificate();
+  try {
+    const key = pemSigningKey(material.keyPem, material.certPem);
+    // The same RSA step as xml-crypto (node:crypto, on the calling thread), so only the XML work differs.
+    const privateKey = createPrivateKey(material.keyPem);
+    const inlineKey: SigningKey = { certificate: new X509Certificate(material.certPem), sign: (data) => Promise.resolve(cryptoSign('sha256', data, privateKey)) };
+    const trustStore = new TrustStore();
+    trustStore.add(material.certPem);
+    const xcSign = xmlCryptoSigner(material.keyPem, material.certPem);
+    const xcVerify = xmlCryptoVerifier(material.certPem);
+    const examples = join(values.spec, 'spi-5.13.1/examples');
+    const cases = ['pacs.002_PSP_1_msg.xml', 'pacs.008_END_1_msg.xml', 'pacs.008_END_10_msg.xml'].map((file) => ({ file, xml: readFileSync(join(examples, file), 'utf8') }));
+    const rsa = await rate(values.seconds, () => cryptoSign('sha256', Buffer.from('x'.repeat(600)), privateKey));
+    io.stdout.write(`selo bench xmldsig — ${values.seconds}s per case, RSA-2048 software key, one document at a time\n`);
+    io.stdout.write(`RSA-2048 sign alone (node:crypto): ${format(rsa)}/s\n\n`);
+    io.stdout.write('document                  bytes  op      selo-dict  selo-spi  xml-crypto  ratio(dict)  ratio(spi)\n');
+    for (const { file, xml } of cases) {
+      const dictSigned = await signDict(xml, inlineKey);
+      const spiSigned = await signSpi(xml, inlineKey);
+      const xcSigned = xcSign(xml);
+      if (!xcVerify(xcSigned)) throw new Error('xml-crypto failed to verify its own signature');
+      verifyDict(dictSigned, { trustStore });
+      verifySpi(spiSigned, { trustStore });
+      const signDictRate = await rate(values.seconds, () => signDict(xml, inlineKey));
+      const signSpiRate = await rate(values.seconds, () => signSpi(xml, inlineKey));
+      const signXc = await rate(values.seconds, () => xcSign(xml));
+      const verifyDictRate = await rate(values.seconds, () => verifyDict(dictSigned, { trustStore }));
+      const verifySpiRate = await rate(values.seconds, () => verifySpi(spiSigned, { trustStore }));
+      const verifyXc = await rate(values.seconds, () => xcVerify(xcSigned));
+      const row = (op: string, d: number, s: number, x: number): string =>
+        `${file.padEnd(25)} ${String(Buffer.byteLength(xml)).padStart(6)}  ${op.padEnd(6)}  ${format(d).padStart(9)}  ${format(s).padStart(8)}  ${format(x).padStart(10)}  ${(d / x).toFixed(1).padStart(10)}×  ${(s / x).toFixed(1).padStart(9)}×\n`;
+      io.stdout.write(row('sign', signDictRate, signSpiRate, signXc));
+      io.stdout.write(row('verify', verifyDictRate, verifySpiRate, verifyXc));
+    }
+    // Throughput with the thread-pool key (what the sign worker uses), 8 documents in flight.
+    const [, sample] = cases;
+    if (sample !== undefined) {
+      const inFlight = 8;
+      let done = 0;
+      const start = performance.now();
+      const until = start + values.seconds * 1000;
+      await Promise.all(
+        Array.from({ length: inFlight }, async () => {
+          while (performance.now() < until) {
+            await signSpi(sample.xml, key);
+            done++;
+          }
+        }),
+      );
+      io.stdout.write(`\nselo SPI sign, ${sample.file}, thread-pool key, ${inFlight} in flight: ${format(done / ((performance.now() - start) / 1000))}/s\n`);
+    }
+    return 0;
+  } finally {
+    material.dispose();
+  }
+}
+
+async function run(args: readonly string[], io: CommandIo): Promise<number> {
+  const [what, ...rest] = args;
+  if (what !== 'xmldsig') {
+    io.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  let parsed: { seconds?: string; spec?: string };
+  try {
+    parsed = parseArgs({ args: rest, options: { seconds: { type: 'string' }, spec: { type: 'string' } }, strict: true }).values;
+  } catch (error) {
+    io.stderr.write(`selo bench: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const seconds = Number(parsed.seconds ?? '2');
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    io.stderr.write(`selo bench: --seconds must be a positive number\n`);
+    return 2;
+  }
+  return bench({ seconds, spec: parsed.spec ?? join(import.meta.dirname, '../../../shared/spec') }, io);
+}
+
+/** `selo bench xmldsig`: selo's signer and verifier side by side with xml-crypto. */
+export const benchCommand: Command = { name: 'bench', summary: 'benchmarks (selo bench xmldsig: selo vs xml-crypto, docs/s)', run };

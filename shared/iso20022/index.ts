@@ -1,0 +1,12 @@
+export { generateEndToEndId, generateReturnId, generateMessageId, isoDateTime, END_TO_END_ID, RETURN_ID, MESSAGE_ID } from './identifiers.ts';
+export type { IdOptions, RandomIndex } from './identifiers.ts';
+export { normalizeAmount, amountToCents, amountFromCents } from './amount.ts';
+export { MessageFormatError, parseAppHdr } from './app-hdr.ts';
+export type { AppHdr } from './app-hdr.ts';
+export { buildPacs008, parsePacs008, envelopeParts } from './pacs-008.ts';
+export type { Pacs008, CreditTransfer, SpiAccount } from './pacs-008.ts';
+export { buildPacs002, parsePacs002 } from './pacs-002.ts';
+export type { Pacs002, TransactionStatus } from './pacs-002.ts';
+export { SPI_MESSAGES, messageOfNamespace } from './namespaces.ts';
+export { validateSpiMessage, SchemaValidationError, SPI_SCHEMA_FILES } from './xsd-validation.ts';
+export type { SpiSchema, SchemaViolation } from './xsd-validation.ts';
