@@ -1,0 +1,15 @@
+export type { Handler, DecodedMessage, HandlerContext, Outcome, EventToPublish, Closeable, ReadinessCheck, CheckResult } from './types.ts';
+export { visibilityBackoffSeconds } from './backoff.ts';
+export type { BackoffOptions } from './backoff.ts';
+export { EventBridgePublisher, eventBridgePutEventsPort, EVENTBRIDGE_LIMITS } from './event-publisher.ts';
+export type { EventPublisher, EventBridgePublisherOptions, PutEventsPort, EventEntry } from './event-publisher.ts';
+export { sqsQueuePort, DEAD_LETTER_ATTRIBUTES } from './queue-port.ts';
+export type { QueuePort, QueueAddress, DeadLetterReason } from './queue-port.ts';
+export { MessageProcessor, RETRY_BUDGET_EXHAUSTED } from './message-processor.ts';
+export type { MessageProcessorOptions, ProcessResult, FailureEventData } from './message-processor.ts';
+export { WorkerRuntime } from './worker-runtime.ts';
+export type { WorkerRuntimeOptions, RuntimeQueue } from './worker-runtime.ts';
+export { startHealthServer, runChecks } from './health-server.ts';
+export type { HealthServer, HealthServerOptions, HealthReport } from './health-server.ts';
+export { handleShutdownSignals } from './shutdown.ts';
+export type { ShutdownOptions } from './shutdown.ts';

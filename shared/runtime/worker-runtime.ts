@@ -1,0 +1,224 @@
+import { Consumer } from 'sqs-consumer';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { AuditSink } from '../audit/index.ts';
+import type { DataDecoder } from '../events/index.ts';
+import type { Logger } from '../logging/index.ts';
+import type { BackoffOptions } from './backoff.ts';
+import type { EventPublisher } from './event-publisher.ts';
+import { startHealthServer, runChecks } from './health-server.ts';
+import type { HealthReport, HealthServer } from './health-server.ts';
+import { MessageProcessor } from './message-processor.ts';
+import { sqsQueuePort } from './queue-port.ts';
+import type { QueueAddress, QueuePort } from './queue-port.ts';
+import type { Closeable, Handler, ReadinessCheck } from './types.ts';
+
+/** The queue a runtime consumes: its addresses plus the topology's retry budget (HOUSE_STYLE 4). */
+export interface RuntimeQueue extends QueueAddress {
+  /** Topology `visibilityTimeoutSeconds`; also what each heartbeat extends the visibility to. */
+  visibilityTimeoutSeconds: number;
+  /** Topology `maxReceiveCount`. */
+  maxReceiveCount: number;
+}
+
+/** Options of {@link WorkerRuntime}. */
+export interface WorkerRuntimeOptions<T> {
+  /** Worker name (`sign`), for logs and failure events. */
+  name: string;
+  handler: Handler<T>;
+  /** Validates an incoming event's `data`; throw a PermanentError for bad input. */
+  decode: DataDecoder<T>;
+  sqs: SQSClient;
+  queue: RuntimeQueue;
+  publisher: EventPublisher;
+  audit: AuditSink;
+  logger: Logger;
+  /** detail-type of the failure event for permanent failures. @defaultValue none */
+  failureDetailType?: string;
+  /** Messages per receive (≤10). @defaultValue 10 */
+  batchSize?: number;
+  /** Long-poll wait. @defaultValue 20 */
+  waitTimeSeconds?: number;
+  /** Seconds between visibility extensions of a message in flight. @defaultValue a third of the visibility timeout */
+  heartbeatIntervalSeconds?: number;
+  /** Backoff of transient failures. @defaultValue {@link BackoffOptions} defaults */
+  backoff?: BackoffOptions;
+  /** Random source for jitter. @defaultValue Math.random */
+  random?: () => number;
+  /** Closed last, in order, at shutdown (HSM pool, audit producer). @defaultValue [] */
+  closeables?: readonly Closeable[];
+  /** Extra readiness checks (HSM). @defaultValue [] */
+  checks?: readonly ReadinessCheck[];
+  /** Health endpoint on 127.0.0.1; `false` for none. @defaultValue \{ port: 0 \} */
+  health?: { port?: number; host?: string } | false;
+  /** Time allowed for in-flight messages and producer flushes at close. @defaultValue 20000 */
+  drainTimeoutMs?: number;
+  /** Queue operations; replaced in tests. @defaultValue SQS through `sqs` */
+  queuePort?: QueuePort;
+}
+
+function integerIn(field: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const chosen = value ?? fallback;
+  if (!Number.isSafeInteger(chosen) || chosen < min || chosen > max) {
+    throw new RangeError(`WorkerRuntimeOptions.${field} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return chosen;
+}
+
+/**
+ * A worker's long-lived loop (HOUSE_STYLE 1 and 7): polls its queue with sqs-consumer, extends
+ * the visibility of messages in flight, hands each message to a {@link MessageProcessor} (so one
+ * message's failure never touches its batch-mates), serves `/live` and `/ready`, and closes in
+ * order: stop polling, finish in flight, flush the audit producer, close the closeables.
+ */
+export class WorkerRuntime<T> {
+  readonly #options: WorkerRuntimeOptions<T>;
+  readonly #processor: MessageProcessor<T>;
+  readonly #consumer: Consumer;
+  readonly #logger: Logger;
+  readonly #drainTimeoutMs: number;
+  #health: HealthServer | undefined;
+  #started: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #receiveError: string | undefined;
+
+  constructor(options: WorkerRuntimeOptions<T>) {
+    const visibility = integerIn('queue.visibilityTimeoutSeconds', options.queue.visibilityTimeoutSeconds, 30, 1, 43_200);
+    integerIn('queue.maxReceiveCount', options.queue.maxReceiveCount, 1, 1, 1000);
+    const batchSize = integerIn('batchSize', options.batchSize, 10, 1, 10);
+    const waitTimeSeconds = integerIn('waitTimeSeconds', options.waitTimeSeconds, 20, 0, 20);
+    const heartbeat = integerIn('heartbeatIntervalSeconds', options.heartbeatIntervalSeconds, Math.max(1, Math.floor(visibility / 3)), 1, Math.max(1, visibility - 1));
+    this.#drainTimeoutMs = integerIn('drainTimeoutMs', options.drainTimeoutMs, 20_000, 0, 600_000);
+    this.#options = options;
+    this.#logger = options.logger.child({ worker: options.name, queue: options.queue.key });
+    this.#processor = new MessageProcessor<T>({
+      worker: options.name,
+      handler: options.handler,
+      decode: options.decode,
+      queue: options.queuePort ?? sqsQueuePort(options.sqs, options.queue),
+      publisher: options.publisher,
+      audit: options.audit,
+      logger: options.logger,
+      maxReceiveCount: options.queue.maxReceiveCount,
+      ...(options.failureDetailType === undefined ? {} : { failureDetailType: options.failureDetailType }),
+      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      ...(options.random === undefined ? {} : { random: options.random }),
+    });
+    this.#consumer = Consumer.create({
+      queueUrl: options.queue.url,
+      sqs: options.sqs,
+      batchSize,
+      waitTimeSeconds,
+      visibilityTimeout: visibility,
+      heartbeatInterval: heartbeat,
+      messageSystemAttributeNames: ['ApproximateReceiveCount'],
+      messageAttributeNames: ['All'],
+      // The processor deletes, backs off and dead-letters itself: deletion must wait for the
+      // events and audit records, and each message's fate is decided alone.
+      shouldDeleteMessages: false,
+      handleMessage: async (message) => {
+        await this.#processor.process(message);
+        return undefined;
+      },
+    });
+    this.#consumer.on('error', (error, message) => {
+      if (message === undefined) {
+        this.#receiveError = error.name;
+        this.#logger.warn({ err: error }, 'SQS receive failed');
+      } else {
+        this.#logger.debug({ err: error }, 'SQS call about a message failed');
+      }
+    });
+    this.#consumer.on('processing_error', (error) => this.#logger.error({ err: error }, 'unexpected processing error'));
+    this.#consumer.on('timeout_error', (error) => this.#logger.error({ err: error }, 'handler timed out'));
+    this.#consumer.on('response_processed', () => {
+      this.#receiveError = undefined;
+    });
+    this.#consumer.on('empty', () => {
+      this.#receiveError = undefined;
+    });
+  }
+
+  /** The health endpoint's port, once started (undefined without one). */
+  get healthPort(): number | undefined {
+    return this.#health?.port;
+  }
+
+  /** Messages being processed now. */
+  get inFlight(): number {
+    return this.#processor.inFlight;
+  }
+
+  /** Starts the health endpoint and polling. Idempotent. */
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      if (this.#options.health !== false) {
+        const health = this.#options.health ?? {};
+        this.#health = await startHealthServer({
+          ...(health.host === undefined ? {} : { host: health.host }),
+          ...(health.port === undefined ? {} : { port: health.port }),
+          checks: () => this.#checks(),
+        });
+      }
+      this.#consumer.start();
+      this.#logger.info({ healthPort: this.#health?.port }, 'worker started');
+    })();
+    return this.#started;
+  }
+
+  /** Runs the readiness checks: SQS polling, the audit producer, and the injected ones. */
+  ready(): Promise<HealthReport> {
+    return runChecks(this.#checks());
+  }
+
+  #checks(): ReadinessCheck[] {
+    return [
+      {
+        name: 'sqs',
+        check: () => {
+          const running = this.#consumer.status.isRunning && this.#closing === undefined;
+          if (!running) return { ok: false, detail: 'not polling' };
+          return this.#receiveError === undefined ? { ok: true } : { ok: false, detail: `receive failing: ${this.#receiveError}` };
+        },
+      },
+      {
+        name: 'audit',
+        check: () => {
+          const h = this.#options.audit.health();
+          return { ok: h.ok, detail: `${h.buffered} buffered${h.lastError === undefined ? '' : `, last error ${h.lastError}`}` };
+        },
+      },
+      ...(this.#options.checks ?? []),
+    ];
+  }
+
+  /**
+   * Stops polling, waits for messages in flight (up to `drainTimeoutMs`), flushes the audit
+   * producer, closes the closeables and the health endpoint. Idempotent; every step runs even if
+   * an earlier one failed; the failures are thrown together at the end.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const failures: unknown[] = [];
+      const step = async (name: string, action: () => Promise<unknown>): Promise<void> => {
+        try {
+          await action();
+        } catch (error) {
+          failures.push(error);
+          this.#logger.error({ err: error, step: name }, 'close step failed');
+        }
+      };
+      this.#logger.info({ inFlight: this.#processor.inFlight }, 'closing');
+      // Abort the long poll so close does not wait up to 20 s for it.
+      await step('stop polling', () => Promise.resolve(this.#consumer.stop({ abort: true })));
+      await step('drain', async () => {
+        if (!(await this.#processor.drain(this.#drainTimeoutMs))) throw new Error(`messages still in flight after ${this.#drainTimeoutMs} ms`);
+      });
+      await step('flush audit', () => this.#options.audit.flush());
+      for (const closeable of this.#options.closeables ?? []) await step(`close ${closeable.name}`, () => closeable.close());
+      await step('close health endpoint', () => this.#health?.close() ?? Promise.resolve());
+      this.#logger.info({ failures: failures.length }, 'closed');
+      if (failures.length > 0) throw new AggregateError(failures, `worker ${this.#options.name} did not close cleanly`);
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,69 @@
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+/** Options of {@link DedupeStore}. */
+export interface DedupeStoreOptions {
+  client: DynamoDBClient;
+  /** The saga table (topology `sagaTable.name`); markers share it under `DEDUPE#…`. */
+  tableName: string;
+  /** The table's TTL attribute (topology `sagaTable.ttlAttribute`), epoch seconds. @defaultValue 'expiresAt' */
+  ttlAttribute?: string;
+  /** Clock. @defaultValue () => new Date() */
+  now?: () => Date;
+}
+
+const SORT_KEY = 'MARKER';
+
+/**
+ * Seen-before markers (e.g. ICOM `PI-ResourceId`s already handled, which the stream may deliver
+ * twice): a conditional put of an item that expires. DynamoDB deletes expired items only
+ * eventually and dynalite not at all (DESIGN §3), so an expired marker counts as absent on every
+ * read and may be claimed again.
+ */
+export class DedupeStore {
+  readonly #client: DynamoDBClient;
+  readonly #table: string;
+  readonly #ttl: string;
+  readonly #now: () => Date;
+
+  constructor(options: DedupeStoreOptions) {
+    if (options.tableName === '') throw new RangeError('DedupeStoreOptions.tableName must not be empty, got ""');
+    this.#client = options.client;
+    this.#table = options.tableName;
+    this.#ttl = options.ttlAttribute ?? 'expiresAt';
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Claims `key` for `ttlSeconds`. True when this caller is the first (or the earlier marker had
+   * expired); false when an unexpired marker exists.
+   */
+  async claim(key: string, ttlSeconds: number): Promise<boolean> {
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
+    const nowSeconds = Math.floor(this.#now().getTime() / 1000);
+    try {
+      await this.#client.send(
+        new PutItemCommand({
+          TableName: this.#table,
+          Item: { pk: { S: `DEDUPE#${key}` }, sk: { S: SORT_KEY }, [this.#ttl]: { N: String(nowSeconds + ttlSeconds) } },
+          ConditionExpression: 'attribute_not_exists(pk) OR #ttl <= :now',
+          ExpressionAttributeNames: { '#ttl': this.#ttl },
+          ExpressionAttributeValues: { ':now': { N: String(nowSeconds) } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  /** Whether an unexpired marker for `key` exists. */
+  async isClaimed(key: string): Promise<boolean> {
+    const got = await this.#client.send(
+      new GetItemCommand({ TableName: this.#table, Key: { pk: { S: `DEDUPE#${key}` }, sk: { S: SORT_KEY } }, ConsistentRead: true }),
+    );
+    const expiresAt = got.Item?.[this.#ttl]?.N;
+    return expiresAt !== undefined && Number(expiresAt) > Math.floor(this.#now().getTime() / 1000);
+  }
+}

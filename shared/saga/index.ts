@@ -1,0 +1,17 @@
+export { SAGA_STATES, SAGA_TRANSITIONS, INITIAL_SAGA_STATE, isLegalTransition, isSagaState, sagaKindOf } from './saga-states.ts';
+export type { SagaState, SagaKind, TransitionTable } from './saga-states.ts';
+export { IllegalTransitionError, SagaNotFoundError, SagaContendedError, CompensationNotFoundError } from './saga-errors.ts';
+export { SagaStore, pendingCompensations } from './saga-store.ts';
+export type {
+  Saga,
+  SagaTransition,
+  SagaWriteResult,
+  Compensation,
+  CompensationStatus,
+  CompensationRegistration,
+  CreateSagaInput,
+  TransitionInput,
+  SagaStoreOptions,
+} from './saga-store.ts';
+export { DedupeStore } from './dedupe-store.ts';
+export type { DedupeStoreOptions } from './dedupe-store.ts';

@@ -1,0 +1,117 @@
+/**
+ * selo's saga state machine, written down once (issue 8): this table drives every conditional
+ * write of the saga store and is what `selo saga show` and the README describe.
+ *
+ * Payments (SPI, DESIGN §1):
+ *
+ * | from                | to                                                             |
+ * |---------------------|----------------------------------------------------------------|
+ * | (none)              | REQUESTED                                                      |
+ * | REQUESTED           | SIGNED, FAILED                                                 |
+ * | SIGNED              | TRANSMITTING, FAILED                                           |
+ * | TRANSMITTING        | TRANSMITTED, REJECTED, FAILED, IN_DOUBT, SETTLED               |
+ * | TRANSMITTED         | SETTLED, REJECTED, IN_DOUBT                                    |
+ * | IN_DOUBT            | SETTLED, REJECTED                                              |
+ * | REJECTED, FAILED    | COMPENSATING                                                   |
+ * | COMPENSATING        | COMPENSATED, COMPENSATION_FAILED, OUTCOME_CONFLICT             |
+ * | COMPENSATION_FAILED | COMPENSATING, OUTCOME_CONFLICT                                 |
+ * | SETTLED             | OUTCOME_CONFLICT                                               |
+ * | COMPENSATED         | OUTCOME_CONFLICT                                               |
+ * | REJECTED            | OUTCOME_CONFLICT                                               |
+ *
+ * - SETTLED straight from TRANSMITTING: the pacs.002 may be read from the stream before the
+ *   transmit worker records the 201.
+ * - IN_DOUBT: transmitted (or possibly transmitted) with no outcome within the SPI limit; never
+ *   compensated automatically (money safety beats liveness). A late ACSC settles, a late RJCT
+ *   rejects and then compensates.
+ * - FAILED: a definite failure before the BCB accepted the message (invalid input, 4xx, retry
+ *   budget exhausted before any 201). REJECTED: the BCB said no (pacs.002 RJCT, admi.002).
+ * - OUTCOME_CONFLICT: a settlement after a rejection or compensation, or a rejection after a
+ *   settlement; operations decide. SETTLED never goes to COMPENSATING and COMPENSATED never to
+ *   SETTLED.
+ *
+ * DICT operations use the same shape with COMPLETED in place of SETTLED (the DICT answers
+ * synchronously: TRANSMITTED → COMPLETED or REJECTED once the signed answer is verified).
+ */
+export const SAGA_STATES = [
+  'REQUESTED',
+  'SIGNED',
+  'TRANSMITTING',
+  'TRANSMITTED',
+  'SETTLED',
+  'COMPLETED',
+  'REJECTED',
+  'FAILED',
+  'IN_DOUBT',
+  'COMPENSATING',
+  'COMPENSATED',
+  'COMPENSATION_FAILED',
+  'OUTCOME_CONFLICT',
+] as const;
+
+/** A state of a saga. */
+export type SagaState = (typeof SAGA_STATES)[number];
+
+/** What a saga tracks: a payment (`PAY#<EndToEndId>`) or a DICT operation (`DICT#<RequestId>`). */
+export type SagaKind = 'payment' | 'dict';
+
+/** The legal transitions of one kind of saga: from each state, the states it may enter. */
+export type TransitionTable = Readonly<Record<SagaState, readonly SagaState[]>>;
+
+const PAYMENT: TransitionTable = {
+  REQUESTED: ['SIGNED', 'FAILED'],
+  SIGNED: ['TRANSMITTING', 'FAILED'],
+  TRANSMITTING: ['TRANSMITTED', 'REJECTED', 'FAILED', 'IN_DOUBT', 'SETTLED'],
+  TRANSMITTED: ['SETTLED', 'REJECTED', 'IN_DOUBT'],
+  IN_DOUBT: ['SETTLED', 'REJECTED'],
+  SETTLED: ['OUTCOME_CONFLICT'],
+  COMPLETED: [],
+  REJECTED: ['COMPENSATING', 'OUTCOME_CONFLICT'],
+  FAILED: ['COMPENSATING'],
+  COMPENSATING: ['COMPENSATED', 'COMPENSATION_FAILED', 'OUTCOME_CONFLICT'],
+  COMPENSATED: ['OUTCOME_CONFLICT'],
+  COMPENSATION_FAILED: ['COMPENSATING', 'OUTCOME_CONFLICT'],
+  OUTCOME_CONFLICT: [],
+};
+
+const DICT: TransitionTable = {
+  REQUESTED: ['SIGNED', 'FAILED'],
+  SIGNED: ['TRANSMITTING', 'FAILED'],
+  TRANSMITTING: ['TRANSMITTED', 'REJECTED', 'FAILED', 'IN_DOUBT', 'COMPLETED'],
+  TRANSMITTED: ['COMPLETED', 'REJECTED', 'IN_DOUBT'],
+  IN_DOUBT: ['COMPLETED', 'REJECTED'],
+  SETTLED: [],
+  COMPLETED: ['COMPENSATING', 'OUTCOME_CONFLICT'],
+  REJECTED: ['COMPENSATING', 'OUTCOME_CONFLICT'],
+  FAILED: ['COMPENSATING'],
+  COMPENSATING: ['COMPENSATED', 'COMPENSATION_FAILED', 'OUTCOME_CONFLICT'],
+  COMPENSATED: ['OUTCOME_CONFLICT'],
+  COMPENSATION_FAILED: ['COMPENSATING', 'OUTCOME_CONFLICT'],
+  OUTCOME_CONFLICT: [],
+};
+
+/**
+ * The legal transitions, per kind. DICT: a COMPLETED step may still be compensated when a later
+ * step of a multi-step DICT operation fails (issue 8: a claim created before a later step failed).
+ */
+export const SAGA_TRANSITIONS: Readonly<Record<SagaKind, TransitionTable>> = { payment: PAYMENT, dict: DICT };
+
+/** The state every saga starts in. */
+export const INITIAL_SAGA_STATE: SagaState = 'REQUESTED';
+
+/** Whether a saga of `kind` may go from `from` to `to`. */
+export function isLegalTransition(kind: SagaKind, from: SagaState, to: SagaState): boolean {
+  return SAGA_TRANSITIONS[kind][from].includes(to);
+}
+
+/** Whether `value` names a saga state. */
+export function isSagaState(value: unknown): value is SagaState {
+  return typeof value === 'string' && (SAGA_STATES as readonly string[]).includes(value);
+}
+
+/** The kind of saga an id names: `PAY#…` is a payment, `DICT#…` a DICT operation. */
+export function sagaKindOf(sagaId: string): SagaKind | undefined {
+  if (sagaId.startsWith('PAY#')) return 'payment';
+  if (sagaId.startsWith('DICT#')) return 'dict';
+  return undefined;
+}

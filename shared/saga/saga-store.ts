@@ -1,0 +1,401 @@
+import { GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { CorrelationIds } from '../events/index.ts';
+import { CompensationNotFoundError, IllegalTransitionError, SagaContendedError, SagaNotFoundError } from './saga-errors.ts';
+import { INITIAL_SAGA_STATE, isLegalTransition, isSagaState, sagaKindOf } from './saga-states.ts';
+import type { SagaKind, SagaState } from './saga-states.ts';
+
+/** One entry of a saga's history. */
+export interface SagaTransition {
+  /** When the transition was written, ISO 8601 UTC. */
+  at: string;
+  /** The state left; null for the creation. */
+  from: SagaState | null;
+  to: SagaState;
+  reason: string;
+  /** Attempt number of the step (the message's receive count). */
+  attempt: number;
+  /** The step's idempotency key. */
+  key: string;
+}
+
+/** Status of a registered compensation. */
+export type CompensationStatus = 'PENDING' | 'DONE' | 'FAILED';
+
+/** An undo action a step registered when it succeeded (HOUSE_STYLE 8). */
+export interface Compensation {
+  /** The step that registered it; the compensation's key within the saga. */
+  step: string;
+  /** What to do, as the event to publish (`PaymentReversalRequested`, `DictClaimCancelRequested`…). */
+  action: string;
+  /** The action's parameters (amount, reason code…); JSON-safe. */
+  params: Readonly<Record<string, unknown>>;
+  /** Order of registration; compensations run newest first. */
+  seq: number;
+  registeredAt: string;
+  status: CompensationStatus;
+  /** Attempts recorded by the compensation worker. */
+  attempts: number;
+  /** Code of the last failure, when FAILED. */
+  lastError: string | null;
+}
+
+/** A registration passed with a successful step. */
+export interface CompensationRegistration {
+  step: string;
+  action: string;
+  params: Readonly<Record<string, unknown>>;
+}
+
+/** A saga as stored. */
+export interface Saga extends CorrelationIds {
+  sagaId: string;
+  kind: SagaKind;
+  state: SagaState;
+  /** Incremented by every write; the optimistic-concurrency token. */
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  history: readonly SagaTransition[];
+  compensations: readonly Compensation[];
+}
+
+/** Result of a write: applied now, or found already applied by an earlier delivery. */
+export interface SagaWriteResult {
+  status: 'applied' | 'already-applied';
+  saga: Saga;
+}
+
+/** Input of {@link SagaStore.create}. */
+export interface CreateSagaInput {
+  sagaId: string;
+  ids: CorrelationIds;
+  reason: string;
+  attempt: number;
+  /** @defaultValue `create` */
+  idempotencyKey?: string;
+}
+
+/** Input of {@link SagaStore.transition}. */
+export interface TransitionInput {
+  sagaId: string;
+  to: SagaState;
+  reason: string;
+  attempt: number;
+  /**
+   * Identifies the step, stable across redeliveries (e.g. `sign`, `transmit`, `outcome:<ResourceId>`).
+   * A transition whose key is already in the saga's history is reported as already applied.
+   */
+  idempotencyKey: string;
+  /**
+   * States the step expects the saga to be in; another state gives an {@link IllegalTransitionError}.
+   * @defaultValue any state from which `to` is legal
+   */
+  from?: readonly SagaState[];
+  /** Compensation this step registers because it succeeded. @defaultValue none */
+  compensation?: CompensationRegistration;
+  /** Ids learnt in this step (e.g. BizMsgIdr when signing). @defaultValue none */
+  ids?: CorrelationIds;
+}
+
+/** Options of {@link SagaStore}. */
+export interface SagaStoreOptions {
+  client: DynamoDBClient;
+  /** The saga table (topology `sagaTable.name`). */
+  tableName: string;
+  /** Name of the GSI on state/updatedAt. @defaultValue 'by-state' */
+  stateIndexName?: string;
+  /** Attempts to apply a transition while other writers race it. @defaultValue 5 */
+  maxContendedAttempts?: number;
+  /** Clock. @defaultValue () => new Date() */
+  now?: () => Date;
+}
+
+const SORT_KEY = 'SAGA';
+
+type Item = Record<string, AttributeValue>;
+
+function s(value: string): AttributeValue {
+  return { S: value };
+}
+
+function n(value: number): AttributeValue {
+  return { N: String(value) };
+}
+
+function str(item: Item, name: string): string | undefined {
+  const value = item[name];
+  return value !== undefined && 'S' in value && value.S !== undefined ? value.S : undefined;
+}
+
+function num(item: Item, name: string): number {
+  const value = item[name];
+  return value !== undefined && 'N' in value && value.N !== undefined ? Number(value.N) : 0;
+}
+
+function transitionItem(t: SagaTransition): AttributeValue {
+  return { M: { at: s(t.at), from: t.from === null ? { NULL: true } : s(t.from), to: s(t.to), reason: s(t.reason), attempt: n(t.attempt), key: s(t.key) } };
+}
+
+function compensationItem(c: Compensation): AttributeValue {
+  return {
+    M: {
+      action: s(c.action),
+      params: s(JSON.stringify(c.params)),
+      seq: n(c.seq),
+      registeredAt: s(c.registeredAt),
+      status: s(c.status),
+      attempts: n(c.attempts),
+      lastError: c.lastError === null ? { NULL: true } : s(c.lastError),
+    },
+  };
+}
+
+function state(value: string | undefined): SagaState {
+  if (!isSagaState(value)) throw new Error(`saga item holds unknown state ${JSON.stringify(value)}`);
+  return value;
+}
+
+function fromItem(item: Item): Saga {
+  const sagaId = str(item, 'pk') ?? '';
+  const history = (item.history?.L ?? []).map((entry): SagaTransition => {
+    const m = entry.M ?? {};
+    const from = str(m, 'from');
+    return { at: str(m, 'at') ?? '', from: from === undefined ? null : state(from), to: state(str(m, 'to')), reason: str(m, 'reason') ?? '', attempt: num(m, 'attempt'), key: str(m, 'key') ?? '' };
+  });
+  const compensations = Object.entries(item.compensations?.M ?? {}).map(([step, entry]): Compensation => {
+    const m = entry.M ?? {};
+    return {
+      step,
+      action: str(m, 'action') ?? '',
+      params: JSON.parse(str(m, 'params') ?? '{}') as Record<string, unknown>,
+      seq: num(m, 'seq'),
+      registeredAt: str(m, 'registeredAt') ?? '',
+      status: (str(m, 'status') ?? 'PENDING') as CompensationStatus,
+      attempts: num(m, 'attempts'),
+      lastError: str(m, 'lastError') ?? null,
+    };
+  });
+  compensations.sort((a, b) => a.seq - b.seq);
+  const saga: Saga = {
+    sagaId,
+    kind: (str(item, 'kind') ?? sagaKindOf(sagaId) ?? 'payment') as SagaKind,
+    state: state(str(item, 'state')),
+    version: num(item, 'version'),
+    createdAt: str(item, 'createdAt') ?? '',
+    updatedAt: str(item, 'updatedAt') ?? '',
+    history,
+    compensations,
+  };
+  for (const field of ['endToEndId', 'bizMsgIdr', 'requestId'] as const) {
+    const id = str(item, field);
+    if (id !== undefined) saga[field] = id;
+  }
+  return saga;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * Saga state in DynamoDB: one item per payment (`PAY#<EndToEndId>`) or DICT operation
+ * (`DICT#<RequestId>`), sort key `SAGA`. Every change is a conditional write on the expected
+ * state and version, checked against `SAGA_TRANSITIONS`; a step whose idempotency key is
+ * already in the history is reported as `already-applied`, so a redelivered message never
+ * repeats an effect.
+ */
+export class SagaStore {
+  readonly #client: DynamoDBClient;
+  readonly #table: string;
+  readonly #index: string;
+  readonly #maxAttempts: number;
+  readonly #now: () => Date;
+
+  constructor(options: SagaStoreOptions) {
+    if (options.tableName === '') throw new RangeError('SagaStoreOptions.tableName must not be empty, got ""');
+    const attempts = options.maxContendedAttempts ?? 5;
+    if (!Number.isSafeInteger(attempts) || attempts < 1) throw new RangeError(`SagaStoreOptions.maxContendedAttempts must be a positive integer, got ${String(options.maxContendedAttempts)}`);
+    this.#client = options.client;
+    this.#table = options.tableName;
+    this.#index = options.stateIndexName ?? 'by-state';
+    this.#maxAttempts = attempts;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Reads a saga (strongly consistent); undefined when it does not exist. */
+  async get(sagaId: string): Promise<Saga | undefined> {
+    const got = await this.#client.send(new GetItemCommand({ TableName: this.#table, Key: { pk: s(sagaId), sk: s(SORT_KEY) }, ConsistentRead: true }));
+    return got.Item === undefined ? undefined : fromItem(got.Item);
+  }
+
+  /** Creates a saga in REQUESTED; a saga that already exists is reported as already applied. */
+  async create(input: CreateSagaInput): Promise<SagaWriteResult> {
+    const kind = sagaKindOf(input.sagaId);
+    if (kind === undefined) throw new RangeError(`sagaId must start with PAY# or DICT#, got ${JSON.stringify(input.sagaId)}`);
+    const at = this.#now().toISOString();
+    const key = input.idempotencyKey ?? 'create';
+    const entry: SagaTransition = { at, from: null, to: INITIAL_SAGA_STATE, reason: input.reason, attempt: input.attempt, key };
+    const item: Item = {
+      pk: s(input.sagaId),
+      sk: s(SORT_KEY),
+      kind: s(kind),
+      state: s(INITIAL_SAGA_STATE),
+      version: n(1),
+      createdAt: s(at),
+      updatedAt: s(at),
+      history: { L: [transitionItem(entry)] },
+      keys: { SS: [key] },
+      compensations: { M: {} },
+    };
+    for (const field of ['endToEndId', 'bizMsgIdr', 'requestId'] as const) {
+      const id = input.ids[field];
+      if (id !== undefined) item[field] = s(id);
+    }
+    try {
+      await this.#client.send(new PutItemCommand({ TableName: this.#table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+      return { status: 'applied', saga: fromItem(item) };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const existing = await this.get(input.sagaId);
+      if (existing === undefined) throw error;
+      return { status: 'already-applied', saga: existing };
+    }
+  }
+
+  /**
+   * Moves a saga to `input.to` with a conditional UpdateItem on its current state and version.
+   * Already applied (same idempotency key) → `already-applied`; forbidden by the table or not in
+   * `input.from` → {@link IllegalTransitionError} (permanent); missing → {@link SagaNotFoundError}.
+   */
+  async transition(input: TransitionInput): Promise<SagaWriteResult> {
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
+      const saga = await this.get(input.sagaId);
+      if (saga === undefined) throw new SagaNotFoundError(input.sagaId);
+      if (saga.history.some((t) => t.key === input.idempotencyKey)) return { status: 'already-applied', saga };
+      if (input.from !== undefined && !input.from.includes(saga.state)) {
+        throw new IllegalTransitionError(input.sagaId, saga.state, input.to, input.from);
+      }
+      if (!isLegalTransition(saga.kind, saga.state, input.to)) throw new IllegalTransitionError(input.sagaId, saga.state, input.to);
+      if (input.compensation !== undefined && saga.compensations.some((c) => c.step === input.compensation?.step)) {
+        throw new RangeError(`saga ${input.sagaId} already has a compensation for step ${input.compensation.step}`);
+      }
+      const at = this.#now().toISOString();
+      const entry: SagaTransition = { at, from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey };
+      const names: Record<string, string> = { '#state': 'state', '#version': 'version', '#history': 'history', '#keys': 'keys', '#updatedAt': 'updatedAt' };
+      const values: Item = {
+        ':from': s(saga.state),
+        ':to': s(input.to),
+        ':version': n(saga.version),
+        ':one': n(1),
+        ':at': s(at),
+        ':entry': { L: [transitionItem(entry)] },
+        ':key': { SS: [input.idempotencyKey] },
+      };
+      const sets = ['#state = :to', '#version = #version + :one', '#updatedAt = :at', '#history = list_append(#history, :entry)'];
+      if (input.compensation !== undefined) {
+        names['#compensations'] = 'compensations';
+        names['#step'] = input.compensation.step;
+        values[':compensation'] = compensationItem({
+          ...input.compensation,
+          seq: saga.history.length,
+          registeredAt: at,
+          status: 'PENDING',
+          attempts: 0,
+          lastError: null,
+        });
+        sets.push('#compensations.#step = :compensation');
+      }
+      for (const field of ['endToEndId', 'bizMsgIdr', 'requestId'] as const) {
+        const id = input.ids?.[field];
+        if (id === undefined) continue;
+        names[`#${field}`] = field;
+        values[`:${field}`] = s(id);
+        sets.push(`#${field} = :${field}`);
+      }
+      try {
+        const updated = await this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#table,
+            Key: { pk: s(input.sagaId), sk: s(SORT_KEY) },
+            UpdateExpression: `SET ${sets.join(', ')} ADD #keys :key`,
+            ConditionExpression: '#state = :from AND #version = :version',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return { status: 'applied', saga: fromItem(updated.Attributes ?? {}) };
+      } catch (error) {
+        // Someone else wrote first: re-read and decide again (it may have been this very step).
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+    throw new SagaContendedError(input.sagaId, this.#maxAttempts);
+  }
+
+  /**
+   * Records the outcome of one compensation, exactly once per saga and step: DONE is written only
+   * over PENDING or FAILED (a DONE compensation reports `already-applied`); FAILED counts the
+   * attempt and keeps the error code for escalation.
+   */
+  async recordCompensation(input: { sagaId: string; step: string; outcome: 'DONE' | 'FAILED'; errorCode?: string }): Promise<SagaWriteResult> {
+    const saga = await this.get(input.sagaId);
+    if (saga === undefined) throw new SagaNotFoundError(input.sagaId);
+    const compensation = saga.compensations.find((c) => c.step === input.step);
+    if (compensation === undefined) throw new CompensationNotFoundError(input.sagaId, input.step);
+    if (compensation.status === 'DONE') return { status: 'already-applied', saga };
+    try {
+      const updated = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: { pk: s(input.sagaId), sk: s(SORT_KEY) },
+          UpdateExpression: 'SET #c.#step.#status = :outcome, #c.#step.#lastError = :error, #updatedAt = :at ADD #c.#step.#attempts :one, #version :one',
+          ConditionExpression: '#c.#step.#status IN (:pending, :failed)',
+          ExpressionAttributeNames: { '#c': 'compensations', '#step': input.step, '#status': 'status', '#lastError': 'lastError', '#attempts': 'attempts', '#version': 'version', '#updatedAt': 'updatedAt' },
+          ExpressionAttributeValues: {
+            ':outcome': s(input.outcome),
+            ':error': input.errorCode === undefined ? { NULL: true } : s(input.errorCode),
+            ':at': s(this.#now().toISOString()),
+            ':one': n(1),
+            ':pending': s('PENDING'),
+            ':failed': s('FAILED'),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { status: 'applied', saga: fromItem(updated.Attributes ?? {}) };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const again = await this.get(input.sagaId);
+      if (again === undefined) throw new SagaNotFoundError(input.sagaId);
+      return { status: 'already-applied', saga: again };
+    }
+  }
+
+  /** Sagas in `state`, oldest change first (GSI `by-state`), for `selo saga list` and the in-doubt sweeper. */
+  async listByState(sagaState: SagaState, options: { limit?: number; updatedBefore?: Date } = {}): Promise<Saga[]> {
+    const values: Item = { ':state': s(sagaState) };
+    let condition = '#state = :state';
+    if (options.updatedBefore !== undefined) {
+      condition += ' AND #updatedAt < :before';
+      values[':before'] = s(options.updatedBefore.toISOString());
+    }
+    const result = await this.#client.send(
+      new QueryCommand({
+        TableName: this.#table,
+        IndexName: this.#index,
+        KeyConditionExpression: condition,
+        ExpressionAttributeNames: { '#state': 'state', ...(options.updatedBefore === undefined ? {} : { '#updatedAt': 'updatedAt' }) },
+        ExpressionAttributeValues: values,
+        Limit: options.limit ?? 100,
+      }),
+    );
+    return (result.Items ?? []).filter((item) => str(item, 'sk') === SORT_KEY).map(fromItem);
+  }
+}
+
+/** Compensations still to run, newest first (the order a saga undoes its steps). */
+export function pendingCompensations(saga: Saga): Compensation[] {
+  return saga.compensations.filter((c) => c.status !== 'DONE').sort((a, b) => b.seq - a.seq);
+}

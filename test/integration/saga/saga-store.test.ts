@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { startLocalStack } from '../../../infra/local/index.ts';
+import type { LocalStack } from '../../../infra/local/index.ts';
+import { resolveTopology } from '../../../infra/topology.ts';
+import type { AuditSink } from '../../../shared/audit/index.ts';
+import { encodeEventBody, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import { DedupeStore, IllegalTransitionError, SagaStore, pendingCompensations } from '../../../shared/saga/index.ts';
+import { MessageProcessor, sqsQueuePort } from '../../../shared/runtime/index.ts';
+import type { EventPublisher } from '../../../shared/runtime/index.ts';
+import { silentLogger } from '../../unit/runtime/fakes.ts';
+
+const topology = resolveTopology('local');
+let stack: LocalStack;
+let store: SagaStore;
+
+function newPayment(): { e2e: string; sagaId: string } {
+  const e2e = `E99999004202601011200${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+  return { e2e, sagaId: paymentSagaId(e2e) };
+}
+
+beforeAll(async () => {
+  stack = await startLocalStack();
+  store = new SagaStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name });
+});
+
+afterAll(async () => {
+  await stack.close();
+});
+
+describe('SagaStore', () => {
+  it('creates a saga once and reports a second create as already applied', async () => {
+    const { e2e, sagaId } = newPayment();
+    const first = await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'PaymentRequested', attempt: 1 });
+    const second = await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'PaymentRequested', attempt: 2 });
+    expect(first).toMatchObject({ status: 'applied', saga: { state: 'REQUESTED', version: 1, endToEndId: e2e, kind: 'payment' } });
+    expect(second.status).toBe('already-applied');
+    expect(second.saga.history).toHaveLength(1);
+  });
+
+  it('applies a legal transition with its history entry and bumps the version', async () => {
+    const { e2e, sagaId } = newPayment();
+    await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+    const result = await store.transition({ sagaId, to: 'SIGNED', reason: 'signed in HSM', attempt: 1, idempotencyKey: 'sign', ids: { bizMsgIdr: 'M99999004abcdefghijklmnopqrstuvw' } });
+    expect(result.status).toBe('applied');
+    expect(result.saga).toMatchObject({ state: 'SIGNED', version: 2, bizMsgIdr: 'M99999004abcdefghijklmnopqrstuvw' });
+    expect(result.saga.history.at(-1)).toMatchObject({ from: 'REQUESTED', to: 'SIGNED', reason: 'signed in HSM', attempt: 1, key: 'sign' });
+  });
+
+  it('reports the same step applied twice as already applied and writes nothing', async () => {
+    const { e2e, sagaId } = newPayment();
+    await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+    await store.transition({ sagaId, to: 'SIGNED', reason: 'signed', attempt: 1, idempotencyKey: 'sign' });
+    const again = await store.transition({ sagaId, to: 'SIGNED', reason: 'signed', attempt: 2, idempotencyKey: 'sign' });
+    expect(again.status).toBe('already-applied');
+    expect(again.saga.version).toBe(2);
+    expect((await store.get(sagaId))?.history).toHaveLength(2);
+  });
+
+  it('lets only one of two racing steps from the same state win', async () => {
+    const { e2e, sagaId } = newPayment();
+    await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+    await store.transition({ sagaId, to: 'SIGNED', reason: 'signed', attempt: 1, idempotencyKey: 'sign' });
+    await store.transition({ sagaId, to: 'TRANSMITTING', reason: 'sending', attempt: 1, idempotencyKey: 'transmit' });
+    const results = await Promise.allSettled([
+      store.transition({ sagaId, to: 'SETTLED', reason: 'ACSC', attempt: 1, idempotencyKey: 'outcome:a', from: ['TRANSMITTING', 'TRANSMITTED'] }),
+      store.transition({ sagaId, to: 'REJECTED', reason: 'RJCT', attempt: 1, idempotencyKey: 'outcome:b', from: ['TRANSMITTING', 'TRANSMITTED'] }),
+    ]);
+    const applied = results.filter((r) => r.status === 'fulfilled' && r.value.status === 'applied');
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(applied).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect((refused[0] as PromiseRejectedResult).reason).toBeInstanceOf(IllegalTransitionError);
+    expect((await store.get(sagaId))?.version).toBe(4);
+  });
+
+  it('refuses an illegal transition with a permanent typed error', async () => {
+    const { e2e, sagaId } = newPayment();
+    await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+    const attempt = store.transition({ sagaId, to: 'SETTLED', reason: 'ACSC', attempt: 1, idempotencyKey: 'outcome' });
+    await expect(attempt).rejects.toBeInstanceOf(IllegalTransitionError);
+    await expect(attempt).rejects.toMatchObject({ code: 'ILLEGAL_SAGA_TRANSITION', retryability: 'permanent', from: 'REQUESTED', to: 'SETTLED' });
+  });
+
+  it('runs a registered compensation exactly once, newest first', async () => {
+    const { e2e, sagaId } = newPayment();
+    await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+    await store.transition({ sagaId, to: 'SIGNED', reason: 'signed', attempt: 1, idempotencyKey: 'sign', compensation: { step: 'reserve', action: 'PaymentReversalRequested', params: { amount: '10.00' } } });
+    await store.transition({ sagaId, to: 'TRANSMITTING', reason: 'sending', attempt: 1, idempotencyKey: 'transmit', compensation: { step: 'notify', action: 'CoreNotified', params: {} } });
+    await store.transition({ sagaId, to: 'REJECTED', reason: 'AB03', attempt: 1, idempotencyKey: 'outcome' });
+    await store.transition({ sagaId, to: 'COMPENSATING', reason: 'RJCT', attempt: 1, idempotencyKey: 'compensate' });
+    const saga = await store.get(sagaId);
+    expect(pendingCompensations(saga!).map((c) => c.step)).toEqual(['notify', 'reserve']);
+    expect((await store.recordCompensation({ sagaId, step: 'notify', outcome: 'DONE' })).status).toBe('applied');
+    expect((await store.recordCompensation({ sagaId, step: 'notify', outcome: 'DONE' })).status).toBe('already-applied');
+    const after = await store.recordCompensation({ sagaId, step: 'reserve', outcome: 'FAILED', errorCode: 'CORE_UNAVAILABLE' });
+    expect(after.saga.compensations.find((c) => c.step === 'reserve')).toMatchObject({ status: 'FAILED', attempts: 1, lastError: 'CORE_UNAVAILABLE' });
+    expect(pendingCompensations(after.saga).map((c) => c.step)).toEqual(['reserve']);
+  });
+
+  it('lists sagas by state through the by-state index', async () => {
+    const { e2e, sagaId } = newPayment();
+    await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+    await store.transition({ sagaId, to: 'FAILED', reason: 'XSD_INVALID', attempt: 1, idempotencyKey: 'sign' });
+    const failed = await store.listByState('FAILED', { limit: 50 });
+    expect(failed.map((s) => s.sagaId)).toContain(sagaId);
+  });
+
+  it('does not repeat a transition when the same SQS message is delivered again', async () => {
+    const { e2e, sagaId } = newPayment();
+    await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+    const sign = stack.provisioned?.queues.sign;
+    if (sign === undefined) throw new Error('sign queue missing');
+    const effects: string[] = [];
+    const processor = new MessageProcessor<unknown>({
+      worker: 'sign',
+      decode: (data) => data,
+      handler: async (message, context) => {
+        const result = await store.transition({ sagaId: message.event.detail.sagaId, to: 'SIGNED', reason: 'signed', attempt: context.attempt, idempotencyKey: 'sign' });
+        effects.push(result.status);
+        return { events: [], audit: [] };
+      },
+      queue: { ...sqsQueuePort(stack.clients.sqs, { key: 'sign', ...sign }), delete: () => Promise.resolve() },
+      publisher: { publish: () => Promise.resolve() } satisfies EventPublisher,
+      audit: { put: () => Promise.resolve(), flush: () => Promise.resolve(), health: () => ({ ok: true, buffered: 0, consecutiveFailures: 0, lastError: undefined }) } satisfies AuditSink,
+      logger: silentLogger(),
+      maxReceiveCount: 5,
+    });
+    const body = encodeEventBody({ detailType: 'PaymentRequested', source: 'core.banking', detail: { version: 1, sagaId, endToEndId: e2e, attempt: 1, traceparent: newTraceparent(), data: {} } });
+    await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: sign.url, MessageBody: body }));
+    for (let delivery = 1; delivery <= 2; delivery += 1) {
+      const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: sign.url, WaitTimeSeconds: 1, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
+      const message = got.Messages?.find((m) => m.Body === body);
+      expect(message, `delivery ${delivery}`).toBeDefined();
+      expect(message?.Attributes?.ApproximateReceiveCount).toBe(String(delivery));
+      await processor.process(message!);
+      // Forced redelivery: the message is made visible again as if the worker had crashed before deleting.
+      await stack.clients.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: sign.url, ReceiptHandle: message?.ReceiptHandle, VisibilityTimeout: 0 }));
+    }
+    expect(effects).toEqual(['applied', 'already-applied']);
+    const saga = await store.get(sagaId);
+    expect(saga?.history.map((t) => t.to)).toEqual(['REQUESTED', 'SIGNED']);
+  });
+});
+
+describe('DedupeStore', () => {
+  it('claims a key once and again only after its marker expired', async () => {
+    let now = new Date('2026-01-01T12:00:00Z');
+    const dedupe = new DedupeStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name, now: () => now });
+    const key = `resource-${randomUUID()}`;
+    expect(await dedupe.claim(key, 60)).toBe(true);
+    expect(await dedupe.claim(key, 60)).toBe(false);
+    expect(await dedupe.isClaimed(key)).toBe(true);
+    now = new Date('2026-01-01T12:01:01Z');
+    expect(await dedupe.isClaimed(key)).toBe(false);
+    expect(await dedupe.claim(key, 60)).toBe(true);
+  });
+});
