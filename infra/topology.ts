@@ -49,6 +49,7 @@ const DAY = 86_400;
 
 /** Failure facts that start a compensation (DESIGN §1: only definite negative outcomes). */
 export const COMPENSATION_TRIGGERS: readonly string[] = [
+  'SigningFailed',
   'PaymentRejected',
   'MessageRejected',
   'TransmissionRejected',

@@ -1,17 +1,27 @@
 import { execFileSync } from 'node:child_process';
-import { X509Certificate, createPrivateKey, sign as cryptoSign } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SignedXml } from 'xml-crypto';
-import { TrustStore, pemSigningKey, signDict, signSpi, verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
+import { EnvReader } from '../../shared/config/index.ts';
+import { HsmPool, TokenSession, readHsmConfig } from '../../shared/hsm/index.ts';
+import type { HsmConfig } from '../../shared/hsm/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
+import { buildCertificate, parseDistinguishedName, softwareSigner } from '../../shared/pki/index.ts';
+import { TrustStore, hsmSigningKey, pemSigningKey, signDict, signSpi, verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../shared/xmldsig/index.ts';
+import { useProjectSoftHsm } from '../../infra/softhsm/index.ts';
 import type { Command, CommandIo } from './command.ts';
 
-const USAGE = `usage: selo bench xmldsig [--seconds <n per case>] [--spec <folder with spi-5.13.1/examples>]
+const USAGE = `usage: selo bench xmldsig [--seconds <n per case>] [--spec <folder with spi-5.13.1/examples>] [--hsm [--hsm-key <label>]]
 Signs and verifies the same documents with selo and with xml-crypto (software RSA-2048 key on
-both sides) and prints documents/s and the ratios. A script, not a test: it never fails on time.`;
+both sides) and prints documents/s and the ratios. With --hsm, also SPI signing through the HSM
+pool (SELO_HSM_* configuration; key SELO_HSM_SIGNING_KEY_LABEL unless --hsm-key), 8 documents in
+flight, beside the software key. A script, not a test: it never fails on time.`;
+
+const IN_FLIGHT = 8;
 
 const EXC = 'http://www.w3.org/2001/10/xml-exc-c14n#';
 
@@ -70,7 +80,75 @@ function format(value: number): string {
   return value >= 100 ? value.toFixed(0) : value.toFixed(1);
 }
 
-async function bench(values: { seconds: number; spec: string }, io: CommandIo): Promise<number> {
+/** Runs `once` with {@link IN_FLIGHT} callers for `seconds` (after a short warm-up) and returns completions per second. */
+async function concurrentRate(seconds: number, once: () => Promise<unknown>): Promise<number> {
+  const loop = async (until: number, count: { done: number }): Promise<void> => {
+    while (performance.now() < until) {
+      await once();
+      count.done++;
+    }
+  };
+  const warm = { done: 0 };
+  const warmUntil = performance.now() + 300;
+  await Promise.all(Array.from({ length: IN_FLIGHT }, () => loop(warmUntil, warm)));
+  const measured = { done: 0 };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, () => loop(start + seconds * 1000, measured)));
+  return measured.done / ((performance.now() - start) / 1000);
+}
+
+function hsmConfig(io: CommandIo): HsmConfig {
+  useProjectSoftHsm(process.env);
+  const reader = new EnvReader(io.env);
+  const config = readHsmConfig(reader);
+  reader.finish();
+  return config;
+}
+
+/**
+ * SPI signing through the HSM pool: the key `keyLabel` (or the configured signing key), a
+ * throwaway certificate for its public key (KeyInfo needs an issuer and serial), and one
+ * signature verified before timing so the figure is for correct output.
+ */
+async function hsmRate(seconds: number, xml: string, keyLabel: string, io: CommandIo): Promise<{ rate: number; description: string }> {
+  const config = hsmConfig(io);
+  const label = keyLabel === '' ? config.signingKeyLabel : keyLabel;
+  const session = TokenSession.open(config);
+  let publicKey;
+  try {
+    publicKey = session.publicKey({ label });
+  } finally {
+    session.close();
+  }
+  const ca = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const name = parseDistinguishedName('CN=selo bench HSM,O=Selo Bench,C=BR');
+  const certificate = await buildCertificate({ subject: name, issuer: parseDistinguishedName('CN=selo bench CA,O=Selo Bench,C=BR'), subjectPublicKey: publicKey, issuerPublicKey: ca.publicKey, signer: softwareSigner(ca.privateKey) });
+  const pool = new HsmPool({
+    modulePath: config.modulePath,
+    tokenLabel: config.tokenLabel,
+    pin: config.pin,
+    sessions: config.sessions,
+    maxWaiting: config.maxWaiting,
+    acquireTimeoutMs: config.acquireTimeoutMs,
+    metricsIntervalMs: 0,
+    // stdout carries the figures; the pool's log lines go to stderr.
+    logger: createLogger({ name: 'selo.hsm', level: 'warn', destination: process.stderr }),
+  });
+  try {
+    await pool.start();
+    if (!pool.ready()) throw new Error(`the HSM pool is not ready (token ${JSON.stringify(config.tokenLabel)}, ${config.modulePath})`);
+    const key = hsmSigningKey(pool, { label }, certificate.certificate);
+    const trustStore = new TrustStore();
+    trustStore.add(certificate.pem);
+    verifySpi(await signSpi(xml, key), { trustStore });
+    const rate = await concurrentRate(seconds, () => signSpi(xml, key));
+    return { rate, description: `token ${config.tokenLabel}, key ${label}, ${config.sessions} sessions` };
+  } finally {
+    await pool.close();
+  }
+}
+
+async function bench(values: { seconds: number; spec: string; hsm?: string }, io: CommandIo): Promise<number> {
   const material = makeKeyAndCertificate();
   try {
     const key = pemSigningKey(material.keyPem, material.certPem);
@@ -105,22 +183,21 @@ async function bench(values: { seconds: number; spec: string }, io: CommandIo): 
       io.stdout.write(row('sign', signDictRate, signSpiRate, signXc));
       io.stdout.write(row('verify', verifyDictRate, verifySpiRate, verifyXc));
     }
-    // Throughput with the thread-pool key (what the sign worker uses), 8 documents in flight.
+    // Throughput with the thread-pool key (what the sign worker uses without an HSM), 8 documents in flight.
     const [, sample] = cases;
     if (sample !== undefined) {
-      const inFlight = 8;
-      let done = 0;
-      const start = performance.now();
-      const until = start + values.seconds * 1000;
-      await Promise.all(
-        Array.from({ length: inFlight }, async () => {
-          while (performance.now() < until) {
-            await signSpi(sample.xml, key);
-            done++;
-          }
-        }),
-      );
-      io.stdout.write(`\nselo SPI sign, ${sample.file}, thread-pool key, ${inFlight} in flight: ${format(done / ((performance.now() - start) / 1000))}/s\n`);
+      const software = await concurrentRate(values.seconds, () => signSpi(sample.xml, key));
+      io.stdout.write(`\nselo SPI sign, ${sample.file}, ${IN_FLIGHT} in flight:\n`);
+      const softwareLabel = 'software key (thread pool)';
+      if (values.hsm === undefined) {
+        io.stdout.write(`  ${softwareLabel}: ${format(software)}/s\n`);
+      } else {
+        const hsm = await hsmRate(values.seconds, sample.xml, values.hsm, io);
+        const hsmLabel = `HSM pool (${hsm.description})`;
+        const width = Math.max(softwareLabel.length, hsmLabel.length) + 1;
+        io.stdout.write(`  ${`${softwareLabel}:`.padEnd(width)} ${format(software).padStart(7)}/s\n`);
+        io.stdout.write(`  ${`${hsmLabel}:`.padEnd(width)} ${format(hsm.rate).padStart(7)}/s  (${(hsm.rate / software).toFixed(2)}× the software key)\n`);
+      }
     }
     return 0;
   } finally {
@@ -134,9 +211,9 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     io.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  let parsed: { seconds?: string; spec?: string };
+  let parsed: { seconds?: string; spec?: string; hsm?: boolean; 'hsm-key'?: string };
   try {
-    parsed = parseArgs({ args: rest, options: { seconds: { type: 'string' }, spec: { type: 'string' } }, strict: true }).values;
+    parsed = parseArgs({ args: rest, options: { seconds: { type: 'string' }, spec: { type: 'string' }, hsm: { type: 'boolean' }, 'hsm-key': { type: 'string' } }, strict: true }).values;
   } catch (error) {
     io.stderr.write(`selo bench: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -146,7 +223,12 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     io.stderr.write(`selo bench: --seconds must be a positive number\n`);
     return 2;
   }
-  return bench({ seconds, spec: parsed.spec ?? join(import.meta.dirname, '../../../shared/spec') }, io);
+  if (parsed['hsm-key'] !== undefined && parsed.hsm !== true) {
+    io.stderr.write(`selo bench: --hsm-key needs --hsm\n`);
+    return 2;
+  }
+  const hsm = parsed.hsm === true ? { hsm: parsed['hsm-key'] ?? '' } : {};
+  return bench({ seconds, spec: parsed.spec ?? join(import.meta.dirname, '../../../shared/spec'), ...hsm }, io);
 }
 
 /** `selo bench xmldsig`: selo's signer and verifier side by side with xml-crypto. */

@@ -6,6 +6,7 @@ import { verifyCommand } from './verify.ts';
 import { benchCommand } from './bench.ts';
 import { hsmCommand } from './hsm.ts';
 import { pkiCommand } from './pki.ts';
+import { workerCommand } from './worker.ts';
 
 /**
  * Every `selo` command. Each lives in its own file in this folder; add one line here to
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   benchCommand,
   hsmCommand,
   pkiCommand,
+  workerCommand,
 ];
 
 export type { Command, CommandIo } from './command.ts';

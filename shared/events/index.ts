@@ -3,3 +3,5 @@ export type { CorrelationIds, EventDetail, DeriveDetailOptions } from './event-d
 export { MalformedEventError, decodeEventBody, encodeEventBody } from './event-envelope.ts';
 export type { EventEnvelope, DataDecoder } from './event-envelope.ts';
 export { isTraceparent, newTraceparent, childTraceparent } from './traceparent.ts';
+export { decodeMessageSigned } from './message-signed.ts';
+export type { MessageSignedData } from './message-signed.ts';

@@ -1,4 +1,5 @@
 import { PermanentError } from '../errors/index.ts';
+import type { SeloErrorOptions } from '../errors/index.ts';
 import { childElements, elementPath, findPath, textContent } from '../xml/index.ts';
 import type { XmlElement } from '../xml/index.ts';
 import { el } from './xml-writer.ts';
@@ -20,8 +21,8 @@ export interface AppHdr {
 
 /** A message that does not have the structure its type requires: `ISO20022_MESSAGE_INVALID`. */
 export class MessageFormatError extends PermanentError {
-  constructor(message: string) {
-    super('ISO20022_MESSAGE_INVALID', message);
+  constructor(message: string, options?: SeloErrorOptions) {
+    super('ISO20022_MESSAGE_INVALID', message, options);
   }
 }
 

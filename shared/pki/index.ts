@@ -5,9 +5,10 @@ export {
 export type { DerElement } from './der.ts';
 export {
   encodeName, formatRfc2253, parseDistinguishedName, certificateIssuerRfc2253, certificateSubjectRfc2253, certificateSubject,
-  certificateSerialDecimal, certificateIspb, parseCertificate,
+  certificateSerialDecimal, certificateIspb, parseCertificate, certificateNames, certificateSerial, formatRdnSequence, parseRfc2253,
+  namesEqual, DistinguishedNameSyntaxError,
 } from './name.ts';
-export type { NameAttribute, DistinguishedName } from './name.ts';
+export type { NameAttribute, DistinguishedName, RdnAttribute, RdnSequence } from './name.ts';
 export {
   softwareSigner, buildCertificate, buildCertificationRequest, buildExtensions, keyIdentifier, subjectPublicKeyInfo,
   sha256WithRsaAlgorithm, toPem,

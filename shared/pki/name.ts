@@ -153,7 +153,7 @@ function decodeName(nameDer: Buffer): { attributes: NameAttribute[]; rfc2253: st
       if (typeEl === undefined || valueEl === undefined) throw new RangeError('DER: bad AttributeTypeAndValue');
       const oid = derDecodeOid(typeEl.content);
       const short = NAMES_BY_OID.get(oid);
-      const text = valueEl.tag === 0x1e ? Buffer.from(valueEl.content).swap16().toString('utf16le') : valueEl.content.toString(valueEl.tag === 0x0c ? 'utf8' : 'latin1');
+      const text = decodeDirectoryString(valueEl.tag, valueEl.content);
       attributes.push({ type: short ?? oid, value: text });
       return short !== undefined && RFC2253_NAMES.has(short) ? `${short}=${escapeRfc2253(text)}` : `${oid}=#${valueEl.raw.toString('hex')}`;
     });
@@ -206,4 +206,223 @@ export function certificateIspb(certificate: X509Certificate | Buffer): string |
 /** Parses a PEM or DER certificate. */
 export function parseCertificate(certificate: string | Buffer): X509Certificate {
   return new X509Certificate(certificate);
+}
+
+// --- Names as RDN sequences (multi-valued RDNs, compared as names): what XML-DSig issuer names need ---
+
+/** One attribute of a relative distinguished name, by OID, e.g. `{ oid: '2.5.4.3', value: 'Selo' }`. */
+export interface RdnAttribute {
+  /** Dotted OID of the attribute type (`2.5.4.3` for CN). */
+  readonly oid: string;
+  /** The value as text. */
+  readonly value: string;
+}
+
+/**
+ * A distinguished name as a sequence of RDNs in ASN.1 order (most significant first, `C`
+ * before `CN`); each RDN is a set of one or more attributes.
+ */
+export type RdnSequence = readonly (readonly RdnAttribute[])[];
+
+/** A distinguished name string that could not be parsed. */
+export class DistinguishedNameSyntaxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DistinguishedNameSyntaxError';
+  }
+}
+
+/** Type names accepted when parsing (RFC 2253/4514 keywords and the aliases Java, OpenSSL and xmlsec write). */
+const PARSE_NAMES: Readonly<Record<string, string>> = {
+  CN: '2.5.4.3',
+  SN: '2.5.4.4',
+  SERIALNUMBER: '2.5.4.5',
+  C: '2.5.4.6',
+  L: '2.5.4.7',
+  ST: '2.5.4.8',
+  S: '2.5.4.8',
+  STREET: '2.5.4.9',
+  O: '2.5.4.10',
+  OU: '2.5.4.11',
+  T: '2.5.4.12',
+  TITLE: '2.5.4.12',
+  GIVENNAME: '2.5.4.42',
+  DC: '0.9.2342.19200300.100.1.25',
+  UID: '0.9.2342.19200300.100.1.1',
+  E: '1.2.840.113549.1.9.1',
+  EMAIL: '1.2.840.113549.1.9.1',
+  EMAILADDRESS: '1.2.840.113549.1.9.1',
+};
+
+/** The RFC 2253 keyword of an OID, when RFC 2253 §2.3 has one. */
+function rfc2253Keyword(oid: string): string | undefined {
+  const short = NAMES_BY_OID.get(oid);
+  return short !== undefined && RFC2253_NAMES.has(short) ? short : undefined;
+}
+
+/** Text of a DirectoryString / PrintableString / IA5String value by its DER tag. */
+function decodeDirectoryString(tag: number, bytes: Uint8Array): string {
+  switch (tag) {
+    case 0x0c: // UTF8String
+      return new TextDecoder('utf-8').decode(bytes);
+    case 0x1e: {
+      // BMPString (UTF-16BE)
+      let out = '';
+      for (let i = 0; i + 1 < bytes.length; i += 2) out += String.fromCharCode(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+      return out;
+    }
+    case 0x1c: {
+      // UniversalString (UTF-32BE)
+      let out = '';
+      for (let i = 0; i + 3 < bytes.length; i += 4) {
+        out += String.fromCodePoint((((bytes[i] ?? 0) << 24) | ((bytes[i + 1] ?? 0) << 16) | ((bytes[i + 2] ?? 0) << 8) | (bytes[i + 3] ?? 0)) >>> 0);
+      }
+      return out;
+    }
+    default: // PrintableString, IA5String, TeletexString, NumericString, VisibleString
+      return Buffer.from(bytes).toString('latin1');
+  }
+}
+
+function readRdnSequence(nameDer: Buffer): RdnSequence {
+  return derChildren(derRead(nameDer).content).map((set) =>
+    derChildren(set.content).map((atv) => {
+      const [typeEl, valueEl] = derChildren(atv.content);
+      if (typeEl === undefined || valueEl === undefined) throw new RangeError('DER: bad AttributeTypeAndValue');
+      return { oid: derDecodeOid(typeEl.content), value: decodeDirectoryString(valueEl.tag, valueEl.content) };
+    }),
+  );
+}
+
+/** The issuer and subject names of a certificate as RDN sequences, read from its DER encoding. */
+export function certificateNames(certificate: X509Certificate | Buffer): { issuer: RdnSequence; subject: RdnSequence } {
+  const { issuer, subject } = tbsNames(certificate);
+  return { issuer: readRdnSequence(issuer), subject: readRdnSequence(subject) };
+}
+
+/** The certificate's serial number as an integer. */
+export function certificateSerial(certificate: X509Certificate): bigint {
+  return BigInt(`0x${certificate.serialNumber}`);
+}
+
+/**
+ * Writes an RDN sequence in RFC 2253 form (least significant RDN first, `CN=…,O=…,C=BR`), the
+ * form `X509IssuerName` carries (XML-DSig §4.4.4). Types without an RFC 2253 keyword are written
+ * as their dotted OID with the value as escaped text.
+ */
+export function formatRdnSequence(name: RdnSequence): string {
+  return [...name]
+    .reverse()
+    .map((rdn) => rdn.map((attribute) => `${rfc2253Keyword(attribute.oid) ?? attribute.oid}=${escapeRfc2253(attribute.value)}`).join('+'))
+    .join(',');
+}
+
+function decodeHexValue(hex: string): string {
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new DistinguishedNameSyntaxError('invalid #hex value');
+  try {
+    const value = derRead(Buffer.from(hex, 'hex'));
+    return decodeDirectoryString(value.tag, value.content);
+  } catch (error) {
+    throw new DistinguishedNameSyntaxError(`invalid #hex value: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Parses an RFC 2253 (or RFC 4514, or the RFC 1779 variants Java and xmlsec write) name into an
+ * RDN sequence. Accepts `,` or `;` between RDNs, `+` inside an RDN, short names, `OID.1.2.3` and
+ * dotted OIDs as types, `\`-escapes (`\,` and `\C3\A7`), quoted values and `#hex` values.
+ *
+ * @throws {@link DistinguishedNameSyntaxError} when the text is not a name.
+ */
+export function parseRfc2253(text: string): RdnSequence {
+  const rdns: RdnAttribute[][] = [];
+  let rdn: RdnAttribute[] = [];
+  let i = 0;
+  const n = text.length;
+  const skip = (): void => {
+    while (i < n && /\s/.test(text.charAt(i))) i++;
+  };
+  skip();
+  if (i >= n) return [];
+  for (;;) {
+    skip();
+    const typeStart = i;
+    while (i < n && text[i] !== '=') i++;
+    if (i >= n) throw new DistinguishedNameSyntaxError(`missing = after ${JSON.stringify(text.slice(typeStart))}`);
+    let type = text.slice(typeStart, i).trim();
+    i++;
+    if (/^oid\./i.test(type)) type = type.slice(4);
+    const oid = /^[0-9]+(\.[0-9]+)+$/.test(type) ? type : PARSE_NAMES[type.toUpperCase()];
+    if (oid === undefined) throw new DistinguishedNameSyntaxError(`unknown attribute type ${JSON.stringify(type)}`);
+    skip();
+    let value: string;
+    if (text[i] === '#') {
+      const start = ++i;
+      while (i < n && /[0-9a-fA-F]/.test(text.charAt(i))) i++;
+      value = decodeHexValue(text.slice(start, i));
+    } else if (text[i] === '"') {
+      i++;
+      let out = '';
+      while (i < n && text[i] !== '"') {
+        if (text[i] === '\\') i++;
+        out += text.charAt(i++);
+      }
+      if (i >= n) throw new DistinguishedNameSyntaxError('unterminated quoted value');
+      i++;
+      value = out;
+    } else {
+      const bytes: number[] = [];
+      let trailingSpaces = 0;
+      while (i < n && text[i] !== ',' && text[i] !== ';' && text[i] !== '+') {
+        const c = text.charAt(i);
+        if (c === '\\') {
+          const hex = text.slice(i + 1, i + 3);
+          if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+            bytes.push(Number.parseInt(hex, 16));
+            i += 3;
+          } else if (i + 1 < n) {
+            bytes.push(...Buffer.from(text.charAt(i + 1), 'utf8'));
+            i += 2;
+          } else throw new DistinguishedNameSyntaxError('dangling escape');
+          trailingSpaces = 0;
+          continue;
+        }
+        bytes.push(...Buffer.from(c, 'utf8'));
+        trailingSpaces = c === ' ' ? trailingSpaces + 1 : 0;
+        i++;
+      }
+      value = Buffer.from(bytes.slice(0, bytes.length - trailingSpaces)).toString('utf8');
+    }
+    rdn.push({ oid, value });
+    skip();
+    if (i >= n) break;
+    const separator = text[i++];
+    if (separator === '+') continue;
+    rdns.push(rdn);
+    rdn = [];
+  }
+  rdns.push(rdn);
+  // RFC 2253 writes the least significant RDN first; names are kept in ASN.1 order.
+  return rdns.reverse();
+}
+
+function normalizeValue(value: string): string {
+  // RFC 5280 §7.1 (simplified LDAP StringPrep): case-insensitive, insignificant spaces removed.
+  return value.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+function rdnKey(rdn: readonly RdnAttribute[]): string {
+  return rdn
+    .map((a) => `${a.oid}=${normalizeValue(a.value)}`)
+    .sort()
+    .join('+');
+}
+
+/** Whether two names are equal as names (RFC 5280 §7.1), not as strings. */
+export function namesEqual(a: RdnSequence, b: RdnSequence): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (rdnKey(a[i] ?? []) !== rdnKey(b[i] ?? [])) return false;
+  }
+  return true;
 }

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  buildCertificate, buildCertificationRequest, certificateIssuerRfc2253, certificateSerialDecimal, derInteger, derOid, formatRfc2253,
-  parseDistinguishedName, softwareSigner,
+  buildCertificate, buildCertificationRequest, certificateIssuerRfc2253, certificateNames, certificateSerial, certificateSerialDecimal,
+  derInteger, derOid, formatRdnSequence, formatRfc2253, namesEqual, parseDistinguishedName, parseRfc2253, softwareSigner,
 } from '../../../shared/pki/index.ts';
 
 const execFileAsync = promisify(execFile);
@@ -47,6 +47,17 @@ describe('certificate and CSR builders', () => {
     const { stdout } = await execFileAsync('openssl', ['verify', '-CAfile', file, file]);
     expect(stdout).toContain('OK');
     expect(new X509Certificate(built.pem).ca).toBe(true);
+  });
+
+  it('reads the same issuer as an RDN sequence that XML-DSig compares as a name', async () => {
+    const subject = [{ type: 'C', value: 'BR' }, { type: 'serialNumber', value: '99999004' }, { type: 'O', value: 'Ação, Ltda' }, { type: 'CN', value: 'selo test' }];
+    const built = await buildCertificate({ subject, issuer: subject, subjectPublicKey: publicKey, signer: softwareSigner(privateKey), serialNumber: 4660n });
+    const { issuer, subject: read } = certificateNames(built.certificate);
+    expect(namesEqual(issuer, read)).toBe(true);
+    expect(formatRdnSequence(issuer)).toBe('CN=selo test,O=Ação\\, Ltda,2.5.4.5=99999004,C=BR');
+    expect(certificateIssuerRfc2253(built.certificate)).toBe('CN=selo test,O=Ação\\, Ltda,2.5.4.5=#13083939393939303034,C=BR');
+    expect(namesEqual(parseRfc2253(certificateIssuerRfc2253(built.certificate)), issuer)).toBe(true);
+    expect(certificateSerial(built.certificate)).toBe(4660n);
   });
 
   it('refuses to return a certificate whose signer used the wrong key', async () => {

@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim-check/index.ts';
+import { newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import type { EventDetail, MessageSignedData } from '../../../shared/events/index.ts';
+import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
+import type { SagaStore } from '../../../shared/saga/index.ts';
+import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
+import { createSignHandler, decodeSignRequest } from '../../../workers/sign/index.ts';
+import type { SignRequest } from '../../../workers/sign/index.ts';
+import { createTestPki } from '../../support/test-pki.ts';
+import type { TestPki } from '../../support/test-pki.ts';
+import { silentLogger } from '../runtime/fakes.ts';
+
+const ISPB = '99999004';
+let pki: TestPki;
+let deps: Parameters<typeof createSignHandler>[0];
+const transitions: { sagaId: string; to: string; idempotencyKey: string }[] = [];
+const claimChecked: string[] = [];
+
+/** A saga store that records calls; the first `sign` transition applies, later ones are already applied. */
+const fakeSagas: Pick<SagaStore, 'create' | 'transition'> = {
+  create: () => Promise.resolve({ status: 'applied', saga: undefined as never }),
+  transition: (input) => {
+    const seen = transitions.some((t) => t.sagaId === input.sagaId && t.idempotencyKey === input.idempotencyKey);
+    transitions.push({ sagaId: input.sagaId, to: input.to, idempotencyKey: input.idempotencyKey });
+    return Promise.resolve({ status: seen ? 'already-applied' : 'applied', saga: undefined as never });
+  },
+};
+
+const fakeClaimCheck: ClaimCheckStore = {
+  put: (key: string): Promise<ClaimCheckReference> => {
+    claimChecked.push(key);
+    return Promise.resolve({ bucket: 'payloads', key });
+  },
+  get: () => Promise.reject(new Error('unused')),
+};
+
+function message(endToEndId: string, overrides: Partial<EventDetail<unknown>> = {}, amount = '42.00'): DecodedMessage<SignRequest> {
+  const data = {
+    message: 'pacs.008',
+    transaction: {
+      endToEndId,
+      amount,
+      acceptanceDateTime: '2026-11-28T17:00:00.000Z',
+      localInstrument: 'MANU',
+      debtor: { name: 'Fulano', taxId: '70000000000' },
+      debtorAccount: { number: '1', type: 'CACC' },
+      creditorAgentIspb: '20000000',
+      creditor: { taxId: '80000000000' },
+      creditorAccount: { number: '2', type: 'CACC' },
+      purpose: 'IPAY',
+    },
+  };
+  return {
+    event: {
+      id: 'evt-1',
+      detailType: 'PaymentRequested',
+      source: 'core.banking',
+      time: '2026-11-28T17:00:01Z',
+      detail: { version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), ...overrides, data: decodeSignRequest(data, 'PaymentRequested') },
+    },
+    sqs: { messageId: 'm-1', receiveCount: 1 },
+  };
+}
+
+const context: HandlerContext = { logger: silentLogger(), attempt: 1, maxReceiveCount: 5, signal: new AbortController().signal };
+
+beforeAll(() => {
+  pki = createTestPki();
+  const leaf = pki.issue('psp signing');
+  deps = { ispb: ISPB, signingKey: pemSigningKey(leaf.keyPem, leaf.certPem), sagas: fakeSagas, claimCheck: fakeClaimCheck, validateSpi: () => Promise.resolve() };
+});
+
+afterAll(() => pki.dispose());
+
+function signedData(outcome: Awaited<ReturnType<ReturnType<typeof createSignHandler>>>): MessageSignedData {
+  return outcome.events[0]?.detail.data as MessageSignedData;
+}
+
+describe('sign handler', () => {
+  it('signs the same bytes with the same MsgId for every delivery of one request', async () => {
+    const handler = createSignHandler(deps);
+    const e2e = 'E99999004202611281700aaaaaaaaaaa';
+    const first = await handler(message(e2e), context);
+    const second = await handler(message(e2e), context);
+    expect(signedData(second)).toEqual(signedData(first));
+    expect(first.audit).toHaveLength(1);
+    // The redelivery publishes again (its first event may have been lost) but audits no new transition.
+    expect(second.events).toHaveLength(1);
+    expect(second.audit).toHaveLength(0);
+  });
+
+  it('gives different payments different MsgIds', async () => {
+    const handler = createSignHandler(deps);
+    const a = signedData(await handler(message('E99999004202611281700bbbbbbbbbbb'), context));
+    const b = signedData(await handler(message('E99999004202611281700ccccccccccc'), context));
+    expect(a.bizMsgIdr).toMatch(/^M99999004[A-Za-z0-9]{23}$/);
+    expect(a.bizMsgIdr).not.toBe(b.bizMsgIdr);
+  });
+
+  it('signs in the SPI profile with our ISPB in AppHdr/Fr', async () => {
+    const handler = createSignHandler(deps);
+    const data = signedData(await handler(message('E99999004202611281700ddddddddddd'), context));
+    const trust = new TrustStore();
+    trust.add(pki.issue('unused').certPem);
+    const inline = data.payload !== null && 'inline' in data.payload ? data.payload.inline : '';
+    const trustStore = new TrustStore();
+    trustStore.add((deps.signingKey.certificate.toString()), { ispb: ISPB });
+    expect(verifySpi(inline, { trustStore }).fromIspb).toBe(ISPB);
+  });
+
+  it('puts a payload over the threshold in the claim-check store', async () => {
+    const handler = createSignHandler({ ...deps, claimCheckThresholdBytes: 100 });
+    const data = signedData(await handler(message('E99999004202611281700eeeeeeeeeee'), context));
+    expect(data.payload).toEqual({ claimCheck: { bucket: 'payloads', key: expect.stringContaining('E99999004202611281700eeeeeeeeeee') as unknown } });
+    expect(claimChecked).toHaveLength(1);
+  });
+
+  it('refuses an EndToEndId issued by another ISPB', async () => {
+    const handler = createSignHandler(deps);
+    await expect(handler(message('E12345678202611281700fffffffffff'), context)).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID', retryability: 'permanent' });
+  });
+
+  it('refuses a detail whose EndToEndId differs from the transfer\'s', async () => {
+    const handler = createSignHandler(deps);
+    const mismatched = message('E99999004202611281700ggggggggggg', { endToEndId: 'E99999004202611281700hhhhhhhhhhh' });
+    await expect(handler(mismatched, context)).rejects.toThrow(/must equal data.transaction.endToEndId/);
+  });
+});
+
+describe('decodeSignRequest', () => {
+  it('names the field that is wrong', () => {
+    expect(() => decodeSignRequest({ message: 'pacs.008', transaction: { endToEndId: 'E1' } }, 'PaymentRequested')).toThrow('data.transaction.amount must be a non-empty string');
+    expect(() => decodeSignRequest({ operation: 'nope' }, 'DictRequested')).toThrow(/data.operation must be one of createEntry/);
+    expect(() => decodeSignRequest({ operation: 'createEntry' }, 'DictRequested')).toThrow('data.body is required for createEntry');
+    expect(() => decodeSignRequest({}, 'Whatever')).toThrow(/not Whatever/);
+  });
+});

@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import { transitionAuditRecord } from '../../shared/audit/index.ts';
+import type { AuditRecord } from '../../shared/audit/index.ts';
+import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
+import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
+import { DICT_OPERATIONS, buildDictBody } from '../../shared/dict/index.ts';
+import { deriveDetail, dictSagaId, paymentSagaId } from '../../shared/events/index.ts';
+import type { EventDetail, MessageSignedData } from '../../shared/events/index.ts';
+import { buildPacs008, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
+import type { Handler, Outcome } from '../../shared/runtime/index.ts';
+import type { SagaStore } from '../../shared/saga/index.ts';
+import { signDict, signSpi } from '../../shared/xmldsig/index.ts';
+import type { SigningKey } from '../../shared/xmldsig/index.ts';
+import { SignRequestInvalidError } from './sign-request.ts';
+import type { DictRequestedData, PaymentRequestedData, SignRequest } from './sign-request.ts';
+
+/** ISPB of the SPI as the receiver in AppHdr/To (the catalogue's examples). */
+export const SPI_ISPB = '99999010';
+
+/** Dependencies of the sign handler, passed in by `main` (HOUSE_STYLE 6). */
+export interface SignHandlerDeps {
+  /** The PSP's ISPB: AppHdr/Fr and the debtor agent. */
+  ispb: string;
+  /** The signing key: in the HSM in production, PEM in some tests. */
+  signingKey: SigningKey;
+  /** The saga store. */
+  sagas: Pick<SagaStore, 'create' | 'transition'>;
+  /** Where payloads too large for an event go. */
+  claimCheck: ClaimCheckStore;
+  /**
+   * Validates a signed SPI message against its XSD.
+   * @defaultValue validateSpiMessage against pacs.008.spi.1.16
+   */
+  validateSpi?: (xml: string) => Promise<void>;
+  /**
+   * Payloads over this many bytes go to S3.
+   * @defaultValue CLAIM_CHECK_THRESHOLD_BYTES
+   */
+  claimCheckThresholdBytes?: number;
+}
+
+/**
+ * A random source seeded from `seed`: the same saga always gets the same MsgId, so a redelivered
+ * request signs byte-for-byte the same message (RSA PKCS#1 v1.5 is deterministic) and nothing
+ * different is ever sent for one payment.
+ */
+function seededIndex(seed: string): (maxExclusive: number) => number {
+  let counter = 0;
+  return (maxExclusive) => {
+    const digest = createHash('sha256').update(`${seed}:${counter++}`).digest();
+    return digest.readUInt32BE(0) % maxExclusive;
+  };
+}
+
+function keyInfoIdFor(seed: string): string {
+  return `KI${createHash('sha256').update(seed).digest('hex').slice(0, 32)}`;
+}
+
+async function payloadOf(xml: string, key: string, deps: SignHandlerDeps): Promise<MessageSignedData['payload']> {
+  if (Buffer.byteLength(xml, 'utf8') <= (deps.claimCheckThresholdBytes ?? CLAIM_CHECK_THRESHOLD_BYTES)) return { inline: xml };
+  return { claimCheck: await deps.claimCheck.put(key, xml) };
+}
+
+async function signPayment(detail: EventDetail<SignRequest>, data: PaymentRequestedData, time: string | undefined, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
+  const tx = data.transaction;
+  const endToEndId = detail.endToEndId;
+  if (endToEndId === undefined || endToEndId !== tx.endToEndId) {
+    throw new SignRequestInvalidError(`detail.endToEndId (${endToEndId ?? 'missing'}) must equal data.transaction.endToEndId (${tx.endToEndId})`);
+  }
+  const sagaId = paymentSagaId(endToEndId);
+  if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
+  if (!endToEndId.startsWith(`E${deps.ispb}`)) throw new SignRequestInvalidError(`EndToEndId ${endToEndId} was not issued by ISPB ${deps.ispb}`);
+
+  await deps.sagas.create({ sagaId, ids: { endToEndId }, reason: 'PaymentRequested', attempt });
+  const bizMsgIdr = generateMessageId(deps.ispb, { random: seededIndex(`${sagaId}:pacs.008`) });
+  // The event's own time is the same on every redelivery; the SPI wants UTC with milliseconds.
+  const createdAt = new Date(time ?? tx.acceptanceDateTime).toISOString();
+  const unsigned = buildPacs008({
+    appHdr: { fromIspb: deps.ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt: createdAt },
+    msgId: bizMsgIdr,
+    creDtTm: createdAt,
+    transactions: [{ ...tx, debtorAgentIspb: deps.ispb }],
+  });
+  const signed = await signSpi(unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
+  // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
+  // message, exactly as the BCB will validate it.
+  await (deps.validateSpi ?? ((xml: string) => validateSpiMessage(xml, 'pacs.008.spi.1.16')))(signed);
+  const payload = await payloadOf(signed, `claim-check/${endToEndId}/${bizMsgIdr}.xml`, deps);
+  const written = await deps.sagas.transition({
+    sagaId,
+    to: 'SIGNED',
+    from: ['REQUESTED'],
+    reason: `pacs.008 ${bizMsgIdr} signed`,
+    attempt,
+    idempotencyKey: 'sign',
+    ids: { bizMsgIdr },
+    // Core banking reserved the amount before asking; a definite failure later releases it.
+    compensation: { step: 'sign', action: 'PaymentReversalRequested', params: { endToEndId, amount: tx.amount } },
+  });
+  const messageSigned: MessageSignedData = { channel: 'spi', messageType: 'pacs.008', bizMsgIdr, payload };
+  return outcome(detail, messageSigned, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');
+}
+
+async function signDictRequest(detail: EventDetail<SignRequest>, data: DictRequestedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
+  const requestId = detail.requestId;
+  if (requestId === undefined) throw new SignRequestInvalidError('detail.requestId is required for DictRequested');
+  const sagaId = dictSagaId(requestId);
+  if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
+  await deps.sagas.create({ sagaId, ids: { requestId }, reason: `DictRequested ${data.operation}`, attempt });
+  const schema = DICT_OPERATIONS[data.operation].request;
+  let payload: MessageSignedData['payload'] = null;
+  if (schema !== undefined && data.body !== undefined) {
+    // DICT write operations are signed (DESIGN §2); reads carry no body.
+    const signed = await signDict(buildDictBody(schema, data.body), deps.signingKey, { keyInfoId: keyInfoIdFor(`${sagaId}:${data.operation}`) });
+    payload = await payloadOf(signed, `claim-check/dict/${requestId}.xml`, deps);
+  }
+  const written = await deps.sagas.transition({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: `DICT ${data.operation} signed`, attempt, idempotencyKey: 'sign' });
+  const messageSigned: MessageSignedData = {
+    channel: 'dict',
+    messageType: data.operation,
+    ...(data.pathParameters === undefined ? {} : { pathParameters: data.pathParameters }),
+    payload,
+  };
+  return outcome(detail, messageSigned, {}, written.status === 'applied', sagaId, attempt, 'dict');
+}
+
+function outcome(
+  cause: EventDetail<unknown>,
+  data: MessageSignedData,
+  ids: { bizMsgIdr?: string },
+  transitioned: boolean,
+  sagaId: string,
+  attempt: number,
+  system: 'spi' | 'dict',
+): Outcome {
+  const detail = deriveDetail(cause, data, { attempt, ids });
+  const audit: AuditRecord[] = [];
+  if (transitioned) {
+    audit.push(
+      transitionAuditRecord(
+        { worker: 'sign', system, sagaId, attempt, traceparent: detail.traceparent, ...pickIds(detail) },
+        { from: 'REQUESTED', to: 'SIGNED', reason: `${data.messageType} signed` },
+      ),
+    );
+  }
+  // On a redelivery the saga already says SIGNED: the same bytes are published again, because
+  // the earlier delivery may have stopped before its event was accepted.
+  return { events: [{ detailType: 'MessageSigned', detail }], audit };
+}
+
+function pickIds(detail: EventDetail<unknown>): { endToEndId?: string; bizMsgIdr?: string; requestId?: string } {
+  return {
+    ...(detail.endToEndId === undefined ? {} : { endToEndId: detail.endToEndId }),
+    ...(detail.bizMsgIdr === undefined ? {} : { bizMsgIdr: detail.bizMsgIdr }),
+    ...(detail.requestId === undefined ? {} : { requestId: detail.requestId }),
+  };
+}
+
+/**
+ * The sign worker's handler: a `PaymentRequested` becomes a signed pacs.008, a `DictRequested` a
+ * signed DICT request, published as `MessageSigned`. The saga moves REQUESTED → SIGNED once;
+ * a redelivered request publishes the same signed bytes again and changes nothing else.
+ */
+export function createSignHandler(deps: SignHandlerDeps): Handler<SignRequest> {
+  return async (message, context) => {
+    const { detail, time } = message.event;
+    const request = detail.data;
+    if (request.kind === 'payment') return signPayment(detail, request.data, time, context.attempt, deps);
+    return signDictRequest(detail, request.data, context.attempt, deps);
+  };
+}

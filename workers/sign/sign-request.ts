@@ -1,0 +1,100 @@
+import { PermanentError } from '../../shared/errors/index.ts';
+import type { CreditTransfer } from '../../shared/iso20022/index.ts';
+import { DICT_OPERATIONS } from '../../shared/dict/index.ts';
+import type { DictObject, DictOperation } from '../../shared/dict/index.ts';
+
+/**
+ * `PaymentRequested` data, version 1: core banking asks selo to send one pacs.008 with one
+ * credit transfer. selo fills in the header (sender = its ISPB, receiver = the SPI), the MsgId
+ * and the creation times.
+ */
+export interface PaymentRequestedData {
+  message: 'pacs.008';
+  /** The transfer; its `endToEndId` must equal the event's `endToEndId`. */
+  transaction: Omit<CreditTransfer, 'debtorAgentIspb'>;
+}
+
+/** `DictRequested` data, version 1: one DICT operation with its request body (write operations). */
+export interface DictRequestedData {
+  operation: DictOperation;
+  /** The request body as the DICT OpenAPI names its fields; absent for read operations. */
+  body?: DictObject;
+  /** Path parameters (`Key`, `ClaimId`) for operations that name a resource. */
+  pathParameters?: Readonly<Record<string, string>>;
+}
+
+/** What the sign worker consumes. */
+export type SignRequest = { kind: 'payment'; data: PaymentRequestedData } | { kind: 'dict'; data: DictRequestedData };
+
+/** The request is not what `PaymentRequested`/`DictRequested` v1 promise: `SIGN_REQUEST_INVALID`. */
+export class SignRequestInvalidError extends PermanentError {
+  constructor(message: string) {
+    super('SIGN_REQUEST_INVALID', message);
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requireRecord(value: unknown, path: string): Record<string, unknown> {
+  if (!isRecord(value)) throw new SignRequestInvalidError(`${path} must be an object`);
+  return value;
+}
+
+function requireString(record: Record<string, unknown>, field: string, path: string): string {
+  const value = record[field];
+  if (typeof value !== 'string' || value === '') throw new SignRequestInvalidError(`${path}.${field} must be a non-empty string`);
+  return value;
+}
+
+function account(value: unknown, path: string): void {
+  const record = requireRecord(value, path);
+  requireString(record, 'number', path);
+  requireString(record, 'type', path);
+}
+
+/**
+ * Decodes the `data` of a `PaymentRequested` or `DictRequested` event. Field formats (ids,
+ * amounts, ISPBs) are checked again, fully, by the ISO 20022 and DICT builders; this checks the
+ * shape so that a malformed request fails with a message naming the field.
+ */
+export function decodeSignRequest(data: unknown, detailType: string): SignRequest {
+  const root = requireRecord(data, 'data');
+  if (detailType === 'PaymentRequested') {
+    if (root.message !== 'pacs.008') throw new SignRequestInvalidError(`data.message must be "pacs.008", got ${JSON.stringify(root.message) ?? 'nothing'}`);
+    const tx = requireRecord(root.transaction, 'data.transaction');
+    for (const field of ['endToEndId', 'amount', 'acceptanceDateTime', 'localInstrument', 'creditorAgentIspb']) requireString(tx, field, 'data.transaction');
+    if (typeof tx.amount === 'string' && !/^\d{1,16}\.\d{2}$/.test(tx.amount)) {
+      throw new SignRequestInvalidError(`data.transaction.amount must be a decimal string with two places (e.g. "10.00"), got ${JSON.stringify(tx.amount)}`);
+    }
+    const debtor = requireRecord(tx.debtor, 'data.transaction.debtor');
+    requireString(debtor, 'name', 'data.transaction.debtor');
+    requireString(debtor, 'taxId', 'data.transaction.debtor');
+    requireString(requireRecord(tx.creditor, 'data.transaction.creditor'), 'taxId', 'data.transaction.creditor');
+    account(tx.debtorAccount, 'data.transaction.debtorAccount');
+    account(tx.creditorAccount, 'data.transaction.creditorAccount');
+    return { kind: 'payment', data: { message: 'pacs.008', transaction: tx as unknown as PaymentRequestedData['transaction'] } };
+  }
+  if (detailType === 'DictRequested') {
+    const operation = requireString(root, 'operation', 'data');
+    if (!Object.hasOwn(DICT_OPERATIONS, operation)) {
+      throw new SignRequestInvalidError(`data.operation must be one of ${Object.keys(DICT_OPERATIONS).join(', ')}, got ${JSON.stringify(operation)}`);
+    }
+    const spec = DICT_OPERATIONS[operation as DictOperation];
+    if (spec.request !== undefined && !isRecord(root.body)) throw new SignRequestInvalidError(`data.body is required for ${operation}`);
+    const pathParameters = root.pathParameters === undefined ? undefined : requireRecord(root.pathParameters, 'data.pathParameters');
+    for (const [name, value] of Object.entries(pathParameters ?? {})) {
+      if (typeof value !== 'string') throw new SignRequestInvalidError(`data.pathParameters.${name} must be a string`);
+    }
+    return {
+      kind: 'dict',
+      data: {
+        operation: operation as DictOperation,
+        ...(isRecord(root.body) ? { body: root.body as DictObject } : {}),
+        ...(pathParameters === undefined ? {} : { pathParameters: pathParameters as Record<string, string> }),
+      },
+    };
+  }
+  throw new SignRequestInvalidError(`the sign worker takes PaymentRequested and DictRequested, not ${detailType}`);
+}
