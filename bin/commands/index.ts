@@ -6,6 +6,7 @@ import { verifyCommand } from './verify.ts';
 import { benchCommand } from './bench.ts';
 import { hsmCommand } from './hsm.ts';
 import { pkiCommand } from './pki.ts';
+import { simulatorCommand } from './simulator.ts';
 import { workerCommand } from './worker.ts';
 
 /**
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   benchCommand,
   hsmCommand,
   pkiCommand,
+  simulatorCommand,
   workerCommand,
 ];
 

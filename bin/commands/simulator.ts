@@ -1,0 +1,123 @@
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ReceiverBehaviour } from '../../infra/bcb-simulator/index.ts';
+import type { Command, CommandIo } from './command.ts';
+
+const USAGE = `usage: selo simulator [--pki <dir>] [--port 0] [--admin-port 0] [--host 127.0.0.1]
+                      [--settlement-limit-ms 40000] [--long-poll-ms 5000] [--receiver accept|reject:CODE|never|live]
+                      [--faults '{"errorRate":0.1,"latencyMs":50}'] [--no-schema-validation]
+Runs the BCB simulator (ICOM and DICT over mTLS, admin over plain HTTP on loopback) with the
+development PKI written by "selo pki init" (default .selo/pki; --pki-dir is an alias). Once ready it
+prints "selo: ready {json}" with the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.
+`;
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolveSignal) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolveSignal(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+function portOf(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`--${name} must be a port number, got ${JSON.stringify(value)}`);
+  return port;
+}
+
+async function run(args: readonly string[], io: CommandIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        pki: { type: 'string' },
+        'pki-dir': { type: 'string' },
+        port: { type: 'string' },
+        'admin-port': { type: 'string' },
+        host: { type: 'string', default: '127.0.0.1' },
+        'settlement-limit-ms': { type: 'string' },
+        'long-poll-ms': { type: 'string' },
+        receiver: { type: 'string' },
+        faults: { type: 'string' },
+        'no-schema-validation': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    io.stderr.write(`selo simulator: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  // Loaded here so that other commands do not pay for the simulator.
+  const { REPO_ROOT } = await import('../../infra/softhsm/index.ts');
+  const { loadSimulatorPki, startBcbSimulator } = await import('../../infra/bcb-simulator/index.ts');
+  const { createLogger } = await import('../../shared/logging/index.ts');
+  const { validateFaults } = await import('../../infra/bcb-simulator/index.ts');
+  let receiver: ReceiverBehaviour | undefined;
+  let options;
+  try {
+    const dir = resolve(values.pki ?? values['pki-dir'] ?? join(REPO_ROOT, '.selo', 'pki'));
+    const pki = loadSimulatorPki(dir);
+    const r = values.receiver;
+    if (r !== undefined) {
+      const [mode, code] = r.split(':');
+      if (mode === 'reject' && code !== undefined) receiver = { mode: 'reject', reasonCode: code };
+      else if (mode === 'accept' || mode === 'never' || mode === 'live') receiver = { mode };
+      else throw new RangeError(`--receiver must be accept, reject:CODE, never or live, got ${JSON.stringify(r)}`);
+    }
+    const number = (name: string, value: string | undefined): number | undefined => {
+      if (value === undefined) return undefined;
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0) throw new RangeError(`--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+      return n;
+    };
+    const settlementLimitMs = number('settlement-limit-ms', values['settlement-limit-ms']);
+    const longPollMs = number('long-poll-ms', values['long-poll-ms']);
+    options = {
+      ...pki,
+      host: values.host,
+      port: portOf('port', values.port, 0),
+      adminPort: portOf('admin-port', values['admin-port'], 0),
+      schemaValidation: !values['no-schema-validation'],
+      logger: createLogger({ name: 'bcb-simulator', level: 'info' }),
+      ...(receiver === undefined ? {} : { defaultReceiver: receiver }),
+      ...(settlementLimitMs === undefined ? {} : { settlementLimitMs }),
+      ...(longPollMs === undefined ? {} : { longPollMs }),
+      ...(values.faults === undefined ? {} : { faults: validateFaults(JSON.parse(values.faults) as object) }),
+    };
+  } catch (error) {
+    io.stderr.write(`selo simulator: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const signal = untilSignal();
+  const simulator = await startBcbSimulator(options);
+  io.stdout.write(`selo: ready ${JSON.stringify({ icom: simulator.icomUrl, dict: simulator.dictUrl, admin: simulator.adminUrl })}\n`);
+  const received = await signal;
+  io.stderr.write(`selo simulator: ${received} received, stopping\n`);
+  await simulator.close();
+  return 0;
+}
+
+/** `selo simulator`: the BCB simulator standalone (issue 5 item 7). */
+export const simulatorCommand: Command = {
+  name: 'simulator',
+  summary: 'run the BCB simulator (ICOM + DICT over mTLS, admin endpoint); Ctrl-C stops it',
+  async run(args, io) {
+    try {
+      return await run(args, io);
+    } catch (error) {
+      io.stderr.write(`selo simulator: ${error instanceof Error ? error.message : String(error)}\n`);
+      return 1;
+    }
+  },
+};

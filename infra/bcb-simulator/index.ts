@@ -1,0 +1,16 @@
+export { startBcbSimulator } from './bcb-simulator.ts';
+export type { BcbSimulator, ParticipantControl } from './bcb-simulator.ts';
+export { resolveSimulatorOptions, DEFAULT_ALLOWED_HEADERS } from './simulator-options.ts';
+export type { BcbSimulatorOptions, ParticipantOptions, ReceiverBehaviour, ResolvedSimulatorOptions } from './simulator-options.ts';
+export { FaultController, corruptSignature, validateFaults } from './faults.ts';
+export type { FaultSettings, FaultCounts, RequestFault } from './faults.ts';
+export { Ledger } from './ledger.ts';
+export type { LedgerPayment, LedgerSummary, PaymentStatus, ReceivedMessage, ReceivedOutcome, SentMessage } from './ledger.ts';
+export { DictService, CLAIM_TRANSITIONS } from './dict-service.ts';
+export type { ClaimStatus, DictClaim, DictEntry, DictAnswer } from './dict-service.ts';
+export { buildMultipart, parseMultipart, multipartBoundary, MultipartError } from './multipart.ts';
+export type { MultipartPart } from './multipart.ts';
+export { TokenBuckets } from './token-bucket.ts';
+export type { TokenBucketPolicy } from './token-bucket.ts';
+export { loadSimulatorPki } from './simulator-pki.ts';
+export type { SimulatorPki } from './simulator-pki.ts';

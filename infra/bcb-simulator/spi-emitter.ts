@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { buildAdmi002, buildPacs002, buildPacs008, generateMessageId } from '../../shared/iso20022/index.ts';
+import type { CreditTransfer, TransactionStatus } from '../../shared/iso20022/index.ts';
+import { signSpi } from '../../shared/xmldsig/index.ts';
+import type { SigningKey } from '../../shared/xmldsig/index.ts';
+import { corruptSignature } from './faults.ts';
+import type { FaultController } from './faults.ts';
+import type { Ledger } from './ledger.ts';
+import type { Mailbox, OutboundMessage } from './mailbox.ts';
+
+/** A header for a message the BCB sends to `toIspb`. */
+export interface BcbHeader {
+  readonly fromIspb: string;
+  readonly toIspb: string;
+  readonly bizMsgIdr: string;
+  readonly creDt: string;
+}
+
+/** A new `PI-ResourceId`. */
+export function newResourceId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/**
+ * Writes the messages the simulated SPI sends, signs them with the BCB key in the SPI profile
+ * and queues them on the receiver's stream. Signing is deferred to the first delivery, so that
+ * messages nobody reads cost no RSA operation.
+ */
+export class SpiEmitter {
+  private readonly bcbIspb: string;
+  private readonly key: SigningKey;
+  private readonly mailbox: (ispb: string) => Mailbox;
+  private readonly ledger: Ledger;
+  private readonly faults: FaultController;
+
+  constructor(deps: { bcbIspb: string; key: SigningKey; mailbox: (ispb: string) => Mailbox; ledger: Ledger; faults: FaultController }) {
+    this.bcbIspb = deps.bcbIspb;
+    this.key = deps.key;
+    this.mailbox = deps.mailbox;
+    this.ledger = deps.ledger;
+    this.faults = deps.faults;
+  }
+
+  /** Queues a message built by `build` for `toIspb`. */
+  emit(toIspb: string, type: string, reference: string, status: string | undefined, build: (header: BcbHeader) => string): OutboundMessage {
+    const bizMsgIdr = generateMessageId(this.bcbIspb);
+    const header: BcbHeader = { fromIspb: this.bcbIspb, toIspb, bizMsgIdr, creDt: new Date().toISOString() };
+    let signed: Promise<string> | undefined;
+    const message: OutboundMessage = {
+      resourceId: newResourceId(),
+      toIspb,
+      type,
+      content: () => {
+        signed ??= signSpi(build(header), this.key).then((xml) => (this.faults.breakSignature() ? corruptSignature(xml) : xml));
+        return signed;
+      },
+    };
+    this.ledger.recordSent({ resourceId: message.resourceId, toIspb, type, bizMsgIdr, reference, ...(status === undefined ? {} : { status }), createdAt: header.creDt, deliveries: 0, confirmed: false });
+    this.mailbox(toIspb).enqueue(message);
+    return message;
+  }
+
+  /** A pacs.002 about one transaction. */
+  pacs002(toIspb: string, status: TransactionStatus): OutboundMessage {
+    return this.emit(toIspb, 'pacs.002', status.originalEndToEndId, status.status, (header) =>
+      buildPacs002({ appHdr: header, msgId: header.bizMsgIdr, creDtTm: header.creDt, statuses: [status] }),
+    );
+  }
+
+  /** The pacs.008 forwarded to the receiving participant. */
+  pacs008(toIspb: string, transaction: CreditTransfer): OutboundMessage {
+    return this.emit(toIspb, 'pacs.008', transaction.endToEndId, undefined, (header) =>
+      buildPacs008({ appHdr: header, msgId: header.bizMsgIdr, creDtTm: header.creDt, transactions: [transaction] }),
+    );
+  }
+
+  /** An admi.002 rejecting the message `rejectedBizMsgIdr` (or a resource id when none could be read). */
+  admi002(toIspb: string, rejectedBizMsgIdr: string, reason: { code: string; description: string; errorLocation?: string }): OutboundMessage {
+    return this.emit(toIspb, 'admi.002', rejectedBizMsgIdr, reason.code, (header) =>
+      buildAdmi002({
+        appHdr: header,
+        rejectedBizMsgIdr: rejectedBizMsgIdr.slice(0, 33),
+        reason: {
+          code: reason.code.slice(0, 35),
+          rejectionDateTime: header.creDt,
+          description: reason.description.slice(0, 350) || reason.code,
+          ...(reason.errorLocation === undefined ? {} : { errorLocation: reason.errorLocation.slice(0, 350) }),
+        },
+      }),
+    );
+  }
+}

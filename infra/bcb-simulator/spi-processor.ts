@@ -1,0 +1,179 @@
+import {
+  END_TO_END_ID, MESSAGE_ID, MessageFormatError, SchemaValidationError, envelopeParts, messageOfNamespace, parseAppHdr, parsePacs002, parsePacs008, parsePibr001,
+  buildPibr002,
+} from '../../shared/iso20022/index.ts';
+import type { AppHdr } from '../../shared/iso20022/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import { XmlParseError, parseXml } from '../../shared/xml/index.ts';
+import type { XmlDocument } from '../../shared/xml/index.ts';
+import { XmlSignatureError, verifySpi } from '../../shared/xmldsig/index.ts';
+import type { TrustStore, VerifiedSpiMessage } from '../../shared/xmldsig/index.ts';
+import type { Ledger, ReceivedMessage } from './ledger.ts';
+import type { SettlementEngine } from './settlement-engine.ts';
+import type { SpiEmitter } from './spi-emitter.ts';
+import { XsdBatchValidator } from './xsd-batch.ts';
+
+/** Dependencies of {@link SpiProcessor}. */
+export interface SpiProcessorDeps {
+  readonly bcbIspb: string;
+  readonly trustStore: TrustStore;
+  readonly ledger: Ledger;
+  readonly emitter: SpiEmitter;
+  readonly engine: SettlementEngine;
+  /** Undefined disables schema validation. */
+  readonly xsd: XsdBatchValidator | undefined;
+  readonly logger: Logger;
+}
+
+/** A message refused after the 201: becomes an admi.002 to the sender. */
+class Refusal extends Error {
+  readonly code: string;
+  readonly location: string | undefined;
+  constructor(code: string, message: string, location?: string) {
+    super(message);
+    this.code = code;
+    this.location = location;
+  }
+}
+
+/**
+ * What the simulated SPI does with each message after answering 201 (ICOM is asynchronous):
+ * parse, XSD validation, signature verification with the signer bound to `AppHdr/Fr`, sender
+ * and identifier checks, duplicate detection, then the business flow. Anything refused becomes
+ * a signed admi.002 on the sender's stream naming the problem.
+ */
+export class SpiProcessor {
+  private readonly deps: SpiProcessorDeps;
+  private readonly seenBizMsgIdr = new Set<string>();
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(deps: SpiProcessorDeps) {
+    this.deps = deps;
+  }
+
+  /** Messages still being processed. */
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  /** Processes one posted message in the background; never throws. */
+  submit(record: ReceivedMessage, xml: string): void {
+    this.inFlight++;
+    this.process(record, xml)
+      .catch((error: unknown) => {
+        this.deps.logger.error({ err: error, resourceId: record.resourceId }, 'unexpected error processing a SPI message');
+      })
+      .finally(() => {
+        this.inFlight--;
+        if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+  }
+
+  /** Resolves when nothing is being processed. */
+  idle(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async process(record: ReceivedMessage, xml: string): Promise<void> {
+    const { ledger } = this.deps;
+    let header: AppHdr | undefined;
+    try {
+      let parsed: XmlDocument;
+      try {
+        parsed = parseXml(xml);
+      } catch (error) {
+        throw new Refusal(error instanceof XmlParseError ? error.code : 'XML_INVALID', error instanceof Error ? error.message : String(error));
+      }
+      const parts = envelopeParts(parsed);
+      header = parseAppHdr(parts.appHdr);
+      record.bizMsgIdr = header.bizMsgIdr;
+      const kind = messageOfNamespace(parts.document.namespaceUri);
+      if (kind === undefined) throw new Refusal('MESSAGE_TYPE_UNKNOWN', `namespace ${JSON.stringify(parts.document.namespaceUri)} is not a SPI message`, '/Envelope/Document');
+      record.type = kind.message;
+      const schema = `${kind.message}.spi.${kind.version}`;
+      if (this.deps.xsd !== undefined && XsdBatchValidator.has(schema)) {
+        try {
+          await this.deps.xsd.validate(xml, schema);
+        } catch (error) {
+          if (error instanceof SchemaValidationError) throw new Refusal(error.code, error.message, error.violations[0]?.path);
+          throw error;
+        }
+      }
+      // From here on everything is synchronous, so that duplicate detection cannot race.
+      let verified: VerifiedSpiMessage;
+      try {
+        verified = verifySpi(parsed, { trustStore: this.deps.trustStore });
+      } catch (error) {
+        if (error instanceof XmlSignatureError) throw new Refusal(error.code, error.message, '/Envelope/AppHdr/Sgntr');
+        throw error;
+      }
+      if (header.fromIspb !== record.ispb) throw new Refusal('SENDER_ISPB_MISMATCH', `AppHdr/Fr ${header.fromIspb} is not the ISPB of the client certificate (${record.ispb})`, '/Envelope/AppHdr/Fr');
+      if (header.toIspb !== this.deps.bcbIspb) throw new Refusal('RECEIVER_ISPB_INVALID', `AppHdr/To must be the SPI (${this.deps.bcbIspb}), got ${header.toIspb}`, '/Envelope/AppHdr/To');
+      if (!MESSAGE_ID.test(header.bizMsgIdr) || header.bizMsgIdr.slice(1, 9) !== header.fromIspb) {
+        throw new Refusal('BIZMSGIDR_INVALID', `BizMsgIdr ${header.bizMsgIdr} is not M + the sender's ISPB + 23 alphanumerics`, '/Envelope/AppHdr/BizMsgIdr');
+      }
+      if (this.seenBizMsgIdr.has(header.bizMsgIdr)) {
+        ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_BIZMSGIDR', message: `BizMsgIdr ${header.bizMsgIdr} was already received` });
+        this.deps.emitter.admi002(record.ispb, header.bizMsgIdr, { code: 'DUPLICATE_BIZMSGIDR', description: `BizMsgIdr ${header.bizMsgIdr} was already received`, errorLocation: '/Envelope/AppHdr/BizMsgIdr' });
+        return;
+      }
+      this.seenBizMsgIdr.add(header.bizMsgIdr);
+      this.dispatch(kind.message, verified, header, record);
+      if (record.outcome === 'processing') ledger.setOutcome(record, 'accepted');
+    } catch (error) {
+      const refusal =
+        error instanceof Refusal ? error : error instanceof MessageFormatError ? new Refusal(error.code, error.message) : undefined;
+      if (refusal === undefined) throw error;
+      ledger.setOutcome(record, 'invalid', { code: refusal.code, message: refusal.message });
+      this.deps.emitter.admi002(record.ispb, header?.bizMsgIdr ?? record.resourceId, {
+        code: refusal.code,
+        description: refusal.message,
+        ...(refusal.location === undefined ? {} : { errorLocation: refusal.location }),
+      });
+    }
+  }
+
+  private dispatch(type: string, verified: VerifiedSpiMessage, header: AppHdr, record: ReceivedMessage): void {
+    const now = new Date();
+    switch (type) {
+      case 'pacs.008': {
+        const message = parsePacs008({ appHdr: verified.appHdr, document: verified.document });
+        message.transactions.forEach((tx, i) => {
+          const location = `/Envelope/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[${i + 1}]`;
+          if (!END_TO_END_ID.test(tx.endToEndId)) throw new Refusal('ENDTOENDID_INVALID', `EndToEndId ${tx.endToEndId} does not have the BCB format`, `${location}/PmtId/EndToEndId`);
+          if (tx.debtorAgentIspb !== header.fromIspb) throw new Refusal('DEBTOR_AGENT_INVALID', `DbtrAgt ${tx.debtorAgentIspb} is not the sender ${header.fromIspb}`, `${location}/DbtrAgt`);
+        });
+        for (const tx of message.transactions) {
+          if (this.deps.ledger.hasPayment(tx.endToEndId)) {
+            // A second pacs.008 with a known EndToEndId never settles twice (SPI: AM05 duplication).
+            this.deps.ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_ENDTOENDID', message: `EndToEndId ${tx.endToEndId} was already received` });
+            this.deps.engine.refuse(tx, header.fromIspb, 'AM05', `EndToEndId ${tx.endToEndId} duplicado`);
+            continue;
+          }
+          this.deps.engine.begin(tx, header.bizMsgIdr, header.fromIspb, now);
+        }
+        return;
+      }
+      case 'pacs.002': {
+        const message = parsePacs002({ appHdr: verified.appHdr, document: verified.document });
+        for (const status of message.statuses) {
+          if (status.status !== 'ACSP' && status.status !== 'RJCT') {
+            throw new Refusal('STATUS_NOT_ALLOWED', `a participant answers ACSP or RJCT, got ${status.status}`, '/Envelope/Document/FIToFIPmtStsRpt/TxInfAndSts/TxSts');
+          }
+          this.deps.engine.answer(header.fromIspb, status.originalEndToEndId, status.status, status.reason);
+        }
+        return;
+      }
+      case 'pibr.001': {
+        const echo = parsePibr001({ appHdr: verified.appHdr, document: verified.document });
+        this.deps.emitter.emit(header.fromIspb, 'pibr.002', header.bizMsgIdr, undefined, (h) =>
+          buildPibr002({ appHdr: h, msgId: h.bizMsgIdr, creDtTm: h.creDt, originalData: echo.data }),
+        );
+        return;
+      }
+      default:
+        throw new Refusal('MESSAGE_TYPE_NOT_SUPPORTED', `the simulator does not process ${type}`, '/Envelope/Document');
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  CLAIM_TRANSITIONS, FaultController, Ledger, TokenBuckets, buildMultipart, corruptSignature, multipartBoundary, parseMultipart, resolveSimulatorOptions,
+} from '../../../infra/bcb-simulator/index.ts';
+import type { BcbSimulatorOptions } from '../../../infra/bcb-simulator/index.ts';
+import { Mailbox } from '../../../infra/bcb-simulator/mailbox.ts';
+import type { OutboundMessage } from '../../../infra/bcb-simulator/mailbox.ts';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const BASE = { tlsKey: 'k', tlsCertificate: 'c', clientCa: 'ca', signingKey: { certificate: undefined, sign: () => Promise.resolve(Buffer.alloc(0)) } } as unknown as BcbSimulatorOptions;
+
+function message(id: string): OutboundMessage {
+  return { resourceId: id, toIspb: '99999004', type: 'pacs.002', content: () => Promise.resolve(`<x>${id}</x>`) };
+}
+
+describe('multipart/mixed', () => {
+  it('round-trips parts with their headers', () => {
+    const built = buildMultipart([{ headers: { 'PI-ResourceId': 'a1' }, body: '<a/>' }, { headers: { 'PI-ResourceId': 'b2' }, body: '<b>é</b>' }]);
+    const parts = parseMultipart(built.body, multipartBoundary(`multipart/mixed; boundary="${built.boundary}"`) ?? '');
+    expect(parts.map((p) => [p.headers['pi-resourceid'], p.body.toString('utf8')])).toEqual([['a1', '<a/>'], ['b2', '<b>é</b>']]);
+  });
+
+  it('refuses a body without its closing delimiter', () => {
+    expect(() => parseMultipart(Buffer.from('--x\r\nContent-Type: a\r\n\r\nbody'), 'x')).toThrow(/closing delimiter/);
+  });
+});
+
+describe('options', () => {
+  it('applies the defaults once', () => {
+    const resolved = resolveSimulatorOptions(BASE);
+    expect(resolved).toMatchObject({ bcbIspb: '00038166', settlementLimitMs: 40_000, maxStreams: 6, maxMessagesPerPost: 10, host: '127.0.0.1', defaultReceiver: { mode: 'accept' } });
+  });
+
+  it('names the field and the bad value', () => {
+    expect(() => resolveSimulatorOptions({ ...BASE, settlementLimitMs: -1 })).toThrow('BcbSimulatorOptions.settlementLimitMs must be a positive integer, got -1');
+    expect(() => resolveSimulatorOptions({ ...BASE, host: '0.0.0.0' })).toThrow(/host must be a loopback address/);
+    expect(() => resolveSimulatorOptions({ ...BASE, participants: [{ ispb: 'abc' }] })).toThrow(/participants\[0\]\.ispb/);
+    expect(() => resolveSimulatorOptions({ ...BASE, defaultReceiver: { mode: 'reject', reasonCode: 'x' } })).toThrow(/reasonCode/);
+  });
+});
+
+describe('faults', () => {
+  it('stops request faults when the budget is spent', () => {
+    const faults = new FaultController({ errorRate: 1, budget: 2 });
+    expect([faults.requestFault('icom'), faults.requestFault('icom'), faults.requestFault('icom')]).toEqual(['error', 'error', undefined]);
+    expect(faults.counts.error).toBe(2);
+  });
+
+  it('applies request faults to the scope only', () => {
+    const faults = new FaultController({ resetRate: 1, scope: 'dict' });
+    expect(faults.requestFault('icom')).toBeUndefined();
+    expect(faults.requestFault('dict')).toBe('reset');
+  });
+
+  it('refuses a rate outside [0, 1], naming it', () => {
+    expect(() => new FaultController({ errorRate: 2 })).toThrow('FaultSettings.errorRate must be a number in [0, 1], got 2');
+  });
+
+  it('breaks a signature value without breaking the XML', () => {
+    const xml = '<ds:SignatureValue>QUJD</ds:SignatureValue>';
+    expect(corruptSignature(xml)).toBe('<ds:SignatureValue>AUJD</ds:SignatureValue>');
+  });
+});
+
+describe('token buckets', () => {
+  it('answers false when empty and refills over time', () => {
+    let now = 0;
+    const buckets = new TokenBuckets({ capacity: 2, refillPerSecond: 1 }, () => now);
+    expect([buckets.take('A'), buckets.take('A'), buckets.take('A')]).toEqual([true, true, false]);
+    expect(buckets.take('B')).toBe(true);
+    now = 1000;
+    expect(buckets.take('A')).toBe(true);
+  });
+});
+
+describe('ledger', () => {
+  it('decides a payment once and nets positions', () => {
+    const ledger = new Ledger();
+    ledger.addPayment({ endToEndId: 'E1', kind: 'pacs.008', payerIspb: 'A', receiverIspb: 'B', amount: '10.05', bizMsgIdr: 'M1', receivedAt: '', status: 'pending' });
+    expect(ledger.decide('E1', 'settled')).toBe(true);
+    expect(ledger.decide('E1', 'rejected', 'AB03')).toBe(false);
+    expect(ledger.positions()).toEqual({ A: '-10.05', B: '10.05' });
+    expect(ledger.summary()).toMatchObject({ pending: 0, settled: 1, rejected: 0 });
+  });
+});
+
+describe('mailbox', () => {
+  it('redelivers the unconfirmed batch of an idle stream with the same resource ids', async () => {
+    vi.useFakeTimers();
+    const box = new Mailbox('99999004', { delivered: () => undefined, confirmed: () => undefined, duplicate: () => false }, 1000);
+    box.enqueue(message('r1'));
+    box.enqueue(message('r2'));
+    const stream = box.open(6);
+    if (stream === undefined) throw new Error('no stream');
+    const first = await box.take(stream, 10, 0, new AbortController().signal);
+    expect(first.map((m) => m.resourceId)).toEqual(['r1', 'r2']);
+    expect(box.size).toBe(0);
+    vi.advanceTimersByTime(1001);
+    expect(box.streams.size).toBe(0);
+    expect(box.size).toBe(2);
+    const again = box.open(6);
+    if (again === undefined) throw new Error('no stream');
+    expect((await box.take(again, 10, 0, new AbortController().signal)).map((m) => m.resourceId)).toEqual(['r1', 'r2']);
+    box.shutdown();
+  });
+
+  it('opens at most the allowed number of streams', () => {
+    const box = new Mailbox('99999004', { delivered: () => undefined, confirmed: () => undefined, duplicate: () => false }, 1000);
+    const opened = Array.from({ length: 7 }, () => box.open(6));
+    expect(opened.filter((s) => s !== undefined)).toHaveLength(6);
+    box.shutdown();
+  });
+});
+
+describe('claim state machine', () => {
+  it('lets the donor acknowledge and confirm, the claimer complete, and either side cancel before completion', () => {
+    expect(CLAIM_TRANSITIONS.acknowledge).toEqual({ from: ['OPEN'], to: 'WAITING_RESOLUTION', by: 'donor' });
+    expect(CLAIM_TRANSITIONS.confirm.from).toEqual(['OPEN', 'WAITING_RESOLUTION']);
+    expect(CLAIM_TRANSITIONS.complete).toEqual({ from: ['CONFIRMED'], to: 'COMPLETED', by: 'claimer' });
+    expect(CLAIM_TRANSITIONS.cancel.from).not.toContain('COMPLETED');
+  });
+});
