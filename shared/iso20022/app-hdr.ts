@@ -9,7 +9,7 @@ import type { XmlElementSpec } from './xml-writer.ts';
 export interface AppHdr {
   /** Sender ISPB (`Fr/FIId/FinInstnId/Othr/Id`). */
   readonly fromIspb: string;
-  /** Receiver ISPB (`To/…`); the SPI is `99999010`. */
+  /** Receiver ISPB (`To/…`); messages to the SPI name the BCB, `00038166`. */
   readonly toIspb: string;
   /** `M` + ISPB + 23 alphanumerics. */
   readonly bizMsgIdr: string;

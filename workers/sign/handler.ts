@@ -14,8 +14,8 @@ import type { SigningKey } from '../../shared/xmldsig/index.ts';
 import { SignRequestInvalidError } from './sign-request.ts';
 import type { DictRequestedData, PaymentRequestedData, SignRequest } from './sign-request.ts';
 
-/** ISPB of the SPI as the receiver in AppHdr/To (the catalogue's examples). */
-export const SPI_ISPB = '99999010';
+/** ISPB of the SPI (operated by the BCB) as the receiver in AppHdr/To: the catalogue's examples address PSP → SPI messages to 00038166. */
+export const SPI_ISPB = '00038166';
 
 /** Dependencies of the sign handler, passed in by `main` (HOUSE_STYLE 6). */
 export interface SignHandlerDeps {

@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { resolveTopology } from '../../infra/topology.ts';
-import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { EnvReader, loadConfig } from '../../shared/config/index.ts';
@@ -9,7 +7,8 @@ import type { Env } from '../../shared/config/index.ts';
 import { HsmPool, readHsmConfig } from '../../shared/hsm/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import { EventBridgePublisher, WorkerRuntime, eventBridgePutEventsPort } from '../../shared/runtime/index.ts';
+import { readBackoff, startWorkerRuntime } from '../../shared/runtime/index.ts';
+import type { WorkerRuntime } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
 import { hsmSigningKey } from '../../shared/xmldsig/index.ts';
 import { createSignHandler } from './handler.ts';
@@ -36,8 +35,9 @@ export interface SignWorkerOptions {
 }
 
 /**
- * The sign worker's `main`: reads the configuration (selo's, the HSM's, `SELO_SIGNING_CERT` and
- * `SELO_HEALTH_PORT`), builds the real clients and starts consuming the sign queue.
+ * The sign worker's `main`: reads the configuration (selo's, the HSM's, `SELO_SIGNING_CERT`,
+ * `SELO_HEALTH_PORT`, `SELO_SQS_WAIT_SECONDS`), builds the real clients and consumes the sign
+ * queue.
  */
 export async function startSignWorker(options: SignWorkerOptions = {}): Promise<SignWorker> {
   const env = options.env ?? process.env;
@@ -46,52 +46,41 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
   const hsm = readHsmConfig(reader);
   const certificatePath = reader.string('SELO_SIGNING_CERT');
   const healthPort = reader.integer('SELO_HEALTH_PORT', { default: 8080, min: 0, max: 65_535 });
-  const batchWaitSeconds = reader.integer('SELO_SQS_WAIT_SECONDS', { default: 20, min: 0, max: 20 });
+  const waitTimeSeconds = reader.integer('SELO_SQS_WAIT_SECONDS', { default: 20, min: 0, max: 20 });
+  const backoff = readBackoff(reader);
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.sign', level: config.logLevel });
   const topology = resolveTopology(config.environment);
-  const declared = topology.queues.find((q) => q.key === 'sign');
-  if (declared === undefined) throw new Error('the topology declares no sign queue');
+  const queue = topology.queues.find((q) => q.key === 'sign');
+  if (queue === undefined) throw new Error('the topology declares no sign queue');
   const certificate = readFileSync(certificatePath);
 
   const clients = createAwsClients(config.aws);
-  const cleanups: (() => Promise<void>)[] = [() => Promise.resolve(clients.destroy())];
+  const ownPool = options.hsmPool === undefined;
+  const pool = options.hsmPool ?? new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, acquireTimeoutMs: hsm.acquireTimeoutMs, maxWaiting: hsm.maxWaiting, logger });
   try {
-    const url = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: declared.name }))).QueueUrl ?? '';
-    const dlqUrl = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: declared.dlqName }))).QueueUrl ?? '';
-    const pool =
-      options.hsmPool ??
-      new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, acquireTimeoutMs: hsm.acquireTimeoutMs, maxWaiting: hsm.maxWaiting, logger });
-    if (options.hsmPool === undefined) {
-      cleanups.push(() => pool.close());
-      await pool.start();
-    }
-    const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
-    const handler = createSignHandler({
-      ispb: config.ispb,
-      signingKey: hsmSigningKey(pool, { label: hsm.signingKeyLabel }, certificate),
-      sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
-      claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
-    });
-    const runtime = new WorkerRuntime<SignRequest>({
+    if (ownPool) await pool.start();
+    const runtime = await startWorkerRuntime<SignRequest>({
       name: 'sign',
-      handler,
+      handler: createSignHandler({
+        ispb: config.ispb,
+        signingKey: hsmSigningKey(pool, { label: hsm.signingKeyLabel }, certificate),
+        sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
+        claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
+      }),
       decode: decodeSignRequest,
-      sqs: clients.sqs,
-      queue: { key: 'sign', url, dlqUrl, visibilityTimeoutSeconds: declared.visibilityTimeoutSeconds, maxReceiveCount: declared.maxReceiveCount },
-      publisher: new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: 'selo.sign', logger }),
-      audit,
+      clients,
       logger,
+      queue,
+      eventBusName: topology.eventBusName,
+      auditStreamName: topology.auditStream.name,
       failureDetailType: 'SigningFailed',
-      waitTimeSeconds: batchWaitSeconds,
-      closeables: [
-        { name: 'audit producer', close: () => audit.close() },
-        ...(options.hsmPool === undefined ? [{ name: 'hsm pool', close: () => pool.close() }] : []),
-      ],
+      healthPort,
+      waitTimeSeconds,
+      backoff,
+      closeables: ownPool ? [{ name: 'hsm pool', close: () => pool.close() }] : [],
       checks: [{ name: 'hsm', check: () => ({ ok: pool.ready(), detail: pool.health().state }) }],
-      health: { port: healthPort },
     });
-    await runtime.start();
     let closed = false;
     return {
       runtime,
@@ -104,7 +93,8 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
       },
     };
   } catch (error) {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    if (ownPool) await pool.close().catch(() => undefined);
+    clients.destroy();
     throw error;
   }
 }

@@ -1,0 +1,166 @@
+import type { ConnectionOptions } from 'node:tls';
+import { Agent, buildConnector, request } from 'undici';
+import { PermanentError, TransientError } from '../errors/index.ts';
+
+/** Options of {@link BcbHttpClient}. Defaults are applied once, in the constructor. */
+export interface BcbHttpClientOptions {
+  /** `https://host:port` of the BCB (or the simulator). */
+  origin: string;
+  /** TLS client options: client certificate and key (PEM or HSM engine), the pinned BCB CA, TLS ≥ 1.2. */
+  tls: ConnectionOptions;
+  /**
+   * Connections kept alive per origin (the BCB allows a few; ICOM asks for reuse).
+   * @defaultValue 8
+   */
+  connections?: number;
+  /**
+   * Time to wait for the response headers.
+   * @defaultValue 10000
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Time to wait for the whole body.
+   * @defaultValue 10000
+   */
+  bodyTimeoutMs?: number;
+  /**
+   * Time to establish a connection (TCP + TLS).
+   * @defaultValue 5000
+   */
+  connectTimeoutMs?: number;
+}
+
+/** A response from the BCB. */
+export interface BcbResponse {
+  status: number;
+  headers: Readonly<Record<string, string>>;
+  body: string;
+}
+
+/**
+ * What is known about a request that got no response. `not-sent`: it never left (no connection,
+ * TLS refused), so the BCB cannot have acted on it. `unknown`: it may have reached the BCB
+ * (timeout, reset after sending), so only the BCB's idempotency makes a resend safe, and only
+ * a later answer tells what happened.
+ */
+export type DeliveryKnowledge = 'not-sent' | 'unknown';
+
+/** The BCB could not be reached or did not answer: transient, with what is known of the request. */
+export class BcbUnavailableError extends TransientError {
+  /** Whether the request may have reached the BCB. */
+  readonly delivery: DeliveryKnowledge;
+  constructor(code: string, message: string, delivery: DeliveryKnowledge, cause: unknown) {
+    super(code, message, { cause, details: { delivery } });
+    this.delivery = delivery;
+  }
+}
+
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'EAI_AGAIN']);
+
+function errorCode(error: unknown): string {
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
+  return '';
+}
+
+/**
+ * Classifies a failed request: TLS handshake failures and refused connections never reached the
+ * BCB; timeouts and resets after the request was written may have.
+ */
+export function classifyTransportError(error: unknown, what: string): BcbUnavailableError | PermanentError {
+  const code = errorCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /certificate|handshake|alert/i.test(message) && code === '') {
+    return new BcbUnavailableError('BCB_TLS_FAILED', `${what}: TLS handshake failed (${code || 'tls'})`, 'not-sent', error);
+  }
+  if (NOT_SENT_CODES.has(code)) return new BcbUnavailableError('BCB_UNREACHABLE', `${what}: BCB unreachable (${code})`, 'not-sent', error);
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new BcbUnavailableError('BCB_TIMEOUT', `${what}: no answer in time (${code})`, 'unknown', error);
+  }
+  return new BcbUnavailableError('BCB_CONNECTION_LOST', `${what}: connection lost (${code || 'socket'})`, 'unknown', error);
+}
+
+/**
+ * HTTP/1.1 over mutual TLS to the BCB with a keep-alive pool (DESIGN §2: HTTP/1.1 only, TLS ≥
+ * 1.2, `Host` without port, keep connections alive). Counts TLS handshakes and requests so that
+ * connection reuse can be measured.
+ */
+export class BcbHttpClient {
+  readonly #origin: string;
+  readonly #host: string;
+  readonly #agent: Agent;
+  #handshakes = 0;
+  #requests = 0;
+  #closed = false;
+
+  constructor(options: BcbHttpClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.origin);
+    } catch {
+      throw new RangeError(`origin must be an https URL, got ${JSON.stringify(options.origin)}`);
+    }
+    if (url.protocol !== 'https:') throw new RangeError(`origin must be an https URL, got ${JSON.stringify(options.origin)}`);
+    for (const [field, value] of [['connections', options.connections], ['headersTimeoutMs', options.headersTimeoutMs], ['bodyTimeoutMs', options.bodyTimeoutMs], ['connectTimeoutMs', options.connectTimeoutMs]] as const) {
+      if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new RangeError(`${field} must be a positive integer, got ${String(value)}`);
+    }
+    this.#origin = url.origin;
+    this.#host = url.hostname;
+    const connector = buildConnector({ ...options.tls, timeout: options.connectTimeoutMs ?? 5_000 });
+    this.#agent = new Agent({
+      connections: options.connections ?? 8,
+      headersTimeout: options.headersTimeoutMs ?? 10_000,
+      bodyTimeout: options.bodyTimeoutMs ?? 10_000,
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+      allowH2: false,
+      connect: (connectOptions, callback) => {
+        connector(connectOptions, (error, socket) => {
+          if (error === null && socket !== null) {
+            this.#handshakes += 1;
+            callback(null, socket);
+          } else {
+            callback(error ?? new Error('connection failed'), null);
+          }
+        });
+      },
+    });
+  }
+
+  /** TLS handshakes and requests so far (reuse = requests / handshakes). */
+  stats(): { handshakes: number; requests: number } {
+    return { handshakes: this.#handshakes, requests: this.#requests };
+  }
+
+  /**
+   * Sends one request. Resolves with any HTTP answer (the caller decides what a status means);
+   * rejects with {@link BcbUnavailableError} when there is none.
+   */
+  async send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string, headers: Readonly<Record<string, string>> = {}): Promise<BcbResponse> {
+    if (this.#closed) throw new PermanentError('BCB_CLIENT_CLOSED', 'the BCB client is closed');
+    this.#requests += 1;
+    try {
+      const response = await request(`${this.#origin}${path}`, {
+        method,
+        dispatcher: this.#agent,
+        // The BCB requires Host without a port (DESIGN §2).
+        headers: { host: this.#host, 'accept-encoding': 'identity', ...headers },
+        ...(body === undefined ? {} : { body }),
+      });
+      const text = await response.body.text();
+      const flat: Record<string, string> = {};
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      return { status: response.statusCode, headers: flat, body: text };
+    } catch (error) {
+      throw classifyTransportError(error, `${method} ${path}`);
+    }
+  }
+
+  /** Closes the connection pool; idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#agent.close();
+  }
+}

@@ -1,0 +1,78 @@
+import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
+import { KinesisAuditProducer, kinesisPutRecordsPort } from '../audit/index.ts';
+import type { AwsClients } from '../aws/index.ts';
+import type { DataDecoder } from '../events/index.ts';
+import type { Logger } from '../logging/index.ts';
+import type { EnvReader } from '../config/index.ts';
+import { EventBridgePublisher, eventBridgePutEventsPort } from './event-publisher.ts';
+import type { Closeable, Handler, ReadinessCheck } from './types.ts';
+import type { BackoffOptions } from './backoff.ts';
+import { WorkerRuntime } from './worker-runtime.ts';
+
+/** What {@link startWorkerRuntime} needs: the worker's own parts and where it sits in the topology. */
+export interface WorkerWiring<T> {
+  /** Worker name (`sign`); its events' source is `selo.<name>`. */
+  name: string;
+  handler: Handler<T>;
+  decode: DataDecoder<T>;
+  clients: AwsClients;
+  logger: Logger;
+  /** The queue as the topology declares it. */
+  queue: { key: string; name: string; dlqName: string; visibilityTimeoutSeconds: number; maxReceiveCount: number };
+  eventBusName: string;
+  auditStreamName: string;
+  /** detail-type of the failure event of a permanent error. @defaultValue none */
+  failureDetailType?: string;
+  /** @defaultValue 8080 */
+  healthPort?: number;
+  /** @defaultValue 20 */
+  waitTimeSeconds?: number;
+  /** Closed after the runtime's own producers (e.g. an HSM pool or HTTP client it owns). @defaultValue [] */
+  closeables?: readonly Closeable[];
+  /** @defaultValue [] */
+  checks?: readonly ReadinessCheck[];
+  /** Backoff of transient failures. @defaultValue the runtime's */
+  backoff?: BackoffOptions;
+}
+
+/**
+ * Builds a worker's runtime from real clients, the same way for every worker: resolves its queue
+ * and DLQ URLs, creates the EventBridge publisher and the Kinesis audit producer, and starts
+ * polling. The caller owns `clients`.
+ */
+export async function startWorkerRuntime<T>(wiring: WorkerWiring<T>): Promise<WorkerRuntime<T>> {
+  const { clients, queue, logger } = wiring;
+  const url = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }))).QueueUrl;
+  const dlqUrl = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.dlqName }))).QueueUrl;
+  if (url === undefined || dlqUrl === undefined) throw new Error(`queue ${queue.name} or its DLQ has no URL`);
+  const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: wiring.auditStreamName, logger });
+  const runtime = new WorkerRuntime<T>({
+    name: wiring.name,
+    handler: wiring.handler,
+    decode: wiring.decode,
+    sqs: clients.sqs,
+    queue: { key: queue.key, url, dlqUrl, visibilityTimeoutSeconds: queue.visibilityTimeoutSeconds, maxReceiveCount: queue.maxReceiveCount },
+    publisher: new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: wiring.eventBusName, defaultSource: `selo.${wiring.name}`, logger }),
+    audit,
+    logger,
+    ...(wiring.failureDetailType === undefined ? {} : { failureDetailType: wiring.failureDetailType }),
+    waitTimeSeconds: wiring.waitTimeSeconds ?? 20,
+    closeables: [{ name: 'audit producer', close: () => audit.close() }, ...(wiring.closeables ?? [])],
+    checks: wiring.checks ?? [],
+    health: { port: wiring.healthPort ?? 8080 },
+    ...(wiring.backoff === undefined ? {} : { backoff: wiring.backoff }),
+  });
+  await runtime.start();
+  return runtime;
+}
+
+/**
+ * Reads the retry backoff of transient failures: `SELO_BACKOFF_BASE_SECONDS` (first delay,
+ * doubled per receive, with jitter) and `SELO_BACKOFF_MAX_SECONDS` (cap, at most SQS's 12 h).
+ */
+export function readBackoff(reader: EnvReader): BackoffOptions {
+  const baseSeconds = reader.integer('SELO_BACKOFF_BASE_SECONDS', { default: 2, min: 0, max: 43_200 });
+  const maxSeconds = reader.integer('SELO_BACKOFF_MAX_SECONDS', { default: 300, min: 0, max: 43_200 });
+  if (maxSeconds < baseSeconds) reader.problem('SELO_BACKOFF_MAX_SECONDS', `must not be below SELO_BACKOFF_BASE_SECONDS (${baseSeconds}), got ${maxSeconds}`);
+  return { baseSeconds, maxSeconds };
+}

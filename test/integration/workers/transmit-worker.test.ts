@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { loadSimulatorPki, startBcbSimulator } from '../../../infra/bcb-simulator/index.ts';
+import type { BcbSimulator } from '../../../infra/bcb-simulator/index.ts';
+import { startLocalStack } from '../../../infra/local/index.ts';
+import type { LocalStack } from '../../../infra/local/index.ts';
+import { initDevPki } from '../../../infra/softhsm/index.ts';
+import { resolveTopology } from '../../../infra/topology.ts';
+import type { AuditRecord } from '../../../shared/audit/index.ts';
+import { newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import { SagaStore } from '../../../shared/saga/index.ts';
+import { startSignWorker } from '../../../workers/sign/index.ts';
+import type { SignWorker } from '../../../workers/sign/index.ts';
+import { startTransmitWorker } from '../../../workers/transmit/index.ts';
+import type { TransmitWorker } from '../../../workers/transmit/index.ts';
+import { createTestToken } from '../../support/softhsm.ts';
+import type { TestToken } from '../../support/softhsm.ts';
+
+const topology = resolveTopology('local');
+const ISPB = '99999004';
+let token: TestToken;
+let pkiDir: string;
+let stack: LocalStack;
+let simulator: BcbSimulator;
+let sign: SignWorker;
+let transmit: TransmitWorker;
+let sagas: SagaStore;
+/** A downstream subscriber: its own rule and queue for selo.transmit's facts. */
+let outcomesUrl: string;
+
+function newEndToEndId(): string {
+  return `E${ISPB}202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+}
+
+async function requestPayment(endToEndId: string): Promise<void> {
+  const transaction = {
+    endToEndId,
+    amount: '75.30',
+    acceptanceDateTime: new Date().toISOString(),
+    localInstrument: 'MANU',
+    debtor: { name: 'Fulano de Tal', taxId: '70000000000' },
+    debtorAccount: { number: '500000', branch: '3000', type: 'CACC' },
+    creditorAgentIspb: '99999005',
+    creditor: { taxId: '80000000000' },
+    creditorAccount: { number: '600000', branch: '4000', type: 'CACC' },
+    purpose: 'IPAY',
+  };
+  const put = await stack.clients.events.send(
+    new PutEventsCommand({
+      Entries: [
+        {
+          EventBusName: topology.eventBusName,
+          Source: 'core.banking',
+          DetailType: 'PaymentRequested',
+          Detail: JSON.stringify({ version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), data: { message: 'pacs.008', transaction } }),
+        },
+      ],
+    }),
+  );
+  expect(put.FailedEntryCount).toBe(0);
+}
+
+async function outcomeOf(endToEndId: string, timeoutMs = 40_000): Promise<{ detailType: string; data: Record<string, unknown> }> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: outcomesUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    for (const m of got.Messages ?? []) {
+      const body = JSON.parse(m.Body ?? '{}') as { 'detail-type': string; detail: { endToEndId?: string; data: Record<string, unknown> } };
+      if (body.detail.endToEndId === endToEndId) return { detailType: body['detail-type'], data: body.detail.data };
+    }
+  }
+  throw new Error(`no outcome for ${endToEndId} within ${timeoutMs} ms`);
+}
+
+async function auditFor(endToEndId: string): Promise<AuditRecord[]> {
+  const records: AuditRecord[] = [];
+  const shards = await stack.clients.kinesis.send(new ListShardsCommand({ StreamName: topology.auditStream.name }));
+  for (const shard of shards.Shards ?? []) {
+    const iterator = await stack.clients.kinesis.send(new GetShardIteratorCommand({ StreamName: topology.auditStream.name, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
+    const got = await stack.clients.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator, Limit: 10_000 }));
+    for (const r of got.Records ?? []) records.push(JSON.parse(Buffer.from(r.Data ?? []).toString('utf8')) as AuditRecord);
+  }
+  return records.filter((r) => r.end_to_end_id === endToEndId);
+}
+
+beforeAll(async () => {
+  token = createTestToken();
+  pkiDir = mkdtempSync(join(tmpdir(), 'selo-transmit-pki-'));
+  await initDevPki({ dir: pkiDir, modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: token.pin, pspIspb: ISPB });
+  simulator = await startBcbSimulator({ ...loadSimulatorPki(pkiDir), adminPort: null, settlementLimitMs: 5_000 });
+  stack = await startLocalStack();
+  sagas = new SagaStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name });
+
+  const queue = await stack.clients.sqs.send(new CreateQueueCommand({ QueueName: 'downstream-transmit-outcomes' }));
+  outcomesUrl = queue.QueueUrl ?? '';
+  const arn = (await stack.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: outcomesUrl, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn;
+  await stack.clients.events.send(new PutRuleCommand({ Name: 'downstream-transmit', EventBusName: topology.eventBusName, EventPattern: JSON.stringify({ source: ['selo.transmit'] }) }));
+  await stack.clients.events.send(new PutTargetsCommand({ Rule: 'downstream-transmit', EventBusName: topology.eventBusName, Targets: [{ Id: 'q', Arn: arn }] }));
+
+  const env = {
+    ...stack.env(),
+    SELO_ISPB: ISPB,
+    SELO_HSM_MODULE: token.modulePath,
+    SELO_HSM_TOKEN_LABEL: token.tokenLabel,
+    SELO_HSM_PIN: token.pin,
+    SELO_SIGNING_CERT: join(pkiDir, 'psp-signing.crt'),
+    SELO_BCB_URL: simulator.url,
+    SELO_BCB_CA: join(pkiDir, 'ca.crt'),
+    SELO_TLS_CERT: join(pkiDir, 'psp-tls-client.crt'),
+    SELO_TLS_KEY: join(pkiDir, 'psp-tls-client.key'),
+    SELO_BCB_TIMEOUT_MS: '1500',
+    SELO_HEALTH_PORT: '0',
+    SELO_SQS_WAIT_SECONDS: '1',
+    SELO_BACKOFF_BASE_SECONDS: '0',
+    SELO_BACKOFF_MAX_SECONDS: '1',
+    SELO_LOG_LEVEL: process.env.SELO_TEST_LOG_LEVEL ?? 'silent',
+  };
+  sign = await startSignWorker({ env });
+  transmit = await startTransmitWorker({ env });
+}, 120_000);
+
+afterAll(async () => {
+  await transmit?.close();
+  await sign?.close();
+  await stack?.close();
+  await simulator?.close();
+  rmSync(pkiDir, { recursive: true, force: true });
+  token?.cleanup();
+});
+
+describe('sign and transmit workers against the BCB simulator', () => {
+  it('turns a PaymentRequested into a pacs.008 the simulator accepts and settles, with MessageTransmitted, audit and the saga TRANSMITTED', async () => {
+    const endToEndId = newEndToEndId();
+    await requestPayment(endToEndId);
+    const outcome = await outcomeOf(endToEndId);
+    expect(outcome.detailType).toBe('MessageTransmitted');
+    expect(outcome.data.resourceId).toMatch(/\S+/);
+    const decided = await simulator.ledger.waitForDecision(endToEndId, 10_000);
+    expect(decided.status).toBe('settled');
+    const saga = await sagas.get(paymentSagaId(endToEndId));
+    expect(saga?.state).toBe('TRANSMITTED');
+    expect(saga?.history.map((t) => t.to)).toEqual(['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED']);
+    await expect
+      .poll(async () => (await auditFor(endToEndId)).map((r) => `${r.kind}:${r.response_status_code ?? r.transition_to ?? ''}`).sort(), { timeout: 10_000 })
+      .toEqual(expect.arrayContaining(['response:201', 'transition:SIGNED', 'transition:TRANSMITTING', 'transition:TRANSMITTED']));
+  });
+
+  it('retries 5xx answers and connection resets with the same message, then succeeds, settling once', async () => {
+    const endToEndId = newEndToEndId();
+    simulator.faults.set({ scope: 'icom', errorRate: 1, errorStatus: 503, budget: 2 });
+    await requestPayment(endToEndId);
+    expect((await outcomeOf(endToEndId)).detailType).toBe('MessageTransmitted');
+    expect((await simulator.ledger.waitForDecision(endToEndId, 10_000)).status).toBe('settled');
+    expect(simulator.faults.counts.error).toBeGreaterThanOrEqual(2);
+    simulator.faults.clear();
+
+    const reset = newEndToEndId();
+    simulator.faults.set({ scope: 'icom', resetRate: 1, budget: 1 });
+    await requestPayment(reset);
+    expect((await outcomeOf(reset)).detailType).toBe('MessageTransmitted');
+    expect((await simulator.ledger.waitForDecision(reset, 10_000)).status).toBe('settled');
+    simulator.faults.clear();
+  });
+
+  it('ends a payment the BCB never took in TransmissionFailed once the retry budget is spent', async () => {
+    const endToEndId = newEndToEndId();
+    simulator.faults.set({ scope: 'icom', errorRate: 1, errorStatus: 500 });
+    try {
+      await requestPayment(endToEndId);
+      const outcome = await outcomeOf(endToEndId, 60_000);
+      expect(outcome.detailType).toBe('TransmissionFailed');
+      expect((await sagas.get(paymentSagaId(endToEndId)))?.state).toBe('FAILED');
+    } finally {
+      simulator.faults.clear();
+    }
+    expect(simulator.ledger.payment(endToEndId)).toBeUndefined();
+  });
+
+  it('marks a payment whose attempts may have reached the BCB as in doubt, never as failed', async () => {
+    const endToEndId = newEndToEndId();
+    simulator.faults.set({ scope: 'icom', hangRate: 1 });
+    try {
+      await requestPayment(endToEndId);
+      const outcome = await outcomeOf(endToEndId, 90_000);
+      expect(outcome.detailType).toBe('PaymentInDoubt');
+      expect((await sagas.get(paymentSagaId(endToEndId)))?.state).toBe('IN_DOUBT');
+    } finally {
+      simulator.faults.clear();
+    }
+  });
+
+  it('reuses TLS connections: many requests per handshake', () => {
+    const stats = transmit.bcbStats();
+    expect(stats.requests).toBeGreaterThan(stats.handshakes);
+  });
+});

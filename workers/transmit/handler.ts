@@ -1,0 +1,219 @@
+import { exchangeAuditRecord, transitionAuditRecord } from '../../shared/audit/index.ts';
+import type { AuditOrigin, AuditRecord } from '../../shared/audit/index.ts';
+import { BcbRequestRejectedError, BcbUnavailableError } from '../../shared/bcb-client/index.ts';
+import type { BcbResponse, IcomPosted } from '../../shared/bcb-client/index.ts';
+import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
+import { DICT_OPERATIONS } from '../../shared/dict/index.ts';
+import type { DictOperation } from '../../shared/dict/index.ts';
+import { classifyError, PermanentError } from '../../shared/errors/index.ts';
+import { deriveDetail } from '../../shared/events/index.ts';
+import type { EventDetail, MessageSignedData } from '../../shared/events/index.ts';
+import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
+import type { DedupeStore, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
+
+/** The ICOM call the transmit handler needs (an {@link IcomClient} in production). */
+export interface IcomPort {
+  readonly postPath: string;
+  post(signedXml: string): Promise<IcomPosted>;
+}
+
+/** The DICT call the transmit handler needs: any answer resolves, no answer rejects. */
+export interface DictPort {
+  send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string, headers?: Readonly<Record<string, string>>): Promise<BcbResponse>;
+}
+
+/** Dependencies of the transmit handler, passed in by `main`. */
+export interface TransmitHandlerDeps {
+  icom: IcomPort;
+  dict: DictPort;
+  sagas: Pick<SagaStore, 'get' | 'transition'>;
+  /** Remembers that an attempt's outcome was unknown (the request may have reached the BCB). */
+  dedupe: Pick<DedupeStore, 'claim' | 'isClaimed'>;
+  claimCheck: ClaimCheckStore;
+  /** Clock. @defaultValue () => new Date() */
+  now?: () => Date;
+}
+
+const SENT_STATES: ReadonlySet<SagaState> = new Set(['TRANSMITTED', 'SETTLED', 'COMPLETED', 'REJECTED', 'IN_DOUBT', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED', 'OUTCOME_CONFLICT']);
+const RESOURCE_ID = /PI-ResourceId=(\S+)/;
+/** Saga steps of this worker that end it, and the fact each one published. */
+const FINISHED_STEPS: Readonly<Record<string, string>> = {
+  'transmission-rejected': 'TransmissionRejected',
+  'transmission-failed': 'TransmissionFailed',
+  'in-doubt': 'PaymentInDoubt',
+};
+/** How long the "outcome unknown" marker of a payment is kept: well past any retry budget. */
+const UNKNOWN_MARKER_TTL_SECONDS = 7 * 86_400;
+
+function unknownMarker(sagaId: string): string {
+  return `transmit-unknown#${sagaId}`;
+}
+
+async function payloadOf(data: MessageSignedData, deps: TransmitHandlerDeps): Promise<string | undefined> {
+  if (data.payload === null) return undefined;
+  if ('inline' in data.payload) return data.payload.inline;
+  return deps.claimCheck.get(data.payload.claimCheck);
+}
+
+function originOf(detail: EventDetail<unknown>, data: MessageSignedData, attempt: number): AuditOrigin {
+  return {
+    worker: 'transmit',
+    system: data.channel,
+    sagaId: detail.sagaId,
+    attempt,
+    traceparent: detail.traceparent,
+    ...(detail.endToEndId === undefined ? {} : { endToEndId: detail.endToEndId }),
+    ...(detail.bizMsgIdr === undefined ? {} : { bizMsgIdr: detail.bizMsgIdr }),
+    ...(detail.requestId === undefined ? {} : { requestId: detail.requestId }),
+  };
+}
+
+function event(detailType: string, cause: EventDetail<unknown>, data: unknown, attempt: number): EventToPublish {
+  return { detailType, detail: deriveDetail(cause, data, { attempt }) };
+}
+
+/** Fills `{Key}`-style path parameters, URL-encoded; a missing one is a permanent error. */
+function dictPath(operation: DictOperation, parameters: Readonly<Record<string, string>> = {}): string {
+  const template = DICT_OPERATIONS[operation].path;
+  return `/api/v2${template.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = parameters[name];
+    if (value === undefined) throw new PermanentError('TRANSMIT_REQUEST_INVALID', `DICT ${operation} needs path parameter ${name}`);
+    return encodeURIComponent(value);
+  })}`;
+}
+
+/**
+ * The transmit worker's handler: a `MessageSigned` is sent to the BCB over mutual TLS.
+ *
+ * SPI: the saga records TRANSMITTING before the POST and TRANSMITTED after the 201
+ * (`MessageTransmitted`, with `PI-ResourceId`). After a 201 nothing is sent again. A 4xx is a
+ * definite refusal (`TransmissionRejected`). 429, 5xx, timeouts and resets are retried with the
+ * same bytes through the queue's backoff; when the receive budget runs out, a payment none of
+ * whose attempts can have reached the BCB becomes `TransmissionFailed`, and one that may have
+ * reached it becomes `PaymentInDoubt`, never compensated automatically (DESIGN §1).
+ *
+ * DICT: the operation's answer (any status, signed) goes to the verify worker as
+ * `DictResponseReceived`.
+ */
+export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<MessageSignedData> {
+  const now = deps.now ?? (() => new Date());
+
+  /**
+   * A redelivery after this step finished: publish its fact again (the first publication may
+   * have been lost; consumers are idempotent), never the message.
+   */
+  function alreadyDone(saga: Saga | undefined, detail: EventDetail<MessageSignedData>, attempt: number): Outcome | undefined {
+    if (saga === undefined) return undefined;
+    const channel = detail.data.channel;
+    for (const step of saga.history) {
+      if (step.key === 'transmitted') {
+        const resourceId = RESOURCE_ID.exec(step.reason)?.[1] ?? '(unknown)';
+        return { events: [event('MessageTransmitted', detail, { channel, messageType: detail.data.messageType, resourceId }, attempt)], audit: [] };
+      }
+      const fact = FINISHED_STEPS[step.key];
+      if (fact !== undefined) return { events: [event(fact, detail, { channel, reason: step.reason }, attempt)], audit: [] };
+    }
+    // Past TRANSMITTING without a record of this worker's (e.g. settled from the stream first).
+    return SENT_STATES.has(saga.state) ? { events: [], audit: [] } : undefined;
+  }
+
+  async function transmitSpi(detail: EventDetail<MessageSignedData>, context: HandlerContext): Promise<Outcome> {
+    const { data } = detail;
+    const attempt = context.attempt;
+    const origin = originOf(detail, data, attempt);
+    const sagaId = detail.sagaId;
+    const done = alreadyDone(await deps.sagas.get(sagaId), detail, attempt);
+    if (done !== undefined) return done;
+    const xml = await payloadOf(data, deps);
+    if (xml === undefined) throw new PermanentError('TRANSMIT_REQUEST_INVALID', 'an SPI MessageSigned carries no payload');
+
+    const audit: AuditRecord[] = [];
+    const started = await deps.sagas.transition({ sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting' });
+    if (started.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'SIGNED', to: 'TRANSMITTING', reason: 'POST to ICOM' }));
+
+    const requestDate = now();
+    const requestHeaders = { 'content-type': 'application/xml; charset=utf-8' };
+    try {
+      const posted = await deps.icom.post(xml);
+      audit.push(
+        exchangeAuditRecord(origin, {
+          requestDate, method: 'POST', path: deps.icom.postPath, requestHeaders, requestBody: xml,
+          response: { statusCode: posted.response.status, headers: posted.response.headers, body: posted.response.body, signatureValid: null, receivedAt: now() },
+        }),
+      );
+      const reason = `ICOM 201 PI-ResourceId=${posted.resourceId}`;
+      try {
+        const written = await deps.sagas.transition({ sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted' });
+        if (written.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'TRANSMITTED', reason }));
+      } catch (error) {
+        // The pacs.002 can be read from the stream before this write: the saga is already
+        // further along, which is fine; anything else is a real failure.
+        if (classifyError(error).code !== 'ILLEGAL_SAGA_TRANSITION') throw error;
+      }
+      return { events: [event('MessageTransmitted', detail, { channel: 'spi', messageType: data.messageType, resourceId: posted.resourceId }, attempt)], audit };
+    } catch (error) {
+      if (error instanceof BcbRequestRejectedError) {
+        const reason = error.message;
+        await deps.sagas.transition({ sagaId, to: 'FAILED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmission-rejected' });
+        audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'FAILED', reason }));
+        return { events: [event('TransmissionRejected', detail, { channel: 'spi', status: error.status, code: error.code, reason }, attempt)], audit };
+      }
+      const classified = classifyError(error);
+      if (error instanceof BcbUnavailableError && error.delivery === 'unknown') {
+        await deps.dedupe.claim(unknownMarker(sagaId), UNKNOWN_MARKER_TTL_SECONDS);
+      }
+      if (classified.retryability === 'permanent' || attempt < context.maxReceiveCount) throw error;
+      // The retry budget is spent.
+      const mayHaveArrived = (error instanceof BcbUnavailableError && error.delivery === 'unknown') || (await deps.dedupe.isClaimed(unknownMarker(sagaId)));
+      if (mayHaveArrived) {
+        const reason = `retry budget spent; an attempt may have reached the BCB (${classified.code})`;
+        await deps.sagas.transition({ sagaId, to: 'IN_DOUBT', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'in-doubt' });
+        audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'IN_DOUBT', reason }));
+        return { events: [event('PaymentInDoubt', detail, { channel: 'spi', code: classified.code, reason }, attempt)], audit };
+      }
+      const reason = `retry budget spent; no attempt reached the BCB (${classified.code})`;
+      await deps.sagas.transition({ sagaId, to: 'FAILED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmission-failed' });
+      audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'FAILED', reason }));
+      return { events: [event('TransmissionFailed', detail, { channel: 'spi', code: classified.code, reason }, attempt)], audit };
+    }
+  }
+
+  async function transmitDict(detail: EventDetail<MessageSignedData>, context: HandlerContext): Promise<Outcome> {
+    const { data } = detail;
+    const attempt = context.attempt;
+    const origin = originOf(detail, data, attempt);
+    const operation = data.messageType;
+    if (!Object.hasOwn(DICT_OPERATIONS, operation)) throw new PermanentError('TRANSMIT_REQUEST_INVALID', `unknown DICT operation ${operation}`);
+    const spec = DICT_OPERATIONS[operation as DictOperation];
+    const path = dictPath(operation as DictOperation, data.pathParameters);
+    const body = await payloadOf(data, deps);
+    const saga = await deps.sagas.get(detail.sagaId);
+    if (saga !== undefined && (SENT_STATES.has(saga.state) || saga.state === 'FAILED')) return { events: [], audit: [] };
+    await deps.sagas.transition({ sagaId: detail.sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: `DICT ${operation}`, attempt, idempotencyKey: 'transmitting' });
+    const requestDate = now();
+    const requestHeaders: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/xml; charset=utf-8' };
+    // 5xx and transport errors are retried: the DICT's RequestId makes a resend safe.
+    const response = await deps.dict.send(spec.method, path, body, requestHeaders);
+    if (response.status === 429 || response.status >= 500) {
+      throw new BcbUnavailableError('BCB_SERVER_ERROR', `DICT ${operation} answered ${response.status}`, 'unknown', undefined);
+    }
+    const audit: AuditRecord[] = [
+      exchangeAuditRecord(origin, {
+        requestDate, method: spec.method, path, requestHeaders, requestBody: body ?? '',
+        // The verify worker checks the signature; here it is not yet known.
+        response: { statusCode: response.status, headers: response.headers, body: response.body, signatureValid: null, receivedAt: now() },
+      }),
+    ];
+    const reason = `DICT ${operation} answered ${response.status}`;
+    const written = await deps.sagas.transition({ sagaId: detail.sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted' });
+    if (written.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'TRANSMITTED', reason }));
+    const answer = { channel: 'dict', operation, status: response.status, contentType: response.headers['content-type'] ?? '', body: response.body };
+    return { events: [{ detailType: 'DictResponseReceived', detail: deriveDetail(detail, answer, { attempt }) }], audit };
+  }
+
+  return async (message, context) => {
+    const detail = message.event.detail;
+    if (detail.data.channel === 'spi') return transmitSpi(detail, context);
+    return transmitDict(detail, context);
+  };
+}

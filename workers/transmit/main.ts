@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { resolveTopology } from '../../infra/topology.ts';
+import { createAwsClients } from '../../shared/aws/index.ts';
+import { BcbHttpClient, IcomClient } from '../../shared/bcb-client/index.ts';
+import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
+import { EnvReader, loadConfig } from '../../shared/config/index.ts';
+import type { Env } from '../../shared/config/index.ts';
+import { decodeMessageSigned } from '../../shared/events/index.ts';
+import type { MessageSignedData } from '../../shared/events/index.ts';
+import { buildTlsClientOptions, readHsmConfig } from '../../shared/hsm/index.ts';
+import type { ClientKeySource } from '../../shared/hsm/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import { readBackoff, startWorkerRuntime } from '../../shared/runtime/index.ts';
+import type { WorkerRuntime } from '../../shared/runtime/index.ts';
+import { DedupeStore, SagaStore } from '../../shared/saga/index.ts';
+import { createTransmitHandler } from './handler.ts';
+
+/** A running transmit worker and what it owns. */
+export interface TransmitWorker {
+  runtime: WorkerRuntime<MessageSignedData>;
+  healthPort: number | undefined;
+  /** TLS handshakes and requests to the BCB so far (connection reuse). */
+  bcbStats(): { handshakes: number; requests: number };
+  close(): Promise<void>;
+}
+
+/** Options of {@link startTransmitWorker}. */
+export interface TransmitWorkerOptions {
+  /** @defaultValue process.env */
+  env?: Env;
+  /** @defaultValue a pino logger named `selo.transmit` */
+  logger?: Logger;
+}
+
+/**
+ * The transmit worker's `main`. Reads `SELO_BCB_URL` (ICOM origin), `SELO_BCB_DICT_URL` (default
+ * the same), `SELO_BCB_CA` (the pinned BCB CA, PEM file), `SELO_TLS_CERT` (client certificate)
+ * and either `SELO_TLS_KEY` (PEM file) or `SELO_TLS_KEY_LABEL` (a key in the HSM, used through
+ * the OpenSSL pkcs11 engine with the `SELO_HSM_*` settings), plus `SELO_BCB_TIMEOUT_MS`.
+ */
+export async function startTransmitWorker(options: TransmitWorkerOptions = {}): Promise<TransmitWorker> {
+  const env = options.env ?? process.env;
+  const config = loadConfig(env);
+  const reader = new EnvReader(env);
+  const icomUrl = reader.string('SELO_BCB_URL');
+  const dictUrl = reader.optionalString('SELO_BCB_DICT_URL') ?? icomUrl;
+  const caPath = reader.string('SELO_BCB_CA');
+  const certPath = reader.string('SELO_TLS_CERT');
+  const keyPath = reader.optionalString('SELO_TLS_KEY');
+  const keyLabel = reader.optionalString('SELO_TLS_KEY_LABEL');
+  if ((keyPath === undefined) === (keyLabel === undefined)) reader.problem('SELO_TLS_KEY', 'or SELO_TLS_KEY_LABEL must be set, exactly one of them');
+  const hsm = keyLabel === undefined ? undefined : readHsmConfig(reader);
+  const timeoutMs = reader.integer('SELO_BCB_TIMEOUT_MS', { default: 10_000, min: 100, max: 120_000 });
+  const healthPort = reader.integer('SELO_HEALTH_PORT', { default: 8080, min: 0, max: 65_535 });
+  const waitTimeSeconds = reader.integer('SELO_SQS_WAIT_SECONDS', { default: 20, min: 0, max: 20 });
+  const backoff = readBackoff(reader);
+  reader.finish();
+  const logger = options.logger ?? createLogger({ name: 'selo.transmit', level: config.logLevel });
+  const topology = resolveTopology(config.environment);
+  const queue = topology.queues.find((q) => q.key === 'transmit');
+  if (queue === undefined) throw new Error('the topology declares no transmit queue');
+
+  const key: ClientKeySource =
+    hsm === undefined || keyLabel === undefined
+      ? { kind: 'pem', pem: readFileSync(keyPath ?? '') }
+      : { kind: 'hsm', modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, keyLabel, pin: hsm.pin };
+  const tls = buildTlsClientOptions({ key, cert: readFileSync(certPath), ca: readFileSync(caPath) });
+  const timeouts = { headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs };
+  const icomHttp = new BcbHttpClient({ origin: icomUrl, tls, ...timeouts });
+  const dictHttp = dictUrl === icomUrl ? icomHttp : new BcbHttpClient({ origin: dictUrl, tls, ...timeouts });
+  const clients = createAwsClients(config.aws);
+  const closeHttp = async (): Promise<void> => {
+    await icomHttp.close();
+    if (dictHttp !== icomHttp) await dictHttp.close();
+  };
+  try {
+    const runtime = await startWorkerRuntime<MessageSignedData>({
+      name: 'transmit',
+      handler: createTransmitHandler({
+        icom: new IcomClient({ http: icomHttp, ispb: config.ispb }),
+        dict: dictHttp,
+        sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
+        dedupe: new DedupeStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
+        claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
+      }),
+      decode: (data) => decodeMessageSigned(data),
+      clients,
+      logger,
+      queue,
+      eventBusName: topology.eventBusName,
+      auditStreamName: topology.auditStream.name,
+      failureDetailType: 'TransmissionFailed',
+      healthPort,
+      waitTimeSeconds,
+      backoff,
+      closeables: [{ name: 'bcb http clients', close: closeHttp }],
+    });
+    let closed = false;
+    return {
+      runtime,
+      healthPort: runtime.healthPort,
+      bcbStats: () => {
+        const a = icomHttp.stats();
+        const b = dictHttp === icomHttp ? { handshakes: 0, requests: 0 } : dictHttp.stats();
+        return { handshakes: a.handshakes + b.handshakes, requests: a.requests + b.requests };
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await runtime.close();
+        clients.destroy();
+      },
+    };
+  } catch (error) {
+    await closeHttp().catch(() => undefined);
+    clients.destroy();
+    throw error;
+  }
+}
