@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { BcbRequestRejectedError, BcbServerError, BcbUnavailableError } from '../../../shared/bcb-client/index.ts';
+import type { IcomPosted } from '../../../shared/bcb-client/index.ts';
+import type { ClaimCheckStore } from '../../../shared/claim-check/index.ts';
+import { newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import type { MessageSignedData } from '../../../shared/events/index.ts';
+import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
+import type { Saga, SagaState, SagaStore, DedupeStore } from '../../../shared/saga/index.ts';
+import { createTransmitHandler } from '../../../workers/transmit/index.ts';
+import type { IcomPort } from '../../../workers/transmit/index.ts';
+import { silentLogger } from '../runtime/fakes.ts';
+
+const E2E = 'E99999004202611281700aaaaaaaaaaa';
+
+/** An in-memory saga: applies transitions by idempotency key, like the real store. */
+function fakeSagas(initial: SagaState = 'SIGNED'): Pick<SagaStore, 'get' | 'transition'> & { saga: Saga } {
+  const saga: Saga = { sagaId: paymentSagaId(E2E), kind: 'payment', state: initial, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [] };
+  return {
+    saga,
+    get: () => Promise.resolve(structuredClone(saga)),
+    transition: (input) => {
+      if (saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve({ status: 'already-applied', saga });
+      (saga.history as Saga['history'][number][]).push({ at: '', from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey });
+      saga.state = input.to;
+      return Promise.resolve({ status: 'applied', saga });
+    },
+  };
+}
+
+function fakeDedupe(): Pick<DedupeStore, 'claim' | 'isClaimed'> {
+  const keys = new Set<string>();
+  return { claim: (key) => Promise.resolve(!keys.has(key) && keys.add(key) !== undefined), isClaimed: (key) => Promise.resolve(keys.has(key)) };
+}
+
+const noClaimCheck: ClaimCheckStore = { put: () => Promise.reject(new Error('unused')), get: () => Promise.reject(new Error('unused')) };
+
+function icomAnswering(...answers: (IcomPosted | Error)[]): IcomPort & { posts: string[] } {
+  const posts: string[] = [];
+  return {
+    postPath: '/api/v1/in/99999004/msgs',
+    posts,
+    post(xml) {
+      posts.push(xml);
+      const answer = answers.shift() ?? new Error('no more answers');
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+    },
+  };
+}
+
+function message(): DecodedMessage<MessageSignedData> {
+  return {
+    event: {
+      id: 'e',
+      detailType: 'MessageSigned',
+      source: 'selo.sign',
+      time: undefined,
+      detail: { version: 1, sagaId: paymentSagaId(E2E), endToEndId: E2E, attempt: 1, traceparent: newTraceparent(), data: { channel: 'spi', messageType: 'pacs.008', payload: { inline: '<Envelope/>' } } },
+    },
+    sqs: { messageId: 'm', receiveCount: 1 },
+  };
+}
+
+function context(attempt: number, maxReceiveCount = 3): HandlerContext {
+  return { logger: silentLogger(), attempt, maxReceiveCount, signal: new AbortController().signal };
+}
+
+const created = (id: string): IcomPosted => ({ resourceId: id, response: { status: 201, headers: { 'pi-resourceid': id }, body: '' } });
+const answer = (status: number): { status: number; headers: Record<string, string>; body: string } => ({ status, headers: {}, body: '<Problem><Title>Bad</Title></Problem>' });
+
+describe('transmit handler', () => {
+  it('records TRANSMITTING before the POST and TRANSMITTED with the PI-ResourceId after the 201', async () => {
+    const sagas = fakeSagas();
+    const icom = icomAnswering(created('R1'));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const outcome = await handler(message(), context(1));
+    expect(outcome.events.map((e) => [e.detailType, (e.detail.data as { resourceId?: string }).resourceId])).toEqual([['MessageTransmitted', 'R1']]);
+    expect(sagas.saga.history.map((t) => t.to)).toEqual(['TRANSMITTING', 'TRANSMITTED']);
+    expect(outcome.audit.map((r) => r.kind)).toEqual(['transition', 'response', 'transition']);
+  });
+
+  it('never sends again after a 201, and publishes MessageTransmitted again on redelivery', async () => {
+    const sagas = fakeSagas();
+    const icom = icomAnswering(created('R2'), created('R3'));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    await handler(message(), context(1));
+    const again = await handler(message(), context(2));
+    expect(icom.posts).toHaveLength(1);
+    expect((again.events[0]?.detail.data as { resourceId: string }).resourceId).toBe('R2');
+  });
+
+  it('turns a 4xx into TransmissionRejected and a FAILED saga, without retrying', async () => {
+    const sagas = fakeSagas();
+    const icom = icomAnswering(new BcbRequestRejectedError('POST', answer(403)));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const outcome = await handler(message(), context(1));
+    expect(outcome.events[0]?.detailType).toBe('TransmissionRejected');
+    expect(outcome.events[0]?.detail.data).toMatchObject({ status: 403 });
+    expect(sagas.saga.state).toBe('FAILED');
+    const redelivered = await handler(message(), context(2));
+    expect(icom.posts).toHaveLength(1);
+    expect(redelivered.events[0]?.detailType).toBe('TransmissionRejected');
+  });
+
+  it('throws transient errors for retry while the budget lasts, resending the same bytes', async () => {
+    const sagas = fakeSagas();
+    const icom = icomAnswering(new BcbServerError('POST', answer(503)), created('R4'));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_SERVER_ERROR', retryability: 'transient' });
+    expect((await handler(message(), context(2))).events[0]?.detailType).toBe('MessageTransmitted');
+    expect(icom.posts[0]).toBe(icom.posts[1]);
+  });
+
+  it('ends in TransmissionFailed when no attempt can have reached the BCB', async () => {
+    const sagas = fakeSagas();
+    const refused = (): BcbUnavailableError => new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined);
+    const icom = icomAnswering(refused(), refused());
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    await expect(handler(message(), context(1, 2))).rejects.toMatchObject({ code: 'BCB_UNREACHABLE' });
+    const outcome = await handler(message(), context(2, 2));
+    expect(outcome.events[0]?.detailType).toBe('TransmissionFailed');
+    expect(sagas.saga.state).toBe('FAILED');
+  });
+
+  it('ends in PaymentInDoubt, not failure, when an earlier attempt may have reached the BCB', async () => {
+    const sagas = fakeSagas();
+    const icom = icomAnswering(
+      new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined),
+      new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined),
+    );
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    await expect(handler(message(), context(1, 2))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
+    const outcome = await handler(message(), context(2, 2));
+    expect(outcome.events[0]?.detailType).toBe('PaymentInDoubt');
+    expect(sagas.saga.state).toBe('IN_DOUBT');
+  });
+});
