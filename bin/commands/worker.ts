@@ -1,12 +1,13 @@
 import type { Command, CommandIo } from './command.ts';
 
 const USAGE = `usage: selo worker <name>
-Runs one worker until SIGTERM or SIGINT (what an ECS Fargate task runs). Workers: sign.
+Runs one worker until SIGTERM or SIGINT (what an ECS Fargate task runs). Workers: sign, transmit.
 Configuration comes from the environment (see README); \`selo up\` prints the local values.`;
 
 /** The workers `selo worker` can run, loaded only when asked for. */
 const WORKERS: Readonly<Record<string, () => Promise<{ close(): Promise<void> }>>> = {
   sign: async () => (await import('../../workers/sign/index.ts')).startSignWorker(),
+  transmit: async () => (await import('../../workers/transmit/index.ts')).startTransmitWorker(),
 };
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
@@ -38,4 +39,4 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 }
 
 /** `selo worker <name>`: one worker as a long-lived process. */
-export const workerCommand: Command = { name: 'worker', summary: 'run one worker (selo worker sign) until SIGTERM', run };
+export const workerCommand: Command = { name: 'worker', summary: 'run one worker (sign, transmit) until SIGTERM', run };

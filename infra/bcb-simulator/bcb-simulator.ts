@@ -24,7 +24,7 @@ import { resolveSimulatorOptions, validateReceiver } from './simulator-options.t
 import type { BcbSimulatorOptions, ReceiverBehaviour, ResolvedSimulatorOptions } from './simulator-options.ts';
 import { SpiEmitter, newResourceId } from './spi-emitter.ts';
 import { SpiProcessor } from './spi-processor.ts';
-import { XsdBatchValidator } from './xsd-batch.ts';
+import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);

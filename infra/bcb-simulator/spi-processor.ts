@@ -11,7 +11,7 @@ import type { TrustStore, VerifiedSpiMessage } from '../../shared/xmldsig/index.
 import type { Ledger, ReceivedMessage } from './ledger.ts';
 import type { SettlementEngine } from './settlement-engine.ts';
 import type { SpiEmitter } from './spi-emitter.ts';
-import { XsdBatchValidator } from './xsd-batch.ts';
+import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
 
 /** Dependencies of {@link SpiProcessor}. */
 export interface SpiProcessorDeps {

@@ -47,7 +47,11 @@ const schemaCache = new Map<SpiSchema, string>();
  * shared/spec (SOURCES.md), the wildcard is made lax at load time instead — the signature's
  * structure is enforced by shared/xmldsig's verifier, field by field.
  */
-function schemaText(schema: SpiSchema): string {
+/**
+ * The schema text selo validates with: the official XSD with the `Sgntr` wildcard made lax (the
+ * verifier checks the signature's structure field by field; see spec/SOURCES.md).
+ */
+export function schemaText(schema: SpiSchema): string {
   let text = schemaCache.get(schema);
   if (text === undefined) {
     text = readFileSync(join(XSD_DIR, SPI_SCHEMA_FILES[schema]), 'utf8').replace(

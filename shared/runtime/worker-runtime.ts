@@ -36,6 +36,13 @@ export interface WorkerRuntimeOptions<T> {
   failureDetailType?: string;
   /** Messages per receive (≤10). @defaultValue 10 */
   batchSize?: number;
+  /**
+   * Independent pollers of the queue. One poller waits for its whole batch before receiving
+   * again, and a queue fed a message at a time returns small batches, so a single poller leaves
+   * the worker idle between receives.
+   * @defaultValue 4
+   */
+  pollers?: number;
   /** Long-poll wait. @defaultValue 20 */
   waitTimeSeconds?: number;
   /** Seconds between visibility extensions of a message in flight. @defaultValue a third of the visibility timeout */
@@ -73,7 +80,7 @@ function integerIn(field: string, value: number | undefined, fallback: number, m
 export class WorkerRuntime<T> {
   readonly #options: WorkerRuntimeOptions<T>;
   readonly #processor: MessageProcessor<T>;
-  readonly #consumer: Consumer;
+  readonly #consumers: readonly Consumer[];
   readonly #logger: Logger;
   readonly #drainTimeoutMs: number;
   #health: HealthServer | undefined;
@@ -103,7 +110,12 @@ export class WorkerRuntime<T> {
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
       ...(options.random === undefined ? {} : { random: options.random }),
     });
-    this.#consumer = Consumer.create({
+    const pollers = integerIn('pollers', options.pollers, 4, 1, 64);
+    this.#consumers = Array.from({ length: pollers }, () => this.#createConsumer(options, batchSize, waitTimeSeconds, visibility, heartbeat));
+  }
+
+  #createConsumer(options: WorkerRuntimeOptions<T>, batchSize: number, waitTimeSeconds: number, visibility: number, heartbeat: number): Consumer {
+    const consumer = Consumer.create({
       queueUrl: options.queue.url,
       sqs: options.sqs,
       batchSize,
@@ -120,7 +132,7 @@ export class WorkerRuntime<T> {
         return undefined;
       },
     });
-    this.#consumer.on('error', (error, message) => {
+    consumer.on('error', (error, message) => {
       if (message === undefined) {
         this.#receiveError = error.name;
         this.#logger.warn({ err: error }, 'SQS receive failed');
@@ -128,14 +140,15 @@ export class WorkerRuntime<T> {
         this.#logger.debug({ err: error }, 'SQS call about a message failed');
       }
     });
-    this.#consumer.on('processing_error', (error) => this.#logger.error({ err: error }, 'unexpected processing error'));
-    this.#consumer.on('timeout_error', (error) => this.#logger.error({ err: error }, 'handler timed out'));
-    this.#consumer.on('response_processed', () => {
+    consumer.on('processing_error', (error) => this.#logger.error({ err: error }, 'unexpected processing error'));
+    consumer.on('timeout_error', (error) => this.#logger.error({ err: error }, 'handler timed out'));
+    consumer.on('response_processed', () => {
       this.#receiveError = undefined;
     });
-    this.#consumer.on('empty', () => {
+    consumer.on('empty', () => {
       this.#receiveError = undefined;
     });
+    return consumer;
   }
 
   /** The health endpoint's port, once started (undefined without one). */
@@ -159,7 +172,7 @@ export class WorkerRuntime<T> {
           checks: () => this.#checks(),
         });
       }
-      this.#consumer.start();
+      for (const consumer of this.#consumers) consumer.start();
       this.#logger.info({ healthPort: this.#health?.port }, 'worker started');
     })();
     return this.#started;
@@ -175,7 +188,7 @@ export class WorkerRuntime<T> {
       {
         name: 'sqs',
         check: () => {
-          const running = this.#consumer.status.isRunning && this.#closing === undefined;
+          const running = this.#consumers.every((consumer) => consumer.status.isRunning) && this.#closing === undefined;
           if (!running) return { ok: false, detail: 'not polling' };
           return this.#receiveError === undefined ? { ok: true } : { ok: false, detail: `receive failing: ${this.#receiveError}` };
         },
@@ -209,7 +222,7 @@ export class WorkerRuntime<T> {
       };
       this.#logger.info({ inFlight: this.#processor.inFlight }, 'closing');
       // Abort the long poll so close does not wait up to 20 s for it.
-      await step('stop polling', () => Promise.resolve(this.#consumer.stop({ abort: true })));
+      await step('stop polling', () => Promise.resolve(this.#consumers.forEach((consumer) => consumer.stop({ abort: true }))));
       await step('drain', async () => {
         if (!(await this.#processor.drain(this.#drainTimeoutMs))) throw new Error(`messages still in flight after ${this.#drainTimeoutMs} ms`);
       });

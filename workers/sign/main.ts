@@ -11,6 +11,7 @@ import { readBackoff, startWorkerRuntime } from '../../shared/runtime/index.ts';
 import type { WorkerRuntime } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
 import { hsmSigningKey } from '../../shared/xmldsig/index.ts';
+import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
 import { createSignHandler } from './handler.ts';
 import { decodeSignRequest } from './sign-request.ts';
 import type { SignRequest } from './sign-request.ts';
@@ -58,6 +59,8 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
   const clients = createAwsClients(config.aws);
   const ownPool = options.hsmPool === undefined;
   const pool = options.hsmPool ?? new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, acquireTimeoutMs: hsm.acquireTimeoutMs, maxWaiting: hsm.maxWaiting, logger });
+  // One xmllint run per few milliseconds of messages, not one per message (spawn blocks the loop).
+  const xsd = new XsdBatchValidator();
   try {
     if (ownPool) await pool.start();
     const runtime = await startWorkerRuntime<SignRequest>({
@@ -67,6 +70,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
         signingKey: hsmSigningKey(pool, { label: hsm.signingKeyLabel }, certificate),
         sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
         claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
+        validateSpi: (xml) => xsd.validate(xml, 'pacs.008.spi.1.16'),
       }),
       decode: decodeSignRequest,
       clients,
@@ -78,7 +82,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
       healthPort,
       waitTimeSeconds,
       backoff,
-      closeables: ownPool ? [{ name: 'hsm pool', close: () => pool.close() }] : [],
+      closeables: [{ name: 'xsd validator', close: () => xsd.close() }, ...(ownPool ? [{ name: 'hsm pool', close: () => pool.close() }] : [])],
       checks: [{ name: 'hsm', check: () => ({ ok: pool.ready(), detail: pool.health().state }) }],
     });
     let closed = false;
@@ -93,6 +97,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
       },
     };
   } catch (error) {
+    await xsd.close().catch(() => undefined);
     if (ownPool) await pool.close().catch(() => undefined);
     clients.destroy();
     throw error;
