@@ -75,7 +75,7 @@ await pool.close();
 // The stand-ins and the simulator run in processes of their own, as they would on a developer's
 // machine (`selo up`, `selo simulator`); the workers share this one, as under `selo worker`.
 const SELO = join(import.meta.dirname, '..', 'bin', 'selo.ts');
-const up = await startChild([SELO, 'up', '--sqs-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--events-port', '0', '--pki-dir', pkiDir]);
+const up = await startChild([SELO, 'up', '--no-workers', '--sqs-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--events-port', '0', '--pki-dir', pkiDir]);
 const sim = await startChild([SELO, 'simulator', '--pki', pkiDir, '--port', '0']);
 const endpoints = up.ready as { sqs: string; s3: string; events: string; kinesis: string; dynamodb: string; region: string };
 const clients = createAwsClients({ region: endpoints.region, accountId: '000000000000', endpoints });

@@ -5,10 +5,11 @@ import type { LocalStack } from '../../infra/local/index.ts';
 import type { Command, CommandIo } from './command.ts';
 
 const USAGE = `usage: selo up [--host 127.0.0.1] [--sqs-port 4566] [--kinesis-port 4567] [--dynamodb-port 4568] [--events-port 4569]
-               [--region sa-east-1] [--env local] [--pki-dir .selo/pki]
+               [--bcb-port 4570] [--region sa-east-1] [--env local] [--pki-dir .selo/pki] [--no-workers]
 Prepares the project-local SoftHSM token and development PKI (once), starts the local stand-ins
-for AWS (SQS+S3, Kinesis, DynamoDB, EventBridge), creates selo's topology on them, prints one line
-"selo: ready {json}" and stays up until Ctrl-C (SIGINT) or SIGTERM.`;
+for AWS (SQS+S3, Kinesis, DynamoDB, EventBridge), creates selo's topology on them, starts the BCB
+simulator and the sign and transmit workers (sharing one HSM pool; --no-workers for the stand-ins
+only), prints one line "selo: ready {json}" and stays up until Ctrl-C (SIGINT) or SIGTERM.`;
 
 /** The SoftHSM token and development PKI `selo up` made sure of. */
 interface LocalHsm {
@@ -97,6 +98,9 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         region: { type: 'string', default: 'sa-east-1' },
         env: { type: 'string', default: 'local' },
         'pki-dir': { type: 'string' },
+        'bcb-port': { type: 'string' },
+        workers: { type: 'boolean', default: true },
+        'no-workers': { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -116,6 +120,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       kinesis: port(values['kinesis-port'], 'kinesis-port', 4567),
       dynamodb: port(values['dynamodb-port'], 'dynamodb-port', 4568),
       events: port(values['events-port'], 'events-port', 4569),
+      bcb: port(values['bcb-port'], 'bcb-port', 4570),
     };
   } catch (error) {
     io.stderr.write(`selo up: ${(error as Error).message}\n`);
@@ -126,14 +131,80 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const signal = untilSignal();
   // Loaded here, not at the top: the other commands should not pay for the AWS stand-ins.
   const { startLocalStack } = await import('../../infra/local/index.ts');
-  const stack = await startLocalStack({ host: values.host, ports, region: values.region, environment: values.env });
-  io.stdout.write(describe(stack, hsm));
-  io.stdout.write(`selo: ready ${JSON.stringify(stack.endpoints)}\n`);
-  const received = await signal;
-  io.stderr.write(`selo up: ${received} received, stopping\n`);
-  await stack.close();
+  const stack = await startLocalStack({ host: values.host, ports: { sqs: ports.sqs, kinesis: ports.kinesis, dynamodb: ports.dynamodb, events: ports.events }, region: values.region, environment: values.env });
+  const stops: (() => Promise<void>)[] = [() => stack.close()];
+  try {
+    let pipeline = '';
+    if (values.workers && !values['no-workers']) {
+      const started = await startPipeline(stack, hsm.pkiDir, ports.bcb, values.host, io.env);
+      stops.push(started.stop);
+      pipeline = started.description;
+    }
+    io.stdout.write(describe(stack, hsm) + pipeline);
+    io.stdout.write(`selo: ready ${JSON.stringify(stack.endpoints)}\n`);
+    const received = await signal;
+    io.stderr.write(`selo up: ${received} received, stopping\n`);
+  } finally {
+    // Newest first: workers, then the simulator and the pool, then the stand-ins.
+    for (const stop of stops.reverse()) await stop().catch((error: unknown) => io.stderr.write(`selo up: ${(error as Error).message}\n`));
+  }
   io.stderr.write('selo up: stopped\n');
   return 0;
+}
+
+/**
+ * The BCB simulator and the sign and transmit workers, in this process: the workers share one
+ * HSM pool (DESIGN: all workers in a process share one pool of HSM sessions).
+ */
+async function startPipeline(stack: LocalStack, pkiDir: string, bcbPort: number, host: string, env: CommandIo['env']): Promise<{ description: string; stop: () => Promise<void> }> {
+  const [{ loadSimulatorPki, startBcbSimulator }, { EnvReader }, { HsmPool, readHsmConfig }, { createLogger }, { startSignWorker }, { startTransmitWorker }, { DEV_PKI_FILES }] = await Promise.all([
+    import('../../infra/bcb-simulator/index.ts'),
+    import('../../shared/config/index.ts'),
+    import('../../shared/hsm/index.ts'),
+    import('../../shared/logging/index.ts'),
+    import('../../workers/sign/index.ts'),
+    import('../../workers/transmit/index.ts'),
+    import('../../infra/softhsm/index.ts'),
+  ]);
+  const logger = createLogger({ name: 'selo.up', level: 'warn', destination: process.stderr });
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async (): Promise<void> => {
+    for (const step of stops.reverse()) await step();
+  };
+  try {
+    const simulator = await startBcbSimulator({ ...loadSimulatorPki(pkiDir), host, port: bcbPort, adminPort: null, logger });
+    stops.push(() => simulator.close());
+    const workerEnv = {
+      ...env,
+      ...stack.env(),
+      SELO_SIGNING_CERT: join(pkiDir, DEV_PKI_FILES.pspSigningCertificate),
+      SELO_BCB_URL: simulator.url,
+      SELO_BCB_CA: join(pkiDir, DEV_PKI_FILES.caCertificate),
+      SELO_TLS_CERT: join(pkiDir, DEV_PKI_FILES.pspTlsClientCertificate),
+      SELO_TLS_KEY: join(pkiDir, DEV_PKI_FILES.pspTlsClientKey),
+      SELO_HEALTH_PORT: '0',
+      SELO_LOG_LEVEL: env['SELO_LOG_LEVEL'] ?? 'warn',
+    };
+    const reader = new EnvReader(workerEnv);
+    const hsm = readHsmConfig(reader);
+    reader.finish();
+    const pool = new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, logger });
+    await pool.start();
+    stops.push(() => pool.close());
+    const sign = await startSignWorker({ env: workerEnv, hsmPool: pool, logger });
+    stops.push(() => sign.close());
+    const transmit = await startTransmitWorker({ env: workerEnv, logger });
+    stops.push(() => transmit.close());
+    const description = [
+      `  BCB         simulator     ${simulator.url} (ICOM /api/v1, DICT /api/v2, mTLS)`,
+      `  workers     sign (health :${String(sign.healthPort)}), transmit (health :${String(transmit.healthPort)}); one HSM pool of ${hsm.sessions} sessions`,
+      '',
+    ].join('\n');
+    return { description, stop };
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** `selo up`: the local stack for people and scripts. */

@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSoftHsmConf } from '../../../infra/softhsm/index.ts';
+import { randomUUID } from 'node:crypto';
 import { ListQueuesCommand } from '@aws-sdk/client-sqs';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { resolveTopology } from '../../../infra/topology.ts';
+import { newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import { SagaStore } from '../../../shared/saga/index.ts';
 import { createAwsClients } from '../../../shared/aws/index.ts';
 
 const SELO = fileURLToPath(new URL('../../../bin/selo.ts', import.meta.url));
@@ -27,7 +32,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 function startUp(): Promise<Ready> {
   const child = spawn(
     process.execPath,
-    [SELO, 'up', '--sqs-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--events-port', '0', '--pki-dir', join(scratch, 'pki')],
+    [SELO, 'up', '--sqs-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--events-port', '0', '--bcb-port', '0', '--pki-dir', join(scratch, 'pki')],
     { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SOFTHSM2_CONF: softHsmConf } },
   );
   const output: string[] = [];
@@ -43,6 +48,37 @@ function startUp(): Promise<Ready> {
       }
     });
   });
+}
+
+const clientCache = new Map<string, ReturnType<typeof createAwsClients>>();
+function clients2(endpoints: Record<string, string>): ReturnType<typeof createAwsClients> {
+  const key = JSON.stringify(endpoints);
+  let found = clientCache.get(key);
+  if (found === undefined) {
+    found = createAwsClients({ region: endpoints.region ?? '', accountId: '000000000000', endpoints });
+    clientCache.set(key, found);
+  }
+  return found;
+}
+afterAll(() => {
+  for (const c of clientCache.values()) c.destroy();
+});
+
+async function requestPayment(clients: ReturnType<typeof createAwsClients>, endToEndId: string): Promise<void> {
+  const transaction = {
+    endToEndId, amount: '1.00', acceptanceDateTime: new Date().toISOString(), localInstrument: 'MANU',
+    debtor: { name: 'Fulano', taxId: '70000000000' }, debtorAccount: { number: '1', type: 'CACC' },
+    creditorAgentIspb: '99999005', creditor: { taxId: '80000000000' }, creditorAccount: { number: '2', type: 'CACC' }, purpose: 'IPAY',
+  };
+  const put = await clients.events.send(
+    new PutEventsCommand({
+      Entries: [{
+        EventBusName: resolveTopology('local').eventBusName, Source: 'core.banking', DetailType: 'PaymentRequested',
+        Detail: JSON.stringify({ version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), data: { message: 'pacs.008', transaction } }),
+      }],
+    }),
+  );
+  expect(put.FailedEntryCount).toBe(0);
 }
 
 function exitOf(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -95,6 +131,13 @@ describe('selo up', () => {
           expect(queues.QueueUrls?.some((url) => url.endsWith('/selo-local-sign'))).toBe(true);
         } finally {
           clients.destroy();
+        }
+        if (signal === 'SIGTERM') {
+          // The workers run too: a payment requested on the bus is signed and transmitted.
+          const endToEndId = `E99999004202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+          await requestPayment(clients2(endpoints), endToEndId);
+          const sagas = new SagaStore({ client: clients2(endpoints).dynamodb, tableName: resolveTopology('local').sagaTable.name });
+          await expect.poll(async () => (await sagas.get(paymentSagaId(endToEndId)))?.state, { timeout: 30_000, interval: 250 }).toBe('TRANSMITTED');
         }
         // Everything runs in the one process: nothing to orphan.
         expect(childrenOf(child.pid ?? -1)).toEqual([]);
