@@ -357,7 +357,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
         req.resume();
         return;
       }
-      if (fault === 'error') throw new HttpProblem(faults.errorStatus, 'ServiceUnavailable', 'injected fault');
+      if (fault === 'error') throw new HttpProblem(faults.errorStatus, faults.errorStatus >= 500 ? 'ServiceUnavailable' : 'Forbidden', 'injected fault');
       if (fault === 'throttle') throw new HttpProblem(429, surface === 'dict' ? 'RateLimited' : 'TooManyRequests', 'injected fault', { 'retry-after': '1' });
       if (surface === 'dict') await handleDict(req, res, url, caller);
       else await handleIcom(req, res, url, caller);

@@ -7,7 +7,7 @@ export interface FaultSettings {
   scope?: 'icom' | 'dict' | 'all';
   /** Milliseconds added before every answer (slow BCB). @defaultValue 0 */
   latencyMs?: number;
-  /** Share of requests answered with {@link FaultSettings.errorStatus}. @defaultValue 0 */
+  /** Share of requests answered with {@link FaultSettings.errorStatus} (a 4xx or 5xx). @defaultValue 0 */
   errorRate?: number;
   /** Status of injected errors (5xx). @defaultValue 503 */
   errorStatus?: number;
@@ -48,8 +48,9 @@ export function validateFaults(settings: FaultSettings): FaultSettings {
   if (settings.latencyMs !== undefined && !(Number.isFinite(settings.latencyMs) && settings.latencyMs >= 0)) {
     throw new RangeError(`FaultSettings.latencyMs must be a non-negative number, got ${JSON.stringify(settings.latencyMs)}`);
   }
-  if (settings.errorStatus !== undefined && !(Number.isInteger(settings.errorStatus) && settings.errorStatus >= 500 && settings.errorStatus <= 599)) {
-    throw new RangeError(`FaultSettings.errorStatus must be a 5xx status, got ${JSON.stringify(settings.errorStatus)}`);
+  // 4xx too: a refusal the client must not retry (e.g. 403) is a fault worth injecting.
+  if (settings.errorStatus !== undefined && !(Number.isInteger(settings.errorStatus) && settings.errorStatus >= 400 && settings.errorStatus <= 599)) {
+    throw new RangeError(`FaultSettings.errorStatus must be a 4xx or 5xx status, got ${JSON.stringify(settings.errorStatus)}`);
   }
   if (settings.budget !== undefined && !(Number.isInteger(settings.budget) && settings.budget >= 0)) {
     throw new RangeError(`FaultSettings.budget must be a non-negative integer, got ${JSON.stringify(settings.budget)}`);

@@ -168,6 +168,23 @@ describe('sign and transmit workers against the BCB simulator', () => {
     simulator.faults.clear();
   });
 
+  it('turns a 4xx refusal into TransmissionRejected at once, without retrying', async () => {
+    const endToEndId = newEndToEndId();
+    simulator.faults.set({ scope: 'icom', errorRate: 1, errorStatus: 403, budget: 1 });
+    const before = simulator.faults.counts.error;
+    try {
+      await requestPayment(endToEndId);
+      const outcome = await outcomeOf(endToEndId);
+      expect(outcome.detailType).toBe('TransmissionRejected');
+      expect(outcome.data).toMatchObject({ status: 403, code: 'BCB_REQUEST_REJECTED' });
+      expect((await sagas.get(paymentSagaId(endToEndId)))?.state).toBe('FAILED');
+      expect(simulator.faults.counts.error - before).toBe(1);
+    } finally {
+      simulator.faults.clear();
+    }
+    expect(simulator.ledger.payment(endToEndId)).toBeUndefined();
+  });
+
   it('ends a payment the BCB never took in TransmissionFailed once the retry budget is spent', async () => {
     const endToEndId = newEndToEndId();
     simulator.faults.set({ scope: 'icom', errorRate: 1, errorStatus: 500 });
