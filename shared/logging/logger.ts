@@ -4,14 +4,15 @@ import type { Logger, DestinationStream, Level } from 'pino';
 /**
  * Paths whose values never reach a log line: HSM PINs, private keys, passwords, tokens, and the
  * personal data a Pix message carries (CPF/CNPJ, names). Configured once here (HOUSE_STYLE 14).
- * A top-level `name` is the logger's own (the component); names of people sit inside objects.
+ * `name` alone is not redacted: the logger's own name and error names use it; people's names are
+ * redacted where Pix messages put them (debtor, creditor, DICT owner).
  */
 export const REDACTED_PATHS: readonly string[] = [
   'pin', '*.pin', 'soPin', '*.soPin', 'userPin', '*.userPin',
   'password', '*.password', 'secret', '*.secret', 'secretAccessKey', '*.secretAccessKey',
   'privateKey', '*.privateKey', 'key', '*.key', 'passphrase', '*.passphrase',
   'authorization', '*.authorization', 'headers.authorization', 'token', '*.token',
-  'cpf', '*.cpf', 'cnpj', '*.cnpj', 'taxId', '*.taxId', '*.name', 'Nm', '*.Nm',
+  'cpf', '*.cpf', 'cnpj', '*.cnpj', 'taxId', '*.taxId', 'debtor.name', 'creditor.name', '*.debtor.name', '*.creditor.name', 'owner.name', 'Owner.Name', '*.Owner.Name', 'Nm', '*.Nm',
   'document', '*.document', 'payload', '*.payload', 'body', '*.body', 'xml', '*.xml',
 ];
 

@@ -134,6 +134,8 @@ export class WorkerRuntime<T> {
     });
     consumer.on('error', (error, message) => {
       if (message === undefined) {
+        // Receives aborted by close() are the shutdown working, not a failure.
+        if (this.#closing !== undefined) return;
         this.#receiveError = error.name;
         this.#logger.warn({ err: error }, 'SQS receive failed');
       } else {
