@@ -76,3 +76,22 @@ export function readBackoff(reader: EnvReader): BackoffOptions {
   if (maxSeconds < baseSeconds) reader.problem('SELO_BACKOFF_MAX_SECONDS', `must not be below SELO_BACKOFF_BASE_SECONDS (${baseSeconds}), got ${maxSeconds}`);
   return { baseSeconds, maxSeconds };
 }
+
+/** What every worker process reads besides its own settings. */
+export interface WorkerProcessConfig {
+  /** `SELO_HEALTH_PORT`: health endpoint on 127.0.0.1 (0 = any free port). @defaultValue 8080 */
+  healthPort: number;
+  /** `SELO_SQS_WAIT_SECONDS`: SQS long-poll wait. @defaultValue 20 */
+  waitTimeSeconds: number;
+  /** `SELO_BACKOFF_BASE_SECONDS`, `SELO_BACKOFF_MAX_SECONDS`. */
+  backoff: BackoffOptions;
+}
+
+/** Reads the settings every worker process shares into `reader` (problems collected there). */
+export function readWorkerProcessConfig(reader: EnvReader): WorkerProcessConfig {
+  return {
+    healthPort: reader.integer('SELO_HEALTH_PORT', { default: 8080, min: 0, max: 65_535 }),
+    waitTimeSeconds: reader.integer('SELO_SQS_WAIT_SECONDS', { default: 20, min: 0, max: 20 }),
+    backoff: readBackoff(reader),
+  };
+}

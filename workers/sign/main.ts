@@ -7,7 +7,7 @@ import type { Env } from '../../shared/config/index.ts';
 import { HsmPool, readHsmConfig } from '../../shared/hsm/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import { readBackoff, startWorkerRuntime } from '../../shared/runtime/index.ts';
+import { readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
 import type { WorkerRuntime } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
 import { hsmSigningKey } from '../../shared/xmldsig/index.ts';
@@ -46,9 +46,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
   const reader = new EnvReader(env);
   const hsm = readHsmConfig(reader);
   const certificatePath = reader.string('SELO_SIGNING_CERT');
-  const healthPort = reader.integer('SELO_HEALTH_PORT', { default: 8080, min: 0, max: 65_535 });
-  const waitTimeSeconds = reader.integer('SELO_SQS_WAIT_SECONDS', { default: 20, min: 0, max: 20 });
-  const backoff = readBackoff(reader);
+  const processConfig = readWorkerProcessConfig(reader);
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.sign', level: config.logLevel });
   const topology = resolveTopology(config.environment);
@@ -79,9 +77,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
       eventBusName: topology.eventBusName,
       auditStreamName: topology.auditStream.name,
       failureDetailType: 'SigningFailed',
-      healthPort,
-      waitTimeSeconds,
-      backoff,
+      ...processConfig,
       closeables: [{ name: 'xsd validator', close: () => xsd.close() }, ...(ownPool ? [{ name: 'hsm pool', close: () => pool.close() }] : [])],
       checks: [{ name: 'hsm', check: () => ({ ok: pool.ready(), detail: pool.health().state }) }],
     });

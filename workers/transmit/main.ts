@@ -11,7 +11,7 @@ import { buildTlsClientOptions, readHsmConfig } from '../../shared/hsm/index.ts'
 import type { ClientKeySource } from '../../shared/hsm/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import { readBackoff, startWorkerRuntime } from '../../shared/runtime/index.ts';
+import { readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
 import type { WorkerRuntime } from '../../shared/runtime/index.ts';
 import { DedupeStore, SagaStore } from '../../shared/saga/index.ts';
 import { createTransmitHandler } from './handler.ts';
@@ -52,9 +52,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
   if ((keyPath === undefined) === (keyLabel === undefined)) reader.problem('SELO_TLS_KEY', 'or SELO_TLS_KEY_LABEL must be set, exactly one of them');
   const hsm = keyLabel === undefined ? undefined : readHsmConfig(reader);
   const timeoutMs = reader.integer('SELO_BCB_TIMEOUT_MS', { default: 10_000, min: 100, max: 120_000 });
-  const healthPort = reader.integer('SELO_HEALTH_PORT', { default: 8080, min: 0, max: 65_535 });
-  const waitTimeSeconds = reader.integer('SELO_SQS_WAIT_SECONDS', { default: 20, min: 0, max: 20 });
-  const backoff = readBackoff(reader);
+  const processConfig = readWorkerProcessConfig(reader);
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.transmit', level: config.logLevel });
   const topology = resolveTopology(config.environment);
@@ -91,9 +89,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
       eventBusName: topology.eventBusName,
       auditStreamName: topology.auditStream.name,
       failureDetailType: 'TransmissionFailed',
-      healthPort,
-      waitTimeSeconds,
-      backoff,
+      ...processConfig,
       closeables: [{ name: 'bcb http clients', close: closeHttp }],
     });
     let closed = false;
