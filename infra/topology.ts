@@ -59,7 +59,15 @@ export const COMPENSATION_TRIGGERS: readonly string[] = [
 ];
 
 /** Facts operations must look at. */
-export const OPERATIONS_ALERTS: readonly string[] = ['PaymentInDoubt', 'CompensationFailed', 'OutcomeConflict'];
+export const OPERATIONS_ALERTS: readonly string[] = [
+  'PaymentInDoubt',
+  'CompensationFailed',
+  'OutcomeConflict',
+  // A second request for one payment with other content: never signed, never compensated.
+  'RequestConflict',
+  // The transmit worker gave up on a message for a reason other than a definite refusal.
+  'TransmitStepDeadLettered',
+];
 
 /** selo's topology. */
 export const TOPOLOGY: TopologyDeclaration = {

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Agent, buildConnector, request } from 'undici';
-import { PermanentError, TransientError } from '../errors/index.ts';
+import { TransientError } from '../errors/index.ts';
 
 /** Options of {@link BcbHttpClient}. Defaults are applied once, in the constructor. */
 export interface BcbHttpClientOptions {
@@ -38,10 +38,11 @@ export interface BcbResponse {
 }
 
 /**
- * What is known about a request that got no response. `not-sent`: it never left (no connection,
- * TLS refused), so the BCB cannot have acted on it. `unknown`: it may have reached the BCB
- * (timeout, reset after sending), so only the BCB's idempotency makes a resend safe, and only
- * a later answer tells what happened.
+ * What is known about a request that got no usable answer. `not-sent`: the BCB cannot have taken
+ * it (the connection or TLS handshake failed before anything was written, or the BCB answered 429
+ * or 503, saying it did not take it). `unknown`: it may have reached the BCB (timeout, reset or
+ * TLS error on an open connection, 500/502/504, an unexpected status), so only the BCB's
+ * idempotency makes a resend safe, and only a later answer tells what happened.
  */
 export type DeliveryKnowledge = 'not-sent' | 'unknown';
 
@@ -55,7 +56,8 @@ export class BcbUnavailableError extends TransientError {
   }
 }
 
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'EAI_AGAIN']);
+/** Marks errors raised while connecting, before any byte of a request was written. */
+const CONNECT_FAILURE = Symbol('selo.connectFailure');
 
 function errorCode(error: unknown): string {
   if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
@@ -63,16 +65,16 @@ function errorCode(error: unknown): string {
 }
 
 /**
- * Classifies a failed request: TLS handshake failures and refused connections never reached the
- * BCB; timeouts and resets after the request was written may have.
+ * Classifies a failed request. Only a failure of the connection itself (refused, unreachable,
+ * handshake refused; tagged by the connector) proves the request never left; anything after
+ * the connection was up (timeouts, resets, TLS alerts on a reused socket) may have delivered it.
  */
-export function classifyTransportError(error: unknown, what: string): BcbUnavailableError | PermanentError {
+export function classifyTransportError(error: unknown, what: string): BcbUnavailableError {
   const code = errorCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /certificate|handshake|alert/i.test(message) && code === '') {
-    return new BcbUnavailableError('BCB_TLS_FAILED', `${what}: TLS handshake failed (${code || 'tls'})`, 'not-sent', error);
+  const connecting = typeof error === 'object' && error !== null && CONNECT_FAILURE in error;
+  if (connecting || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new BcbUnavailableError('BCB_UNREACHABLE', `${what}: could not connect to the BCB (${code || 'connect'})`, 'not-sent', error);
   }
-  if (NOT_SENT_CODES.has(code)) return new BcbUnavailableError('BCB_UNREACHABLE', `${what}: BCB unreachable (${code})`, 'not-sent', error);
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new BcbUnavailableError('BCB_TIMEOUT', `${what}: no answer in time (${code})`, 'unknown', error);
   }
@@ -119,7 +121,9 @@ export class BcbHttpClient {
             this.#handshakes += 1;
             callback(null, socket);
           } else {
-            callback(error ?? new Error('connection failed'), null);
+            const failure: Error = error ?? new Error('connection failed');
+            Object.defineProperty(failure, CONNECT_FAILURE, { value: true });
+            callback(failure, null);
           }
         });
       },
@@ -136,7 +140,8 @@ export class BcbHttpClient {
    * rejects with {@link BcbUnavailableError} when there is none.
    */
   async send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string, headers: Readonly<Record<string, string>> = {}): Promise<BcbResponse> {
-    if (this.#closed) throw new PermanentError('BCB_CLIENT_CLOSED', 'the BCB client is closed');
+    // Transient: a request caught by shutdown belongs to a message that will be delivered again.
+    if (this.#closed) throw new BcbUnavailableError('BCB_CLIENT_CLOSED', 'the BCB client is closed', 'not-sent', undefined);
     this.#requests += 1;
     try {
       const response = await request(`${this.#origin}${path}`, {

@@ -1,4 +1,5 @@
-import { PermanentError, TransientError } from '../errors/index.ts';
+import { PermanentError } from '../errors/index.ts';
+import { BcbUnavailableError } from './bcb-http-client.ts';
 import type { BcbHttpClient, BcbResponse } from './bcb-http-client.ts';
 
 /** The BCB answered a message with a 4xx: it will not accept it as sent (permanent). */
@@ -11,22 +12,24 @@ export class BcbRequestRejectedError extends PermanentError {
   }
 }
 
-/** The BCB answered with 429 or a 5xx: it did not take the message; try again later. */
-export class BcbServerError extends TransientError {
-  /** HTTP status. */
-  readonly status: number;
-  constructor(what: string, response: BcbResponse) {
-    super(response.status === 429 ? 'BCB_THROTTLED' : 'BCB_SERVER_ERROR', `${what}: the BCB answered ${response.status}${problemTitle(response.body)}`, {
-      details: { status: response.status },
-    });
-    this.status = response.status;
-  }
-}
-
 /** The short title/detail of an application/problem+xml body, for messages (never the whole body). */
 function problemTitle(body: string): string {
   const match = /<(?:\w+:)?(?:Title|Detail|title|detail)>([^<]{1,200})</.exec(body);
   return match?.[1] === undefined ? '' : ` (${match[1]})`;
+}
+
+/**
+ * The error for an answer other than 201: a 4xx (but 408 and 429) is a definite refusal; 429 and
+ * 503 say the BCB did not take the message; anything else (500, 502, 504, 408, an unexpected
+ * 2xx or 3xx) leaves it unknown whether the message arrived.
+ */
+export function answerError(what: string, response: BcbResponse): BcbRequestRejectedError | BcbUnavailableError {
+  const { status } = response;
+  const said = `${what}: the BCB answered ${status}${problemTitle(response.body)}`;
+  if (status >= 400 && status < 500 && status !== 408 && status !== 429) return new BcbRequestRejectedError(what, response);
+  if (status === 429) return new BcbUnavailableError('BCB_THROTTLED', said, 'not-sent', undefined);
+  if (status === 503) return new BcbUnavailableError('BCB_SERVER_ERROR', said, 'not-sent', undefined);
+  return new BcbUnavailableError('BCB_ANSWER_UNEXPECTED', said, 'unknown', undefined);
 }
 
 /** What ICOM said when it took a message. */
@@ -59,8 +62,8 @@ export class IcomClient {
 
   /**
    * Posts one signed message. Resolves on 201; rejects with {@link BcbRequestRejectedError}
-   * (4xx, permanent), {@link BcbServerError} (429/5xx, transient) or a transport error
-   * (transient, saying whether the message may have arrived).
+   * (a 4xx refusal, permanent) or {@link BcbUnavailableError} (transient, saying whether the
+   * message may have arrived).
    */
   async post(signedXml: string): Promise<IcomPosted> {
     const what = `POST ${this.postPath}`;
@@ -73,7 +76,6 @@ export class IcomClient {
       }
       return { resourceId, response };
     }
-    if (response.status === 429 || response.status >= 500) throw new BcbServerError(what, response);
-    throw new BcbRequestRejectedError(what, response);
+    throw answerError(what, response);
   }
 }

@@ -1,4 +1,4 @@
-import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 /** Options of {@link DedupeStore}. */
@@ -65,5 +65,10 @@ export class DedupeStore {
     );
     const expiresAt = got.Item?.[this.#ttl]?.N;
     return expiresAt !== undefined && Number(expiresAt) > Math.floor(this.#now().getTime() / 1000);
+  }
+
+  /** Removes a marker (a claim that turned out not to be needed); removing an absent one is fine. */
+  async release(key: string): Promise<void> {
+    await this.#client.send(new DeleteItemCommand({ TableName: this.#table, Key: { pk: { S: `DEDUPE#${key}` }, sk: { S: SORT_KEY } } }));
   }
 }

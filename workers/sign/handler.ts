@@ -61,7 +61,7 @@ async function payloadOf(xml: string, key: string, deps: SignHandlerDeps): Promi
   return { claimCheck: await deps.claimCheck.put(key, xml) };
 }
 
-async function signPayment(detail: EventDetail<SignRequest>, data: PaymentRequestedData, time: string | undefined, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
+async function signPayment(detail: EventDetail<SignRequest>, data: PaymentRequestedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
   const tx = data.transaction;
   const endToEndId = detail.endToEndId;
   if (endToEndId === undefined || endToEndId !== tx.endToEndId) {
@@ -71,10 +71,11 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
   if (!endToEndId.startsWith(`E${deps.ispb}`)) throw new SignRequestInvalidError(`EndToEndId ${endToEndId} was not issued by ISPB ${deps.ispb}`);
 
-  await deps.sagas.create({ sagaId, ids: { endToEndId }, reason: 'PaymentRequested', attempt });
+  const created = await deps.sagas.create({ sagaId, ids: { endToEndId }, reason: 'PaymentRequested', attempt });
   const bizMsgIdr = generateMessageId(deps.ispb, { random: seededIndex(`${sagaId}:pacs.008`) });
-  // The event's own time is the same on every redelivery; the SPI wants UTC with milliseconds.
-  const createdAt = new Date(time ?? tx.acceptanceDateTime).toISOString();
+  // Everything in the message derives from the request itself (not from when the event was
+  // published), so the same request always gives the same bytes.
+  const createdAt = new Date(tx.acceptanceDateTime).toISOString();
   const unsigned = buildPacs008({
     appHdr: { fromIspb: deps.ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt: createdAt },
     msgId: bizMsgIdr,
@@ -85,12 +86,21 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
   // message, exactly as the BCB will validate it.
   await (deps.validateSpi ?? ((xml: string) => validateSpiMessage(xml, 'pacs.008.spi.1.16')))(signed);
-  const payload = await payloadOf(signed, `claim-check/${endToEndId}/${bizMsgIdr}.xml`, deps);
+  const digest = createHash('sha256').update(signed).digest('hex');
+  if (created.status === 'already-applied') {
+    const signedBefore = created.saga.history.find((t) => t.key === 'sign');
+    if (signedBefore !== undefined && !signedBefore.reason.includes(`sha256=${digest}`)) {
+      // Same EndToEndId, other content: never a second, different message for one payment.
+      return conflict(detail, sagaId, attempt, `a different request for ${endToEndId} was signed already`);
+    }
+  }
+  // Content-addressed, so a stored payload is never replaced by other bytes.
+  const payload = await payloadOf(signed, `claim-check/${endToEndId}/${digest}.xml`, deps);
   const written = await deps.sagas.transition({
     sagaId,
     to: 'SIGNED',
     from: ['REQUESTED'],
-    reason: `pacs.008 ${bizMsgIdr} signed`,
+    reason: `pacs.008 ${bizMsgIdr} signed sha256=${digest}`,
     attempt,
     idempotencyKey: 'sign',
     ids: { bizMsgIdr },
@@ -99,6 +109,11 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   });
   const messageSigned: MessageSignedData = { channel: 'spi', messageType: 'pacs.008', bizMsgIdr, payload };
   return outcome(detail, messageSigned, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');
+}
+
+/** A request that conflicts with what this saga already signed: operations, not compensation. */
+function conflict(cause: EventDetail<unknown>, sagaId: string, attempt: number, reason: string): Outcome {
+  return { events: [{ detailType: 'RequestConflict', detail: deriveDetail(cause, { sagaId, reason }, { attempt }) }], audit: [] };
 }
 
 async function signDictRequest(detail: EventDetail<SignRequest>, data: DictRequestedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
@@ -163,9 +178,9 @@ function pickIds(detail: EventDetail<unknown>): { endToEndId?: string; bizMsgIdr
  */
 export function createSignHandler(deps: SignHandlerDeps): Handler<SignRequest> {
   return async (message, context) => {
-    const { detail, time } = message.event;
+    const { detail } = message.event;
     const request = detail.data;
-    if (request.kind === 'payment') return signPayment(detail, request.data, time, context.attempt, deps);
+    if (request.kind === 'payment') return signPayment(detail, request.data, context.attempt, deps);
     return signDictRequest(detail, request.data, context.attempt, deps);
   };
 }

@@ -1,6 +1,6 @@
 import { exchangeAuditRecord, transitionAuditRecord } from '../../shared/audit/index.ts';
 import type { AuditOrigin, AuditRecord } from '../../shared/audit/index.ts';
-import { BcbRequestRejectedError, BcbUnavailableError } from '../../shared/bcb-client/index.ts';
+import { BcbRequestRejectedError, BcbUnavailableError, answerError } from '../../shared/bcb-client/index.ts';
 import type { BcbResponse, IcomPosted } from '../../shared/bcb-client/index.ts';
 import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS } from '../../shared/dict/index.ts';
@@ -28,7 +28,7 @@ export interface TransmitHandlerDeps {
   dict: DictPort;
   sagas: Pick<SagaStore, 'get' | 'transition'>;
   /** Remembers that an attempt's outcome was unknown (the request may have reached the BCB). */
-  dedupe: Pick<DedupeStore, 'claim' | 'isClaimed'>;
+  dedupe: Pick<DedupeStore, 'claim' | 'isClaimed' | 'release'>;
   claimCheck: ClaimCheckStore;
   /** Clock. @defaultValue () => new Date() */
   now?: () => Date;
@@ -86,11 +86,12 @@ function dictPath(operation: DictOperation, parameters: Readonly<Record<string, 
  * The transmit worker's handler: a `MessageSigned` is sent to the BCB over mutual TLS.
  *
  * SPI: the saga records TRANSMITTING before the POST and TRANSMITTED after the 201
- * (`MessageTransmitted`, with `PI-ResourceId`). After a 201 nothing is sent again. A 4xx is a
- * definite refusal (`TransmissionRejected`). 429, 5xx, timeouts and resets are retried with the
- * same bytes through the queue's backoff; when the receive budget runs out, a payment none of
- * whose attempts can have reached the BCB becomes `TransmissionFailed`, and one that may have
- * reached it becomes `PaymentInDoubt`, never compensated automatically (DESIGN §1).
+ * (`MessageTransmitted`, with `PI-ResourceId`). After a recorded 201 nothing is sent again. A 4xx
+ * on the first attempt is a definite refusal (`TransmissionRejected`); after an attempt that may
+ * have arrived it proves nothing (`PaymentInDoubt`). 429, 5xx, timeouts and resets are retried
+ * with the same bytes through the queue's backoff; when the receive budget runs out, a payment
+ * none of whose attempts can have reached the BCB becomes `TransmissionFailed`, and one that may
+ * have reached it becomes `PaymentInDoubt`, never compensated automatically (DESIGN §1).
  *
  * DICT: the operation's answer (any status, signed) goes to the verify worker as
  * `DictResponseReceived`.
@@ -131,51 +132,86 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const started = await deps.sagas.transition({ sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting' });
     if (started.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'SIGNED', to: 'TRANSMITTING', reason: 'POST to ICOM' }));
 
+    // From here until proven otherwise the message may reach the BCB: the marker is written
+    // before the POST, so a crash after it still counts. Only the first claimant ever sees
+    // `true`: any other delivery (a retry, or a concurrent duplicate) knows an earlier attempt
+    // may have arrived, and then no refusal can prove the payment failed.
+    const marker = unknownMarker(sagaId);
+    const firstAttempt = await deps.dedupe.claim(marker, UNKNOWN_MARKER_TTL_SECONDS);
     const requestDate = now();
     const requestHeaders = { 'content-type': 'application/xml; charset=utf-8' };
+    let posted: IcomPosted;
     try {
-      const posted = await deps.icom.post(xml);
-      audit.push(
-        exchangeAuditRecord(origin, {
-          requestDate, method: 'POST', path: deps.icom.postPath, requestHeaders, requestBody: xml,
-          response: { statusCode: posted.response.status, headers: posted.response.headers, body: posted.response.body, signatureValid: null, receivedAt: now() },
-        }),
-      );
-      const reason = `ICOM 201 PI-ResourceId=${posted.resourceId}`;
-      try {
-        const written = await deps.sagas.transition({ sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted' });
-        if (written.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'TRANSMITTED', reason }));
-      } catch (error) {
-        // The pacs.002 can be read from the stream before this write: the saga is already
-        // further along, which is fine; anything else is a real failure.
-        if (classifyError(error).code !== 'ILLEGAL_SAGA_TRANSITION') throw error;
-      }
-      return { events: [event('MessageTransmitted', detail, { channel: 'spi', messageType: data.messageType, resourceId: posted.resourceId }, attempt)], audit };
+      posted = await deps.icom.post(xml);
     } catch (error) {
       if (error instanceof BcbRequestRejectedError) {
-        const reason = error.message;
-        await deps.sagas.transition({ sagaId, to: 'FAILED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmission-rejected' });
-        audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'FAILED', reason }));
-        return { events: [event('TransmissionRejected', detail, { channel: 'spi', status: error.status, code: error.code, reason }, attempt)], audit };
+        if (!firstAttempt) {
+          return settle(detail, attempt, origin, audit, 'IN_DOUBT', 'in-doubt', 'PaymentInDoubt', `refused with ${error.status} after an earlier attempt that may have arrived`, { status: error.status, code: error.code });
+        }
+        return settle(detail, attempt, origin, audit, 'FAILED', 'transmission-rejected', 'TransmissionRejected', error.message, { status: error.status, code: error.code });
       }
       const classified = classifyError(error);
-      if (error instanceof BcbUnavailableError && error.delivery === 'unknown') {
-        await deps.dedupe.claim(unknownMarker(sagaId), UNKNOWN_MARKER_TTL_SECONDS);
-      }
-      if (classified.retryability === 'permanent' || attempt < context.maxReceiveCount) throw error;
+      // This attempt provably never reached the BCB: it does not count as "may have arrived".
+      if (firstAttempt && error instanceof BcbUnavailableError && error.delivery === 'not-sent') await deps.dedupe.release(marker);
+      if (attempt < context.maxReceiveCount) throw error;
       // The retry budget is spent.
-      const mayHaveArrived = (error instanceof BcbUnavailableError && error.delivery === 'unknown') || (await deps.dedupe.isClaimed(unknownMarker(sagaId)));
-      if (mayHaveArrived) {
-        const reason = `retry budget spent; an attempt may have reached the BCB (${classified.code})`;
-        await deps.sagas.transition({ sagaId, to: 'IN_DOUBT', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'in-doubt' });
-        audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'IN_DOUBT', reason }));
-        return { events: [event('PaymentInDoubt', detail, { channel: 'spi', code: classified.code, reason }, attempt)], audit };
+      if (await deps.dedupe.isClaimed(marker)) {
+        return settle(detail, attempt, origin, audit, 'IN_DOUBT', 'in-doubt', 'PaymentInDoubt', `retry budget spent; an attempt may have reached the BCB (${classified.code})`, { code: classified.code });
       }
-      const reason = `retry budget spent; no attempt reached the BCB (${classified.code})`;
-      await deps.sagas.transition({ sagaId, to: 'FAILED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmission-failed' });
-      audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'FAILED', reason }));
-      return { events: [event('TransmissionFailed', detail, { channel: 'spi', code: classified.code, reason }, attempt)], audit };
+      return settle(detail, attempt, origin, audit, 'FAILED', 'transmission-failed', 'TransmissionFailed', `retry budget spent; no attempt reached the BCB (${classified.code})`, { code: classified.code });
     }
+
+    audit.push(
+      exchangeAuditRecord(origin, {
+        requestDate, method: 'POST', path: deps.icom.postPath, requestHeaders, requestBody: xml,
+        response: { statusCode: posted.response.status, headers: posted.response.headers, body: posted.response.body, signatureValid: null, receivedAt: now() },
+      }),
+    );
+    const reason = `ICOM 201 PI-ResourceId=${posted.resourceId}`;
+    const events: EventToPublish[] = [event('MessageTransmitted', detail, { channel: 'spi', messageType: data.messageType, resourceId: posted.resourceId }, attempt)];
+    try {
+      const written = await deps.sagas.transition({ sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted' });
+      if (written.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'TRANSMITTED', reason }));
+    } catch (error) {
+      if (classifyError(error).code !== 'ILLEGAL_SAGA_TRANSITION') {
+        // The BCB has the message but the saga does not say so yet. The marker stays, so a
+        // redelivery resends the same bytes (the BCB's idempotency) and can never conclude FAILED.
+        throw error;
+      }
+      const current = await deps.sagas.get(sagaId);
+      if (current?.state === 'FAILED') {
+        // Another delivery concluded FAILED while this one got a 201: operations decide.
+        const conflict = `ICOM 201 PI-ResourceId=${posted.resourceId} for a payment recorded as FAILED`;
+        await deps.sagas.transition({ sagaId, to: 'OUTCOME_CONFLICT', from: ['FAILED'], reason: conflict, attempt, idempotencyKey: 'outcome-conflict' });
+        audit.push(transitionAuditRecord(origin, { from: 'FAILED', to: 'OUTCOME_CONFLICT', reason: conflict }));
+        events.push(event('OutcomeConflict', detail, { channel: 'spi', reason: conflict }, attempt));
+      }
+      // Otherwise the saga is already further along (the pacs.002 was read first, or it is in doubt).
+    }
+    return { events, audit };
+  }
+
+  /** Records a final outcome of this step and the fact that tells everyone. */
+  async function settle(
+    detail: EventDetail<MessageSignedData>,
+    attempt: number,
+    origin: AuditOrigin,
+    audit: AuditRecord[],
+    to: 'FAILED' | 'IN_DOUBT',
+    key: string,
+    fact: string,
+    reason: string,
+    extra: Readonly<Record<string, unknown>>,
+  ): Promise<Outcome> {
+    try {
+      await deps.sagas.transition({ sagaId: detail.sagaId, to, from: ['TRANSMITTING'], reason, attempt, idempotencyKey: key });
+    } catch (error) {
+      if (classifyError(error).code !== 'ILLEGAL_SAGA_TRANSITION') throw error;
+      // A concurrent delivery moved the saga on (e.g. its 201 was recorded): its outcome stands.
+      return alreadyDone(await deps.sagas.get(detail.sagaId), detail, attempt) ?? { events: [], audit };
+    }
+    audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to, reason }));
+    return { events: [event(fact, detail, { channel: 'spi', reason, ...extra }, attempt)], audit };
   }
 
   async function transmitDict(detail: EventDetail<MessageSignedData>, context: HandlerContext): Promise<Outcome> {
@@ -194,9 +230,7 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const requestHeaders: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/xml; charset=utf-8' };
     // 5xx and transport errors are retried: the DICT's RequestId makes a resend safe.
     const response = await deps.dict.send(spec.method, path, body, requestHeaders);
-    if (response.status === 429 || response.status >= 500) {
-      throw new BcbUnavailableError('BCB_SERVER_ERROR', `DICT ${operation} answered ${response.status}`, 'unknown', undefined);
-    }
+    if (response.status === 429 || response.status >= 500) throw answerError(`DICT ${operation}`, response);
     const audit: AuditRecord[] = [
       exchangeAuditRecord(origin, {
         requestDate, method: spec.method, path, requestHeaders, requestBody: body ?? '',

@@ -88,7 +88,9 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
       queue,
       eventBusName: topology.eventBusName,
       auditStreamName: topology.auditStream.name,
-      failureDetailType: 'TransmissionFailed',
+      // Not TransmissionFailed: a dead-lettered transmit message proves nothing about the payment
+      // (it may have reached the BCB), so operations look at it rather than compensation.
+      failureDetailType: 'TransmitStepDeadLettered',
       ...processConfig,
       closeables: [{ name: 'bcb http clients', close: closeHttp }],
     });

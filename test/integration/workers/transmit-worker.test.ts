@@ -185,9 +185,9 @@ describe('sign and transmit workers against the BCB simulator', () => {
     expect(simulator.ledger.payment(endToEndId)).toBeUndefined();
   });
 
-  it('ends a payment the BCB never took in TransmissionFailed once the retry budget is spent', async () => {
+  it('ends a payment the BCB never took (503 on every attempt) in TransmissionFailed once the retry budget is spent', async () => {
     const endToEndId = newEndToEndId();
-    simulator.faults.set({ scope: 'icom', errorRate: 1, errorStatus: 500 });
+    simulator.faults.set({ scope: 'icom', errorRate: 1, errorStatus: 503 });
     try {
       await requestPayment(endToEndId);
       const outcome = await outcomeOf(endToEndId, 60_000);

@@ -126,6 +126,22 @@ describe('sign handler', () => {
     const mismatched = message('E99999004202611281700ggggggggggg', { endToEndId: 'E99999004202611281700hhhhhhhhhhh' });
     await expect(handler(mismatched, context)).rejects.toThrow(/must equal data.transaction.endToEndId/);
   });
+
+  it('refuses a second request for the same payment with other content, alerting operations instead of signing', async () => {
+    const e2e = 'E99999004202611281700iiiiiiiiiii';
+    const signedOnce: Pick<SagaStore, 'create' | 'transition'> = {
+      create: () =>
+        Promise.resolve({
+          status: 'already-applied',
+          saga: { sagaId: paymentSagaId(e2e), kind: 'payment', state: 'SIGNED', version: 2, createdAt: '', updatedAt: '', compensations: [],
+            history: [{ at: '', from: 'REQUESTED', to: 'SIGNED', reason: 'pacs.008 M… signed sha256=0000', attempt: 1, key: 'sign' }] },
+        }),
+      transition: () => Promise.reject(new Error('must not transition')),
+    };
+    const handler = createSignHandler({ ...deps, sagas: signedOnce });
+    const outcome = await handler(message(e2e, {}, '99.99'), context);
+    expect(outcome.events.map((e) => e.detailType)).toEqual(['RequestConflict']);
+  });
 });
 
 describe('decodeSignRequest', () => {

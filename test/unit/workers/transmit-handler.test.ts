@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { BcbRequestRejectedError, BcbServerError, BcbUnavailableError } from '../../../shared/bcb-client/index.ts';
+import { BcbRequestRejectedError, BcbUnavailableError, answerError } from '../../../shared/bcb-client/index.ts';
 import type { IcomPosted } from '../../../shared/bcb-client/index.ts';
 import type { ClaimCheckStore } from '../../../shared/claim-check/index.ts';
 import { newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import type { MessageSignedData } from '../../../shared/events/index.ts';
 import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
+import { IllegalTransitionError, isLegalTransition } from '../../../shared/saga/index.ts';
 import type { Saga, SagaState, SagaStore, DedupeStore } from '../../../shared/saga/index.ts';
 import { createTransmitHandler } from '../../../workers/transmit/index.ts';
 import type { IcomPort } from '../../../workers/transmit/index.ts';
@@ -12,14 +13,21 @@ import { silentLogger } from '../runtime/fakes.ts';
 
 const E2E = 'E99999004202611281700aaaaaaaaaaa';
 
-/** An in-memory saga: applies transitions by idempotency key, like the real store. */
-function fakeSagas(initial: SagaState = 'SIGNED'): Pick<SagaStore, 'get' | 'transition'> & { saga: Saga } {
+/**
+ * An in-memory saga store with the real rules: idempotency keys, the expected `from` states and
+ * the legal transition table. `failWrites` makes writes to the given states fail like an outage.
+ */
+function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaState> = new Set()): Pick<SagaStore, 'get' | 'transition'> & { saga: Saga } {
   const saga: Saga = { sagaId: paymentSagaId(E2E), kind: 'payment', state: initial, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [] };
   return {
     saga,
     get: () => Promise.resolve(structuredClone(saga)),
     transition: (input) => {
       if (saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve({ status: 'already-applied', saga });
+      if (failWrites.has(input.to)) return Promise.reject(new Error('DynamoDB unavailable'));
+      if ((input.from !== undefined && !input.from.includes(saga.state)) || !isLegalTransition('payment', saga.state, input.to)) {
+        return Promise.reject(new IllegalTransitionError(saga.sagaId, saga.state, input.to, input.from));
+      }
       (saga.history as Saga['history'][number][]).push({ at: '', from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey });
       saga.state = input.to;
       return Promise.resolve({ status: 'applied', saga });
@@ -27,9 +35,13 @@ function fakeSagas(initial: SagaState = 'SIGNED'): Pick<SagaStore, 'get' | 'tran
   };
 }
 
-function fakeDedupe(): Pick<DedupeStore, 'claim' | 'isClaimed'> {
+function fakeDedupe(): Pick<DedupeStore, 'claim' | 'isClaimed' | 'release'> {
   const keys = new Set<string>();
-  return { claim: (key) => Promise.resolve(!keys.has(key) && keys.add(key) !== undefined), isClaimed: (key) => Promise.resolve(keys.has(key)) };
+  return {
+    claim: (key) => Promise.resolve(!keys.has(key) && keys.add(key) !== undefined),
+    isClaimed: (key) => Promise.resolve(keys.has(key)),
+    release: (key) => Promise.resolve(void keys.delete(key)),
+  };
 }
 
 const noClaimCheck: ClaimCheckStore = { put: () => Promise.reject(new Error('unused')), get: () => Promise.reject(new Error('unused')) };
@@ -103,9 +115,9 @@ describe('transmit handler', () => {
 
   it('throws transient errors for retry while the budget lasts, resending the same bytes', async () => {
     const sagas = fakeSagas();
-    const icom = icomAnswering(new BcbServerError('POST', answer(503)), created('R4'));
+    const icom = icomAnswering(answerError('POST', answer(503)), created('R4'));
     const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
-    await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_SERVER_ERROR', retryability: 'transient' });
+    await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_SERVER_ERROR', retryability: 'transient', delivery: 'not-sent' });
     expect((await handler(message(), context(2))).events[0]?.detailType).toBe('MessageTransmitted');
     expect(icom.posts[0]).toBe(icom.posts[1]);
   });
@@ -132,5 +144,43 @@ describe('transmit handler', () => {
     const outcome = await handler(message(), context(2, 2));
     expect(outcome.events[0]?.detailType).toBe('PaymentInDoubt');
     expect(sagas.saga.state).toBe('IN_DOUBT');
+  });
+
+  it('never concludes FAILED after a 201 whose saga write failed: resends the same bytes, stays TRANSMITTING', async () => {
+    const sagas = fakeSagas('SIGNED', new Set<SagaState>(['TRANSMITTED']));
+    const icom = icomAnswering(created('R5'), new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    await expect(handler(message(), context(1, 2))).rejects.toThrow('DynamoDB unavailable');
+    const last = await handler(message(), context(2, 2));
+    expect(last.events.map((e) => e.detailType)).toEqual(['PaymentInDoubt']);
+    expect(sagas.saga.state).toBe('IN_DOUBT');
+  });
+
+  it('treats a 4xx after an attempt that may have arrived as in doubt, not as a refusal', async () => {
+    const sagas = fakeSagas();
+    const icom = icomAnswering(new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined), new BcbRequestRejectedError('POST', answer(409)));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
+    const second = await handler(message(), context(2));
+    expect(second.events[0]?.detailType).toBe('PaymentInDoubt');
+    expect(sagas.saga.state).toBe('IN_DOUBT');
+  });
+
+  it('never fails a payment when a concurrent duplicate delivery gets a 4xx while the other got a 201', async () => {
+    const sagas = fakeSagas();
+    const icom = icomAnswering(created('R6'), new BcbRequestRejectedError('POST', answer(409)));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const [a, b] = await Promise.all([handler(message(), context(1)), handler(message(), context(1))]);
+    const facts = [...a.events, ...b.events].map((e) => e.detailType).sort();
+    expect(facts).not.toContain('TransmissionRejected');
+    expect(sagas.saga.history.map((t) => t.to)).not.toContain('FAILED');
+    expect(facts).toContain('MessageTransmitted');
+  });
+
+  it('counts an unexpected status (502) as maybe delivered and a 503 as not taken', () => {
+    expect(answerError('POST', answer(502))).toMatchObject({ delivery: 'unknown', retryability: 'transient' });
+    expect(answerError('POST', answer(408))).toMatchObject({ delivery: 'unknown' });
+    expect(answerError('POST', answer(503))).toMatchObject({ delivery: 'not-sent' });
+    expect(answerError('POST', answer(422))).toBeInstanceOf(BcbRequestRejectedError);
   });
 });
