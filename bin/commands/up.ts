@@ -169,7 +169,10 @@ async function startPipeline(stack: LocalStack, pkiDir: string, bcbPort: number,
   const logger = createLogger({ name: 'selo.up', level: 'warn', destination: process.stderr });
   const stops: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {
-    for (const step of stops.reverse()) await step();
+    // Every step runs even if one fails (a failing worker close must not leave the pool open).
+    const failures: unknown[] = [];
+    for (const step of stops.reverse()) await step().catch((error: unknown) => failures.push(error));
+    if (failures.length > 0) throw new AggregateError(failures, 'the simulator or a worker did not stop cleanly');
   };
   try {
     const simulator = await startBcbSimulator({ ...loadSimulatorPki(pkiDir), host, port: bcbPort, adminPort: null, logger });

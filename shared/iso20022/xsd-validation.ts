@@ -63,6 +63,19 @@ export function schemaText(schema: SpiSchema): string {
   return text;
 }
 
+/**
+ * libxml2 quotes the offending value ("The value 'Fulano' is not accepted…", "'x' is not a valid
+ * value…"). Values of a Pix message are personal data (names, CPF/CNPJ, accounts), and this
+ * message goes to logs, DLQ attributes and failure events, so the value is cut out; the path
+ * says where to look.
+ */
+export function withoutValues(message: string): string {
+  return message
+    .replace(/\b(value|Value) '[^']*'/g, '$1 (hidden)')
+    .replace(/^'[^']*' is not/, 'the value is not')
+    .replace(/: '[^']*' is not/g, ': the value is not');
+}
+
 function runXmllint(args: readonly string[], input: string): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = execFile('xmllint', [...args], { maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
@@ -96,7 +109,7 @@ export async function validateSpiMessage(xml: string, schema: SpiSchema): Promis
       const lineNumber = Number(match[1]);
       const name = match[2] ?? '';
       const element = elements.find((e) => e.localName === name && positionOf(document.source, e.start).line === lineNumber);
-      violations.push({ path: element === undefined ? `(line ${lineNumber}) ${name}` : elementPath(element), line: lineNumber, message: match[3] ?? '' });
+      violations.push({ path: element === undefined ? `(line ${lineNumber}) ${name}` : elementPath(element), line: lineNumber, message: withoutValues(match[3] ?? '') });
     }
     if (violations.length === 0) violations.push({ path: '/', line: 0, message: stderr.trim() });
     throw new SchemaValidationError(schema, violations);

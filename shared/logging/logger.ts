@@ -8,9 +8,10 @@ import type { Logger, DestinationStream, Level } from 'pino';
  * redacted where Pix messages put them (debtor, creditor, DICT owner).
  */
 export const REDACTED_PATHS: readonly string[] = [
-  'pin', '*.pin', 'soPin', '*.soPin', 'userPin', '*.userPin',
+  'pin', '*.pin', '*.*.pin', 'soPin', '*.soPin', '*.*.soPin', 'userPin', '*.userPin',
+  'privateKeyIdentifier', '*.privateKeyIdentifier', '*.*.privateKeyIdentifier', 'tls', '*.tls',
   'password', '*.password', 'secret', '*.secret', 'secretAccessKey', '*.secretAccessKey',
-  'privateKey', '*.privateKey', 'key', '*.key', 'passphrase', '*.passphrase',
+  'privateKey', '*.privateKey', '*.*.privateKey', 'key', '*.key', 'passphrase', '*.passphrase',
   'authorization', '*.authorization', 'headers.authorization', 'token', '*.token',
   'cpf', '*.cpf', 'cnpj', '*.cnpj', 'taxId', '*.taxId', 'debtor.name', 'creditor.name', '*.debtor.name', '*.creditor.name', 'owner.name', 'Owner.Name', '*.Owner.Name', 'Nm', '*.Nm',
   'document', '*.document', 'payload', '*.payload', 'body', '*.body', 'xml', '*.xml',

@@ -63,6 +63,16 @@ export interface WorkerRuntimeOptions<T> {
   queuePort?: QueuePort;
 }
 
+/** Resolves or rejects with `promise`, or rejects after `ms` naming `what`. */
+function withTimeout(promise: Promise<unknown>, ms: number, what: string): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function integerIn(field: string, value: number | undefined, fallback: number, min: number, max: number): number {
   const chosen = value ?? fallback;
   if (!Number.isSafeInteger(chosen) || chosen < min || chosen > max) {
@@ -228,7 +238,10 @@ export class WorkerRuntime<T> {
       await step('drain', async () => {
         if (!(await this.#processor.drain(this.#drainTimeoutMs))) throw new Error(`messages still in flight after ${this.#drainTimeoutMs} ms`);
       });
-      await step('flush audit', () => this.#options.audit.flush());
+      // Bounded: with Kinesis unreachable a flush never ends, and the closeables after it (the
+      // HSM pool, HTTP clients) must still close. What is not flushed belongs to messages that
+      // were not deleted, so it is written again on redelivery.
+      await step('flush audit', () => withTimeout(this.#options.audit.flush(), this.#drainTimeoutMs, 'audit flush'));
       for (const closeable of this.#options.closeables ?? []) await step(`close ${closeable.name}`, () => closeable.close());
       await step('close health endpoint', () => this.#health?.close() ?? Promise.resolve());
       this.#logger.info({ failures: failures.length }, 'closed');

@@ -88,8 +88,11 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
       async close() {
         if (closed) return;
         closed = true;
-        await runtime.close();
-        clients.destroy();
+        try {
+          await runtime.close();
+        } finally {
+          clients.destroy();
+        }
       },
     };
   } catch (error) {

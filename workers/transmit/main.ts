@@ -106,8 +106,11 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
       async close() {
         if (closed) return;
         closed = true;
-        await runtime.close();
-        clients.destroy();
+        try {
+          await runtime.close();
+        } finally {
+          clients.destroy();
+        }
       },
     };
   } catch (error) {

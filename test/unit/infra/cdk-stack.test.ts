@@ -74,7 +74,9 @@ describe('SeloStack', () => {
 
   it('retains data stores when the stack is deleted', () => {
     for (const type of ['AWS::SQS::Queue', 'AWS::Kinesis::Stream', 'AWS::S3::Bucket', 'AWS::DynamoDB::Table']) {
-      for (const resource of Object.values(template.findResources(type) as Record<string, { DeletionPolicy?: string }>)) {
+      const resources = Object.values(template.findResources(type) as Record<string, { DeletionPolicy?: string }>);
+      expect(resources.length, type).toBeGreaterThan(0);
+      for (const resource of resources) {
         expect(resource.DeletionPolicy, type).toBe('Retain');
       }
     }

@@ -115,6 +115,9 @@ describe('XSD validation', () => {
     const violation = (error as SchemaValidationError).violations[0];
     expect(violation?.path).toMatch(/^\/Envelope\/Document\/FIToFICstmrCdtTrf\/CdtTrfTxInf\[\d+\]\/PmtId\/EndToEndId$/);
     expect((error as SchemaValidationError).code).toBe('ISO20022_SCHEMA_INVALID');
+    // The offending value (which may be personal data) stays out of the error and its logs.
+    expect((error as SchemaValidationError).message).not.toContain('X-not-an-id');
+    expect(JSON.stringify((error as SchemaValidationError).violations)).not.toContain('X-not-an-id');
   });
 });
 

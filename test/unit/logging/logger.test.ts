@@ -26,11 +26,14 @@ describe('createLogger', () => {
     const out = capture();
     const logger = createLogger({ name: 'hsm', destination: out.stream });
     logger.info(
-      { pin: '1234', hsm: { soPin: '5678', userPin: '9999' }, privateKey: '-----BEGIN', debtor: { cpf: '12345678901', name: 'Fulano de Tal' }, cnpj: '00038166000105' },
+      {
+        pin: '1234', hsm: { soPin: '5678', userPin: '9999' }, privateKey: '-----BEGIN', debtor: { cpf: '12345678901', name: 'Fulano de Tal' }, cnpj: '00038166000105',
+        worker: { hsm: { pin: '4321' } }, transport: { tls: { privateKeyIdentifier: 'pkcs11:object=k;pin-value=8765' } },
+      },
       'configured',
     );
     const text = JSON.stringify(out.lines());
-    for (const secret of ['1234', '5678', '9999', 'BEGIN', '12345678901', 'Fulano', '00038166000105']) {
+    for (const secret of ['1234', '5678', '9999', 'BEGIN', '12345678901', 'Fulano', '00038166000105', '4321', '8765']) {
       expect(text).not.toContain(secret);
     }
     expect(text).toContain('[REDACTED]');
