@@ -4,7 +4,6 @@ import {
   canonicalizeElement,
   childElements,
   descendantElements,
-  findPath,
   getAttribute,
   hasAttribute,
   parseXml,
@@ -284,7 +283,16 @@ export function verifySpi(xml: string | Uint8Array | XmlDocument, options: Verif
   checkKeyInfoReference(document, parsed);
   const [, appHdrRef, documentRef] = parsed.references as [ParsedReference, ParsedReference, ParsedReference];
 
-  const fromIdElement = findPath(appHdr, ['Fr', 'FIId', 'FinInstnId', 'Othr', 'Id']);
+  // Exactly one element at each step, in the AppHdr's own namespace: a second Fr, or one in a
+  // foreign namespace placed first, must not decide whose signature this is.
+  let fromIdElement: XmlElement | undefined = appHdr;
+  for (const step of ['Fr', 'FIId', 'FinInstnId', 'Othr', 'Id']) {
+    const matches: XmlElement[] = childElements(fromIdElement).filter((e) => e.localName === step);
+    if (matches.length !== 1 || matches[0]?.namespaceUri !== appHdr.namespaceUri) {
+      reject('XMLDSIG_MESSAGE_STRUCTURE_INVALID', `AppHdr must have exactly one Fr/FIId/FinInstnId/Othr/Id in its namespace (at ${step})`);
+    }
+    fromIdElement = matches[0];
+  }
   if (fromIdElement === undefined) reject('XMLDSIG_MESSAGE_STRUCTURE_INVALID', 'AppHdr has no Fr/FIId/FinInstnId/Othr/Id');
   const fromIspb = textContent(fromIdElement).trim();
   const signer = findSigner(parsed, options);

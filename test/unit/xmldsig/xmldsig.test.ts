@@ -274,6 +274,15 @@ describe('SPI profile', () => {
       expect(spi(await signSpi(PACS008, key), store)).toBe('XMLDSIG_SIGNER_ISPB_MISMATCH');
     });
 
+    it('rejects a second Fr in a foreign namespace placed before the real one', async () => {
+      const store = new TrustStore();
+      store.add(signer.certPem, { ispb: '00038166' });
+      const decoy = '<x:Fr xmlns:x="urn:decoy"><x:FIId><x:FinInstnId><x:Othr><x:Id>00038166</x:Id></x:Othr></x:FinInstnId></x:FIId></x:Fr>';
+      const crafted = PACS008.replace(/<Fr>/, `${decoy}<Fr>`).replace(/(<Fr>[\s\S]*?<Id>)00038166(<\/Id>)/, '$199999999$2');
+      expect(crafted).toContain('urn:decoy');
+      expect(spi(await signSpi(crafted, key), store)).toBe('XMLDSIG_MESSAGE_STRUCTURE_INVALID');
+    });
+
     it('accepts a signer bound to the ISPB in AppHdr/Fr', async () => {
       const store = new TrustStore();
       store.add(signer.certPem, { ispb: '00038166' });
