@@ -505,7 +505,8 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
               admin?.close(() => resolve());
               admin?.closeAllConnections();
             }),
-      () => processor.idle(),
+      // Bounded: a stuck xmllint must not keep close() waiting forever.
+      () => Promise.race([processor.idle(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),
       () => xsd?.close(),
     ];
     const errors: unknown[] = [];

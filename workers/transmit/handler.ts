@@ -2,6 +2,7 @@ import { exchangeAuditRecord, transitionAuditRecord } from '../../shared/audit/i
 import type { AuditOrigin, AuditRecord } from '../../shared/audit/index.ts';
 import { BcbRequestRejectedError, BcbUnavailableError, answerError } from '../../shared/bcb-client/index.ts';
 import type { BcbResponse, IcomPosted } from '../../shared/bcb-client/index.ts';
+import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS } from '../../shared/dict/index.ts';
 import type { DictOperation } from '../../shared/dict/index.ts';
@@ -30,6 +31,8 @@ export interface TransmitHandlerDeps {
   /** Remembers that an attempt's outcome was unknown (the request may have reached the BCB). */
   dedupe: Pick<DedupeStore, 'claim' | 'isClaimed' | 'release'>;
   claimCheck: ClaimCheckStore;
+  /** Bucket of {@link TransmitHandlerDeps.claimCheck}, where DICT answers are kept for redeliveries. */
+  claimCheckBucket: string;
   /** Clock. @defaultValue () => new Date() */
   now?: () => Date;
 }
@@ -223,8 +226,15 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const spec = DICT_OPERATIONS[operation as DictOperation];
     const path = dictPath(operation as DictOperation, data.pathParameters);
     const body = await payloadOf(data, deps);
+    const answerKey = `dict-answers/${detail.sagaId}.json`;
     const saga = await deps.sagas.get(detail.sagaId);
-    if (saga !== undefined && (SENT_STATES.has(saga.state) || saga.state === 'FAILED')) return { events: [], audit: [] };
+    if (saga !== undefined && (SENT_STATES.has(saga.state) || saga.state === 'FAILED')) {
+      // Redelivered after the answer was recorded: publish it again (the first publication may
+      // have been lost), from where it was kept.
+      if (!saga.history.some((t) => t.key === 'transmitted')) return { events: [], audit: [] };
+      const kept = JSON.parse(await deps.claimCheck.get({ bucket: deps.claimCheckBucket, key: answerKey })) as Record<string, unknown>;
+      return { events: [{ detailType: 'DictResponseReceived', detail: deriveDetail(detail, kept, { attempt }) }], audit: [] };
+    }
     await deps.sagas.transition({ sagaId: detail.sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: `DICT ${operation}`, attempt, idempotencyKey: 'transmitting' });
     const requestDate = now();
     const requestHeaders: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/xml; charset=utf-8' };
@@ -239,10 +249,18 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
       }),
     ];
     const reason = `DICT ${operation} answered ${response.status}`;
+    const answer = await keepDictAnswer(answerKey, { channel: 'dict', operation, status: response.status, contentType: response.headers['content-type'] ?? '', body: response.body });
     const written = await deps.sagas.transition({ sagaId: detail.sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted' });
     if (written.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'TRANSMITTED', reason }));
-    const answer = { channel: 'dict', operation, status: response.status, contentType: response.headers['content-type'] ?? '', body: response.body };
     return { events: [{ detailType: 'DictResponseReceived', detail: deriveDetail(detail, answer, { attempt }) }], audit };
+  }
+
+  /** Keeps a DICT answer where a redelivery finds it; large answers travel by claim check. */
+  async function keepDictAnswer(key: string, answer: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const text = JSON.stringify(answer);
+    const reference = await deps.claimCheck.put(key, text);
+    if (Buffer.byteLength(text, 'utf8') <= CLAIM_CHECK_THRESHOLD_BYTES) return answer;
+    return { ...answer, body: undefined, claimCheck: reference };
   }
 
   return async (message, context) => {

@@ -81,6 +81,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
         sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
         dedupe: new DedupeStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
         claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
+        claimCheckBucket: topology.payloadBucket,
       }),
       decode: (data) => decodeMessageSigned(data),
       clients,

@@ -13,7 +13,7 @@ import type { LocalStack } from '../../../infra/local/index.ts';
 import { initDevPki } from '../../../infra/softhsm/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import type { AuditRecord } from '../../../shared/audit/index.ts';
-import { newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import { dictSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
 import { startSignWorker } from '../../../workers/sign/index.ts';
 import type { SignWorker } from '../../../workers/sign/index.ts';
@@ -210,6 +210,42 @@ describe('sign and transmit workers against the BCB simulator', () => {
     } finally {
       simulator.faults.clear();
     }
+  });
+
+  it('performs a signed DICT CreateEntry and hands the signed answer to the verify queue', async () => {
+    const requestId = randomUUID();
+    const body = {
+      Entry: {
+        Key: `+55619${String(Date.now()).slice(-8)}`,
+        KeyType: 'PHONE',
+        Account: { Participant: ISPB, Branch: '0001', AccountNumber: '0007654321', AccountType: 'CACC', OpeningDate: '2010-01-10T03:00:00Z' },
+        Owner: { Type: 'NATURAL_PERSON', TaxIdNumber: '11122233300', Name: 'João Silva' },
+      },
+      Reason: 'USER_REQUESTED',
+      RequestId: requestId,
+    };
+    await stack.clients.events.send(
+      new PutEventsCommand({
+        Entries: [{
+          EventBusName: topology.eventBusName, Source: 'core.banking', DetailType: 'DictRequested',
+          Detail: JSON.stringify({ version: 1, sagaId: dictSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data: { operation: 'createEntry', body } }),
+        }],
+      }),
+    );
+    const verifyUrl = stack.provisioned?.queues.verify?.url ?? '';
+    const deadline = Date.now() + 20_000;
+    let answer: { status?: number; body?: string } | undefined;
+    while (answer === undefined && Date.now() < deadline) {
+      const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: verifyUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      for (const m of got.Messages ?? []) {
+        const envelope = JSON.parse(m.Body ?? '{}') as { 'detail-type': string; detail: { requestId?: string; data: { status?: number; body?: string } } };
+        if (envelope['detail-type'] === 'DictResponseReceived' && envelope.detail.requestId === requestId) answer = envelope.detail.data;
+      }
+    }
+    expect(answer?.status).toBe(201);
+    expect(answer?.body).toContain('CreateEntryResponse');
+    expect(answer?.body).toContain('Signature');
+    expect((await sagas.get(dictSagaId(requestId)))?.state).toBe('TRANSMITTED');
   });
 
   it('reuses TLS connections: many requests per handshake', () => {

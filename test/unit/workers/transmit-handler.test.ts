@@ -83,7 +83,7 @@ describe('transmit handler', () => {
   it('records TRANSMITTING before the POST and TRANSMITTED with the PI-ResourceId after the 201', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(created('R1'));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
     const outcome = await handler(message(), context(1));
     expect(outcome.events.map((e) => [e.detailType, (e.detail.data as { resourceId?: string }).resourceId])).toEqual([['MessageTransmitted', 'R1']]);
     expect(sagas.saga.history.map((t) => t.to)).toEqual(['TRANSMITTING', 'TRANSMITTED']);
@@ -93,7 +93,7 @@ describe('transmit handler', () => {
   it('never sends again after a 201, and publishes MessageTransmitted again on redelivery', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(created('R2'), created('R3'));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
     await handler(message(), context(1));
     const again = await handler(message(), context(2));
     expect(icom.posts).toHaveLength(1);
@@ -103,7 +103,7 @@ describe('transmit handler', () => {
   it('turns a 4xx into TransmissionRejected and a FAILED saga, without retrying', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(new BcbRequestRejectedError('POST', answer(403)));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
     const outcome = await handler(message(), context(1));
     expect(outcome.events[0]?.detailType).toBe('TransmissionRejected');
     expect(outcome.events[0]?.detail.data).toMatchObject({ status: 403 });
@@ -116,7 +116,7 @@ describe('transmit handler', () => {
   it('throws transient errors for retry while the budget lasts, resending the same bytes', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(answerError('POST', answer(503)), created('R4'));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
     await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_SERVER_ERROR', retryability: 'transient', delivery: 'not-sent' });
     expect((await handler(message(), context(2))).events[0]?.detailType).toBe('MessageTransmitted');
     expect(icom.posts[0]).toBe(icom.posts[1]);
@@ -126,7 +126,7 @@ describe('transmit handler', () => {
     const sagas = fakeSagas();
     const refused = (): BcbUnavailableError => new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined);
     const icom = icomAnswering(refused(), refused());
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
     await expect(handler(message(), context(1, 2))).rejects.toMatchObject({ code: 'BCB_UNREACHABLE' });
     const outcome = await handler(message(), context(2, 2));
     expect(outcome.events[0]?.detailType).toBe('TransmissionFailed');
@@ -139,7 +139,7 @@ describe('transmit handler', () => {
       new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined),
       new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined),
     );
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
     await expect(handler(message(), context(1, 2))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
     const outcome = await handler(message(), context(2, 2));
     expect(outcome.events[0]?.detailType).toBe('PaymentInDoubt');
@@ -149,7 +149,7 @@ describe('transmit handler', () => {
   it('never concludes FAILED after a 201 whose saga write failed: resends the same bytes, stays TRANSMITTING', async () => {
     const sagas = fakeSagas('SIGNED', new Set<SagaState>(['TRANSMITTED']));
     const icom = icomAnswering(created('R5'), new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
     await expect(handler(message(), context(1, 2))).rejects.toThrow('DynamoDB unavailable');
     const last = await handler(message(), context(2, 2));
     expect(last.events.map((e) => e.detailType)).toEqual(['PaymentInDoubt']);
@@ -159,7 +159,7 @@ describe('transmit handler', () => {
   it('treats a 4xx after an attempt that may have arrived as in doubt, not as a refusal', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined), new BcbRequestRejectedError('POST', answer(409)));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
     await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
     const second = await handler(message(), context(2));
     expect(second.events[0]?.detailType).toBe('PaymentInDoubt');
@@ -169,7 +169,7 @@ describe('transmit handler', () => {
   it('never fails a payment when a concurrent duplicate delivery gets a 4xx while the other got a 201', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(created('R6'), new BcbRequestRejectedError('POST', answer(409)));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck });
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
     const [a, b] = await Promise.all([handler(message(), context(1)), handler(message(), context(1))]);
     const facts = [...a.events, ...b.events].map((e) => e.detailType).sort();
     expect(facts).not.toContain('TransmissionRejected');
