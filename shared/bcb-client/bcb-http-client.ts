@@ -50,9 +50,12 @@ export type DeliveryKnowledge = 'not-sent' | 'unknown';
 export class BcbUnavailableError extends TransientError {
   /** Whether the request may have reached the BCB. */
   readonly delivery: DeliveryKnowledge;
-  constructor(code: string, message: string, delivery: DeliveryKnowledge, cause: unknown) {
+  /** The answer, when there was one (429, 5xx, unexpected status), for the audit trail. */
+  readonly response: BcbResponse | undefined;
+  constructor(code: string, message: string, delivery: DeliveryKnowledge, cause: unknown, response?: BcbResponse) {
     super(code, message, { cause, details: { delivery } });
     this.delivery = delivery;
+    this.response = response;
   }
 }
 

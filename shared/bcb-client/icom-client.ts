@@ -6,9 +6,12 @@ import type { BcbHttpClient, BcbResponse } from './bcb-http-client.ts';
 export class BcbRequestRejectedError extends PermanentError {
   /** HTTP status. */
   readonly status: number;
+  /** The answer, for the audit trail. */
+  readonly response: BcbResponse;
   constructor(what: string, response: BcbResponse) {
     super('BCB_REQUEST_REJECTED', `${what}: the BCB answered ${response.status}${problemTitle(response.body)}`, { details: { status: response.status } });
     this.status = response.status;
+    this.response = response;
   }
 }
 
@@ -27,9 +30,9 @@ export function answerError(what: string, response: BcbResponse): BcbRequestReje
   const { status } = response;
   const said = `${what}: the BCB answered ${status}${problemTitle(response.body)}`;
   if (status >= 400 && status < 500 && status !== 408 && status !== 429) return new BcbRequestRejectedError(what, response);
-  if (status === 429) return new BcbUnavailableError('BCB_THROTTLED', said, 'not-sent', undefined);
-  if (status === 503) return new BcbUnavailableError('BCB_SERVER_ERROR', said, 'not-sent', undefined);
-  return new BcbUnavailableError('BCB_ANSWER_UNEXPECTED', said, 'unknown', undefined);
+  if (status === 429) return new BcbUnavailableError('BCB_THROTTLED', said, 'not-sent', undefined, response);
+  if (status === 503) return new BcbUnavailableError('BCB_SERVER_ERROR', said, 'not-sent', undefined, response);
+  return new BcbUnavailableError('BCB_ANSWER_UNEXPECTED', said, 'unknown', undefined, response);
 }
 
 /** What ICOM said when it took a message. */

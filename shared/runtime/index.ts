@@ -5,8 +5,8 @@ export { EventBridgePublisher, eventBridgePutEventsPort, EVENTBRIDGE_LIMITS } fr
 export type { EventPublisher, EventBridgePublisherOptions, PutEventsPort, EventEntry } from './event-publisher.ts';
 export { sqsQueuePort, DEAD_LETTER_ATTRIBUTES } from './queue-port.ts';
 export type { QueuePort, QueueAddress, DeadLetterReason } from './queue-port.ts';
-export { MessageProcessor, RETRY_BUDGET_EXHAUSTED } from './message-processor.ts';
-export type { MessageProcessorOptions, ProcessResult, FailureEventData } from './message-processor.ts';
+export { MessageProcessor, RETRY_BUDGET_EXHAUSTED, auditRecordsOf, withAuditRecords } from './message-processor.ts';
+export type { MessageProcessorOptions, ProcessResult, FailureEventData, AuditedFailure } from './message-processor.ts';
 export { WorkerRuntime } from './worker-runtime.ts';
 export type { WorkerRuntimeOptions, RuntimeQueue } from './worker-runtime.ts';
 export { startHealthServer, runChecks } from './health-server.ts';

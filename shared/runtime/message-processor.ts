@@ -1,3 +1,4 @@
+import type { AuditRecord } from '../audit/index.ts';
 import type { Message } from '@aws-sdk/client-sqs';
 import type { AuditSink } from '../audit/index.ts';
 import { classifyError } from '../errors/index.ts';
@@ -56,6 +57,30 @@ export interface MessageProcessorOptions<T> {
   backoff?: BackoffOptions;
   /** Random source for jitter. @defaultValue Math.random */
   random?: () => number;
+}
+
+/**
+ * An error that carries the audit records of the attempt that failed (a request sent, an answer
+ * received): the runtime writes them before it backs off or dead-letters the message.
+ */
+export interface AuditedFailure {
+  readonly auditRecords: readonly AuditRecord[];
+}
+
+/** The audit records an error carries, if any. */
+export function auditRecordsOf(error: unknown): readonly AuditRecord[] {
+  if (typeof error === 'object' && error !== null && 'auditRecords' in error && Array.isArray(error.auditRecords)) {
+    return error.auditRecords as readonly AuditRecord[];
+  }
+  return [];
+}
+
+/** Attaches audit records to an error (see {@link AuditedFailure}) and returns it. */
+export function withAuditRecords<E>(error: E, records: readonly AuditRecord[]): E {
+  if (typeof error === 'object' && error !== null && records.length > 0) {
+    Object.defineProperty(error, 'auditRecords', { value: [...auditRecordsOf(error), ...records], enumerable: false, configurable: true });
+  }
+  return error;
 }
 
 /** Error code of a transient failure that used the queue's last receive. */
@@ -144,6 +169,8 @@ export class MessageProcessor<T> {
       const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure !== undefined) throw failure.reason;
     } catch (error) {
+      // What a failed attempt did (e.g. a request that may have reached the BCB) is audited too.
+      await this.#auditAttempt(error, logger);
       const classification = classifyError(error);
       if (classification.retryability === 'transient' && receiveCount < maxReceiveCount) {
         return this.#retry(message, receiveCount, classification, logger, error);
@@ -163,6 +190,14 @@ export class MessageProcessor<T> {
     }
     logger.info('message handled');
     return 'deleted';
+  }
+
+  async #auditAttempt(error: unknown, logger: Logger): Promise<void> {
+    const records = auditRecordsOf(error);
+    if (records.length === 0) return;
+    // Best effort within this receive: if Kinesis refuses, the failure is logged and the message
+    // is retried or dead-lettered all the same (its next attempt is audited again).
+    await this.#safely(logger, 'audit failed attempt', () => this.#options.audit.put(records));
   }
 
   async #retry(message: Message, receiveCount: number, classification: ErrorClassification, logger: Logger, error: unknown): Promise<ProcessResult> {

@@ -9,6 +9,7 @@ import type { DictOperation } from '../../shared/dict/index.ts';
 import { classifyError, PermanentError } from '../../shared/errors/index.ts';
 import { deriveDetail } from '../../shared/events/index.ts';
 import type { EventDetail, MessageSignedData } from '../../shared/events/index.ts';
+import { withAuditRecords } from '../../shared/runtime/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
 import type { DedupeStore, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
 
@@ -69,6 +70,10 @@ function originOf(detail: EventDetail<unknown>, data: MessageSignedData, attempt
     ...(detail.bizMsgIdr === undefined ? {} : { bizMsgIdr: detail.bizMsgIdr }),
     ...(detail.requestId === undefined ? {} : { requestId: detail.requestId }),
   };
+}
+
+function responseOf(response: BcbResponse | undefined, receivedAt: Date): { statusCode: number; headers: Readonly<Record<string, string>>; body: string; signatureValid: null; receivedAt: Date } {
+  return { statusCode: response?.status ?? 0, headers: response?.headers ?? {}, body: response?.body ?? '', signatureValid: null, receivedAt };
 }
 
 function event(detailType: string, cause: EventDetail<unknown>, data: unknown, attempt: number): EventToPublish {
@@ -147,6 +152,14 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     try {
       posted = await deps.icom.post(xml);
     } catch (error) {
+      // Every request that may have left is audited, answered or not.
+      const attemptAudit = exchangeAuditRecord(origin, {
+        requestDate, method: 'POST', path: deps.icom.postPath, requestHeaders, requestBody: xml,
+        ...(error instanceof BcbRequestRejectedError || (error instanceof BcbUnavailableError && error.response !== undefined)
+          ? { response: responseOf(error instanceof BcbRequestRejectedError ? error.response : error.response, now()) }
+          : {}),
+      });
+      audit.push(attemptAudit);
       if (error instanceof BcbRequestRejectedError) {
         if (!firstAttempt) {
           return settle(detail, attempt, origin, audit, 'IN_DOUBT', 'in-doubt', 'PaymentInDoubt', `refused with ${error.status} after an earlier attempt that may have arrived`, { status: error.status, code: error.code });
@@ -156,7 +169,7 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
       const classified = classifyError(error);
       // This attempt provably never reached the BCB: it does not count as "may have arrived".
       if (firstAttempt && error instanceof BcbUnavailableError && error.delivery === 'not-sent') await deps.dedupe.release(marker);
-      if (attempt < context.maxReceiveCount) throw error;
+      if (attempt < context.maxReceiveCount) throw withAuditRecords(error, audit);
       // The retry budget is spent.
       if (await deps.dedupe.isClaimed(marker)) {
         return settle(detail, attempt, origin, audit, 'IN_DOUBT', 'in-doubt', 'PaymentInDoubt', `retry budget spent; an attempt may have reached the BCB (${classified.code})`, { code: classified.code });

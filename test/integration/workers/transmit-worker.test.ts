@@ -158,6 +158,8 @@ describe('sign and transmit workers against the BCB simulator', () => {
     expect((await outcomeOf(endToEndId)).detailType).toBe('MessageTransmitted');
     expect((await simulator.ledger.waitForDecision(endToEndId, 10_000)).status).toBe('settled');
     expect(simulator.faults.counts.error).toBeGreaterThanOrEqual(2);
+    // The refused attempts are in the audit trail too, not only the one that got its 201.
+    await expect.poll(async () => (await auditFor(endToEndId)).filter((r) => r.response_status_code === 503).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     simulator.faults.clear();
 
     const reset = newEndToEndId();

@@ -10,6 +10,7 @@ import type { Saga, SagaState, SagaStore, DedupeStore } from '../../../shared/sa
 import { createTransmitHandler } from '../../../workers/transmit/index.ts';
 import type { IcomPort } from '../../../workers/transmit/index.ts';
 import { silentLogger } from '../runtime/fakes.ts';
+import { auditRecordsOf } from '../../../shared/runtime/index.ts';
 
 const E2E = 'E99999004202611281700aaaaaaaaaaa';
 
@@ -160,7 +161,13 @@ describe('transmit handler', () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined), new BcbRequestRejectedError('POST', answer(409)));
     const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
-    await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
+    const timedOut = await handler(message(), context(1)).then(() => undefined, (error: unknown) => error);
+    expect(timedOut).toMatchObject({ code: 'BCB_TIMEOUT' });
+    // The transition and the request that may have arrived are audited although no answer came.
+    expect(auditRecordsOf(timedOut).map((r) => [r.kind, r.transition_to ?? r.request_method, r.response_status_code ?? null])).toEqual([
+      ['transition', 'TRANSMITTING', null],
+      ['request', 'POST', null],
+    ]);
     const second = await handler(message(), context(2));
     expect(second.events[0]?.detailType).toBe('PaymentInDoubt');
     expect(sagas.saga.state).toBe('IN_DOUBT');
