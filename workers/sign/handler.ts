@@ -6,7 +6,7 @@ import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS, buildDictBody } from '../../shared/dict/index.ts';
 import { deriveDetail, dictSagaId, paymentSagaId } from '../../shared/events/index.ts';
 import type { EventDetail, MessageSignedData } from '../../shared/events/index.ts';
-import { buildPacs008, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
+import { buildPacs004, buildPacs008, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { Handler, Outcome } from '../../shared/runtime/index.ts';
 import type { SagaStore } from '../../shared/saga/index.ts';
 import { signDict, signSpi } from '../../shared/xmldsig/index.ts';
@@ -61,31 +61,64 @@ async function payloadOf(xml: string, key: string, deps: SignHandlerDeps): Promi
   return { claimCheck: await deps.claimCheck.put(key, xml) };
 }
 
+/** What one SPI request becomes before signing. */
+interface SpiDraft {
+  /** The id keying the saga: EndToEndId (pacs.008) or RtrId (pacs.004). */
+  paymentId: string;
+  unsigned: string;
+  bizMsgIdr: string;
+  /** The official XSD, when selo has it (pacs.004: none in the catalogue copy, checked structurally by the builder). */
+  schema: 'pacs.008.spi.1.16' | undefined;
+  compensation: { step: string; action: string; params: Readonly<Record<string, unknown>> };
+}
+
+function draftSpi(data: PaymentRequestedData, ispb: string): SpiDraft {
+  if (data.message === 'pacs.008') {
+    const tx = data.transaction;
+    const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${paymentSagaId(tx.endToEndId)}:pacs.008`) });
+    // Everything in the message derives from the request itself (not from when the event was
+    // published), so the same request always gives the same bytes.
+    const createdAt = new Date(tx.acceptanceDateTime).toISOString();
+    const unsigned = buildPacs008({
+      appHdr: { fromIspb: ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt: createdAt },
+      msgId: bizMsgIdr,
+      creDtTm: createdAt,
+      transactions: [{ ...tx, debtorAgentIspb: ispb }],
+    });
+    // Core banking reserved the amount before asking; a definite failure later releases it.
+    return { paymentId: tx.endToEndId, unsigned, bizMsgIdr, schema: 'pacs.008.spi.1.16', compensation: { step: 'sign', action: 'PaymentReversalRequested', params: { endToEndId: tx.endToEndId, amount: tx.amount } } };
+  }
+  const { returnedAt, ...ret } = data.return;
+  const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${paymentSagaId(ret.returnId)}:pacs.004`) });
+  const createdAt = new Date(returnedAt).toISOString();
+  const unsigned = buildPacs004({
+    appHdr: { fromIspb: ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt: createdAt },
+    msgId: bizMsgIdr,
+    creDtTm: createdAt,
+    returns: [{ ...ret, debtorAgentIspb: ispb }],
+  });
+  return { paymentId: ret.returnId, unsigned, bizMsgIdr, schema: undefined, compensation: { step: 'sign', action: 'PaymentReversalRequested', params: { returnId: ret.returnId, amount: ret.amount } } };
+}
+
 async function signPayment(detail: EventDetail<SignRequest>, data: PaymentRequestedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
-  const tx = data.transaction;
+  const requested = data.message === 'pacs.008' ? data.transaction.endToEndId : data.return.returnId;
   const endToEndId = detail.endToEndId;
-  if (endToEndId === undefined || endToEndId !== tx.endToEndId) {
-    throw new SignRequestInvalidError(`detail.endToEndId (${endToEndId ?? 'missing'}) must equal data.transaction.endToEndId (${tx.endToEndId})`);
+  if (endToEndId === undefined || endToEndId !== requested) {
+    throw new SignRequestInvalidError(`detail.endToEndId (${endToEndId ?? 'missing'}) must equal the ${data.message === 'pacs.008' ? 'transfer\'s endToEndId' : 'return\'s returnId'} (${requested})`);
   }
   const sagaId = paymentSagaId(endToEndId);
   if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
-  if (!endToEndId.startsWith(`E${deps.ispb}`)) throw new SignRequestInvalidError(`EndToEndId ${endToEndId} was not issued by ISPB ${deps.ispb}`);
+  const prefix = data.message === 'pacs.008' ? 'E' : 'D';
+  if (!endToEndId.startsWith(`${prefix}${deps.ispb}`)) throw new SignRequestInvalidError(`${endToEndId} was not issued by ISPB ${deps.ispb}`);
 
   const created = await deps.sagas.create({ sagaId, ids: { endToEndId }, reason: 'PaymentRequested', attempt });
-  const bizMsgIdr = generateMessageId(deps.ispb, { random: seededIndex(`${sagaId}:pacs.008`) });
-  // Everything in the message derives from the request itself (not from when the event was
-  // published), so the same request always gives the same bytes.
-  const createdAt = new Date(tx.acceptanceDateTime).toISOString();
-  const unsigned = buildPacs008({
-    appHdr: { fromIspb: deps.ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt: createdAt },
-    msgId: bizMsgIdr,
-    creDtTm: createdAt,
-    transactions: [{ ...tx, debtorAgentIspb: deps.ispb }],
-  });
-  const signed = await signSpi(unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
+  const draft = draftSpi(data, deps.ispb);
+  const { bizMsgIdr } = draft;
+  const signed = await signSpi(draft.unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
   // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
   // message, exactly as the BCB will validate it.
-  await (deps.validateSpi ?? ((xml: string) => validateSpiMessage(xml, 'pacs.008.spi.1.16')))(signed);
+  const schema = draft.schema;
+  if (schema !== undefined) await (deps.validateSpi ?? ((xml: string) => validateSpiMessage(xml, schema)))(signed);
   const digest = createHash('sha256').update(signed).digest('hex');
   if (created.status === 'already-applied') {
     const signedBefore = created.saga.history.find((t) => t.key === 'sign');
@@ -100,14 +133,13 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
     sagaId,
     to: 'SIGNED',
     from: ['REQUESTED'],
-    reason: `pacs.008 ${bizMsgIdr} signed sha256=${digest}`,
+    reason: `${data.message} ${bizMsgIdr} signed sha256=${digest}`,
     attempt,
     idempotencyKey: 'sign',
     ids: { bizMsgIdr },
-    // Core banking reserved the amount before asking; a definite failure later releases it.
-    compensation: { step: 'sign', action: 'PaymentReversalRequested', params: { endToEndId, amount: tx.amount } },
+    compensation: draft.compensation,
   });
-  const messageSigned: MessageSignedData = { channel: 'spi', messageType: 'pacs.008', bizMsgIdr, payload };
+  const messageSigned: MessageSignedData = { channel: 'spi', messageType: data.message, bizMsgIdr, payload };
   return outcome(detail, messageSigned, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');
 }
 

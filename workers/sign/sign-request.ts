@@ -1,18 +1,24 @@
 import { PermanentError } from '../../shared/errors/index.ts';
-import type { CreditTransfer } from '../../shared/iso20022/index.ts';
+import type { CreditTransfer, PaymentReturn } from '../../shared/iso20022/index.ts';
 import { DICT_OPERATIONS } from '../../shared/dict/index.ts';
 import type { DictObject, DictOperation } from '../../shared/dict/index.ts';
 
 /**
  * `PaymentRequested` data, version 1: core banking asks selo to send one pacs.008 with one
- * credit transfer. selo fills in the header (sender = its ISPB, receiver = the SPI), the MsgId
- * and the creation times.
+ * credit transfer, or one pacs.004 returning (part of) a payment it received. selo fills in the
+ * header (sender = its ISPB, receiver = the SPI), the MsgId and the creation times.
  */
-export interface PaymentRequestedData {
-  message: 'pacs.008';
-  /** The transfer; its `endToEndId` must equal the event's `endToEndId`. */
-  transaction: Omit<CreditTransfer, 'debtorAgentIspb'>;
-}
+export type PaymentRequestedData =
+  | {
+      message: 'pacs.008';
+      /** The transfer; its `endToEndId` must equal the event's `endToEndId`. */
+      transaction: Omit<CreditTransfer, 'debtorAgentIspb'>;
+    }
+  | {
+      message: 'pacs.004';
+      /** The return; its `returnId` (RtrId, `D…`) must equal the event's `endToEndId`, which keys its saga. */
+      return: Omit<PaymentReturn, 'debtorAgentIspb'> & { returnedAt: string };
+    };
 
 /** `DictRequested` data, version 1: one DICT operation with its request body (write operations). */
 export interface DictRequestedData {
@@ -61,8 +67,14 @@ function account(value: unknown, path: string): void {
  */
 export function decodeSignRequest(data: unknown, detailType: string): SignRequest {
   const root = requireRecord(data, 'data');
+  if (detailType === 'PaymentRequested' && root.message === 'pacs.004') {
+    const ret = requireRecord(root.return, 'data.return');
+    for (const field of ['returnId', 'originalEndToEndId', 'amount', 'creditorAgentIspb', 'returnedAt']) requireString(ret, field, 'data.return');
+    requireString(requireRecord(ret.reason, 'data.return.reason'), 'code', 'data.return.reason');
+    return { kind: 'payment', data: { message: 'pacs.004', return: ret as unknown as Extract<PaymentRequestedData, { message: 'pacs.004' }>['return'] } };
+  }
   if (detailType === 'PaymentRequested') {
-    if (root.message !== 'pacs.008') throw new SignRequestInvalidError(`data.message must be "pacs.008", got ${JSON.stringify(root.message) ?? 'nothing'}`);
+    if (root.message !== 'pacs.008') throw new SignRequestInvalidError(`data.message must be "pacs.008" or "pacs.004", got ${JSON.stringify(root.message) ?? 'nothing'}`);
     const tx = requireRecord(root.transaction, 'data.transaction');
     for (const field of ['endToEndId', 'amount', 'acceptanceDateTime', 'localInstrument', 'creditorAgentIspb']) requireString(tx, field, 'data.transaction');
     if (typeof tx.amount === 'string' && !/^\d{1,16}\.\d{2}$/.test(tx.amount)) {
@@ -74,7 +86,7 @@ export function decodeSignRequest(data: unknown, detailType: string): SignReques
     requireString(requireRecord(tx.creditor, 'data.transaction.creditor'), 'taxId', 'data.transaction.creditor');
     account(tx.debtorAccount, 'data.transaction.debtorAccount');
     account(tx.creditorAccount, 'data.transaction.creditorAccount');
-    return { kind: 'payment', data: { message: 'pacs.008', transaction: tx as unknown as PaymentRequestedData['transaction'] } };
+    return { kind: 'payment', data: { message: 'pacs.008', transaction: tx as unknown as Extract<PaymentRequestedData, { message: 'pacs.008' }>['transaction'] } };
   }
   if (detailType === 'DictRequested') {
     const operation = requireString(root, 'operation', 'data');

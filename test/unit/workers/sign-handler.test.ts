@@ -5,6 +5,7 @@ import type { EventDetail, MessageSignedData } from '../../../shared/events/inde
 import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
 import type { SagaStore } from '../../../shared/saga/index.ts';
 import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
+import { generateReturnId, parsePacs004 } from '../../../shared/iso20022/index.ts';
 import { createSignHandler, decodeSignRequest } from '../../../workers/sign/index.ts';
 import type { SignRequest } from '../../../workers/sign/index.ts';
 import { createTestPki } from '../../support/test-pki.ts';
@@ -124,7 +125,7 @@ describe('sign handler', () => {
   it('refuses a detail whose EndToEndId differs from the transfer\'s', async () => {
     const handler = createSignHandler(deps);
     const mismatched = message('E99999004202611281700ggggggggggg', { endToEndId: 'E99999004202611281700hhhhhhhhhhh' });
-    await expect(handler(mismatched, context)).rejects.toThrow(/must equal data.transaction.endToEndId/);
+    await expect(handler(mismatched, context)).rejects.toThrow(/must equal the transfer's endToEndId/);
   });
 
   it('refuses a second request for the same payment with other content, alerting operations instead of signing', async () => {
@@ -141,6 +142,26 @@ describe('sign handler', () => {
     const handler = createSignHandler({ ...deps, sagas: signedOnce });
     const outcome = await handler(message(e2e, {}, '99.99'), context);
     expect(outcome.events.map((e) => e.detailType)).toEqual(['RequestConflict']);
+  });
+
+  it('signs a pacs.004 return keyed by its RtrId, with our ISPB as the returning agent', async () => {
+    const returnId = generateReturnId(ISPB, { at: new Date('2026-11-28T17:00:00Z') });
+    const data = decodeSignRequest(
+      { message: 'pacs.004', return: { returnId, originalEndToEndId: 'E99999005202611281600abcdefghijk', amount: '10.00', creditorAgentIspb: '99999005', reason: { code: 'MD06' }, returnedAt: '2026-11-28T17:00:00.000Z' } },
+      'PaymentRequested',
+    );
+    const handler = createSignHandler(deps);
+    const outcome = await handler(
+      { event: { id: 'r', detailType: 'PaymentRequested', source: 'core.banking', time: undefined, detail: { version: 1, sagaId: paymentSagaId(returnId), endToEndId: returnId, attempt: 1, traceparent: newTraceparent(), data } }, sqs: { messageId: 'm', receiveCount: 1 } },
+      context,
+    );
+    const signed = signedData(outcome);
+    expect(signed.messageType).toBe('pacs.004');
+    const trustStore = new TrustStore();
+    trustStore.add(deps.signingKey.certificate.toString(), { ispb: ISPB });
+    const inline = signed.payload !== null && 'inline' in signed.payload ? signed.payload.inline : '';
+    const parsed = parsePacs004(verifySpi(inline, { trustStore }));
+    expect(parsed.returns[0]).toMatchObject({ returnId, amount: '10.00', debtorAgentIspb: ISPB });
   });
 });
 
