@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ReceiverBehaviour } from '../../infra/bcb-simulator/index.ts';
 import type { Command, CommandIo } from './command.ts';
+import { untilSignal } from './signals.ts';
 
 const USAGE = `usage: selo simulator [--pki <dir>] [--port 0] [--admin-port 0] [--host 127.0.0.1]
                       [--settlement-limit-ms 40000] [--long-poll-ms 5000] [--receiver accept|reject:CODE|never|live]
@@ -10,18 +11,6 @@ Runs the BCB simulator (ICOM and DICT over mTLS, admin over plain HTTP on loopba
 development PKI written by "selo pki init" (default .selo/pki; --pki-dir is an alias). Once ready it
 prints "selo: ready {json}" with the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.
 `;
-
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolveSignal) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolveSignal(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-}
 
 function portOf(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LocalStack } from '../../infra/local/index.ts';
 import type { Command, CommandIo } from './command.ts';
+import { untilSignal } from './signals.ts';
 
 const USAGE = `usage: selo up [--host 127.0.0.1] [--sqs-port 4566] [--kinesis-port 4567] [--dynamodb-port 4568] [--events-port 4569]
                [--bcb-port 4570] [--region sa-east-1] [--env local] [--pki-dir .selo/pki] [--no-workers]
@@ -69,19 +70,6 @@ function describe(stack: LocalStack, hsm: LocalHsm): string {
     lines.push(`    export ${key}=${value}`);
   }
   return `${lines.join('\n')}\n`;
-}
-
-/** Resolves when the process receives SIGINT or SIGTERM. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
 }
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {

@@ -3,15 +3,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { startLocalStack } from '../../../infra/local/index.ts';
 import type { LocalStack } from '../../../infra/local/index.ts';
 import { initDevPki } from '../../../infra/softhsm/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import type { AuditRecord } from '../../../shared/audit/index.ts';
 import { encodeEventBody, newTraceparent, paymentSagaId, dictSagaId } from '../../../shared/events/index.ts';
+import { creditTransfer, paymentRequestedEntry as requestedEntry, readAuditRecords, receiveMatching as receiveFrom } from '../../support/local-aws.ts';
+import type { ReceivedMessage } from '../../support/local-aws.ts';
 import { parsePacs008 } from '../../../shared/iso20022/index.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
 import { TrustStore, verifyDict, verifySpi } from '../../../shared/xmldsig/index.ts';
@@ -40,66 +41,19 @@ function newEndToEndId(): string {
 }
 
 function transaction(endToEndId: string, amount = '150.00'): Record<string, unknown> {
-  return {
-    endToEndId,
-    amount,
-    acceptanceDateTime: '2026-11-28T17:00:00.000Z',
-    localInstrument: 'MANU',
-    debtor: { name: 'Fulano de Tal', taxId: '70000000000' },
-    debtorAccount: { number: '500000', branch: '3000', type: 'CACC' },
-    creditorAgentIspb: '20000000',
-    creditor: { taxId: '80000000000' },
-    creditorAccount: { number: '600000', branch: '4000', type: 'SVGS' },
-    purpose: 'IPAY',
-  };
+  return creditTransfer(endToEndId, { amount, creditorAgentIspb: '20000000', creditorAccount: { number: '600000', branch: '4000', type: 'SVGS' } });
 }
 
-function paymentRequestedEntry(endToEndId: string, data: unknown): { Source: string; DetailType: string; Detail: string; EventBusName: string } {
-  return {
-    EventBusName: topology.eventBusName,
-    Source: 'core.banking',
-    DetailType: 'PaymentRequested',
-    Detail: JSON.stringify({ version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), data }),
-  };
+function paymentRequestedEntry(endToEndId: string, data: unknown): ReturnType<typeof requestedEntry> {
+  return requestedEntry(topology.eventBusName, endToEndId, data);
 }
 
-interface Received {
-  raw: string;
-  body: Record<string, unknown>;
-  attributes: Record<string, string>;
+function receiveMatching(url: string, predicate: (body: string) => boolean, timeoutMs = 15_000): Promise<ReceivedMessage> {
+  return receiveFrom(stack.clients.sqs, url, predicate, timeoutMs);
 }
 
-function parseJson(text: string): Record<string, unknown> {
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-}
-
-async function receiveMatching(url: string, predicate: (body: string) => boolean, timeoutMs = 15_000): Promise<Received> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }));
-    for (const m of got.Messages ?? []) {
-      if (predicate(m.Body ?? '')) {
-        const attributes = Object.fromEntries(Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']));
-        return { raw: m.Body ?? '', body: parseJson(m.Body ?? ''), attributes };
-      }
-    }
-  }
-  throw new Error('no matching message arrived');
-}
-
-async function auditRecords(): Promise<AuditRecord[]> {
-  const records: AuditRecord[] = [];
-  const shards = await stack.clients.kinesis.send(new ListShardsCommand({ StreamName: topology.auditStream.name }));
-  for (const shard of shards.Shards ?? []) {
-    const iterator = await stack.clients.kinesis.send(new GetShardIteratorCommand({ StreamName: topology.auditStream.name, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
-    const got = await stack.clients.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator }));
-    for (const r of got.Records ?? []) records.push(JSON.parse(Buffer.from(r.Data ?? []).toString('utf8')) as AuditRecord);
-  }
-  return records;
+function auditRecords(): Promise<AuditRecord[]> {
+  return readAuditRecords(stack.clients.kinesis, topology.auditStream.name);
 }
 
 function inlinePayload(body: Record<string, unknown>): string {

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { loadSimulatorPki, startBcbSimulator } from '../../../infra/bcb-simulator/index.ts';
 import type { BcbSimulator } from '../../../infra/bcb-simulator/index.ts';
 import { startLocalStack } from '../../../infra/local/index.ts';
@@ -20,6 +19,7 @@ import type { SignWorker } from '../../../workers/sign/index.ts';
 import { startTransmitWorker } from '../../../workers/transmit/index.ts';
 import type { TransmitWorker } from '../../../workers/transmit/index.ts';
 import { createTestToken } from '../../support/softhsm.ts';
+import { creditTransfer, paymentRequestedEntry, readAuditRecords } from '../../support/local-aws.ts';
 import type { TestToken } from '../../support/softhsm.ts';
 
 const topology = resolveTopology('local');
@@ -39,30 +39,8 @@ function newEndToEndId(): string {
 }
 
 async function requestPayment(endToEndId: string): Promise<void> {
-  const transaction = {
-    endToEndId,
-    amount: '75.30',
-    acceptanceDateTime: new Date().toISOString(),
-    localInstrument: 'MANU',
-    debtor: { name: 'Fulano de Tal', taxId: '70000000000' },
-    debtorAccount: { number: '500000', branch: '3000', type: 'CACC' },
-    creditorAgentIspb: '99999005',
-    creditor: { taxId: '80000000000' },
-    creditorAccount: { number: '600000', branch: '4000', type: 'CACC' },
-    purpose: 'IPAY',
-  };
-  const put = await stack.clients.events.send(
-    new PutEventsCommand({
-      Entries: [
-        {
-          EventBusName: topology.eventBusName,
-          Source: 'core.banking',
-          DetailType: 'PaymentRequested',
-          Detail: JSON.stringify({ version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), data: { message: 'pacs.008', transaction } }),
-        },
-      ],
-    }),
-  );
+  const transaction = creditTransfer(endToEndId, { amount: '75.30', acceptanceDateTime: new Date().toISOString() });
+  const put = await stack.clients.events.send(new PutEventsCommand({ Entries: [paymentRequestedEntry(topology.eventBusName, endToEndId, { message: 'pacs.008', transaction })] }));
   expect(put.FailedEntryCount).toBe(0);
 }
 
@@ -79,14 +57,7 @@ async function outcomeOf(endToEndId: string, timeoutMs = 40_000): Promise<{ deta
 }
 
 async function auditFor(endToEndId: string): Promise<AuditRecord[]> {
-  const records: AuditRecord[] = [];
-  const shards = await stack.clients.kinesis.send(new ListShardsCommand({ StreamName: topology.auditStream.name }));
-  for (const shard of shards.Shards ?? []) {
-    const iterator = await stack.clients.kinesis.send(new GetShardIteratorCommand({ StreamName: topology.auditStream.name, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
-    const got = await stack.clients.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator, Limit: 10_000 }));
-    for (const r of got.Records ?? []) records.push(JSON.parse(Buffer.from(r.Data ?? []).toString('utf8')) as AuditRecord);
-  }
-  return records.filter((r) => r.end_to_end_id === endToEndId);
+  return (await readAuditRecords(stack.clients.kinesis, topology.auditStream.name)).filter((r) => r.end_to_end_id === endToEndId);
 }
 
 beforeAll(async () => {

@@ -1,0 +1,75 @@
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { AuditRecord } from '../../shared/audit/index.ts';
+import { newTraceparent, paymentSagaId } from '../../shared/events/index.ts';
+
+/** A message received in a test: its raw body, its body as JSON (or `{}`), and its attributes. */
+export interface ReceivedMessage {
+  raw: string;
+  body: Record<string, unknown>;
+  attributes: Record<string, string>;
+}
+
+function parseJson(text: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+/** Receives from `url` until a message's raw body satisfies `predicate`; throws after `timeoutMs`. */
+export async function receiveMatching(sqs: SQSClient, url: string, predicate: (body: string) => boolean, timeoutMs = 15_000): Promise<ReceivedMessage> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }));
+    for (const m of got.Messages ?? []) {
+      if (predicate(m.Body ?? '')) {
+        const attributes = Object.fromEntries(Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']));
+        return { raw: m.Body ?? '', body: parseJson(m.Body ?? ''), attributes };
+      }
+    }
+  }
+  throw new Error(`no matching message arrived on ${url} within ${timeoutMs} ms`);
+}
+
+/** Every audit record on the stream so far (all shards, from the start). */
+export async function readAuditRecords(kinesis: KinesisClient, streamName: string): Promise<AuditRecord[]> {
+  const records: AuditRecord[] = [];
+  const shards = await kinesis.send(new ListShardsCommand({ StreamName: streamName }));
+  for (const shard of shards.Shards ?? []) {
+    const iterator = await kinesis.send(new GetShardIteratorCommand({ StreamName: streamName, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
+    const got = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator, Limit: 10_000 }));
+    for (const r of got.Records ?? []) records.push(JSON.parse(Buffer.from(r.Data ?? []).toString('utf8')) as AuditRecord);
+  }
+  return records;
+}
+
+/** A valid pacs.008 credit transfer from PSP 99999004 to 99999005, as core banking sends it. */
+export function creditTransfer(endToEndId: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    endToEndId,
+    amount: '150.00',
+    acceptanceDateTime: '2026-11-28T17:00:00.000Z',
+    localInstrument: 'MANU',
+    debtor: { name: 'Fulano de Tal', taxId: '70000000000' },
+    debtorAccount: { number: '500000', branch: '3000', type: 'CACC' },
+    creditorAgentIspb: '99999005',
+    creditor: { taxId: '80000000000' },
+    creditorAccount: { number: '600000', branch: '4000', type: 'CACC' },
+    purpose: 'IPAY',
+    ...overrides,
+  };
+}
+
+/** A PutEvents entry for `PaymentRequested` as core banking publishes it. */
+export function paymentRequestedEntry(eventBusName: string, endToEndId: string, data: unknown): { EventBusName: string; Source: string; DetailType: string; Detail: string } {
+  return {
+    EventBusName: eventBusName,
+    Source: 'core.banking',
+    DetailType: 'PaymentRequested',
+    Detail: JSON.stringify({ version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), data }),
+  };
+}
