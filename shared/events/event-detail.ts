@@ -31,8 +31,8 @@ export interface EventDetail<T = unknown> extends CorrelationIds {
   data: T;
 }
 
-/** A saga id: `PAY#<EndToEndId>` for a payment, `DICT#<RequestId>` for a DICT operation. */
-const SAGA_ID = /^(PAY|DICT)#[A-Za-z0-9-]{1,64}$/;
+/** A saga id: `PAY#<EndToEndId>` for a payment, `DICT#<RequestId>` for a DICT operation, `ECHO#<RequestId>` for an echo. */
+const SAGA_ID = /^(PAY|DICT|ECHO)#[A-Za-z0-9-]{1,64}$/;
 
 /** Whether `value` is a well-formed saga id. */
 export function isSagaId(value: unknown): value is string {
@@ -47,6 +47,11 @@ export function paymentSagaId(endToEndId: string): string {
 /** The saga id of a DICT operation. */
 export function dictSagaId(requestId: string): string {
   return `DICT#${requestId}`;
+}
+
+/** The saga id of a pibr.001 echo, keyed by the requester's RequestId. */
+export function echoSagaId(requestId: string): string {
+  return `ECHO#${requestId}`;
 }
 
 /** Raised when an event detail does not follow the schema; the message names the field. */

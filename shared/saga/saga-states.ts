@@ -53,7 +53,7 @@ export const SAGA_STATES = [
 export type SagaState = (typeof SAGA_STATES)[number];
 
 /** What a saga tracks: a payment (`PAY#<EndToEndId>`) or a DICT operation (`DICT#<RequestId>`). */
-export type SagaKind = 'payment' | 'dict';
+export type SagaKind = 'payment' | 'dict' | 'echo';
 
 /** The legal transitions of one kind of saga: from each state, the states it may enter. */
 export type TransitionTable = Readonly<Record<SagaState, readonly SagaState[]>>;
@@ -90,11 +90,28 @@ const DICT: TransitionTable = {
   OUTCOME_CONFLICT: [],
 };
 
+/** pibr.001 echoes (`ECHO#<RequestId>`): sent and answered, nothing to compensate. */
+const ECHO: TransitionTable = {
+  REQUESTED: ['SIGNED', 'FAILED'],
+  SIGNED: ['TRANSMITTING', 'FAILED'],
+  TRANSMITTING: ['TRANSMITTED', 'FAILED', 'IN_DOUBT', 'COMPLETED'],
+  TRANSMITTED: ['COMPLETED', 'IN_DOUBT'],
+  IN_DOUBT: ['COMPLETED'],
+  SETTLED: [],
+  COMPLETED: [],
+  REJECTED: [],
+  FAILED: ['OUTCOME_CONFLICT'],
+  COMPENSATING: [],
+  COMPENSATED: [],
+  COMPENSATION_FAILED: [],
+  OUTCOME_CONFLICT: [],
+};
+
 /**
  * The legal transitions, per kind. DICT: a COMPLETED step may still be compensated when a later
  * step of a multi-step DICT operation fails (issue 8: a claim created before a later step failed).
  */
-export const SAGA_TRANSITIONS: Readonly<Record<SagaKind, TransitionTable>> = { payment: PAYMENT, dict: DICT };
+export const SAGA_TRANSITIONS: Readonly<Record<SagaKind, TransitionTable>> = { payment: PAYMENT, dict: DICT, echo: ECHO };
 
 /** The state every saga starts in. */
 export const INITIAL_SAGA_STATE: SagaState = 'REQUESTED';
@@ -109,9 +126,10 @@ export function isSagaState(value: unknown): value is SagaState {
   return typeof value === 'string' && (SAGA_STATES as readonly string[]).includes(value);
 }
 
-/** The kind of saga an id names: `PAY#…` is a payment, `DICT#…` a DICT operation. */
+/** The kind of saga an id names: `PAY#…` is a payment, `DICT#…` a DICT operation, `ECHO#…` a pibr.001 echo. */
 export function sagaKindOf(sagaId: string): SagaKind | undefined {
   if (sagaId.startsWith('PAY#')) return 'payment';
   if (sagaId.startsWith('DICT#')) return 'dict';
+  if (sagaId.startsWith('ECHO#')) return 'echo';
   return undefined;
 }

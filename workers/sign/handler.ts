@@ -4,9 +4,9 @@ import type { AuditRecord } from '../../shared/audit/index.ts';
 import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS, buildDictBody } from '../../shared/dict/index.ts';
-import { deriveDetail, dictSagaId, paymentSagaId } from '../../shared/events/index.ts';
+import { deriveDetail, dictSagaId, echoSagaId, paymentSagaId } from '../../shared/events/index.ts';
 import type { EventDetail, MessageSignedData } from '../../shared/events/index.ts';
-import { buildPacs004, buildPacs008, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
+import { buildPacs004, buildPacs008, buildPibr001, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { Handler, Outcome } from '../../shared/runtime/index.ts';
 import type { SagaStore } from '../../shared/saga/index.ts';
 import { signDict, signSpi } from '../../shared/xmldsig/index.ts';
@@ -69,10 +69,16 @@ interface SpiDraft {
   bizMsgIdr: string;
   /** The official XSD, when selo has it (pacs.004: none in the catalogue copy, checked structurally by the builder). */
   schema: 'pacs.008.spi.1.16' | undefined;
-  compensation: { step: string; action: string; params: Readonly<Record<string, unknown>> };
+  compensation: { step: string; action: string; params: Readonly<Record<string, unknown>> } | undefined;
 }
 
-function draftSpi(data: PaymentRequestedData, ispb: string): SpiDraft {
+function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | undefined): SpiDraft {
+  if (data.message === 'pibr.001') {
+    const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${echoSagaId(requestId ?? '')}:pibr.001`) });
+    const createdAt = new Date(data.echo.requestedAt).toISOString();
+    const unsigned = buildPibr001({ appHdr: { fromIspb: ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt: createdAt }, msgId: bizMsgIdr, creDtTm: createdAt, data: data.echo.data });
+    return { paymentId: requestId ?? '', unsigned, bizMsgIdr, schema: undefined, compensation: undefined };
+  }
   if (data.message === 'pacs.008') {
     const tx = data.transaction;
     const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${paymentSagaId(tx.endToEndId)}:pacs.008`) });
@@ -101,18 +107,28 @@ function draftSpi(data: PaymentRequestedData, ispb: string): SpiDraft {
 }
 
 async function signPayment(detail: EventDetail<SignRequest>, data: PaymentRequestedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
-  const requested = data.message === 'pacs.008' ? data.transaction.endToEndId : data.return.returnId;
-  const endToEndId = detail.endToEndId;
-  if (endToEndId === undefined || endToEndId !== requested) {
-    throw new SignRequestInvalidError(`detail.endToEndId (${endToEndId ?? 'missing'}) must equal the ${data.message === 'pacs.008' ? 'transfer\'s endToEndId' : 'return\'s returnId'} (${requested})`);
+  let sagaId: string;
+  let ids: { endToEndId: string } | { requestId: string };
+  if (data.message === 'pibr.001') {
+    // An echo is no payment: it is keyed by the requester's RequestId.
+    if (detail.requestId === undefined) throw new SignRequestInvalidError('detail.requestId is required for a pibr.001 echo');
+    sagaId = echoSagaId(detail.requestId);
+    ids = { requestId: detail.requestId };
+  } else {
+    const requested = data.message === 'pacs.008' ? data.transaction.endToEndId : data.return.returnId;
+    const endToEndId = detail.endToEndId;
+    if (endToEndId === undefined || endToEndId !== requested) {
+      throw new SignRequestInvalidError(`detail.endToEndId (${endToEndId ?? 'missing'}) must equal the ${data.message === 'pacs.008' ? 'transfer\'s endToEndId' : 'return\'s returnId'} (${requested})`);
+    }
+    const prefix = data.message === 'pacs.008' ? 'E' : 'D';
+    if (!endToEndId.startsWith(`${prefix}${deps.ispb}`)) throw new SignRequestInvalidError(`${endToEndId} was not issued by ISPB ${deps.ispb}`);
+    sagaId = paymentSagaId(endToEndId);
+    ids = { endToEndId };
   }
-  const sagaId = paymentSagaId(endToEndId);
   if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
-  const prefix = data.message === 'pacs.008' ? 'E' : 'D';
-  if (!endToEndId.startsWith(`${prefix}${deps.ispb}`)) throw new SignRequestInvalidError(`${endToEndId} was not issued by ISPB ${deps.ispb}`);
 
-  const created = await deps.sagas.create({ sagaId, ids: { endToEndId }, reason: 'PaymentRequested', attempt });
-  const draft = draftSpi(data, deps.ispb);
+  const created = await deps.sagas.create({ sagaId, ids, reason: 'PaymentRequested', attempt });
+  const draft = draftSpi(data, deps.ispb, detail.requestId);
   const { bizMsgIdr } = draft;
   const signed = await signSpi(draft.unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
   // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
@@ -124,11 +140,11 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
     const signedBefore = created.saga.history.find((t) => t.key === 'sign');
     if (signedBefore !== undefined && !signedBefore.reason.includes(`sha256=${digest}`)) {
       // Same EndToEndId, other content: never a second, different message for one payment.
-      return conflict(detail, sagaId, attempt, `a different request for ${endToEndId} was signed already`);
+      return conflict(detail, sagaId, attempt, `a different request for ${draft.paymentId} was signed already`);
     }
   }
   // Content-addressed, so a stored payload is never replaced by other bytes.
-  const payload = await payloadOf(signed, `claim-check/${endToEndId}/${digest}.xml`, deps);
+  const payload = await payloadOf(signed, `claim-check/${draft.paymentId}/${digest}.xml`, deps);
   const written = await deps.sagas.transition({
     sagaId,
     to: 'SIGNED',
@@ -137,7 +153,7 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
     attempt,
     idempotencyKey: 'sign',
     ids: { bizMsgIdr },
-    compensation: draft.compensation,
+    ...(draft.compensation === undefined ? {} : { compensation: draft.compensation }),
   });
   const messageSigned: MessageSignedData = { channel: 'spi', messageType: data.message, bizMsgIdr, payload };
   return outcome(detail, messageSigned, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');

@@ -15,6 +15,11 @@ export type PaymentRequestedData =
       transaction: Omit<CreditTransfer, 'debtorAgentIspb'>;
     }
   | {
+      message: 'pibr.001';
+      /** An echo to the SPI (connectivity check); the event's `requestId` keys its saga. */
+      echo: { data: string; requestedAt: string };
+    }
+  | {
       message: 'pacs.004';
       /** The return; its `returnId` (RtrId, `D…`) must equal the event's `endToEndId`, which keys its saga. */
       return: Omit<PaymentReturn, 'debtorAgentIspb'> & { returnedAt: string };
@@ -67,6 +72,10 @@ function account(value: unknown, path: string): void {
  */
 export function decodeSignRequest(data: unknown, detailType: string): SignRequest {
   const root = requireRecord(data, 'data');
+  if (detailType === 'PaymentRequested' && root.message === 'pibr.001') {
+    const echo = requireRecord(root.echo, 'data.echo');
+    return { kind: 'payment', data: { message: 'pibr.001', echo: { data: requireString(echo, 'data', 'data.echo'), requestedAt: requireString(echo, 'requestedAt', 'data.echo') } } };
+  }
   if (detailType === 'PaymentRequested' && root.message === 'pacs.004') {
     const ret = requireRecord(root.return, 'data.return');
     for (const field of ['returnId', 'originalEndToEndId', 'amount', 'creditorAgentIspb', 'returnedAt']) requireString(ret, field, 'data.return');
@@ -74,7 +83,7 @@ export function decodeSignRequest(data: unknown, detailType: string): SignReques
     return { kind: 'payment', data: { message: 'pacs.004', return: ret as unknown as Extract<PaymentRequestedData, { message: 'pacs.004' }>['return'] } };
   }
   if (detailType === 'PaymentRequested') {
-    if (root.message !== 'pacs.008') throw new SignRequestInvalidError(`data.message must be "pacs.008" or "pacs.004", got ${JSON.stringify(root.message) ?? 'nothing'}`);
+    if (root.message !== 'pacs.008') throw new SignRequestInvalidError(`data.message must be "pacs.008", "pacs.004" or "pibr.001", got ${JSON.stringify(root.message) ?? 'nothing'}`);
     const tx = requireRecord(root.transaction, 'data.transaction');
     for (const field of ['endToEndId', 'amount', 'acceptanceDateTime', 'localInstrument', 'creditorAgentIspb']) requireString(tx, field, 'data.transaction');
     if (typeof tx.amount === 'string' && !/^\d{1,16}\.\d{2}$/.test(tx.amount)) {

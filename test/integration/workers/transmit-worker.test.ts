@@ -12,7 +12,7 @@ import type { LocalStack } from '../../../infra/local/index.ts';
 import { initDevPki } from '../../../infra/softhsm/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import type { AuditRecord } from '../../../shared/audit/index.ts';
-import { dictSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import { dictSagaId, echoSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
 import { startSignWorker } from '../../../workers/sign/index.ts';
 import type { SignWorker } from '../../../workers/sign/index.ts';
@@ -219,6 +219,22 @@ describe('sign and transmit workers against the BCB simulator', () => {
     expect(answer?.body).toContain('CreateEntryResponse');
     expect(answer?.body).toContain('Signature');
     expect((await sagas.get(dictSagaId(requestId)))?.state).toBe('TRANSMITTED');
+  });
+
+  it('sends a pibr.001 echo that the simulator takes and answers with a pibr.002', async () => {
+    const requestId = randomUUID();
+    await stack.clients.events.send(
+      new PutEventsCommand({
+        Entries: [{
+          EventBusName: topology.eventBusName, Source: 'core.banking', DetailType: 'PaymentRequested',
+          Detail: JSON.stringify({ version: 1, sagaId: echoSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data: { message: 'pibr.001', echo: { data: 'ping', requestedAt: new Date().toISOString() } } }),
+        }],
+      }),
+    );
+    const sagas2 = new SagaStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name });
+    await expect.poll(async () => (await sagas2.get(echoSagaId(requestId)))?.state, { timeout: 20_000 }).toBe('TRANSMITTED');
+    await simulator.idle();
+    expect(simulator.ledger.sent(ISPB).some((m) => m.type === 'pibr.002')).toBe(true);
   });
 
   it('reuses TLS connections: many requests per handshake', () => {

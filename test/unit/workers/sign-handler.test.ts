@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim-check/index.ts';
-import { newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import { echoSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import type { EventDetail, MessageSignedData } from '../../../shared/events/index.ts';
 import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
 import type { SagaStore } from '../../../shared/saga/index.ts';
 import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
-import { generateReturnId, parsePacs004 } from '../../../shared/iso20022/index.ts';
+import { generateReturnId, parsePacs004, parsePibr001 } from '../../../shared/iso20022/index.ts';
 import { createSignHandler, decodeSignRequest } from '../../../workers/sign/index.ts';
 import type { SignRequest } from '../../../workers/sign/index.ts';
 import { createTestPki } from '../../support/test-pki.ts';
@@ -162,6 +162,36 @@ describe('sign handler', () => {
     const inline = signed.payload !== null && 'inline' in signed.payload ? signed.payload.inline : '';
     const parsed = parsePacs004(verifySpi(inline, { trustStore }));
     expect(parsed.returns[0]).toMatchObject({ returnId, amount: '10.00', debtorAgentIspb: ISPB });
+  });
+
+  it('signs a pibr.001 echo keyed by the requester\'s RequestId, with nothing to compensate', async () => {
+    const requestId = '6f1c2a4e-0d0b-4c1e-9d3a-7a2f5e8b9c10';
+    const data = decodeSignRequest({ message: 'pibr.001', echo: { data: 'ping', requestedAt: '2026-11-28T17:00:00.000Z' } }, 'PaymentRequested');
+    const recorded: { compensation?: unknown; sagaId: string }[] = [];
+    const handler = createSignHandler({
+      ...deps,
+      sagas: { ...fakeSagas, transition: (input) => (recorded.push(input), fakeSagas.transition(input)) },
+    });
+    const outcome = await handler(
+      { event: { id: 'e', detailType: 'PaymentRequested', source: 'ops', time: undefined, detail: { version: 1, sagaId: echoSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data } }, sqs: { messageId: 'm', receiveCount: 1 } },
+      context,
+    );
+    const signed = signedData(outcome);
+    expect(signed.messageType).toBe('pibr.001');
+    const trustStore = new TrustStore();
+    trustStore.add(deps.signingKey.certificate.toString(), { ispb: ISPB });
+    const inline = signed.payload !== null && 'inline' in signed.payload ? signed.payload.inline : '';
+    expect(parsePibr001(verifySpi(inline, { trustStore })).data).toBe('ping');
+    expect(recorded).toEqual([expect.objectContaining({ sagaId: echoSagaId(requestId) })]);
+    expect(recorded[0]?.compensation).toBeUndefined();
+  });
+
+  it('refuses an echo without a RequestId', async () => {
+    const data = decodeSignRequest({ message: 'pibr.001', echo: { data: 'ping', requestedAt: '2026-11-28T17:00:00.000Z' } }, 'PaymentRequested');
+    const handler = createSignHandler(deps);
+    await expect(
+      handler({ event: { id: 'e', detailType: 'PaymentRequested', source: 'ops', time: undefined, detail: { version: 1, sagaId: 'ECHO#x', endToEndId: 'E1', attempt: 1, traceparent: newTraceparent(), data } }, sqs: { messageId: 'm', receiveCount: 1 } }, context),
+    ).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID' });
   });
 });
 
