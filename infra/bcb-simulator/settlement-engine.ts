@@ -1,4 +1,5 @@
-import type { CreditTransfer, TransactionStatus } from '../../shared/iso20022/index.ts';
+import { amountToCents } from '../../shared/iso20022/index.ts';
+import type { CreditTransfer, PaymentReturn, TransactionStatus } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { FaultController } from './faults.ts';
 import type { Ledger } from './ledger.ts';
@@ -93,6 +94,47 @@ export class SettlementEngine {
     this.timers.clear();
   }
 
+  /**
+   * A pacs.004 from `senderIspb`: the return of (part of) a settled payment that `senderIspb`
+   * received. The SPI settles it at once, without the other side's acceptance: pacs.002 ACSC to
+   * the sender, the pacs.004 to the participant that gets the money back. Refused (pacs.002 RJCT
+   * to the sender) when the original is unknown, not settled, not the sender's to return, already
+   * returned in full, or when the RtrId was seen before.
+   */
+  returnPayment(ret: PaymentReturn, bizMsgIdr: string, senderIspb: string, receivedAt: Date): void {
+    const { ledger, emitter } = this.deps;
+    const refuse = (code: string, information: string): void => {
+      // The pacs.002 about a return names the RtrId as OrgnlInstrId and the original EndToEndId (pacs.002 XSD).
+      emitter.pacs002(senderIspb, { originalInstructionId: ret.returnId, originalEndToEndId: ret.originalEndToEndId, status: 'RJCT', reason: { code, additionalInformation: information } });
+    };
+    if (ledger.hasPayment(ret.returnId)) return refuse('AM05', `RtrId ${ret.returnId} duplicado`);
+    const original = ledger.payment(ret.originalEndToEndId);
+    if (original === undefined || original.kind !== 'pacs.008') return refuse('AG09', `pagamento original ${ret.originalEndToEndId} desconhecido`);
+    if (original.status !== 'settled') return refuse('AG09', `pagamento original ${ret.originalEndToEndId} não liquidado`);
+    if (original.receiverIspb !== senderIspb) return refuse('AG09', `o pagamento ${ret.originalEndToEndId} não foi recebido por ${senderIspb}`);
+    const returnedCents = ledger
+      .payments('settled')
+      .filter((p) => p.kind === 'pacs.004' && p.originalEndToEndId === ret.originalEndToEndId)
+      .reduce((sum, p) => sum + cents(p.amount), 0n);
+    if (returnedCents + cents(ret.amount) > cents(original.amount)) return refuse('AM09', `devolução acima do valor original ${original.amount}`);
+    ledger.addPayment({
+      endToEndId: ret.returnId,
+      kind: 'pacs.004',
+      originalEndToEndId: ret.originalEndToEndId,
+      payerIspb: senderIspb,
+      receiverIspb: original.payerIspb,
+      amount: ret.amount,
+      bizMsgIdr,
+      receivedAt: receivedAt.toISOString(),
+      status: 'pending',
+    });
+    ledger.decide(ret.returnId, 'settled');
+    const now = new Date();
+    emitter.pacs002(senderIspb, { originalInstructionId: ret.returnId, originalEndToEndId: ret.originalEndToEndId, status: 'ACSC', settlementDateTime: now.toISOString(), interbankSettlementDate: settlementDate(now) });
+    emitter.pacs004(original.payerIspb, ret);
+    this.deps.logger.debug({ returnId: ret.returnId, originalEndToEndId: ret.originalEndToEndId }, 'return settled');
+  }
+
   private schedule(e2e: string, delayMs: number, run: () => void): void {
     if (this.closed) return;
     const timer = setTimeout(run, delayMs);
@@ -135,4 +177,9 @@ export class SettlementEngine {
     this.finish(e2e);
     this.deps.logger.debug({ endToEndId: e2e, reason: code }, 'payment rejected');
   }
+}
+
+/** BRL amount as integer cents (decimal strings, never floating point). */
+function cents(amount: string): bigint {
+  return amountToCents(amount);
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { buildAdmi002, buildPacs002, buildPacs008, generateMessageId } from '../../shared/iso20022/index.ts';
+import { buildAdmi002, buildPacs002, buildPacs004, buildPacs008, generateMessageId } from '../../shared/iso20022/index.ts';
+import type { PaymentReturn } from '../../shared/iso20022/index.ts';
 import type { CreditTransfer, TransactionStatus } from '../../shared/iso20022/index.ts';
 import { signSpi } from '../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../shared/xmldsig/index.ts';
@@ -71,6 +72,13 @@ export class SpiEmitter {
   pacs008(toIspb: string, transaction: CreditTransfer): OutboundMessage {
     return this.emit(toIspb, 'pacs.008', transaction.endToEndId, undefined, (header) =>
       buildPacs008({ appHdr: header, msgId: header.bizMsgIdr, creDtTm: header.creDt, transactions: [transaction] }),
+    );
+  }
+
+  /** The pacs.004 forwarded to the participant that receives the returned funds. */
+  pacs004(toIspb: string, ret: PaymentReturn): OutboundMessage {
+    return this.emit(toIspb, 'pacs.004', ret.returnId, undefined, (header) =>
+      buildPacs004({ appHdr: header, msgId: header.bizMsgIdr, creDtTm: header.creDt, returns: [ret] }),
     );
   }
 

@@ -1,6 +1,17 @@
 import {
-  END_TO_END_ID, MESSAGE_ID, MessageFormatError, SchemaValidationError, envelopeParts, messageOfNamespace, parseAppHdr, parsePacs002, parsePacs008, parsePibr001,
+  END_TO_END_ID,
+  MESSAGE_ID,
+  MessageFormatError,
+  SchemaValidationError,
+  envelopeParts,
+  messageOfNamespace,
+  parseAppHdr,
+  parsePacs002,
+  parsePacs008,
+  parsePibr001,
   buildPibr002,
+  parsePacs004,
+  RETURN_ID,
 } from '../../shared/iso20022/index.ts';
 import type { AppHdr } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
@@ -163,6 +174,16 @@ export class SpiProcessor {
           }
           this.deps.engine.answer(header.fromIspb, status.originalEndToEndId, status.status, status.reason);
         }
+        return;
+      }
+      case 'pacs.004': {
+        const message = parsePacs004({ appHdr: verified.appHdr, document: verified.document });
+        message.returns.forEach((ret, i) => {
+          const location = `/Envelope/Document/PmtRtr/TxInf[${i + 1}]`;
+          if (!RETURN_ID.test(ret.returnId)) throw new Refusal('RTRID_INVALID', `RtrId ${ret.returnId} does not have the BCB format`, `${location}/RtrId`);
+          if (ret.debtorAgentIspb !== header.fromIspb) throw new Refusal('DEBTOR_AGENT_INVALID', `DbtrAgt ${ret.debtorAgentIspb} is not the sender ${header.fromIspb}`, `${location}/DbtrAgt`);
+        });
+        for (const ret of message.returns) this.deps.engine.returnPayment(ret, header.bizMsgIdr, header.fromIspb, now);
         return;
       }
       case 'pibr.001': {
