@@ -8,6 +8,7 @@ import { hsmCommand } from './hsm.ts';
 import { pkiCommand } from './pki.ts';
 import { simulatorCommand } from './simulator.ts';
 import { workerCommand } from './worker.ts';
+import { dlqCommand } from './dlq.ts';
 
 /**
  * Every `selo` command. Each lives in its own file in this folder; add one line here to
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   pkiCommand,
   simulatorCommand,
   workerCommand,
+  dlqCommand,
 ];
 
 export type { Command, CommandIo } from './command.ts';

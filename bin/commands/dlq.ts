@@ -1,0 +1,72 @@
+import { parseArgs } from 'node:util';
+import type { Command, CommandIo } from './command.ts';
+
+const USAGE = `usage: selo dlq list <queue> [--max 50] [--json]
+       selo dlq replay <queue> [--max 10]
+Inspects or replays the dead-letter queue of one of selo's queues (sign, transmit, verify,
+compensate, operations) in the environment's AWS (or the stand-ins its endpoints name).
+list shows each message's error code, reason, source queue and receive count without consuming
+it; replay moves messages back to the work queue (send first, then delete from the DLQ).`;
+
+async function run(args: readonly string[], io: CommandIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options: { max: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
+  } catch (error) {
+    io.stderr.write(`selo dlq: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const [action, key] = parsed.positionals;
+  const max = parsed.values.max === undefined ? undefined : Number(parsed.values.max);
+  if ((action !== 'list' && action !== 'replay') || key === undefined || parsed.positionals.length !== 2 || (max !== undefined && !(Number.isInteger(max) && max > 0 && max <= 1000))) {
+    io.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }, { listDeadLetters, replayDeadLetters }, { GetQueueUrlCommand }] = await Promise.all([
+    import('../../shared/config/index.ts'),
+    import('../../shared/aws/index.ts'),
+    import('../../infra/topology.ts'),
+    import('../../shared/ops/index.ts'),
+    import('@aws-sdk/client-sqs'),
+  ]);
+  let config;
+  try {
+    config = loadConfig(io.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`selo dlq: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const topology = resolveTopology(config.environment);
+  const queue = topology.queues.find((q) => q.key === key);
+  if (queue === undefined) {
+    io.stderr.write(`selo dlq: no queue ${JSON.stringify(key)}; the queues are ${topology.queues.map((q) => q.key).join(', ')}\n`);
+    return 2;
+  }
+  const clients = createAwsClients(config.aws);
+  try {
+    const dlqUrl = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.dlqName }))).QueueUrl ?? '';
+    if (action === 'list') {
+      const letters = await listDeadLetters(clients.sqs, dlqUrl, max ?? 50);
+      if (parsed.values.json) io.stdout.write(`${JSON.stringify(letters)}\n`);
+      else {
+        io.stdout.write(`${queue.dlqName}: ${letters.length} message(s)\n`);
+        for (const l of letters) {
+          io.stdout.write(`  ${l.messageId}  ${l.code ?? '(receive budget spent)'}  receives ${l.receiveCount ?? '?'}  ${l.reason ?? ''}\n`);
+        }
+      }
+      return 0;
+    }
+    const url = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }))).QueueUrl ?? '';
+    const result = await replayDeadLetters(clients.sqs, dlqUrl, url, max ?? 10);
+    io.stdout.write(`replayed ${result.replayed} message(s) from ${queue.dlqName} to ${queue.name}${result.failed.length > 0 ? `; ${result.failed.length} left in the DLQ after a failure` : ''}\n`);
+    return result.failed.length > 0 ? 1 : 0;
+  } finally {
+    clients.destroy();
+  }
+}
+
+/** `selo dlq list|replay <queue>`: operations' view of the dead letters. */
+export const dlqCommand: Command = { name: 'dlq', summary: 'inspect or replay a queue\'s dead letters (dlq list|replay <queue>)', run };
