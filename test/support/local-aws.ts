@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
@@ -71,5 +72,33 @@ export function paymentRequestedEntry(eventBusName: string, endToEndId: string, 
     Source: 'core.banking',
     DetailType: 'PaymentRequested',
     Detail: JSON.stringify({ version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), data }),
+  };
+}
+
+/** The environment a worker under test needs, pointed at the stand-ins, a test token and a dev PKI. */
+export function workerTestEnv(options: {
+  stackEnv: Record<string, string>;
+  token: { modulePath: string; tokenLabel: string; pin: string };
+  pkiDir: string;
+  /** The BCB simulator's origin, for the transmit worker. */
+  bcbUrl?: string;
+  /** Anything to add or replace. */
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  const { pkiDir } = options;
+  return {
+    ...options.stackEnv,
+    SELO_ISPB: '99999004',
+    SELO_HSM_MODULE: options.token.modulePath,
+    SELO_HSM_TOKEN_LABEL: options.token.tokenLabel,
+    SELO_HSM_PIN: options.token.pin,
+    SELO_SIGNING_CERT: join(pkiDir, 'psp-signing.crt'),
+    ...(options.bcbUrl === undefined
+      ? {}
+      : { SELO_BCB_URL: options.bcbUrl, SELO_BCB_CA: join(pkiDir, 'ca.crt'), SELO_TLS_CERT: join(pkiDir, 'psp-tls-client.crt'), SELO_TLS_KEY: join(pkiDir, 'psp-tls-client.key') }),
+    SELO_HEALTH_PORT: '0',
+    SELO_SQS_WAIT_SECONDS: '1',
+    SELO_LOG_LEVEL: process.env.SELO_TEST_LOG_LEVEL ?? 'silent',
+    ...options.extra,
   };
 }

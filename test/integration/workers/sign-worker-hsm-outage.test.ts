@@ -14,6 +14,7 @@ import { SagaStore } from '../../../shared/saga/index.ts';
 import { startSignWorker } from '../../../workers/sign/index.ts';
 import type { SignWorker } from '../../../workers/sign/index.ts';
 import { createTestToken } from '../../support/softhsm.ts';
+import { workerTestEnv } from '../../support/local-aws.ts';
 import type { TestToken } from '../../support/softhsm.ts';
 
 const topology = resolveTopology('local');
@@ -32,19 +33,12 @@ beforeAll(async () => {
   modulePath = join(scratch, 'libpkcs11-outage.so');
   stack = await startLocalStack();
   worker = await startSignWorker({
-    env: {
-      ...stack.env(),
-      SELO_ISPB: ISPB,
-      SELO_HSM_MODULE: modulePath,
-      SELO_HSM_TOKEN_LABEL: token.tokenLabel,
-      SELO_HSM_PIN: token.pin,
-      SELO_SIGNING_CERT: join(scratch, 'pki', 'psp-signing.crt'),
-      SELO_HEALTH_PORT: '0',
-      SELO_SQS_WAIT_SECONDS: '1',
-      SELO_BACKOFF_BASE_SECONDS: '1',
-      SELO_BACKOFF_MAX_SECONDS: '1',
-      SELO_LOG_LEVEL: 'silent',
-    },
+    env: workerTestEnv({
+      stackEnv: stack.env(),
+      token: { ...token, modulePath },
+      pkiDir: join(scratch, 'pki'),
+      extra: { SELO_BACKOFF_BASE_SECONDS: '1', SELO_BACKOFF_MAX_SECONDS: '1', SELO_LOG_LEVEL: 'silent' },
+    }),
   });
 }, 120_000);
 

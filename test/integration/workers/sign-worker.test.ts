@@ -11,7 +11,7 @@ import { initDevPki } from '../../../infra/softhsm/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import type { AuditRecord } from '../../../shared/audit/index.ts';
 import { encodeEventBody, newTraceparent, paymentSagaId, dictSagaId } from '../../../shared/events/index.ts';
-import { creditTransfer, paymentRequestedEntry as requestedEntry, readAuditRecords, receiveMatching as receiveFrom } from '../../support/local-aws.ts';
+import { creditTransfer, paymentRequestedEntry as requestedEntry, readAuditRecords, receiveMatching as receiveFrom, workerTestEnv } from '../../support/local-aws.ts';
 import type { ReceivedMessage } from '../../support/local-aws.ts';
 import { parsePacs008 } from '../../../shared/iso20022/index.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
@@ -70,17 +70,7 @@ beforeAll(async () => {
   stack = await startLocalStack();
   sagas = new SagaStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name });
   worker = await startSignWorker({
-    env: {
-      ...stack.env(),
-      SELO_ISPB: ISPB,
-      SELO_HSM_MODULE: token.modulePath,
-      SELO_HSM_TOKEN_LABEL: token.tokenLabel,
-      SELO_HSM_PIN: token.pin,
-      SELO_SIGNING_CERT: join(pkiDir, 'psp-signing.crt'),
-      SELO_HEALTH_PORT: '0',
-      SELO_SQS_WAIT_SECONDS: '1',
-      SELO_LOG_LEVEL: process.env.SELO_TEST_LOG_LEVEL ?? 'silent',
-    },
+    env: workerTestEnv({ stackEnv: stack.env(), token, pkiDir }),
   });
 }, 120_000);
 

@@ -16,7 +16,7 @@ import { startSignWorker } from '../../../workers/sign/index.ts';
 import type { SignWorker } from '../../../workers/sign/index.ts';
 import { startTransmitWorker } from '../../../workers/transmit/index.ts';
 import type { TransmitWorker } from '../../../workers/transmit/index.ts';
-import { creditTransfer, paymentRequestedEntry } from '../../support/local-aws.ts';
+import { creditTransfer, paymentRequestedEntry, workerTestEnv } from '../../support/local-aws.ts';
 import { createTestToken } from '../../support/softhsm.ts';
 import type { TestToken } from '../../support/softhsm.ts';
 
@@ -35,22 +35,11 @@ beforeAll(async () => {
   const pki = await initDevPki({ dir: pkiDir, modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: token.pin, pspIspb: ISPB });
   simulator = await startBcbSimulator({ ...loadSimulatorPki(pkiDir), adminPort: null });
   stack = await startLocalStack();
-  const env = {
-    ...stack.env(),
-    SELO_ISPB: ISPB,
-    SELO_HSM_MODULE: token.modulePath,
-    SELO_HSM_TOKEN_LABEL: token.tokenLabel,
-    SELO_HSM_PIN: token.pin,
-    SELO_SIGNING_CERT: join(pkiDir, DEV_PKI_FILES.pspSigningCertificate),
-    SELO_BCB_URL: simulator.url,
-    SELO_BCB_CA: join(pkiDir, DEV_PKI_FILES.caCertificate),
-    // The mTLS client key never leaves the HSM: OpenSSL's pkcs11 engine signs the handshake.
-    SELO_TLS_CERT: join(pkiDir, DEV_PKI_FILES.pspTlsClientHsmCertificate),
-    SELO_TLS_KEY_LABEL: pki.manifest.psp.tlsKeyLabel,
-    SELO_HEALTH_PORT: '0',
-    SELO_SQS_WAIT_SECONDS: '1',
-    SELO_LOG_LEVEL: 'silent',
-  };
+  // The mTLS client key never leaves the HSM: OpenSSL's pkcs11 engine signs the handshake.
+  const { SELO_TLS_KEY: _pemKey, ...env } = workerTestEnv({
+    stackEnv: stack.env(), token, pkiDir, bcbUrl: simulator.url,
+    extra: { SELO_TLS_CERT: join(pkiDir, DEV_PKI_FILES.pspTlsClientHsmCertificate), SELO_TLS_KEY_LABEL: pki.manifest.psp.tlsKeyLabel, SELO_LOG_LEVEL: 'silent' },
+  });
   sign = await startSignWorker({ env });
   transmit = await startTransmitWorker({ env });
 }, 120_000);

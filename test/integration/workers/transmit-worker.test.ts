@@ -19,7 +19,7 @@ import type { SignWorker } from '../../../workers/sign/index.ts';
 import { startTransmitWorker } from '../../../workers/transmit/index.ts';
 import type { TransmitWorker } from '../../../workers/transmit/index.ts';
 import { createTestToken } from '../../support/softhsm.ts';
-import { creditTransfer, paymentRequestedEntry, readAuditRecords } from '../../support/local-aws.ts';
+import { creditTransfer, paymentRequestedEntry, readAuditRecords, workerTestEnv } from '../../support/local-aws.ts';
 import type { TestToken } from '../../support/softhsm.ts';
 
 const topology = resolveTopology('local');
@@ -74,24 +74,10 @@ beforeAll(async () => {
   await stack.clients.events.send(new PutRuleCommand({ Name: 'downstream-transmit', EventBusName: topology.eventBusName, EventPattern: JSON.stringify({ source: ['selo.transmit'] }) }));
   await stack.clients.events.send(new PutTargetsCommand({ Rule: 'downstream-transmit', EventBusName: topology.eventBusName, Targets: [{ Id: 'q', Arn: arn }] }));
 
-  const env = {
-    ...stack.env(),
-    SELO_ISPB: ISPB,
-    SELO_HSM_MODULE: token.modulePath,
-    SELO_HSM_TOKEN_LABEL: token.tokenLabel,
-    SELO_HSM_PIN: token.pin,
-    SELO_SIGNING_CERT: join(pkiDir, 'psp-signing.crt'),
-    SELO_BCB_URL: simulator.url,
-    SELO_BCB_CA: join(pkiDir, 'ca.crt'),
-    SELO_TLS_CERT: join(pkiDir, 'psp-tls-client.crt'),
-    SELO_TLS_KEY: join(pkiDir, 'psp-tls-client.key'),
-    SELO_BCB_TIMEOUT_MS: '1500',
-    SELO_HEALTH_PORT: '0',
-    SELO_SQS_WAIT_SECONDS: '1',
-    SELO_BACKOFF_BASE_SECONDS: '0',
-    SELO_BACKOFF_MAX_SECONDS: '1',
-    SELO_LOG_LEVEL: process.env.SELO_TEST_LOG_LEVEL ?? 'silent',
-  };
+  const env = workerTestEnv({
+    stackEnv: stack.env(), token, pkiDir, bcbUrl: simulator.url,
+    extra: { SELO_BCB_TIMEOUT_MS: '1500', SELO_BACKOFF_BASE_SECONDS: '0', SELO_BACKOFF_MAX_SECONDS: '1' },
+  });
   sign = await startSignWorker({ env });
   transmit = await startTransmitWorker({ env });
 }, 120_000);
