@@ -67,6 +67,8 @@ export const OPERATIONS_ALERTS: readonly string[] = [
   'RequestConflict',
   // The transmit worker gave up on a message for a reason other than a definite refusal.
   'TransmitStepDeadLettered',
+  // A message from the BCB (or a DICT answer) whose signature does not verify: quarantined.
+  'SignatureInvalid',
 ];
 
 /** selo's topology. */
@@ -82,7 +84,8 @@ export const TOPOLOGY: TopologyDeclaration = {
     {
       key: 'requests-to-sign',
       description: 'Core banking requests go to the sign worker',
-      eventPattern: { source: ['core.banking'], 'detail-type': ['PaymentRequested', 'DictRequested'] },
+      // selo.compensate: a DICT compensation (e.g. cancelling a claim) is a DICT request of its own.
+      eventPattern: { source: ['core.banking', 'selo.compensate'], 'detail-type': ['PaymentRequested', 'DictRequested'] },
       targets: [{ queue: 'sign' }],
     },
     {

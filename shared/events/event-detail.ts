@@ -31,8 +31,12 @@ export interface EventDetail<T = unknown> extends CorrelationIds {
   data: T;
 }
 
-/** A saga id: `PAY#<EndToEndId>` for a payment, `DICT#<RequestId>` for a DICT operation, `ECHO#<RequestId>` for an echo. */
-const SAGA_ID = /^(PAY|DICT|ECHO)#[A-Za-z0-9-]{1,64}$/;
+/**
+ * A saga id: `PAY#<EndToEndId>` for a payment, `DICT#<RequestId>` for a DICT operation,
+ * `ECHO#<RequestId>` for an echo, `INBOX#<key>` for a message read from the BCB whose saga is not
+ * known until its signature is verified (the receive worker's `BcbMessageReceived`).
+ */
+const SAGA_ID = /^(PAY|DICT|ECHO|INBOX)#[A-Za-z0-9-]{1,64}$/;
 
 /** Whether `value` is a well-formed saga id. */
 export function isSagaId(value: unknown): value is string {
@@ -93,7 +97,7 @@ export function parseEventDetail(value: unknown): EventDetail {
     const id = optionalId(value, field);
     if (id !== undefined) ids[field] = id;
   }
-  if (ids.endToEndId === undefined && ids.requestId === undefined) {
+  if (ids.endToEndId === undefined && ids.requestId === undefined && !value.sagaId.startsWith('INBOX#')) {
     throw new EventDetailInvalidError('endToEndId', 'or requestId must be present');
   }
   if (!('data' in value)) throw new EventDetailInvalidError('data', 'is required');

@@ -5,3 +5,5 @@ export type { EventEnvelope, DataDecoder } from './event-envelope.ts';
 export { isTraceparent, newTraceparent, childTraceparent } from './traceparent.ts';
 export { decodeMessageSigned } from './message-signed.ts';
 export type { MessageSignedData } from './message-signed.ts';
+export { BCB_MESSAGE_RECEIVED, RECEIVE_SOURCE, inboxSagaId, decodeBcbMessageReceived } from './bcb-message-received.ts';
+export type { BcbMessageReceivedData } from './bcb-message-received.ts';
