@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LocalStack } from '../../infra/local/index.ts';
+import type { LocalHsm } from '../../infra/local/local-hsm.ts';
 import type { Command, CommandIo } from './command.ts';
 import { untilSignal } from './signals.ts';
 
@@ -9,34 +9,8 @@ const USAGE = `usage: selo up [--host 127.0.0.1] [--sqs-port 4566] [--kinesis-po
                [--bcb-port 4570] [--region sa-east-1] [--env local] [--pki-dir .selo/pki] [--no-workers]
 Prepares the project-local SoftHSM token and development PKI (once), starts the local stand-ins
 for AWS (SQS+S3, Kinesis, DynamoDB, EventBridge), creates selo's topology on them, starts the BCB
-simulator and the sign and transmit workers (sharing one HSM pool; --no-workers for the stand-ins
-only), prints one line "selo: ready {json}" and stays up until Ctrl-C (SIGINT) or SIGTERM.`;
-
-/** The SoftHSM token and development PKI `selo up` made sure of. */
-interface LocalHsm {
-  softHsmConf: string;
-  tokenLabel: string;
-  pkiDir: string;
-  created: boolean;
-}
-
-/**
- * Points SoftHSM at the project-local token (unless SOFTHSM2_CONF is set), creates the token and
- * the development PKI when they are missing, and says where they are.
- */
-async function prepareLocalHsm(pkiDir: string, env: CommandIo['env']): Promise<LocalHsm> {
-  const { EnvReader } = await import('../../shared/config/index.ts');
-  const { initToken, readHsmConfig } = await import('../../shared/hsm/index.ts');
-  const { DEV_PKI_FILES, initDevPki, useProjectSoftHsm } = await import('../../infra/softhsm/index.ts');
-  const softHsmConf = useProjectSoftHsm(process.env);
-  const reader = new EnvReader(env);
-  const hsm = readHsmConfig(reader);
-  reader.finish();
-  if (existsSync(join(pkiDir, DEV_PKI_FILES.manifest))) return { softHsmConf, tokenLabel: hsm.tokenLabel, pkiDir, created: false };
-  if (hsm.soPin !== undefined) initToken({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, soPin: hsm.soPin });
-  await initDevPki({ dir: pkiDir, modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, signingKeyLabel: hsm.signingKeyLabel });
-  return { softHsmConf, tokenLabel: hsm.tokenLabel, pkiDir, created: true };
-}
+simulator and every worker (sign, transmit, receive, verify, compensate, sharing one HSM pool;
+--no-workers for the stand-ins only), prints one line "selo: ready {json}" and stays up until Ctrl-C (SIGINT) or SIGTERM.`;
 
 function port(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -114,8 +88,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     io.stderr.write(`selo up: ${(error as Error).message}\n`);
     return 2;
   }
-  const { REPO_ROOT } = await import('../../infra/softhsm/index.ts');
-  const hsm = await prepareLocalHsm(resolve(values['pki-dir'] ?? join(REPO_ROOT, '.selo', 'pki')), io.env);
+  const { prepareLocalHsm, defaultPkiDir } = await import('../../infra/local/local-hsm.ts');
+  const hsm = await prepareLocalHsm(values['pki-dir'] === undefined ? await defaultPkiDir() : resolve(values['pki-dir']), io.env);
   const signal = untilSignal();
   // Loaded here, not at the top: the other commands should not pay for the AWS stand-ins.
   const { startLocalStack } = await import('../../infra/local/index.ts');
@@ -124,9 +98,11 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   try {
     let pipeline = '';
     if (values.workers && !values['no-workers']) {
-      const started = await startPipeline(stack, hsm.pkiDir, ports.bcb, values.host, io.env);
-      stops.push(started.stop);
-      pipeline = started.description;
+      const [{ startLocalPipeline }, { createLogger }] = await Promise.all([import('../../infra/local/index.ts'), import('../../shared/logging/index.ts')]);
+      const logger = createLogger({ name: 'selo.up', level: 'warn', destination: process.stderr });
+      const started = await startLocalPipeline({ stack, pkiDir: hsm.pkiDir, env: io.env, host: values.host, bcbPort: ports.bcb, logger });
+      stops.push(() => started.stop());
+      pipeline = started.describe();
     }
     io.stdout.write(describe(stack, hsm) + pipeline);
     io.stdout.write(`selo: ready ${JSON.stringify(stack.endpoints)}\n`);
@@ -138,64 +114,6 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   }
   io.stderr.write('selo up: stopped\n');
   return 0;
-}
-
-/**
- * The BCB simulator and the sign and transmit workers, in this process: the workers share one
- * HSM pool (DESIGN: all workers in a process share one pool of HSM sessions).
- */
-async function startPipeline(stack: LocalStack, pkiDir: string, bcbPort: number, host: string, env: CommandIo['env']): Promise<{ description: string; stop: () => Promise<void> }> {
-  const [{ loadSimulatorPki, startBcbSimulator }, { EnvReader }, { HsmPool, readHsmConfig }, { createLogger }, { startSignWorker }, { startTransmitWorker }, { DEV_PKI_FILES }] = await Promise.all([
-    import('../../infra/bcb-simulator/index.ts'),
-    import('../../shared/config/index.ts'),
-    import('../../shared/hsm/index.ts'),
-    import('../../shared/logging/index.ts'),
-    import('../../workers/sign/index.ts'),
-    import('../../workers/transmit/index.ts'),
-    import('../../infra/softhsm/index.ts'),
-  ]);
-  const logger = createLogger({ name: 'selo.up', level: 'warn', destination: process.stderr });
-  const stops: (() => Promise<void>)[] = [];
-  const stop = async (): Promise<void> => {
-    // Every step runs even if one fails (a failing worker close must not leave the pool open).
-    const failures: unknown[] = [];
-    for (const step of stops.reverse()) await step().catch((error: unknown) => failures.push(error));
-    if (failures.length > 0) throw new AggregateError(failures, 'the simulator or a worker did not stop cleanly');
-  };
-  try {
-    const simulator = await startBcbSimulator({ ...loadSimulatorPki(pkiDir), host, port: bcbPort, adminPort: null, logger });
-    stops.push(() => simulator.close());
-    const workerEnv = {
-      ...env,
-      ...stack.env(),
-      SELO_SIGNING_CERT: join(pkiDir, DEV_PKI_FILES.pspSigningCertificate),
-      SELO_BCB_URL: simulator.url,
-      SELO_BCB_CA: join(pkiDir, DEV_PKI_FILES.caCertificate),
-      SELO_TLS_CERT: join(pkiDir, DEV_PKI_FILES.pspTlsClientCertificate),
-      SELO_TLS_KEY: join(pkiDir, DEV_PKI_FILES.pspTlsClientKey),
-      SELO_HEALTH_PORT: '0',
-      SELO_LOG_LEVEL: env['SELO_LOG_LEVEL'] ?? 'warn',
-    };
-    const reader = new EnvReader(workerEnv);
-    const hsm = readHsmConfig(reader);
-    reader.finish();
-    const pool = new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, logger });
-    await pool.start();
-    stops.push(() => pool.close());
-    const sign = await startSignWorker({ env: workerEnv, hsmPool: pool, logger });
-    stops.push(() => sign.close());
-    const transmit = await startTransmitWorker({ env: workerEnv, logger });
-    stops.push(() => transmit.close());
-    const description = [
-      `  BCB         simulator     ${simulator.url} (ICOM /api/v1, DICT /api/v2, mTLS)`,
-      `  workers     sign (health :${String(sign.healthPort)}), transmit (health :${String(transmit.healthPort)}); one HSM pool of ${hsm.sessions} sessions`,
-      '',
-    ].join('\n');
-    return { description, stop };
-  } catch (error) {
-    await stop().catch(() => undefined);
-    throw error;
-  }
 }
 
 /** `selo up`: the local stack for people and scripts. */
