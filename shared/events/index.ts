@@ -7,3 +7,31 @@ export { decodeMessageSigned } from './message-signed.ts';
 export type { MessageSignedData } from './message-signed.ts';
 export { BCB_MESSAGE_RECEIVED, RECEIVE_SOURCE, inboxSagaId, decodeBcbMessageReceived } from './bcb-message-received.ts';
 export type { BcbMessageReceivedData } from './bcb-message-received.ts';
+export { COMPENSATE_SOURCE, COMPENSATION_FACTS, decodeCompensationTrigger, type CompensationTrigger } from './compensation-events.ts';
+export {
+  VERIFY_SOURCE,
+  VERIFIED_EVENTS,
+  decodePaymentSettled,
+  decodePaymentRejected,
+  decodeMessageRejected,
+  decodeInboundPaymentReceived,
+  decodePaymentReturned,
+  decodeEchoAnswered,
+  decodeDictResponseVerified,
+  decodeDictOperationFailed,
+  decodeSignatureInvalid,
+  decodeOutcomeConflict,
+} from './verified-events.ts';
+export type {
+  VerifiedAccount,
+  PaymentSettledData,
+  PaymentRejectedData,
+  MessageRejectedData,
+  InboundPaymentReceivedData,
+  PaymentReturnedData,
+  EchoAnsweredData,
+  DictResponseVerifiedData,
+  DictOperationFailedData,
+  SignatureInvalidData,
+  OutcomeConflictData,
+} from './verified-events.ts';

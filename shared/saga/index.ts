@@ -15,3 +15,5 @@ export type {
 } from './saga-store.ts';
 export { DedupeStore } from './dedupe-store.ts';
 export type { DedupeStoreOptions } from './dedupe-store.ts';
+export { BizMsgIndex, BizMsgIndexConflictError } from './biz-msg-index.ts';
+export type { BizMsgIndexOptions } from './biz-msg-index.ts';

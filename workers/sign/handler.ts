@@ -8,7 +8,7 @@ import { deriveDetail, dictSagaId, echoSagaId, paymentSagaId } from '../../share
 import type { EventDetail, MessageSignedData } from '../../shared/events/index.ts';
 import { buildPacs004, buildPacs008, buildPibr001, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { Handler, Outcome } from '../../shared/runtime/index.ts';
-import type { SagaStore } from '../../shared/saga/index.ts';
+import type { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
 import { signDict, signSpi } from '../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../shared/xmldsig/index.ts';
 import { SignRequestInvalidError } from './sign-request.ts';
@@ -27,6 +27,11 @@ export interface SignHandlerDeps {
   sagas: Pick<SagaStore, 'create' | 'transition'>;
   /** Where payloads too large for an event go. */
   claimCheck: ClaimCheckStore;
+  /**
+   * Pointers from a signed message's BizMsgIdr (and an echo's Data) to its saga, so that the
+   * verify worker can correlate an admi.002 or a pibr.002 that quotes only those.
+   */
+  bizMsgIndex: Pick<BizMsgIndex, 'recordMessage' | 'recordEcho'>;
   /**
    * Validates a signed SPI message against its XSD.
    * @defaultValue validateSpiMessage against pacs.008.spi.1.16
@@ -155,6 +160,10 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
     ids: { bizMsgIdr },
     ...(draft.compensation === undefined ? {} : { compensation: draft.compensation }),
   });
+  // Written on every delivery (idempotent), so a crash between the transition and the pointer is
+  // repaired by the redelivery; always before MessageSigned, so before the BCB can answer.
+  await deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId);
+  if (data.message === 'pibr.001') await deps.bizMsgIndex.recordEcho(data.echo.data, sagaId);
   const messageSigned: MessageSignedData = { channel: 'spi', messageType: data.message, bizMsgIdr, payload };
   return outcome(detail, messageSigned, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');
 }

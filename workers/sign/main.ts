@@ -9,7 +9,7 @@ import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
 import type { WorkerRuntime } from '../../shared/runtime/index.ts';
-import { SagaStore } from '../../shared/saga/index.ts';
+import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
 import { hsmSigningKey } from '../../shared/xmldsig/index.ts';
 import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
 import { createSignHandler } from './handler.ts';
@@ -68,6 +68,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
         signingKey: hsmSigningKey(pool, { label: hsm.signingKeyLabel }, certificate),
         sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
         claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
+        bizMsgIndex: new BizMsgIndex({ client: clients.dynamodb, tableName: topology.sagaTable.name, ttlAttribute: topology.sagaTable.ttlAttribute }),
         validateSpi: (xml) => xsd.validate(xml, 'pacs.008.spi.1.16'),
       }),
       decode: decodeSignRequest,

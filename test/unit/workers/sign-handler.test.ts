@@ -3,7 +3,7 @@ import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim
 import { echoSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import type { EventDetail, MessageSignedData } from '../../../shared/events/index.ts';
 import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
-import type { SagaStore } from '../../../shared/saga/index.ts';
+import type { BizMsgIndex, SagaStore } from '../../../shared/saga/index.ts';
 import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
 import { generateReturnId, parsePacs004, parsePibr001 } from '../../../shared/iso20022/index.ts';
 import { createSignHandler, decodeSignRequest } from '../../../workers/sign/index.ts';
@@ -17,6 +17,12 @@ let pki: TestPki;
 let deps: Parameters<typeof createSignHandler>[0];
 const transitions: { sagaId: string; to: string; idempotencyKey: string }[] = [];
 const claimChecked: string[] = [];
+/** Pointers the handler wrote: `message:<BizMsgIdr>` or `echo:<Data>` → saga id. */
+const pointers = new Map<string, string>();
+const fakeIndex: Pick<BizMsgIndex, 'recordMessage' | 'recordEcho'> = {
+  recordMessage: (bizMsgIdr, sagaId) => Promise.resolve(void pointers.set(`message:${bizMsgIdr}`, sagaId)),
+  recordEcho: (data, sagaId) => Promise.resolve(void pointers.set(`echo:${data}`, sagaId)),
+};
 
 /** A saga store that records calls; the first `sign` transition applies, later ones are already applied. */
 const fakeSagas: Pick<SagaStore, 'create' | 'transition'> = {
@@ -69,7 +75,7 @@ const context: HandlerContext = { logger: silentLogger(), attempt: 1, maxReceive
 beforeAll(() => {
   pki = createTestPki();
   const leaf = pki.issue('psp signing');
-  deps = { ispb: ISPB, signingKey: pemSigningKey(leaf.keyPem, leaf.certPem), sagas: fakeSagas, claimCheck: fakeClaimCheck, validateSpi: () => Promise.resolve() };
+  deps = { ispb: ISPB, signingKey: pemSigningKey(leaf.keyPem, leaf.certPem), sagas: fakeSagas, claimCheck: fakeClaimCheck, bizMsgIndex: fakeIndex, validateSpi: () => Promise.resolve() };
 });
 
 afterAll(() => pki.dispose());
@@ -97,6 +103,13 @@ describe('sign handler', () => {
     const b = signedData(await handler(message('E99999004202611281700ccccccccccc'), context));
     expect(a.bizMsgIdr).toMatch(/^M99999004[A-Za-z0-9]{23}$/);
     expect(a.bizMsgIdr).not.toBe(b.bizMsgIdr);
+  });
+
+  it('points each signed message\'s BizMsgIdr to its saga, for the admi.002 that quotes only that', async () => {
+    const handler = createSignHandler(deps);
+    const e2e = 'E99999004202611281700jjjjjjjjjjj';
+    const data = signedData(await handler(message(e2e), context));
+    expect(pointers.get(`message:${data.bizMsgIdr ?? ''}`)).toBe(paymentSagaId(e2e));
   });
 
   it('signs in the SPI profile with our ISPB in AppHdr/Fr', async () => {
@@ -184,6 +197,8 @@ describe('sign handler', () => {
     expect(parsePibr001(verifySpi(inline, { trustStore })).data).toBe('ping');
     expect(recorded).toEqual([expect.objectContaining({ sagaId: echoSagaId(requestId) })]);
     expect(recorded[0]?.compensation).toBeUndefined();
+    expect(pointers.get('echo:ping')).toBe(echoSagaId(requestId));
+    expect(pointers.get(`message:${signed.bizMsgIdr ?? ''}`)).toBe(echoSagaId(requestId));
   });
 
   it('refuses an echo without a RequestId', async () => {

@@ -1,0 +1,390 @@
+import type { ClaimCheckReference } from '../claim-check/index.ts';
+import { EventDetailInvalidError } from './event-detail.ts';
+
+/** source of every event the verify worker publishes. */
+export const VERIFY_SOURCE = 'selo.verify';
+
+/** detail-types of the facts the verify worker publishes (downstream rules match on these). */
+export const VERIFIED_EVENTS = {
+  paymentSettled: 'PaymentSettled',
+  paymentRejected: 'PaymentRejected',
+  messageRejected: 'MessageRejected',
+  inboundPaymentReceived: 'InboundPaymentReceived',
+  paymentReturned: 'PaymentReturned',
+  echoAnswered: 'EchoAnswered',
+  dictResponseVerified: 'DictResponseVerified',
+  dictOperationFailed: 'DictOperationFailed',
+  signatureInvalid: 'SignatureInvalid',
+  outcomeConflict: 'OutcomeConflict',
+} as const;
+
+/** An SPI account as the verified events carry it (branch in `Issr`, type in `Tp/Cd`). */
+export interface VerifiedAccount {
+  number: string;
+  branch?: string;
+  type: string;
+  /** The DICT key the payer used (`CdtrAcct/Prxy/Id`), creditor accounts only. */
+  proxy?: string;
+}
+
+/**
+ * `PaymentSettled` data, version 1. `ACSC`: a payment (or a pacs.004 return) selo sent has
+ * settled; the saga is SETTLED. `ACCC`: a payment to one of our customers has settled at the SPI
+ * (credit the creditor); there is no saga of ours behind it.
+ */
+export interface PaymentSettledData {
+  channel: 'spi';
+  status: 'ACSC' | 'ACCC';
+  /** `OrgnlEndToEndId`. */
+  endToEndId: string;
+  /** `OrgnlInstrId`: the EndToEndId, or the RtrId when the settled message was a return. */
+  originalInstructionId: string;
+  /** BizMsgIdr of the message selo sent (from the saga), when known. */
+  originalBizMsgIdr?: string;
+  /** BizMsgIdr of the pacs.002. */
+  bizMsgIdr: string;
+  /** `FctvIntrBkSttlmDt/DtTm`, when the BCB gave it. */
+  settlementDateTime?: string;
+  /** `OrgnlTxRef/IntrBkSttlmDt` (`yyyy-MM-dd`), when given. */
+  interbankSettlementDate?: string;
+  /** `PI-ResourceId` of the pacs.002 on the ICOM stream. */
+  resourceId: string;
+}
+
+/** `PaymentRejected` data, version 1: the SPI rejected a payment selo sent (pacs.002 RJCT); the saga is REJECTED. */
+export interface PaymentRejectedData {
+  channel: 'spi';
+  status: 'RJCT';
+  endToEndId: string;
+  originalInstructionId: string;
+  originalBizMsgIdr?: string;
+  bizMsgIdr: string;
+  /** `StsRsnInf/Rsn/Cd` (e.g. `AB03`, `AC03`, `AM05`) and `AddtlInf`. */
+  reason: { code: string; additionalInformation?: string };
+  resourceId: string;
+}
+
+/** `MessageRejected` data, version 1: the SPI refused a message selo sent (admi.002); the saga is REJECTED (an echo's FAILED). */
+export interface MessageRejectedData {
+  channel: 'spi';
+  /** `RltdRef/Ref`: BizMsgIdr of the refused message. */
+  rejectedBizMsgIdr: string;
+  /** BizMsgIdr of the admi.002. */
+  bizMsgIdr: string;
+  reason: { code: string; description?: string; errorLocation?: string; rejectionDateTime?: string; additionalData?: string };
+  resourceId: string;
+}
+
+/**
+ * `InboundPaymentReceived` data, version 1: a pacs.008 to one of our customers (one event per
+ * transaction), for core banking to accept or reject. Carries personal data (names, tax ids,
+ * accounts): never log it.
+ */
+export interface InboundPaymentReceivedData {
+  channel: 'spi';
+  endToEndId: string;
+  /** BizMsgIdr of the pacs.008. */
+  bizMsgIdr: string;
+  resourceId: string;
+  /** Decimal string in BRL (`"150.00"`), never a number. */
+  amount: string;
+  acceptanceDateTime: string;
+  localInstrument: string;
+  txId?: string;
+  purpose?: string;
+  remittanceInformation?: string;
+  debtor: { name: string; taxId: string };
+  debtorAccount: VerifiedAccount;
+  debtorAgentIspb: string;
+  creditor: { taxId: string };
+  creditorAccount: VerifiedAccount;
+  creditorAgentIspb: string;
+}
+
+/** `PaymentReturned` data, version 1: a pacs.004 returning (part of) a payment selo sent; the detail's saga is the original payment's. */
+export interface PaymentReturnedData {
+  channel: 'spi';
+  /** `RtrId`. */
+  returnId: string;
+  originalEndToEndId: string;
+  /** Returned amount, decimal string in BRL. */
+  amount: string;
+  reason: { code: string; additionalInformation?: string };
+  /** ISPB paying the return (the original payment's creditor agent). */
+  debtorAgentIspb: string;
+  /** ISPB receiving it (us). */
+  creditorAgentIspb: string;
+  remittanceInformation?: string;
+  bizMsgIdr: string;
+  resourceId: string;
+}
+
+/** `EchoAnswered` data, version 1: the SPI answered a pibr.001 echo (pibr.002); the `ECHO#` saga is COMPLETED. */
+export interface EchoAnsweredData {
+  channel: 'spi';
+  /** `EchoTxInf/OrgnlData`: the echo's data. */
+  originalData: string;
+  bizMsgIdr: string;
+  /** `GrpHdr/CreDtTm` of the pibr.002. */
+  answeredAt: string;
+  resourceId: string;
+}
+
+/** `DictResponseVerified` data, version 1: a signed 2xx DICT answer that verified; the `DICT#` saga is COMPLETED. */
+export interface DictResponseVerifiedData {
+  channel: 'dict';
+  /** The DICT operation (`createEntry`, …). */
+  operation: string;
+  status: number;
+  contentType: string;
+  /** The verified XML body, or `bodyClaimCheck` (S3) when it is too large for an event. */
+  body?: string;
+  bodyClaimCheck?: ClaimCheckReference;
+}
+
+/** `DictOperationFailed` data, version 1: the DICT refused the operation (signed 4xx problem); the saga is REJECTED. */
+export interface DictOperationFailedData {
+  channel: 'dict';
+  operation: string;
+  status: number;
+  /** The RFC 7807 problem (`type`, `title`, …) the DICT answered. */
+  problem: { type: string; title: string; detail?: string; correlationId?: string };
+}
+
+/**
+ * `SignatureInvalid` data, version 1: a message that failed verification (bad or untrusted
+ * signature, a signer that is not the BCB, a message not addressed to us, malformed or hostile
+ * XML). It was never acted on; its raw bytes are in the quarantine. `path: 'inbound'` is what the
+ * BCB sent (nothing to compensate); `'outbound'` is reserved for what selo sent.
+ */
+export interface SignatureInvalidData {
+  path: 'inbound' | 'outbound';
+  channel: 'spi' | 'dict';
+  /** `PI-ResourceId` of an SPI message. */
+  resourceId?: string;
+  /** The DICT operation of a DICT answer. */
+  operation?: string;
+  /** Stable code: `XMLDSIG_…`, `XML_…`, `BCB_SIGNER_NOT_BCB`, `SPI_RECIPIENT_MISMATCH`, `ISO20022_MESSAGE_INVALID`. */
+  code: string;
+  /** Why, for operators (no personal data). */
+  reason: string;
+  /** Where the raw bytes were quarantined. */
+  quarantine?: ClaimCheckReference;
+}
+
+/**
+ * `OutcomeConflict` data, version 1 (also published by the transmit worker with `channel` and
+ * `reason` only): a second, different outcome for a saga that already had a final one; the saga
+ * is OUTCOME_CONFLICT and operations decide.
+ */
+export interface OutcomeConflictData {
+  channel: 'spi' | 'dict';
+  reason: string;
+  /** The state the saga was in when the other outcome arrived. */
+  recordedState?: string;
+  /** The outcome that arrived (`SETTLED`, `REJECTED`, …). */
+  receivedOutcome?: string;
+  resourceId?: string;
+}
+
+type Json = Record<string, unknown>;
+
+function record(value: unknown, path: string): Json {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EventDetailInvalidError(path, 'must be an object');
+  return value as Json;
+}
+
+function text(from: Json, field: string, path: string): string {
+  const value = from[field];
+  if (typeof value !== 'string' || value === '') throw new EventDetailInvalidError(`${path}.${field}`, 'must be a non-empty string');
+  return value;
+}
+
+function optionalText(from: Json, field: string, path: string): { [key: string]: string } {
+  const value = from[field];
+  if (value === undefined) return {};
+  if (typeof value !== 'string') throw new EventDetailInvalidError(`${path}.${field}`, 'must be a string');
+  return { [field]: value };
+}
+
+function integer(from: Json, field: string, path: string): number {
+  const value = from[field];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new EventDetailInvalidError(`${path}.${field}`, 'must be an integer');
+  return value;
+}
+
+function oneOf<T extends string>(from: Json, field: string, allowed: readonly T[], path: string): T {
+  const value = from[field];
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new EventDetailInvalidError(`${path}.${field}`, `must be one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+function reference(value: unknown, path: string): ClaimCheckReference {
+  const ref = record(value, path);
+  return { bucket: text(ref, 'bucket', path), key: text(ref, 'key', path) };
+}
+
+function reasonOf(from: Json, path: string, optional: readonly string[]): { code: string } & Record<string, string> {
+  const reason = record(from.reason, `${path}.reason`);
+  return Object.assign({ code: text(reason, 'code', `${path}.reason`) }, ...optional.map((field) => optionalText(reason, field, `${path}.reason`))) as { code: string } & Record<string, string>;
+}
+
+function account(value: unknown, path: string): VerifiedAccount {
+  const a = record(value, path);
+  return { number: text(a, 'number', path), type: text(a, 'type', path), ...optionalText(a, 'branch', path), ...optionalText(a, 'proxy', path) };
+}
+
+/** The fields every SPI status event (settled, rejected) shares. */
+function statusFields(d: Json): Omit<PaymentSettledData, 'status' | 'settlementDateTime' | 'interbankSettlementDate'> {
+  return {
+    channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
+    endToEndId: text(d, 'endToEndId', 'data'),
+    originalInstructionId: text(d, 'originalInstructionId', 'data'),
+    ...optionalText(d, 'originalBizMsgIdr', 'data'),
+    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
+    resourceId: text(d, 'resourceId', 'data'),
+  };
+}
+
+/** Decodes `PaymentSettled` data; throws {@link EventDetailInvalidError} (permanent) naming the field. */
+export function decodePaymentSettled(data: unknown): PaymentSettledData {
+  const d = record(data, 'data');
+  return {
+    ...statusFields(d),
+    status: oneOf(d, 'status', ['ACSC', 'ACCC'] as const, 'data'),
+    ...optionalText(d, 'settlementDateTime', 'data'),
+    ...optionalText(d, 'interbankSettlementDate', 'data'),
+  };
+}
+
+/** Decodes `PaymentRejected` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodePaymentRejected(data: unknown): PaymentRejectedData {
+  const d = record(data, 'data');
+  return { ...statusFields(d), status: oneOf(d, 'status', ['RJCT'] as const, 'data'), reason: reasonOf(d, 'data', ['additionalInformation']) };
+}
+
+/** Decodes `MessageRejected` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeMessageRejected(data: unknown): MessageRejectedData {
+  const d = record(data, 'data');
+  return {
+    channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
+    rejectedBizMsgIdr: text(d, 'rejectedBizMsgIdr', 'data'),
+    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
+    reason: reasonOf(d, 'data', ['description', 'errorLocation', 'rejectionDateTime', 'additionalData']),
+    resourceId: text(d, 'resourceId', 'data'),
+  };
+}
+
+/** Decodes `InboundPaymentReceived` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeInboundPaymentReceived(data: unknown): InboundPaymentReceivedData {
+  const d = record(data, 'data');
+  const debtor = record(d.debtor, 'data.debtor');
+  const creditor = record(d.creditor, 'data.creditor');
+  return {
+    channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
+    endToEndId: text(d, 'endToEndId', 'data'),
+    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
+    resourceId: text(d, 'resourceId', 'data'),
+    amount: text(d, 'amount', 'data'),
+    acceptanceDateTime: text(d, 'acceptanceDateTime', 'data'),
+    localInstrument: text(d, 'localInstrument', 'data'),
+    ...optionalText(d, 'txId', 'data'),
+    ...optionalText(d, 'purpose', 'data'),
+    ...optionalText(d, 'remittanceInformation', 'data'),
+    debtor: { name: text(debtor, 'name', 'data.debtor'), taxId: text(debtor, 'taxId', 'data.debtor') },
+    debtorAccount: account(d.debtorAccount, 'data.debtorAccount'),
+    debtorAgentIspb: text(d, 'debtorAgentIspb', 'data'),
+    creditor: { taxId: text(creditor, 'taxId', 'data.creditor') },
+    creditorAccount: account(d.creditorAccount, 'data.creditorAccount'),
+    creditorAgentIspb: text(d, 'creditorAgentIspb', 'data'),
+  };
+}
+
+/** Decodes `PaymentReturned` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodePaymentReturned(data: unknown): PaymentReturnedData {
+  const d = record(data, 'data');
+  return {
+    channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
+    returnId: text(d, 'returnId', 'data'),
+    originalEndToEndId: text(d, 'originalEndToEndId', 'data'),
+    amount: text(d, 'amount', 'data'),
+    reason: reasonOf(d, 'data', ['additionalInformation']),
+    debtorAgentIspb: text(d, 'debtorAgentIspb', 'data'),
+    creditorAgentIspb: text(d, 'creditorAgentIspb', 'data'),
+    ...optionalText(d, 'remittanceInformation', 'data'),
+    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
+    resourceId: text(d, 'resourceId', 'data'),
+  };
+}
+
+/** Decodes `EchoAnswered` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeEchoAnswered(data: unknown): EchoAnsweredData {
+  const d = record(data, 'data');
+  return {
+    channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
+    originalData: text(d, 'originalData', 'data'),
+    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
+    answeredAt: text(d, 'answeredAt', 'data'),
+    resourceId: text(d, 'resourceId', 'data'),
+  };
+}
+
+/** Decodes `DictResponseVerified` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeDictResponseVerified(data: unknown): DictResponseVerifiedData {
+  const d = record(data, 'data');
+  const body = d.body;
+  if (body !== undefined && typeof body !== 'string') throw new EventDetailInvalidError('data.body', 'must be a string');
+  if ((body === undefined) === (d.bodyClaimCheck === undefined)) throw new EventDetailInvalidError('data.body', 'or data.bodyClaimCheck must be present, exactly one');
+  return {
+    channel: oneOf(d, 'channel', ['dict'] as const, 'data'),
+    operation: text(d, 'operation', 'data'),
+    status: integer(d, 'status', 'data'),
+    contentType: typeof d.contentType === 'string' ? d.contentType : '',
+    ...(body === undefined ? { bodyClaimCheck: reference(d.bodyClaimCheck, 'data.bodyClaimCheck') } : { body }),
+  };
+}
+
+/** Decodes `DictOperationFailed` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeDictOperationFailed(data: unknown): DictOperationFailedData {
+  const d = record(data, 'data');
+  const problem = record(d.problem, 'data.problem');
+  return {
+    channel: oneOf(d, 'channel', ['dict'] as const, 'data'),
+    operation: text(d, 'operation', 'data'),
+    status: integer(d, 'status', 'data'),
+    problem: {
+      type: text(problem, 'type', 'data.problem'),
+      title: text(problem, 'title', 'data.problem'),
+      ...optionalText(problem, 'detail', 'data.problem'),
+      ...optionalText(problem, 'correlationId', 'data.problem'),
+    },
+  };
+}
+
+/** Decodes `SignatureInvalid` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeSignatureInvalid(data: unknown): SignatureInvalidData {
+  const d = record(data, 'data');
+  return {
+    path: oneOf(d, 'path', ['inbound', 'outbound'] as const, 'data'),
+    channel: oneOf(d, 'channel', ['spi', 'dict'] as const, 'data'),
+    ...optionalText(d, 'resourceId', 'data'),
+    ...optionalText(d, 'operation', 'data'),
+    code: text(d, 'code', 'data'),
+    reason: typeof d.reason === 'string' ? d.reason : '',
+    ...(d.quarantine === undefined ? {} : { quarantine: reference(d.quarantine, 'data.quarantine') }),
+  };
+}
+
+/** Decodes `OutcomeConflict` data (the verify worker's or the transmit worker's); throws {@link EventDetailInvalidError} naming the field. */
+export function decodeOutcomeConflict(data: unknown): OutcomeConflictData {
+  const d = record(data, 'data');
+  return {
+    channel: oneOf(d, 'channel', ['spi', 'dict'] as const, 'data'),
+    reason: typeof d.reason === 'string' ? d.reason : '',
+    ...optionalText(d, 'recordedState', 'data'),
+    ...optionalText(d, 'receivedOutcome', 'data'),
+    ...optionalText(d, 'resourceId', 'data'),
+  };
+}
