@@ -1,6 +1,10 @@
 import type { ConnectionOptions } from 'node:tls';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { Agent, buildConnector, request } from 'undici';
 import { TransientError } from '../errors/index.ts';
+
+const gunzipAsync = promisify(gunzip);
 
 /** Options of {@link BcbHttpClient}. Defaults are applied once, in the constructor. */
 export interface BcbHttpClientOptions {
@@ -37,6 +41,38 @@ export interface BcbResponse {
   body: string;
 }
 
+/** A response whose body is kept as bytes (decoded from gzip when the BCB compressed it). */
+export interface BcbRawResponse {
+  status: number;
+  /** Header names in lower case, as the BCB sent them (`content-encoding` included). */
+  headers: Readonly<Record<string, string>>;
+  /** The body after content decoding. */
+  body: Buffer;
+  /** Bytes on the wire (before decoding). */
+  encodedBytes: number;
+}
+
+/** Options of {@link BcbHttpClient.sendRaw}. */
+export interface BcbRawRequestOptions {
+  /** Request headers; `accept-encoding: gzip` is added. */
+  headers?: Readonly<Record<string, string>>;
+  /** Largest body accepted, on the wire and after decompression, bytes. */
+  maxBodyBytes: number;
+  /** Aborts the request (a long poll at shutdown); the rejection is a {@link BcbUnavailableError}. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A response body that cannot be read: larger than allowed (`BCB_BODY_TOO_LARGE`), or a
+ * content encoding that does not decode (`BCB_BODY_INVALID`). Transient: the answer is not
+ * used, and what it carried is asked for again.
+ */
+export class BcbBodyInvalidError extends TransientError {
+  constructor(code: 'BCB_BODY_TOO_LARGE' | 'BCB_BODY_INVALID', message: string, cause?: unknown) {
+    super(code, message, { cause });
+  }
+}
+
 /**
  * What is known about a request that got no usable answer. `not-sent`: the BCB cannot have taken
  * it (the connection or TLS handshake failed before anything was written, or the BCB answered 429
@@ -65,6 +101,14 @@ const CONNECT_FAILURE = Symbol('selo.connectFailure');
 function errorCode(error: unknown): string {
   if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
   return '';
+}
+
+function flattenHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
 }
 
 /**
@@ -155,13 +199,62 @@ export class BcbHttpClient {
         ...(body === undefined ? {} : { body }),
       });
       const text = await response.body.text();
-      const flat: Record<string, string> = {};
-      for (const [name, value] of Object.entries(response.headers)) {
-        if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-      }
-      return { status: response.statusCode, headers: flat, body: text };
+      return { status: response.statusCode, headers: flattenHeaders(response.headers), body: text };
     } catch (error) {
       throw classifyTransportError(error, `${method} ${path}`);
+    }
+  }
+
+  /**
+   * Sends a request whose answer is read as bytes, accepting gzip (`Content-Encoding: gzip` is
+   * decoded here) and bounding the body before and after decompression. Resolves with any HTTP
+   * answer; rejects with {@link BcbUnavailableError} when there is none (or `signal` aborted) and
+   * with {@link BcbBodyInvalidError} when the body is too large or does not decode.
+   */
+  async sendRaw(method: 'GET' | 'DELETE', path: string, options: BcbRawRequestOptions): Promise<BcbRawResponse> {
+    if (this.#closed) throw new BcbUnavailableError('BCB_CLIENT_CLOSED', 'the BCB client is closed', 'not-sent', undefined);
+    const limit = options.maxBodyBytes;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`maxBodyBytes must be a positive integer, got ${String(limit)}`);
+    this.#requests += 1;
+    const what = `${method} ${path}`;
+    let status: number;
+    let headers: Record<string, string>;
+    let encoded: Buffer;
+    try {
+      const response = await request(`${this.#origin}${path}`, {
+        method,
+        dispatcher: this.#agent,
+        // The BCB requires Host without a port (DESIGN §2).
+        headers: { host: this.#host, ...options.headers, 'accept-encoding': 'gzip' },
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+      status = response.statusCode;
+      headers = flattenHeaders(response.headers);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        const buffer = chunk as Buffer;
+        size += buffer.length;
+        if (size > limit) {
+          response.body.destroy();
+          throw new BcbBodyInvalidError('BCB_BODY_TOO_LARGE', `${what}: the answer's body exceeds ${limit} bytes`);
+        }
+        chunks.push(buffer);
+      }
+      encoded = Buffer.concat(chunks);
+    } catch (error) {
+      if (error instanceof BcbBodyInvalidError) throw error;
+      throw classifyTransportError(error, what);
+    }
+    const encoding = (headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (encoding === 'identity' || encoding === '') return { status, headers, body: encoded, encodedBytes: encoded.length };
+    if (encoding !== 'gzip') throw new BcbBodyInvalidError('BCB_BODY_INVALID', `${what}: unsupported Content-Encoding ${JSON.stringify(encoding)}`);
+    try {
+      const body = await gunzipAsync(encoded, { maxOutputLength: limit });
+      return { status, headers, body, encodedBytes: encoded.length };
+    } catch (error) {
+      if (errorCode(error) === 'ERR_BUFFER_TOO_LARGE') throw new BcbBodyInvalidError('BCB_BODY_TOO_LARGE', `${what}: the answer's body exceeds ${limit} bytes once decompressed`, error);
+      throw new BcbBodyInvalidError('BCB_BODY_INVALID', `${what}: the gzip body does not decode (${errorCode(error) || 'gzip'})`, error);
     }
   }
 

@@ -1,4 +1,10 @@
-export { BcbHttpClient, BcbUnavailableError, classifyTransportError } from './bcb-http-client.ts';
-export type { BcbHttpClientOptions, BcbResponse, DeliveryKnowledge } from './bcb-http-client.ts';
+export { BcbHttpClient, BcbUnavailableError, BcbBodyInvalidError, classifyTransportError } from './bcb-http-client.ts';
+export type { BcbHttpClientOptions, BcbResponse, BcbRawResponse, BcbRawRequestOptions, DeliveryKnowledge } from './bcb-http-client.ts';
 export { IcomClient, BcbRequestRejectedError, answerError } from './icom-client.ts';
 export type { IcomPosted } from './icom-client.ts';
+export { IcomStreamClient, IcomStreamError } from './icom-stream.ts';
+export type { IcomStreamAnswer, IcomStreamMessage, IcomStreamClientOptions, IcomStreamErrorCode } from './icom-stream.ts';
+export { readBcbConnectionConfig, bcbTlsOptions } from './bcb-connection-config.ts';
+export type { BcbConnectionConfig } from './bcb-connection-config.ts';
+export { buildMultipart, parseMultipart, multipartBoundary, MultipartError } from './multipart.ts';
+export type { MultipartPart } from './multipart.ts';

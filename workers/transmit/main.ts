@@ -1,14 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { resolveTopology } from '../../infra/topology.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
-import { BcbHttpClient, IcomClient } from '../../shared/bcb-client/index.ts';
+import { BcbHttpClient, IcomClient, bcbTlsOptions, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { EnvReader, loadConfig } from '../../shared/config/index.ts';
 import type { Env } from '../../shared/config/index.ts';
 import { decodeMessageSigned } from '../../shared/events/index.ts';
 import type { MessageSignedData } from '../../shared/events/index.ts';
-import { buildTlsClientOptions, readHsmConfig } from '../../shared/hsm/index.ts';
-import type { ClientKeySource } from '../../shared/hsm/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
@@ -43,15 +40,9 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
   const env = options.env ?? process.env;
   const config = loadConfig(env);
   const reader = new EnvReader(env);
-  const icomUrl = reader.string('SELO_BCB_URL');
+  const bcb = readBcbConnectionConfig(reader);
+  const icomUrl = bcb.url;
   const dictUrl = reader.optionalString('SELO_BCB_DICT_URL') ?? icomUrl;
-  const caPath = reader.string('SELO_BCB_CA');
-  const certPath = reader.string('SELO_TLS_CERT');
-  const keyPath = reader.optionalString('SELO_TLS_KEY');
-  const keyLabel = reader.optionalString('SELO_TLS_KEY_LABEL');
-  if ((keyPath === undefined) === (keyLabel === undefined)) reader.problem('SELO_TLS_KEY', 'or SELO_TLS_KEY_LABEL must be set, exactly one of them');
-  const hsm = keyLabel === undefined ? undefined : readHsmConfig(reader);
-  const timeoutMs = reader.integer('SELO_BCB_TIMEOUT_MS', { default: 10_000, min: 100, max: 120_000 });
   const processConfig = readWorkerProcessConfig(reader);
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.transmit', level: config.logLevel });
@@ -59,12 +50,8 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
   const queue = topology.queues.find((q) => q.key === 'transmit');
   if (queue === undefined) throw new Error('the topology declares no transmit queue');
 
-  const key: ClientKeySource =
-    hsm === undefined || keyLabel === undefined
-      ? { kind: 'pem', pem: readFileSync(keyPath ?? '') }
-      : { kind: 'hsm', modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, keyLabel, pin: hsm.pin };
-  const tls = buildTlsClientOptions({ key, cert: readFileSync(certPath), ca: readFileSync(caPath) });
-  const timeouts = { headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs };
+  const tls = bcbTlsOptions(bcb);
+  const timeouts = { headersTimeoutMs: bcb.timeoutMs, bodyTimeoutMs: bcb.timeoutMs };
   const icomHttp = new BcbHttpClient({ origin: icomUrl, tls, ...timeouts });
   const dictHttp = dictUrl === icomUrl ? icomHttp : new BcbHttpClient({ origin: dictUrl, tls, ...timeouts });
   const clients = createAwsClients(config.aws);

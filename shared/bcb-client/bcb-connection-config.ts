@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import type { EnvReader } from '../config/index.ts';
+import { buildTlsClientOptions, readHsmConfig } from '../hsm/index.ts';
+import type { ClientKeySource, HsmConfig } from '../hsm/index.ts';
+
+/** How a worker reaches the BCB over mutual TLS, read once at start by {@link readBcbConnectionConfig}. */
+export interface BcbConnectionConfig {
+  /** `SELO_BCB_URL`: ICOM origin (`https://host:port`). */
+  url: string;
+  /** `SELO_BCB_CA`: the pinned BCB CA, PEM file. */
+  caPath: string;
+  /** `SELO_TLS_CERT`: the client certificate, PEM file. */
+  certPath: string;
+  /**
+   * The client key: `SELO_TLS_KEY` (PEM file) or `SELO_TLS_KEY_LABEL` (a key in the HSM, used
+   * through the OpenSSL pkcs11 engine with the `SELO_HSM_*` settings); exactly one of them.
+   */
+  key: { kind: 'pem'; path: string } | { kind: 'hsm'; label: string; hsm: HsmConfig };
+  /** `SELO_BCB_TIMEOUT_MS`: time to wait for headers and for the body. @defaultValue 10000 */
+  timeoutMs: number;
+}
+
+/**
+ * Reads the BCB connection settings into `reader` (problems are reported by its `finish()` with
+ * the rest of the configuration): `SELO_BCB_URL`, `SELO_BCB_CA`, `SELO_TLS_CERT`, `SELO_TLS_KEY`
+ * or `SELO_TLS_KEY_LABEL`, `SELO_BCB_TIMEOUT_MS`.
+ */
+export function readBcbConnectionConfig(reader: EnvReader): BcbConnectionConfig {
+  const url = reader.string('SELO_BCB_URL');
+  const caPath = reader.string('SELO_BCB_CA');
+  const certPath = reader.string('SELO_TLS_CERT');
+  const keyPath = reader.optionalString('SELO_TLS_KEY');
+  const keyLabel = reader.optionalString('SELO_TLS_KEY_LABEL');
+  if ((keyPath === undefined) === (keyLabel === undefined)) reader.problem('SELO_TLS_KEY', 'or SELO_TLS_KEY_LABEL must be set, exactly one of them');
+  const key: BcbConnectionConfig['key'] = keyLabel === undefined ? { kind: 'pem', path: keyPath ?? '' } : { kind: 'hsm', label: keyLabel, hsm: readHsmConfig(reader) };
+  const timeoutMs = reader.integer('SELO_BCB_TIMEOUT_MS', { default: 10_000, min: 100, max: 120_000 });
+  return { url, caPath, certPath, key, timeoutMs };
+}
+
+/** The TLS client options of `config`: reads the PEM files, or points the pkcs11 engine at the HSM key. */
+export function bcbTlsOptions(config: BcbConnectionConfig): ConnectionOptions {
+  const key: ClientKeySource =
+    config.key.kind === 'pem'
+      ? { kind: 'pem', pem: readFileSync(config.key.path) }
+      : { kind: 'hsm', modulePath: config.key.hsm.modulePath, tokenLabel: config.key.hsm.tokenLabel, keyLabel: config.key.label, pin: config.key.hsm.pin };
+  return buildTlsClientOptions({ key, cert: readFileSync(config.certPath), ca: readFileSync(config.caPath) });
+}

@@ -1,0 +1,11 @@
+export { startReceiveWorker } from './main.ts';
+export type { ReceiveWorker, ReceiveWorkerOptions } from './main.ts';
+export { StreamReader } from './stream-reader.ts';
+export type { StreamReaderOptions, ReceiveStats, IcomStreamPort } from './stream-reader.ts';
+export { createAnswerForwarder, dedupeKey, VerifyQueueSendError, ReceiveAuditError, AUDIT_INLINE_BODY_BYTES } from './forward-answer.ts';
+export type { AnswerForwarderDeps, ForwardResult } from './forward-answer.ts';
+export { sqsVerifyQueuePort, sendDurably, chunkEntries, SQS_BATCH_LIMITS } from './verify-queue.ts';
+export type { VerifyQueuePort, QueueEntry, FailedEntry, SendDurablyOptions, SendOutcome } from './verify-queue.ts';
+export { RecentResources } from './recent-resources.ts';
+export { backoffDelayMs } from './backoff.ts';
+export type { BackoffBounds } from './backoff.ts';

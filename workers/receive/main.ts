@@ -1,0 +1,159 @@
+import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
+import { resolveTopology } from '../../infra/topology.ts';
+import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
+import { createAwsClients } from '../../shared/aws/index.ts';
+import { BcbHttpClient, IcomStreamClient, bcbTlsOptions, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
+import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
+import { EnvReader, loadConfig } from '../../shared/config/index.ts';
+import type { Env } from '../../shared/config/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import { startHealthServer } from '../../shared/runtime/index.ts';
+import type { HealthServer } from '../../shared/runtime/index.ts';
+import { DedupeStore } from '../../shared/saga/index.ts';
+import { createAnswerForwarder } from './forward-answer.ts';
+import { RecentResources } from './recent-resources.ts';
+import { StreamReader } from './stream-reader.ts';
+import type { ReceiveStats } from './stream-reader.ts';
+import { sqsVerifyQueuePort } from './verify-queue.ts';
+
+/** A running receive worker. */
+export interface ReceiveWorker {
+  /** Port of the `/live` and `/ready` endpoint. */
+  healthPort: number;
+  /** Stream counters (streams open, messages read, duplicates dropped, batches confirmed…). */
+  stats(): ReceiveStats;
+  /** TLS handshakes and requests to the BCB so far (connection reuse). */
+  bcbStats(): { handshakes: number; requests: number };
+  /** Stops reading (see `StreamReader.close`), flushes the audit trail, closes every client; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link startReceiveWorker}. */
+export interface ReceiveWorkerOptions {
+  /** @defaultValue process.env */
+  env?: Env;
+  /** @defaultValue a pino logger named `selo.receive` */
+  logger?: Logger;
+}
+
+/** The receive worker's own settings, parsed once at start. */
+interface ReceiveSettings {
+  streams: number;
+  pollTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  maxBodyBytes: number;
+  dedupeTtlSeconds: number;
+  closeTimeoutMs: number;
+  healthPort: number;
+}
+
+function readReceiveSettings(reader: EnvReader): ReceiveSettings {
+  const settings: ReceiveSettings = {
+    streams: reader.integer('SELO_RECEIVE_STREAMS', { default: 6, min: 1, max: 6 }),
+    pollTimeoutMs: reader.integer('SELO_RECEIVE_POLL_TIMEOUT_MS', { default: 60_000, min: 1_000, max: 600_000 }),
+    backoffBaseMs: reader.integer('SELO_RECEIVE_BACKOFF_BASE_MS', { default: 500, min: 1, max: 600_000 }),
+    backoffMaxMs: reader.integer('SELO_RECEIVE_BACKOFF_MAX_MS', { default: 30_000, min: 1, max: 600_000 }),
+    maxBodyBytes: reader.integer('SELO_RECEIVE_MAX_BODY_BYTES', { default: 32 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024 }),
+    dedupeTtlSeconds: reader.integer('SELO_RECEIVE_DEDUPE_TTL_SECONDS', { default: 86_400, min: 60, max: 30 * 86_400 }),
+    closeTimeoutMs: reader.integer('SELO_RECEIVE_CLOSE_TIMEOUT_MS', { default: 10_000, min: 1, max: 600_000 }),
+    healthPort: reader.integer('SELO_HEALTH_PORT', { default: 8080, min: 0, max: 65_535 }),
+  };
+  if (settings.backoffMaxMs < settings.backoffBaseMs) reader.problem('SELO_RECEIVE_BACKOFF_MAX_MS', `must not be below SELO_RECEIVE_BACKOFF_BASE_MS (${settings.backoffBaseMs}), got ${settings.backoffMaxMs}`);
+  return settings;
+}
+
+/**
+ * The receive worker's `main` (not SQS-fed): reads the BCB's ICOM stream over mutual TLS and puts
+ * every message, unverified, on the verify queue as `BcbMessageReceived`. Reads the BCB
+ * connection like the transmit worker (`SELO_BCB_URL`, `SELO_BCB_CA`, `SELO_TLS_CERT`,
+ * `SELO_TLS_KEY` | `SELO_TLS_KEY_LABEL`, `SELO_BCB_TIMEOUT_MS`: body timeout) and its own:
+ * `SELO_RECEIVE_STREAMS` (1-6, default 6), `SELO_RECEIVE_POLL_TIMEOUT_MS` (wait for a stream
+ * answer, longer than the BCB's long poll; default 60000), `SELO_RECEIVE_BACKOFF_BASE_MS` /
+ * `SELO_RECEIVE_BACKOFF_MAX_MS` (default 500 / 30000), `SELO_RECEIVE_MAX_BODY_BYTES` (default
+ * 32 MiB, after decompression too), `SELO_RECEIVE_DEDUPE_TTL_SECONDS` (default 86400),
+ * `SELO_RECEIVE_CLOSE_TIMEOUT_MS` (default 10000), `SELO_HEALTH_PORT` (default 8080).
+ */
+export async function startReceiveWorker(options: ReceiveWorkerOptions = {}): Promise<ReceiveWorker> {
+  const env = options.env ?? process.env;
+  const config = loadConfig(env);
+  const reader = new EnvReader(env);
+  const bcb = readBcbConnectionConfig(reader);
+  const settings = readReceiveSettings(reader);
+  reader.finish();
+  const logger = options.logger ?? createLogger({ name: 'selo.receive', level: config.logLevel });
+  const topology = resolveTopology(config.environment);
+  const queue = topology.queues.find((q) => q.key === 'verify');
+  if (queue === undefined) throw new Error('the topology declares no verify queue');
+
+  const clients = createAwsClients(config.aws);
+  // One connection per stream (a long poll holds its connection) and one to spare.
+  const http = new BcbHttpClient({ origin: bcb.url, tls: bcbTlsOptions(bcb), connections: settings.streams + 1, headersTimeoutMs: settings.pollTimeoutMs, bodyTimeoutMs: bcb.timeoutMs });
+  const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
+  let health: HealthServer | undefined;
+  let icomReader: StreamReader | undefined;
+  const cleanup = async (): Promise<void> => {
+    const steps: [string, () => Promise<void> | void][] = [
+      ['stream reader', () => icomReader?.close()],
+      ['audit producer', () => audit.close()],
+      ['bcb http client', () => http.close()],
+      ['health server', () => health?.close()],
+      ['aws clients', () => clients.destroy()],
+    ];
+    const errors: unknown[] = [];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        logger.error({ err: error, step: name }, 'receive worker cleanup step failed');
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, 'the receive worker did not close cleanly');
+  };
+  try {
+    const queueUrl = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }))).QueueUrl;
+    if (queueUrl === undefined) throw new Error(`queue ${queue.name} has no URL`);
+    const streamReader = new StreamReader({
+      icom: new IcomStreamClient({ http, ispb: config.ispb, maxBodyBytes: settings.maxBodyBytes }),
+      forward: createAnswerForwarder({
+        queue: sqsVerifyQueuePort(clients.sqs, queueUrl),
+        dedupe: new DedupeStore({ client: clients.dynamodb, tableName: topology.sagaTable.name, ttlAttribute: topology.sagaTable.ttlAttribute }),
+        claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
+        audit,
+        recent: new RecentResources(),
+        logger,
+        dedupeTtlSeconds: settings.dedupeTtlSeconds,
+      }),
+      logger,
+      streams: settings.streams,
+      backoff: { baseMs: settings.backoffBaseMs, maxMs: settings.backoffMaxMs },
+      closeTimeoutMs: settings.closeTimeoutMs,
+    });
+    icomReader = streamReader;
+    health = await startHealthServer({
+      port: settings.healthPort,
+      checks: () => [
+        { name: 'icom streams', check: () => ({ ok: streamReader.stats().streamsOpen > 0, detail: `${streamReader.stats().streamsOpen} of ${settings.streams} open` }) },
+        { name: 'audit', check: () => ({ ok: audit.health().ok, detail: `${audit.health().buffered} buffered` }) },
+      ],
+    });
+    streamReader.start();
+    logger.info({ streams: settings.streams, ispb: config.ispb, queue: queue.name }, 'receive worker reading the ICOM stream');
+    let closing: Promise<void> | undefined;
+    const healthPort = health.port;
+    return {
+      healthPort,
+      stats: () => streamReader.stats(),
+      bcbStats: () => http.stats(),
+      close() {
+        closing ??= cleanup();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await cleanup().catch(() => undefined);
+    throw error;
+  }
+}
