@@ -375,11 +375,29 @@ export class SagaStore {
 
   /** Sagas in `state`, oldest change first (GSI `by-state`), for `selo saga list` and the in-doubt sweeper. */
   async listByState(sagaState: SagaState, options: { limit?: number; updatedBefore?: Date } = {}): Promise<Saga[]> {
+    return (await this.pageByState(sagaState, options)).sagas;
+  }
+
+  /**
+   * One page of the sagas in `sagaState`, oldest change first (GSI `by-state`). `cursor` is the
+   * opaque value a previous page returned; a page without `cursor` is the last. Lets the in-doubt
+   * sweeper and `selo saga list` walk past sagas they skip (e.g. DICT operations) instead of
+   * seeing only the first page forever.
+   */
+  async pageByState(sagaState: SagaState, options: { limit?: number; updatedBefore?: Date; cursor?: string } = {}): Promise<{ sagas: Saga[]; cursor?: string }> {
     const values: Item = { ':state': s(sagaState) };
     let condition = '#state = :state';
     if (options.updatedBefore !== undefined) {
       condition += ' AND #updatedAt < :before';
       values[':before'] = s(options.updatedBefore.toISOString());
+    }
+    let startKey: Item | undefined;
+    if (options.cursor !== undefined) {
+      try {
+        startKey = JSON.parse(Buffer.from(options.cursor, 'base64url').toString('utf8')) as Item;
+      } catch (error) {
+        throw new RangeError(`cursor is not one a page returned, got ${JSON.stringify(options.cursor)}`, { cause: error });
+      }
     }
     const result = await this.#client.send(
       new QueryCommand({
@@ -389,9 +407,12 @@ export class SagaStore {
         ExpressionAttributeNames: { '#state': 'state', ...(options.updatedBefore === undefined ? {} : { '#updatedAt': 'updatedAt' }) },
         ExpressionAttributeValues: values,
         Limit: options.limit ?? 100,
+        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
       }),
     );
-    return (result.Items ?? []).filter((item) => str(item, 'sk') === SORT_KEY).map(fromItem);
+    const sagas = (result.Items ?? []).filter((item) => str(item, 'sk') === SORT_KEY).map(fromItem);
+    const last = result.LastEvaluatedKey;
+    return last === undefined ? { sagas } : { sagas, cursor: Buffer.from(JSON.stringify(last), 'utf8').toString('base64url') };
   }
 }
 

@@ -1,0 +1,159 @@
+import { IllegalTransitionError } from '../../shared/saga/index.ts';
+import type { Saga, SagaStore } from '../../shared/saga/index.ts';
+import { COMPENSATE_SOURCE, COMPENSATION_FACTS, newTraceparent } from '../../shared/events/index.ts';
+import type { EventDetail } from '../../shared/events/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import type { EventPublisher, EventToPublish } from '../../shared/runtime/index.ts';
+
+/** The SPI settles or rejects within 40 s of `AccptncDtTm` (DESIGN §2). */
+export const SPI_SETTLEMENT_LIMIT_MS = 40_000;
+
+/** Options of {@link InDoubtSweeper}. */
+export interface InDoubtSweeperOptions {
+  sagas: Pick<SagaStore, 'pageByState' | 'transition'>;
+  /** Where `PaymentInDoubt` goes (an EventBridgePublisher on selo's bus). */
+  publisher: EventPublisher;
+  logger: Logger;
+  /** Time between sweeps (`SELO_SWEEP_INTERVAL_MS`). @defaultValue 5000 */
+  intervalMs?: number;
+  /** Added to the SPI limit before a payment counts as in doubt (`SELO_IN_DOUBT_MARGIN_MS`). @defaultValue 20000 */
+  marginMs?: number;
+  /** The SPI's own limit. @defaultValue {@link SPI_SETTLEMENT_LIMIT_MS} */
+  settlementLimitMs?: number;
+  /** Sagas read per page. @defaultValue 100 */
+  pageSize?: number;
+  /** Clock. @defaultValue () => new Date() */
+  now?: () => Date;
+}
+
+/** What one sweep did. */
+export interface SweepResult {
+  /** Payments moved to IN_DOUBT (and announced) by this sweep. */
+  inDoubt: string[];
+  /** PaymentInDoubt events still to publish (the bus refused them); retried on the next sweep. */
+  unpublished: number;
+}
+
+function positiveInteger(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`InDoubtSweeperOptions.${name} must be an integer ≥ ${min}, got ${String(value)}`);
+  return value;
+}
+
+/**
+ * Finds payments TRANSMITTED with no outcome after the SPI limit (40 s) plus a margin, moves each
+ * to IN_DOUBT (a conditional write, key `in-doubt`) and publishes `PaymentInDoubt` for operations.
+ * Nothing is reversed: money safety beats liveness (DESIGN §1). A late ACSC still settles an
+ * IN_DOUBT payment and a late RJCT still rejects (and then compensates) it — the table allows both.
+ *
+ * The age is measured from the TRANSMITTED transition, not from `AccptncDtTm` (which the saga does
+ * not hold): the 201 comes after acceptance, so this never calls a payment in doubt early.
+ * A long-lived component (HOUSE_STYLE 7): `start()` schedules sweeps that never overlap,
+ * `close()` stops them and waits for the one running.
+ */
+export class InDoubtSweeper {
+  readonly #options: InDoubtSweeperOptions;
+  readonly #intervalMs: number;
+  readonly #thresholdMs: number;
+  readonly #pageSize: number;
+  readonly #now: () => Date;
+  /** Moved to IN_DOUBT but not yet announced: the bus refused; retried first on every sweep. */
+  readonly #unpublished = new Map<string, EventToPublish>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: InDoubtSweeperOptions) {
+    this.#intervalMs = positiveInteger('intervalMs', options.intervalMs ?? 5_000, 1);
+    this.#thresholdMs = positiveInteger('settlementLimitMs', options.settlementLimitMs ?? SPI_SETTLEMENT_LIMIT_MS, 0) + positiveInteger('marginMs', options.marginMs ?? 20_000, 0);
+    this.#pageSize = positiveInteger('pageSize', options.pageSize ?? 100, 1);
+    this.#now = options.now ?? (() => new Date());
+    this.#options = options;
+  }
+
+  /** Starts sweeping every `intervalMs` (the first sweep after one interval). */
+  start(): void {
+    if (this.#closed || this.#timer !== undefined) return;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      this.#running = this.sweep()
+        .then(() => undefined)
+        .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'in-doubt sweep failed; trying again next interval'))
+        .finally(() => {
+          this.#running = undefined;
+          if (!this.#closed) this.#schedule();
+        });
+    }, this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  /**
+   * One sweep: every payment TRANSMITTED before now − (limit + margin) becomes IN_DOUBT with
+   * `PaymentInDoubt`. Sagas that moved on meanwhile (settled, rejected) are left alone.
+   */
+  async sweep(): Promise<SweepResult> {
+    const result: SweepResult = { inDoubt: [], unpublished: 0 };
+    await this.#publishPending();
+    const cutoff = new Date(this.#now().getTime() - this.#thresholdMs);
+    let cursor: string | undefined;
+    do {
+      const page = await this.#options.sagas.pageByState('TRANSMITTED', { updatedBefore: cutoff, limit: this.#pageSize, ...(cursor === undefined ? {} : { cursor }) });
+      cursor = page.cursor;
+      for (const saga of page.sagas) {
+        if (this.#closed) break;
+        if (await this.#markInDoubt(saga, cutoff)) result.inDoubt.push(saga.sagaId);
+      }
+    } while (cursor !== undefined && !this.#closed);
+    await this.#publishPending();
+    result.unpublished = this.#unpublished.size;
+    return result;
+  }
+
+  async #markInDoubt(saga: Saga, cutoff: Date): Promise<boolean> {
+    if (saga.kind !== 'payment') return false;
+    const transmitted = saga.history.findLast((t) => t.to === 'TRANSMITTED');
+    if (transmitted === undefined || Date.parse(transmitted.at) >= cutoff.getTime()) return false;
+    const reason = `no outcome ${this.#thresholdMs} ms after TRANSMITTED at ${transmitted.at}`;
+    try {
+      const written = await this.#options.sagas.transition({ sagaId: saga.sagaId, to: 'IN_DOUBT', from: ['TRANSMITTED'], reason, attempt: 1, idempotencyKey: 'in-doubt' });
+      if (written.status === 'already-applied') return false;
+    } catch (error) {
+      // Settled or rejected since the index was read: its outcome stands.
+      if (error instanceof IllegalTransitionError) return false;
+      throw error;
+    }
+    this.#options.logger.warn({ sagaId: saga.sagaId, endToEndId: saga.endToEndId, transmittedAt: transmitted.at }, 'payment in doubt; raised to operations, nothing reversed');
+    const detail: EventDetail<unknown> = {
+      version: 1,
+      sagaId: saga.sagaId,
+      ...(saga.endToEndId === undefined ? {} : { endToEndId: saga.endToEndId }),
+      ...(saga.bizMsgIdr === undefined ? {} : { bizMsgIdr: saga.bizMsgIdr }),
+      attempt: 1,
+      traceparent: newTraceparent(),
+      data: { channel: 'spi', reason, transmittedAt: transmitted.at, limitMs: this.#thresholdMs },
+    };
+    this.#unpublished.set(saga.sagaId, { detailType: COMPENSATION_FACTS.inDoubt, source: COMPENSATE_SOURCE, detail });
+    return true;
+  }
+
+  async #publishPending(): Promise<void> {
+    for (const [sagaId, event] of this.#unpublished) {
+      try {
+        await this.#options.publisher.publish([event]);
+        this.#unpublished.delete(sagaId);
+      } catch (error) {
+        this.#options.logger.warn({ err: error, sagaId }, 'could not publish PaymentInDoubt; retrying next sweep');
+        return;
+      }
+    }
+  }
+
+  /** Stops sweeping and waits for a sweep in progress; idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+}

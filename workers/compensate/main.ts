@@ -1,0 +1,91 @@
+import { COMPENSATION_TRIGGERS, resolveTopology } from '../../infra/topology.ts';
+import { createAwsClients } from '../../shared/aws/index.ts';
+import { EnvReader, loadConfig } from '../../shared/config/index.ts';
+import type { Env } from '../../shared/config/index.ts';
+import { COMPENSATE_SOURCE, decodeCompensationTrigger } from '../../shared/events/index.ts';
+import type { CompensationTrigger } from '../../shared/events/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import { EventBridgePublisher, eventBridgePutEventsPort, readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
+import type { WorkerRuntime } from '../../shared/runtime/index.ts';
+import { SagaStore } from '../../shared/saga/index.ts';
+import { createCompensateHandler } from './handler.ts';
+import { InDoubtSweeper } from './in-doubt-sweeper.ts';
+
+/** A running compensation worker and what it owns. */
+export interface CompensateWorker {
+  runtime: WorkerRuntime<CompensationTrigger>;
+  /** The in-doubt sweeper running in this process. */
+  sweeper: InDoubtSweeper;
+  healthPort: number | undefined;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startCompensateWorker}. */
+export interface CompensateWorkerOptions {
+  /** @defaultValue process.env */
+  env?: Env;
+  /** @defaultValue a pino logger named `selo.compensate` */
+  logger?: Logger;
+}
+
+/**
+ * The compensation worker's `main`: the handler on the `compensate` queue (failure detail type
+ * `CompensationFailed`) and the in-doubt sweeper, in one process. Reads
+ * `SELO_SWEEP_INTERVAL_MS` (default 5000) and `SELO_IN_DOUBT_MARGIN_MS` (default 20000, added to the
+ * SPI's 40 s) besides the settings every worker shares.
+ */
+export async function startCompensateWorker(options: CompensateWorkerOptions = {}): Promise<CompensateWorker> {
+  const env = options.env ?? process.env;
+  const config = loadConfig(env);
+  const reader = new EnvReader(env);
+  const intervalMs = reader.integer('SELO_SWEEP_INTERVAL_MS', { default: 5_000, min: 100, max: 3_600_000 });
+  const marginMs = reader.integer('SELO_IN_DOUBT_MARGIN_MS', { default: 20_000, min: 0, max: 86_400_000 });
+  const processConfig = readWorkerProcessConfig(reader);
+  reader.finish();
+  const logger = options.logger ?? createLogger({ name: 'selo.compensate', level: config.logLevel });
+  const topology = resolveTopology(config.environment);
+  const queue = topology.queues.find((q) => q.key === 'compensate');
+  if (queue === undefined) throw new Error('the topology declares no compensate queue');
+
+  const clients = createAwsClients(config.aws);
+  const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
+  const publisher = new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger });
+  const sweeper = new InDoubtSweeper({ sagas, publisher, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs });
+  try {
+    const runtime = await startWorkerRuntime<CompensationTrigger>({
+      name: 'compensate',
+      handler: createCompensateHandler({ sagas, publisher, triggers: COMPENSATION_TRIGGERS }),
+      decode: (data, detailType) => decodeCompensationTrigger(data, detailType),
+      clients,
+      logger,
+      queue,
+      eventBusName: topology.eventBusName,
+      auditStreamName: topology.auditStream.name,
+      failureDetailType: 'CompensationFailed',
+      ...processConfig,
+      closeables: [{ name: 'in-doubt sweeper', close: () => sweeper.close() }],
+    });
+    sweeper.start();
+    let closed = false;
+    return {
+      runtime,
+      sweeper,
+      healthPort: runtime.healthPort,
+      async close() {
+        if (closed) return;
+        closed = true;
+        try {
+          await sweeper.close();
+          await runtime.close();
+        } finally {
+          clients.destroy();
+        }
+      },
+    };
+  } catch (error) {
+    await sweeper.close();
+    clients.destroy();
+    throw error;
+  }
+}
