@@ -9,12 +9,14 @@ import { pkiCommand } from './pki.ts';
 import { simulatorCommand } from './simulator.ts';
 import { workerCommand } from './worker.ts';
 import { dlqCommand } from './dlq.ts';
+import { demoCommand } from './demo.ts';
 
 /**
  * Every `selo` command. Each lives in its own file in this folder; add one line here to
  * register a new one.
  */
 export const COMMANDS: readonly Command[] = [
+  demoCommand,
   upCommand,
   configCommand,
   signCommand,

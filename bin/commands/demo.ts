@@ -1,0 +1,76 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Command, CommandIo } from './command.ts';
+
+const USAGE = `usage: selo demo [--payments 500] [--rate 50] [--mix accept=85,reject=7,late=5,never=3]
+                 [--settlement-limit-ms 5000] [--late-ms 1500] [--timeout-s N] [--pki-dir .selo/pki] [--json]
+Runs selo end to end on this machine: the local AWS stand-ins, the BCB simulator and every worker
+(one HSM pool); publishes N PaymentRequested events as core banking would, at R per second, with
+the simulated receivers playing the outcome mix (accept: settles; reject: RJCT AM04, compensated;
+late: answers after --late-ms, settles; never: AB03 at the settlement limit, compensated);
+subscribes as a downstream system would (its own rule and queue); shows progress; ends with a
+report. --json also prints the summary as one JSON object on the last line. Exit 0 when no
+payment was lost or duplicated, 1 otherwise, 2 for bad usage.`;
+
+function positive(value: string | undefined, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0 || parsed > max) throw new RangeError(`--${name} must be a number above 0 and at most ${max}, got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+async function run(args: readonly string[], io: CommandIo): Promise<number> {
+  let values;
+  let options;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        payments: { type: 'string' },
+        rate: { type: 'string' },
+        mix: { type: 'string' },
+        'settlement-limit-ms': { type: 'string' },
+        'late-ms': { type: 'string' },
+        'timeout-s': { type: 'string' },
+        'pki-dir': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+    if (values.help) {
+      io.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    const { DEFAULT_MIX, parseMix } = await import('../demo/demo-plan.ts');
+    const payments = positive(values.payments, 'payments', 500, 1_000_000);
+    if (!Number.isInteger(payments)) throw new RangeError(`--payments must be a whole number, got ${JSON.stringify(values.payments)}`);
+    const ratePerSecond = positive(values.rate, 'rate', 50, 100_000);
+    const settlementLimitMs = positive(values['settlement-limit-ms'], 'settlement-limit-ms', 5_000, 600_000);
+    const lateDelayMs = positive(values['late-ms'], 'late-ms', Math.min(1_500, settlementLimitMs / 2), 600_000);
+    if (lateDelayMs >= settlementLimitMs) throw new RangeError(`--late-ms (${lateDelayMs}) must be below --settlement-limit-ms (${settlementLimitMs}): a later answer is an AB03`);
+    const defaultTimeout = payments / ratePerSecond + settlementLimitMs / 1000 + 120;
+    const timeoutMs = positive(values['timeout-s'], 'timeout-s', defaultTimeout, 86_400) * 1000;
+    const { defaultPkiDir } = await import('../../infra/local/local-hsm.ts');
+    options = {
+      payments,
+      ratePerSecond,
+      mix: values.mix === undefined ? DEFAULT_MIX : parseMix(values.mix),
+      settlementLimitMs,
+      lateDelayMs,
+      timeoutMs,
+      json: values.json,
+      pkiDir: values['pki-dir'] === undefined ? await defaultPkiDir() : resolve(values['pki-dir']),
+      interactive: (io.stderr as NodeJS.WriteStream).isTTY === true,
+    };
+  } catch (error) {
+    io.stderr.write(`selo demo: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { runDemo } = await import('../demo/run-demo.ts');
+  const { summary } = await runDemo(options, io);
+  return summary.lost === 0 && summary.duplicated === 0 ? 0 : 1;
+}
+
+/** `selo demo`: the whole pipeline end to end, with a report. */
+export const demoCommand: Command = { name: 'demo', summary: 'run selo end to end (stand-ins, BCB simulator, all workers) and report outcomes, latency and throughput', run };

@@ -1,0 +1,178 @@
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { CommandIo } from '../commands/command.ts';
+import { assignOutcomes, demoPayment, DEMO_REJECT_REASON, RECEIVER_OF } from './demo-plan.ts';
+import type { DemoPayment, OutcomeMix } from './demo-plan.ts';
+import { COMPENSATED_EVENT, renderProgress, renderReport, summarise, TERMINAL_EVENTS } from './demo-report.ts';
+import type { DemoSummary, LedgerCheck, PaymentObservation, TerminalOutcome } from './demo-report.ts';
+import { DownstreamSubscriber } from './downstream-subscriber.ts';
+
+/** Options of {@link runDemo}; the CLI validates them. */
+export interface DemoOptions {
+  payments: number;
+  /** Payments published per second. */
+  ratePerSecond: number;
+  mix: OutcomeMix;
+  /** The simulated SPI's settlement limit (40 s at the BCB); `never` payments end AB03 after it. */
+  settlementLimitMs: number;
+  /** How late the `late` receiver answers (within the limit). */
+  lateDelayMs: number;
+  /** Give up waiting for terminal events after this long (then they count as lost). */
+  timeoutMs: number;
+  /** Print the summary as one JSON object on the last line. */
+  json: boolean;
+  /** The development PKI folder (created on first run). */
+  pkiDir: string;
+  /** Redraw the progress bar in place (a terminal) rather than print a line every few seconds. */
+  interactive: boolean;
+}
+
+/** What {@link runDemo} returns: the summary and the checks against the simulator's ledger. */
+export interface DemoResult {
+  summary: DemoSummary;
+  ledger: LedgerCheck;
+}
+
+const DOWNSTREAM_EVENTS = [...Object.keys(TERMINAL_EVENTS), COMPENSATED_EVENT];
+
+/**
+ * The end-to-end demo: the local stack, the BCB simulator and every worker in this process;
+ * `payments` PaymentRequested events published as core banking would, at `ratePerSecond`, with
+ * the receivers in the simulator playing the outcome mix; a downstream subscriber with its own
+ * rule and queue; progress while it runs; a report at the end.
+ */
+export async function runDemo(options: DemoOptions, io: CommandIo): Promise<DemoResult> {
+  const [{ prepareLocalHsm }, { startLocalStack, startLocalPipeline }, { createLogger }, { readAuditStream }, { resolveTopology }, { loadConfig }] = await Promise.all([
+    import('../../infra/local/local-hsm.ts'),
+    import('../../infra/local/index.ts'),
+    import('../../shared/logging/index.ts'),
+    import('../../shared/audit/index.ts'),
+    import('../../infra/topology.ts'),
+    import('../../shared/config/index.ts'),
+  ]);
+  const hsm = await prepareLocalHsm(options.pkiDir, io.env);
+  // Free ports: the demo must not collide with a `selo up` running on the usual ones.
+  const stack = await startLocalStack();
+  const cleanups: (() => Promise<void>)[] = [() => stack.close()];
+  try {
+    const env = { ...io.env, ...stack.env() };
+    const config = loadConfig(env);
+    const topology = resolveTopology(config.environment);
+    // Quiet unless asked: the demo's own output is the progress bar and the report.
+    const logger = createLogger({ name: 'selo.demo', level: io.env['SELO_LOG_LEVEL'] === undefined ? 'error' : config.logLevel, destination: process.stderr });
+    const pipeline = await startLocalPipeline({
+      stack,
+      pkiDir: hsm.pkiDir,
+      env,
+      logger,
+      simulator: {
+        settlementLimitMs: options.settlementLimitMs,
+        participants: [
+          { ispb: RECEIVER_OF.accept, receiver: { mode: 'accept' } },
+          { ispb: RECEIVER_OF.reject, receiver: { mode: 'reject', reasonCode: DEMO_REJECT_REASON } },
+          { ispb: RECEIVER_OF.late, receiver: { mode: 'accept', delayMs: options.lateDelayMs } },
+          { ispb: RECEIVER_OF.never, receiver: { mode: 'never' } },
+        ],
+      },
+      workerEnv: {
+        SELO_SWEEP_INTERVAL_MS: '1000',
+        SELO_SPI_SETTLEMENT_LIMIT_MS: String(options.settlementLimitMs),
+        SELO_IN_DOUBT_MARGIN_MS: String(Math.max(2000, Math.round(options.settlementLimitMs / 2))),
+      },
+    });
+    cleanups.push(() => pipeline.stop());
+    io.stderr.write(`selo demo: local stack, BCB simulator and workers up\n${pipeline.describe()}`);
+
+    const subscriber = await DownstreamSubscriber.create({ clients: stack.clients, eventBusName: topology.eventBusName, name: `selo-${config.environment}-demo-downstream`, detailTypes: DOWNSTREAM_EVENTS });
+    cleanups.push(() => subscriber.close());
+    const observations = new Map<string, PaymentObservation>();
+    const counts: Record<TerminalOutcome, number> = { settled: 0, rejected: 0, inDoubt: 0 };
+    let compensated = 0;
+    let rejectedAwaitingCompensation = 0;
+    subscriber.start((event) => {
+      const observation = event.endToEndId === undefined ? undefined : observations.get(event.endToEndId);
+      if (observation === undefined) return;
+      const outcome = TERMINAL_EVENTS[event.detailType];
+      if (outcome !== undefined) {
+        if (observation.terminal.length === 0) {
+          counts[outcome] += 1;
+          if (outcome === 'rejected') rejectedAwaitingCompensation += 1;
+        }
+        observation.terminal.push({ outcome, detailType: event.detailType, at: event.receivedAt });
+      } else if (event.detailType === COMPENSATED_EVENT) {
+        observation.compensations += 1;
+        if (observation.compensatedAt === undefined) {
+          observation.compensatedAt = event.receivedAt;
+          compensated += 1;
+          if (observation.terminal[0]?.outcome === 'rejected') rejectedAwaitingCompensation -= 1;
+        }
+      }
+    });
+
+    const outcomes = assignOutcomes(options.payments, options.mix);
+    const started = Date.now();
+    let published = 0;
+    const progress = (): string => renderProgress({ total: options.payments, published, counts, compensated, elapsedMs: Date.now() - started });
+    let lastLine = 0;
+    const ticker = setInterval(() => {
+      if (options.interactive) io.stderr.write(`\r${progress()}\u001b[K`);
+      else if (Date.now() - lastLine >= 2000) {
+        lastLine = Date.now();
+        io.stderr.write(`${progress()}\n`);
+      }
+    }, 200);
+    try {
+      // Batches of up to 10 (PutEvents' limit), paced so that the rate holds over the run.
+      const batchSize = Math.min(10, Math.max(1, Math.round(options.ratePerSecond / 20)));
+      for (let i = 0; i < options.payments; i += batchSize) {
+        const due = started + (i / options.ratePerSecond) * 1000;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        const at = new Date();
+        const batch: DemoPayment[] = [];
+        for (let j = i; j < Math.min(i + batchSize, options.payments); j++) batch.push(demoPayment(topology.eventBusName, config.ispb, outcomes[j] ?? 'accept', j, at));
+        for (const payment of batch) observations.set(payment.endToEndId, { publishedAt: Date.now(), terminal: [], compensations: 0 });
+        await publishAll(stack.clients.events, batch);
+        published += batch.length;
+      }
+      const publishSeconds = (Date.now() - started) / 1000;
+      const deadline = started + options.timeoutMs;
+      const finished = (): boolean => counts.settled + counts.rejected + counts.inDoubt === options.payments && rejectedAwaitingCompensation === 0;
+      while (!finished() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      // A short grace period: a duplicate terminal event would arrive now.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      clearInterval(ticker);
+      io.stderr.write(options.interactive ? `\r${progress()}\u001b[K\n` : `${progress()}\n`);
+
+      let auditRecords = 0;
+      await readAuditStream(stack.clients.kinesis, topology.auditStream.name, () => {
+        auditRecords += 1;
+      });
+      const summary = summarise(observations, auditRecords);
+      const ledgerSummary = pipeline.simulator.ledger.summary();
+      const ledger: LedgerCheck = { settled: ledgerSummary.settled, rejected: ledgerSummary.rejected, pending: ledgerSummary.pending, duplicates: ledgerSummary.duplicates };
+      // A payment the BCB saw twice under other identifiers is a duplicate even if downstream saw one outcome.
+      summary.duplicated += ledgerSummary.duplicates;
+      io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));
+      if (options.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+      return { summary, ledger };
+    } finally {
+      clearInterval(ticker);
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => io.stderr.write(`selo demo: ${(error as Error).message}\n`));
+  }
+}
+
+/** PutEvents with the failed entries retried (the emulator, like EventBridge, may refuse some). */
+async function publishAll(events: EventBridgeClient, batch: readonly DemoPayment[]): Promise<void> {
+  let pending = batch.map((p) => p.entry);
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const result = await events.send(new PutEventsCommand({ Entries: pending }));
+    const failed = (result.Entries ?? []).flatMap((entry, i) => (entry.ErrorCode === undefined ? [] : [pending[i]])).filter((e) => e !== undefined);
+    if (failed.length === 0) return;
+    if (attempt >= 5) throw new Error(`PutEvents kept refusing ${failed.length} payments: ${JSON.stringify(result.Entries?.find((e) => e.ErrorCode !== undefined))}`);
+    pending = failed;
+    await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+  }
+}
