@@ -164,7 +164,15 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
   const engine = new SettlementEngine({ ledger, emitter, faults, receiverOf: (ispb) => participants.receiverOf(ispb), settlementLimitMs: options.settlementLimitMs, logger });
   const xsd = options.schemaValidation ? new XsdBatchValidator() : undefined;
   const processor = new SpiProcessor({ bcbIspb: options.bcbIspb, trustStore, ledger, emitter, engine, xsd, logger });
-  const dict = new DictService({ key: options.signingKey, trustStore, faults, entryReadPolicy: options.dictEntryReadPolicy, writePolicy: options.dictWritePolicy });
+  const dict = new DictService({
+    key: options.signingKey,
+    trustStore,
+    faults,
+    entryReadPolicy: options.dictEntryReadPolicy,
+    writePolicy: options.dictWritePolicy,
+    claimResolutionPeriodMs: options.dictClaimResolutionPeriodMs,
+    claimCompletionPeriodMs: options.dictClaimCompletionPeriodMs,
+  });
   const callerIspb = new WeakMap<object, string | undefined>();
 
   function ispbOf(req: IncomingMessage): string | undefined {
@@ -321,7 +329,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
 
   async function handleDict(req: IncomingMessage, res: ServerResponse, url: URL, caller: string): Promise<void> {
     const body = req.method === 'POST' || req.method === 'PUT' ? (await readBody(req, options.maxBodyBytes)).toString('utf8') : '';
-    const answer = await dict.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body, caller });
+    const answer = await dict.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body, caller });
     let payload = Buffer.from(answer.body, 'utf8');
     const headers: Record<string, string> = { 'content-type': `${answer.contentType}; charset=utf-8`, ...answer.headers };
     if ((req.headers['accept-encoding'] ?? '').toLowerCase().includes('gzip')) {
@@ -474,7 +482,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
         participants.setReceiver(parts[1], (await readJson()) as ReceiverBehaviour);
         return reply(200, participants.receiverOf(parts[1]));
       }
-      if (route === 'GET /dict/entries') return reply(200, [...dict.entries.values()].map((e) => ({ key: e.key, participant: e.participant, openClaimId: e.openClaimId })));
+      if (route === 'GET /dict/entries') return reply(200, [...dict.entries.values()].map((e) => ({ key: e.key, participant: e.participant, openClaimId: dict.openClaimOf(e.key) })));
       if (route === 'GET /dict/claims') return reply(200, [...dict.claims.values()].map((c) => ({ id: c.id, key: c.key, status: c.status, claimer: c.claimer, donor: c.donor })));
       return reply(404, { error: `no admin resource ${route}` });
     } catch (error) {

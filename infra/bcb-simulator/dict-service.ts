@@ -5,11 +5,10 @@ import { XmlSignatureError, signDict, verifyDict } from '../../shared/xmldsig/in
 import type { SigningKey, TrustStore } from '../../shared/xmldsig/index.ts';
 import { corruptSignature } from './faults.ts';
 import type { FaultController } from './faults.ts';
+import { CLAIMABLE_KEY_TYPES, CLAIM_REASON_RULES, CLAIM_TRANSITIONS, ClaimRuleViolation, decideClaimOperation } from './claim-rules.ts';
+import type { ClaimOperation, ClaimRole, ClaimStatus, ClaimType } from './claim-rules.ts';
 import { TokenBuckets } from './token-bucket.ts';
 import type { TokenBucketPolicy } from './token-bucket.ts';
-
-/** Claim states (DICT API 2.12.1 `ClaimStatus`). */
-export type ClaimStatus = 'OPEN' | 'WAITING_RESOLUTION' | 'CONFIRMED' | 'CANCELLED' | 'COMPLETED';
 
 /** A DICT entry as the simulator stores it. */
 export interface DictEntry {
@@ -18,7 +17,6 @@ export interface DictEntry {
   entry: DictObject;
   /** ISPB of the participant holding it (`Account/Participant`). */
   participant: string;
-  openClaimId: string | undefined;
 }
 
 /** A claim as the simulator stores it. */
@@ -27,9 +25,14 @@ export interface DictClaim {
   readonly key: string;
   readonly claimer: string;
   readonly donor: string;
+  readonly type: ClaimType;
+  /** When the claim was created (ISO 8601); `OpenClaimCreationDate` of the entry. */
+  readonly createdAt: string;
   status: ClaimStatus;
   /** The `Claim` element's value. */
   claim: DictObject;
+  /** The donor's entry, removed from the directory when the donor confirmed. */
+  donorEntry: DictObject | undefined;
 }
 
 /** An answer of the DICT service. */
@@ -47,6 +50,24 @@ export interface DictServiceDeps {
   readonly faults: FaultController;
   readonly entryReadPolicy: TokenBucketPolicy;
   readonly writePolicy: TokenBucketPolicy;
+  /** Resolution period of a claim (`ResolutionPeriodEnd` = creation + this), ms. */
+  readonly claimResolutionPeriodMs: number;
+  /** Completion period of an ownership claim (`CompletionPeriodEnd` = creation + this), ms. */
+  readonly claimCompletionPeriodMs: number;
+  /** The clock. @defaultValue `() => new Date()` */
+  readonly now?: () => Date;
+}
+
+/** One request to the DICT service. */
+export interface DictRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Request headers, names in lower case (as node:http gives them). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: string;
+  /** ISPB of the caller's client certificate. */
+  readonly caller: string;
 }
 
 const ERROR_BASE = 'https://dict.pi.rsfn.net.br/api/v2/error/';
@@ -62,17 +83,6 @@ class DictError extends Error {
   }
 }
 
-/**
- * Legal claim transitions (DICT manual, "Reivindicação"): the donor acknowledges and confirms,
- * the claimer completes after confirmation, either side cancels before completion.
- */
-export const CLAIM_TRANSITIONS: Readonly<Record<'acknowledge' | 'confirm' | 'cancel' | 'complete', { from: readonly ClaimStatus[]; to: ClaimStatus; by: 'donor' | 'claimer' | 'either' }>> = {
-  acknowledge: { from: ['OPEN'], to: 'WAITING_RESOLUTION', by: 'donor' },
-  confirm: { from: ['OPEN', 'WAITING_RESOLUTION'], to: 'CONFIRMED', by: 'donor' },
-  cancel: { from: ['OPEN', 'WAITING_RESOLUTION', 'CONFIRMED'], to: 'CANCELLED', by: 'either' },
-  complete: { from: ['CONFIRMED'], to: 'COMPLETED', by: 'claimer' },
-};
-
 function text(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
@@ -84,6 +94,7 @@ function objectAt(value: DictObject, property: string): DictObject {
 
 const REQUEST_SCHEMAS: Readonly<Record<string, string>> = {
   createEntry: 'CreateEntryRequest',
+  updateEntry: 'UpdateEntryRequest',
   deleteEntry: 'DeleteEntryRequest',
   createClaim: 'CreateClaimRequest',
   acknowledge: 'AcknowledgeClaimRequest',
@@ -92,35 +103,55 @@ const REQUEST_SCHEMAS: Readonly<Record<string, string>> = {
   complete: 'CompleteClaimRequest',
 };
 
+/** Operations whose request must carry `PI-RequestingParticipant` (DICT API 2.12.1: getEntry, getClaim). */
+const REQUESTING_PARTICIPANT_OPERATIONS = new Set(['getEntry', 'getClaim']);
+const REQUESTING_PARTICIPANT = /^[a-z0-9]{8}$/i;
+
+/** Reasons an entry update may give (updateEntry, "Restrições"): EVP keys not USER_REQUESTED. */
+const UPDATE_REASONS = ['USER_REQUESTED', 'BRANCH_TRANSFER', 'RECONCILIATION', 'RFB_VALIDATION'];
+const EVP_UPDATE_REASONS = ['BRANCH_TRANSFER', 'RECONCILIATION', 'RFB_VALIDATION'];
+
 /**
- * The simulated DICT API v2: entries (create, get, delete) and claims (create, list, get,
- * acknowledge, confirm, cancel, complete) with the claim state machine; write requests must be
- * signed in the DICT profile by a certificate bound to the caller's ISPB (else a signed 400
- * `RequestSignatureInvalid`); every answer, errors included, is signed; `RequestId` makes a
- * repeated write answer the same; token buckets answer 429 `RateLimited`.
+ * The simulated DICT API v2: entries (create, get, update, delete) and claims (create, list,
+ * get, acknowledge, confirm, cancel, complete) with the claim state machine and its periods
+ * ({@link decideClaimOperation}); write requests must be signed in the DICT profile by a
+ * certificate bound to the caller's ISPB (else a signed 400 `RequestSignatureInvalid`); reads
+ * that the OpenAPI gives a `PI-RequestingParticipant` header need it, equal to the caller's
+ * ISPB (400 `BadRequest` when missing or malformed, 403 `Forbidden` when another); every
+ * answer, errors included, is signed; `RequestId` makes a repeated write answer the same; token
+ * buckets answer 429 `RateLimited`.
  */
 export class DictService {
   private readonly deps: DictServiceDeps;
+  private readonly now: () => Date;
   /** Entries by key. */
   readonly entries = new Map<string, DictEntry>();
   /** Claims by id. */
   readonly claims = new Map<string, DictClaim>();
+  /** Claims neither completed nor cancelled, by key (a key has at most one). */
+  private readonly openClaims = new Map<string, string>();
   private readonly idempotent = new Map<string, { fingerprint: string; answer: DictAnswer }>();
   private readonly readBuckets: TokenBuckets;
   private readonly writeBuckets: TokenBuckets;
 
   constructor(deps: DictServiceDeps) {
     this.deps = deps;
+    this.now = deps.now ?? (() => new Date());
     this.readBuckets = new TokenBuckets(deps.entryReadPolicy);
     this.writeBuckets = new TokenBuckets(deps.writePolicy);
   }
 
+  /** The id of the open (not completed, not cancelled) claim on `key`, if any. */
+  openClaimOf(key: string): string | undefined {
+    return this.openClaims.get(key);
+  }
+
   /** Answers one request under `/api/v2` from the participant `caller`. */
-  async handle(request: { method: string; path: string; query: URLSearchParams; body: string; caller: string }): Promise<DictAnswer> {
+  async handle(request: DictRequest): Promise<DictAnswer> {
     try {
       return await this.route(request);
     } catch (error) {
-      if (error instanceof DictError) return this.problem(error.status, error.type, error.message);
+      if (error instanceof DictError || error instanceof ClaimRuleViolation) return this.problem(error.status, error.type, error.message);
       if (error instanceof DictBodyError) return this.problem(400, 'BadRequest', error.message);
       throw error;
     }
@@ -138,7 +169,7 @@ export class DictService {
   }
 
   private async ok(status: number, schema: string, value: DictObject): Promise<DictAnswer> {
-    const body = buildDictBody(schema, { ResponseTime: new Date().toISOString(), CorrelationId: randomBytes(16).toString('hex'), ...value }, { strict: false });
+    const body = buildDictBody(schema, { ResponseTime: this.now().toISOString(), CorrelationId: randomBytes(16).toString('hex'), ...value }, { strict: false });
     return { status, contentType: 'application/xml', body: await this.sign(body) };
   }
 
@@ -156,6 +187,18 @@ export class DictService {
     }
     const value = parseDictBody(schema, verified.root);
     return { value, fingerprint: JSON.stringify(value) };
+  }
+
+  /** `PI-RequestingParticipant` must be present, 8 alphanumerics, and the caller's ISPB (OpenAPI: getEntry, getClaim). */
+  private checkRequestingParticipant(operation: string, request: DictRequest): void {
+    if (!REQUESTING_PARTICIPANT_OPERATIONS.has(operation)) return;
+    const raw = request.headers['pi-requestingparticipant'];
+    const value = Array.isArray(raw) ? raw.join(',') : raw;
+    if (value === undefined || value === '') throw new DictError(400, 'BadRequest', `${operation} needs the PI-RequestingParticipant header`);
+    if (!REQUESTING_PARTICIPANT.test(value)) throw new DictError(400, 'BadRequest', `PI-RequestingParticipant must be 8 characters [a-z0-9], got ${JSON.stringify(value)}`);
+    if (value.toUpperCase() !== request.caller) {
+      throw new DictError(403, 'Forbidden', `PI-RequestingParticipant ${value} is not the participant of the client certificate (${request.caller})`);
+    }
   }
 
   private async write(
@@ -180,21 +223,28 @@ export class DictService {
     return answer;
   }
 
-  private async route(request: { method: string; path: string; query: URLSearchParams; body: string; caller: string }): Promise<DictAnswer> {
+  private async route(request: DictRequest): Promise<DictAnswer> {
     const { method, path, caller, body } = request;
     const segments = path.replace(/^\/api\/v2\//, '').split('/').filter((s) => s !== '').map(decodeURIComponent);
     const [collection, id, action] = segments;
     if (collection === 'entries') {
       if (method === 'POST' && id === undefined) return this.write('createEntry', body, caller, (v) => this.createEntry(v, caller));
-      if (method === 'GET' && id !== undefined && action === undefined) return this.getEntry(id, caller);
+      if (method === 'GET' && id !== undefined && action === undefined) {
+        this.checkRequestingParticipant('getEntry', request);
+        return this.getEntry(id, caller);
+      }
+      if (method === 'PUT' && id !== undefined && action === undefined) return this.write('updateEntry', body, caller, (v) => this.updateEntry(id, v, caller));
       if (method === 'POST' && id !== undefined && action === 'delete') return this.write('deleteEntry', body, caller, (v) => this.deleteEntry(id, v, caller));
     }
     if (collection === 'claims') {
       if (method === 'POST' && id === undefined) return this.write('createClaim', body, caller, (v) => this.createClaim(v, caller));
       if (method === 'GET' && id === undefined) return this.listClaims(request.query, caller);
-      if (method === 'GET' && id !== undefined && action === undefined) return this.getClaim(id, caller);
-      if (method === 'POST' && id !== undefined && action !== undefined && action in CLAIM_TRANSITIONS) {
-        const operation = action as keyof typeof CLAIM_TRANSITIONS;
+      if (method === 'GET' && id !== undefined && action === undefined) {
+        this.checkRequestingParticipant('getClaim', request);
+        return this.getClaim(id, caller);
+      }
+      if (method === 'POST' && id !== undefined && action !== undefined && Object.hasOwn(CLAIM_TRANSITIONS, action)) {
+        const operation = action as ClaimOperation;
         return this.write(operation, body, caller, (v) => this.transition(operation, id, v, caller));
       }
     }
@@ -213,20 +263,54 @@ export class DictService {
       if (existing.participant === caller && sameOwner) throw new DictError(400, 'EntryAlreadyExists', `key ${key} is already registered`);
       throw new DictError(400, sameOwner ? 'EntryKeyInCustodyOfDifferentParticipant' : 'EntryKeyOwnedByDifferentPerson', `key ${key} is registered elsewhere`);
     }
-    const now = new Date().toISOString();
+    // A key whose donor confirmed a claim is gone from the directory but promised to the claimer.
+    if (this.openClaims.has(key)) throw new DictError(400, 'EntryLockedByClaim', `key ${key} has an open claim`);
+    const now = this.now().toISOString();
     const stored: DictObject = { ...entry, CreationDate: now, KeyOwnershipDate: now };
-    this.entries.set(key, { key, entry: stored, participant: caller, openClaimId: undefined });
+    this.entries.set(key, { key, entry: stored, participant: caller });
     return this.ok(201, 'CreateEntryResponse', { Entry: stored });
   }
 
   private async getEntry(key: string, caller: string): Promise<DictAnswer> {
-    // Policy ENTRIES_READ_PARTICIPANT_ANTISCAN: one token per query, per participant.
+    // Policy ENTRIES_READ_PARTICIPANT_ANTISCAN: a 200 takes one token, a 404 three.
     if (!this.readBuckets.take(caller)) throw new DictError(429, 'RateLimited', 'entry read rate limit reached (ENTRIES_READ_PARTICIPANT_ANTISCAN)');
     const entry = this.entries.get(key);
-    if (entry === undefined) throw new DictError(404, 'NotFound', `key ${key} is not registered`);
-    const claim = entry.openClaimId === undefined ? undefined : this.claims.get(entry.openClaimId);
-    const value: DictObject = { ...entry.entry, ...(claim === undefined ? {} : { OpenClaimCreationDate: text(claim.claim.CreationDate) ?? text(claim.claim.LastModified) }) };
+    if (entry === undefined) {
+      this.readBuckets.charge(caller, 2);
+      throw new DictError(404, 'NotFound', `key ${key} is not registered`);
+    }
+    const claimId = this.openClaims.get(key);
+    const claim = claimId === undefined ? undefined : this.claims.get(claimId);
+    const value: DictObject = { ...entry.entry, ...(claim === undefined ? {} : { OpenClaimCreationDate: claim.createdAt }) };
     return this.ok(200, 'GetEntryResponse', { Entry: value });
+  }
+
+  /**
+   * updateEntry: the holder changes the account (same participant), the owner's name or trade
+   * name; the key, the owner's type and tax id stay (OpenAPI: other changes are a delete and
+   * create, a portability or an ownership claim).
+   */
+  private async updateEntry(key: string, value: DictObject, caller: string): Promise<DictAnswer> {
+    if (text(value.Key) !== key) throw new DictError(400, 'EntryInvalid', `Key must be the key of the path ${key}`);
+    const entry = this.entries.get(key);
+    if (entry === undefined) throw new DictError(404, 'NotFound', `key ${key} is not registered`);
+    if (entry.participant !== caller) throw new DictError(403, 'Forbidden', `key ${key} is held by another participant`);
+    const reason = text(value.Reason) ?? '';
+    const allowed = text(entry.entry.KeyType) === 'EVP' ? EVP_UPDATE_REASONS : UPDATE_REASONS;
+    if (!allowed.includes(reason)) throw new DictError(400, 'InvalidReason', `an update of a ${text(entry.entry.KeyType) ?? ''} key takes reason ${allowed.join(', ')}, got ${reason}`);
+    const account = value.Account === undefined ? undefined : objectAt(value, 'Account');
+    if (account !== undefined && text(account.Participant) !== caller) throw new DictError(403, 'Forbidden', `Account/Participant must be the caller ${caller}: a key changes participant by portability`);
+    const currentOwner = objectAt(entry.entry, 'Owner');
+    const owner = value.Owner === undefined ? undefined : objectAt(value, 'Owner');
+    if (owner !== undefined && (text(owner.Type) !== text(currentOwner.Type) || text(owner.TaxIdNumber) !== text(currentOwner.TaxIdNumber))) {
+      throw new DictError(400, 'EntryInvalid', 'Owner/Type and Owner/TaxIdNumber cannot change: a new owner claims the key');
+    }
+    entry.entry = {
+      ...entry.entry,
+      ...(account === undefined ? {} : { Account: account }),
+      ...(owner === undefined ? {} : { Owner: owner }),
+    };
+    return this.ok(200, 'UpdateEntryResponse', { Entry: entry.entry });
   }
 
   private async deleteEntry(key: string, value: DictObject, caller: string): Promise<DictAnswer> {
@@ -234,7 +318,7 @@ export class DictService {
     if (text(value.Participant) !== caller) throw new DictError(403, 'Forbidden', `Participant must be the caller ${caller}`);
     if (entry === undefined) throw new DictError(404, 'NotFound', `key ${key} is not registered`);
     if (entry.participant !== caller) throw new DictError(403, 'Forbidden', `key ${key} is held by another participant`);
-    if (entry.openClaimId !== undefined) throw new DictError(400, 'EntryLockedByClaim', `key ${key} has an open claim`);
+    if (this.openClaims.has(key)) throw new DictError(400, 'EntryLockedByClaim', `key ${key} has an open claim`);
     this.entries.delete(key);
     return this.ok(200, 'DeleteEntryResponse', { Key: key });
   }
@@ -244,27 +328,30 @@ export class DictService {
     const key = text(claim.Key);
     if (key === undefined) throw new DictError(400, 'ClaimInvalid', 'Claim/Key is missing');
     if (text(objectAt(claim, 'ClaimerAccount').Participant) !== caller) throw new DictError(403, 'Forbidden', `ClaimerAccount/Participant must be the caller ${caller}`);
+    const type = text(claim.Type) as ClaimType | undefined;
+    if (type !== 'OWNERSHIP' && type !== 'PORTABILITY') throw new DictError(400, 'ClaimInvalid', `Claim/Type must be OWNERSHIP or PORTABILITY, got ${type ?? '(none)'}`);
+    const keyType = text(claim.KeyType) ?? '';
+    if (!CLAIMABLE_KEY_TYPES[type].includes(keyType)) throw new DictError(400, 'ClaimInvalid', `a ${keyType} key cannot be the object of a ${type} claim`);
     const entry = this.entries.get(key);
     if (entry === undefined) throw new DictError(404, 'ClaimKeyNotFound', `key ${key} is not registered`);
-    if (entry.openClaimId !== undefined) throw new DictError(400, 'ClaimAlreadyExistsForKey', `key ${key} already has an open claim`);
+    if (this.openClaims.has(key)) throw new DictError(400, 'ClaimAlreadyExistsForKey', `key ${key} already has an open claim`);
     const sameOwner = text(objectAt(entry.entry, 'Owner').TaxIdNumber) === text(objectAt(claim, 'Claimer').TaxIdNumber);
-    const type = text(claim.Type);
-    if ((type === 'OWNERSHIP' && sameOwner) || (type === 'PORTABILITY' && !sameOwner)) throw new DictError(400, 'ClaimTypeInconsistent', `a ${type ?? ''} claim does not fit the entry's owner`);
+    if ((type === 'OWNERSHIP' && sameOwner) || (type === 'PORTABILITY' && !sameOwner)) throw new DictError(400, 'ClaimTypeInconsistent', `a ${type} claim does not fit the entry's owner`);
     if (entry.participant === caller && sameOwner) throw new DictError(400, 'ClaimResultingEntryAlreadyExists', `key ${key} is already held by the claimer`);
     const id = randomUUID();
-    const now = new Date();
-    const period = new Date(now.getTime() + 7 * 86_400_000).toISOString();
+    const now = this.now();
     const stored: DictObject = {
       ...claim,
       DonorParticipant: entry.participant,
       Id: id,
       Status: 'OPEN',
-      ResolutionPeriodEnd: period,
-      CompletionPeriodEnd: period,
+      ResolutionPeriodEnd: new Date(now.getTime() + this.deps.claimResolutionPeriodMs).toISOString(),
+      // "Apenas para reivindicação de posse" (ExtendedClaim.CompletionPeriodEnd).
+      ...(type === 'OWNERSHIP' ? { CompletionPeriodEnd: new Date(now.getTime() + this.deps.claimCompletionPeriodMs).toISOString() } : {}),
       LastModified: now.toISOString(),
     };
-    this.claims.set(id, { id, key, claimer: caller, donor: entry.participant, status: 'OPEN', claim: stored });
-    entry.openClaimId = id;
+    this.claims.set(id, { id, key, claimer: caller, donor: entry.participant, type, createdAt: now.toISOString(), status: 'OPEN', claim: stored, donorEntry: undefined });
+    this.openClaims.set(key, id);
     return this.ok(201, 'CreateClaimResponse', { Claim: stored });
   }
 
@@ -295,32 +382,68 @@ export class DictService {
     return this.ok(200, 'ListClaimsResponse', { HasMoreElements: String(matching.length > limit), Claims: matching.slice(0, limit).map((c) => c.claim) });
   }
 
-  private async transition(operation: keyof typeof CLAIM_TRANSITIONS, id: string, value: DictObject, caller: string): Promise<DictAnswer> {
-    const rule = CLAIM_TRANSITIONS[operation];
+  private async transition(operation: ClaimOperation, id: string, value: DictObject, caller: string): Promise<DictAnswer> {
     if (text(value.ClaimId) !== id) throw new DictError(400, 'ClaimInvalid', `ClaimId must be ${id}`);
     if (text(value.Participant) !== caller) throw new DictError(403, 'Forbidden', `Participant must be the caller ${caller}`);
     const claim = this.claimFor(id, caller);
-    const role = claim.donor === caller ? 'donor' : 'claimer';
-    if (rule.by !== 'either' && rule.by !== role) throw new DictError(403, 'Forbidden', `only the ${rule.by} may ${operation} claim ${id}`);
-    if (!rule.from.includes(claim.status)) throw new DictError(400, 'ClaimOperationInvalid', `claim ${id} is ${claim.status}; ${operation} needs ${rule.from.join(' or ')}`);
-    claim.status = rule.to;
-    const now = new Date().toISOString();
-    claim.claim = { ...claim.claim, Status: rule.to, LastModified: now };
-    if (operation === 'confirm') claim.claim.ConfirmReason = text(value.Reason);
-    if (operation === 'cancel') {
-      claim.claim.CancelReason = text(value.Reason);
-      claim.claim.CancelledBy = role === 'donor' ? 'DONOR' : 'CLAIMER';
-    }
-    const entry = this.entries.get(claim.key);
-    if (rule.to === 'CANCELLED' || rule.to === 'COMPLETED') {
-      if (entry !== undefined && entry.openClaimId === id) entry.openClaimId = undefined;
-    }
-    if (rule.to === 'COMPLETED' && entry !== undefined) {
-      // The key moves to the claimer's account and owner (DICT manual, "Conclusão").
-      entry.entry = { ...entry.entry, Account: objectAt(claim.claim, 'ClaimerAccount'), Owner: objectAt(claim.claim, 'Claimer'), KeyOwnershipDate: now };
-      entry.participant = claim.claimer;
-    }
+    // In an ownership claim the donor and the claimer may be the same participant.
+    const roles = new Set<ClaimRole>([...(claim.donor === caller ? ['donor' as const] : []), ...(claim.claimer === caller ? ['claimer' as const] : [])]);
+    const reason = text(value.Reason);
+    const completionEnd = text(claim.claim.CompletionPeriodEnd);
+    const cancelledBy = text(claim.claim.CancelledBy);
+    const now = this.now();
+    const decision = decideClaimOperation(
+      {
+        type: claim.type,
+        status: claim.status,
+        resolutionPeriodEnd: new Date(text(claim.claim.ResolutionPeriodEnd) ?? 0),
+        completionPeriodEnd: completionEnd === undefined ? undefined : new Date(completionEnd),
+        decidedReason: text(claim.status === 'CANCELLED' ? claim.claim.CancelReason : claim.claim.ConfirmReason),
+        cancelledBy: cancelledBy === 'DONOR' ? 'donor' : cancelledBy === 'CLAIMER' ? 'claimer' : undefined,
+      },
+      operation,
+      roles,
+      reason,
+      now,
+    );
     const schema = { acknowledge: 'AcknowledgeClaimResponse', confirm: 'ConfirmClaimResponse', cancel: 'CancelClaimResponse', complete: 'CompleteClaimResponse' }[operation];
+    if (decision.repeated) return this.ok(200, schema, { Claim: claim.claim });
+    const at = now.toISOString();
+    claim.status = decision.to;
+    claim.claim = { ...claim.claim, Status: decision.to, LastModified: at };
+    if (operation === 'confirm') {
+      claim.claim.ConfirmReason = reason;
+      if (decision.completionPeriodEndsNow) claim.claim.CompletionPeriodEnd = at;
+      // Confirming removes the donor's entry from the directory (confirmClaim); the key stays
+      // promised to the claimer until completion or cancellation.
+      const entry = this.entries.get(claim.key);
+      claim.donorEntry = entry?.entry;
+      this.entries.delete(claim.key);
+    }
+    if (operation === 'cancel') {
+      claim.claim.CancelReason = reason;
+      // A participant that is both sides cancels in the role the reason allows (claimer first).
+      const allowed = CLAIM_REASON_RULES.cancel[claim.type][reason ?? ''] ?? [];
+      claim.claim.CancelledBy = roles.has('claimer') && allowed.includes('claimer') ? 'CLAIMER' : 'DONOR';
+    }
+    if (decision.to === 'CANCELLED' || decision.to === 'COMPLETED') {
+      if (this.openClaims.get(claim.key) === id) this.openClaims.delete(claim.key);
+    }
+    if (decision.to === 'COMPLETED') {
+      // The claimer's entry is created (completeClaim): its account, its owner.
+      const kept = claim.donorEntry ?? {};
+      const ownership = claim.type === 'OWNERSHIP';
+      const entry: DictObject = {
+        Key: claim.key,
+        KeyType: text(claim.claim.KeyType) ?? text(kept.KeyType),
+        Account: objectAt(claim.claim, 'ClaimerAccount'),
+        Owner: objectAt(claim.claim, 'Claimer'),
+        CreationDate: at,
+        // A portability keeps the owner, so the date the owner got the key stays.
+        KeyOwnershipDate: ownership ? at : (text(kept.KeyOwnershipDate) ?? at),
+      };
+      this.entries.set(claim.key, { key: claim.key, entry, participant: claim.claimer });
+    }
     return this.ok(200, schema, { Claim: claim.claim });
   }
 }

@@ -74,6 +74,20 @@ export interface BcbSimulatorOptions {
   readonly dictEntryReadPolicy?: TokenBucketPolicy;
   /** DICT write token bucket per participant. @defaultValue 1000 tokens, 100/s */
   readonly dictWritePolicy?: TokenBucketPolicy;
+  /**
+   * DICT claim resolution period: `ResolutionPeriodEnd` is the claim's creation plus this. An
+   * ownership claim cannot be confirmed, nor a portability cancelled, with reason
+   * `DEFAULT_OPERATION` before it ends (`ClaimResolutionPeriodNotEnded`). Milliseconds, so that
+   * tests can use a few. @defaultValue 604800000 (7 days, the DICT's resolution period)
+   */
+  readonly dictClaimResolutionPeriodMs?: number;
+  /**
+   * DICT ownership-claim completion period: `CompletionPeriodEnd` is the claim's creation plus
+   * this (ownership claims only). The claimer cannot complete, nor cancel with
+   * `DEFAULT_OPERATION`, before it ends (`ClaimCompletionPeriodNotEnded`); a confirmation with
+   * `USER_REQUESTED` ends it at once. Milliseconds. @defaultValue 2592000000 (30 days)
+   */
+  readonly dictClaimCompletionPeriodMs?: number;
   /** Faults active from the start. @defaultValue none */
   readonly faults?: FaultSettings;
   /** Logger. @defaultValue a `bcb-simulator` logger at level `warn` */
@@ -155,6 +169,8 @@ export function resolveSimulatorOptions(options: BcbSimulatorOptions): ResolvedS
     schemaValidation: options.schemaValidation ?? true,
     dictEntryReadPolicy: policy('dictEntryReadPolicy', options.dictEntryReadPolicy ?? { capacity: 100, refillPerSecond: 10 }),
     dictWritePolicy: policy('dictWritePolicy', options.dictWritePolicy ?? { capacity: 1000, refillPerSecond: 100 }),
+    dictClaimResolutionPeriodMs: nonNegativeInteger('dictClaimResolutionPeriodMs', options.dictClaimResolutionPeriodMs ?? 7 * 86_400_000),
+    dictClaimCompletionPeriodMs: nonNegativeInteger('dictClaimCompletionPeriodMs', options.dictClaimCompletionPeriodMs ?? 30 * 86_400_000),
     faults: validateFaults(options.faults ?? {}),
     logger: options.logger,
   };

@@ -34,6 +34,16 @@ export class TokenBuckets {
     return true;
   }
 
+  /**
+   * Takes `tokens` more for `key` after the fact, down to zero at most (a DICT counting rule that
+   * depends on the answer, e.g. a 404 costing 3 under ENTRIES_READ_PARTICIPANT_ANTISCAN).
+   */
+  charge(key: string, tokens: number): void {
+    const bucket = this.buckets.get(key);
+    if (bucket === undefined) return;
+    bucket.tokens = Math.max(0, bucket.tokens - tokens);
+  }
+
   /** Tokens left for `key` (without taking one). */
   available(key: string): number {
     const bucket = this.buckets.get(key);

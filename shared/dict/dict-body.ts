@@ -11,19 +11,38 @@ export interface DictObject {
   [property: string]: DictValue | undefined;
 }
 
-/** The DICT operations selo speaks and their bodies (DICT API 2.12.1, shared/spec). */
+/**
+ * The DICT operations selo speaks and their bodies (DICT API 2.12.1, shared/spec). `headers` are
+ * the request headers the OpenAPI marks required besides the body's (`PI-RequestingParticipant`
+ * is the requesting participant's ISPB; `PI-PayerId` and `PI-EndToEndId` identify the payer and
+ * the payment a key lookup is for).
+ */
 export const DICT_OPERATIONS = {
-  createEntry: { method: 'POST', path: '/entries/', request: 'CreateEntryRequest', response: 'CreateEntryResponse' },
-  getEntry: { method: 'GET', path: '/entries/{Key}', request: undefined, response: 'GetEntryResponse' },
-  deleteEntry: { method: 'POST', path: '/entries/{Key}/delete', request: 'DeleteEntryRequest', response: 'DeleteEntryResponse' },
-  createClaim: { method: 'POST', path: '/claims/', request: 'CreateClaimRequest', response: 'CreateClaimResponse' },
-  listClaims: { method: 'GET', path: '/claims/', request: undefined, response: 'ListClaimsResponse' },
-  getClaim: { method: 'GET', path: '/claims/{ClaimId}', request: undefined, response: 'GetClaimResponse' },
-  acknowledgeClaim: { method: 'POST', path: '/claims/{ClaimId}/acknowledge', request: 'AcknowledgeClaimRequest', response: 'AcknowledgeClaimResponse' },
-  confirmClaim: { method: 'POST', path: '/claims/{ClaimId}/confirm', request: 'ConfirmClaimRequest', response: 'ConfirmClaimResponse' },
-  cancelClaim: { method: 'POST', path: '/claims/{ClaimId}/cancel', request: 'CancelClaimRequest', response: 'CancelClaimResponse' },
-  completeClaim: { method: 'POST', path: '/claims/{ClaimId}/complete', request: 'CompleteClaimRequest', response: 'CompleteClaimResponse' },
-} as const;
+  createEntry: { method: 'POST', path: '/entries/', request: 'CreateEntryRequest', response: 'CreateEntryResponse', headers: [] },
+  getEntry: { method: 'GET', path: '/entries/{Key}', request: undefined, response: 'GetEntryResponse', headers: ['PI-RequestingParticipant', 'PI-PayerId', 'PI-EndToEndId'] },
+  updateEntry: { method: 'PUT', path: '/entries/{Key}', request: 'UpdateEntryRequest', response: 'UpdateEntryResponse', headers: [] },
+  deleteEntry: { method: 'POST', path: '/entries/{Key}/delete', request: 'DeleteEntryRequest', response: 'DeleteEntryResponse', headers: [] },
+  createClaim: { method: 'POST', path: '/claims/', request: 'CreateClaimRequest', response: 'CreateClaimResponse', headers: [] },
+  listClaims: { method: 'GET', path: '/claims/', request: undefined, response: 'ListClaimsResponse', headers: [] },
+  getClaim: { method: 'GET', path: '/claims/{ClaimId}', request: undefined, response: 'GetClaimResponse', headers: ['PI-RequestingParticipant'] },
+  acknowledgeClaim: { method: 'POST', path: '/claims/{ClaimId}/acknowledge', request: 'AcknowledgeClaimRequest', response: 'AcknowledgeClaimResponse', headers: [] },
+  confirmClaim: { method: 'POST', path: '/claims/{ClaimId}/confirm', request: 'ConfirmClaimRequest', response: 'ConfirmClaimResponse', headers: [] },
+  cancelClaim: { method: 'POST', path: '/claims/{ClaimId}/cancel', request: 'CancelClaimRequest', response: 'CancelClaimResponse', headers: [] },
+  completeClaim: { method: 'POST', path: '/claims/{ClaimId}/complete', request: 'CompleteClaimRequest', response: 'CompleteClaimResponse', headers: [] },
+} as const satisfies Readonly<Record<string, DictOperationSpec>>;
+
+/** One entry of {@link DICT_OPERATIONS}. */
+export interface DictOperationSpec {
+  readonly method: 'GET' | 'POST' | 'PUT';
+  /** Under `/api/v2`, with `{Key}`-style path parameters. */
+  readonly path: string;
+  /** OpenAPI schema of the (signed) request body; undefined for reads. */
+  readonly request: string | undefined;
+  /** OpenAPI schema of the 2xx answer. */
+  readonly response: string;
+  /** Request headers the OpenAPI requires. */
+  readonly headers: readonly string[];
+}
 
 /** A DICT operation name. */
 export type DictOperation = keyof typeof DICT_OPERATIONS;

@@ -17,12 +17,20 @@ let agentB: Agent;
 let keyA: SigningKey;
 let keyB: SigningKey;
 const bcbTrust = new TrustStore();
+const RESOLUTION_MS = 4_000;
+const COMPLETION_MS = 8_000;
 
 beforeAll(async () => {
   pki = await createSimulatorTestPki();
-  sim = await startTestSimulator(pki, { dictEntryReadPolicy: { capacity: 3, refillPerSecond: 0.001 } });
+  sim = await startTestSimulator(pki, {
+    dictEntryReadPolicy: { capacity: 3, refillPerSecond: 0.001 },
+    // Short claim periods, long enough that the "too early" requests land inside them on a busy machine.
+    dictClaimResolutionPeriodMs: RESOLUTION_MS,
+    dictClaimCompletionPeriodMs: COMPLETION_MS,
+  });
   agentA = mtlsAgent(pki, pki.tlsA);
   agentB = mtlsAgent(pki, pki.tlsB);
+  requesting.set(agentA, ISPB_A).set(agentB, ISPB_B);
   keyA = pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem);
   keyB = pemSigningKey(pki.signingB.keyPem, pki.signingB.certPem);
   bcbTrust.add(pki.bcbSigning.certPem, { ispb: BCB_ISPB });
@@ -40,11 +48,19 @@ interface DictCall {
   body: string;
 }
 
-async function call(agent: Agent, method: 'GET' | 'POST', path: string, body?: string): Promise<DictCall> {
+/** The ISPB of an agent's client certificate, sent as PI-RequestingParticipant on reads. */
+const requesting = new Map<Agent, string>();
+
+async function call(agent: Agent, method: 'GET' | 'POST' | 'PUT', path: string, body?: string, headers: Record<string, string> = {}): Promise<DictCall> {
   const response = await request(`${sim.dictUrl}${path}`, {
     method,
     dispatcher: agent,
-    headers: { host: 'localhost', ...(body === undefined ? {} : { 'content-type': 'application/xml; charset=utf-8' }) },
+    headers: {
+      host: 'localhost',
+      ...(method === 'GET' ? { 'pi-requestingparticipant': requesting.get(agent) ?? '' } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/xml; charset=utf-8' }),
+      ...headers,
+    },
     ...(body === undefined ? {} : { body }),
   });
   return { status: response.statusCode, contentType: String(response.headers['content-type']), body: await response.body.text() };
@@ -71,20 +87,39 @@ function verified(answer: DictCall, schema: string): DictObject {
   return parseDictBody(schema, verifyDict(answer.body, { trustStore: bcbTrust }).root);
 }
 
-async function claimStep(agent: Agent, key: SigningKey, ispb: string, id: string, step: 'acknowledge' | 'confirm' | 'cancel' | 'complete'): Promise<DictCall> {
+async function claimStep(
+  agent: Agent, key: SigningKey, ispb: string, id: string, step: 'acknowledge' | 'confirm' | 'cancel' | 'complete', reason = 'USER_REQUESTED',
+): Promise<DictCall> {
   const schema = { acknowledge: 'AcknowledgeClaimRequest', confirm: 'ConfirmClaimRequest', cancel: 'CancelClaimRequest', complete: 'CompleteClaimRequest' }[step];
-  const value: DictObject = { ClaimId: id, Participant: ispb, ...(step === 'confirm' || step === 'cancel' ? { Reason: 'USER_REQUESTED' } : {}), ...(step === 'complete' ? { RequestId: randomUUID() } : {}) };
+  const value: DictObject = { ClaimId: id, Participant: ispb, ...(step === 'confirm' || step === 'cancel' ? { Reason: reason } : {}), ...(step === 'complete' ? { RequestId: randomUUID() } : {}) };
   return call(agent, 'POST', `/claims/${id}/${step}`, await signed(schema, value, key));
 }
 
-async function openClaim(phone: string): Promise<string> {
+/** The claim of an answer, after checking the BCB signature. */
+function claimOf(answer: DictCall, schema: string): DictObject {
+  return verified(answer, schema).Claim as DictObject;
+}
+
+/** The DICT error type of a signed problem answer. */
+function problemType(answer: DictCall): string {
+  return parseDictProblem(verifyDict(answer.body, { trustStore: bcbTrust }).root).type.replace('https://dict.pi.rsfn.net.br/api/v2/error/', '');
+}
+
+async function openClaim(phone: string, type: 'OWNERSHIP' | 'PORTABILITY' = 'OWNERSHIP'): Promise<DictObject> {
   expect((await createEntry(agentA, keyA, ISPB_A, phone, '11122233300')).status).toBe(201);
-  const body = await signed('CreateClaimRequest', { Claim: { Type: 'OWNERSHIP', Key: phone, KeyType: 'PHONE', ClaimerAccount: account(ISPB_B), Claimer: owner('99988877766') } }, keyB);
+  const claimer = type === 'OWNERSHIP' ? owner('99988877766') : owner('11122233300');
+  const body = await signed('CreateClaimRequest', { Claim: { Type: type, Key: phone, KeyType: 'PHONE', ClaimerAccount: account(ISPB_B), Claimer: claimer } }, keyB);
   const answer = await call(agentB, 'POST', '/claims/', body);
   expect(answer.status).toBe(201);
-  const claim = verified(answer, 'CreateClaimResponse').Claim as DictObject;
+  const claim = claimOf(answer, 'CreateClaimResponse');
   expect(claim).toMatchObject({ Status: 'OPEN', DonorParticipant: ISPB_A });
-  return claim.Id as string;
+  return claim;
+}
+
+/** Waits until the instant `iso` has passed (plus a little). */
+async function until(iso: unknown): Promise<void> {
+  const wait = new Date(String(iso)).getTime() - Date.now() + 50;
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }
 
 describe('BCB simulator DICT', () => {
@@ -127,7 +162,7 @@ describe('BCB simulator DICT', () => {
   });
 
   it('walks a claim OPEN → WAITING_RESOLUTION → CONFIRMED → COMPLETED and moves the key to the claimer', async () => {
-    const id = await openClaim('+5561988880010');
+    const id = (await openClaim('+5561988880010')).Id as string;
     expect((verified(await claimStep(agentA, keyA, ISPB_A, id, 'acknowledge'), 'AcknowledgeClaimResponse').Claim as DictObject).Status).toBe('WAITING_RESOLUTION');
     expect((verified(await claimStep(agentA, keyA, ISPB_A, id, 'confirm'), 'ConfirmClaimResponse').Claim as DictObject).Status).toBe('CONFIRMED');
     expect((verified(await claimStep(agentB, keyB, ISPB_B, id, 'complete'), 'CompleteClaimResponse').Claim as DictObject).Status).toBe('COMPLETED');
@@ -137,7 +172,7 @@ describe('BCB simulator DICT', () => {
   });
 
   it('refuses illegal claim transitions: complete before confirm, confirm by the claimer, acknowledge after cancel', async () => {
-    const id = await openClaim('+5561988880011');
+    const id = (await openClaim('+5561988880011')).Id as string;
     const early = await claimStep(agentB, keyB, ISPB_B, id, 'complete');
     expect(early.status).toBe(400);
     expect(early.body).toContain('ClaimOperationInvalid');
@@ -167,4 +202,89 @@ describe('BCB simulator DICT', () => {
     expect(statuses.filter((s) => s === 404).length).toBeLessThanOrEqual(3);
     expect(parseDictProblem(verifyDict(last?.body ?? '', { trustStore: bcbTrust }).root).type).toMatch(/RateLimited$/);
   });
+
+  it('updates an entry with a signed PUT: account and name change, the key stays with its holder and owner', async () => {
+    const phone = '+5561988880020';
+    expect((await createEntry(agentA, keyA, ISPB_A, phone, '11122233300')).status).toBe(201);
+    const update = (value: DictObject, key: SigningKey = keyA, agent: Agent = agentA): Promise<DictCall> =>
+      signed('UpdateEntryRequest', value, key).then((body) => call(agent, 'PUT', `/entries/${encodeURIComponent(phone)}`, body));
+    const moved = { ...account(ISPB_A), Branch: '0002', AccountNumber: '0001111111' };
+    const answer = await update({ Key: phone, Account: moved, Owner: { ...owner('11122233300'), Name: 'João da Silva' }, Reason: 'BRANCH_TRANSFER' });
+    expect(answer.status).toBe(200);
+    const entry = verified(answer, 'UpdateEntryResponse').Entry as DictObject;
+    expect(entry).toMatchObject({ Key: phone, Account: { Branch: '0002', AccountNumber: '0001111111' }, Owner: { Name: 'João da Silva', TaxIdNumber: '11122233300' } });
+    const read = verified(await call(agentB, 'GET', `/entries/${encodeURIComponent(phone)}`), 'GetEntryResponse').Entry as DictObject;
+    expect((read.Account as DictObject).Branch).toBe('0002');
+
+    expect(problemType(await update({ Key: phone, Owner: owner('99988877766'), Reason: 'USER_REQUESTED' }))).toBe('EntryInvalid');
+    expect(problemType(await update({ Key: phone, Account: account(ISPB_B), Reason: 'USER_REQUESTED' }))).toBe('Forbidden');
+    expect(problemType(await update({ Key: phone, Reason: 'FRAUD' }))).toBe('InvalidReason');
+    const other = await update({ Key: phone, Reason: 'USER_REQUESTED' }, keyB, agentB);
+    expect([other.status, problemType(other)]).toEqual([403, 'Forbidden']);
+    const tampered = (await signed('UpdateEntryRequest', { Key: phone, Reason: 'USER_REQUESTED' }, keyA)).replace('USER_REQUESTED', 'RECONCILIATION');
+    const refused = await call(agentA, 'PUT', `/entries/${encodeURIComponent(phone)}`, tampered);
+    expect([refused.status, problemType(refused)]).toEqual([400, 'RequestSignatureInvalid']);
+  });
+
+  it('refuses USER_REQUESTED updates of an EVP key (EVP keys change only for BRANCH_TRANSFER, RECONCILIATION, RFB_VALIDATION)', async () => {
+    const evp = randomUUID();
+    const body = await signed('CreateEntryRequest', { Entry: { Key: evp, KeyType: 'EVP', Account: account(ISPB_A), Owner: owner('11122233300') }, Reason: 'USER_REQUESTED', RequestId: randomUUID() }, keyA);
+    expect((await call(agentA, 'POST', '/entries/', body)).status).toBe(201);
+    const put = (reason: string): Promise<DictCall> => signed('UpdateEntryRequest', { Key: evp, Reason: reason }, keyA).then((b) => call(agentA, 'PUT', `/entries/${evp}`, b));
+    expect(problemType(await put('USER_REQUESTED'))).toBe('InvalidReason');
+    expect((await put('RECONCILIATION')).status).toBe(200);
+  });
+
+  it('checks PI-RequestingParticipant on entry and claim reads against the client certificate', async () => {
+    const phone = '+5561988880030';
+    expect((await createEntry(agentA, keyA, ISPB_A, phone, '11122233300')).status).toBe(201);
+    const path = `/entries/${encodeURIComponent(phone)}`;
+    const missing = await request(`${sim.dictUrl}${path}`, { dispatcher: agentB, headers: { host: 'localhost' } });
+    const missingBody = await missing.body.text();
+    expect([missing.statusCode, problemType({ status: missing.statusCode, contentType: '', body: missingBody })]).toEqual([400, 'BadRequest']);
+    const malformed = await call(agentB, 'GET', path, undefined, { 'pi-requestingparticipant': '9999' });
+    expect([malformed.status, problemType(malformed)]).toEqual([400, 'BadRequest']);
+    const someoneElse = await call(agentB, 'GET', path, undefined, { 'pi-requestingparticipant': ISPB_A });
+    expect([someoneElse.status, problemType(someoneElse)]).toEqual([403, 'Forbidden']);
+    expect((await call(agentB, 'GET', path)).status).toBe(200);
+
+    const claim = await openClaim('+5561988880031');
+    const claimPath = `/claims/${claim.Id as string}`;
+    expect((await call(agentA, 'GET', claimPath)).status).toBe(200);
+    const wrong = await call(agentA, 'GET', claimPath, undefined, { 'pi-requestingparticipant': ISPB_B });
+    expect([wrong.status, problemType(wrong)]).toEqual([403, 'Forbidden']);
+  });
+
+  it('enforces the ownership periods: no default confirmation before ResolutionPeriodEnd, no completion before CompletionPeriodEnd', async () => {
+    const phone = '+5561988880040';
+    const claim = await openClaim(phone);
+    const id = claim.Id as string;
+    const created = new Date(claim.LastModified as string).getTime();
+    expect(new Date(claim.ResolutionPeriodEnd as string).getTime() - created).toBe(RESOLUTION_MS);
+    expect(new Date(claim.CompletionPeriodEnd as string).getTime() - created).toBe(COMPLETION_MS);
+    expect(claimOf(await claimStep(agentA, keyA, ISPB_A, id, 'acknowledge'), 'AcknowledgeClaimResponse').Status).toBe('WAITING_RESOLUTION');
+    expect(problemType(await claimStep(agentA, keyA, ISPB_A, id, 'confirm', 'DEFAULT_OPERATION'))).toBe('ClaimResolutionPeriodNotEnded');
+    await until(claim.ResolutionPeriodEnd);
+    expect(claimOf(await claimStep(agentA, keyA, ISPB_A, id, 'confirm', 'DEFAULT_OPERATION'), 'ConfirmClaimResponse')).toMatchObject({ Status: 'CONFIRMED', ConfirmReason: 'DEFAULT_OPERATION' });
+    // Confirmation removes the donor's entry; the key waits for the claimer. (The entry-read
+    // bucket of this simulator is nearly empty by design, so the directory is read directly.)
+    expect(sim.dict.entries.has(phone)).toBe(false);
+    expect(problemType(await createEntry(agentA, keyA, ISPB_A, phone, '11122233300'))).toBe('EntryLockedByClaim');
+    expect(problemType(await claimStep(agentB, keyB, ISPB_B, id, 'complete'))).toBe('ClaimCompletionPeriodNotEnded');
+    await until(claim.CompletionPeriodEnd);
+    expect(claimOf(await claimStep(agentB, keyB, ISPB_B, id, 'complete'), 'CompleteClaimResponse').Status).toBe('COMPLETED');
+    expect(sim.dict.entries.get(phone)?.entry).toMatchObject({ Account: { Participant: ISPB_B }, Owner: { TaxIdNumber: '99988877766' } });
+  }, 60_000);
+
+  it('refuses a default cancellation of a portability before ResolutionPeriodEnd, and a confirmation of an OPEN claim', async () => {
+    const claim = await openClaim('+5561988880041', 'PORTABILITY');
+    const id = claim.Id as string;
+    expect(claim.CompletionPeriodEnd).toBeUndefined();
+    expect(problemType(await claimStep(agentA, keyA, ISPB_A, id, 'confirm'))).toBe('ClaimOperationInvalid');
+    expect(problemType(await claimStep(agentA, keyA, ISPB_A, id, 'cancel', 'DEFAULT_OPERATION'))).toBe('ClaimResolutionPeriodNotEnded');
+    expect(problemType(await claimStep(agentB, keyB, ISPB_B, id, 'cancel', 'DEFAULT_OPERATION'))).toBe('InvalidReason');
+    await until(claim.ResolutionPeriodEnd);
+    expect(claimOf(await claimStep(agentA, keyA, ISPB_A, id, 'cancel', 'DEFAULT_OPERATION'), 'CancelClaimResponse')).toMatchObject({ Status: 'CANCELLED', CancelledBy: 'DONOR' });
+    expect(sim.dict.entries.get('+5561988880041')?.participant).toBe(ISPB_A);
+  }, 30_000);
 });

@@ -74,6 +74,15 @@ describe('token buckets', () => {
     now = 1000;
     expect(buckets.take('A')).toBe(true);
   });
+
+  it('charges extra tokens after the fact, never below zero', () => {
+    const buckets = new TokenBuckets({ capacity: 5, refillPerSecond: 0 }, () => 0);
+    expect(buckets.take('A')).toBe(true);
+    buckets.charge('A', 2);
+    expect(buckets.available('A')).toBe(2);
+    buckets.charge('A', 10);
+    expect(buckets.take('A')).toBe(false);
+  });
 });
 
 describe('ledger', () => {
@@ -118,7 +127,8 @@ describe('mailbox', () => {
 describe('claim state machine', () => {
   it('lets the donor acknowledge and confirm, the claimer complete, and either side cancel before completion', () => {
     expect(CLAIM_TRANSITIONS.acknowledge).toEqual({ from: ['OPEN'], to: 'WAITING_RESOLUTION', by: 'donor' });
-    expect(CLAIM_TRANSITIONS.confirm.from).toEqual(['OPEN', 'WAITING_RESOLUTION']);
+    // confirmClaim: "Status deve estar em WAITING_RESOLUTION".
+    expect(CLAIM_TRANSITIONS.confirm.from).toEqual(['WAITING_RESOLUTION']);
     expect(CLAIM_TRANSITIONS.complete).toEqual({ from: ['CONFIRMED'], to: 'COMPLETED', by: 'claimer' });
     expect(CLAIM_TRANSITIONS.cancel.from).not.toContain('COMPLETED');
   });
