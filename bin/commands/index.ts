@@ -9,6 +9,7 @@ import { pkiCommand } from './pki.ts';
 import { simulatorCommand } from './simulator.ts';
 import { workerCommand } from './worker.ts';
 import { dlqCommand } from './dlq.ts';
+import { sagaCommand } from './saga.ts';
 import { demoCommand } from './demo.ts';
 
 /**
@@ -27,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   simulatorCommand,
   workerCommand,
   dlqCommand,
+  sagaCommand,
 ];
 
 export type { Command, CommandIo } from './command.ts';

@@ -42,14 +42,30 @@ function text(record: Record<string, unknown>, field: string): string | undefine
   return typeof value === 'string' && value !== '' ? value.slice(0, 500) : undefined;
 }
 
+/** The last path segment of an RFC 7807 problem `type` URI (the DICT's error name, e.g. `EntryInvalid`). */
+function problemName(type: string | undefined): string | undefined {
+  if (type === undefined) return undefined;
+  const name = type.split(/[/#]/).filter((part) => part !== '').pop();
+  return name === undefined || name === 'about:blank' ? undefined : name;
+}
+
 /**
- * Decodes the `data` of a compensation trigger; never throws (see the module comment). A
- * `reasonCode` wins over `code`, `code` over the detail-type.
+ * Decodes the `data` of a compensation trigger; never throws (see the module comment). The
+ * reason code is, first found: `reasonCode`, `reason.code` (pacs.002 / admi.002 as the verify
+ * worker publishes them), the DICT problem's name (`problem.type`), `code`, the detail-type.
  */
 export function decodeCompensationTrigger(data: unknown, detailType: string): CompensationTrigger {
   const record = isRecord(data) ? data : {};
-  const reasonCode = text(record, 'reasonCode') ?? text(record, 'code') ?? detailType;
-  const description = text(record, 'description') ?? text(record, 'additionalInformation') ?? text(record, 'reason');
+  const reason = isRecord(record.reason) ? record.reason : {};
+  const problem = isRecord(record.problem) ? record.problem : {};
+  const reasonCode = text(record, 'reasonCode') ?? text(reason, 'code') ?? problemName(text(problem, 'type')) ?? text(record, 'code') ?? detailType;
+  const description =
+    text(record, 'description') ??
+    text(record, 'additionalInformation') ??
+    text(reason, 'description') ??
+    text(reason, 'additionalInformation') ??
+    text(problem, 'title') ??
+    text(record, 'reason');
   const path = record.path === 'inbound' || record.path === 'outbound' ? record.path : undefined;
   return { reasonCode, ...(description === undefined ? {} : { description }), ...(path === undefined ? {} : { path }) };
 }

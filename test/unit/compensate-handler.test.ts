@@ -42,7 +42,8 @@ function context(attempt = 1): HandlerContext {
   return { logger: silentLogger(), attempt, maxReceiveCount: MAX, signal: new AbortController().signal };
 }
 
-const RJCT = { reasonCode: 'AM04', additionalInformation: 'saldo insuficiente', resourceId: 'R1' };
+/** PaymentRejected data as the verify worker publishes it (shared/events/verified-events.ts). */
+const RJCT = { channel: 'spi', status: 'RJCT', endToEndId: E2E, reason: { code: 'AM04', additionalInformation: 'saldo insuficiente' }, resourceId: 'R1' };
 
 describe('compensation handler', () => {
   it('reverses a rejected payment once: PaymentReversalRequested with amount, reason code and compensationId, then PaymentCompensated', async () => {
@@ -67,12 +68,12 @@ describe('compensation handler', () => {
 
   it.each([
     ['PaymentRejected', ['TRANSMITTED', 'REJECTED'], RJCT, 'AM04'],
-    ['MessageRejected', ['TRANSMITTED', 'REJECTED'], { reasonCode: 'AB09', description: 'assinatura inválida', relatedBizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa' }, 'AB09'],
+    ['MessageRejected', ['TRANSMITTED', 'REJECTED'], { channel: 'spi', rejectedBizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa', reason: { code: 'AB09', description: 'assinatura inválida' } }, 'AB09'],
     ['TransmissionRejected', ['TRANSMITTING', 'FAILED'], { channel: 'spi', status: 403, code: 'BCB_REQUEST_REJECTED', reason: 'refused' }, 'BCB_REQUEST_REJECTED'],
     ['TransmissionFailed', ['TRANSMITTING', 'FAILED'], { channel: 'spi', code: 'BCB_UNAVAILABLE' }, 'BCB_UNAVAILABLE'],
     ['SigningFailed', ['SIGNED'], { code: 'RETRY_BUDGET_EXHAUSTED', reason: 'EventBridge down', failedDetailType: 'PaymentRequested', worker: 'sign' }, 'RETRY_BUDGET_EXHAUSTED'],
-    ['SignatureInvalid', ['SIGNED'], { path: 'outbound' }, 'SignatureInvalid'],
-    ['DictOperationFailed', ['TRANSMITTED', 'REJECTED'], 'not even an object', 'DictOperationFailed'],
+    ['SignatureInvalid', ['SIGNED'], { path: 'outbound', channel: 'spi', code: 'XMLDSIG_DIGEST_MISMATCH', reason: 'digest' }, 'XMLDSIG_DIGEST_MISMATCH'],
+    ['DictOperationFailed', ['TRANSMITTED', 'REJECTED'], { channel: 'dict', operation: 'createClaim', status: 400, problem: { type: 'https://dict.pi.rsfn.net.br/api/v2/error/EntryInvalid', title: 'Entry invalid' } }, 'EntryInvalid'],
   ] as const)('compensates %s exactly once (saga %s, data %j → reason code %s)', async (detailType, path, data, reasonCode) => {
     const { sagas, actions, handler } = setup(['REQUESTED', ...path]);
     await handler(failure(detailType, data), context());
@@ -84,7 +85,7 @@ describe('compensation handler', () => {
   it('publishes nothing for a different duplicate after COMPENSATED, and PaymentCompensated again for a redelivery of the driving event', async () => {
     const { actions, handler } = setup(['TRANSMITTED', 'REJECTED']);
     await handler(failure('PaymentRejected', RJCT, { id: 'A' }), context());
-    const duplicate = await handler(failure('MessageRejected', { reasonCode: 'AB09' }, { id: 'B' }), context());
+    const duplicate = await handler(failure('MessageRejected', { reason: { code: 'AB09' } }, { id: 'B' }), context());
     expect(duplicate.events).toEqual([]);
     const redelivered = await handler(failure('PaymentRejected', RJCT, { id: 'A' }), context(2));
     expect(redelivered.events.map((e) => e.detailType)).toEqual(['PaymentCompensated']);
@@ -250,6 +251,11 @@ describe('decodeCompensationTrigger', () => {
     expect(decodeCompensationTrigger({ code: 'BCB_REQUEST_REJECTED' }, 'TransmissionRejected').reasonCode).toBe('BCB_REQUEST_REJECTED');
     expect(decodeCompensationTrigger(null, 'DictOperationFailed')).toEqual({ reasonCode: 'DictOperationFailed' });
     expect(decodeCompensationTrigger({ path: 'sideways' }, 'SignatureInvalid')).toEqual({ reasonCode: 'SignatureInvalid' });
+    // As the verify worker publishes them (shared/events/verified-events.ts).
+    expect(decodeCompensationTrigger({ status: 'RJCT', reason: { code: 'AM04', additionalInformation: 'saldo' } }, 'PaymentRejected')).toEqual({ reasonCode: 'AM04', description: 'saldo' });
+    expect(decodeCompensationTrigger({ reason: { code: 'AB09', description: 'assinatura' } }, 'MessageRejected')).toEqual({ reasonCode: 'AB09', description: 'assinatura' });
+    expect(decodeCompensationTrigger({ status: 400, problem: { type: 'https://dict.pi.rsfn.net.br/api/v2/error/EntryInvalid', title: 'Entry invalid' } }, 'DictOperationFailed')).toEqual({ reasonCode: 'EntryInvalid', description: 'Entry invalid' });
+    expect(decodeCompensationTrigger({ path: 'outbound', code: 'XMLDSIG_DIGEST_MISMATCH', reason: 'digest' }, 'SignatureInvalid')).toEqual({ reasonCode: 'XMLDSIG_DIGEST_MISMATCH', description: 'digest', path: 'outbound' });
   });
 });
 

@@ -1,0 +1,119 @@
+import { parseArgs } from 'node:util';
+import type { Saga } from '../../shared/saga/index.ts';
+import type { Command, CommandIo } from './command.ts';
+
+const USAGE = `usage: selo saga show <EndToEndId|RequestId|sagaId> [--json]
+       selo saga list --state <STATE> [--limit 50] [--json]
+show prints one payment's, DICT operation's or echo's saga: state, ids, full history (time,
+from → to, reason, attempt) and registered compensations. list shows the sagas in one state,
+oldest change first (e.g. IN_DOUBT, COMPENSATION_FAILED, OUTCOME_CONFLICT).
+Exit codes: 0 found, 1 not found, 2 bad usage or configuration.`;
+
+/** The saga ids an operator's id may name: a saga id as is, else a payment, DICT operation or echo. */
+export function sagaIdCandidates(id: string): string[] {
+  if (id.includes('#')) return [id];
+  return [`PAY#${id}`, `DICT#${id}`, `ECHO#${id}`];
+}
+
+function idsOf(saga: Saga): string {
+  return (['endToEndId', 'bizMsgIdr', 'requestId'] as const)
+    .filter((field) => saga[field] !== undefined)
+    .map((field) => `${field}=${saga[field] ?? ''}`)
+    .join(' ');
+}
+
+/** The human form of `selo saga show`. */
+export function formatSaga(saga: Saga): string {
+  const lines = [`${saga.sagaId}  ${saga.state}  (${saga.kind}, version ${saga.version})`, `  ids: ${idsOf(saga) || '(none)'}`, `  created ${saga.createdAt}, updated ${saga.updatedAt}`, '  history:'];
+  for (const t of saga.history) {
+    lines.push(`    ${t.at}  ${t.from ?? '(none)'} → ${t.to}  attempt ${t.attempt}  [${t.key}]  ${t.reason}`);
+  }
+  lines.push(saga.compensations.length === 0 ? '  compensations: none' : '  compensations (newest first runs first):');
+  for (const c of saga.compensations) {
+    lines.push(`    #${c.seq} ${c.step}: ${c.action} ${JSON.stringify(c.params)}  ${c.status}  attempts ${c.attempts}${c.lastError === null ? '' : `  last error ${c.lastError}`}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function fail(io: CommandIo, message: string): number {
+  io.stderr.write(`selo saga: ${message}\n${USAGE}\n`);
+  return 2;
+}
+
+async function run(args: readonly string[], io: CommandIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options: { state: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
+  } catch (error) {
+    return fail(io, (error as Error).message);
+  }
+  const [action, id, ...extra] = parsed.positionals;
+  const { isSagaState, SAGA_STATES } = await import('../../shared/saga/index.ts');
+  let limit = 50;
+  if (action === 'show') {
+    if (id === undefined || extra.length > 0 || parsed.values.state !== undefined || parsed.values.limit !== undefined) return fail(io, 'show takes one id');
+  } else if (action === 'list') {
+    if (id !== undefined) return fail(io, 'list takes no id');
+    if (!isSagaState(parsed.values.state)) return fail(io, `--state must be one of ${SAGA_STATES.join(', ')}, got ${JSON.stringify(parsed.values.state) ?? 'nothing'}`);
+    if (parsed.values.limit !== undefined) {
+      limit = Number(parsed.values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return fail(io, `--limit must be an integer from 1 to 10000, got ${parsed.values.limit}`);
+    }
+  } else {
+    return fail(io, action === undefined ? 'show or list?' : `unknown action ${JSON.stringify(action)}`);
+  }
+
+  const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }, { SagaStore }] = await Promise.all([
+    import('../../shared/config/index.ts'),
+    import('../../shared/aws/index.ts'),
+    import('../../infra/topology.ts'),
+    import('../../shared/saga/index.ts'),
+  ]);
+  let config;
+  try {
+    config = loadConfig(io.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`selo saga: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const topology = resolveTopology(config.environment);
+  const clients = createAwsClients(config.aws);
+  const store = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name, stateIndexName: topology.sagaTable.stateIndex.name });
+  try {
+    if (action === 'show') {
+      for (const candidate of sagaIdCandidates(id ?? '')) {
+        const saga = await store.get(candidate);
+        if (saga === undefined) continue;
+        io.stdout.write(parsed.values.json ? `${JSON.stringify(saga)}\n` : formatSaga(saga));
+        return 0;
+      }
+      io.stderr.write(`selo saga: no saga for ${JSON.stringify(id)} (looked for ${sagaIdCandidates(id ?? '').join(', ')})\n`);
+      return 1;
+    }
+    const state = parsed.values.state as Saga['state'];
+    const sagas: Saga[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.pageByState(state, { limit: Math.min(100, limit - sagas.length), ...(cursor === undefined ? {} : { cursor }) });
+      sagas.push(...page.sagas);
+      cursor = page.cursor;
+    } while (cursor !== undefined && sagas.length < limit);
+    if (parsed.values.json) io.stdout.write(`${JSON.stringify(sagas)}\n`);
+    else {
+      io.stdout.write(`${state}: ${sagas.length} saga(s)${cursor === undefined ? '' : ` (first ${limit}; --limit for more)`}\n`);
+      for (const saga of sagas) {
+        const last = saga.history.at(-1);
+        io.stdout.write(`  ${saga.sagaId}  since ${saga.updatedAt}  ${idsOf(saga)}  ${last?.reason ?? ''}\n`);
+      }
+    }
+    return 0;
+  } finally {
+    clients.destroy();
+  }
+}
+
+/** `selo saga show|list`: operations' view of the saga table. */
+export const sagaCommand: Command = { name: 'saga', summary: 'show a saga\'s state and history, or list sagas in one state (saga show <id> | list --state S)', run };

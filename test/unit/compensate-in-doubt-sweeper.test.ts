@@ -1,0 +1,112 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { TransientError } from '../../shared/errors/index.ts';
+import { InDoubtSweeper } from '../../workers/compensate/index.ts';
+import { FakeSagaStore, ScriptedPublisher } from './compensate-fakes.ts';
+import { silentLogger } from './runtime/fakes.ts';
+
+const T0 = Date.parse('2026-11-28T17:00:00.000Z');
+const OLD = 'PAY#E99999004202611281700oldoldoldol';
+const RECENT = 'PAY#E99999004202611281700recentrecen';
+const DICT = 'DICT#0c6d5d53-7b4c-4c57-9c4e-2f3c5c8e9a11';
+
+function setup(nowMs: number, options: { pageSize?: number } = {}) {
+  const sagas = new FakeSagaStore();
+  const at = (ms: number) => () => new Date(ms).toISOString();
+  sagas.seed(OLD, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at: at(T0), ids: { endToEndId: OLD.slice(4), bizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa' } });
+  sagas.seed(RECENT, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at: at(T0 + 50_000), ids: { endToEndId: RECENT.slice(4) } });
+  sagas.seed(DICT, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at: at(T0 - 10_000), ids: { requestId: DICT.slice(5) } });
+  const publisher = new ScriptedPublisher();
+  sagas.now = () => new Date(nowMs);
+  const sweeper = new InDoubtSweeper({ sagas, publisher, logger: silentLogger(), now: () => new Date(nowMs), marginMs: 20_000, ...options });
+  return { sagas, publisher, sweeper };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('in-doubt sweeper', () => {
+  it('moves a payment TRANSMITTED more than 40 s + margin ago to IN_DOUBT with PaymentInDoubt, and nothing else', async () => {
+    const { sagas, publisher, sweeper } = setup(T0 + 60_001);
+    const result = await sweeper.sweep();
+    expect(result).toEqual({ inDoubt: [OLD], unpublished: 0 });
+    expect(sagas.state(OLD)).toBe('IN_DOUBT');
+    expect(sagas.state(RECENT)).toBe('TRANSMITTED');
+    // DICT operations are not payments: the sweeper leaves them alone.
+    expect(sagas.state(DICT)).toBe('TRANSMITTED');
+    expect(publisher.published.map((e) => [e.detailType, e.source, e.detail.sagaId, e.detail.endToEndId])).toEqual([['PaymentInDoubt', 'selo.compensate', OLD, OLD.slice(4)]]);
+    expect(publisher.published[0]?.detail.data).toMatchObject({ channel: 'spi', transmittedAt: new Date(T0).toISOString(), limitMs: 60_000 });
+    expect((await sagas.get(OLD))?.history.at(-1)).toMatchObject({ from: 'TRANSMITTED', to: 'IN_DOUBT', key: 'in-doubt' });
+    // Nothing is reversed: the sweeper publishes nothing else, and a second sweep nothing at all.
+    await sweeper.sweep();
+    expect(publisher.published).toHaveLength(1);
+  });
+
+  it('waits the whole limit plus margin', async () => {
+    const { sagas, publisher, sweeper } = setup(T0 + 59_999);
+    expect((await sweeper.sweep()).inDoubt).toEqual([]);
+    expect(sagas.state(OLD)).toBe('TRANSMITTED');
+    expect(publisher.published).toEqual([]);
+  });
+
+  it('walks every page, past the sagas it skips', async () => {
+    const { sagas, sweeper } = setup(T0 + 60_001, { pageSize: 1 });
+    // The DICT saga is the oldest: with one saga per page it fills the first page alone.
+    expect((await sweeper.sweep()).inDoubt).toEqual([OLD]);
+    expect(sagas.state(OLD)).toBe('IN_DOUBT');
+  });
+
+  it('leaves a payment that settled while the sweep ran', async () => {
+    const { sagas, publisher, sweeper } = setup(T0 + 60_001);
+    const page = sagas.pageByState.bind(sagas);
+    sagas.pageByState = async (state, options) => {
+      const result = await page(state, options);
+      await sagas.transition({ sagaId: OLD, to: 'SETTLED', from: ['TRANSMITTED'], reason: 'ACSC', attempt: 1, idempotencyKey: 'settled' });
+      return result;
+    };
+    expect((await sweeper.sweep()).inDoubt).toEqual([]);
+    expect(sagas.state(OLD)).toBe('SETTLED');
+    expect(publisher.published).toEqual([]);
+  });
+
+  it('publishes PaymentInDoubt on a later sweep when the bus refused it', async () => {
+    const { sagas, publisher, sweeper } = setup(T0 + 60_001);
+    publisher.failures = [new TransientError('EVENTBRIDGE_UNAVAILABLE', 'down')];
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 1 });
+    expect(sagas.state(OLD)).toBe('IN_DOUBT');
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [], unpublished: 0 });
+    expect(publisher.of('PaymentInDoubt').map((e) => e.detail.sagaId)).toEqual([OLD]);
+  });
+
+  it('lets a late ACSC settle and a late RJCT reject an IN_DOUBT payment (the table allows both)', async () => {
+    const { sagas, sweeper } = setup(T0 + 200_000);
+    await sweeper.sweep();
+    expect(sagas.state(OLD)).toBe('IN_DOUBT');
+    expect(sagas.state(RECENT)).toBe('IN_DOUBT');
+    await sagas.transition({ sagaId: OLD, to: 'SETTLED', from: ['IN_DOUBT'], reason: 'late ACSC', attempt: 1, idempotencyKey: 'settled' });
+    await sagas.transition({ sagaId: RECENT, to: 'REJECTED', from: ['IN_DOUBT'], reason: 'late RJCT', attempt: 1, idempotencyKey: 'rejected' });
+    expect([sagas.state(OLD), sagas.state(RECENT)]).toEqual(['SETTLED', 'REJECTED']);
+  });
+
+  it('sweeps every interval once started, never overlapping, and stops on close', async () => {
+    vi.useFakeTimers();
+    const { sweeper } = setup(T0 + 60_001);
+    const sweep = vi.spyOn(sweeper, 'sweep');
+    sweeper.start();
+    sweeper.start();
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(sweep).toHaveBeenCalledTimes(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sweep).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(sweep).toHaveBeenCalledTimes(3);
+    await sweeper.close();
+    await sweeper.close();
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(sweep).toHaveBeenCalledTimes(3);
+  });
+
+  it('rejects a bad option naming it', () => {
+    expect(() => new InDoubtSweeper({ sagas: new FakeSagaStore(), publisher: new ScriptedPublisher(), logger: silentLogger(), intervalMs: 0 })).toThrow(/intervalMs must be an integer ≥ 1, got 0/);
+  });
+});
