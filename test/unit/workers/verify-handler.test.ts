@@ -1,0 +1,421 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim-check/index.ts';
+import { buildDictProblem } from '../../../shared/dict/index.ts';
+import { decodeEventBody, dictSagaId, echoSagaId, encodeEventBody, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import type { EventDetail } from '../../../shared/events/index.ts';
+import { generateEndToEndId, generateReturnId } from '../../../shared/iso20022/index.ts';
+import type { EventToPublish, HandlerContext, Outcome } from '../../../shared/runtime/index.ts';
+import { IllegalTransitionError, isLegalTransition, sagaKindOf } from '../../../shared/saga/index.ts';
+import type { Saga, SagaState, SagaStore } from '../../../shared/saga/index.ts';
+import { pemSigningKey, signDict, TrustStore } from '../../../shared/xmldsig/index.ts';
+import type { SigningKey } from '../../../shared/xmldsig/index.ts';
+import { createVerifyHandler, decodeVerifyInput } from '../../../workers/verify/index.ts';
+import type { FactClaim, QuarantineEntry, VerifyHandlerDeps, VerifyInput } from '../../../workers/verify/index.ts';
+import { createTestPki } from '../../support/test-pki.ts';
+import type { TestPki } from '../../support/test-pki.ts';
+import { silentLogger } from '../runtime/fakes.ts';
+import {
+  bcbMessageReceived, corruptSignatureValue, inboundTransfer, signedAdmi002, signedPacs002, signedPacs004, signedPacs008, signedPibr002, statusOf,
+} from './verify-messages.ts';
+import type { BcbSender } from './verify-messages.ts';
+
+const ISPB = '99999004';
+const BCB = '00038166';
+let pki: TestPki;
+let bcb: BcbSender;
+let bcbKey: SigningKey;
+/** A trusted-looking key that is not in the BCB trust store. */
+let stranger: SigningKey;
+let trustStore: TrustStore;
+
+beforeAll(() => {
+  pki = createTestPki();
+  const bcbLeaf = pki.issue('bcb signing');
+  const other = pki.issue('another psp');
+  bcbKey = pemSigningKey(bcbLeaf.keyPem, bcbLeaf.certPem);
+  stranger = pemSigningKey(other.keyPem, other.certPem);
+  bcb = { key: bcbKey, toIspb: ISPB };
+  trustStore = new TrustStore();
+  trustStore.add(bcbLeaf.certPem, { ispb: BCB });
+});
+
+afterAll(() => pki.dispose());
+
+/** An in-memory saga store with the real rules: idempotency keys, expected `from` states, the legal transition table. */
+class FakeSagas implements Pick<SagaStore, 'get' | 'transition'> {
+  readonly sagas = new Map<string, Saga>();
+  writes = 0;
+
+  add(sagaId: string, state: SagaState, ids: Partial<Saga> = {}): Saga {
+    const saga: Saga = { sagaId, kind: sagaKindOf(sagaId) ?? 'payment', state, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [], ...ids };
+    this.sagas.set(sagaId, saga);
+    return saga;
+  }
+
+  get(sagaId: string): Promise<Saga | undefined> {
+    const saga = this.sagas.get(sagaId);
+    return Promise.resolve(saga === undefined ? undefined : structuredClone(saga));
+  }
+
+  transition(input: Parameters<SagaStore['transition']>[0]): ReturnType<SagaStore['transition']> {
+    const saga = this.sagas.get(input.sagaId);
+    if (saga === undefined) return Promise.reject(new Error('no saga'));
+    if (saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve({ status: 'already-applied', saga: structuredClone(saga) });
+    if ((input.from !== undefined && !input.from.includes(saga.state)) || !isLegalTransition(saga.kind, saga.state, input.to)) {
+      return Promise.reject(new IllegalTransitionError(saga.sagaId, saga.state, input.to, input.from));
+    }
+    this.writes += 1;
+    saga.history = [...saga.history, { at: '', from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey }];
+    saga.state = input.to;
+    return Promise.resolve({ status: 'applied', saga: structuredClone(saga) });
+  }
+}
+
+interface World {
+  deps: VerifyHandlerDeps;
+  sagas: FakeSagas;
+  quarantined: QuarantineEntry[];
+  pointers: Map<string, string>;
+  kept: Map<string, string>;
+}
+
+function world(): World {
+  const sagas = new FakeSagas();
+  const quarantined: QuarantineEntry[] = [];
+  const pointers = new Map<string, string>();
+  const facts = new Map<string, string>();
+  const kept = new Map<string, string>();
+  const claimCheck: ClaimCheckStore = {
+    put: (key, body) => Promise.resolve(void kept.set(key, body)).then((): ClaimCheckReference => ({ bucket: 'payloads', key })),
+    get: (ref) => Promise.resolve(kept.get(ref.key) ?? ''),
+  };
+  return {
+    sagas, quarantined, pointers, kept,
+    deps: {
+      ispb: ISPB,
+      bcbIspb: BCB,
+      trustStore,
+      sagas,
+      index: { sagaOfMessage: (b) => Promise.resolve(pointers.get(`message:${b}`)), sagaOfEcho: (d) => Promise.resolve(pointers.get(`echo:${d}`)) },
+      facts: {
+        claim: (fact, source): Promise<FactClaim> => {
+          const first = facts.get(fact);
+          if (first === undefined) facts.set(fact, source);
+          return Promise.resolve(first === undefined ? 'first' : first === source ? 'same-source' : 'other-source');
+        },
+      },
+      claimCheck,
+      quarantine: { put: (entry) => Promise.resolve(void quarantined.push(entry)).then(() => ({ bucket: 'payloads', key: entry.key })) },
+    },
+  };
+}
+
+const context: HandlerContext = { logger: silentLogger(), attempt: 1, maxReceiveCount: 5, signal: new AbortController().signal };
+
+/** Runs the handler on an event as the runtime would decode it from the queue. */
+async function deliver(deps: VerifyHandlerDeps, event: { detailType: string; source: string; detail: EventDetail<unknown> }): Promise<Outcome> {
+  const decoded = decodeEventBody<VerifyInput>(encodeEventBody(event), decodeVerifyInput, 'm');
+  return createVerifyHandler(deps)({ event: decoded, sqs: { messageId: 'm', receiveCount: 1 } }, context);
+}
+
+async function spi(deps: VerifyHandlerDeps, xml: string, resourceId = randomUUID().replace(/-/g, '')): Promise<Outcome> {
+  return deliver(deps, bcbMessageReceived(resourceId, xml));
+}
+
+function types(outcome: Outcome): string[] {
+  return outcome.events.map((e) => e.detailType);
+}
+
+function only(outcome: Outcome): EventToPublish {
+  expect(outcome.events).toHaveLength(1);
+  return outcome.events[0] as EventToPublish;
+}
+
+function e2e(): string {
+  return generateEndToEndId(ISPB);
+}
+
+describe('verify handler: SPI outcomes of our payments', () => {
+  it('turns a BCB-signed pacs.002 ACSC into PaymentSettled and the saga SETTLED, audited with a valid signature', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa' });
+    const outcome = await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACSC')), 'R1');
+    const settled = only(outcome);
+    expect(settled.detailType).toBe('PaymentSettled');
+    expect(settled.detail).toMatchObject({ sagaId: paymentSagaId(id), endToEndId: id, bizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa' });
+    expect(settled.detail.data).toMatchObject({ status: 'ACSC', endToEndId: id, originalBizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa', resourceId: 'R1', settlementDateTime: expect.any(String) as unknown });
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('SETTLED');
+    expect(outcome.audit.map((r) => [r.kind, r.response_signature_valid ?? r.transition_to])).toEqual([['response', true], ['transition', 'SETTLED']]);
+  });
+
+  it('publishes the same fact again on redelivery and nothing for a duplicate from another resource, transitioning once', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    const xml = await signedPacs002(bcb, statusOf(id, 'ACSC'));
+    const first = await spi(deps, xml, 'R1');
+    const again = await spi(deps, xml, 'R1');
+    const duplicate = await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACSC')), 'R2');
+    expect(again.events.map((e) => e.detail.data)).toEqual(first.events.map((e) => e.detail.data));
+    expect(again.audit.filter((r) => r.kind === 'transition')).toHaveLength(0);
+    expect(duplicate.events).toHaveLength(0);
+    expect(duplicate.audit.map((r) => JSON.parse(r.response_header ?? '{}') as Record<string, string>)).toEqual([expect.objectContaining({ 'selo-disposition': 'duplicate' })]);
+    expect(sagas.writes).toBe(1);
+  });
+
+  it('turns a RJCT into PaymentRejected with its reason code and the saga REJECTED', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'IN_DOUBT', { endToEndId: id });
+    const rejected = only(await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'AB03'))));
+    expect(rejected.detailType).toBe('PaymentRejected');
+    expect(rejected.detail.data).toMatchObject({ status: 'RJCT', reason: { code: 'AB03', additionalInformation: 'conta inexistente' } });
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('REJECTED');
+  });
+
+  it('turns a RJCT after SETTLED into OUTCOME_CONFLICT and OutcomeConflict, never PaymentRejected', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACSC')));
+    const conflict = await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'AB03')), 'R9');
+    expect(types(conflict)).toEqual(['OutcomeConflict']);
+    expect(conflict.events[0]?.detail.data).toMatchObject({ recordedState: 'SETTLED', receivedOutcome: 'REJECTED', resourceId: 'R9' });
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('OUTCOME_CONFLICT');
+    // The conflicting message redelivered reports the same conflict, a further one nothing.
+    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'AB03')), 'R10'))).toEqual([]);
+  });
+
+  it('turns an ACSC after the payment was compensated into OutcomeConflict', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'COMPENSATED', { endToEndId: id });
+    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACSC'))))).toEqual(['OutcomeConflict']);
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('OUTCOME_CONFLICT');
+  });
+
+  it('records an outcome for a saga that is not ours without publishing anything', async () => {
+    const { deps } = world();
+    const outcome = await spi(deps, await signedPacs002(bcb, statusOf(e2e(), 'ACSC')));
+    expect(outcome.events).toHaveLength(0);
+    expect(outcome.audit.map((r) => [r.kind, r.response_signature_valid])).toEqual([['response', true]]);
+    expect(outcome.audit[0]?.response_header).toContain('unknown-saga');
+  });
+
+  it('publishes an ACCC as PaymentSettled without a saga, once per payment', async () => {
+    const { deps, sagas } = world();
+    const id = generateEndToEndId('99999005');
+    const first = only(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACCC')), 'A1'));
+    expect(first.detail).toMatchObject({ sagaId: paymentSagaId(id), endToEndId: id, data: { status: 'ACCC', resourceId: 'A1' } });
+    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACCC')), 'A2'))).toEqual([]);
+    expect(sagas.writes).toBe(0);
+  });
+
+  it('ignores a RJCT AM05 about a duplicate of our payment: the original decides', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'AM05'))))).toEqual([]);
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('TRANSMITTED');
+  });
+
+  it('correlates an admi.002 to its saga through the BizMsgIdr index: MessageRejected and REJECTED', async () => {
+    const { deps, sagas, pointers } = world();
+    const id = e2e();
+    const bizMsgIdr = 'M99999004bbbbbbbbbbbbbbbbbbbbbbb';
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr });
+    pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+    const rejected = only(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SIGNATURE_INVALID', 'assinatura inválida')));
+    expect(rejected.detailType).toBe('MessageRejected');
+    expect(rejected.detail).toMatchObject({ sagaId: paymentSagaId(id), endToEndId: id, bizMsgIdr });
+    expect(rejected.detail.data).toMatchObject({ rejectedBizMsgIdr: bizMsgIdr, reason: { code: 'SIGNATURE_INVALID', description: 'assinatura inválida' } });
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('REJECTED');
+  });
+
+  it('does not reject a payment for an admi.002 about a duplicate of its message', async () => {
+    const { deps, sagas, pointers } = world();
+    const id = e2e();
+    const bizMsgIdr = 'M99999004ccccccccccccccccccccccc';
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr });
+    pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+    expect(types(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'DUPLICATE_BIZMSGIDR')))).toEqual([]);
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('TRANSMITTED');
+  });
+
+  it('records an admi.002 for an echo in a state its table cannot leave for FAILED, without crashing', async () => {
+    const { deps, sagas, pointers } = world();
+    const requestId = randomUUID();
+    const bizMsgIdr = 'M99999004ddddddddddddddddddddddd';
+    sagas.add(echoSagaId(requestId), 'TRANSMITTED', { requestId });
+    pointers.set(`message:${bizMsgIdr}`, echoSagaId(requestId));
+    const outcome = await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID'));
+    expect(outcome.events).toHaveLength(0);
+    expect(outcome.audit[0]?.response_header).toContain('not-applicable');
+    expect(sagas.sagas.get(echoSagaId(requestId))?.state).toBe('TRANSMITTED');
+  });
+});
+
+describe('verify handler: other SPI messages', () => {
+  it('turns an inbound pacs.008 into InboundPaymentReceived, once per EndToEndId', async () => {
+    const { deps } = world();
+    const id = generateEndToEndId('99999005');
+    const received = only(await spi(deps, await signedPacs008(bcb, inboundTransfer(id, ISPB)), 'P1'));
+    expect(received.detailType).toBe('InboundPaymentReceived');
+    expect(received.detail).toMatchObject({ sagaId: paymentSagaId(id), endToEndId: id });
+    expect(received.detail.data).toMatchObject({ amount: '321.09', creditorAgentIspb: ISPB, creditorAccount: { number: '600000', proxy: '+5561988887777' }, debtor: { taxId: '70000000000' } });
+    expect(types(await spi(deps, await signedPacs008(bcb, inboundTransfer(id, ISPB)), 'P2'))).toEqual([]);
+  });
+
+  it('turns a pacs.004 into PaymentReturned on the original payment\'s saga', async () => {
+    const { deps } = world();
+    const original = e2e();
+    const returnId = generateReturnId('99999005');
+    const xml = await signedPacs004(bcb, { returnId, originalEndToEndId: original, amount: '10.00', reason: { code: 'MD06' }, debtorAgentIspb: '99999005', creditorAgentIspb: ISPB });
+    const returned = only(await spi(deps, xml));
+    expect(returned.detailType).toBe('PaymentReturned');
+    expect(returned.detail).toMatchObject({ sagaId: paymentSagaId(original), endToEndId: original, data: { returnId, amount: '10.00', reason: { code: 'MD06' } } });
+  });
+
+  it('turns a pibr.002 into EchoAnswered and the echo saga COMPLETED', async () => {
+    const { deps, sagas, pointers } = world();
+    const requestId = randomUUID();
+    sagas.add(echoSagaId(requestId), 'TRANSMITTED', { requestId });
+    pointers.set('echo:ping-42', echoSagaId(requestId));
+    const answered = only(await spi(deps, await signedPibr002(bcb, 'ping-42')));
+    expect(answered.detail).toMatchObject({ sagaId: echoSagaId(requestId), requestId, data: { originalData: 'ping-42' } });
+    expect(sagas.sagas.get(echoSagaId(requestId))?.state).toBe('COMPLETED');
+  });
+});
+
+describe('verify handler: what fails verification is quarantined, never acted on', () => {
+  async function expectQuarantined(xml: string, code: string): Promise<void> {
+    const { deps, sagas, quarantined } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    const outcome = await spi(deps, xml, 'Q1');
+    const invalid = only(outcome);
+    expect(invalid.detailType).toBe('SignatureInvalid');
+    expect(invalid.detail.sagaId).toBe('INBOX#Q1');
+    expect(invalid.detail.data).toMatchObject({ path: 'inbound', channel: 'spi', resourceId: 'Q1', code, quarantine: { bucket: 'payloads', key: expect.stringMatching(/^quarantine\/\d{4}\/\d{2}\/\d{2}\/Q1\.xml$/) as unknown } });
+    expect(quarantined).toHaveLength(1);
+    expect(quarantined[0]?.body).toBe(xml);
+    expect(quarantined[0]?.code).toBe(code);
+    expect(sagas.writes).toBe(0);
+    expect(outcome.audit.map((r) => r.kind)).toEqual(['response']);
+  }
+
+  it('quarantines a pacs.002 whose signature value was corrupted', async () => {
+    const id = 'E99999004202611281700zzzzzzzzzzz';
+    const { deps, sagas, quarantined } = world();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    const xml = corruptSignatureValue(await signedPacs002(bcb, statusOf(id, 'ACSC')));
+    const outcome = await spi(deps, xml, 'Q0');
+    expect(types(outcome)).toEqual(['SignatureInvalid']);
+    expect(outcome.events[0]?.detail.data).toMatchObject({ code: 'XMLDSIG_SIGNATURE_MISMATCH' });
+    expect(quarantined[0]?.body).toBe(xml);
+    expect(outcome.audit[0]?.response_signature_valid).toBe(false);
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('TRANSMITTED');
+  });
+
+  it('quarantines a RJCT turned into ACSC after signing (digest mismatch)', async () => {
+    const xml = await signedPacs002(bcb, statusOf('E99999004202611281700yyyyyyyyyyy', 'RJCT', 'AB03'));
+    await expectQuarantined(xml.replace('<TxSts>RJCT</TxSts>', '<TxSts>ACSC</TxSts>'), 'XMLDSIG_DIGEST_MISMATCH');
+  });
+
+  it('quarantines a message signed by a certificate outside the BCB trust store', async () => {
+    await expectQuarantined(await signedPacs002({ key: stranger, toIspb: ISPB }, statusOf('E99999004202611281700xxxxxxxxxxx', 'ACSC')), 'XMLDSIG_SIGNER_UNKNOWN');
+  });
+
+  it('quarantines a message signed with the BCB key whose AppHdr/Fr is another participant', async () => {
+    await expectQuarantined(await signedPacs002({ key: bcbKey, fromIspb: '99999005', toIspb: ISPB }, statusOf('E99999004202611281700wwwwwwwwwww', 'ACSC')), 'XMLDSIG_SIGNER_ISPB_MISMATCH');
+  });
+
+  it('quarantines a BCB message addressed to another participant', async () => {
+    await expectQuarantined(await signedPacs002({ key: bcbKey, toIspb: '99999005' }, statusOf('E99999004202611281700vvvvvvvvvvv', 'ACSC')), 'SPI_RECIPIENT_MISMATCH');
+  });
+
+  it('quarantines XML with a DTD (XXE) and XML that is not well-formed', async () => {
+    const xxe = '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><Envelope>&x;</Envelope>';
+    await expectQuarantined(xxe, 'XML_DTD_FORBIDDEN');
+    await expectQuarantined('<Envelope><AppHdr>', 'XML_MALFORMED');
+  });
+
+  it('quarantines a message over the size limit', async () => {
+    const { deps, quarantined } = world();
+    const big = `<Envelope>${'x'.repeat(5000)}</Envelope>`;
+    const outcome = await spi({ ...deps, maxXmlBytes: 4096 }, big);
+    expect(outcome.events[0]?.detail.data).toMatchObject({ code: 'XML_TOO_LARGE' });
+    expect(quarantined[0]?.body).toBe(big);
+  });
+});
+
+describe('verify handler: DICT answers', () => {
+  async function dictAnswer(deps: VerifyHandlerDeps, requestId: string, status: number, body: string): Promise<Outcome> {
+    return deliver(deps, {
+      detailType: 'DictResponseReceived',
+      source: 'selo.transmit',
+      detail: { version: 1, sagaId: dictSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data: { channel: 'dict', operation: 'createEntry', status, contentType: 'application/xml', body } },
+    });
+  }
+
+  const entryAnswer = '<CreateEntryResponse><ResponseTime>2026-11-28T17:00:00.000Z</ResponseTime><CorrelationId>c1</CorrelationId></CreateEntryResponse>';
+
+  it('turns a signed 201 into DictResponseVerified and the saga COMPLETED; a redelivery publishes it again', async () => {
+    const { deps, sagas } = world();
+    const requestId = randomUUID();
+    sagas.add(dictSagaId(requestId), 'TRANSMITTED', { requestId });
+    const body = await signDict(entryAnswer, bcbKey);
+    const verified = only(await dictAnswer(deps, requestId, 201, body));
+    expect(verified.detail).toMatchObject({ sagaId: dictSagaId(requestId), requestId, data: { channel: 'dict', operation: 'createEntry', status: 201, body } });
+    expect(sagas.sagas.get(dictSagaId(requestId))?.state).toBe('COMPLETED');
+    expect(types(await dictAnswer(deps, requestId, 201, body))).toEqual(['DictResponseVerified']);
+    expect(sagas.writes).toBe(1);
+  });
+
+  it('turns a signed 4xx problem into DictOperationFailed with its type and title, the saga REJECTED', async () => {
+    const { deps, sagas } = world();
+    const requestId = randomUUID();
+    sagas.add(dictSagaId(requestId), 'TRANSMITTED', { requestId });
+    const problem = await signDict(buildDictProblem({ type: 'https://dict.pi.rsfn.net.br/api/v2/error/EntryAlreadyExists', title: 'EntryAlreadyExists', status: 409, detail: 'key exists' }), bcbKey);
+    const failed = only(await dictAnswer(deps, requestId, 409, problem));
+    expect(failed.detailType).toBe('DictOperationFailed');
+    expect(failed.detail.data).toMatchObject({ status: 409, problem: { type: 'https://dict.pi.rsfn.net.br/api/v2/error/EntryAlreadyExists', title: 'EntryAlreadyExists', detail: 'key exists' } });
+    expect(sagas.sagas.get(dictSagaId(requestId))?.state).toBe('REJECTED');
+  });
+
+  it('quarantines a DICT answer signed by someone else, leaving the saga as it was', async () => {
+    const { deps, sagas, quarantined } = world();
+    const requestId = randomUUID();
+    sagas.add(dictSagaId(requestId), 'TRANSMITTED', { requestId });
+    const body = await signDict(entryAnswer, stranger);
+    const invalid = only(await dictAnswer(deps, requestId, 201, body));
+    expect(invalid.detail).toMatchObject({ sagaId: dictSagaId(requestId), requestId, data: { path: 'inbound', channel: 'dict', operation: 'createEntry', code: 'XMLDSIG_SIGNER_UNKNOWN' } });
+    expect(quarantined[0]?.body).toBe(body);
+    expect(quarantined[0]?.key).toMatch(/\/DICT_[0-9a-f-]+\.xml$/);
+    expect(sagas.sagas.get(dictSagaId(requestId))?.state).toBe('TRANSMITTED');
+  });
+
+  it('reads a claim-checked DICT answer from where the transmit worker kept it', async () => {
+    const { deps, sagas, kept } = world();
+    const requestId = randomUUID();
+    sagas.add(dictSagaId(requestId), 'TRANSMITTED', { requestId });
+    const body = await signDict(entryAnswer, bcbKey);
+    kept.set('dict-answers/x.json', JSON.stringify({ channel: 'dict', operation: 'createEntry', status: 201, contentType: 'application/xml', body }));
+    const outcome = await deliver(deps, {
+      detailType: 'DictResponseReceived',
+      source: 'selo.transmit',
+      detail: { version: 1, sagaId: dictSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data: { channel: 'dict', operation: 'createEntry', status: 201, contentType: 'application/xml', claimCheck: { bucket: 'payloads', key: 'dict-answers/x.json' } } },
+    });
+    expect(types(outcome)).toEqual(['DictResponseVerified']);
+  });
+});
+
+describe('decodeVerifyInput', () => {
+  it('tells the two inputs apart by detail-type and refuses any other', () => {
+    expect(decodeVerifyInput({ channel: 'dict', operation: 'getEntry', status: 200, contentType: '', body: '<a/>' }, 'DictResponseReceived').kind).toBe('dict');
+    expect(() => decodeVerifyInput({}, 'PaymentRequested')).toThrow(/detail-type/);
+    expect(() => decodeVerifyInput({ channel: 'dict', operation: 'getEntry', status: 200 }, 'DictResponseReceived')).toThrow(/data.body/);
+  });
+});

@@ -1,0 +1,24 @@
+import { TrustStore } from '../../shared/xmldsig/index.ts';
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * The BCB trust store: every certificate in `pem` (one or more PEM blocks, e.g. the current and
+ * the next BCB signing certificate during a rotation), each bound to the BCB's ISPB so that an SPI
+ * message signed with it must carry `AppHdr/Fr` = `bcbIspb`.
+ *
+ * @throws RangeError when `pem` holds no certificate or one that cannot be read.
+ */
+export function bcbTrustStore(pem: string, bcbIspb: string): TrustStore {
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new RangeError('the BCB trust store PEM holds no certificate');
+  const store = new TrustStore();
+  for (const [i, block] of blocks.entries()) {
+    try {
+      store.add(block, { ispb: bcbIspb });
+    } catch (error) {
+      throw new RangeError(`certificate ${i + 1} of the BCB trust store cannot be read: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+  return store;
+}

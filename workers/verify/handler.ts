@@ -1,0 +1,537 @@
+import { createHash } from 'node:crypto';
+import { exchangeAuditRecord, transitionAuditRecord } from '../../shared/audit/index.ts';
+import type { AuditOrigin, AuditRecord } from '../../shared/audit/index.ts';
+import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
+import type { ClaimCheckReference, ClaimCheckStore } from '../../shared/claim-check/index.ts';
+import { DICT_OPERATIONS, parseDictProblem } from '../../shared/dict/index.ts';
+import { PermanentError, SeloError, classifyError } from '../../shared/errors/index.ts';
+import { EVENT_DETAIL_VERSION, VERIFIED_EVENTS, childTraceparent, paymentSagaId } from '../../shared/events/index.ts';
+import type {
+  BcbMessageReceivedData,
+  CorrelationIds,
+  DictOperationFailedData,
+  DictResponseVerifiedData,
+  EchoAnsweredData,
+  EventDetail,
+  InboundPaymentReceivedData,
+  MessageRejectedData,
+  OutcomeConflictData,
+  PaymentRejectedData,
+  PaymentReturnedData,
+  PaymentSettledData,
+  SignatureInvalidData,
+} from '../../shared/events/index.ts';
+import { parseAppHdr, parseSpiMessage } from '../../shared/iso20022/index.ts';
+import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr002, SpiMessage, TransactionStatus } from '../../shared/iso20022/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
+import { SagaContendedError, isLegalTransition } from '../../shared/saga/index.ts';
+import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
+import { verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
+import type { TrustStore } from '../../shared/xmldsig/index.ts';
+import type { FactStore } from './fact-store.ts';
+import { quarantineKey } from './quarantine.ts';
+import type { QuarantinePort } from './quarantine.ts';
+import type { DictResponseReceivedData, VerifyInput } from './verify-input.ts';
+
+/** Dependencies of the verify handler, passed in by `main` (HOUSE_STYLE 6). */
+export interface VerifyHandlerDeps {
+  /** Our ISPB: every SPI message must be addressed to it (`AppHdr/To`). */
+  ispb: string;
+  /** The BCB's ISPB: every SPI message must come from it (`AppHdr/Fr`). */
+  bcbIspb: string;
+  /** The BCB signing certificates, each bound to {@link VerifyHandlerDeps.bcbIspb}. */
+  trustStore: TrustStore;
+  sagas: Pick<SagaStore, 'get' | 'transition'>;
+  /** BizMsgIdr → saga and echo Data → saga, written by the sign worker. */
+  index: Pick<BizMsgIndex, 'sagaOfMessage' | 'sagaOfEcho'>;
+  /** First-reporter records of facts that have no saga of ours (ACCC, inbound pacs.008, pacs.004). */
+  facts: Pick<FactStore, 'claim'>;
+  /** Reads claim-checked payloads; keeps verified DICT bodies too large for an event. */
+  claimCheck: ClaimCheckStore;
+  quarantine: QuarantinePort;
+  /** Largest XML accepted, in bytes (larger is quarantined as `XML_TOO_LARGE`). @defaultValue 4 MiB (the parser's limit) */
+  maxXmlBytes?: number;
+  /** Clock. @defaultValue () => new Date() */
+  now?: () => Date;
+}
+
+/** A message verified as far as the signature, refused by this worker's own rules. */
+export class VerificationRefusedError extends PermanentError {
+  constructor(code: 'BCB_SIGNER_NOT_BCB' | 'SPI_RECIPIENT_MISMATCH', message: string) {
+    super(code, message);
+  }
+}
+
+/** What became of one verified fact; written in the audit record and the log. */
+type Disposition =
+  /** The saga moved (or a fact without saga was reported first): the fact is published. */
+  | 'applied'
+  /** The same message again: the same fact is published again, nothing changes. */
+  | 'redelivered'
+  /** Another message already reported this outcome: recorded, not re-acted. */
+  | 'duplicate'
+  /** The BCB refusing a duplicate of our own message (the original decides): recorded only. */
+  | 'duplicate-notice'
+  /** No saga of ours: recorded only. */
+  | 'unknown-saga'
+  /** A second, different outcome for a final saga: OUTCOME_CONFLICT, for operations. */
+  | 'conflict'
+  /** The saga is in a state this outcome cannot move it from: recorded only. */
+  | 'not-applicable'
+  /** Addressed to another participant's customer: recorded only. */
+  | 'not-for-us'
+  /** A message type or status selo does not act on: recorded only. */
+  | 'unhandled';
+
+interface Step {
+  disposition: Disposition;
+  events: EventToPublish[];
+  audit: AuditRecord[];
+  sagaId?: string;
+  ids?: CorrelationIds;
+}
+
+/** What one delivery is about: the cause, for new events' details, and where it came from. */
+interface Scope {
+  cause: EventDetail<unknown>;
+  attempt: number;
+  channel: 'spi' | 'dict';
+  logger: Logger;
+}
+
+/** A final outcome the message reports about a saga of ours. */
+interface SagaOutcome {
+  sagaId: string;
+  to: SagaState;
+  /** The outcome's idempotency key: one per outcome, never per message (a duplicate must not apply twice). */
+  key: string;
+  /** What identifies the reporting message (`PI-ResourceId`, or the DICT answer's digest). */
+  source: string;
+  reason: string;
+  /** States in which a saga of the same family already has the opposite outcome. */
+  conflictsWith: readonly SagaState[];
+  /** The fact to publish, built from the saga as it is. */
+  fact: (saga: Saga) => EventToPublish;
+  resourceId?: string;
+}
+
+/** States in which a message to the BCB awaits its outcome. */
+const AWAITING: readonly SagaState[] = ['TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'];
+/** Payment states that already say it failed: a settlement now conflicts. */
+const FAILED_STATES: readonly SagaState[] = ['REJECTED', 'FAILED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
+/**
+ * BCB answers about a duplicate of a message of ours, not about the original: an admi.002 for a
+ * repeated BizMsgIdr (our transmit retried after a timeout; the simulator's code) and a pacs.002
+ * RJCT AM05 (duplicated EndToEndId). The original's own answer decides the payment; acting on
+ * these would compensate a payment that settles.
+ */
+const DUPLICATE_NOTICE_ADMI_CODES: ReadonlySet<string> = new Set(['DUPLICATE_BIZMSGIDR']);
+const DUPLICATE_NOTICE_RJCT_CODES: ReadonlySet<string> = new Set(['AM05']);
+const SAGA_KEY = /^[A-Za-z0-9-]{1,64}$/;
+const SOURCE_MARK = / \[source (\S+)\]$/;
+/** Audit bodies above this are replaced by their size and digest (a Kinesis record holds 1 MiB). */
+const AUDIT_BODY_LIMIT = 256 * 1024;
+const DEFAULT_MAX_XML_BYTES = 4 * 1024 * 1024;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+function idsOf(saga: Saga | undefined): CorrelationIds {
+  if (saga === undefined) return {};
+  return {
+    ...(saga.endToEndId === undefined ? {} : { endToEndId: saga.endToEndId }),
+    ...(saga.bizMsgIdr === undefined ? {} : { bizMsgIdr: saga.bizMsgIdr }),
+    ...(saga.requestId === undefined ? {} : { requestId: saga.requestId }),
+  };
+}
+
+function sourceOf(reason: string): string | undefined {
+  return SOURCE_MARK.exec(reason)?.[1];
+}
+
+function auditBody(raw: string, keptAt?: ClaimCheckReference): string {
+  if (raw.length <= AUDIT_BODY_LIMIT) return raw;
+  return `[${Buffer.byteLength(raw, 'utf8')} bytes, sha256=${sha256(raw)}${keptAt === undefined ? '' : `, kept in s3://${keptAt.bucket}/${keptAt.key}`}]`;
+}
+
+function event(scope: Scope, detailType: string, sagaId: string, ids: CorrelationIds, data: unknown): EventToPublish {
+  const detail: EventDetail<unknown> = { version: EVENT_DETAIL_VERSION, sagaId, attempt: scope.attempt, traceparent: childTraceparent(scope.cause.traceparent), ...ids, data };
+  return { detailType, detail };
+}
+
+function origin(scope: Scope, sagaId: string, ids: CorrelationIds): AuditOrigin {
+  return { worker: 'verify', system: scope.channel, sagaId, attempt: scope.attempt, traceparent: scope.cause.traceparent, ...ids };
+}
+
+function recorded(disposition: Disposition, sagaId?: string, ids?: CorrelationIds): Step {
+  return { disposition, events: [], audit: [], ...(sagaId === undefined ? {} : { sagaId }), ...(ids === undefined ? {} : { ids }) };
+}
+
+/**
+ * The verify worker's handler. A `BcbMessageReceived` (SPI, from the ICOM stream) or a
+ * `DictResponseReceived` (DICT answer) is verified against the BCB trust store before anything is
+ * done with it: the signer must be the BCB and, for the SPI, `AppHdr/To` must be us. What fails
+ * (signature, signer, addressee, malformed or hostile XML) is quarantined with its raw bytes and
+ * reported as `SignatureInvalid`, never acted on.
+ *
+ * What verifies is parsed and published as a fact, the saga advancing with conditional writes:
+ * pacs.002 ACSC/ACCC → `PaymentSettled`, RJCT → `PaymentRejected`, admi.002 → `MessageRejected`,
+ * pacs.008 → `InboundPaymentReceived`, pacs.004 → `PaymentReturned`, pibr.002 → `EchoAnswered`,
+ * DICT 2xx → `DictResponseVerified`, 4xx → `DictOperationFailed`. Each outcome is keyed by itself,
+ * not by the message: a redelivery publishes the same fact again, a duplicate from another
+ * resource is recorded only, a different outcome for a final saga is an `OutcomeConflict`.
+ */
+export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInput> {
+  const now = deps.now ?? (() => new Date());
+  const parse = { maxBytes: deps.maxXmlBytes ?? DEFAULT_MAX_XML_BYTES };
+
+  /** Applies `outcome` to its saga once; see {@link Disposition}. */
+  async function applyOutcome(scope: Scope, outcome: SagaOutcome): Promise<Step> {
+    const conflictKey = `conflict-${outcome.key}`;
+    // Each pass reads the saga and decides; a write that lost a race decides again.
+    for (let pass = 1; pass <= 3; pass += 1) {
+      const saga = await deps.sagas.get(outcome.sagaId);
+      if (saga === undefined) return recorded('unknown-saga', outcome.sagaId);
+      const ids = idsOf(saga);
+      const done = saga.history.find((t) => t.key === outcome.key);
+      if (done !== undefined) {
+        if (sourceOf(done.reason) !== outcome.source) return recorded('duplicate', outcome.sagaId, ids);
+        return { disposition: 'redelivered', events: [outcome.fact(saga)], audit: [], sagaId: outcome.sagaId, ids };
+      }
+      const conflicted = saga.history.find((t) => t.key === conflictKey);
+      if (conflicted !== undefined) {
+        if (sourceOf(conflicted.reason) !== outcome.source) return recorded('duplicate', outcome.sagaId, ids);
+        return { disposition: 'redelivered', events: [conflictEvent(scope, outcome, saga, conflicted.from ?? saga.state)], audit: [], sagaId: outcome.sagaId, ids };
+      }
+      let to: SagaState;
+      let key: string;
+      let reason: string;
+      if (AWAITING.includes(saga.state) && isLegalTransition(saga.kind, saga.state, outcome.to)) {
+        to = outcome.to;
+        key = outcome.key;
+        reason = outcome.reason;
+      } else if (outcome.conflictsWith.includes(saga.state) && isLegalTransition(saga.kind, saga.state, 'OUTCOME_CONFLICT')) {
+        to = 'OUTCOME_CONFLICT';
+        key = conflictKey;
+        reason = `${outcome.reason} for a saga already ${saga.state}`;
+      } else {
+        scope.logger.warn({ sagaId: outcome.sagaId, state: saga.state, outcome: outcome.to }, 'verified outcome does not apply to the saga in its state: recorded only');
+        return recorded('not-applicable', outcome.sagaId, ids);
+      }
+      try {
+        const written = await deps.sagas.transition({ sagaId: outcome.sagaId, to, from: [saga.state], reason: `${reason} [source ${outcome.source}]`, attempt: scope.attempt, idempotencyKey: key });
+        if (written.status !== 'applied') continue;
+      } catch (error) {
+        if (classifyError(error).code === 'ILLEGAL_SAGA_TRANSITION') continue;
+        throw error;
+      }
+      const audit = [transitionAuditRecord(origin(scope, outcome.sagaId, ids), { from: saga.state, to, reason })];
+      if (to === 'OUTCOME_CONFLICT') {
+        scope.logger.warn({ sagaId: outcome.sagaId, state: saga.state, outcome: outcome.to }, 'conflicting outcome: saga OUTCOME_CONFLICT');
+        return { disposition: 'conflict', events: [conflictEvent(scope, outcome, saga, saga.state)], audit, sagaId: outcome.sagaId, ids };
+      }
+      return { disposition: 'applied', events: [outcome.fact(saga)], audit, sagaId: outcome.sagaId, ids };
+    }
+    throw new SagaContendedError(outcome.sagaId, 3);
+  }
+
+  function conflictEvent(scope: Scope, outcome: SagaOutcome, saga: Saga, recordedState: SagaState): EventToPublish {
+    const data: OutcomeConflictData = {
+      channel: scope.channel,
+      reason: `${outcome.reason} for a saga already ${recordedState}`,
+      recordedState,
+      receivedOutcome: outcome.to,
+      ...(outcome.resourceId === undefined ? {} : { resourceId: outcome.resourceId }),
+    };
+    return event(scope, VERIFIED_EVENTS.outcomeConflict, outcome.sagaId, idsOf(saga), data);
+  }
+
+  async function onStatus(scope: Scope, message: Pacs002, status: TransactionStatus, resourceId: string): Promise<Step> {
+    const instruction = status.originalInstructionId;
+    if (!SAGA_KEY.test(instruction)) return recorded('unknown-saga');
+    const sagaId = paymentSagaId(instruction);
+    const base = { channel: 'spi' as const, endToEndId: status.originalEndToEndId, originalInstructionId: instruction, bizMsgIdr: message.appHdr.bizMsgIdr, resourceId };
+    const settled = {
+      ...(status.settlementDateTime === undefined ? {} : { settlementDateTime: status.settlementDateTime }),
+      ...(status.interbankSettlementDate === undefined ? {} : { interbankSettlementDate: status.interbankSettlementDate }),
+    };
+    const original = (saga: Saga): { originalBizMsgIdr?: string } => (saga.bizMsgIdr === undefined ? {} : { originalBizMsgIdr: saga.bizMsgIdr });
+    if (status.status === 'ACCC') {
+      // A payment to one of our customers: no saga of ours; the first resource to report it wins.
+      const claim = await deps.facts.claim(`ACCC#${instruction}`, resourceId);
+      const ids = { endToEndId: instruction };
+      if (claim === 'other-source') return recorded('duplicate', sagaId, ids);
+      const data: PaymentSettledData = { ...base, status: 'ACCC', ...settled };
+      return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, VERIFIED_EVENTS.paymentSettled, sagaId, ids, data)], audit: [], sagaId, ids };
+    }
+    if (status.status === 'ACSC') {
+      return applyOutcome(scope, {
+        sagaId, to: 'SETTLED', key: 'settled', source: resourceId, resourceId, conflictsWith: FAILED_STATES,
+        reason: `pacs.002 ACSC ${message.appHdr.bizMsgIdr}`,
+        fact: (saga) => event(scope, VERIFIED_EVENTS.paymentSettled, sagaId, { ...idsOf(saga), endToEndId: instruction }, { ...base, status: 'ACSC', ...original(saga), ...settled } satisfies PaymentSettledData),
+      });
+    }
+    if (status.status === 'RJCT') {
+      const reason = { code: status.reason?.code ?? 'NARR', ...(status.reason?.additionalInformation === undefined ? {} : { additionalInformation: status.reason.additionalInformation }) };
+      if (DUPLICATE_NOTICE_RJCT_CODES.has(reason.code)) {
+        scope.logger.warn({ sagaId, code: reason.code }, 'RJCT of a duplicate of our payment: the original decides, recorded only');
+        return recorded('duplicate-notice', sagaId, { endToEndId: instruction });
+      }
+      return applyOutcome(scope, {
+        sagaId, to: 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED'],
+        reason: `pacs.002 RJCT ${reason.code} ${message.appHdr.bizMsgIdr}`,
+        fact: (saga) => event(scope, VERIFIED_EVENTS.paymentRejected, sagaId, { ...idsOf(saga), endToEndId: instruction }, { ...base, status: 'RJCT', ...original(saga), reason } satisfies PaymentRejectedData),
+      });
+    }
+    return recorded('unhandled', sagaId, { endToEndId: instruction });
+  }
+
+  async function onAdmi002(scope: Scope, message: Admi002, resourceId: string): Promise<Step> {
+    const rejected = message.rejectedBizMsgIdr;
+    const sagaId = await deps.index.sagaOfMessage(rejected);
+    if (sagaId === undefined) return recorded('unknown-saga');
+    const { reason } = message;
+    if (DUPLICATE_NOTICE_ADMI_CODES.has(reason.code)) {
+      scope.logger.warn({ sagaId, code: reason.code }, 'admi.002 about a duplicate of our message: the original decides, recorded only');
+      return recorded('duplicate-notice', sagaId);
+    }
+    const data: MessageRejectedData = {
+      channel: 'spi',
+      rejectedBizMsgIdr: rejected,
+      bizMsgIdr: message.appHdr.bizMsgIdr,
+      reason: {
+        code: reason.code,
+        ...(reason.description === undefined ? {} : { description: reason.description }),
+        ...(reason.errorLocation === undefined ? {} : { errorLocation: reason.errorLocation }),
+        ...(reason.rejectionDateTime === undefined ? {} : { rejectionDateTime: reason.rejectionDateTime }),
+        ...(reason.additionalData === undefined ? {} : { additionalData: reason.additionalData }),
+      },
+      resourceId,
+    };
+    // A refused message is a definite failure: payments are REJECTED; an echo (no REJECTED in its
+    // table) FAILED where the table allows it, else recorded only.
+    return applyOutcome(scope, {
+      sagaId, to: sagaId.startsWith('ECHO#') ? 'FAILED' : 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
+      reason: `admi.002 ${reason.code} ${message.appHdr.bizMsgIdr} about ${rejected}`,
+      fact: (saga) => event(scope, VERIFIED_EVENTS.messageRejected, sagaId, { ...idsOf(saga), bizMsgIdr: rejected }, data),
+    });
+  }
+
+  async function onInboundPayment(scope: Scope, bizMsgIdr: string, tx: CreditTransfer, resourceId: string): Promise<Step> {
+    if (tx.creditorAgentIspb !== deps.ispb) return recorded('not-for-us');
+    if (!SAGA_KEY.test(tx.endToEndId)) return recorded('unknown-saga');
+    const sagaId = paymentSagaId(tx.endToEndId);
+    const ids = { endToEndId: tx.endToEndId, bizMsgIdr };
+    const claim = await deps.facts.claim(`INBOUND#${tx.endToEndId}`, resourceId);
+    if (claim === 'other-source') return recorded('duplicate', sagaId, ids);
+    const data: InboundPaymentReceivedData = {
+      channel: 'spi', endToEndId: tx.endToEndId, bizMsgIdr, resourceId, amount: tx.amount, acceptanceDateTime: tx.acceptanceDateTime, localInstrument: tx.localInstrument,
+      ...(tx.txId === undefined ? {} : { txId: tx.txId }),
+      ...(tx.purpose === undefined ? {} : { purpose: tx.purpose }),
+      ...(tx.remittanceInformation === undefined ? {} : { remittanceInformation: tx.remittanceInformation }),
+      debtor: { name: tx.debtor.name, taxId: tx.debtor.taxId }, debtorAccount: { ...tx.debtorAccount }, debtorAgentIspb: tx.debtorAgentIspb,
+      creditor: { taxId: tx.creditor.taxId }, creditorAccount: { ...tx.creditorAccount }, creditorAgentIspb: tx.creditorAgentIspb,
+    };
+    return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, VERIFIED_EVENTS.inboundPaymentReceived, sagaId, ids, data)], audit: [], sagaId, ids };
+  }
+
+  async function onReturn(scope: Scope, bizMsgIdr: string, ret: PaymentReturn, resourceId: string): Promise<Step> {
+    if (ret.creditorAgentIspb !== deps.ispb) return recorded('not-for-us');
+    if (!SAGA_KEY.test(ret.originalEndToEndId)) return recorded('unknown-saga');
+    // The return belongs to the payment it returns (ours, long SETTLED: nothing to transition).
+    const sagaId = paymentSagaId(ret.originalEndToEndId);
+    const ids = { endToEndId: ret.originalEndToEndId, bizMsgIdr };
+    const claim = await deps.facts.claim(`RETURN#${ret.returnId}`, resourceId);
+    if (claim === 'other-source') return recorded('duplicate', sagaId, ids);
+    const data: PaymentReturnedData = {
+      channel: 'spi', returnId: ret.returnId, originalEndToEndId: ret.originalEndToEndId, amount: ret.amount,
+      reason: { code: ret.reason.code, ...(ret.reason.additionalInformation === undefined ? {} : { additionalInformation: ret.reason.additionalInformation }) },
+      debtorAgentIspb: ret.debtorAgentIspb, creditorAgentIspb: ret.creditorAgentIspb,
+      ...(ret.remittanceInformation === undefined ? {} : { remittanceInformation: ret.remittanceInformation }),
+      bizMsgIdr, resourceId,
+    };
+    return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, VERIFIED_EVENTS.paymentReturned, sagaId, ids, data)], audit: [], sagaId, ids };
+  }
+
+  async function onEchoAnswer(scope: Scope, message: Pibr002, resourceId: string): Promise<Step> {
+    const sagaId = await deps.index.sagaOfEcho(message.originalData);
+    if (sagaId === undefined) return recorded('unknown-saga');
+    const data: EchoAnsweredData = { channel: 'spi', originalData: message.originalData, bizMsgIdr: message.appHdr.bizMsgIdr, answeredAt: message.creDtTm, resourceId };
+    return applyOutcome(scope, {
+      sagaId, to: 'COMPLETED', key: 'completed', source: resourceId, resourceId, conflictsWith: ['FAILED'],
+      reason: `pibr.002 ${message.appHdr.bizMsgIdr}`,
+      fact: (saga) => event(scope, VERIFIED_EVENTS.echoAnswered, sagaId, idsOf(saga), data),
+    });
+  }
+
+  async function onSpiMessage(scope: Scope, message: SpiMessage, resourceId: string): Promise<Step[]> {
+    switch (message.type) {
+      case 'pacs.002':
+        return Promise.all(message.message.statuses.map((s) => onStatus(scope, message.message, s, resourceId)));
+      case 'admi.002':
+        return [await onAdmi002(scope, message.message, resourceId)];
+      case 'pacs.008':
+        return Promise.all(message.message.transactions.map((tx) => onInboundPayment(scope, message.message.appHdr.bizMsgIdr, tx, resourceId)));
+      case 'pacs.004':
+        return Promise.all(message.message.returns.map((ret) => onReturn(scope, message.message.appHdr.bizMsgIdr, ret, resourceId)));
+      case 'pibr.002':
+        return [await onEchoAnswer(scope, message.message, resourceId)];
+      default:
+        // pibr.001 from the SPI (an echo to us) is not answered by selo yet.
+        return [recorded('unhandled')];
+    }
+  }
+
+  /** Puts the raw bytes in the quarantine and reports `SignatureInvalid`; nothing else happens. */
+  async function quarantine(
+    scope: Scope,
+    raw: string,
+    error: unknown,
+    where: { name: string; at: Date; resourceId?: string; operation?: string },
+    exchange: (disposition: string, body: string, signatureValid: boolean) => AuditRecord,
+    signatureValid: boolean,
+  ): Promise<Outcome> {
+    const code = error instanceof SeloError ? error.code : 'MESSAGE_UNREADABLE';
+    const reason = (error instanceof Error ? error.message : String(error)).slice(0, 500);
+    const sagaId = scope.cause.sagaId;
+    const location = await deps.quarantine.put({
+      key: quarantineKey(where.at, where.name),
+      body: raw,
+      code,
+      reason,
+      facts: { channel: scope.channel, 'saga-id': sagaId, ...(where.resourceId === undefined ? {} : { 'resource-id': where.resourceId }), ...(where.operation === undefined ? {} : { operation: where.operation }) },
+    });
+    const data: SignatureInvalidData = {
+      path: 'inbound',
+      channel: scope.channel,
+      ...(where.resourceId === undefined ? {} : { resourceId: where.resourceId }),
+      ...(where.operation === undefined ? {} : { operation: where.operation }),
+      code,
+      reason,
+      quarantine: location,
+    };
+    const { cause } = scope;
+    const ids: CorrelationIds = {
+      ...(cause.endToEndId === undefined ? {} : { endToEndId: cause.endToEndId }),
+      ...(cause.bizMsgIdr === undefined ? {} : { bizMsgIdr: cause.bizMsgIdr }),
+      ...(cause.requestId === undefined ? {} : { requestId: cause.requestId }),
+    };
+    scope.logger.warn({ code, resourceId: where.resourceId, quarantine: location.key }, 'message failed verification: quarantined, not acted on');
+    return { events: [event(scope, VERIFIED_EVENTS.signatureInvalid, sagaId, ids, data)], audit: [exchange('quarantined', auditBody(raw, location), signatureValid)] };
+  }
+
+  async function verifySpiDelivery(scope: Scope, data: BcbMessageReceivedData): Promise<Outcome> {
+    const raw = 'inline' in data.payload ? data.payload.inline : await deps.claimCheck.get(data.payload.claimCheck);
+    const receivedAt = new Date(data.receivedAt);
+    const exchange = (sagaId: string, ids: CorrelationIds) => (disposition: string, body: string, signatureValid: boolean): AuditRecord =>
+      exchangeAuditRecord(origin(scope, sagaId, ids), {
+        requestDate: receivedAt,
+        method: 'GET',
+        path: `/api/v1/out/${deps.ispb}/stream`,
+        requestHeaders: {},
+        requestBody: '',
+        response: { statusCode: 200, headers: { 'content-type': data.contentType, 'pi-resourceid': data.resourceId, 'selo-disposition': disposition }, body, signatureValid, receivedAt: now() },
+      });
+    let signatureValid = false;
+    let message: SpiMessage;
+    try {
+      const verified = verifySpi(raw, { trustStore: deps.trustStore, now: now(), parse });
+      signatureValid = true;
+      if (verified.fromIspb !== deps.bcbIspb) throw new VerificationRefusedError('BCB_SIGNER_NOT_BCB', `AppHdr/Fr is ${verified.fromIspb}, not the BCB (${deps.bcbIspb})`);
+      const header = parseAppHdr(verified.appHdr);
+      if (header.toIspb !== deps.ispb) throw new VerificationRefusedError('SPI_RECIPIENT_MISMATCH', `AppHdr/To is ${header.toIspb}, not us (${deps.ispb})`);
+      message = parseSpiMessage(verified);
+    } catch (error) {
+      // Verification and parsing do no I/O: whatever they refuse, they refuse every time.
+      return quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, exchange(scope.cause.sagaId, {}), signatureValid);
+    }
+    const steps = await onSpiMessage(scope, message, data.resourceId);
+    const first = steps.find((s) => s.sagaId !== undefined);
+    const dispositions = steps.map((s) => s.disposition).join(',');
+    scope.logger.info({ resourceId: data.resourceId, messageType: message.type, sagaId: first?.sagaId, disposition: dispositions }, 'verified message from the BCB');
+    return {
+      events: steps.flatMap((s) => s.events),
+      audit: [exchange(first?.sagaId ?? scope.cause.sagaId, first?.ids ?? {})(dispositions, auditBody(raw), true), ...steps.flatMap((s) => s.audit)],
+    };
+  }
+
+  async function dictBodyOf(data: DictResponseReceivedData): Promise<string> {
+    if ('inline' in data.payload) return data.payload.inline;
+    const kept = await deps.claimCheck.get(data.payload.claimCheck);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(kept);
+    } catch (error) {
+      throw new PermanentError('DICT_ANSWER_UNREADABLE', `the kept DICT answer s3://${data.payload.claimCheck.bucket}/${data.payload.claimCheck.key} is not JSON`, { cause: error });
+    }
+    const body = typeof parsed === 'object' && parsed !== null ? (parsed as { body?: unknown }).body : undefined;
+    if (typeof body !== 'string') throw new PermanentError('DICT_ANSWER_UNREADABLE', 'the kept DICT answer has no body');
+    return body;
+  }
+
+  async function verifyDictDelivery(scope: Scope, data: DictResponseReceivedData): Promise<Outcome> {
+    const raw = await dictBodyOf(data);
+    const sagaId = scope.cause.sagaId;
+    const ids: CorrelationIds = scope.cause.requestId === undefined ? {} : { requestId: scope.cause.requestId };
+    const spec = Object.hasOwn(DICT_OPERATIONS, data.operation) ? DICT_OPERATIONS[data.operation as keyof typeof DICT_OPERATIONS] : undefined;
+    const at = now();
+    const exchange = (disposition: string, body: string, signatureValid: boolean): AuditRecord =>
+      exchangeAuditRecord(origin(scope, sagaId, ids), {
+        requestDate: at,
+        method: spec?.method ?? 'POST',
+        path: `/api/v2${spec?.path ?? `/${data.operation}`}`,
+        requestHeaders: {},
+        requestBody: '',
+        response: { statusCode: data.status, headers: { 'content-type': data.contentType, 'selo-disposition': disposition }, body, signatureValid, receivedAt: at },
+      });
+    let verified;
+    try {
+      verified = verifyDict(raw, { trustStore: deps.trustStore, now: at, parse });
+      // Every certificate in the trust store is the BCB's; the check states the rule, should it change.
+      if (verified.signer.ispb !== deps.bcbIspb) throw new VerificationRefusedError('BCB_SIGNER_NOT_BCB', `the DICT answer is signed by ${verified.signer.ispb ?? 'an unbound certificate'}, not the BCB`);
+    } catch (error) {
+      return quarantine(scope, raw, error, { name: sagaId, at, operation: data.operation }, exchange, false);
+    }
+    const source = sha256(raw).slice(0, 32);
+    let step: Step;
+    if (data.status >= 200 && data.status < 300) {
+      let body: Pick<DictResponseVerifiedData, 'body' | 'bodyClaimCheck'> = { body: raw };
+      if (Buffer.byteLength(raw, 'utf8') > CLAIM_CHECK_THRESHOLD_BYTES) {
+        body = { bodyClaimCheck: await deps.claimCheck.put(`verified/dict/${sagaId.replace('#', '-')}-${source}.xml`, raw) };
+      }
+      const fact: DictResponseVerifiedData = { channel: 'dict', operation: data.operation, status: data.status, contentType: data.contentType, ...body };
+      step = await applyOutcome(scope, {
+        sagaId, to: 'COMPLETED', key: 'completed', source, conflictsWith: ['REJECTED', 'FAILED', 'COMPENSATED'],
+        reason: `DICT ${data.operation} ${data.status} verified`,
+        fact: (saga) => event(scope, VERIFIED_EVENTS.dictResponseVerified, sagaId, { ...ids, ...idsOf(saga) }, fact),
+      });
+    } else {
+      let problem: DictOperationFailedData['problem'];
+      try {
+        const parsed = parseDictProblem(verified.root);
+        problem = { type: parsed.type, title: parsed.title, ...(parsed.detail === undefined ? {} : { detail: parsed.detail }), ...(parsed.correlationId === undefined ? {} : { correlationId: parsed.correlationId }) };
+      } catch {
+        // Signed by the BCB but not a problem document: the status still says the operation failed.
+        problem = { type: 'about:blank', title: `HTTP ${data.status}` };
+      }
+      const fact: DictOperationFailedData = { channel: 'dict', operation: data.operation, status: data.status, problem };
+      step = await applyOutcome(scope, {
+        sagaId, to: 'REJECTED', key: 'rejected', source, conflictsWith: ['COMPLETED'],
+        reason: `DICT ${data.operation} ${data.status} ${problem.title}`,
+        fact: (saga) => event(scope, VERIFIED_EVENTS.dictOperationFailed, sagaId, { ...ids, ...idsOf(saga) }, fact),
+      });
+    }
+    scope.logger.info({ operation: data.operation, status: data.status, sagaId, disposition: step.disposition }, 'verified DICT answer');
+    return { events: step.events, audit: [exchange(step.disposition, auditBody(raw), true), ...step.audit] };
+  }
+
+  return async (message, context: HandlerContext) => {
+    const detail = message.event.detail;
+    const input = detail.data;
+    const scope: Scope = { cause: detail, attempt: context.attempt, channel: input.kind, logger: context.logger };
+    if (input.kind === 'spi') return verifySpiDelivery(scope, input.data);
+    return verifyDictDelivery(scope, input.data);
+  };
+}

@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { resolveTopology } from '../../infra/topology.ts';
+import { createAwsClients } from '../../shared/aws/index.ts';
+import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
+import { EnvReader, loadConfig } from '../../shared/config/index.ts';
+import type { Env } from '../../shared/config/index.ts';
+import { createLogger } from '../../shared/logging/index.ts';
+import type { Logger } from '../../shared/logging/index.ts';
+import { readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
+import type { WorkerRuntime } from '../../shared/runtime/index.ts';
+import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
+import { bcbTrustStore } from './bcb-trust.ts';
+import { FactStore } from './fact-store.ts';
+import { createVerifyHandler } from './handler.ts';
+import { S3Quarantine } from './quarantine.ts';
+import { decodeVerifyInput } from './verify-input.ts';
+import type { VerifyInput } from './verify-input.ts';
+
+/** The ISPB of the BCB (SPI) as it signs and sends SPI messages (`AppHdr/Fr`). */
+export const BCB_ISPB = '00038166';
+
+/** A running verify worker and what it owns. */
+export interface VerifyWorker {
+  runtime: WorkerRuntime<VerifyInput>;
+  /** Port of the health endpoint (`/live`, `/ready`). */
+  healthPort: number | undefined;
+  /** Stops polling, drains, flushes and closes the clients; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link startVerifyWorker}. */
+export interface VerifyWorkerOptions {
+  /** @defaultValue process.env */
+  env?: Env;
+  /** @defaultValue a pino logger named `selo.verify` */
+  logger?: Logger;
+}
+
+/**
+ * The verify worker's `main`: reads selo's configuration, `SELO_BCB_SIGNING_CERT` (PEM file with
+ * one or more BCB signing certificates, required), `SELO_BCB_ISPB` (default `00038166`),
+ * `SELO_VERIFY_MAX_XML_BYTES` (default 4 MiB) and the shared worker settings, builds the real
+ * clients and consumes the verify queue.
+ */
+export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Promise<VerifyWorker> {
+  const env = options.env ?? process.env;
+  const config = loadConfig(env);
+  const reader = new EnvReader(env);
+  const trustPath = reader.string('SELO_BCB_SIGNING_CERT');
+  const bcbIspb = reader.string('SELO_BCB_ISPB', { default: BCB_ISPB });
+  if (!/^[0-9A-Z]{8}$/.test(bcbIspb)) reader.problem('SELO_BCB_ISPB', `must be an ISPB (8 characters [0-9A-Z]), got ${JSON.stringify(bcbIspb)}`);
+  const maxXmlBytes = reader.integer('SELO_VERIFY_MAX_XML_BYTES', { default: 4 * 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 });
+  const processConfig = readWorkerProcessConfig(reader);
+  reader.finish();
+  const logger = options.logger ?? createLogger({ name: 'selo.verify', level: config.logLevel });
+  const topology = resolveTopology(config.environment);
+  const queue = topology.queues.find((q) => q.key === 'verify');
+  if (queue === undefined) throw new Error('the topology declares no verify queue');
+  const trustStore = bcbTrustStore(readFileSync(trustPath, 'utf8'), bcbIspb);
+
+  const clients = createAwsClients(config.aws);
+  const table = { client: clients.dynamodb, tableName: topology.sagaTable.name };
+  try {
+    const runtime = await startWorkerRuntime<VerifyInput>({
+      name: 'verify',
+      handler: createVerifyHandler({
+        ispb: config.ispb,
+        bcbIspb,
+        trustStore,
+        sagas: new SagaStore(table),
+        index: new BizMsgIndex({ ...table, ttlAttribute: topology.sagaTable.ttlAttribute }),
+        facts: new FactStore({ ...table, ttlAttribute: topology.sagaTable.ttlAttribute }),
+        claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
+        quarantine: new S3Quarantine({ client: clients.s3, bucket: topology.payloadBucket }),
+        maxXmlBytes,
+      }),
+      decode: decodeVerifyInput,
+      clients,
+      logger,
+      queue,
+      eventBusName: topology.eventBusName,
+      auditStreamName: topology.auditStream.name,
+      // A message dead-lettered here was never acted on (its claim check vanished, or a saga
+      // write kept failing): operations look at it; nothing to compensate.
+      failureDetailType: 'VerifyStepDeadLettered',
+      ...processConfig,
+    });
+    let closed = false;
+    return {
+      runtime,
+      healthPort: runtime.healthPort,
+      async close() {
+        if (closed) return;
+        closed = true;
+        try {
+          await runtime.close();
+        } finally {
+          clients.destroy();
+        }
+      },
+    };
+  } catch (error) {
+    clients.destroy();
+    throw error;
+  }
+}
