@@ -38,7 +38,9 @@ export type IcomStreamErrorCode =
   | 'ICOM_STREAM_THROTTLED'
   /** 5xx: the BCB cannot answer now. */
   | 'ICOM_STREAM_UNAVAILABLE'
-  /** Another 4xx (e.g. 404: the stream iteration expired); restart the stream. */
+  /** 404 on a `PI-Pull-Next` path: the stream was closed or idled out; start a new one. */
+  | 'ICOM_STREAM_EXPIRED'
+  /** Another 4xx: unexpected, for a person to look at; back off and restart the stream. */
   | 'ICOM_STREAM_REFUSED'
   /** A 200/204 that breaks the protocol: no `PI-Pull-Next`, a message without `PI-ResourceId`, an unknown content type. */
   | 'ICOM_STREAM_ANSWER_INVALID';
@@ -107,13 +109,13 @@ export class IcomStreamClient {
   }
 
   /** Opens a stream and waits for its first answer (long poll). */
-  start(signal?: AbortSignal): Promise<IcomStreamAnswer> {
-    return this.#read(this.startPath, signal);
+  async start(signal?: AbortSignal): Promise<IcomStreamAnswer> {
+    return await this.#read(this.startPath, signal);
   }
 
   /** Follows `pullNext`: confirms the answer that named it and waits for the next one. */
-  next(pullNext: string, signal?: AbortSignal): Promise<IcomStreamAnswer> {
-    return this.#read(this.#checkedPath(pullNext), signal);
+  async next(pullNext: string, signal?: AbortSignal): Promise<IcomStreamAnswer> {
+    return await this.#read(this.#checkedPath(pullNext), signal);
   }
 
   /** `DELETE`s `pullNext`: confirms the answer that named it and closes the stream. */
@@ -176,6 +178,7 @@ export class IcomStreamClient {
     const options = { status, ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
     if (status === 429) return new IcomStreamError('ICOM_STREAM_THROTTLED', `${what}: the BCB answered 429`, options);
     if (status >= 500) return new IcomStreamError('ICOM_STREAM_UNAVAILABLE', `${what}: the BCB answered ${status}`, options);
+    if (status === 404 && !what.endsWith(this.startPath)) return new IcomStreamError('ICOM_STREAM_EXPIRED', `${what}: the stream is closed or expired (404)`, options);
     return new IcomStreamError('ICOM_STREAM_REFUSED', `${what}: the BCB answered ${status}`, options);
   }
 }
