@@ -1,42 +1,41 @@
 import type { Command, CommandIo } from './command.ts';
 
-const USAGE = `usage: selo worker <name>
-Runs one worker until SIGTERM or SIGINT (what an ECS Fargate task runs). Workers: sign, transmit.
+const USAGE = `usage: selo worker <name>[,<name>…] | all
+Runs workers until SIGTERM or SIGINT (what an ECS Fargate task runs): sign, transmit, receive,
+verify, compensate, or several in one process sharing one HSM pool ("all" for every one).
 Configuration comes from the environment (see README); \`selo up\` prints the local values.`;
 
-/** The workers `selo worker` can run, loaded only when asked for. */
-const WORKERS: Readonly<Record<string, () => Promise<{ close(): Promise<void> }>>> = {
-  sign: async () => (await import('../../workers/sign/index.ts')).startSignWorker(),
-  transmit: async () => (await import('../../workers/transmit/index.ts')).startTransmitWorker(),
-};
-
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
-  const [name, ...rest] = args;
-  const start = name === undefined ? undefined : WORKERS[name];
-  if (start === undefined || rest.length > 0) {
+  const [{ parseWorkerNames, startWorkerSet }] = await Promise.all([import('../worker-set.ts')]);
+  const [text, ...rest] = args;
+  const names = text === undefined ? undefined : parseWorkerNames(text);
+  if (names === undefined || rest.length > 0) {
     io.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const [{ ConfigError }, { handleShutdownSignals }, { createLogger }] = await Promise.all([
+  const [{ ConfigError, loadConfig }, { handleShutdownSignals }, { createLogger }] = await Promise.all([
     import('../../shared/config/index.ts'),
     import('../../shared/runtime/index.ts'),
     import('../../shared/logging/index.ts'),
   ]);
-  let worker;
+  const label = names.join(',');
+  let workers;
   try {
-    worker = await start();
+    const config = loadConfig(io.env);
+    const logger = createLogger({ name: names.length === 1 ? `selo.${label}` : 'selo.workers', level: config.logLevel });
+    workers = await startWorkerSet({ names, env: io.env, logger });
   } catch (error) {
     if (error instanceof ConfigError) {
-      io.stderr.write(`selo worker ${name ?? ''}: ${error.message}\n`);
+      io.stderr.write(`selo worker ${label}: ${error.message}\n`);
       return 2;
     }
     throw error;
   }
-  const stopped = new Promise<number>((resolve) => {
-    handleShutdownSignals(worker, { logger: createLogger({ name: `selo.${name ?? 'worker'}` }), exit: resolve });
+  const started = workers;
+  return new Promise<number>((resolve) => {
+    handleShutdownSignals(started, { logger: createLogger({ name: `selo.worker` }), exit: resolve });
   });
-  return stopped;
 }
 
-/** `selo worker <name>`: one worker as a long-lived process. */
-export const workerCommand: Command = { name: 'worker', summary: 'run one worker (sign, transmit) until SIGTERM', run };
+/** `selo worker <names>`: workers as a long-lived process. */
+export const workerCommand: Command = { name: 'worker', summary: 'run workers (sign, transmit, receive, verify, compensate, or all) until SIGTERM', run };

@@ -1,19 +1,9 @@
 import { join } from 'node:path';
 import type { BcbSimulator, BcbSimulatorOptions } from '../bcb-simulator/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import { WORKER_NAMES } from '../../bin/worker-set.ts';
+import type { WorkerName } from '../../bin/worker-set.ts';
 import type { LocalStack } from './local-stack.ts';
-
-/** The workers selo runs, in pipeline order. */
-export const PIPELINE_WORKERS = ['sign', 'transmit', 'receive', 'verify', 'compensate'] as const;
-
-/** One of {@link PIPELINE_WORKERS}. */
-export type PipelineWorkerName = (typeof PIPELINE_WORKERS)[number];
-
-/** What the pipeline needs of a started worker. */
-export interface StartedWorker {
-  readonly healthPort: number | undefined;
-  close(): Promise<void>;
-}
 
 /** Options of {@link startLocalPipeline}. */
 export interface LocalPipelineOptions {
@@ -29,8 +19,8 @@ export interface LocalPipelineOptions {
   bcbPort?: number;
   /** Simulator settings beyond the PKI (settlement limit, long poll, receivers, faults…). @defaultValue none */
   simulator?: Partial<Omit<BcbSimulatorOptions, 'tlsKey' | 'tlsCertificate' | 'clientCa' | 'signingKey'>>;
-  /** Workers to start. @defaultValue all of {@link PIPELINE_WORKERS} */
-  workers?: readonly PipelineWorkerName[];
+  /** Workers to start. @defaultValue all of {@link WORKER_NAMES} */
+  workers?: readonly WorkerName[];
   /** Extra worker environment (e.g. `SELO_SWEEP_INTERVAL_MS`). @defaultValue none */
   workerEnv?: Readonly<Record<string, string>>;
   /** Logger of the simulator, the pool and the workers. */
@@ -43,15 +33,15 @@ export interface LocalPipeline {
   /** The environment the workers were started with (endpoints, PKI files, HSM settings). */
   readonly workerEnv: Readonly<Record<string, string>>;
   /** Health port of each started worker. */
-  readonly healthPorts: Readonly<Partial<Record<PipelineWorkerName, number | undefined>>>;
+  readonly healthPorts: Readonly<Partial<Record<WorkerName, number | undefined>>>;
   /** Sessions of the shared HSM pool. */
   readonly hsmSessions: number;
   /** Lines describing what runs where, for `selo up` and the demo. */
   describe(): string;
   /** Stops one worker (crash and restart tests); stopping a stopped one is fine. */
-  stopWorker(name: PipelineWorkerName): Promise<void>;
+  stopWorker(name: WorkerName): Promise<void>;
   /** Starts a worker again after {@link LocalPipeline.stopWorker}. */
-  startWorker(name: PipelineWorkerName): Promise<void>;
+  startWorker(name: WorkerName): Promise<void>;
   /** Stops the workers, the pool and the simulator, newest first; every step runs even if one fails. */
   stop(): Promise<void>;
 }
@@ -62,14 +52,13 @@ export interface LocalPipeline {
  * the end-to-end tests, so that the three run the same wiring.
  */
 export async function startLocalPipeline(options: LocalPipelineOptions): Promise<LocalPipeline> {
-  const [{ loadSimulatorPki, startBcbSimulator }, { EnvReader }, { HsmPool, readHsmConfig }, { DEV_PKI_FILES }] = await Promise.all([
+  const [{ loadSimulatorPki, startBcbSimulator }, { DEV_PKI_FILES }, { startWorkerSet }] = await Promise.all([
     import('../bcb-simulator/index.ts'),
-    import('../../shared/config/index.ts'),
-    import('../../shared/hsm/index.ts'),
     import('../softhsm/index.ts'),
+    import('../../bin/worker-set.ts'),
   ]);
   const { stack, pkiDir, logger } = options;
-  const names = options.workers ?? (['sign', 'transmit'] as const);
+  const names = options.workers ?? WORKER_NAMES;
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async (): Promise<void> => {
     const failures: unknown[] = [];
@@ -101,53 +90,21 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       SELO_HEALTH_PORT: '0',
       SELO_LOG_LEVEL: options.env['SELO_LOG_LEVEL'] ?? 'warn',
     }, options.workerEnv);
-    const reader = new EnvReader(workerEnv);
-    const hsm = readHsmConfig(reader);
-    reader.finish();
-    const pool = new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, logger });
-    await pool.start();
-    stops.push(() => pool.close());
-
-    const starters: Record<PipelineWorkerName, () => Promise<StartedWorker>> = {
-      sign: async () => (await import('../../workers/sign/index.ts')).startSignWorker({ env: workerEnv, hsmPool: pool, logger }),
-      transmit: async () => (await import('../../workers/transmit/index.ts')).startTransmitWorker({ env: workerEnv, logger }),
-      // TODO(wire): receive, verify, compensate once their workers land.
-      receive: () => Promise.reject(new Error('the receive worker is not built yet')),
-      verify: () => Promise.reject(new Error('the verify worker is not built yet')),
-      compensate: () => Promise.reject(new Error('the compensate worker is not built yet')),
-    };
-    const running = new Map<PipelineWorkerName, StartedWorker>();
-    const healthPorts: Partial<Record<PipelineWorkerName, number | undefined>> = {};
-    const startWorker = async (name: PipelineWorkerName): Promise<void> => {
-      if (running.has(name)) return;
-      const worker = await starters[name]();
-      running.set(name, worker);
-      healthPorts[name] = worker.healthPort;
-    };
-    const stopWorker = async (name: PipelineWorkerName): Promise<void> => {
-      const worker = running.get(name);
-      running.delete(name);
-      await worker?.close();
-    };
-    stops.push(async () => {
-      const failures: unknown[] = [];
-      for (const name of [...running.keys()].reverse()) await stopWorker(name).catch((error: unknown) => failures.push(error));
-      if (failures.length > 0) throw new AggregateError(failures, 'a worker did not stop cleanly');
-    });
-    for (const name of names) await startWorker(name);
+    const workers = await startWorkerSet({ names, env: workerEnv, logger });
+    stops.push(() => workers.close());
     return {
       simulator,
       workerEnv,
-      healthPorts,
-      hsmSessions: hsm.sessions,
+      healthPorts: workers.healthPorts,
+      hsmSessions: workers.hsmSessions,
       describe: () =>
         [
           `  BCB         simulator     ${simulator.url} (ICOM /api/v1, DICT /api/v2, mTLS)${simulator.adminUrl === undefined ? '' : `, admin ${simulator.adminUrl}`}`,
-          `  workers     ${[...running.keys()].map((name) => `${name} (health :${String(healthPorts[name])})`).join(', ')}; one HSM pool of ${hsm.sessions} sessions`,
+          `  workers     ${workers.running().map((name) => `${name} (health :${String(workers.healthPorts[name])})`).join(', ')}; one HSM pool of ${workers.hsmSessions} sessions`,
           '',
         ].join('\n'),
-      stopWorker,
-      startWorker,
+      stopWorker: (name) => workers.stop(name),
+      startWorker: (name) => workers.start(name),
       stop: stopAll,
     };
   } catch (error) {

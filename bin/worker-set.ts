@@ -1,0 +1,109 @@
+import type { HsmPool } from '../shared/hsm/index.ts';
+import type { Logger } from '../shared/logging/index.ts';
+
+/** The workers selo runs, in pipeline order. */
+export const WORKER_NAMES = ['sign', 'transmit', 'receive', 'verify', 'compensate'] as const;
+
+/** One of {@link WORKER_NAMES}. */
+export type WorkerName = (typeof WORKER_NAMES)[number];
+
+/** What a worker set needs of a started worker. */
+export interface StartedWorker {
+  readonly healthPort: number | undefined;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startWorkerSet}. */
+export interface WorkerSetOptions {
+  /** Workers to start, in this order. */
+  names: readonly WorkerName[];
+  /** Their configuration (see README). */
+  env: Readonly<Record<string, string | undefined>>;
+  logger: Logger;
+}
+
+/** Several workers in one process sharing one HSM pool (when one of them signs). */
+export interface WorkerSet {
+  /** Health port of each running worker. */
+  readonly healthPorts: Readonly<Partial<Record<WorkerName, number | undefined>>>;
+  /** Sessions of the shared HSM pool, or 0 when no worker needs it. */
+  readonly hsmSessions: number;
+  /** The running workers, in start order. */
+  running(): WorkerName[];
+  /** Starts a worker (again); starting a running one does nothing. */
+  start(name: WorkerName): Promise<void>;
+  /** Stops one worker; stopping a stopped one is fine. */
+  stop(name: WorkerName): Promise<void>;
+  /** Stops every worker, newest first, then the pool; every step runs even if one fails. */
+  close(): Promise<void>;
+}
+
+/** Parses `sign,transmit` or `all` into worker names; undefined when a name is unknown. */
+export function parseWorkerNames(text: string): WorkerName[] | undefined {
+  if (text === 'all') return [...WORKER_NAMES];
+  const names = text.split(',').map((n) => n.trim());
+  if (names.length === 0 || names.some((n) => !(WORKER_NAMES as readonly string[]).includes(n))) return undefined;
+  return [...new Set(names as WorkerName[])];
+}
+
+/**
+ * Starts workers in this process (what one ECS Fargate task runs, and what `selo up`, the demo
+ * and the end-to-end tests run): all workers in a process share one pool of HSM sessions.
+ */
+export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerSet> {
+  const { env, logger } = options;
+  let pool: HsmPool | undefined;
+  let hsmSessions = 0;
+  if (options.names.includes('sign')) {
+    const [{ EnvReader }, { HsmPool: Pool, readHsmConfig }] = await Promise.all([import('../shared/config/index.ts'), import('../shared/hsm/index.ts')]);
+    const reader = new EnvReader(env);
+    const hsm = readHsmConfig(reader);
+    reader.finish();
+    pool = new Pool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, logger });
+    await pool.start();
+    hsmSessions = hsm.sessions;
+  }
+  const shared = pool;
+  const starters: Record<WorkerName, () => Promise<StartedWorker>> = {
+    sign: async () => {
+      if (shared === undefined) throw new Error('the sign worker needs the HSM pool');
+      return (await import('../workers/sign/index.ts')).startSignWorker({ env, hsmPool: shared, logger });
+    },
+    transmit: async () => (await import('../workers/transmit/index.ts')).startTransmitWorker({ env, logger }),
+    receive: async () => (await import('../workers/receive/index.ts')).startReceiveWorker({ env, logger }),
+    verify: async () => (await import('../workers/verify/index.ts')).startVerifyWorker({ env, logger }),
+    compensate: async () => (await import('../workers/compensate/index.ts')).startCompensateWorker({ env, logger }),
+  };
+  const running = new Map<WorkerName, StartedWorker>();
+  const healthPorts: Partial<Record<WorkerName, number | undefined>> = {};
+  const set: WorkerSet = {
+    healthPorts,
+    hsmSessions,
+    running: () => [...running.keys()],
+    async start(name) {
+      if (running.has(name)) return;
+      const worker = await starters[name]();
+      running.set(name, worker);
+      healthPorts[name] = worker.healthPort;
+    },
+    async stop(name) {
+      const worker = running.get(name);
+      running.delete(name);
+      await worker?.close();
+    },
+    async close() {
+      const failures: unknown[] = [];
+      for (const name of [...running.keys()].reverse()) await set.stop(name).catch((error: unknown) => failures.push(error));
+      await pool?.close().catch((error: unknown) => failures.push(error));
+      pool = undefined;
+      if (failures.length > 0) throw new AggregateError(failures, 'a worker or the HSM pool did not stop cleanly');
+    },
+  };
+  try {
+    for (const name of options.names) await set.start(name);
+  } catch (error) {
+    await set.close().catch(() => undefined);
+    throw error;
+  }
+  return set;
+}
