@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { exchangeAuditRecord } from '../../shared/audit/index.ts';
 import type { AuditRecord, AuditSink } from '../../shared/audit/index.ts';
@@ -167,6 +168,11 @@ export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomS
       claimCheck: undefined,
     }));
     if (items.length === 0) return { read: 0, forwarded: 0, duplicates: 0 };
+    for (const item of items) {
+      // ICOM sends UTF-8 only; other bytes cannot travel exactly in the JSON envelope, and the
+      // verify worker will find the signature broken.
+      if (!isUtf8(item.message.body)) deps.logger.warn({ resourceId: item.message.resourceId, code: 'ICOM_MESSAGE_NOT_UTF8' }, 'a message from the stream is not UTF-8; forwarded with replacement characters');
+    }
     await Promise.all(items.map((item) => keepLarge(item)));
     // Every message read is audited, duplicates included; the answer waits for it before confirming.
     const audited: Promise<ReceiveAuditError | undefined> = deps.audit.put(items.map((item) => auditRecord(answer, item))).then(
