@@ -3,13 +3,16 @@ import { parseArgs } from 'node:util';
 import type { Command, CommandIo } from './command.ts';
 
 const USAGE = `usage: selo demo [--payments 500] [--rate 50] [--mix accept=85,reject=7,late=5,never=3]
-                 [--settlement-limit-ms 5000] [--late-ms 1500] [--timeout-s N] [--pki-dir .selo/pki] [--json]
+                 [--settlement-limit-ms 5000] [--late-ms 1500] [--faults '<json>'] [--timeout-s N]
+                 [--pki-dir .selo/pki] [--json]
 Runs selo end to end on this machine: the local AWS stand-ins, the BCB simulator and every worker
 (one HSM pool); publishes N PaymentRequested events as core banking would, at R per second, with
 the simulated receivers playing the outcome mix (accept: settles; reject: RJCT AM04, compensated;
 late: answers after --late-ms, settles; never: AB03 at the settlement limit, compensated);
 subscribes as a downstream system would (its own rule and queue); shows progress; ends with a
-report. --json also prints the summary as one JSON object on the last line. Exit 0 when no
+report. --faults sets simulator faults, e.g. '{"streamDuplicateRate":0.2}' (duplicates on the
+stream, dropped) or '{"invalidSignatureRate":0.05}' (answers with a bad BCB signature:
+quarantined, the payments end in doubt). --json also prints the summary as one JSON object on the last line. Exit 0 when no
 payment was lost or duplicated, 1 otherwise, 2 for bad usage.`;
 
 function positive(value: string | undefined, name: string, fallback: number, max: number): number {
@@ -32,6 +35,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         'settlement-limit-ms': { type: 'string' },
         'late-ms': { type: 'string' },
         'timeout-s': { type: 'string' },
+        faults: { type: 'string' },
         'pki-dir': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -52,6 +56,15 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     const defaultTimeout = payments / ratePerSecond + settlementLimitMs / 1000 + 120;
     const timeoutMs = positive(values['timeout-s'], 'timeout-s', defaultTimeout, 86_400) * 1000;
     const { defaultPkiDir } = await import('../../infra/local/local-hsm.ts');
+    const { validateFaults } = await import('../../infra/bcb-simulator/index.ts');
+    let faults;
+    if (values.faults !== undefined) {
+      try {
+        faults = validateFaults(JSON.parse(values.faults) as never);
+      } catch (error) {
+        throw new RangeError(`--faults: ${(error as Error).message}`);
+      }
+    }
     options = {
       payments,
       ratePerSecond,
@@ -62,6 +75,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       json: values.json,
       pkiDir: values['pki-dir'] === undefined ? await defaultPkiDir() : resolve(values['pki-dir']),
       interactive: (io.stderr as NodeJS.WriteStream).isTTY === true,
+      ...(faults === undefined ? {} : { faults }),
     };
   } catch (error) {
     io.stderr.write(`selo demo: ${(error as Error).message}\n${USAGE}\n`);

@@ -1,5 +1,6 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { FaultSettings } from '../../infra/bcb-simulator/index.ts';
 import type { CommandIo } from '../commands/command.ts';
 import { assignOutcomes, demoPayment, DEMO_REJECT_REASON, RECEIVER_OF } from './demo-plan.ts';
 import type { DemoPayment, OutcomeMix } from './demo-plan.ts';
@@ -25,12 +26,21 @@ export interface DemoOptions {
   pkiDir: string;
   /** Redraw the progress bar in place (a terminal) rather than print a line every few seconds. */
   interactive: boolean;
+  /** Faults the simulator injects from the start (stream duplicates, invalid signatures…). @defaultValue none */
+  faults?: FaultSettings;
 }
 
 /** What {@link runDemo} returns: the summary and the checks against the simulator's ledger. */
 export interface DemoResult {
   summary: DemoSummary;
   ledger: LedgerCheck;
+  /**
+   * Of the demo's payments, how many have on the audit stream the request selo sent to ICOM
+   * (`requests`) and a BCB answer whose signature verified (`verifiedResponses`).
+   */
+  auditCoverage: { requests: number; verifiedResponses: number };
+  /** What the downstream subscriber saw, per EndToEndId. */
+  observations: ReadonlyMap<string, PaymentObservation>;
 }
 
 const DOWNSTREAM_EVENTS = [...Object.keys(TERMINAL_EVENTS), COMPENSATED_EVENT];
@@ -67,6 +77,7 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       logger,
       simulator: {
         settlementLimitMs: options.settlementLimitMs,
+        ...(options.faults === undefined ? {} : { faults: options.faults }),
         participants: [
           { ispb: RECEIVER_OF.accept, receiver: { mode: 'accept' } },
           { ispb: RECEIVER_OF.reject, receiver: { mode: 'reject', reasonCode: DEMO_REJECT_REASON } },
@@ -145,8 +156,14 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       io.stderr.write(options.interactive ? `\r${progress()}\u001b[K\n` : `${progress()}\n`);
 
       let auditRecords = 0;
-      await readAuditStream(stack.clients.kinesis, topology.auditStream.name, () => {
+      const requested = new Set<string>();
+      const verified = new Set<string>();
+      await readAuditStream(stack.clients.kinesis, topology.auditStream.name, (record) => {
         auditRecords += 1;
+        const id = record.end_to_end_id;
+        if (id === null || !observations.has(id)) return;
+        if (record.worker === 'transmit' && record.request_method === 'POST') requested.add(id);
+        if (record.response_signature_valid === true) verified.add(id);
       });
       const summary = summarise(observations, auditRecords);
       const ledgerSummary = pipeline.simulator.ledger.summary();
@@ -155,7 +172,7 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       summary.duplicated += ledgerSummary.duplicates;
       io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));
       if (options.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-      return { summary, ledger };
+      return { summary, ledger, auditCoverage: { requests: requested.size, verifiedResponses: verified.size }, observations };
     } finally {
       clearInterval(ticker);
     }
