@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,18 @@ function inline(event: Received): string {
 async function receiveAudit(ids: readonly string[]): Promise<AuditRecord[]> {
   const sagas = new Set(ids.map((id) => inboxSagaId(id)));
   return (await readAuditRecords(stack.clients.kinesis, topology.auditStream.name)).filter((r) => r.worker === 'receive' && sagas.has(r.saga_id));
+}
+
+/** Established TCP connections to the simulator's port (Linux /proc/net/tcp: remote address column, state 01). */
+function connectionsToSimulator(): number {
+  let count = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const [, , remote, state] = line.trim().split(/\s+/);
+      if (state === '01' && Number.parseInt(remote?.split(':').at(-1) ?? '', 16) === sim.port) count++;
+    }
+  }
+  return count;
 }
 
 function allConfirmed(ids: readonly string[]): boolean {
@@ -251,21 +263,26 @@ describe('receive worker against the BCB simulator', () => {
     expect(sim.openStreams(ISPB_A)).toBe(6);
   });
 
-  it('closes cleanly: stops reading, DELETEs its streams, leaves new messages on the BCB', async () => {
+  it('closes cleanly: stops reading, DELETEs its streams, leaves new messages on the BCB, keeps no connection open', async () => {
     const current = worker as ReceiveWorker;
     const health = await fetch(`http://127.0.0.1:${current.healthPort}/live`);
     expect(health.status).toBe(200);
     await current.close();
     await current.close();
+    worker = undefined;
     expect(current.stats().streamsOpen).toBe(0);
     expect(sim.openStreams(ISPB_A)).toBe(0);
     await expect(fetch(`http://127.0.0.1:${current.healthPort}/live`)).rejects.toThrow();
     const ids = await paymentsToA(1);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(sim.queued(ISPB_A)).toBe(2);
-    worker = undefined;
-    // A new worker picks them up.
-    await restartWorker();
+    const baseline = connectionsToSimulator();
+    // A new worker picks them up, and leaves no connection behind when it closes.
+    const again = await restartWorker();
     await collect(ids);
+    expect(connectionsToSimulator()).toBeGreaterThan(baseline);
+    await again.close();
+    worker = undefined;
+    await expect.poll(() => connectionsToSimulator(), { timeout: 5_000 }).toBeLessThanOrEqual(baseline);
   });
 });
