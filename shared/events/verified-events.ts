@@ -200,6 +200,16 @@ function text(from: Json, field: string, path: string): string {
   return value;
 }
 
+/** The required text fields `names` of `from`, checked one by one. */
+function texts<K extends string>(from: Json, names: readonly K[], path = 'data'): Record<K, string> {
+  return Object.fromEntries(names.map((name) => [name, text(from, name, path)])) as Record<K, string>;
+}
+
+/** The optional text fields `names` of `from` that are present. */
+function optionalTexts<K extends string>(from: Json, names: readonly K[], path = 'data'): Partial<Record<K, string>> {
+  return Object.assign({}, ...names.map((name) => optionalText(from, name, path))) as Partial<Record<K, string>>;
+}
+
 function optionalText(from: Json, field: string, path: string): { [key: string]: string } {
   const value = from[field];
   if (value === undefined) return {};
@@ -223,28 +233,25 @@ function oneOf<T extends string>(from: Json, field: string, allowed: readonly T[
 
 function reference(value: unknown, path: string): ClaimCheckReference {
   const ref = record(value, path);
-  return { bucket: text(ref, 'bucket', path), key: text(ref, 'key', path) };
+  return texts(ref, ['bucket', 'key'], path);
 }
 
 function reasonOf(from: Json, path: string, optional: readonly string[]): { code: string } & Record<string, string> {
   const reason = record(from.reason, `${path}.reason`);
-  return Object.assign({ code: text(reason, 'code', `${path}.reason`) }, ...optional.map((field) => optionalText(reason, field, `${path}.reason`))) as { code: string } & Record<string, string>;
+  return { code: text(reason, 'code', `${path}.reason`), ...optionalTexts(reason, optional, `${path}.reason`) };
 }
 
 function account(value: unknown, path: string): VerifiedAccount {
   const a = record(value, path);
-  return { number: text(a, 'number', path), type: text(a, 'type', path), ...optionalText(a, 'branch', path), ...optionalText(a, 'proxy', path) };
+  return { ...texts(a, ['number', 'type'], path), ...optionalTexts(a, ['branch', 'proxy'], path) };
 }
 
 /** The fields every SPI status event (settled, rejected) shares. */
 function statusFields(d: Json): Omit<PaymentSettledData, 'status' | 'settlementDateTime' | 'interbankSettlementDate'> {
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
-    endToEndId: text(d, 'endToEndId', 'data'),
-    originalInstructionId: text(d, 'originalInstructionId', 'data'),
-    ...optionalText(d, 'originalBizMsgIdr', 'data'),
-    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
-    resourceId: text(d, 'resourceId', 'data'),
+    ...texts(d, ['endToEndId', 'originalInstructionId', 'bizMsgIdr', 'resourceId']),
+    ...optionalTexts(d, ['originalBizMsgIdr']),
   };
 }
 
@@ -254,8 +261,7 @@ export function decodePaymentSettled(data: unknown): PaymentSettledData {
   return {
     ...statusFields(d),
     status: oneOf(d, 'status', ['ACSC', 'ACCC'] as const, 'data'),
-    ...optionalText(d, 'settlementDateTime', 'data'),
-    ...optionalText(d, 'interbankSettlementDate', 'data'),
+    ...optionalTexts(d, ['settlementDateTime', 'interbankSettlementDate']),
   };
 }
 
@@ -270,10 +276,8 @@ export function decodeMessageRejected(data: unknown): MessageRejectedData {
   const d = record(data, 'data');
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
-    rejectedBizMsgIdr: text(d, 'rejectedBizMsgIdr', 'data'),
-    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
+    ...texts(d, ['rejectedBizMsgIdr', 'bizMsgIdr', 'resourceId']),
     reason: reasonOf(d, 'data', ['description', 'errorLocation', 'rejectionDateTime', 'additionalData']),
-    resourceId: text(d, 'resourceId', 'data'),
   };
 }
 
@@ -284,21 +288,12 @@ export function decodeInboundPaymentReceived(data: unknown): InboundPaymentRecei
   const creditor = record(d.creditor, 'data.creditor');
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
-    endToEndId: text(d, 'endToEndId', 'data'),
-    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
-    resourceId: text(d, 'resourceId', 'data'),
-    amount: text(d, 'amount', 'data'),
-    acceptanceDateTime: text(d, 'acceptanceDateTime', 'data'),
-    localInstrument: text(d, 'localInstrument', 'data'),
-    ...optionalText(d, 'txId', 'data'),
-    ...optionalText(d, 'purpose', 'data'),
-    ...optionalText(d, 'remittanceInformation', 'data'),
-    debtor: { name: text(debtor, 'name', 'data.debtor'), taxId: text(debtor, 'taxId', 'data.debtor') },
+    ...texts(d, ['endToEndId', 'bizMsgIdr', 'resourceId', 'amount', 'acceptanceDateTime', 'localInstrument', 'debtorAgentIspb', 'creditorAgentIspb']),
+    ...optionalTexts(d, ['txId', 'purpose', 'remittanceInformation']),
+    debtor: texts(debtor, ['name', 'taxId'], 'data.debtor'),
     debtorAccount: account(d.debtorAccount, 'data.debtorAccount'),
-    debtorAgentIspb: text(d, 'debtorAgentIspb', 'data'),
-    creditor: { taxId: text(creditor, 'taxId', 'data.creditor') },
+    creditor: texts(creditor, ['taxId'], 'data.creditor'),
     creditorAccount: account(d.creditorAccount, 'data.creditorAccount'),
-    creditorAgentIspb: text(d, 'creditorAgentIspb', 'data'),
   };
 }
 
@@ -307,15 +302,9 @@ export function decodePaymentReturned(data: unknown): PaymentReturnedData {
   const d = record(data, 'data');
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
-    returnId: text(d, 'returnId', 'data'),
-    originalEndToEndId: text(d, 'originalEndToEndId', 'data'),
-    amount: text(d, 'amount', 'data'),
+    ...texts(d, ['returnId', 'originalEndToEndId', 'amount', 'debtorAgentIspb', 'creditorAgentIspb', 'bizMsgIdr', 'resourceId']),
     reason: reasonOf(d, 'data', ['additionalInformation']),
-    debtorAgentIspb: text(d, 'debtorAgentIspb', 'data'),
-    creditorAgentIspb: text(d, 'creditorAgentIspb', 'data'),
-    ...optionalText(d, 'remittanceInformation', 'data'),
-    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
-    resourceId: text(d, 'resourceId', 'data'),
+    ...optionalTexts(d, ['remittanceInformation']),
   };
 }
 
@@ -324,10 +313,7 @@ export function decodeEchoAnswered(data: unknown): EchoAnsweredData {
   const d = record(data, 'data');
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
-    originalData: text(d, 'originalData', 'data'),
-    bizMsgIdr: text(d, 'bizMsgIdr', 'data'),
-    answeredAt: text(d, 'answeredAt', 'data'),
-    resourceId: text(d, 'resourceId', 'data'),
+    ...texts(d, ['originalData', 'bizMsgIdr', 'answeredAt', 'resourceId']),
   };
 }
 
@@ -354,12 +340,7 @@ export function decodeDictOperationFailed(data: unknown): DictOperationFailedDat
     channel: oneOf(d, 'channel', ['dict'] as const, 'data'),
     operation: text(d, 'operation', 'data'),
     status: integer(d, 'status', 'data'),
-    problem: {
-      type: text(problem, 'type', 'data.problem'),
-      title: text(problem, 'title', 'data.problem'),
-      ...optionalText(problem, 'detail', 'data.problem'),
-      ...optionalText(problem, 'correlationId', 'data.problem'),
-    },
+    problem: { ...texts(problem, ['type', 'title'], 'data.problem'), ...optionalTexts(problem, ['detail', 'correlationId'], 'data.problem') },
   };
 }
 
@@ -369,8 +350,7 @@ export function decodeSignatureInvalid(data: unknown): SignatureInvalidData {
   return {
     path: oneOf(d, 'path', ['inbound', 'outbound'] as const, 'data'),
     channel: oneOf(d, 'channel', ['spi', 'dict'] as const, 'data'),
-    ...optionalText(d, 'resourceId', 'data'),
-    ...optionalText(d, 'operation', 'data'),
+    ...optionalTexts(d, ['resourceId', 'operation']),
     code: text(d, 'code', 'data'),
     reason: typeof d.reason === 'string' ? d.reason : '',
     ...(d.quarantine === undefined ? {} : { quarantine: reference(d.quarantine, 'data.quarantine') }),
@@ -383,8 +363,6 @@ export function decodeOutcomeConflict(data: unknown): OutcomeConflictData {
   return {
     channel: oneOf(d, 'channel', ['spi', 'dict'] as const, 'data'),
     reason: typeof d.reason === 'string' ? d.reason : '',
-    ...optionalText(d, 'recordedState', 'data'),
-    ...optionalText(d, 'receivedOutcome', 'data'),
-    ...optionalText(d, 'resourceId', 'data'),
+    ...optionalTexts(d, ['recordedState', 'receivedOutcome', 'resourceId']),
   };
 }

@@ -165,6 +165,34 @@ function origin(scope: Scope, sagaId: string, ids: CorrelationIds): AuditOrigin 
   return { worker: 'verify', system: scope.channel, sagaId, attempt: scope.attempt, traceparent: scope.cause.traceparent, ...ids };
 }
 
+/** How one verified message is audited: what was read, and how it was answered. */
+interface Verification {
+  requestDate: Date;
+  method: string;
+  path: string;
+  statusCode: number;
+  headers: Readonly<Record<string, string>>;
+  receivedAt: Date;
+}
+
+/**
+ * The audit record of one verified message (kind `response`), its disposition in the synthetic
+ * header `selo-disposition`, and whether the BCB's signature verified.
+ */
+type VerificationRecord = (disposition: string, body: string, signatureValid: boolean) => AuditRecord;
+
+function verificationRecord(scope: Scope, sagaId: string, ids: CorrelationIds, v: Verification): VerificationRecord {
+  return (disposition, body, signatureValid) =>
+    exchangeAuditRecord(origin(scope, sagaId, ids), {
+      requestDate: v.requestDate,
+      method: v.method,
+      path: v.path,
+      requestHeaders: {},
+      requestBody: '',
+      response: { statusCode: v.statusCode, headers: { ...v.headers, 'selo-disposition': disposition }, body, signatureValid, receivedAt: v.receivedAt },
+    });
+}
+
 function recorded(disposition: Disposition, sagaId?: string, ids?: CorrelationIds): Step {
   return { disposition, events: [], audit: [], ...(sagaId === undefined ? {} : { sagaId }), ...(ids === undefined ? {} : { ids }) };
 }
@@ -390,7 +418,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     raw: string,
     error: unknown,
     where: { name: string; at: Date; resourceId?: string; operation?: string },
-    exchange: (disposition: string, body: string, signatureValid: boolean) => AuditRecord,
+    exchange: VerificationRecord,
     signatureValid: boolean,
   ): Promise<Outcome> {
     const code = error instanceof SeloError ? error.code : 'MESSAGE_UNREADABLE';
@@ -425,15 +453,10 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   async function verifySpiDelivery(scope: Scope, data: BcbMessageReceivedData): Promise<Outcome> {
     const raw = 'inline' in data.payload ? data.payload.inline : await deps.claimCheck.get(data.payload.claimCheck);
     const receivedAt = new Date(data.receivedAt);
-    const exchange = (sagaId: string, ids: CorrelationIds) => (disposition: string, body: string, signatureValid: boolean): AuditRecord =>
-      exchangeAuditRecord(origin(scope, sagaId, ids), {
-        requestDate: receivedAt,
-        method: 'GET',
-        path: `/api/v1/out/${deps.ispb}/stream`,
-        requestHeaders: {},
-        requestBody: '',
-        response: { statusCode: 200, headers: { 'content-type': data.contentType, 'pi-resourceid': data.resourceId, 'selo-disposition': disposition }, body, signatureValid, receivedAt: now() },
-      });
+    const verification: Verification = {
+      requestDate: receivedAt, method: 'GET', path: `/api/v1/out/${deps.ispb}/stream`, statusCode: 200,
+      headers: { 'content-type': data.contentType, 'pi-resourceid': data.resourceId }, receivedAt: now(),
+    };
     let signatureValid = false;
     let message: SpiMessage;
     try {
@@ -445,7 +468,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       message = parseSpiMessage(verified);
     } catch (error) {
       // Verification and parsing do no I/O: whatever they refuse, they refuse every time.
-      return quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, exchange(scope.cause.sagaId, {}), signatureValid);
+      return quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), signatureValid);
     }
     const steps = await onSpiMessage(scope, message, data.resourceId);
     const first = steps.find((s) => s.sagaId !== undefined);
@@ -453,7 +476,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     scope.logger.info({ resourceId: data.resourceId, messageType: message.type, sagaId: first?.sagaId, disposition: dispositions }, 'verified message from the BCB');
     return {
       events: steps.flatMap((s) => s.events),
-      audit: [exchange(first?.sagaId ?? scope.cause.sagaId, first?.ids ?? {})(dispositions, auditBody(raw), true), ...steps.flatMap((s) => s.audit)],
+      audit: [verificationRecord(scope, first?.sagaId ?? scope.cause.sagaId, first?.ids ?? {}, verification)(dispositions, auditBody(raw), true), ...steps.flatMap((s) => s.audit)],
     };
   }
 
@@ -477,15 +500,10 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     const ids: CorrelationIds = scope.cause.requestId === undefined ? {} : { requestId: scope.cause.requestId };
     const spec = Object.hasOwn(DICT_OPERATIONS, data.operation) ? DICT_OPERATIONS[data.operation as keyof typeof DICT_OPERATIONS] : undefined;
     const at = now();
-    const exchange = (disposition: string, body: string, signatureValid: boolean): AuditRecord =>
-      exchangeAuditRecord(origin(scope, sagaId, ids), {
-        requestDate: at,
-        method: spec?.method ?? 'POST',
-        path: `/api/v2${spec?.path ?? `/${data.operation}`}`,
-        requestHeaders: {},
-        requestBody: '',
-        response: { statusCode: data.status, headers: { 'content-type': data.contentType, 'selo-disposition': disposition }, body, signatureValid, receivedAt: at },
-      });
+    const exchange = verificationRecord(scope, sagaId, ids, {
+      requestDate: at, method: spec?.method ?? 'POST', path: `/api/v2${spec?.path ?? `/${data.operation}`}`, statusCode: data.status,
+      headers: { 'content-type': data.contentType }, receivedAt: at,
+    });
     let verified;
     try {
       verified = verifyDict(raw, { trustStore: deps.trustStore, now: at, parse });

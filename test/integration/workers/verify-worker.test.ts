@@ -274,10 +274,14 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     expect((await sagas.get(sagaId))?.state).toBe('COMPLETED');
   });
 
-  it('publishes an inbound pacs.008 as InboundPaymentReceived and a pacs.004 as PaymentReturned', async () => {
+  it('publishes an inbound pacs.008 as InboundPaymentReceived once, and a pacs.004 as PaymentReturned', async () => {
     const inbound = generateEndToEndId('99999005');
     await deliver(newResourceId(), await signedPacs008(bcb, inboundTransfer(inbound, ISPB)));
     expect((await factOf(paymentSagaId(inbound), 'InboundPaymentReceived')).detail.data).toMatchObject({ endToEndId: inbound, amount: '321.09', creditorAgentIspb: ISPB });
+    const copy = newResourceId();
+    await deliver(copy, await signedPacs008(bcb, inboundTransfer(inbound, ISPB)));
+    expect(JSON.parse((await verifiedRecord(copy)).response_header ?? '{}')).toMatchObject({ 'selo-disposition': 'duplicate' });
+    expect(factsFor(paymentSagaId(inbound), 'InboundPaymentReceived')).toHaveLength(1);
     const original = generateEndToEndId(ISPB);
     const returnId = generateReturnId('99999005');
     await deliver(newResourceId(), await signedPacs004(bcb, { returnId, originalEndToEndId: original, amount: '5.00', reason: { code: 'FR01' }, debtorAgentIspb: '99999005', creditorAgentIspb: ISPB }));

@@ -2,7 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim-check/index.ts';
 import { buildDictProblem } from '../../../shared/dict/index.ts';
-import { decodeEventBody, dictSagaId, echoSagaId, encodeEventBody, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import {
+  decodeDictOperationFailed, decodeDictResponseVerified, decodeEchoAnswered, decodeEventBody, decodeInboundPaymentReceived, decodeMessageRejected,
+  decodeOutcomeConflict, decodePaymentRejected, decodePaymentReturned, decodePaymentSettled, decodeSignatureInvalid, dictSagaId, echoSagaId, encodeEventBody,
+  newTraceparent, parseEventDetail, paymentSagaId,
+} from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
 import { generateEndToEndId, generateReturnId } from '../../../shared/iso20022/index.ts';
 import type { EventToPublish, HandlerContext, Outcome } from '../../../shared/runtime/index.ts';
@@ -113,10 +117,31 @@ function world(): World {
 
 const context: HandlerContext = { logger: silentLogger(), attempt: 1, maxReceiveCount: 5, signal: new AbortController().signal };
 
-/** Runs the handler on an event as the runtime would decode it from the queue. */
+/** The published contract: every fact the handler emits must decode with its own decoder. */
+const DECODERS: Readonly<Record<string, (data: unknown) => unknown>> = {
+  PaymentSettled: decodePaymentSettled,
+  PaymentRejected: decodePaymentRejected,
+  MessageRejected: decodeMessageRejected,
+  InboundPaymentReceived: decodeInboundPaymentReceived,
+  PaymentReturned: decodePaymentReturned,
+  EchoAnswered: decodeEchoAnswered,
+  DictResponseVerified: decodeDictResponseVerified,
+  DictOperationFailed: decodeDictOperationFailed,
+  SignatureInvalid: decodeSignatureInvalid,
+  OutcomeConflict: decodeOutcomeConflict,
+};
+
+/** Runs the handler on an event as the runtime would decode it from the queue; checks what it publishes against the contract. */
 async function deliver(deps: VerifyHandlerDeps, event: { detailType: string; source: string; detail: EventDetail<unknown> }): Promise<Outcome> {
   const decoded = decodeEventBody<VerifyInput>(encodeEventBody(event), decodeVerifyInput, 'm');
-  return createVerifyHandler(deps)({ event: decoded, sqs: { messageId: 'm', receiveCount: 1 } }, context);
+  const outcome = await createVerifyHandler(deps)({ event: decoded, sqs: { messageId: 'm', receiveCount: 1 } }, context);
+  for (const published of outcome.events) {
+    const decode = DECODERS[published.detailType];
+    expect(decode, published.detailType).toBeDefined();
+    const detail = parseEventDetail(JSON.parse(JSON.stringify(published.detail)));
+    expect(decode?.(detail.data)).toEqual(published.detail.data);
+  }
+  return outcome;
 }
 
 async function spi(deps: VerifyHandlerDeps, xml: string, resourceId = randomUUID().replace(/-/g, '')): Promise<Outcome> {
@@ -342,6 +367,16 @@ describe('verify handler: what fails verification is quarantined, never acted on
     await expectQuarantined('<Envelope><AppHdr>', 'XML_MALFORMED');
   });
 
+  it('reads a claim-checked SPI message and quarantines it under its exact bytes', async () => {
+    const { deps, kept, quarantined } = world();
+    const xml = corruptSignatureValue(await signedPacs002(bcb, statusOf(e2e(), 'ACSC')));
+    kept.set('inbox/big.xml', xml);
+    const event = bcbMessageReceived('B1', '');
+    (event.detail.data as { payload: unknown }).payload = { claimCheck: { bucket: 'payloads', key: 'inbox/big.xml' } };
+    expect(types(await deliver(deps, event))).toEqual(['SignatureInvalid']);
+    expect(quarantined[0]?.body).toBe(xml);
+  });
+
   it('quarantines a message over the size limit', async () => {
     const { deps, quarantined } = world();
     const big = `<Envelope>${'x'.repeat(5000)}</Envelope>`;
@@ -409,6 +444,15 @@ describe('verify handler: DICT answers', () => {
       detail: { version: 1, sagaId: dictSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data: { channel: 'dict', operation: 'createEntry', status: 201, contentType: 'application/xml', claimCheck: { bucket: 'payloads', key: 'dict-answers/x.json' } } },
     });
     expect(types(outcome)).toEqual(['DictResponseVerified']);
+  });
+});
+
+describe('verified-event decoders', () => {
+  it('name the field that breaks the contract', () => {
+    expect(() => decodePaymentSettled({ channel: 'spi', status: 'ACSC', endToEndId: 'E1', originalInstructionId: 'E1', bizMsgIdr: 'M1' })).toThrow('data.resourceId');
+    expect(() => decodePaymentRejected({ channel: 'spi', status: 'RJCT', endToEndId: 'E1', originalInstructionId: 'E1', bizMsgIdr: 'M1', resourceId: 'R', reason: {} })).toThrow('data.reason.code');
+    expect(() => decodeSignatureInvalid({ path: 'sideways', channel: 'spi', code: 'X' })).toThrow('data.path');
+    expect(() => decodeDictResponseVerified({ channel: 'dict', operation: 'getEntry', status: 200 })).toThrow('data.body');
   });
 });
 
