@@ -4,10 +4,19 @@
  * own event loop, as in `selo simulator`); this process pre-signs the messages, posts them,
  * and reads the ledger over the admin endpoint. Prints figures; never fails on time (HOUSE_STYLE 15).
  *
- *   node scripts/bench-simulator.ts [--count 5000] [--concurrency 64] [--batch 1] [--drain] [--no-xsd]
+ * CPU is reported per pacs.008 for each party in the measured window: this client (undici, TLS),
+ * the simulator process (all its threads) and its children (`xmllint`), read from /proc (Linux).
+ * `--baseline` first runs the same client against a bare mTLS server in a child process that
+ * answers 201 without reading the message: the ceiling this client and TLS allow on this
+ * machine, against which the simulator's figures are given as a ratio.
+ *
+ *   node scripts/bench-simulator.ts [--count 5000] [--concurrency 64] [--batch 1] [--drain] [--no-xsd] [--baseline]
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,9 +33,73 @@ const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
+/** A bare mTLS server with the simulator's TLS settings that answers every request 201 (the baseline). */
+async function serveNull(pkiFile: string): Promise<void> {
+  const pki = JSON.parse(readFileSync(pkiFile, 'utf8')) as SimulatorTestPki;
+  const server = createServer(
+    { key: pki.server.keyPem, cert: pki.server.certPem, ca: pki.caPem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'], keepAliveTimeout: 30_000 },
+    (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(201, { 'PI-ResourceId': 'x', 'content-length': '0' });
+        res.end();
+      });
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  process.send?.({ port: (server.address() as AddressInfo).port, adminUrl: '' });
+  process.on('message', () => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  });
+}
+
+/** CPU seconds of one process (all threads) and of its waited-for children, from /proc/<pid>/stat. */
+function statCpu(pid: number): { self: number; children: number } {
+  // Fields after the command name: state is field 3; utime 14, stime 15, cutime 16, cstime 17 (clock ticks, 100/s on Linux).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const tick = (i: number): number => (fields[i - 3] ?? 0) / 100;
+  return { self: tick(14) + tick(15), children: tick(16) + tick(17) };
+}
+
+function liveChildren(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter((c) => c !== '').map(Number));
+  } catch {
+    return []; // ended meanwhile
+  }
+}
+
+/**
+ * CPU seconds of a process itself and of all its descendants, ended or alive (the simulator's
+ * xmllint runs are grandchildren, through a long-lived shell).
+ */
+function processCpu(pid: number): { self: number; children: number } {
+  const own = statCpu(pid);
+  let children = own.children;
+  for (const child of liveChildren(pid)) {
+    try {
+      const tree = processCpu(child);
+      children += tree.self + tree.children;
+    } catch {
+      // ended between the listing and the read: its time is in the parent's cutime once reaped
+    }
+  }
+  return { self: own.self, children };
+}
+
+function clientCpu(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+}
+
 async function serve(pkiFile: string, schemaValidation: boolean): Promise<void> {
   const pki = JSON.parse(readFileSync(pkiFile, 'utf8')) as SimulatorTestPki;
-  const sim = await startTestSimulator(pki, { logger: createLogger({ name: 'bcb-simulator', level: 'warn' }), longPollMs: 1000, schemaValidation });
+  // The messages are signed before the run; a long settlement limit keeps a slow run from
+  // turning them into (cheaper) AB03 rejections.
+  const sim = await startTestSimulator(pki, { logger: createLogger({ name: 'bcb-simulator', level: 'warn' }), longPollMs: 1000, schemaValidation, settlementLimitMs: 600_000 });
   process.send?.({ port: sim.port, adminUrl: sim.adminUrl });
   process.on('message', () => {
     void sim.close().then(() => process.exit(0));
@@ -46,9 +119,73 @@ async function summary(adminUrl: string): Promise<Summary> {
   return (await response.body.json()) as Summary;
 }
 
+interface Started {
+  child: ChildProcess;
+  port: number;
+  adminUrl: string;
+}
+
+async function startChild(args: string[]): Promise<Started> {
+  const child = fork(import.meta.filename, args, { execArgv: process.env.SELO_BENCH_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir=/tmp/simprof'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = await new Promise<{ port: number; adminUrl: string }>((resolve) => child.once('message', (m) => resolve(m as { port: number; adminUrl: string })));
+  return { child, ...ready };
+}
+
+async function stopChild(started: Started): Promise<void> {
+  started.child.send('stop');
+  await new Promise((r) => started.child.once('exit', r));
+}
+
+interface Posted {
+  seconds: number;
+  failed: number;
+  latencies: number[];
+}
+
+/** Posts `posts` with `concurrency` requests in flight; returns the wall time and POST latencies. */
+async function postAll(agent: Agent, sim: BcbSimulator, posts: readonly (string | string[])[], concurrency: number): Promise<Posted> {
+  const latencies: number[] = [];
+  let next = 0;
+  let failed = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < posts.length) {
+        const body = posts[next++] ?? '';
+        const t = performance.now();
+        const answer = await postMessages(agent, sim, ISPB_A, body);
+        latencies.push(performance.now() - t);
+        if (answer.status !== 201) failed++;
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return { seconds: (performance.now() - started) / 1000, failed, latencies };
+}
+
+function percentile(latencies: readonly number[], p: number): string {
+  return (latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0).toFixed(1);
+}
+
+function simulatorOf(port: number): BcbSimulator {
+  return { url: `https://127.0.0.1:${port}`, icomUrl: `https://127.0.0.1:${port}/api/v1` } as BcbSimulator;
+}
+
+function agentFor(pki: SimulatorTestPki, concurrency: number): Agent {
+  return new Agent({ connect: { cert: pki.tlsA.certPem, key: pki.tlsA.keyPem, ca: pki.caPem }, connections: Math.min(concurrency, 16), keepAliveTimeout: 30_000 });
+}
+
+/** µs of CPU per message. */
+function perMessage(seconds: number, count: number): string {
+  return `${((seconds / count) * 1e6).toFixed(0)} µs`;
+}
+
 async function bench(): Promise<void> {
   const { values } = parseArgs({
-    options: { count: { type: 'string', default: '5000' }, concurrency: { type: 'string', default: '64' }, batch: { type: 'string', default: '1' }, drain: { type: 'boolean', default: false }, 'no-xsd': { type: 'boolean', default: false } },
+    options: {
+      count: { type: 'string', default: '5000' }, concurrency: { type: 'string', default: '64' }, batch: { type: 'string', default: '1' }, drain: { type: 'boolean', default: false },
+      'no-xsd': { type: 'boolean', default: false }, baseline: { type: 'boolean', default: false },
+    },
   });
   const count = Number(values.count);
   const concurrency = Number(values.concurrency);
@@ -57,63 +194,79 @@ async function bench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'selo-bench-sim-'));
   const pkiFile = join(dir, 'pki.json');
   writeFileSync(pkiFile, JSON.stringify(pki), { mode: 0o600 });
-  const child = fork(import.meta.filename, ['--serve', pkiFile, values['no-xsd'] ? 'no-xsd' : 'xsd'], { execArgv: process.env.SELO_BENCH_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir=/tmp/simprof'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  try {
-    const ready = await new Promise<{ port: number; adminUrl: string }>((resolve) => child.once('message', (m) => resolve(m as { port: number; adminUrl: string })));
-    const sim = { url: `https://127.0.0.1:${ready.port}`, icomUrl: `https://127.0.0.1:${ready.port}/api/v1` } as BcbSimulator;
-    const key = pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem);
-    const signStart = performance.now();
-    const messages = await Promise.all(Array.from({ length: count }, () => signedPacs008(key).then((m) => m.xml)));
-    out(`pre-signed ${count} pacs.008 in ${((performance.now() - signStart) / 1000).toFixed(2)} s (client side, not counted)`);
-    const agent = new Agent({ connect: { cert: pki.tlsA.certPem, key: pki.tlsA.keyPem, ca: pki.caPem }, connections: Math.min(concurrency, 16), keepAliveTimeout: 30_000 });
-    // Warm-up: TLS handshakes, JIT, the xmllint schema files.
+  const key = pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem);
+  const signStart = performance.now();
+  const messages = await Promise.all(Array.from({ length: count }, () => signedPacs008(key).then((m) => m.xml)));
+  out(`pre-signed ${count} pacs.008 in ${((performance.now() - signStart) / 1000).toFixed(2)} s (client side, not counted)`);
+  const posts: (string | string[])[] = [];
+  for (let i = 0; i < messages.length; i += batch) posts.push(batch === 1 ? (messages[i] ?? '') : messages.slice(i, i + batch));
+  const warmUp = async (agent: Agent, sim: BcbSimulator): Promise<void> => {
+    // TLS handshakes, JIT, the xmllint schema files.
     await Promise.all(Array.from({ length: 16 }, async () => postMessages(agent, sim, ISPB_A, (await signedPacs008(key)).xml)));
-    const base = await summary(ready.adminUrl);
-    const posts: (string | string[])[] = [];
-    for (let i = 0; i < messages.length; i += batch) posts.push(batch === 1 ? (messages[i] ?? '') : messages.slice(i, i + batch));
-    const latencies: number[] = [];
-    let next = 0;
-    let failed = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < posts.length) {
-          const body = posts[next++] ?? '';
-          const t = performance.now();
-          const answer = await postMessages(agent, sim, ISPB_A, body);
-          latencies.push(performance.now() - t);
-          if (answer.status !== 201) failed++;
-        }
-      }),
-    );
-    const acceptedAt = performance.now();
-    let s = await summary(ready.adminUrl);
-    while (s.settled + s.rejected + s.invalid - (base.settled + base.rejected + base.invalid) < count) {
-      await new Promise((r) => setTimeout(r, 20));
-      s = await summary(ready.adminUrl);
+  };
+  try {
+    let ceiling: number | undefined;
+    if (values.baseline) {
+      const bare = await startChild(['--serve-null', pkiFile]);
+      const agent = agentFor(pki, concurrency);
+      try {
+        await warmUp(agent, simulatorOf(bare.port));
+        const cpu0 = clientCpu();
+        const server0 = processCpu(bare.child.pid ?? 0);
+        const posted = await postAll(agent, simulatorOf(bare.port), posts, concurrency);
+        const server1 = processCpu(bare.child.pid ?? 0);
+        ceiling = count / posted.seconds;
+        out(`baseline, bare mTLS server answering 201: ${ceiling.toFixed(0)} pacs.008/s (${posted.seconds.toFixed(2)} s; p50 ${percentile(posted.latencies, 50)} ms; CPU per message: client ${perMessage(clientCpu() - cpu0, count)}, server ${perMessage(server1.self - server0.self, count)})`);
+      } finally {
+        await agent.close();
+        await stopChild(bare);
+      }
     }
-    const settledAt = performance.now();
-    latencies.sort((a, b) => a - b);
-    const pct = (p: number): string => (latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0).toFixed(1);
-    const acceptSeconds = (acceptedAt - started) / 1000;
-    const settleSeconds = (settledAt - started) / 1000;
-    out(`messages ${count}, ${batch} per POST, concurrency ${concurrency}, XSD validation ${values['no-xsd'] ? 'off' : 'on'}, 2 processes on this machine`);
-    out(`accepted (201): ${(count / acceptSeconds).toFixed(0)} pacs.008/s  (${acceptSeconds.toFixed(2)} s; POST latency p50 ${pct(50)} ms, p99 ${pct(99)} ms; non-201: ${failed})`);
-    out(`settled:        ${(count / settleSeconds).toFixed(0)} pacs.008/s  (all ${count} decided after ${settleSeconds.toFixed(2)} s: settled ${s.settled - base.settled}, rejected ${s.rejected - base.rejected}, invalid ${s.invalid - base.invalid})`);
-    if (values.drain) {
-      const drainStart = performance.now();
-      const acsc = await drainStream(agent, sim, ISPB_A);
-      const seconds = (performance.now() - drainStart) / 1000;
-      out(`payer stream:   ${(acsc.length / seconds).toFixed(0)} signed pacs.002/s read (${acsc.length} in ${seconds.toFixed(2)} s, signing on first delivery)`);
-      void ISPB_B;
+    const sim = await startChild(['--serve', pkiFile, values['no-xsd'] ? 'no-xsd' : 'xsd']);
+    const simPid = sim.child.pid ?? 0;
+    const target = simulatorOf(sim.port);
+    const agent = agentFor(pki, concurrency);
+    try {
+      await warmUp(agent, target);
+      const base = await summary(sim.adminUrl);
+      const cpu0 = clientCpu();
+      const sim0 = processCpu(simPid);
+      const started = performance.now();
+      const posted = await postAll(agent, target, posts, concurrency);
+      const cpuPosted = clientCpu();
+      let s = await summary(sim.adminUrl);
+      while (s.settled + s.rejected + s.invalid - (base.settled + base.rejected + base.invalid) < count) {
+        await new Promise((r) => setTimeout(r, 20));
+        s = await summary(sim.adminUrl);
+      }
+      const settleSeconds = (performance.now() - started) / 1000;
+      const sim1 = processCpu(simPid);
+      const accepted = count / posted.seconds;
+      const settled = count / settleSeconds;
+      out(`messages ${count}, ${batch} per POST, concurrency ${concurrency}, XSD validation ${values['no-xsd'] ? 'off' : 'on'}, 2 processes on this machine`);
+      out(`accepted (201): ${accepted.toFixed(0)} pacs.008/s  (${posted.seconds.toFixed(2)} s; POST latency p50 ${percentile(posted.latencies, 50)} ms, p99 ${percentile(posted.latencies, 99)} ms; non-201: ${posted.failed})`);
+      out(`settled:        ${settled.toFixed(0)} pacs.008/s  (all ${count} decided after ${settleSeconds.toFixed(2)} s: settled ${s.settled - base.settled}, rejected ${s.rejected - base.rejected}, invalid ${s.invalid - base.invalid})`);
+      out(
+        `CPU per pacs.008: client ${perMessage(cpuPosted - cpu0, count)}, simulator ${perMessage(sim1.self - sim0.self, count)}, xmllint ${perMessage(sim1.children - sim0.children, count)}` +
+          ` (machine: ${process.env.SELO_BENCH_NOTE ?? 'shared with other work'})`,
+      );
+      if (ceiling !== undefined) out(`ratio to the bare-server baseline: accepted ${(accepted / ceiling).toFixed(2)}, settled ${(settled / ceiling).toFixed(2)}`);
+      if (values.drain) {
+        const drainStart = performance.now();
+        const acsc = await drainStream(agent, target, ISPB_A);
+        const seconds = (performance.now() - drainStart) / 1000;
+        out(`payer stream:   ${(acsc.length / seconds).toFixed(0)} signed pacs.002/s read (${acsc.length} in ${seconds.toFixed(2)} s, signing on first delivery)`);
+        void ISPB_B;
+      }
+    } finally {
+      await agent.close();
+      await stopChild(sim);
     }
-    await agent.close();
   } finally {
-    child.send('stop');
-    await new Promise((r) => child.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '', process.argv[4] !== 'no-xsd');
+else if (process.argv[2] === '--serve-null') await serveNull(process.argv[3] ?? '');
 else await bench();

@@ -27,6 +27,8 @@ import { SpiProcessor } from './spi-processor.ts';
 import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
 
 const gzipAsync = promisify(gzip);
+/** One strict UTF-8 decoder for every posted message (a decoder without `stream` keeps no state between calls). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const gunzipAsync = promisify(gunzip);
 
 /** Participant behaviour, changeable while the simulator runs. */
@@ -223,7 +225,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     }
     const texts = documents.map((d, i) => {
       try {
-        return new TextDecoder('utf-8', { fatal: true }).decode(d);
+        return UTF8.decode(d);
       } catch {
         throw new HttpProblem(400, 'BadRequest', `message ${i + 1} is not UTF-8`);
       }

@@ -88,6 +88,8 @@ export class Ledger {
   private readonly sentById = new Map<string, SentMessage>();
   private readonly listeners = new Set<() => void>();
   private counts = { invalid: 0, duplicates: 0, pending: 0, settled: 0, rejected: 0 };
+  /** Sent messages not confirmed, kept as a count: the summary is polled while thousands are queued. */
+  private unconfirmed = 0;
 
   /** Records an inbound message (returned object is updated as processing goes on). */
   recordReceived(message: ReceivedMessage): ReceivedMessage {
@@ -132,7 +134,10 @@ export class Ledger {
 
   /** Records a message put on a stream. */
   recordSent(message: SentMessage): void {
+    const previous = this.sentById.get(message.resourceId);
+    if (previous !== undefined && !previous.confirmed) this.unconfirmed--;
     this.sentById.set(message.resourceId, message);
+    if (!message.confirmed) this.unconfirmed++;
     this.changed();
   }
 
@@ -141,7 +146,10 @@ export class Ledger {
     const sent = this.sentById.get(resourceId);
     if (sent === undefined) return;
     if (event === 'delivered') sent.deliveries++;
-    else sent.confirmed = true;
+    else if (!sent.confirmed) {
+      sent.confirmed = true;
+      this.unconfirmed--;
+    }
     this.changed();
   }
 
@@ -188,9 +196,7 @@ export class Ledger {
 
   /** Counts per state. */
   summary(): LedgerSummary {
-    let unconfirmed = 0;
-    for (const m of this.sentById.values()) if (!m.confirmed) unconfirmed++;
-    return { received: this.receivedList.length, ...this.counts, sent: this.sentById.size, unconfirmed };
+    return { received: this.receivedList.length, ...this.counts, sent: this.sentById.size, unconfirmed: this.unconfirmed };
   }
 
   /**

@@ -94,6 +94,16 @@ describe('ledger', () => {
     expect(ledger.positions()).toEqual({ A: '-10.05', B: '10.05' });
     expect(ledger.summary()).toMatchObject({ pending: 0, settled: 1, rejected: 0 });
   });
+
+  it('counts sent messages not yet confirmed, each confirmation once', () => {
+    const ledger = new Ledger();
+    for (const id of ['r1', 'r2', 'r3']) ledger.recordSent({ resourceId: id, toIspb: 'A', type: 'pacs.002', bizMsgIdr: 'M', reference: 'E1', createdAt: '', deliveries: 0, confirmed: false });
+    ledger.markSent('r1', 'delivered');
+    ledger.markSent('r1', 'confirmed');
+    ledger.markSent('r1', 'confirmed');
+    ledger.markSent('r2', 'confirmed');
+    expect(ledger.summary()).toMatchObject({ sent: 3, unconfirmed: 1 });
+  });
 });
 
 describe('mailbox', () => {
