@@ -38,6 +38,19 @@ export interface WorkerSet {
   close(): Promise<void>;
 }
 
+/**
+ * One process, several health servers: with more than one worker, a fixed `SELO_HEALTH_PORT`
+ * (default 8080) is the first of a range, each worker taking the base plus its index in
+ * {@link WORKER_NAMES} (sign 8080, transmit 8081, receive 8082, verify 8083, compensate 8084);
+ * 0 stays 0 (any free port).
+ */
+export function healthEnv(env: Readonly<Record<string, string | undefined>>, name: WorkerName, workers: number): Readonly<Record<string, string | undefined>> {
+  if (workers <= 1) return env;
+  const base = Number(env['SELO_HEALTH_PORT'] ?? '8080');
+  if (!Number.isInteger(base) || base === 0) return env;
+  return { ...env, SELO_HEALTH_PORT: String(base + WORKER_NAMES.indexOf(name)) };
+}
+
 /** Parses `sign,transmit` or `all` into worker names; undefined when a name is unknown. */
 export function parseWorkerNames(text: string): WorkerName[] | undefined {
   if (text === 'all') return [...WORKER_NAMES];
@@ -51,12 +64,13 @@ export function parseWorkerNames(text: string): WorkerName[] | undefined {
  * and the end-to-end tests run): all workers in a process share one pool of HSM sessions.
  */
 export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerSet> {
-  const { env, logger } = options;
+  const { logger } = options;
+  const baseEnv = options.env;
   let pool: HsmPool | undefined;
   let hsmSessions = 0;
   if (options.names.includes('sign')) {
     const [{ EnvReader }, { HsmPool: Pool, readHsmConfig }] = await Promise.all([import('../shared/config/index.ts'), import('../shared/hsm/index.ts')]);
-    const reader = new EnvReader(env);
+    const reader = new EnvReader(baseEnv);
     const hsm = readHsmConfig(reader);
     reader.finish();
     pool = new Pool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, logger });
@@ -64,15 +78,16 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
     hsmSessions = hsm.sessions;
   }
   const shared = pool;
+  const envOf = (name: WorkerName): Readonly<Record<string, string | undefined>> => healthEnv(baseEnv, name, options.names.length);
   const starters: Record<WorkerName, () => Promise<StartedWorker>> = {
     sign: async () => {
       if (shared === undefined) throw new Error('the sign worker needs the HSM pool');
-      return (await import('../workers/sign/index.ts')).startSignWorker({ env, hsmPool: shared, logger });
+      return (await import('../workers/sign/index.ts')).startSignWorker({ env: envOf('sign'), hsmPool: shared, logger });
     },
-    transmit: async () => (await import('../workers/transmit/index.ts')).startTransmitWorker({ env, logger }),
-    receive: async () => (await import('../workers/receive/index.ts')).startReceiveWorker({ env, logger }),
-    verify: async () => (await import('../workers/verify/index.ts')).startVerifyWorker({ env, logger }),
-    compensate: async () => (await import('../workers/compensate/index.ts')).startCompensateWorker({ env, logger }),
+    transmit: async () => (await import('../workers/transmit/index.ts')).startTransmitWorker({ env: envOf('transmit'), logger }),
+    receive: async () => (await import('../workers/receive/index.ts')).startReceiveWorker({ env: envOf('receive'), logger }),
+    verify: async () => (await import('../workers/verify/index.ts')).startVerifyWorker({ env: envOf('verify'), logger }),
+    compensate: async () => (await import('../workers/compensate/index.ts')).startCompensateWorker({ env: envOf('compensate'), logger }),
   };
   const running = new Map<WorkerName, StartedWorker>();
   const healthPorts: Partial<Record<WorkerName, number | undefined>> = {};

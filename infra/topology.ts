@@ -69,6 +69,8 @@ export const OPERATIONS_ALERTS: readonly string[] = [
   'TransmitStepDeadLettered',
   // A message from the BCB (or a DICT answer) whose signature does not verify: quarantined.
   'SignatureInvalid',
+  // The verify worker gave up on a message (never silently: operations replay or inspect it).
+  'VerifyStepDeadLettered',
 ];
 
 /** selo's topology. */

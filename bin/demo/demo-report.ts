@@ -154,3 +154,48 @@ export function renderProgress(state: { total: number; published: number; counts
     ` | settled ${state.counts.settled} rejected ${state.counts.rejected} compensated ${state.compensated} in doubt ${state.counts.inDoubt}`
   );
 }
+
+/** Pipeline stages, as saga transitions on the audit stream, in order. */
+const STAGES = [
+  { name: 'publish → signed', to: 'SIGNED' },
+  { name: 'signed → transmitted', to: 'TRANSMITTED' },
+  { name: 'transmitted → outcome', to: 'OUTCOME' },
+] as const;
+
+/** Latency percentiles of one stage. */
+export interface StageLatency {
+  name: string;
+  count: number;
+  p50Ms: number;
+  p95Ms: number;
+}
+
+/**
+ * Where the time goes: for each payment, the time between consecutive saga transitions taken
+ * from the audit stream (publish → SIGNED → TRANSMITTED → SETTLED or REJECTED).
+ */
+export function stageLatencies(observations: ReadonlyMap<string, PaymentObservation>, transitions: ReadonlyMap<string, Partial<Record<string, number>>>): StageLatency[] {
+  const samples: number[][] = STAGES.map(() => []);
+  for (const [id, observation] of observations) {
+    const times = transitions.get(id);
+    if (times === undefined) continue;
+    const outcome = Math.min(times['SETTLED'] ?? Infinity, times['REJECTED'] ?? Infinity);
+    const points = [observation.publishedAt, times['SIGNED'], times['TRANSMITTED'], Number.isFinite(outcome) ? outcome : undefined];
+    for (let i = 0; i < STAGES.length; i++) {
+      const from = points[i];
+      const to = points[i + 1];
+      if (from !== undefined && to !== undefined) samples[i]?.push(Math.max(0, to - from));
+    }
+  }
+  return STAGES.map((stage, i) => {
+    const values = samples[i] ?? [];
+    return { name: stage.name, count: values.length, p50Ms: Math.round(percentile(values, 0.5)), p95Ms: Math.round(percentile(values, 0.95)) };
+  });
+}
+
+/** The stage breakdown under the report. */
+export function renderStages(stages: readonly StageLatency[]): string {
+  const lines = ['  stages (saga transitions on the audit stream):'];
+  for (const stage of stages) lines.push(`    ${stage.name.padEnd(24)} p50 ${stage.p50Ms} ms, p95 ${stage.p95Ms} ms (${stage.count} payments)`);
+  return `${lines.join('\n')}\n`;
+}

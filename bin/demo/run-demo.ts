@@ -4,7 +4,7 @@ import type { FaultSettings } from '../../infra/bcb-simulator/index.ts';
 import type { CommandIo } from '../commands/command.ts';
 import { assignOutcomes, demoPayment, DEMO_REJECT_REASON, RECEIVER_OF } from './demo-plan.ts';
 import type { DemoPayment, OutcomeMix } from './demo-plan.ts';
-import { COMPENSATED_EVENT, renderProgress, renderReport, summarise, TERMINAL_EVENTS } from './demo-report.ts';
+import { COMPENSATED_EVENT, renderProgress, renderReport, renderStages, stageLatencies, summarise, TERMINAL_EVENTS } from './demo-report.ts';
 import type { DemoSummary, LedgerCheck, PaymentObservation, TerminalOutcome } from './demo-report.ts';
 import { DownstreamSubscriber } from './downstream-subscriber.ts';
 
@@ -158,10 +158,16 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       let auditRecords = 0;
       const requested = new Set<string>();
       const verified = new Set<string>();
+      const stageTimes = new Map<string, Partial<Record<string, number>>>();
       await readAuditStream(stack.clients.kinesis, topology.auditStream.name, (record) => {
         auditRecords += 1;
         const id = record.end_to_end_id;
         if (id === null || !observations.has(id)) return;
+        if (record.kind === 'transition' && record.transition_to !== null) {
+          const times = stageTimes.get(id) ?? {};
+          times[record.transition_to] ??= Date.parse(record.recorded_at);
+          stageTimes.set(id, times);
+        }
         if (record.worker === 'transmit' && record.request_method === 'POST') requested.add(id);
         if (record.response_signature_valid === true) verified.add(id);
       });
@@ -171,6 +177,7 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       // A payment the BCB saw twice under other identifiers is a duplicate even if downstream saw one outcome.
       summary.duplicated += ledgerSummary.duplicates;
       io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));
+      io.stdout.write(renderStages(stageLatencies(observations, stageTimes)));
       if (options.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
       return { summary, ledger, auditCoverage: { requests: requested.size, verifiedResponses: verified.size }, observations };
     } finally {

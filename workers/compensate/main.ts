@@ -10,7 +10,7 @@ import { EventBridgePublisher, eventBridgePutEventsPort, readWorkerProcessConfig
 import type { WorkerRuntime } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
 import { createCompensateHandler } from './handler.ts';
-import { InDoubtSweeper } from './in-doubt-sweeper.ts';
+import { InDoubtSweeper, SPI_SETTLEMENT_LIMIT_MS } from './in-doubt-sweeper.ts';
 
 /** A running compensation worker and what it owns. */
 export interface CompensateWorker {
@@ -41,6 +41,8 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   const reader = new EnvReader(env);
   const intervalMs = reader.integer('SELO_SWEEP_INTERVAL_MS', { default: 5_000, min: 100, max: 3_600_000 });
   const marginMs = reader.integer('SELO_IN_DOUBT_MARGIN_MS', { default: 20_000, min: 0, max: 86_400_000 });
+  // The SPI's own limit is 40 s (DESIGN §2); only a simulator configured otherwise needs this.
+  const settlementLimitMs = reader.integer('SELO_SPI_SETTLEMENT_LIMIT_MS', { default: SPI_SETTLEMENT_LIMIT_MS, min: 100, max: 3_600_000 });
   const processConfig = readWorkerProcessConfig(reader);
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.compensate', level: config.logLevel });
@@ -51,7 +53,7 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   const clients = createAwsClients(config.aws);
   const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
   const publisher = new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger });
-  const sweeper = new InDoubtSweeper({ sagas, publisher, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs });
+  const sweeper = new InDoubtSweeper({ sagas, publisher, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs, settlementLimitMs });
   try {
     const runtime = await startWorkerRuntime<CompensationTrigger>({
       name: 'compensate',
