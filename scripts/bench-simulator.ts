@@ -126,7 +126,9 @@ interface Started {
 }
 
 async function startChild(args: string[]): Promise<Started> {
-  const child = fork(import.meta.filename, args, { execArgv: process.env.SELO_BENCH_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir=/tmp/simprof'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // SELO_BENCH_PROF=1 profiles the server process; SELO_BENCH_NODE_FLAGS adds node flags to it.
+  const execArgv = [...(process.env.SELO_BENCH_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir=/tmp/simprof']), ...(process.env.SELO_BENCH_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? [])];
+  const child = fork(import.meta.filename, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = await new Promise<{ port: number; adminUrl: string }>((resolve) => child.once('message', (m) => resolve(m as { port: number; adminUrl: string })));
   return { child, ...ready };
 }

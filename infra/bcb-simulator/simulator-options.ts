@@ -70,6 +70,12 @@ export interface BcbSimulatorOptions {
   readonly allowedHeaders?: readonly string[];
   /** Validate SPI messages against the catalogue XSDs. @defaultValue true */
   readonly schemaValidation?: boolean;
+  /**
+   * Least time between two `xmllint` runs over posted messages (a run costs a process start and
+   * a schema parse; larger batches cost less per message), ms. Adds at most this much to the
+   * time before a message is processed. @defaultValue 25
+   */
+  readonly schemaBatchIntervalMs?: number;
   /** DICT entry-read token bucket (policy ENTRIES_READ_PARTICIPANT_ANTISCAN) per participant. @defaultValue 100 tokens, 10/s */
   readonly dictEntryReadPolicy?: TokenBucketPolicy;
   /** DICT write token bucket per participant. @defaultValue 1000 tokens, 100/s */
@@ -167,6 +173,7 @@ export function resolveSimulatorOptions(options: BcbSimulatorOptions): ResolvedS
     maxBodyBytes: positiveInteger('maxBodyBytes', options.maxBodyBytes ?? 5 * 1024 * 1024),
     allowedHeaders: (options.allowedHeaders ?? DEFAULT_ALLOWED_HEADERS).map((h) => h.toLowerCase()),
     schemaValidation: options.schemaValidation ?? true,
+    schemaBatchIntervalMs: nonNegativeInteger('schemaBatchIntervalMs', options.schemaBatchIntervalMs ?? 25),
     dictEntryReadPolicy: policy('dictEntryReadPolicy', options.dictEntryReadPolicy ?? { capacity: 100, refillPerSecond: 10 }),
     dictWritePolicy: policy('dictWritePolicy', options.dictWritePolicy ?? { capacity: 1000, refillPerSecond: 100 }),
     dictClaimResolutionPeriodMs: nonNegativeInteger('dictClaimResolutionPeriodMs', options.dictClaimResolutionPeriodMs ?? 7 * 86_400_000),

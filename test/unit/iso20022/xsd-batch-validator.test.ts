@@ -88,6 +88,23 @@ describe('XsdBatchValidator', () => {
     expect(filesUnder(workRoot)).toEqual([]);
   });
 
+  it('waits minRunIntervalMs after a run before the next, gathering what arrives meanwhile', async () => {
+    const validator = new XsdBatchValidator({ workRoot: root, maxDelayMs: 0, minRunIntervalMs: 2_000 });
+    try {
+      const messages = await Promise.all(Array.from({ length: 4 }, () => pacs008()));
+      await validator.validate(messages[0] ?? '', 'pacs.008.spi.1.16');
+      const later: Promise<void>[] = [];
+      for (const message of messages.slice(1)) {
+        later.push(validator.validate(message, 'pacs.008.spi.1.16'));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await Promise.all(later);
+      expect(validator.stats).toMatchObject({ runs: 2, messages: 4 });
+    } finally {
+      await validator.close();
+    }
+  });
+
   it('rejects with "cannot run xmllint" when xmllint is not on the PATH', async () => {
     const path = process.env.PATH;
     const validator = new XsdBatchValidator({ workRoot: root });
