@@ -148,6 +148,9 @@ export class MessageProcessor<T> {
     }
     // Kept once the envelope decodes, so a failure of `data` still yields a correlated failure event.
     let envelope: EventEnvelope<unknown> | undefined;
+    const started = performance.now();
+    let handled = started;
+    let published = started;
     try {
       envelope = decodeEventBody(message.Body, (data) => data, messageId);
       const { detail } = envelope;
@@ -164,10 +167,12 @@ export class MessageProcessor<T> {
         { event, sqs: { messageId, receiveCount } },
         { logger, attempt: receiveCount, maxReceiveCount, signal: this.#abort.signal },
       );
+      handled = performance.now();
       // Deletion waits for both: an EventBridge or Kinesis outage keeps the message (DESIGN §1).
       const settled = await Promise.allSettled([this.#options.publisher.publish(outcome.events), this.#options.audit.put(outcome.audit)]);
       const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure !== undefined) throw failure.reason;
+      published = performance.now();
     } catch (error) {
       // What a failed attempt did (e.g. a request that may have reached the BCB) is audited too.
       await this.#auditAttempt(error, logger);
@@ -188,7 +193,10 @@ export class MessageProcessor<T> {
       logger.warn({ err: error }, 'handled but not deleted; it will be redelivered');
       return 'retried';
     }
-    logger.info('message handled');
+    // Where the time went, for operators looking at latency: the handler, publishing the events
+    // and audit records, and the deletion.
+    const done = performance.now();
+    logger.info({ handlerMs: Math.round(handled - started), publishMs: Math.round(published - handled), deleteMs: Math.round(done - published) }, 'message handled');
     return 'deleted';
   }
 
