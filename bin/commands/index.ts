@@ -11,6 +11,7 @@ import { workerCommand } from './worker.ts';
 import { dlqCommand } from './dlq.ts';
 import { sagaCommand } from './saga.ts';
 import { demoCommand } from './demo.ts';
+import { auditCommand } from './audit.ts';
 
 /**
  * Every `selo` command. Each lives in its own file in this folder; add one line here to
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   workerCommand,
   dlqCommand,
   sagaCommand,
+  auditCommand,
 ];
 
 export type { Command, CommandIo } from './command.ts';
