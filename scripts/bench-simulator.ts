@@ -11,6 +11,7 @@
  * machine, against which the simulator's figures are given as a ratio.
  *
  *   node scripts/bench-simulator.ts [--count 5000] [--concurrency 64] [--batch 1] [--drain] [--no-xsd] [--baseline]
+ *                                   [--schema-interval <ms between xmllint runs>]
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -95,11 +96,13 @@ function clientCpu(): number {
   return (usage.user + usage.system) / 1e6;
 }
 
-async function serve(pkiFile: string, schemaValidation: boolean): Promise<void> {
+async function serve(pkiFile: string, schemaValidation: boolean, schemaBatchIntervalMs: number | undefined): Promise<void> {
   const pki = JSON.parse(readFileSync(pkiFile, 'utf8')) as SimulatorTestPki;
   // The messages are signed before the run; a long settlement limit keeps a slow run from
   // turning them into (cheaper) AB03 rejections.
-  const sim = await startTestSimulator(pki, { logger: createLogger({ name: 'bcb-simulator', level: 'warn' }), longPollMs: 1000, schemaValidation, settlementLimitMs: 600_000 });
+  const sim = await startTestSimulator(pki, { logger: createLogger({ name: 'bcb-simulator', level: 'warn' }), longPollMs: 1000, schemaValidation, settlementLimitMs: 600_000,
+    ...(schemaBatchIntervalMs === undefined ? {} : { schemaBatchIntervalMs }),
+  });
   process.send?.({ port: sim.port, adminUrl: sim.adminUrl });
   process.on('message', () => {
     void sim.close().then(() => process.exit(0));
@@ -186,7 +189,7 @@ async function bench(): Promise<void> {
   const { values } = parseArgs({
     options: {
       count: { type: 'string', default: '5000' }, concurrency: { type: 'string', default: '64' }, batch: { type: 'string', default: '1' }, drain: { type: 'boolean', default: false },
-      'no-xsd': { type: 'boolean', default: false }, baseline: { type: 'boolean', default: false },
+      'no-xsd': { type: 'boolean', default: false }, baseline: { type: 'boolean', default: false }, 'schema-interval': { type: 'string' },
     },
   });
   const count = Number(values.count);
@@ -224,7 +227,7 @@ async function bench(): Promise<void> {
         await stopChild(bare);
       }
     }
-    const sim = await startChild(['--serve', pkiFile, values['no-xsd'] ? 'no-xsd' : 'xsd']);
+    const sim = await startChild(['--serve', pkiFile, values['no-xsd'] ? 'no-xsd' : 'xsd', ...(values['schema-interval'] === undefined ? [] : [values['schema-interval']])]);
     const simPid = sim.child.pid ?? 0;
     const target = simulatorOf(sim.port);
     const agent = agentFor(pki, concurrency);
@@ -243,6 +246,7 @@ async function bench(): Promise<void> {
       }
       const settleSeconds = (performance.now() - started) / 1000;
       const sim1 = processCpu(simPid);
+      const xsdStats = (await (await request(`${sim.adminUrl}/stats/schema-validation`)).body.json()) as { runs: number; messages: number };
       const accepted = count / posted.seconds;
       const settled = count / settleSeconds;
       out(`messages ${count}, ${batch} per POST, concurrency ${concurrency}, XSD validation ${values['no-xsd'] ? 'off' : 'on'}, 2 processes on this machine`);
@@ -250,7 +254,7 @@ async function bench(): Promise<void> {
       out(`settled:        ${settled.toFixed(0)} pacs.008/s  (all ${count} decided after ${settleSeconds.toFixed(2)} s: settled ${s.settled - base.settled}, rejected ${s.rejected - base.rejected}, invalid ${s.invalid - base.invalid})`);
       out(
         `CPU per pacs.008: client ${perMessage(cpuPosted - cpu0, count)}, simulator ${perMessage(sim1.self - sim0.self, count)}, xmllint ${perMessage(sim1.children - sim0.children, count)}` +
-          ` (machine: ${process.env.SELO_BENCH_NOTE ?? 'shared with other work'})`,
+          `; ${xsdStats.runs} xmllint runs, ${(xsdStats.messages / Math.max(1, xsdStats.runs)).toFixed(0)} messages each on average (machine: ${process.env.SELO_BENCH_NOTE ?? 'shared with other work'})`,
       );
       if (ceiling !== undefined) out(`ratio to the bare-server baseline: accepted ${(accepted / ceiling).toFixed(2)}, settled ${(settled / ceiling).toFixed(2)}`);
       if (values.drain) {
@@ -269,6 +273,6 @@ async function bench(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '', process.argv[4] !== 'no-xsd');
+if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '', process.argv[4] !== 'no-xsd', process.argv[5] === undefined ? undefined : Number(process.argv[5]));
 else if (process.argv[2] === '--serve-null') await serveNull(process.argv[3] ?? '');
 else await bench();

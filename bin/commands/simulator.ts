@@ -8,7 +8,7 @@ const USAGE = `usage: selo simulator [--pki <dir>] [--port 0] [--admin-port 0] [
                       [--settlement-limit-ms 40000] [--long-poll-ms 5000] [--receiver accept|reject:CODE|never|live]
                       [--faults '{"errorRate":0.1,"latencyMs":50}'] [--no-schema-validation]
                       [--dict-claim-resolution-period-ms 604800000] [--dict-claim-completion-period-ms 2592000000]
-                      [--schema-batch-interval-ms 25]
+                      [--schema-batch-interval-ms 100]
 Runs the BCB simulator (ICOM and DICT over mTLS, admin over plain HTTP on loopback) with the
 development PKI written by "selo pki init" (default .selo/pki; --pki-dir is an alias). Once ready it
 prints "selo: ready {json}" with the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.

@@ -482,6 +482,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
       if (route === 'GET /ledger/sent') return reply(200, ledger.sent(path.searchParams.get('ispb') ?? undefined));
       if (route === 'GET /ledger/positions') return reply(200, ledger.positions());
       if (route === 'GET /faults') return reply(200, { current: faults.current, counts: faults.counts });
+      if (route === 'GET /stats/schema-validation') return reply(200, xsd?.stats ?? { runs: 0, messages: 0, rechecked: 0 });
       if (route === 'PUT /faults') {
         faults.set((await readJson()) as FaultSettings);
         return reply(200, { current: faults.current });

@@ -73,7 +73,8 @@ export interface BcbSimulatorOptions {
   /**
    * Least time between two `xmllint` runs over posted messages (a run costs a process start and
    * a schema parse; larger batches cost less per message), ms. Adds at most this much to the
-   * time before a message is processed. @defaultValue 25
+   * time before a message is processed when messages follow each other closely (an idle
+   * simulator validates a lone message at once). @defaultValue 100
    */
   readonly schemaBatchIntervalMs?: number;
   /** DICT entry-read token bucket (policy ENTRIES_READ_PARTICIPANT_ANTISCAN) per participant. @defaultValue 100 tokens, 10/s */
@@ -173,7 +174,7 @@ export function resolveSimulatorOptions(options: BcbSimulatorOptions): ResolvedS
     maxBodyBytes: positiveInteger('maxBodyBytes', options.maxBodyBytes ?? 5 * 1024 * 1024),
     allowedHeaders: (options.allowedHeaders ?? DEFAULT_ALLOWED_HEADERS).map((h) => h.toLowerCase()),
     schemaValidation: options.schemaValidation ?? true,
-    schemaBatchIntervalMs: nonNegativeInteger('schemaBatchIntervalMs', options.schemaBatchIntervalMs ?? 25),
+    schemaBatchIntervalMs: nonNegativeInteger('schemaBatchIntervalMs', options.schemaBatchIntervalMs ?? 100),
     dictEntryReadPolicy: policy('dictEntryReadPolicy', options.dictEntryReadPolicy ?? { capacity: 100, refillPerSecond: 10 }),
     dictWritePolicy: policy('dictWritePolicy', options.dictWritePolicy ?? { capacity: 1000, refillPerSecond: 100 }),
     dictClaimResolutionPeriodMs: nonNegativeInteger('dictClaimResolutionPeriodMs', options.dictClaimResolutionPeriodMs ?? 7 * 86_400_000),
