@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { AUDIT_COLUMNS, AUDIT_PARTITION_COLUMNS, auditTableDdl, readAuditParquetSql } from './audit-parquet.ts';
+import { readAuditParquetSql } from './audit-parquet.ts';
+import { AUDIT_COLUMNS, AUDIT_PARTITION_COLUMNS, auditTableDdl } from './audit-schema.ts';
 import type { AuditSystem } from './audit-record.ts';
 
 /** Options of {@link queryAuditTrail}. */

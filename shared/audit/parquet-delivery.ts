@@ -7,8 +7,9 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../logging/index.ts';
-import { AuditParquetWriter, auditPartitionPrefix, hourPath, objectTimestamp, parseAuditRecord, partitionOf } from './audit-parquet.ts';
-import type { AuditConversionFailure } from './audit-parquet.ts';
+import { AuditParquetWriter } from './audit-parquet.ts';
+import { auditPartitionPrefix, hourPath, objectTimestamp, parseAuditRecord, partitionOf } from './audit-schema.ts';
+import type { AuditConversionFailure } from './audit-schema.ts';
 import type { AuditRecord } from './audit-record.ts';
 
 /** Where a shard is read from. */

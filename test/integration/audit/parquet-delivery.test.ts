@@ -10,7 +10,7 @@ import { startLocalStack } from '../../../infra/local/index.ts';
 import type { LocalStack } from '../../../infra/local/index.ts';
 import { KinesisAuditProducer, exchangeAuditRecord, kinesisPutRecordsPort, transitionAuditRecord } from '../../../shared/audit/index.ts';
 import type { AuditRecord, AuditSystem } from '../../../shared/audit/index.ts';
-import { AUDIT_COLUMNS } from '../../../shared/audit/audit-parquet.ts';
+import { AUDIT_COLUMNS } from '../../../shared/audit/audit-schema.ts';
 import { LocalAuditDelivery, kinesisAuditStreamPort, s3AuditObjectStorePort } from '../../../shared/audit/parquet-delivery.ts';
 import type { LocalAuditDeliveryOptions } from '../../../shared/audit/parquet-delivery.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AUDIT_COLUMNS, auditPartitionPrefix, objectTimestamp, parseAuditRecord, partitionOf } from '../../../shared/audit/audit-parquet.ts';
+import { AUDIT_COLUMNS, auditPartitionPrefix, objectTimestamp, parseAuditRecord, partitionOf } from '../../../shared/audit/audit-schema.ts';
 import { formatAuditTable, jsonSafe, partitionsCovering } from '../../../shared/audit/audit-query.ts';
 import { transitionAuditRecord } from '../../../shared/audit/index.ts';
 

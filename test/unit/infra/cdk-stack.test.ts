@@ -3,6 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SeloStack } from '../../../infra/cdk/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
+import { AUDIT_COLUMNS } from '../../../shared/audit/audit-schema.ts';
 
 const topology = resolveTopology('prod');
 let template: Template;
@@ -70,6 +71,31 @@ describe('SeloStack', () => {
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       GlobalSecondaryIndexes: [Match.objectLike({ IndexName: topology.sagaTable.stateIndex.name })],
     });
+  });
+
+  it('delivers the audit stream to Parquet in the audit bucket, partitioned like the local delivery, with the shared schema in Glue', () => {
+    template.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      DeliveryStreamName: topology.auditStream.name,
+      DeliveryStreamType: 'KinesisStreamAsSource',
+      ExtendedS3DestinationConfiguration: Match.objectLike({
+        Prefix: 'audit/!{partitionKeyFromQuery:system}/year=!{partitionKeyFromQuery:year}/month=!{partitionKeyFromQuery:month}/day=!{partitionKeyFromQuery:day}/hour=!{partitionKeyFromQuery:hour}/',
+        ErrorOutputPrefix: Match.stringLikeRegexp('^audit/errors/!\\{firehose:error-output-type\\}/year='),
+        DynamicPartitioningConfiguration: { Enabled: true, RetryOptions: { DurationInSeconds: 300 } },
+        DataFormatConversionConfiguration: Match.objectLike({
+          Enabled: true,
+          OutputFormatConfiguration: { Serializer: { ParquetSerDe: { Compression: 'SNAPPY' } } },
+          SchemaConfiguration: Match.objectLike({ DatabaseName: 'selo_prod_audit', TableName: 'audit_spi' }),
+        }),
+      }),
+    });
+    const tables = Object.values(template.findResources('AWS::Glue::Table') as Resources).map((t) => t.Properties.TableInput as { Name: string; PartitionKeys: { Name: string; Type: string }[]; StorageDescriptor: { Location: string; Columns: { Name: string; Type: string }[] }; Parameters: Record<string, string> });
+    expect(tables.map((t) => t.Name).sort()).toEqual(['audit_dict', 'audit_spi']);
+    for (const table of tables) {
+      const system = table.Name.slice('audit_'.length);
+      expect(table.StorageDescriptor.Columns).toEqual(AUDIT_COLUMNS.map((c) => ({ Name: c.name, Type: c.glueType })));
+      expect(table.PartitionKeys).toEqual(['year', 'month', 'day', 'hour'].map((name) => ({ Name: name, Type: 'int' })));
+      expect(table.Parameters['storage.location.template']).toBe(`s3://${topology.auditBucket}/audit/${system}/year=\${year}/month=\${month}/day=\${day}/hour=\${hour}/`);
+    }
   });
 
   it('retains data stores when the stack is deleted', () => {
