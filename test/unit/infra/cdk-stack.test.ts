@@ -14,7 +14,8 @@ beforeAll(() => {
   const app = new App();
   const stack = new SeloStack(app, 'selo-prod', { environment: 'prod', env: { account: '123456789012', region: 'sa-east-1' } });
   template = Template.fromStack(stack);
-});
+  // Synthesis takes seconds on a loaded 2-core machine.
+}, 60_000);
 
 describe('SeloStack', () => {
   it('builds exactly the declared queues, each with its DLQ and receive budget', () => {
