@@ -4,13 +4,15 @@ import type { Command, CommandIo } from './command.ts';
 
 const USAGE = `usage: selo demo [--payments 500] [--rate 50] [--mix accept=85,reject=7,late=5,never=3]
                  [--settlement-limit-ms 5000] [--late-ms 1500] [--faults '<json>'] [--timeout-s N]
-                 [--pki-dir .selo/pki] [--json]
+                 [--worker-processes 1] [--pki-dir .selo/pki] [--json]
 Runs selo end to end on this machine: the local AWS stand-ins, the BCB simulator and every worker
 (one HSM pool); publishes N PaymentRequested events as core banking would, at R per second, with
 the simulated receivers playing the outcome mix (accept: settles; reject: RJCT AM04, compensated;
 late: answers after --late-ms, settles; never: AB03 at the settlement limit, compensated);
 subscribes as a downstream system would (its own rule and queue); shows progress; ends with a
-report. --faults sets simulator faults, e.g. '{"streamDuplicateRate":0.2}' (duplicates on the
+report. --worker-processes: 0 runs the workers in the demo's own process, 1 (default) as one
+"selo worker all" child (one HSM pool, like one ECS task), 2 splits the send side
+(sign, transmit) from the receive side (receive, verify, compensate). --faults sets simulator faults, e.g. '{"streamDuplicateRate":0.2}' (duplicates on the
 stream, dropped) or '{"invalidSignatureRate":0.05}' (answers with a bad BCB signature:
 quarantined, the payments end in doubt). --json also prints the summary as one JSON object on the last line. Exit 0 when no
 payment was lost or duplicated, 1 otherwise, 2 for bad usage.`;
@@ -20,6 +22,12 @@ function positive(value: string | undefined, name: string, fallback: number, max
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed <= 0 || parsed > max) throw new RangeError(`--${name} must be a number above 0 and at most ${max}, got ${JSON.stringify(value)}`);
   return parsed;
+}
+
+function workerProcessesOf(value: string | undefined): number {
+  if (value === undefined) return 1;
+  if (!/^\d+$/.test(value) || Number(value) > 5) throw new RangeError(`--worker-processes must be 0 to 5, got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
@@ -36,6 +44,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         'late-ms': { type: 'string' },
         'timeout-s': { type: 'string' },
         faults: { type: 'string' },
+        'worker-processes': { type: 'string' },
         'pki-dir': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -76,6 +85,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       pkiDir: values['pki-dir'] === undefined ? await defaultPkiDir() : resolve(values['pki-dir']),
       interactive: (io.stderr as NodeJS.WriteStream).isTTY === true,
       ...(faults === undefined ? {} : { faults }),
+      workerProcesses: workerProcessesOf(values['worker-processes']),
     };
   } catch (error) {
     io.stderr.write(`selo demo: ${(error as Error).message}\n${USAGE}\n`);

@@ -32,6 +32,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     throw error;
   }
   const started = workers;
+  // One line for scripts and supervisors (the demo waits for it): what runs, and where its health is.
+  io.stdout.write(`selo: workers ready ${JSON.stringify(started.healthPorts)}\n`);
   return new Promise<number>((resolve) => {
     handleShutdownSignals(started, { logger: createLogger({ name: `selo.worker` }), exit: resolve });
   });

@@ -7,6 +7,7 @@ import type { DemoPayment, OutcomeMix } from './demo-plan.ts';
 import { COMPENSATED_EVENT, renderProgress, renderReport, renderStages, stageLatencies, summarise, TERMINAL_EVENTS } from './demo-report.ts';
 import type { DemoSummary, LedgerCheck, PaymentObservation, TerminalOutcome } from './demo-report.ts';
 import { DownstreamSubscriber } from './downstream-subscriber.ts';
+import { splitWorkers, startWorkerProcesses } from './worker-processes.ts';
 
 /** Options of {@link runDemo}; the CLI validates them. */
 export interface DemoOptions {
@@ -28,6 +29,13 @@ export interface DemoOptions {
   interactive: boolean;
   /** Faults the simulator injects from the start (stream duplicates, invalid signatures…). @defaultValue none */
   faults?: FaultSettings;
+  /**
+   * Processes the workers run in: 0 runs them inside the demo's process; 1 runs `selo worker all`
+   * as a child (one HSM pool, as one ECS task would); 2 splits the send side from the receive side
+   * (the stand-ins and the workers then use separate cores).
+   * @defaultValue 1
+   */
+  workerProcesses?: number;
 }
 
 /** What {@link runDemo} returns: the summary and the checks against the simulator's ledger. */
@@ -61,6 +69,7 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
     import('../../shared/config/index.ts'),
   ]);
   const hsm = await prepareLocalHsm(options.pkiDir, io.env);
+  const workerProcesses = options.workerProcesses ?? 1;
   // Free ports: the demo must not collide with a `selo up` running on the usual ones.
   const stack = await startLocalStack();
   const cleanups: (() => Promise<void>)[] = [() => stack.close()];
@@ -85,6 +94,7 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
           { ispb: RECEIVER_OF.never, receiver: { mode: 'never' } },
         ],
       },
+      workers: workerProcesses === 0 ? undefined : [],
       workerEnv: {
         SELO_SWEEP_INTERVAL_MS: '1000',
         SELO_SPI_SETTLEMENT_LIMIT_MS: String(options.settlementLimitMs),
@@ -92,7 +102,14 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       },
     });
     cleanups.push(() => pipeline.stop());
-    io.stderr.write(`selo demo: local stack, BCB simulator and workers up\n${pipeline.describe()}`);
+    if (workerProcesses > 0) {
+      const groups = splitWorkers(workerProcesses);
+      const children = await startWorkerProcesses(groups, pipeline.workerEnv);
+      cleanups.push(() => children.stop());
+      io.stderr.write(`selo demo: local stack and BCB simulator up; workers in ${groups.length} process(es): ${groups.map((g) => g.join(',')).join(' | ')}\n${pipeline.describe()}`);
+    } else {
+      io.stderr.write(`selo demo: local stack, BCB simulator and workers up\n${pipeline.describe()}`);
+    }
 
     const subscriber = await DownstreamSubscriber.create({ clients: stack.clients, eventBusName: topology.eventBusName, name: `selo-${config.environment}-demo-downstream`, detailTypes: DOWNSTREAM_EVENTS });
     cleanups.push(() => subscriber.close());
