@@ -96,6 +96,12 @@ export interface TransitionInput {
   compensation?: CompensationRegistration;
   /** Ids learnt in this step (e.g. BizMsgIdr when signing). @defaultValue none */
   ids?: CorrelationIds;
+  /**
+   * The saga as the caller last read or wrote it, to save the read before the write. A stale copy
+   * is safe: the conditional write then fails, and the store reads the saga and decides again.
+   * @defaultValue read from the table
+   */
+  current?: Saga;
 }
 
 /** Options of {@link SagaStore}. */
@@ -270,9 +276,12 @@ export class SagaStore {
    */
   async transition(input: TransitionInput): Promise<SagaWriteResult> {
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
-      const saga = await this.get(input.sagaId);
+      const known = attempt === 1 && input.current?.sagaId === input.sagaId ? input.current : undefined;
+      const saga = known ?? (await this.get(input.sagaId));
       if (saga === undefined) throw new SagaNotFoundError(input.sagaId);
       if (saga.history.some((t) => t.key === input.idempotencyKey)) return { status: 'already-applied', saga };
+      // A known copy that forbids the step may be stale: read the saga before refusing.
+      if (known !== undefined && ((input.from !== undefined && !input.from.includes(saga.state)) || !isLegalTransition(saga.kind, saga.state, input.to))) continue;
       if (input.from !== undefined && !input.from.includes(saga.state)) {
         throw new IllegalTransitionError(input.sagaId, saga.state, input.to, input.from);
       }

@@ -158,6 +158,7 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
     attempt,
     idempotencyKey: 'sign',
     ids: { bizMsgIdr },
+    current: created.saga,
     ...(draft.compensation === undefined ? {} : { compensation: draft.compensation }),
   });
   // Written on every delivery (idempotent), so a crash between the transition and the pointer is

@@ -131,13 +131,14 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const attempt = context.attempt;
     const origin = originOf(detail, data, attempt);
     const sagaId = detail.sagaId;
-    const done = alreadyDone(await deps.sagas.get(sagaId), detail, attempt);
+    const current = await deps.sagas.get(sagaId);
+    const done = alreadyDone(current, detail, attempt);
     if (done !== undefined) return done;
     const xml = await payloadOf(data, deps);
     if (xml === undefined) throw new PermanentError('TRANSMIT_REQUEST_INVALID', 'an SPI MessageSigned carries no payload');
 
     const audit: AuditRecord[] = [];
-    const started = await deps.sagas.transition({ sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting' });
+    const started = await deps.sagas.transition({ sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting', ...(current === undefined ? {} : { current }) });
     if (started.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'SIGNED', to: 'TRANSMITTING', reason: 'POST to ICOM' }));
 
     // From here until proven otherwise the message may reach the BCB: the marker is written
@@ -186,7 +187,7 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const reason = `ICOM 201 PI-ResourceId=${posted.resourceId}`;
     const events: EventToPublish[] = [event('MessageTransmitted', detail, { channel: 'spi', messageType: data.messageType, resourceId: posted.resourceId }, attempt)];
     try {
-      const written = await deps.sagas.transition({ sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted' });
+      const written = await deps.sagas.transition({ sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted', current: started.saga });
       if (written.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'TRANSMITTED', reason }));
     } catch (error) {
       if (classifyError(error).code !== 'ILLEGAL_SAGA_TRANSITION') {

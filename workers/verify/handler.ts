@@ -249,7 +249,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
         return recorded('not-applicable', outcome.sagaId, ids);
       }
       try {
-        const written = await deps.sagas.transition({ sagaId: outcome.sagaId, to, from: [saga.state], reason: `${reason} [source ${outcome.source}]`, attempt: scope.attempt, idempotencyKey: key });
+        const written = await deps.sagas.transition({ sagaId: outcome.sagaId, to, from: [saga.state], reason: `${reason} [source ${outcome.source}]`, attempt: scope.attempt, idempotencyKey: key, current: saga });
         if (written.status !== 'applied') continue;
       } catch (error) {
         if (classifyError(error).code === 'ILLEGAL_SAGA_TRANSITION') continue;

@@ -273,12 +273,23 @@ describe('verify handler: SPI outcomes of our payments', () => {
     const { deps, sagas, pointers } = world();
     const requestId = randomUUID();
     const bizMsgIdr = 'M99999004ddddddddddddddddddddddd';
-    sagas.add(echoSagaId(requestId), 'TRANSMITTED', { requestId });
+    sagas.add(echoSagaId(requestId), 'COMPLETED', { requestId });
     pointers.set(`message:${bizMsgIdr}`, echoSagaId(requestId));
     const outcome = await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID'));
     expect(outcome.events).toHaveLength(0);
     expect(outcome.audit[0]?.response_header).toContain('not-applicable');
-    expect(sagas.sagas.get(echoSagaId(requestId))?.state).toBe('TRANSMITTED');
+    expect(sagas.sagas.get(echoSagaId(requestId))?.state).toBe('COMPLETED');
+  });
+
+  it('fails a transmitted echo that an admi.002 refuses', async () => {
+    const { deps, sagas, pointers } = world();
+    const requestId = randomUUID();
+    const bizMsgIdr = 'M99999004eeeeeeeeeeeeeeeeeeeeeee';
+    sagas.add(echoSagaId(requestId), 'TRANSMITTED', { requestId });
+    pointers.set(`message:${bizMsgIdr}`, echoSagaId(requestId));
+    const outcome = await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID'));
+    expect(types(outcome)).toEqual(['MessageRejected']);
+    expect(sagas.sagas.get(echoSagaId(requestId))?.state).toBe('FAILED');
   });
 });
 
