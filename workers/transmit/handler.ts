@@ -36,6 +36,11 @@ export interface TransmitHandlerDeps {
   claimCheckBucket: string;
   /** Clock. @defaultValue () => new Date() */
   now?: () => Date;
+  /**
+   * The PSP's ISPB, sent as `PI-RequestingParticipant` on the DICT operations whose OpenAPI
+   * requires it (getEntry, getClaim). @defaultValue not sent
+   */
+  ispb?: string;
 }
 
 const SENT_STATES: ReadonlySet<SagaState> = new Set(['TRANSMITTED', 'SETTLED', 'COMPLETED', 'REJECTED', 'IN_DOUBT', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED', 'OUTCOME_CONFLICT']);
@@ -252,6 +257,7 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     await deps.sagas.transition({ sagaId: detail.sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: `DICT ${operation}`, attempt, idempotencyKey: 'transmitting' });
     const requestDate = now();
     const requestHeaders: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/xml; charset=utf-8' };
+    if (deps.ispb !== undefined && (spec.headers as readonly string[]).includes('PI-RequestingParticipant')) requestHeaders['PI-RequestingParticipant'] = deps.ispb;
     // 5xx and transport errors are retried: the DICT's RequestId makes a resend safe.
     const response = await deps.dict.send(spec.method, path, body, requestHeaders);
     if (response.status === 429 || response.status >= 500) throw answerError(`DICT ${operation}`, response);

@@ -65,6 +65,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
       handler: createTransmitHandler({
         icom: new IcomClient({ http: icomHttp, ispb: config.ispb }),
         dict: dictHttp,
+        ispb: config.ispb,
         sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
         dedupe: new DedupeStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
         claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),

@@ -190,4 +190,29 @@ describe('transmit handler', () => {
     expect(answerError('POST', answer(503))).toMatchObject({ delivery: 'not-sent' });
     expect(answerError('POST', answer(422))).toBeInstanceOf(BcbRequestRejectedError);
   });
+
+  it('sends PI-RequestingParticipant on the DICT reads whose OpenAPI requires it, and not on others', async () => {
+    const sent: { path: string; headers: Readonly<Record<string, string>> }[] = [];
+    const kept = new Map<string, string>();
+    const claimCheck: ClaimCheckStore = {
+      put: (key, body) => {
+        kept.set(key, body);
+        return Promise.resolve({ bucket: 'payloads', key });
+      },
+      get: (reference) => Promise.resolve(kept.get(reference.key) ?? ''),
+    };
+    const dict = {
+      send: (_method: string, path: string, _body?: string, headers: Readonly<Record<string, string>> = {}) => {
+        sent.push({ path, headers });
+        return Promise.resolve({ status: 200, headers: {}, body: '<GetClaimResponse/>' });
+      },
+    };
+    for (const [messageType, pathParameters] of [['getClaim', { ClaimId: 'c0ffee00-0000-4000-8000-000000000001' }], ['listClaims', {}]] as const) {
+      const handler = createTransmitHandler({ icom: icomAnswering(), dict, sagas: fakeSagas(), dedupe: fakeDedupe(), claimCheck, claimCheckBucket: 'payloads', ispb: '99999004' });
+      const signed = message();
+      signed.event.detail.data = { channel: 'dict', messageType, pathParameters, payload: null };
+      await handler(signed, context(1));
+    }
+    expect(sent.map((s) => s.headers['PI-RequestingParticipant'])).toEqual(['99999004', undefined]);
+  });
 });
