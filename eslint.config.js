@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.selo/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', '.selo/**', 'coverage/**', '.tmp/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

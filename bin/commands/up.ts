@@ -103,6 +103,12 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       const started = await startLocalPipeline({ stack, pkiDir: hsm.pkiDir, env: io.env, host: values.host, bcbPort: ports.bcb, logger });
       stops.push(() => started.stop());
       pipeline = started.describe();
+      // The local Firehose: audit records to Parquet in the audit bucket, as in AWS.
+      const { startLocalAuditDelivery } = await import('../../shared/audit/parquet-delivery.ts');
+      const { resolveTopology } = await import('../../infra/topology.ts');
+      const delivery = await startLocalAuditDelivery({ clients: stack.clients, topology: resolveTopology(values.env), logger, bufferIntervalMs: 10_000 });
+      stops.push(() => delivery.close());
+      pipeline += `  audit       Kinesis → Parquet in s3://${resolveTopology(values.env).auditBucket}/audit/ every 10 s (selo audit query "SELECT …")\n`;
     }
     io.stdout.write(describe(stack, hsm) + pipeline);
     io.stdout.write(`selo: ready ${JSON.stringify(stack.endpoints)}\n`);

@@ -47,6 +47,8 @@ export interface DemoResult {
    * (`requests`) and a BCB answer whose signature verified (`verifiedResponses`).
    */
   auditCoverage: { requests: number; verifiedResponses: number };
+  /** Audit records the local Firehose wrote as Parquet at the end of the run. */
+  parquetRecords: number;
   /** What the downstream subscriber saw, per EndToEndId. */
   observations: ReadonlyMap<string, PaymentObservation>;
 }
@@ -188,6 +190,11 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
         if (record.worker === 'transmit' && record.request_method === 'POST') requested.add(id);
         if (record.response_signature_valid === true) verified.add(id);
       });
+      // The local Firehose, once over the whole stream: what Athena would query in AWS.
+      const { LocalAuditDelivery, kinesisAuditStreamPort, s3AuditObjectStorePort } = await import('../../shared/audit/parquet-delivery.ts');
+      const delivery = new LocalAuditDelivery({ stream: kinesisAuditStreamPort(stack.clients.kinesis), store: s3AuditObjectStorePort(stack.clients.s3), streamName: topology.auditStream.name, bucket: topology.auditBucket, logger, checkpoint: 'memory' });
+      const delivered = await delivery.drainOnce();
+      await delivery.close();
       const summary = summarise(observations, auditRecords);
       const ledgerSummary = pipeline.simulator.ledger.summary();
       const ledger: LedgerCheck = { settled: ledgerSummary.settled, rejected: ledgerSummary.rejected, pending: ledgerSummary.pending, duplicates: ledgerSummary.duplicates };
@@ -195,8 +202,9 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       summary.duplicated += ledgerSummary.duplicates;
       io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));
       io.stdout.write(renderStages(stageLatencies(observations, stageTimes)));
+      io.stdout.write(`  audit as Parquet ${delivered.records} records in ${delivered.objects.length} objects under s3://${topology.auditBucket}/audit/ (local Firehose)\n`);
       if (options.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-      return { summary, ledger, auditCoverage: { requests: requested.size, verifiedResponses: verified.size }, observations };
+      return { summary, ledger, auditCoverage: { requests: requested.size, verifiedResponses: verified.size }, parquetRecords: delivered.records, observations };
     } finally {
       clearInterval(ticker);
     }

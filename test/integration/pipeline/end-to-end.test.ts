@@ -69,6 +69,9 @@ describe('selo end to end (local stack, simulator, every worker)', () => {
     expect(summary.compensated).toBe(summary.rejected);
     // The audit stream holds, for every payment, the request sent to ICOM and a verified BCB answer.
     expect(result.auditCoverage).toEqual({ requests: 200, verifiedResponses: 200 });
+    // The local Firehose turned the stream into Parquet (records retried by a producer collapse by record_id).
+    expect(result.parquetRecords).toBeGreaterThan(0.9 * summary.auditRecords);
+    expect(result.parquetRecords).toBeLessThanOrEqual(summary.auditRecords);
     // The last line of the output is the JSON summary.
     const last = run.output().trim().split('\n').at(-1) ?? '';
     expect(JSON.parse(last)).toEqual(summary);
