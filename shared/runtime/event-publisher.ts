@@ -2,6 +2,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { EventBridgeClient, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { PermanentError, TransientError } from '../errors/index.ts';
 import type { Logger } from '../logging/index.ts';
+import { Coalescer } from './coalescer.ts';
 import type { EventToPublish } from './types.ts';
 
 /** EventBridge limits (PutEvents API reference): 10 entries and 256 KiB per request. */
@@ -159,4 +160,36 @@ export class EventBridgePublisher implements EventPublisher {
     }
     if (batch.length > 0) yield batch;
   }
+}
+
+/**
+ * A {@link PutEventsPort} that gathers the entries concurrent callers put within `lingerMs` into
+ * PutEvents requests of ≤ 10 entries / 256 KiB (EventBridge's limits): the messages a worker
+ * handles at once publish with one request instead of one each. Each caller gets its own entries'
+ * results.
+ */
+export function coalescingPutEventsPort(port: PutEventsPort, options: { lingerMs?: number } = {}): PutEventsPort {
+  const perBus = new Map<string, Coalescer<EventEntry, string | undefined>>();
+  const coalescerOf = (bus: string): Coalescer<EventEntry, string | undefined> => {
+    let coalescer = perBus.get(bus);
+    if (coalescer === undefined) {
+      coalescer = new Coalescer<EventEntry, string | undefined>({
+        maxItems: EVENTBRIDGE_LIMITS.entriesPerRequest,
+        lingerMs: options.lingerMs ?? 2,
+        weight: { of: entrySize, max: EVENTBRIDGE_LIMITS.bytesPerRequest },
+        flush: (entries) => port.putEvents(bus, entries),
+      });
+      perBus.set(bus, coalescer);
+    }
+    return coalescer;
+  };
+  return {
+    async putEvents(eventBusName, entries) {
+      const coalescer = coalescerOf(eventBusName);
+      // A whole-request failure of a batch fails the entries of every caller in it; the
+      // publisher retries them like failed entries.
+      const settled = await Promise.allSettled(entries.map((entry) => coalescer.submit(entry)));
+      return settled.map((r) => (r.status === 'fulfilled' ? r.value : r.reason instanceof Error ? r.reason.name : 'PutEventsFailed'));
+    },
+  };
 }

@@ -1,7 +1,9 @@
 export type { Handler, DecodedMessage, HandlerContext, Outcome, EventToPublish, Closeable, ReadinessCheck, CheckResult } from './types.ts';
 export { visibilityBackoffSeconds } from './backoff.ts';
 export type { BackoffOptions } from './backoff.ts';
-export { EventBridgePublisher, eventBridgePutEventsPort, EVENTBRIDGE_LIMITS } from './event-publisher.ts';
+export { EventBridgePublisher, eventBridgePutEventsPort, coalescingPutEventsPort, EVENTBRIDGE_LIMITS } from './event-publisher.ts';
+export { Coalescer } from './coalescer.ts';
+export type { CoalescerOptions } from './coalescer.ts';
 export type { EventPublisher, EventBridgePublisherOptions, PutEventsPort, EventEntry } from './event-publisher.ts';
 export { sqsQueuePort, DEAD_LETTER_ATTRIBUTES } from './queue-port.ts';
 export type { QueuePort, QueueAddress, DeadLetterReason } from './queue-port.ts';

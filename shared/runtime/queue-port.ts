@@ -1,4 +1,6 @@
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, DeleteMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { TransientError } from '../errors/index.ts';
+import { Coalescer } from './coalescer.ts';
 import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 
 /** Why a message was dead-lettered, attached as message attributes. */
@@ -42,9 +44,24 @@ function attribute(value: string): MessageAttributeValue {
 
 /** The {@link QueuePort} over the real SQS client. */
 export function sqsQueuePort(client: SQSClient, queue: QueueAddress): QueuePort {
+  // Messages finished at about the same time are deleted with one DeleteMessageBatch (≤ 10).
+  const deletes = new Coalescer<string, TransientError | undefined>({
+    maxItems: 10,
+    lingerMs: 2,
+    flush: async (handles) => {
+      const output = await client.send(new DeleteMessageBatchCommand({ QueueUrl: queue.url, Entries: handles.map((handle, i) => ({ Id: String(i), ReceiptHandle: handle })) }));
+      const failed = new Map((output.Failed ?? []).map((f) => [f.Id, f]));
+      return handles.map((_, i) => {
+        const failure = failed.get(String(i));
+        if (failure === undefined) return undefined;
+        return new TransientError('SQS_DELETE_FAILED', `SQS did not delete the message: ${failure.Code ?? 'unknown'} ${failure.Message ?? ''}`.trim());
+      });
+    },
+  });
   return {
     async delete(message) {
-      await client.send(new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle }));
+      const failure = await deletes.submit(message.ReceiptHandle ?? '');
+      if (failure !== undefined) throw failure;
     },
     async changeVisibility(message, seconds) {
       await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: seconds }));

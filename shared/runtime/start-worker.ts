@@ -4,7 +4,7 @@ import type { AwsClients } from '../aws/index.ts';
 import type { DataDecoder } from '../events/index.ts';
 import type { Logger } from '../logging/index.ts';
 import type { EnvReader } from '../config/index.ts';
-import { EventBridgePublisher, eventBridgePutEventsPort } from './event-publisher.ts';
+import { coalescingPutEventsPort, EventBridgePublisher, eventBridgePutEventsPort } from './event-publisher.ts';
 import type { Closeable, Handler, ReadinessCheck } from './types.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { WorkerRuntime } from './worker-runtime.ts';
@@ -52,7 +52,7 @@ export async function startWorkerRuntime<T>(wiring: WorkerWiring<T>): Promise<Wo
     decode: wiring.decode,
     sqs: clients.sqs,
     queue: { key: queue.key, url, dlqUrl, visibilityTimeoutSeconds: queue.visibilityTimeoutSeconds, maxReceiveCount: queue.maxReceiveCount },
-    publisher: new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: wiring.eventBusName, defaultSource: `selo.${wiring.name}`, logger }),
+    publisher: new EventBridgePublisher({ port: coalescingPutEventsPort(eventBridgePutEventsPort(clients.events)), eventBusName: wiring.eventBusName, defaultSource: `selo.${wiring.name}`, logger }),
     audit,
     logger,
     ...(wiring.failureDetailType === undefined ? {} : { failureDetailType: wiring.failureDetailType }),
