@@ -1,4 +1,5 @@
-import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { Coalescer } from '../../shared/runtime/coalescer.ts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 /** One message for one target, produced when an event matches a rule. */
@@ -17,6 +18,14 @@ export interface TargetDelivery {
 export interface TargetDispatcher {
   /** Starts delivering in the background; never throws, never rejects. */
   dispatch(delivery: TargetDelivery): void;
+}
+
+/** One SendMessageBatch entry. */
+interface BatchEntry {
+  Id: string;
+  MessageBody: string;
+  MessageGroupId?: string;
+  MessageDeduplicationId?: string;
 }
 
 /** Delivery counters. */
@@ -92,6 +101,7 @@ export class SqsTargetDispatcher implements TargetDispatcher {
   readonly #requestTimeoutMs: number;
   readonly #clients = new Map<string, SQSClient>();
   readonly #queueUrls = new Map<string, string>();
+  readonly #batchers = new Map<string, Coalescer<BatchEntry, string | undefined>>();
   readonly #inFlight = new Set<Promise<void>>();
   #delivered = 0;
   #failed = 0;
@@ -161,13 +171,34 @@ export class SqsTargetDispatcher implements TargetDispatcher {
       this.#queueUrls.set(delivery.targetArn, queueUrl);
     }
     const fifo = arn.queueName.endsWith('.fifo');
-    await client.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: delivery.body,
-        ...(fifo ? { MessageGroupId: delivery.messageGroupId ?? delivery.eventId, MessageDeduplicationId: delivery.eventId } : {}),
-      }),
-    );
+    const failure = await this.#batcher(client, queueUrl).submit({
+      Id: '0',
+      MessageBody: delivery.body,
+      ...(fifo ? { MessageGroupId: delivery.messageGroupId ?? delivery.eventId, MessageDeduplicationId: delivery.eventId } : {}),
+    });
+    if (failure !== undefined) throw new Error(`SQS refused the message: ${failure}`);
+  }
+
+  /**
+   * Deliveries to one queue made at about the same time travel in one SendMessageBatch (≤ 10
+   * entries, ≤ 256 KiB): a busy bus costs the SQS stand-in far fewer requests.
+   */
+  #batcher(client: SQSClient, queueUrl: string): Coalescer<BatchEntry, string | undefined> {
+    let batcher = this.#batchers.get(queueUrl);
+    if (batcher === undefined) {
+      batcher = new Coalescer<BatchEntry, string | undefined>({
+        maxItems: 10,
+        lingerMs: 0,
+        weight: { of: (entry) => Buffer.byteLength(entry.MessageBody), max: 256 * 1024 },
+        flush: async (entries) => {
+          const output = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries.map((entry, i) => ({ ...entry, Id: String(i) })) }));
+          const failed = new Map((output.Failed ?? []).map((f) => [f.Id, `${f.Code ?? 'unknown'} ${f.Message ?? ''}`.trim()]));
+          return entries.map((_, i) => failed.get(String(i)));
+        },
+      });
+      this.#batchers.set(queueUrl, batcher);
+    }
+    return batcher;
   }
 
   #client(region: string): SQSClient {
