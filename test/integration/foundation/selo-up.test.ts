@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
@@ -87,6 +87,14 @@ function exitOf(child: ChildProcessWithoutNullStreams): Promise<{ code: number |
 }
 
 /** Pids whose parent is `pid`, read from /proc (Linux). */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '(ended)';
+  }
+}
+
 function childrenOf(pid: number): number[] {
   const children: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -133,18 +141,21 @@ describe('selo up', () => {
           clients.destroy();
         }
         if (signal === 'SIGTERM') {
-          // The workers run too: a payment requested on the bus is signed and transmitted.
+          // The workers run too: a payment requested on the bus goes the whole way to SETTLED.
           const endToEndId = `E99999004202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
           await requestPayment(clients2(endpoints), endToEndId);
           const sagas = new SagaStore({ client: clients2(endpoints).dynamodb, tableName: resolveTopology('local').sagaTable.name });
-          await expect.poll(async () => (await sagas.get(paymentSagaId(endToEndId)))?.state, { timeout: 30_000, interval: 250 }).toBe('TRANSMITTED');
+          await expect.poll(async () => (await sagas.get(paymentSagaId(endToEndId)))?.state, { timeout: 30_000, interval: 250 }).toBe('SETTLED');
         }
-        // Everything runs in the one process: nothing to orphan.
-        expect(childrenOf(child.pid ?? -1)).toEqual([]);
+        // Everything runs in the one process; its only children are the XSD validators' xmllint
+        // shells, which must not outlive it.
+        const children = childrenOf(child.pid ?? -1);
+        for (const pid of children) expect(commandOf(pid), `child ${pid}`).toMatch(/^(sh|xmllint|\(ended\))$/);
 
         child.kill(signal);
         const exit = await exitOf(child);
         expect(exit).toEqual({ code: 0, signal: null });
+        await expect.poll(() => children.filter((pid) => existsSync(`/proc/${pid}`)), { timeout: 5_000 }).toEqual([]);
         for (const key of ['sqs', 'events', 'kinesis', 'dynamodb']) {
           expect(await portRefuses(endpoints[key] ?? ''), key).toBe(true);
         }
