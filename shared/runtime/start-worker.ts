@@ -27,6 +27,8 @@ export interface WorkerWiring<T> {
   healthPort?: number;
   /** @defaultValue 20 */
   waitTimeSeconds?: number;
+  /** Independent pollers of the queue. @defaultValue 4 */
+  pollers?: number;
   /** Closed after the runtime's own producers (e.g. an HSM pool or HTTP client it owns). @defaultValue [] */
   closeables?: readonly Closeable[];
   /** @defaultValue [] */
@@ -57,6 +59,7 @@ export async function startWorkerRuntime<T>(wiring: WorkerWiring<T>): Promise<Wo
     logger,
     ...(wiring.failureDetailType === undefined ? {} : { failureDetailType: wiring.failureDetailType }),
     waitTimeSeconds: wiring.waitTimeSeconds ?? 20,
+    ...(wiring.pollers === undefined ? {} : { pollers: wiring.pollers }),
     closeables: [{ name: 'audit producer', close: () => audit.close() }, ...(wiring.closeables ?? [])],
     checks: wiring.checks ?? [],
     health: { port: wiring.healthPort ?? 8080 },
@@ -83,6 +86,8 @@ export interface WorkerProcessConfig {
   healthPort: number;
   /** `SELO_SQS_WAIT_SECONDS`: SQS long-poll wait. @defaultValue 20 */
   waitTimeSeconds: number;
+  /** `SELO_SQS_POLLERS`: independent pollers of the worker's queue (each receives up to 10). */
+  pollers: number;
   /** `SELO_BACKOFF_BASE_SECONDS`, `SELO_BACKOFF_MAX_SECONDS`. */
   backoff: BackoffOptions;
 }
@@ -92,6 +97,7 @@ export function readWorkerProcessConfig(reader: EnvReader): WorkerProcessConfig 
   return {
     healthPort: reader.integer('SELO_HEALTH_PORT', { default: 8080, min: 0, max: 65_535 }),
     waitTimeSeconds: reader.integer('SELO_SQS_WAIT_SECONDS', { default: 20, min: 0, max: 20 }),
+    pollers: reader.integer('SELO_SQS_POLLERS', { default: 4, min: 1, max: 64 }),
     backoff: readBackoff(reader),
   };
 }
