@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command, CommandIo } from './command.ts';
 
-const USAGE = `usage: selo demo [--payments 500] [--rate 50] [--mix accept=85,reject=7,late=5,never=3]
+const USAGE = `usage: selo demo [--payments 500] [--rate 25] [--mix accept=85,reject=7,late=5,never=3]
                  [--settlement-limit-ms 5000] [--late-ms 1500] [--faults '<json>'] [--timeout-s N]
                  [--worker-processes 1] [--pki-dir .selo/pki] [--json]
 Runs selo end to end on this machine: the local AWS stand-ins, the BCB simulator and every worker
@@ -58,7 +58,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     const { DEFAULT_MIX, parseMix } = await import('../demo/demo-plan.ts');
     const payments = positive(values.payments, 'payments', 500, 1_000_000);
     if (!Number.isInteger(payments)) throw new RangeError(`--payments must be a whole number, got ${JSON.stringify(values.payments)}`);
-    const ratePerSecond = positive(values.rate, 'rate', 50, 100_000);
+    const ratePerSecond = positive(values.rate, 'rate', 25, 100_000);
     const settlementLimitMs = positive(values['settlement-limit-ms'], 'settlement-limit-ms', 5_000, 600_000);
     const lateDelayMs = positive(values['late-ms'], 'late-ms', Math.min(1_500, settlementLimitMs / 2), 600_000);
     if (lateDelayMs >= settlementLimitMs) throw new RangeError(`--late-ms (${lateDelayMs}) must be below --settlement-limit-ms (${settlementLimitMs}): a later answer is an AB03`);
