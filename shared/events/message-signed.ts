@@ -14,6 +14,8 @@ export interface MessageSignedData {
   bizMsgIdr?: string;
   /** DICT path parameters (`Key`, `ClaimId`). */
   pathParameters?: Readonly<Record<string, string>>;
+  /** DICT request headers from the request (`PI-PayerId`, `PI-EndToEndId`). */
+  requestHeaders?: Readonly<Record<string, string>>;
   /** The signed XML: inline, in S3, or none (DICT reads carry no body). */
   payload: { inline: string } | { claimCheck: ClaimCheckReference } | null;
 }
@@ -39,6 +41,7 @@ export function decodeMessageSigned(data: unknown): MessageSignedData {
     messageType: data.messageType,
     ...(typeof data.bizMsgIdr === 'string' ? { bizMsgIdr: data.bizMsgIdr } : {}),
     ...(isRecord(data.pathParameters) ? { pathParameters: data.pathParameters as Record<string, string> } : {}),
+    ...(isRecord(data.requestHeaders) ? { requestHeaders: data.requestHeaders as Record<string, string> } : {}),
     payload: decoded,
   };
 }

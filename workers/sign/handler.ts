@@ -192,6 +192,7 @@ async function signDictRequest(detail: EventDetail<SignRequest>, data: DictReque
     channel: 'dict',
     messageType: data.operation,
     ...(data.pathParameters === undefined ? {} : { pathParameters: data.pathParameters }),
+    ...(data.headers === undefined ? {} : { requestHeaders: data.headers }),
     payload,
   };
   return outcome(detail, messageSigned, {}, written.status === 'applied', sagaId, attempt, 'dict');

@@ -32,7 +32,19 @@ export interface DictRequestedData {
   body?: DictObject;
   /** Path parameters (`Key`, `ClaimId`) for operations that name a resource. */
   pathParameters?: Readonly<Record<string, string>>;
+  /**
+   * Request headers of the operation that only core banking knows (`PI-PayerId`: the payer's
+   * CPF/CNPJ, `PI-EndToEndId`: the payment the key is read for), as the DICT OpenAPI requires them
+   * for getEntry. `PI-RequestingParticipant` is the PSP's ISPB, added by the transmit worker.
+   */
+  headers?: Readonly<Record<string, string>>;
 }
+
+/** The DICT request headers a `DictRequested` may carry, with their formats (DICT OpenAPI 2.12.1). */
+const DICT_REQUEST_HEADERS: Readonly<Record<string, RegExp>> = {
+  'PI-PayerId': /^(\d{11}|\d{14})$/,
+  'PI-EndToEndId': /^[EeDd]\d{8}\d{12}[a-zA-Z0-9]{11}$/,
+};
 
 /** What the sign worker consumes. */
 export type SignRequest = { kind: 'payment'; data: PaymentRequestedData } | { kind: 'dict'; data: DictRequestedData };
@@ -108,12 +120,20 @@ export function decodeSignRequest(data: unknown, detailType: string): SignReques
     for (const [name, value] of Object.entries(pathParameters ?? {})) {
       if (typeof value !== 'string') throw new SignRequestInvalidError(`data.pathParameters.${name} must be a string`);
     }
+    const headers = root.headers === undefined ? undefined : requireRecord(root.headers, 'data.headers');
+    for (const [name, value] of Object.entries(headers ?? {})) {
+      const format = DICT_REQUEST_HEADERS[name];
+      if (format === undefined) throw new SignRequestInvalidError(`data.headers.${name} is not a header a DictRequested may set (${Object.keys(DICT_REQUEST_HEADERS).join(', ')})`);
+      // The value is not quoted: PI-PayerId is a CPF/CNPJ (personal data).
+      if (typeof value !== 'string' || !format.test(value)) throw new SignRequestInvalidError(`data.headers.${name} does not have the DICT's format`);
+    }
     return {
       kind: 'dict',
       data: {
         operation: operation as DictOperation,
         ...(isRecord(root.body) ? { body: root.body as DictObject } : {}),
         ...(pathParameters === undefined ? {} : { pathParameters: pathParameters as Record<string, string> }),
+        ...(headers === undefined ? {} : { headers: headers as Record<string, string> }),
       },
     };
   }

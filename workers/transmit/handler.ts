@@ -257,6 +257,9 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     await deps.sagas.transition({ sagaId: detail.sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: `DICT ${operation}`, attempt, idempotencyKey: 'transmitting' });
     const requestDate = now();
     const requestHeaders: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/xml; charset=utf-8' };
+    for (const [name, value] of Object.entries(data.requestHeaders ?? {})) {
+      if (name === 'PI-PayerId' || name === 'PI-EndToEndId') requestHeaders[name] = value;
+    }
     if (deps.ispb !== undefined && (spec.headers as readonly string[]).includes('PI-RequestingParticipant')) requestHeaders['PI-RequestingParticipant'] = deps.ispb;
     // 5xx and transport errors are retried: the DICT's RequestId makes a resend safe.
     const response = await deps.dict.send(spec.method, path, body, requestHeaders);

@@ -217,4 +217,19 @@ describe('decodeSignRequest', () => {
     expect(() => decodeSignRequest({ operation: 'createEntry' }, 'DictRequested')).toThrow('data.body is required for createEntry');
     expect(() => decodeSignRequest({}, 'Whatever')).toThrow(/not Whatever/);
   });
+
+  it('takes the DICT request headers only core banking knows, checks their format and never quotes them', () => {
+    const read = { operation: 'getEntry', pathParameters: { Key: '+5561988880000' } };
+    const decoded = decodeSignRequest({ ...read, headers: { 'PI-PayerId': '70000000000', 'PI-EndToEndId': 'E9999900420261128170012345678901' } }, 'DictRequested');
+    expect(decoded).toMatchObject({ kind: 'dict', data: { headers: { 'PI-PayerId': '70000000000', 'PI-EndToEndId': 'E9999900420261128170012345678901' } } });
+    expect(() => decodeSignRequest({ ...read, headers: { 'PI-RequestingParticipant': '99999004' } }, 'DictRequested')).toThrow(/PI-RequestingParticipant is not a header a DictRequested may set/);
+    let message = '';
+    try {
+      decodeSignRequest({ ...read, headers: { 'PI-PayerId': '7000000000X' } }, 'DictRequested');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('data.headers.PI-PayerId does not have the DICT\'s format');
+    expect(message).not.toContain('7000000000X');
+  });
 });

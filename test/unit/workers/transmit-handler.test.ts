@@ -210,9 +210,11 @@ describe('transmit handler', () => {
     for (const [messageType, pathParameters] of [['getClaim', { ClaimId: 'c0ffee00-0000-4000-8000-000000000001' }], ['listClaims', {}]] as const) {
       const handler = createTransmitHandler({ icom: icomAnswering(), dict, sagas: fakeSagas(), dedupe: fakeDedupe(), claimCheck, claimCheckBucket: 'payloads', ispb: '99999004' });
       const signed = message();
-      signed.event.detail.data = { channel: 'dict', messageType, pathParameters, payload: null };
+      signed.event.detail.data = { channel: 'dict', messageType, pathParameters, payload: null, requestHeaders: { 'PI-PayerId': '70000000000' } };
       await handler(signed, context(1));
     }
     expect(sent.map((s) => s.headers['PI-RequestingParticipant'])).toEqual(['99999004', undefined]);
+    // Headers from the request (DictRequested data.headers) travel as they came.
+    expect(sent.map((s) => s.headers['PI-PayerId'])).toEqual(['70000000000', '70000000000']);
   });
 });
