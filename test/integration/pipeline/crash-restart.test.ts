@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoPayment, RECEIVER_OF } from '../../../bin/demo/demo-plan.ts';
 import { TERMINAL_EVENTS } from '../../../bin/demo/demo-report.ts';
 import { DownstreamSubscriber } from '../../../bin/demo/downstream-subscriber.ts';
+import { splitWorkers, startWorkerProcesses } from '../../../bin/demo/worker-processes.ts';
+import type { WorkerProcesses } from '../../../bin/demo/worker-processes.ts';
 import { startLocalPipeline, startLocalStack } from '../../../infra/local/index.ts';
 import type { LocalPipeline, LocalStack } from '../../../infra/local/index.ts';
 import { prepareLocalHsm } from '../../../infra/local/local-hsm.ts';
@@ -16,7 +17,6 @@ import { createLogger } from '../../../shared/logging/index.ts';
 import { createTestToken } from '../../support/softhsm.ts';
 import type { TestToken } from '../../support/softhsm.ts';
 
-const REPO = join(import.meta.dirname, '..', '..', '..');
 const PAYMENTS = 120;
 
 let token: TestToken;
@@ -24,15 +24,7 @@ let pkiDir: string;
 let stack: LocalStack;
 let pipeline: LocalPipeline;
 let subscriber: DownstreamSubscriber;
-const children: ChildProcess[] = [];
-
-/** `selo worker all` as its own process: what a Fargate task runs. */
-function startWorkers(env: Readonly<Record<string, string>>): ChildProcess {
-  const child = spawn(process.execPath, [join(REPO, 'bin', 'selo.ts'), 'worker', 'all'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.resume();
-  children.push(child);
-  return child;
-}
+const started: WorkerProcesses[] = [];
 
 function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
@@ -63,8 +55,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  await Promise.all(children.map(exited));
+  for (const workers of started) await workers.stop(5_000);
   await subscriber?.close();
   await pipeline?.stop();
   await stack?.close();
@@ -80,7 +71,9 @@ describe('crash and restart of the worker process', () => {
       if (event.endToEndId === undefined || TERMINAL_EVENTS[event.detailType] === undefined) return;
       terminal.set(event.endToEndId, [...(terminal.get(event.endToEndId) ?? []), event.detailType]);
     });
-    const first = startWorkers(pipeline.workerEnv);
+    // `selo worker all` as its own process: what one ECS task runs.
+    const first = await startWorkerProcesses(splitWorkers(1), pipeline.workerEnv);
+    started.push(first);
     const payments = Array.from({ length: PAYMENTS }, (_, i) => demoPayment(topology.eventBusName, '99999004', i % 10 === 0 ? 'reject' : 'accept', i, new Date()));
     for (let i = 0; i < payments.length; i += 10) {
       const result = await stack.clients.events.send(new PutEventsCommand({ Entries: payments.slice(i, i + 10).map((p) => p.entry) }));
@@ -90,11 +83,13 @@ describe('crash and restart of the worker process', () => {
     // Mid-run: some payments are done, many are somewhere in the pipeline.
     await until(() => terminal.size >= 15, 120_000);
     expect(terminal.size).toBeLessThan(PAYMENTS);
-    first.kill('SIGKILL');
-    await exited(first);
+    const [child] = first.children;
+    if (child === undefined) throw new Error('no worker process');
+    child.kill('SIGKILL');
+    await exited(child);
     const doneAtCrash = terminal.size;
 
-    startWorkers(pipeline.workerEnv);
+    started.push(await startWorkerProcesses(splitWorkers(1), pipeline.workerEnv));
     await until(() => terminal.size === PAYMENTS, 240_000);
 
     const missing = payments.filter((p) => !terminal.has(p.endToEndId)).map((p) => p.endToEndId);
