@@ -71,6 +71,8 @@ export const OPERATIONS_ALERTS: readonly string[] = [
   'SignatureInvalid',
   // The verify worker gave up on a message (never silently: operations replay or inspect it).
   'VerifyStepDeadLettered',
+  // An admi.002 about a message selo sent more than once: it may refuse the copy, not the original.
+  'RejectionAmbiguous',
 ];
 
 /** selo's topology. */

@@ -193,7 +193,9 @@ export class SqsTargetDispatcher implements TargetDispatcher {
         flush: async (entries) => {
           const output = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries.map((entry, i) => ({ ...entry, Id: String(i) })) }));
           const failed = new Map((output.Failed ?? []).map((f) => [f.Id, `${f.Code ?? 'unknown'} ${f.Message ?? ''}`.trim()]));
-          return entries.map((_, i) => failed.get(String(i)));
+          const succeeded = new Set((output.Successful ?? []).map((r) => r.Id));
+          // An entry SQS answered neither way was not delivered: it is retried like a failure.
+          return entries.map((_, i) => failed.get(String(i)) ?? (succeeded.has(String(i)) ? undefined : 'MissingResult'));
         },
       });
       this.#batchers.set(queueUrl, batcher);

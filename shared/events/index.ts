@@ -20,7 +20,7 @@ export {
   decodeDictResponseVerified,
   decodeDictOperationFailed,
   decodeSignatureInvalid,
-  decodeOutcomeConflict,
+  decodeOutcomeConflict, decodeRejectionAmbiguous,
 } from './verified-events.ts';
 export type {
   VerifiedAccount,
@@ -33,5 +33,5 @@ export type {
   DictResponseVerifiedData,
   DictOperationFailedData,
   SignatureInvalidData,
-  OutcomeConflictData,
+  OutcomeConflictData, RejectionAmbiguousData,
 } from './verified-events.ts';

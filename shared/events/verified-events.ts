@@ -16,6 +16,7 @@ export const VERIFIED_EVENTS = {
   dictOperationFailed: 'DictOperationFailed',
   signatureInvalid: 'SignatureInvalid',
   outcomeConflict: 'OutcomeConflict',
+  rejectionAmbiguous: 'RejectionAmbiguous',
 } as const;
 
 /** An SPI account as the verified events carry it (branch in `Issr`, type in `Tp/Cd`). */
@@ -185,6 +186,22 @@ export interface OutcomeConflictData {
   /** The outcome that arrived (`SETTLED`, `REJECTED`, …). */
   receivedOutcome?: string;
   resourceId?: string;
+}
+
+/**
+ * `RejectionAmbiguous` data, version 1: an admi.002 about a message selo sent more than once (or
+ * whose payment is in doubt). It may refuse a resent copy while the original settles, so the
+ * payment is not rejected; operations decide.
+ */
+export interface RejectionAmbiguousData {
+  channel: 'spi';
+  reason: string;
+  /** The saga's state when the admi.002 arrived. */
+  recordedState: string;
+  rejectedBizMsgIdr: string;
+  /** The admi.002's reason code. */
+  code: string;
+  resourceId: string;
 }
 
 type Json = Record<string, unknown>;
@@ -365,4 +382,15 @@ export function decodeOutcomeConflict(data: unknown): OutcomeConflictData {
     reason: typeof d.reason === 'string' ? d.reason : '',
     ...optionalTexts(d, ['recordedState', 'receivedOutcome', 'resourceId']),
   };
+}
+
+/** Decodes `RejectionAmbiguous` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeRejectionAmbiguous(data: unknown): RejectionAmbiguousData {
+  const d = record(data, 'data');
+  const text = (field: string): string => {
+    const value = d[field];
+    if (typeof value !== 'string' || value === '') throw new EventDetailInvalidError(`data.${field}`, 'must be a non-empty string');
+    return value;
+  };
+  return { channel: oneOf(d, 'channel', ['spi'] as const, 'data'), reason: text('reason'), recordedState: text('recordedState'), rejectedBizMsgIdr: text('rejectedBizMsgIdr'), code: text('code'), resourceId: text('resourceId') };
 }

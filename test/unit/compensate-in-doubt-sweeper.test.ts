@@ -66,15 +66,18 @@ describe('in-doubt sweeper', () => {
     };
     expect((await sweeper.sweep()).inDoubt).toEqual([]);
     expect(sagas.state(OLD)).toBe('SETTLED');
-    expect(publisher.published).toEqual([]);
+    // The alert goes out before the write (so that it is never lost); the settlement answers it.
+    expect(publisher.of('PaymentInDoubt').map((e) => e.detail.sagaId)).toEqual([OLD]);
   });
 
-  it('publishes PaymentInDoubt on a later sweep when the bus refused it', async () => {
+  it('keeps a payment TRANSMITTED until PaymentInDoubt was accepted, so a refused alert is sent on a later sweep', async () => {
     const { sagas, publisher, sweeper } = setup(T0 + 60_001);
     publisher.failures = [new TransientError('EVENTBRIDGE_UNAVAILABLE', 'down')];
-    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 1 });
+    // Not announced, so not IN_DOUBT yet: the payment stays TRANSMITTED and is swept again.
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [], unpublished: 1 });
+    expect(sagas.state(OLD)).toBe('TRANSMITTED');
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 0 });
     expect(sagas.state(OLD)).toBe('IN_DOUBT');
-    expect(await sweeper.sweep()).toEqual({ inDoubt: [], unpublished: 0 });
     expect(publisher.of('PaymentInDoubt').map((e) => e.detail.sagaId)).toEqual([OLD]);
   });
 

@@ -3,7 +3,7 @@ import type { Saga, SagaStore } from '../../shared/saga/index.ts';
 import { COMPENSATE_SOURCE, COMPENSATION_FACTS, newTraceparent } from '../../shared/events/index.ts';
 import type { EventDetail } from '../../shared/events/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import type { EventPublisher, EventToPublish } from '../../shared/runtime/index.ts';
+import type { EventPublisher } from '../../shared/runtime/index.ts';
 
 /** The SPI settles or rejects within 40 s of `AccptncDtTm` (DESIGN §2). */
 export const SPI_SETTLEMENT_LIMIT_MS = 40_000;
@@ -57,7 +57,6 @@ export class InDoubtSweeper {
   readonly #pageSize: number;
   readonly #now: () => Date;
   /** Moved to IN_DOUBT but not yet announced: the bus refused; retried first on every sweep. */
-  readonly #unpublished = new Map<string, EventToPublish>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
@@ -95,7 +94,6 @@ export class InDoubtSweeper {
    */
   async sweep(): Promise<SweepResult> {
     const result: SweepResult = { inDoubt: [], unpublished: 0 };
-    await this.#publishPending();
     const cutoff = new Date(this.#now().getTime() - this.#thresholdMs);
     let cursor: string | undefined;
     do {
@@ -103,28 +101,24 @@ export class InDoubtSweeper {
       cursor = page.cursor;
       for (const saga of page.sagas) {
         if (this.#closed) break;
-        if (await this.#markInDoubt(saga, cutoff)) result.inDoubt.push(saga.sagaId);
+        const marked = await this.#markInDoubt(saga, cutoff);
+        if (marked === 'in-doubt') result.inDoubt.push(saga.sagaId);
+        if (marked === 'unpublished') result.unpublished += 1;
       }
     } while (cursor !== undefined && !this.#closed);
-    await this.#publishPending();
-    result.unpublished = this.#unpublished.size;
     return result;
   }
 
-  async #markInDoubt(saga: Saga, cutoff: Date): Promise<boolean> {
-    if (saga.kind !== 'payment') return false;
+  /**
+   * Announces first, then writes IN_DOUBT: the saga stays TRANSMITTED (and is swept again) until
+   * `PaymentInDoubt` was accepted, so a refused publication or a crash can repeat the alert but
+   * never lose it. A payment settled in between gets an alert its settlement answers.
+   */
+  async #markInDoubt(saga: Saga, cutoff: Date): Promise<'in-doubt' | 'unpublished' | 'skipped'> {
+    if (saga.kind !== 'payment') return 'skipped';
     const transmitted = saga.history.findLast((t) => t.to === 'TRANSMITTED');
-    if (transmitted === undefined || Date.parse(transmitted.at) >= cutoff.getTime()) return false;
+    if (transmitted === undefined || Date.parse(transmitted.at) >= cutoff.getTime()) return 'skipped';
     const reason = `no outcome ${this.#thresholdMs} ms after TRANSMITTED at ${transmitted.at}`;
-    try {
-      const written = await this.#options.sagas.transition({ sagaId: saga.sagaId, to: 'IN_DOUBT', from: ['TRANSMITTED'], reason, attempt: 1, idempotencyKey: 'in-doubt' });
-      if (written.status === 'already-applied') return false;
-    } catch (error) {
-      // Settled or rejected since the index was read: its outcome stands.
-      if (error instanceof IllegalTransitionError) return false;
-      throw error;
-    }
-    this.#options.logger.warn({ sagaId: saga.sagaId, endToEndId: saga.endToEndId, transmittedAt: transmitted.at }, 'payment in doubt; raised to operations, nothing reversed');
     const detail: EventDetail<unknown> = {
       version: 1,
       sagaId: saga.sagaId,
@@ -134,20 +128,22 @@ export class InDoubtSweeper {
       traceparent: newTraceparent(),
       data: { channel: 'spi', reason, transmittedAt: transmitted.at, limitMs: this.#thresholdMs },
     };
-    this.#unpublished.set(saga.sagaId, { detailType: COMPENSATION_FACTS.inDoubt, source: COMPENSATE_SOURCE, detail });
-    return true;
-  }
-
-  async #publishPending(): Promise<void> {
-    for (const [sagaId, event] of this.#unpublished) {
-      try {
-        await this.#options.publisher.publish([event]);
-        this.#unpublished.delete(sagaId);
-      } catch (error) {
-        this.#options.logger.warn({ err: error, sagaId }, 'could not publish PaymentInDoubt; retrying next sweep');
-        return;
-      }
+    try {
+      await this.#options.publisher.publish([{ detailType: COMPENSATION_FACTS.inDoubt, source: COMPENSATE_SOURCE, detail }]);
+    } catch (error) {
+      this.#options.logger.warn({ err: error, sagaId: saga.sagaId }, 'could not publish PaymentInDoubt; the payment stays TRANSMITTED and is swept again');
+      return 'unpublished';
     }
+    try {
+      const written = await this.#options.sagas.transition({ sagaId: saga.sagaId, to: 'IN_DOUBT', from: ['TRANSMITTED'], reason, attempt: 1, idempotencyKey: 'in-doubt', current: saga });
+      if (written.status === 'already-applied') return 'skipped';
+    } catch (error) {
+      // Settled or rejected since the index was read: its outcome stands.
+      if (error instanceof IllegalTransitionError) return 'skipped';
+      throw error;
+    }
+    this.#options.logger.warn({ sagaId: saga.sagaId, endToEndId: saga.endToEndId, transmittedAt: transmitted.at }, 'payment in doubt; raised to operations, nothing reversed');
+    return 'in-doubt';
   }
 
   /** Stops sweeping and waits for a sweep in progress; idempotent. */

@@ -4,7 +4,7 @@ import type { AuditOrigin, AuditRecord } from '../../shared/audit/index.ts';
 import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS, parseDictProblem } from '../../shared/dict/index.ts';
-import { PermanentError, SeloError, classifyError } from '../../shared/errors/index.ts';
+import { PermanentError, SeloError, TransientError, classifyError } from '../../shared/errors/index.ts';
 import { EVENT_DETAIL_VERSION, VERIFIED_EVENTS, childTraceparent, paymentSagaId } from '../../shared/events/index.ts';
 import type {
   BcbMessageReceivedData,
@@ -73,6 +73,8 @@ type Disposition =
   | 'duplicate'
   /** The BCB refusing a duplicate of our own message (the original decides): recorded only. */
   | 'duplicate-notice'
+  /** A refusal that may concern a resent copy, not the original: raised to operations, not acted on. */
+  | 'ambiguous'
   /** No saga of ours: recorded only. */
   | 'unknown-saga'
   /** A second, different outcome for a final saga: OUTCOME_CONFLICT, for operations. */
@@ -127,6 +129,8 @@ const FAILED_STATES: readonly SagaState[] = ['REJECTED', 'FAILED', 'COMPENSATING
  * these would compensate a payment that settles.
  */
 const DUPLICATE_NOTICE_ADMI_CODES: ReadonlySet<string> = new Set(['DUPLICATE_BIZMSGIDR']);
+/** An admi.002 that may be about a resent copy of our message: an alert for operations. */
+const AMBIGUOUS_REJECTION = VERIFIED_EVENTS.rejectionAmbiguous;
 const DUPLICATE_NOTICE_RJCT_CODES: ReadonlySet<string> = new Set(['AM05']);
 const SAGA_KEY = /^[A-Za-z0-9-]{1,64}$/;
 const SOURCE_MARK = / \[source (\S+)\]$/;
@@ -324,6 +328,28 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     if (DUPLICATE_NOTICE_ADMI_CODES.has(reason.code)) {
       scope.logger.warn({ sagaId, code: reason.code }, 'admi.002 about a duplicate of our message: the original decides, recorded only');
       return recorded('duplicate-notice', sagaId);
+    }
+    // Our transmit resends the same bytes (same BizMsgIdr) after an attempt whose fate is unknown;
+    // the BCB then refuses the copy while the original may settle. Whatever its code, an admi.002
+    // for a message sent more than once (or in doubt) proves nothing: operations decide.
+    const saga = await deps.sagas.get(sagaId);
+    // Before the transmit worker has recorded its 201, how many copies were sent is not known yet.
+    if (saga?.state === 'TRANSMITTING') throw new TransientError('VERIFY_REFUSAL_BEFORE_TRANSMITTED', `admi.002 about ${rejected} arrived before the transmission was recorded; retried later`);
+    const sentAttempt = saga?.history.find((t) => t.key === 'transmitted')?.attempt ?? 1;
+    if (saga !== undefined && (saga.state === 'IN_DOUBT' || sentAttempt > 1)) {
+      scope.logger.warn({ sagaId, code: reason.code, state: saga.state, sentAttempt }, 'admi.002 for a message sent more than once: may concern a resent copy; raised to operations, not acted on');
+      const step = recorded('ambiguous', sagaId, idsOf(saga));
+      step.events.push(
+        event(scope, AMBIGUOUS_REJECTION, sagaId, { ...idsOf(saga), bizMsgIdr: rejected }, {
+          channel: 'spi',
+          reason: `admi.002 ${reason.code} about ${rejected}, which was sent ${sentAttempt > 1 ? `on attempt ${sentAttempt}` : 'and is in doubt'}: it may refuse a resent copy while the original settles`,
+          recordedState: saga.state,
+          rejectedBizMsgIdr: rejected,
+          code: reason.code,
+          resourceId,
+        }),
+      );
+      return step;
     }
     const data: MessageRejectedData = {
       channel: 'spi',

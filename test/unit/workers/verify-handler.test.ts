@@ -4,7 +4,7 @@ import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim
 import { buildDictProblem } from '../../../shared/dict/index.ts';
 import {
   decodeDictOperationFailed, decodeDictResponseVerified, decodeEchoAnswered, decodeEventBody, decodeInboundPaymentReceived, decodeMessageRejected,
-  decodeOutcomeConflict, decodePaymentRejected, decodePaymentReturned, decodePaymentSettled, decodeSignatureInvalid, dictSagaId, echoSagaId, encodeEventBody,
+  decodeOutcomeConflict, decodePaymentRejected, decodeRejectionAmbiguous, decodePaymentReturned, decodePaymentSettled, decodeSignatureInvalid, dictSagaId, echoSagaId, encodeEventBody,
   newTraceparent, parseEventDetail, paymentSagaId,
 } from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
@@ -129,6 +129,7 @@ const DECODERS: Readonly<Record<string, (data: unknown) => unknown>> = {
   DictOperationFailed: decodeDictOperationFailed,
   SignatureInvalid: decodeSignatureInvalid,
   OutcomeConflict: decodeOutcomeConflict,
+  RejectionAmbiguous: decodeRejectionAmbiguous,
 };
 
 /** Runs the handler on an event as the runtime would decode it from the queue; checks what it publishes against the contract. */
@@ -267,6 +268,30 @@ describe('verify handler: SPI outcomes of our payments', () => {
     pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
     expect(types(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'DUPLICATE_BIZMSGIDR')))).toEqual([]);
     expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('TRANSMITTED');
+  });
+
+  it('raises an admi.002 for a message sent more than once (or in doubt) to operations instead of rejecting the payment', async () => {
+    const { deps, sagas, pointers } = world();
+    for (const [state, attempt, bizMsgIdr] of [['TRANSMITTED', 2, 'M99999004ffffffffffffffffffffff1'], ['IN_DOUBT', 1, 'M99999004ffffffffffffffffffffff2']] as const) {
+      const id = e2e();
+      const transmitted = { at: '2026-11-28T17:00:00.000Z', from: 'TRANSMITTING' as const, to: 'TRANSMITTED' as const, reason: 'ICOM 201', attempt, key: 'transmitted' };
+      sagas.add(paymentSagaId(id), state, { endToEndId: id, bizMsgIdr, history: [transmitted] });
+      pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+      const alert = only(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID')));
+      expect(alert.detailType).toBe('RejectionAmbiguous');
+      expect(alert.detail.data).toMatchObject({ recordedState: state, rejectedBizMsgIdr: bizMsgIdr, code: 'SCHEMA_INVALID' });
+      expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe(state);
+    }
+  });
+
+  it('retries an admi.002 that arrives before the transmission was recorded', async () => {
+    const { deps, sagas, pointers } = world();
+    const id = e2e();
+    const bizMsgIdr = 'M99999004ffffffffffffffffffffff3';
+    sagas.add(paymentSagaId(id), 'TRANSMITTING', { endToEndId: id, bizMsgIdr });
+    pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+    await expect(spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID'))).rejects.toMatchObject({ code: 'VERIFY_REFUSAL_BEFORE_TRANSMITTED' });
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('TRANSMITTING');
   });
 
   it('records an admi.002 for an echo in a state its table cannot leave for FAILED, without crashing', async () => {
