@@ -128,12 +128,29 @@ describe('receive: forwarding one stream answer', () => {
     const { queue, dedupe, forward, recent } = setup();
     dedupe.claimed.add(dedupeKey('old'));
     recent.acquire('other-stream');
-    const result = await forward(answerOf([{ id: 'old', xml: '<A/>' }, { id: 'new', xml: '<B/>' }, { id: 'new', xml: '<B/>' }, { id: 'other-stream', xml: '<C/>' }]));
+    const forwarding = forward(answerOf([{ id: 'old', xml: '<A/>' }, { id: 'new', xml: '<B/>' }, { id: 'new', xml: '<B/>' }, { id: 'other-stream', xml: '<C/>' }]));
+    // The copy in flight on another stream is waited for: this answer is not confirmed before it is durable.
+    let finished = false;
+    void forwarding.then(() => (finished = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(finished).toBe(false);
+    recent.done('other-stream');
+    const result = await forwarding;
     expect(result).toEqual({ read: 4, forwarded: 1, duplicates: 3 });
     expect(queue.sent.map((e) => decode(e).detail.data.resourceId)).toEqual(['new']);
     // Once forwarded, a later copy is dropped without asking DynamoDB.
     dedupe.failChecks = true;
     expect(await forward(answerOf([{ id: 'new', xml: '<B/>' }]))).toEqual({ read: 1, forwarded: 0, duplicates: 1 });
+  });
+
+  it('forwards a copy itself when the other stream forwarding it failed', async () => {
+    const { queue, forward, recent } = setup();
+    recent.acquire('x');
+    const forwarding = forward(answerOf([{ id: 'x', xml: '<X/>' }]));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    recent.release('x');
+    expect(await forwarding).toEqual({ read: 1, forwarded: 1, duplicates: 0 });
+    expect(queue.sent.map((e) => decode(e).detail.data.resourceId)).toEqual(['x']);
   });
 
   it('forwards when the dedupe store cannot be read (the verify worker is idempotent)', async () => {

@@ -180,9 +180,20 @@ export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomS
       (error: unknown) => new ReceiveAuditError(error),
     );
 
-    const acquired: Item[] = items.filter((item) => deps.recent.acquire(item.message.resourceId));
+    const acquired: Item[] = [];
     const settled = new Set<string>();
     try {
+      // One copy per id in this answer; a copy another stream is forwarding is waited for, and
+      // taken over when that forwarding fails (its answer is never confirmed on our behalf).
+      const byId = new Map<string, Item>();
+      for (const item of items) if (!byId.has(item.message.resourceId)) byId.set(item.message.resourceId, item);
+      let pending = [...byId.values()];
+      while (pending.length > 0) {
+        const waiting: Item[] = [];
+        for (const item of pending) (deps.recent.acquire(item.message.resourceId) ? acquired : waiting).push(item);
+        const durable = await Promise.all(waiting.map((item) => deps.recent.waitFor(item.message.resourceId)));
+        pending = waiting.filter((_, i) => durable[i] !== true);
+      }
       const seen = await Promise.all(acquired.map((item) => seenBefore(item.message.resourceId)));
       const fresh = acquired.filter((_, i) => seen[i] !== true);
       for (const item of acquired.filter((_, i) => seen[i] === true)) {

@@ -1,12 +1,14 @@
 /**
  * The `PI-ResourceId`s this process is forwarding or forwarded lately. A stream duplicate often
  * arrives on another stream while the first copy is still on its way to the verify queue, before
- * its dedupe marker exists; this catches it without a DynamoDB round trip. Dropping such a copy is
- * safe: the first copy's answer is confirmed only once that copy is durable, so if it fails, the
- * BCB delivers it again.
+ * its dedupe marker exists; this catches it without a DynamoDB round trip. The later copy waits
+ * for the first one's outcome ({@link RecentResources.waitFor}) before its own answer is
+ * confirmed: dropped if the first copy became durable, forwarded itself if it did not (confirming
+ * the duplicate might confirm the resource at the BCB).
  */
 export class RecentResources {
-  readonly #inFlight = new Set<string>();
+  /** Ids being forwarded, with how their forwarding ends: true durable, false not forwarded. */
+  readonly #inFlight = new Map<string, { settled: Promise<boolean>; settle: (durable: boolean) => void }>();
   readonly #done = new Set<string>();
   readonly #capacity: number;
 
@@ -19,12 +21,27 @@ export class RecentResources {
   /** Takes `id` for forwarding; false when it is in flight or was forwarded lately. */
   acquire(id: string): boolean {
     if (this.#inFlight.has(id) || this.#done.has(id)) return false;
-    this.#inFlight.add(id);
+    let settle: (durable: boolean) => void = () => undefined;
+    const settled = new Promise<boolean>((resolve) => {
+      settle = resolve;
+    });
+    this.#inFlight.set(id, { settled, settle });
     return true;
+  }
+
+  /**
+   * How the copy being forwarded ends: true once it is durable (a later copy may be dropped and
+   * confirmed), false when it was not forwarded (the later copy must be forwarded itself). True
+   * at once for an id forwarded lately; false at once for an id nobody is forwarding.
+   */
+  waitFor(id: string): Promise<boolean> {
+    if (this.#done.has(id)) return Promise.resolve(true);
+    return this.#inFlight.get(id)?.settled ?? Promise.resolve(false);
   }
 
   /** `id` is durable (or known handled): later copies are dropped. */
   done(id: string): void {
+    this.#inFlight.get(id)?.settle(true);
     this.#inFlight.delete(id);
     this.#done.delete(id);
     this.#done.add(id);
@@ -36,6 +53,7 @@ export class RecentResources {
 
   /** `id` was not forwarded: a later copy must be forwarded. */
   release(id: string): void {
+    this.#inFlight.get(id)?.settle(false);
     this.#inFlight.delete(id);
   }
 }
