@@ -101,3 +101,67 @@ export function readWorkerProcessConfig(reader: EnvReader): WorkerProcessConfig 
     backoff: readBackoff(reader),
   };
 }
+
+/** A started SQS-fed worker: its runtime, its health port, and one idempotent `close`. */
+export interface LaunchedWorker<T> {
+  runtime: WorkerRuntime<T>;
+  /** Port of the health endpoint (`/live`, `/ready`). */
+  healthPort: number | undefined;
+  /** Stops polling, drains, flushes, closes what the worker owns and destroys the clients; idempotent. */
+  close(): Promise<void>;
+}
+
+/** What {@link launchQueueWorker} needs besides the worker's own parts. */
+export interface LaunchQueueWorkerOptions<T> {
+  /** Worker name: its queue's key in the topology, `selo.<name>` source. */
+  name: string;
+  /** The environment's topology (`resolveTopology`): the worker's queue, the bus, the audit stream. */
+  topology: { eventBusName: string; auditStream: { name: string }; queues: readonly WorkerWiring<T>['queue'][] };
+  /** SDK clients; destroyed by `close` (and if the start fails). */
+  clients: AwsClients;
+  logger: Logger;
+  /** The settings every worker process shares ({@link readWorkerProcessConfig}). */
+  processConfig: WorkerProcessConfig;
+  /** The worker's own parts. */
+  wiring: Pick<WorkerWiring<T>, 'handler' | 'decode' | 'failureDetailType' | 'closeables' | 'checks'>;
+}
+
+/**
+ * The common end of every SQS-fed worker's `main`: finds its queue in the topology, starts the
+ * runtime, and returns one idempotent `close` that also destroys the clients; if the start
+ * fails, the clients are destroyed before the error is rethrown.
+ */
+export async function launchQueueWorker<T>(options: LaunchQueueWorkerOptions<T>): Promise<LaunchedWorker<T>> {
+  const { clients, topology, name } = options;
+  try {
+    const queue = topology.queues.find((q) => q.key === name);
+    if (queue === undefined) throw new Error(`the topology declares no ${name} queue`);
+    const runtime = await startWorkerRuntime<T>({
+      name,
+      ...options.wiring,
+      clients,
+      logger: options.logger,
+      queue,
+      eventBusName: topology.eventBusName,
+      auditStreamName: topology.auditStream.name,
+      ...options.processConfig,
+    });
+    let closed = false;
+    return {
+      runtime,
+      healthPort: runtime.healthPort,
+      async close() {
+        if (closed) return;
+        closed = true;
+        try {
+          await runtime.close();
+        } finally {
+          clients.destroy();
+        }
+      },
+    };
+  } catch (error) {
+    clients.destroy();
+    throw error;
+  }
+}

@@ -6,19 +6,16 @@ import { COMPENSATE_SOURCE, decodeCompensationTrigger } from '../../shared/event
 import type { CompensationTrigger } from '../../shared/events/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import { EventBridgePublisher, eventBridgePutEventsPort, readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
-import type { WorkerRuntime } from '../../shared/runtime/index.ts';
+import { EventBridgePublisher, eventBridgePutEventsPort, launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
+import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
 import { createCompensateHandler } from './handler.ts';
 import { InDoubtSweeper, SPI_SETTLEMENT_LIMIT_MS } from './in-doubt-sweeper.ts';
 
 /** A running compensation worker and what it owns. */
-export interface CompensateWorker {
-  runtime: WorkerRuntime<CompensationTrigger>;
+export interface CompensateWorker extends LaunchedWorker<CompensationTrigger> {
   /** The in-doubt sweeper running in this process. */
   sweeper: InDoubtSweeper;
-  healthPort: number | undefined;
-  close(): Promise<void>;
 }
 
 /** Options of {@link startCompensateWorker}. */
@@ -47,47 +44,23 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.compensate', level: config.logLevel });
   const topology = resolveTopology(config.environment);
-  const queue = topology.queues.find((q) => q.key === 'compensate');
-  if (queue === undefined) throw new Error('the topology declares no compensate queue');
-
   const clients = createAwsClients(config.aws);
   const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
   const publisher = new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger });
   const sweeper = new InDoubtSweeper({ sagas, publisher, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs, settlementLimitMs });
-  try {
-    const runtime = await startWorkerRuntime<CompensationTrigger>({
-      name: 'compensate',
+  const launched = await launchQueueWorker<CompensationTrigger>({
+    name: 'compensate',
+    topology,
+    clients,
+    logger,
+    processConfig,
+    wiring: {
       handler: createCompensateHandler({ sagas, publisher, triggers: COMPENSATION_TRIGGERS }),
       decode: (data, detailType) => decodeCompensationTrigger(data, detailType),
-      clients,
-      logger,
-      queue,
-      eventBusName: topology.eventBusName,
-      auditStreamName: topology.auditStream.name,
       failureDetailType: 'CompensationFailed',
-      ...processConfig,
       closeables: [{ name: 'in-doubt sweeper', close: () => sweeper.close() }],
-    });
-    sweeper.start();
-    let closed = false;
-    return {
-      runtime,
-      sweeper,
-      healthPort: runtime.healthPort,
-      async close() {
-        if (closed) return;
-        closed = true;
-        try {
-          await sweeper.close();
-          await runtime.close();
-        } finally {
-          clients.destroy();
-        }
-      },
-    };
-  } catch (error) {
-    await sweeper.close();
-    clients.destroy();
-    throw error;
-  }
+    },
+  });
+  sweeper.start();
+  return { ...launched, sweeper };
 }

@@ -8,18 +8,15 @@ import { decodeMessageSigned } from '../../shared/events/index.ts';
 import type { MessageSignedData } from '../../shared/events/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import { readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
-import type { WorkerRuntime } from '../../shared/runtime/index.ts';
+import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
+import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { DedupeStore, SagaStore } from '../../shared/saga/index.ts';
 import { createTransmitHandler } from './handler.ts';
 
 /** A running transmit worker and what it owns. */
-export interface TransmitWorker {
-  runtime: WorkerRuntime<MessageSignedData>;
-  healthPort: number | undefined;
+export interface TransmitWorker extends LaunchedWorker<MessageSignedData> {
   /** TLS handshakes and requests to the BCB so far (connection reuse). */
   bcbStats(): { handshakes: number; requests: number };
-  close(): Promise<void>;
 }
 
 /** Options of {@link startTransmitWorker}. */
@@ -47,8 +44,6 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.transmit', level: config.logLevel });
   const topology = resolveTopology(config.environment);
-  const queue = topology.queues.find((q) => q.key === 'transmit');
-  if (queue === undefined) throw new Error('the topology declares no transmit queue');
 
   const tls = bcbTlsOptions(bcb);
   const timeouts = { headersTimeoutMs: bcb.timeoutMs, bodyTimeoutMs: bcb.timeoutMs };
@@ -59,52 +54,42 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
     await icomHttp.close();
     if (dictHttp !== icomHttp) await dictHttp.close();
   };
+  let launched: LaunchedWorker<MessageSignedData>;
   try {
-    const runtime = await startWorkerRuntime<MessageSignedData>({
+    launched = await launchQueueWorker<MessageSignedData>({
       name: 'transmit',
-      handler: createTransmitHandler({
-        icom: new IcomClient({ http: icomHttp, ispb: config.ispb }),
-        dict: dictHttp,
-        ispb: config.ispb,
-        sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
-        dedupe: new DedupeStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
-        claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
-        claimCheckBucket: topology.payloadBucket,
-      }),
-      decode: (data) => decodeMessageSigned(data),
+      topology,
       clients,
       logger,
-      queue,
-      eventBusName: topology.eventBusName,
-      auditStreamName: topology.auditStream.name,
-      // Not TransmissionFailed: a dead-lettered transmit message proves nothing about the payment
-      // (it may have reached the BCB), so operations look at it rather than compensation.
-      failureDetailType: 'TransmitStepDeadLettered',
-      ...processConfig,
-      closeables: [{ name: 'bcb http clients', close: closeHttp }],
+      processConfig,
+      wiring: {
+        handler: createTransmitHandler({
+          icom: new IcomClient({ http: icomHttp, ispb: config.ispb }),
+          dict: dictHttp,
+          ispb: config.ispb,
+          sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
+          dedupe: new DedupeStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
+          claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
+          claimCheckBucket: topology.payloadBucket,
+        }),
+        decode: (data) => decodeMessageSigned(data),
+        // Not TransmissionFailed: a dead-lettered transmit message proves nothing about the payment
+        // (it may have reached the BCB), so operations look at it rather than compensation.
+        failureDetailType: 'TransmitStepDeadLettered',
+        closeables: [{ name: 'bcb http clients', close: closeHttp }],
+      },
     });
-    let closed = false;
-    return {
-      runtime,
-      healthPort: runtime.healthPort,
-      bcbStats: () => {
-        const a = icomHttp.stats();
-        const b = dictHttp === icomHttp ? { handshakes: 0, requests: 0 } : dictHttp.stats();
-        return { handshakes: a.handshakes + b.handshakes, requests: a.requests + b.requests };
-      },
-      async close() {
-        if (closed) return;
-        closed = true;
-        try {
-          await runtime.close();
-        } finally {
-          clients.destroy();
-        }
-      },
-    };
   } catch (error) {
+    // The runtime never started, so it will not close them.
     await closeHttp().catch(() => undefined);
-    clients.destroy();
     throw error;
   }
+  return {
+    ...launched,
+    bcbStats: () => {
+      const a = icomHttp.stats();
+      const b = dictHttp === icomHttp ? { handshakes: 0, requests: 0 } : dictHttp.stats();
+      return { handshakes: a.handshakes + b.handshakes, requests: a.requests + b.requests };
+    },
+  };
 }

@@ -6,8 +6,8 @@ import { EnvReader, loadConfig } from '../../shared/config/index.ts';
 import type { Env } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import { readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
-import type { WorkerRuntime } from '../../shared/runtime/index.ts';
+import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
+import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
 import { bcbTrustStore } from './bcb-trust.ts';
 import { FactStore } from './fact-store.ts';
@@ -20,13 +20,7 @@ import type { VerifyInput } from './verify-input.ts';
 export const BCB_ISPB = '00038166';
 
 /** A running verify worker and what it owns. */
-export interface VerifyWorker {
-  runtime: WorkerRuntime<VerifyInput>;
-  /** Port of the health endpoint (`/live`, `/ready`). */
-  healthPort: number | undefined;
-  /** Stops polling, drains, flushes and closes the clients; idempotent. */
-  close(): Promise<void>;
-}
+export type VerifyWorker = LaunchedWorker<VerifyInput>;
 
 /** Options of {@link startVerifyWorker}. */
 export interface VerifyWorkerOptions {
@@ -54,15 +48,16 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.verify', level: config.logLevel });
   const topology = resolveTopology(config.environment);
-  const queue = topology.queues.find((q) => q.key === 'verify');
-  if (queue === undefined) throw new Error('the topology declares no verify queue');
   const trustStore = bcbTrustStore(readFileSync(trustPath, 'utf8'), bcbIspb);
-
   const clients = createAwsClients(config.aws);
   const table = { client: clients.dynamodb, tableName: topology.sagaTable.name };
-  try {
-    const runtime = await startWorkerRuntime<VerifyInput>({
-      name: 'verify',
+  return launchQueueWorker<VerifyInput>({
+    name: 'verify',
+    topology,
+    clients,
+    logger,
+    processConfig,
+    wiring: {
       handler: createVerifyHandler({
         ispb: config.ispb,
         bcbIspb,
@@ -75,32 +70,9 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
         maxXmlBytes,
       }),
       decode: decodeVerifyInput,
-      clients,
-      logger,
-      queue,
-      eventBusName: topology.eventBusName,
-      auditStreamName: topology.auditStream.name,
       // A message dead-lettered here was never acted on (its claim check vanished, or a saga
       // write kept failing): operations look at it; nothing to compensate.
       failureDetailType: 'VerifyStepDeadLettered',
-      ...processConfig,
-    });
-    let closed = false;
-    return {
-      runtime,
-      healthPort: runtime.healthPort,
-      async close() {
-        if (closed) return;
-        closed = true;
-        try {
-          await runtime.close();
-        } finally {
-          clients.destroy();
-        }
-      },
-    };
-  } catch (error) {
-    clients.destroy();
-    throw error;
-  }
+    },
+  });
 }
