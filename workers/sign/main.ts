@@ -7,8 +7,8 @@ import type { Env } from '../../shared/config/index.ts';
 import { HsmPool, readHsmConfig } from '../../shared/hsm/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import { readWorkerProcessConfig, startWorkerRuntime } from '../../shared/runtime/index.ts';
-import type { WorkerRuntime } from '../../shared/runtime/index.ts';
+import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
+import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
 import { hsmSigningKey } from '../../shared/xmldsig/index.ts';
 import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
@@ -17,13 +17,7 @@ import { decodeSignRequest } from './sign-request.ts';
 import type { SignRequest } from './sign-request.ts';
 
 /** A running sign worker and what it owns. */
-export interface SignWorker {
-  runtime: WorkerRuntime<SignRequest>;
-  /** Port of the health endpoint (`/live`, `/ready`). */
-  healthPort: number | undefined;
-  /** Stops polling, drains, flushes, closes the HSM pool (unless shared) and the clients. */
-  close(): Promise<void>;
-}
+export type SignWorker = LaunchedWorker<SignRequest>;
 
 /** Options of {@link startSignWorker}. */
 export interface SignWorkerOptions {
@@ -50,8 +44,6 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.sign', level: config.logLevel });
   const topology = resolveTopology(config.environment);
-  const queue = topology.queues.find((q) => q.key === 'sign');
-  if (queue === undefined) throw new Error('the topology declares no sign queue');
   const certificate = readFileSync(certificatePath);
 
   const clients = createAwsClients(config.aws);
@@ -61,42 +53,30 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
   const xsd = new XsdBatchValidator();
   try {
     if (ownPool) await pool.start();
-    const runtime = await startWorkerRuntime<SignRequest>({
+    return await launchQueueWorker<SignRequest>({
       name: 'sign',
-      handler: createSignHandler({
-        ispb: config.ispb,
-        signingKey: hsmSigningKey(pool, { label: hsm.signingKeyLabel }, certificate),
-        sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
-        claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
-        bizMsgIndex: new BizMsgIndex({ client: clients.dynamodb, tableName: topology.sagaTable.name, ttlAttribute: topology.sagaTable.ttlAttribute }),
-        validateSpi: (xml) => xsd.validate(xml, 'pacs.008.spi.1.16'),
-      }),
-      decode: decodeSignRequest,
+      topology,
       clients,
       logger,
-      queue,
-      eventBusName: topology.eventBusName,
-      auditStreamName: topology.auditStream.name,
-      failureDetailType: 'SigningFailed',
-      ...processConfig,
-      closeables: [{ name: 'xsd validator', close: () => xsd.close() }, ...(ownPool ? [{ name: 'hsm pool', close: () => pool.close() }] : [])],
-      checks: [{ name: 'hsm', check: () => ({ ok: pool.ready(), detail: pool.health().state }) }],
-    });
-    let closed = false;
-    return {
-      runtime,
-      healthPort: runtime.healthPort,
-      async close() {
-        if (closed) return;
-        closed = true;
-        try {
-          await runtime.close();
-        } finally {
-          clients.destroy();
-        }
+      processConfig,
+      wiring: {
+        handler: createSignHandler({
+          ispb: config.ispb,
+          signingKey: hsmSigningKey(pool, { label: hsm.signingKeyLabel }, certificate),
+          sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
+          claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
+          bizMsgIndex: new BizMsgIndex({ client: clients.dynamodb, tableName: topology.sagaTable.name, ttlAttribute: topology.sagaTable.ttlAttribute }),
+          validateSpi: (xml) => xsd.validate(xml, 'pacs.008.spi.1.16'),
+        }),
+        decode: decodeSignRequest,
+        failureDetailType: 'SigningFailed',
+        closeables: [{ name: 'xsd validator', close: () => xsd.close() }, ...(ownPool ? [{ name: 'hsm pool', close: () => pool.close() }] : [])],
+        checks: [{ name: 'hsm', check: () => ({ ok: pool.ready(), detail: pool.health().state }) }],
       },
-    };
+    });
   } catch (error) {
+    // The runtime never started, so it closes none of these (launchQueueWorker destroyed the
+    // clients if it got that far; destroying them again is harmless).
     await xsd.close().catch(() => undefined);
     if (ownPool) await pool.close().catch(() => undefined);
     clients.destroy();
