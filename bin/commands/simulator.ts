@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ReceiverBehaviour } from '../../infra/bcb-simulator/index.ts';
 import type { Command, CommandIo } from './command.ts';
+import { portOption } from './options.ts';
 import { untilSignal } from './signals.ts';
 
 const USAGE = `usage: selo simulator [--pki <dir>] [--port 0] [--admin-port 0] [--host 127.0.0.1]
@@ -13,13 +14,6 @@ Runs the BCB simulator (ICOM and DICT over mTLS, admin over plain HTTP on loopba
 development PKI written by "selo pki init" (default .selo/pki; --pki-dir is an alias). Once ready it
 prints "selo: ready {json}" with the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.
 `;
-
-function portOf(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`--${name} must be a port number, got ${JSON.stringify(value)}`);
-  return port;
-}
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   let values;
@@ -83,8 +77,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     options = {
       ...pki,
       host: values.host,
-      port: portOf('port', values.port, 0),
-      adminPort: portOf('admin-port', values['admin-port'], 0),
+      port: portOption(values.port, 'port', 0),
+      adminPort: portOption(values['admin-port'], 'admin-port', 0),
       schemaValidation: !values['no-schema-validation'],
       logger: createLogger({ name: 'bcb-simulator', level: 'info' }),
       ...(receiver === undefined ? {} : { defaultReceiver: receiver }),

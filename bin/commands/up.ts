@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { LocalStack } from '../../infra/local/index.ts';
 import type { LocalHsm } from '../../infra/local/local-hsm.ts';
 import type { Command, CommandIo } from './command.ts';
+import { portOption } from './options.ts';
 import { untilSignal } from './signals.ts';
 
 const USAGE = `usage: selo up [--host 127.0.0.1] [--sqs-port 4566] [--kinesis-port 4567] [--dynamodb-port 4568] [--events-port 4569]
@@ -11,13 +12,6 @@ Prepares the project-local SoftHSM token and development PKI (once), starts the 
 for AWS (SQS+S3, Kinesis, DynamoDB, EventBridge), creates selo's topology on them, starts the BCB
 simulator and every worker (sign, transmit, receive, verify, compensate, sharing one HSM pool;
 --no-workers for the stand-ins only), prints one line "selo: ready {json}" and stays up until Ctrl-C (SIGINT) or SIGTERM.`;
-
-function port(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!/^\d+$/.test(value) || parsed > 65_535) throw new RangeError(`--${name} must be a port number from 0 to 65535, got ${JSON.stringify(value)}`);
-  return parsed;
-}
 
 function describe(stack: LocalStack, hsm: LocalHsm): string {
   const lines = [
@@ -78,11 +72,11 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   let ports;
   try {
     ports = {
-      sqs: port(values['sqs-port'], 'sqs-port', 4566),
-      kinesis: port(values['kinesis-port'], 'kinesis-port', 4567),
-      dynamodb: port(values['dynamodb-port'], 'dynamodb-port', 4568),
-      events: port(values['events-port'], 'events-port', 4569),
-      bcb: port(values['bcb-port'], 'bcb-port', 4570),
+      sqs: portOption(values['sqs-port'], 'sqs-port', 4566),
+      kinesis: portOption(values['kinesis-port'], 'kinesis-port', 4567),
+      dynamodb: portOption(values['dynamodb-port'], 'dynamodb-port', 4568),
+      events: portOption(values['events-port'], 'events-port', 4569),
+      bcb: portOption(values['bcb-port'], 'bcb-port', 4570),
     };
   } catch (error) {
     io.stderr.write(`selo up: ${(error as Error).message}\n`);
