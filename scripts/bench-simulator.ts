@@ -11,7 +11,7 @@
  * machine, against which the simulator's figures are given as a ratio.
  *
  *   node scripts/bench-simulator.ts [--count 5000] [--concurrency 64] [--batch 1] [--drain] [--no-xsd] [--baseline]
- *                                   [--schema-interval <ms between xmllint runs>]
+ *                                   [--schema-interval <ms between xmllint runs>] [--threads <inspection threads>]
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -96,12 +96,13 @@ function clientCpu(): number {
   return (usage.user + usage.system) / 1e6;
 }
 
-async function serve(pkiFile: string, schemaValidation: boolean, schemaBatchIntervalMs: number | undefined): Promise<void> {
+async function serve(pkiFile: string, schemaValidation: boolean, schemaBatchIntervalMs: number | undefined, inspectionThreads: number | undefined): Promise<void> {
   const pki = JSON.parse(readFileSync(pkiFile, 'utf8')) as SimulatorTestPki;
   // The messages are signed before the run; a long settlement limit keeps a slow run from
   // turning them into (cheaper) AB03 rejections.
   const sim = await startTestSimulator(pki, { logger: createLogger({ name: 'bcb-simulator', level: 'warn' }), longPollMs: 1000, schemaValidation, settlementLimitMs: 600_000,
     ...(schemaBatchIntervalMs === undefined ? {} : { schemaBatchIntervalMs }),
+    ...(inspectionThreads === undefined ? {} : { inspectionThreads }),
   });
   process.send?.({ port: sim.port, adminUrl: sim.adminUrl });
   process.on('message', () => {
@@ -189,7 +190,7 @@ async function bench(): Promise<void> {
   const { values } = parseArgs({
     options: {
       count: { type: 'string', default: '5000' }, concurrency: { type: 'string', default: '64' }, batch: { type: 'string', default: '1' }, drain: { type: 'boolean', default: false },
-      'no-xsd': { type: 'boolean', default: false }, baseline: { type: 'boolean', default: false }, 'schema-interval': { type: 'string' },
+      'no-xsd': { type: 'boolean', default: false }, baseline: { type: 'boolean', default: false }, 'schema-interval': { type: 'string' }, threads: { type: 'string' },
     },
   });
   const count = Number(values.count);
@@ -227,13 +228,18 @@ async function bench(): Promise<void> {
         await stopChild(bare);
       }
     }
-    const sim = await startChild(['--serve', pkiFile, values['no-xsd'] ? 'no-xsd' : 'xsd', ...(values['schema-interval'] === undefined ? [] : [values['schema-interval']])]);
+    const sim = await startChild(['--serve', pkiFile, values['no-xsd'] ? 'no-xsd' : 'xsd', values['schema-interval'] ?? '', values.threads ?? '']);
     const simPid = sim.child.pid ?? 0;
     const target = simulatorOf(sim.port);
     const agent = agentFor(pki, concurrency);
     try {
       await warmUp(agent, target);
-      const base = await summary(sim.adminUrl);
+      // The warm-up messages are processed after their 201: wait until they are decided.
+      let base = await summary(sim.adminUrl);
+      while (base.pending > 0 || base.settled + base.rejected + base.invalid < 16) {
+        await new Promise((r) => setTimeout(r, 20));
+        base = await summary(sim.adminUrl);
+      }
       const cpu0 = clientCpu();
       const sim0 = processCpu(simPid);
       const started = performance.now();
@@ -249,7 +255,7 @@ async function bench(): Promise<void> {
       const xsdStats = (await (await request(`${sim.adminUrl}/stats/schema-validation`)).body.json()) as { runs: number; messages: number };
       const accepted = count / posted.seconds;
       const settled = count / settleSeconds;
-      out(`messages ${count}, ${batch} per POST, concurrency ${concurrency}, XSD validation ${values['no-xsd'] ? 'off' : 'on'}, 2 processes on this machine`);
+      out(`messages ${count}, ${batch} per POST, concurrency ${concurrency}, XSD validation ${values['no-xsd'] ? 'off' : 'on'}, inspection threads ${values.threads ?? 'default'}, 2 processes on this machine`);
       out(`accepted (201): ${accepted.toFixed(0)} pacs.008/s  (${posted.seconds.toFixed(2)} s; POST latency p50 ${percentile(posted.latencies, 50)} ms, p99 ${percentile(posted.latencies, 99)} ms; non-201: ${posted.failed})`);
       out(`settled:        ${settled.toFixed(0)} pacs.008/s  (all ${count} decided after ${settleSeconds.toFixed(2)} s: settled ${s.settled - base.settled}, rejected ${s.rejected - base.rejected}, invalid ${s.invalid - base.invalid})`);
       out(
@@ -273,6 +279,7 @@ async function bench(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '', process.argv[4] !== 'no-xsd', process.argv[5] === undefined ? undefined : Number(process.argv[5]));
+const optionalNumber = (arg: string | undefined): number | undefined => (arg === undefined || arg === '' ? undefined : Number(arg));
+if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '', process.argv[4] !== 'no-xsd', optionalNumber(process.argv[5]), optionalNumber(process.argv[6]));
 else if (process.argv[2] === '--serve-null') await serveNull(process.argv[3] ?? '');
 else await bench();

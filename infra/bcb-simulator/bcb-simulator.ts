@@ -24,6 +24,8 @@ import { resolveSimulatorOptions, validateReceiver } from './simulator-options.t
 import type { BcbSimulatorOptions, ReceiverBehaviour, ResolvedSimulatorOptions } from './simulator-options.ts';
 import { SpiEmitter, newResourceId } from './spi-emitter.ts';
 import { SpiProcessor } from './spi-processor.ts';
+import { ThreadedSpiInspector, inlineSpiInspector } from './spi-inspector.ts';
+import type { SpiInspector } from './spi-inspector.ts';
 import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
 
 const gzipAsync = promisify(gzip);
@@ -145,10 +147,11 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
   const ledger = new Ledger();
   const trustStore = new TrustStore();
   const receivers = new Map<string, ReceiverBehaviour>();
-  for (const participant of options.participants) {
-    for (const certificate of participant.signingCertificates ?? []) trustStore.add(certificate, { ispb: participant.ispb });
-    if (participant.receiver !== undefined) receivers.set(participant.ispb, participant.receiver);
-  }
+  const signers = options.participants.flatMap((p) => (p.signingCertificates ?? []).map((certificate) => ({ certificate, ispb: p.ispb })));
+  for (const signer of signers) trustStore.add(signer.certificate, { ispb: signer.ispb });
+  for (const participant of options.participants) if (participant.receiver !== undefined) receivers.set(participant.ispb, participant.receiver);
+  const inspector: SpiInspector =
+    options.inspectionThreads === 0 ? inlineSpiInspector(trustStore) : new ThreadedSpiInspector({ threads: options.inspectionThreads, trustStore, signers, logger });
   const mailboxes = new Map<string, Mailbox>();
   const mailbox = (ispb: string): Mailbox => {
     let box = mailboxes.get(ispb);
@@ -173,12 +176,13 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     receiverOf: (ispb) => receivers.get(ispb) ?? options.defaultReceiver,
     addSigningCertificate(ispb, certificate) {
       trustStore.add(certificate, { ispb });
+      inspector.trust(certificate, ispb);
     },
   };
   const emitter = new SpiEmitter({ bcbIspb: options.bcbIspb, key: options.signingKey, mailbox, ledger, faults });
   const engine = new SettlementEngine({ ledger, emitter, faults, receiverOf: (ispb) => participants.receiverOf(ispb), settlementLimitMs: options.settlementLimitMs, logger });
   const xsd = options.schemaValidation ? new XsdBatchValidator({ minRunIntervalMs: options.schemaBatchIntervalMs }) : undefined;
-  const processor = new SpiProcessor({ bcbIspb: options.bcbIspb, trustStore, ledger, emitter, engine, xsd, logger });
+  const processor = new SpiProcessor({ bcbIspb: options.bcbIspb, inspector, ledger, emitter, engine, xsd, logger });
   const dict = new DictService({
     key: options.signingKey,
     trustStore,
@@ -532,6 +536,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
       // Bounded: a stuck xmllint must not keep close() waiting forever.
       () => Promise.race([processor.idle(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),
       () => xsd?.close(),
+      () => inspector.close(),
     ];
     const errors: unknown[] = [];
     for (const step of steps) {

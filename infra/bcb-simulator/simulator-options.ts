@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { X509Certificate } from 'node:crypto';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { SigningKey } from '../../shared/xmldsig/index.ts';
@@ -77,6 +78,12 @@ export interface BcbSimulatorOptions {
    * simulator validates a lone message at once). @defaultValue 100
    */
   readonly schemaBatchIntervalMs?: number;
+  /**
+   * Worker threads that parse posted SPI messages and check their signatures, so that the event
+   * loop keeps serving TLS and HTTP; 0 does it on the event loop.
+   * @defaultValue one less than the available cores, at least 1 and at most 4
+   */
+  readonly inspectionThreads?: number;
   /** DICT entry-read token bucket (policy ENTRIES_READ_PARTICIPANT_ANTISCAN) per participant. @defaultValue 100 tokens, 10/s */
   readonly dictEntryReadPolicy?: TokenBucketPolicy;
   /** DICT write token bucket per participant. @defaultValue 1000 tokens, 100/s */
@@ -175,6 +182,7 @@ export function resolveSimulatorOptions(options: BcbSimulatorOptions): ResolvedS
     allowedHeaders: (options.allowedHeaders ?? DEFAULT_ALLOWED_HEADERS).map((h) => h.toLowerCase()),
     schemaValidation: options.schemaValidation ?? true,
     schemaBatchIntervalMs: nonNegativeInteger('schemaBatchIntervalMs', options.schemaBatchIntervalMs ?? 100),
+    inspectionThreads: nonNegativeInteger('inspectionThreads', options.inspectionThreads ?? Math.min(4, Math.max(1, availableParallelism() - 1))),
     dictEntryReadPolicy: policy('dictEntryReadPolicy', options.dictEntryReadPolicy ?? { capacity: 100, refillPerSecond: 10 }),
     dictWritePolicy: policy('dictWritePolicy', options.dictWritePolicy ?? { capacity: 1000, refillPerSecond: 100 }),
     dictClaimResolutionPeriodMs: nonNegativeInteger('dictClaimResolutionPeriodMs', options.dictClaimResolutionPeriodMs ?? 7 * 86_400_000),

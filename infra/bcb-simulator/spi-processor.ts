@@ -1,33 +1,17 @@
-import {
-  END_TO_END_ID,
-  MESSAGE_ID,
-  MessageFormatError,
-  SchemaValidationError,
-  envelopeParts,
-  messageOfNamespace,
-  parseAppHdr,
-  parsePacs002,
-  parsePacs008,
-  parsePibr001,
-  buildPibr002,
-  parsePacs004,
-  RETURN_ID,
-} from '../../shared/iso20022/index.ts';
+import { END_TO_END_ID, MESSAGE_ID, MessageFormatError, RETURN_ID, SchemaValidationError, XsdBatchValidator, buildPibr002 } from '../../shared/iso20022/index.ts';
 import type { AppHdr } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import { XmlParseError, parseXml } from '../../shared/xml/index.ts';
-import type { XmlDocument } from '../../shared/xml/index.ts';
-import { XmlSignatureError, verifySpi } from '../../shared/xmldsig/index.ts';
-import type { TrustStore, VerifiedSpiMessage } from '../../shared/xmldsig/index.ts';
 import type { Ledger, ReceivedMessage } from './ledger.ts';
 import type { SettlementEngine } from './settlement-engine.ts';
 import type { SpiEmitter } from './spi-emitter.ts';
-import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
+import type { SpiContent, SpiFinding } from './spi-inspection.ts';
+import type { SpiInspector } from './spi-inspector.ts';
 
 /** Dependencies of {@link SpiProcessor}. */
 export interface SpiProcessorDeps {
   readonly bcbIspb: string;
-  readonly trustStore: TrustStore;
+  /** Parses, reads the header and content, and checks the signature (on this thread or others). */
+  readonly inspector: SpiInspector;
   readonly ledger: Ledger;
   readonly emitter: SpiEmitter;
   readonly engine: SettlementEngine;
@@ -90,47 +74,36 @@ export class SpiProcessor {
     const { ledger } = this.deps;
     let header: AppHdr | undefined;
     try {
-      let parsed: XmlDocument;
-      try {
-        parsed = parseXml(xml);
-      } catch (error) {
-        throw new Refusal(error instanceof XmlParseError ? error.code : 'XML_INVALID', error instanceof Error ? error.message : String(error));
-      }
-      const parts = envelopeParts(parsed);
-      header = parseAppHdr(parts.appHdr);
-      record.bizMsgIdr = header.bizMsgIdr;
-      const kind = messageOfNamespace(parts.document.namespaceUri);
-      if (kind === undefined) throw new Refusal('MESSAGE_TYPE_UNKNOWN', `namespace ${JSON.stringify(parts.document.namespaceUri)} is not a SPI message`, '/Envelope/Document');
-      record.type = kind.message;
-      const schema = `${kind.message}.spi.${kind.version}`;
-      if (this.deps.xsd !== undefined && XsdBatchValidator.has(schema)) {
+      const inspection = await this.deps.inspector.inspect(xml);
+      header = inspection.header;
+      if (header !== undefined) record.bizMsgIdr = header.bizMsgIdr;
+      if (inspection.type !== undefined) record.type = inspection.type;
+      if (!inspection.ok) throw refusalOf(inspection.finding);
+      if (this.deps.xsd !== undefined && XsdBatchValidator.has(inspection.schema)) {
         try {
-          await this.deps.xsd.validate(xml, schema);
+          await this.deps.xsd.validate(xml, inspection.schema);
         } catch (error) {
           if (error instanceof SchemaValidationError) throw new Refusal(error.code, error.message, error.violations[0]?.path);
           throw error;
         }
       }
       // From here on everything is synchronous, so that duplicate detection cannot race.
-      let verified: VerifiedSpiMessage;
-      try {
-        verified = verifySpi(parsed, { trustStore: this.deps.trustStore });
-      } catch (error) {
-        if (error instanceof XmlSignatureError) throw new Refusal(error.code, error.message, '/Envelope/AppHdr/Sgntr');
-        throw error;
+      const verifiedHeader = inspection.header;
+      if (inspection.signature !== undefined) throw refusalOf(inspection.signature);
+      if (verifiedHeader.fromIspb !== record.ispb) throw new Refusal('SENDER_ISPB_MISMATCH', `AppHdr/Fr ${verifiedHeader.fromIspb} is not the ISPB of the client certificate (${record.ispb})`, '/Envelope/AppHdr/Fr');
+      if (verifiedHeader.toIspb !== this.deps.bcbIspb) throw new Refusal('RECEIVER_ISPB_INVALID', `AppHdr/To must be the SPI (${this.deps.bcbIspb}), got ${verifiedHeader.toIspb}`, '/Envelope/AppHdr/To');
+      if (!MESSAGE_ID.test(verifiedHeader.bizMsgIdr) || verifiedHeader.bizMsgIdr.slice(1, 9) !== verifiedHeader.fromIspb) {
+        throw new Refusal('BIZMSGIDR_INVALID', `BizMsgIdr ${verifiedHeader.bizMsgIdr} is not M + the sender's ISPB + 23 alphanumerics`, '/Envelope/AppHdr/BizMsgIdr');
       }
-      if (header.fromIspb !== record.ispb) throw new Refusal('SENDER_ISPB_MISMATCH', `AppHdr/Fr ${header.fromIspb} is not the ISPB of the client certificate (${record.ispb})`, '/Envelope/AppHdr/Fr');
-      if (header.toIspb !== this.deps.bcbIspb) throw new Refusal('RECEIVER_ISPB_INVALID', `AppHdr/To must be the SPI (${this.deps.bcbIspb}), got ${header.toIspb}`, '/Envelope/AppHdr/To');
-      if (!MESSAGE_ID.test(header.bizMsgIdr) || header.bizMsgIdr.slice(1, 9) !== header.fromIspb) {
-        throw new Refusal('BIZMSGIDR_INVALID', `BizMsgIdr ${header.bizMsgIdr} is not M + the sender's ISPB + 23 alphanumerics`, '/Envelope/AppHdr/BizMsgIdr');
-      }
-      if (this.seenBizMsgIdr.has(header.bizMsgIdr)) {
-        ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_BIZMSGIDR', message: `BizMsgIdr ${header.bizMsgIdr} was already received` });
-        this.deps.emitter.admi002(record.ispb, header.bizMsgIdr, { code: 'DUPLICATE_BIZMSGIDR', description: `BizMsgIdr ${header.bizMsgIdr} was already received`, errorLocation: '/Envelope/AppHdr/BizMsgIdr' });
+      if (this.seenBizMsgIdr.has(verifiedHeader.bizMsgIdr)) {
+        ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_BIZMSGIDR', message: `BizMsgIdr ${verifiedHeader.bizMsgIdr} was already received` });
+        this.deps.emitter.admi002(record.ispb, verifiedHeader.bizMsgIdr, { code: 'DUPLICATE_BIZMSGIDR', description: `BizMsgIdr ${verifiedHeader.bizMsgIdr} was already received`, errorLocation: '/Envelope/AppHdr/BizMsgIdr' });
         return;
       }
-      this.seenBizMsgIdr.add(header.bizMsgIdr);
-      this.dispatch(kind.message, verified, header, record);
+      this.seenBizMsgIdr.add(verifiedHeader.bizMsgIdr);
+      const content = inspection.content;
+      if (content === undefined || 'code' in content) throw refusalOf(content ?? { code: 'ISO20022_MESSAGE_INVALID', message: 'the message content could not be read' });
+      this.dispatch(content, verifiedHeader, record);
       if (record.outcome === 'processing') ledger.setOutcome(record, 'accepted');
     } catch (error) {
       const refusal =
@@ -145,17 +118,16 @@ export class SpiProcessor {
     }
   }
 
-  private dispatch(type: string, verified: VerifiedSpiMessage, header: AppHdr, record: ReceivedMessage): void {
+  private dispatch(content: SpiContent, header: AppHdr, record: ReceivedMessage): void {
     const now = new Date();
-    switch (type) {
+    switch (content.type) {
       case 'pacs.008': {
-        const message = parsePacs008({ appHdr: verified.appHdr, document: verified.document });
-        message.transactions.forEach((tx, i) => {
+        content.transactions.forEach((tx, i) => {
           const location = `/Envelope/Document/FIToFICstmrCdtTrf/CdtTrfTxInf[${i + 1}]`;
           if (!END_TO_END_ID.test(tx.endToEndId)) throw new Refusal('ENDTOENDID_INVALID', `EndToEndId ${tx.endToEndId} does not have the BCB format`, `${location}/PmtId/EndToEndId`);
           if (tx.debtorAgentIspb !== header.fromIspb) throw new Refusal('DEBTOR_AGENT_INVALID', `DbtrAgt ${tx.debtorAgentIspb} is not the sender ${header.fromIspb}`, `${location}/DbtrAgt`);
         });
-        for (const tx of message.transactions) {
+        for (const tx of content.transactions) {
           if (this.deps.ledger.hasPayment(tx.endToEndId)) {
             // A second pacs.008 with a known EndToEndId never settles twice (SPI: AM05 duplication).
             this.deps.ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_ENDTOENDID', message: `EndToEndId ${tx.endToEndId} was already received` });
@@ -167,8 +139,7 @@ export class SpiProcessor {
         return;
       }
       case 'pacs.002': {
-        const message = parsePacs002({ appHdr: verified.appHdr, document: verified.document });
-        for (const status of message.statuses) {
+        for (const status of content.statuses) {
           if (status.status !== 'ACSP' && status.status !== 'RJCT') {
             throw new Refusal('STATUS_NOT_ALLOWED', `a participant answers ACSP or RJCT, got ${status.status}`, '/Envelope/Document/FIToFIPmtStsRpt/TxInfAndSts/TxSts');
           }
@@ -177,24 +148,27 @@ export class SpiProcessor {
         return;
       }
       case 'pacs.004': {
-        const message = parsePacs004({ appHdr: verified.appHdr, document: verified.document });
-        message.returns.forEach((ret, i) => {
+        content.returns.forEach((ret, i) => {
           const location = `/Envelope/Document/PmtRtr/TxInf[${i + 1}]`;
           if (!RETURN_ID.test(ret.returnId)) throw new Refusal('RTRID_INVALID', `RtrId ${ret.returnId} does not have the BCB format`, `${location}/RtrId`);
           if (ret.debtorAgentIspb !== header.fromIspb) throw new Refusal('DEBTOR_AGENT_INVALID', `DbtrAgt ${ret.debtorAgentIspb} is not the sender ${header.fromIspb}`, `${location}/DbtrAgt`);
         });
-        for (const ret of message.returns) this.deps.engine.returnPayment(ret, header.bizMsgIdr, header.fromIspb, now);
+        for (const ret of content.returns) this.deps.engine.returnPayment(ret, header.bizMsgIdr, header.fromIspb, now);
         return;
       }
       case 'pibr.001': {
-        const echo = parsePibr001({ appHdr: verified.appHdr, document: verified.document });
+        const data = content.data;
         this.deps.emitter.emit(header.fromIspb, 'pibr.002', header.bizMsgIdr, undefined, (h) =>
-          buildPibr002({ appHdr: h, msgId: h.bizMsgIdr, creDtTm: h.creDt, originalData: echo.data }),
+          buildPibr002({ appHdr: h, msgId: h.bizMsgIdr, creDtTm: h.creDt, originalData: data }),
         );
         return;
       }
-      default:
-        throw new Refusal('MESSAGE_TYPE_NOT_SUPPORTED', `the simulator does not process ${type}`, '/Envelope/Document');
+      case 'unsupported':
+        throw new Refusal('MESSAGE_TYPE_NOT_SUPPORTED', `the simulator does not process ${content.message}`, '/Envelope/Document');
     }
   }
+}
+
+function refusalOf(finding: SpiFinding): Refusal {
+  return new Refusal(finding.code, finding.message, finding.location);
 }

@@ -1,0 +1,30 @@
+/**
+ * Entry point of a SPI inspection thread (see {@link ThreadedSpiInspector}): keeps its own copy
+ * of the participants' signing certificates and answers each inspection request in order.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { TrustStore } from '../../shared/xmldsig/index.ts';
+import { inspectSpiMessage } from './spi-inspection.ts';
+import type { InspectAnswer, InspectRequest, TrustedSigner } from './spi-inspector.ts';
+
+const trustStore = new TrustStore();
+
+function trust(signer: TrustedSigner): void {
+  trustStore.add(typeof signer.certificate === 'string' ? signer.certificate : Buffer.from(signer.certificate), { ispb: signer.ispb });
+}
+
+for (const signer of (workerData as { signers: readonly TrustedSigner[] }).signers) trust(signer);
+
+parentPort?.on('message', (request: InspectRequest) => {
+  if (request.kind === 'trust') {
+    trust(request);
+    return;
+  }
+  let answer: InspectAnswer;
+  try {
+    answer = { id: request.id, inspection: inspectSpiMessage(request.xml, trustStore) };
+  } catch (error) {
+    answer = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+  }
+  parentPort?.postMessage(answer);
+});

@@ -1,0 +1,118 @@
+import {
+  MessageFormatError,
+  envelopeParts,
+  messageOfNamespace,
+  parseAppHdr,
+  parsePacs002,
+  parsePacs004,
+  parsePacs008,
+  parsePibr001,
+} from '../../shared/iso20022/index.ts';
+import type { AppHdr, CreditTransfer, PaymentReturn, TransactionStatus } from '../../shared/iso20022/index.ts';
+import { XmlParseError, parseXml } from '../../shared/xml/index.ts';
+import { XmlSignatureError, verifySpi } from '../../shared/xmldsig/index.ts';
+import type { TrustStore } from '../../shared/xmldsig/index.ts';
+
+/** Why a message is refused: becomes an admi.002 naming the problem. Plain data (crosses threads). */
+export interface SpiFinding {
+  readonly code: string;
+  readonly message: string;
+  /** XPath-like location of the problem, when known. */
+  readonly location?: string;
+}
+
+/** The business content of a verified SPI message, as plain data. */
+export type SpiContent =
+  | { readonly type: 'pacs.008'; readonly transactions: readonly CreditTransfer[] }
+  | { readonly type: 'pacs.002'; readonly statuses: readonly TransactionStatus[] }
+  | { readonly type: 'pacs.004'; readonly returns: readonly PaymentReturn[] }
+  | { readonly type: 'pibr.001'; readonly data: string }
+  | { readonly type: 'unsupported'; readonly message: string };
+
+/**
+ * What can be learnt from a posted SPI message without touching the simulator's state: the
+ * parse, the header and type, the signature check and the parsed content. The findings are kept
+ * apart so that the processor applies them in the BCB's order (the XSD check, which needs the
+ * type, sits between the header and the signature), and so that the work can run on another
+ * thread: everything here is plain data.
+ */
+export type SpiInspection =
+  | { readonly ok: false; readonly finding: SpiFinding; readonly header?: AppHdr; readonly type?: string }
+  | {
+      readonly ok: true;
+      readonly header: AppHdr;
+      /** e.g. `pacs.008`. */
+      readonly type: string;
+      /** e.g. `pacs.008.spi.1.16`: the XSD the message is validated against. */
+      readonly schema: string;
+      /** Set when the signature does not verify (or its signer is not the sender's). */
+      readonly signature: SpiFinding | undefined;
+      /** The content, or why it cannot be read; absent when the signature failed. */
+      readonly content: SpiContent | SpiFinding | undefined;
+    };
+
+const SIGNATURE_LOCATION = '/Envelope/AppHdr/Sgntr';
+
+function formatFinding(error: unknown): SpiFinding | undefined {
+  return error instanceof MessageFormatError ? { code: error.code, message: error.message } : undefined;
+}
+
+function readContent(type: string, parts: ReturnType<typeof envelopeParts>): SpiContent {
+  switch (type) {
+    case 'pacs.008':
+      return { type, transactions: parsePacs008(parts).transactions };
+    case 'pacs.002':
+      return { type, statuses: parsePacs002(parts).statuses };
+    case 'pacs.004':
+      return { type, returns: parsePacs004(parts).returns };
+    case 'pibr.001':
+      return { type, data: parsePibr001(parts).data };
+    default:
+      return { type: 'unsupported', message: type };
+  }
+}
+
+/**
+ * Inspects one posted SPI message: parse, envelope and `AppHdr`, message type, signature
+ * (verified against `trustStore`, signer bound to `AppHdr/Fr`), content. Expected problems come
+ * back as findings; anything else (a defect) is thrown.
+ */
+export function inspectSpiMessage(xml: string, trustStore: TrustStore): SpiInspection {
+  let parsed;
+  try {
+    parsed = parseXml(xml);
+  } catch (error) {
+    return { ok: false, finding: { code: error instanceof XmlParseError ? error.code : 'XML_INVALID', message: error instanceof Error ? error.message : String(error) } };
+  }
+  let parts: ReturnType<typeof envelopeParts>;
+  let header: AppHdr;
+  try {
+    parts = envelopeParts(parsed);
+    header = parseAppHdr(parts.appHdr);
+  } catch (error) {
+    const finding = formatFinding(error);
+    if (finding === undefined) throw error;
+    return { ok: false, finding };
+  }
+  const kind = messageOfNamespace(parts.document.namespaceUri);
+  if (kind === undefined) {
+    return { ok: false, header, finding: { code: 'MESSAGE_TYPE_UNKNOWN', message: `namespace ${JSON.stringify(parts.document.namespaceUri)} is not a SPI message`, location: '/Envelope/Document' } };
+  }
+  const schema = `${kind.message}.spi.${kind.version}`;
+  try {
+    const verified = verifySpi(parsed, { trustStore });
+    parts = { appHdr: verified.appHdr, document: verified.document };
+  } catch (error) {
+    if (!(error instanceof XmlSignatureError)) throw error;
+    return { ok: true, header, type: kind.message, schema, signature: { code: error.code, message: error.message, location: SIGNATURE_LOCATION }, content: undefined };
+  }
+  let content: SpiContent | SpiFinding;
+  try {
+    content = readContent(kind.message, parts);
+  } catch (error) {
+    const finding = formatFinding(error);
+    if (finding === undefined) throw error;
+    content = finding;
+  }
+  return { ok: true, header, type: kind.message, schema, signature: undefined, content };
+}

@@ -1,0 +1,150 @@
+import { X509Certificate } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../../shared/logging/index.ts';
+import type { TrustStore } from '../../shared/xmldsig/index.ts';
+import { inspectSpiMessage } from './spi-inspection.ts';
+import type { SpiInspection } from './spi-inspection.ts';
+
+/** Runs {@link inspectSpiMessage} for the SPI processor, on this thread or on worker threads. */
+export interface SpiInspector {
+  /** Inspects one posted message; rejects only on a defect. */
+  inspect(xml: string): Promise<SpiInspection>;
+  /** Trusts one more participant signing certificate (after `trustStore.add` on this thread). */
+  trust(certificate: string | Buffer | X509Certificate, ispb: string): void;
+  /** Stops the threads; inspections still pending finish on this thread. */
+  close(): Promise<void>;
+}
+
+/** A certificate as it crosses to a worker thread. */
+export interface TrustedSigner {
+  readonly certificate: string | Uint8Array;
+  readonly ispb: string;
+}
+
+/** A request to an inspection thread. */
+export type InspectRequest = { readonly kind: 'inspect'; readonly id: number; readonly xml: string } | ({ readonly kind: 'trust' } & TrustedSigner);
+
+/** An inspection thread's answer. */
+export type InspectAnswer = { readonly id: number; readonly inspection: SpiInspection } | { readonly id: number; readonly error: string };
+
+function portable(certificate: string | Buffer | X509Certificate): string | Uint8Array {
+  return certificate instanceof X509Certificate ? certificate.raw : certificate;
+}
+
+/** Inspects on the calling thread (no threads configured). */
+export function inlineSpiInspector(trustStore: TrustStore): SpiInspector {
+  return {
+    inspect: (xml) => Promise.resolve().then(() => inspectSpiMessage(xml, trustStore)),
+    trust: () => undefined, // the processor's trust store is the one used
+    close: () => Promise.resolve(),
+  };
+}
+
+interface Pending {
+  readonly xml: string;
+  resolve(inspection: SpiInspection): void;
+  reject(error: Error): void;
+}
+
+interface InspectionThread {
+  readonly worker: Worker;
+  readonly pending: Map<number, Pending>;
+  alive: boolean;
+}
+
+/** Options of {@link ThreadedSpiInspector}. */
+export interface ThreadedSpiInspectorOptions {
+  /** Worker threads, ≥ 1. */
+  readonly threads: number;
+  /** The processor's trust store: its certificates are copied to each thread, and it is used on this thread if a thread dies. */
+  readonly trustStore: TrustStore;
+  /** The certificates of `trustStore`, with their ISPBs, as given to it. */
+  readonly signers: readonly { readonly certificate: string | Buffer | X509Certificate; readonly ispb: string }[];
+  readonly logger: Logger;
+}
+
+/**
+ * Spreads inspections over worker threads (the parse, the canonicalisations and the RSA check
+ * are most of a message's CPU), so that the event loop keeps serving TLS and HTTP. Each request
+ * goes to the thread with the fewest pending. A thread that dies is not replaced: its pending
+ * inspections, and later ones when no thread is left, run on this thread, so nothing is lost.
+ */
+export class ThreadedSpiInspector implements SpiInspector {
+  private readonly threads: InspectionThread[] = [];
+  private readonly options: ThreadedSpiInspectorOptions;
+  private nextId = 0;
+  private closed = false;
+
+  constructor(options: ThreadedSpiInspectorOptions) {
+    if (!(Number.isInteger(options.threads) && options.threads >= 1)) throw new RangeError(`threads must be a positive integer, got ${JSON.stringify(options.threads)}`);
+    this.options = options;
+    const signers: TrustedSigner[] = options.signers.map((s) => ({ certificate: portable(s.certificate), ispb: s.ispb }));
+    for (let i = 0; i < options.threads; i++) this.threads.push(this.startThread(signers));
+  }
+
+  inspect(xml: string): Promise<SpiInspection> {
+    const thread = this.leastBusy();
+    if (thread === undefined) return Promise.resolve().then(() => inspectSpiMessage(xml, this.options.trustStore));
+    const id = this.nextId++;
+    return new Promise<SpiInspection>((resolve, reject) => {
+      thread.pending.set(id, { xml, resolve, reject });
+      thread.worker.postMessage({ kind: 'inspect', id, xml } satisfies InspectRequest);
+    });
+  }
+
+  trust(certificate: string | Buffer | X509Certificate, ispb: string): void {
+    // Messages on one port arrive in order: an inspection posted after this sees the certificate.
+    for (const thread of this.threads) if (thread.alive) thread.worker.postMessage({ kind: 'trust', certificate: portable(certificate), ispb } satisfies InspectRequest);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.threads.map(async (thread) => {
+      const pending = [...thread.pending.values()];
+      thread.pending.clear();
+      thread.alive = false;
+      await thread.worker.terminate();
+      this.finishHere(pending);
+    }));
+  }
+
+  private leastBusy(): InspectionThread | undefined {
+    let best: InspectionThread | undefined;
+    for (const thread of this.threads) if (thread.alive && (best === undefined || thread.pending.size < best.pending.size)) best = thread;
+    return best;
+  }
+
+  private startThread(signers: readonly TrustedSigner[]): InspectionThread {
+    const worker = new Worker(new URL('./spi-inspect-thread.ts', import.meta.url), { workerData: { signers } });
+    worker.unref(); // a simulator left open must not keep the process alive through its threads
+    const thread: InspectionThread = { worker, pending: new Map(), alive: true };
+    worker.on('message', (answer: InspectAnswer) => {
+      const pending = thread.pending.get(answer.id);
+      if (pending === undefined) return;
+      thread.pending.delete(answer.id);
+      if ('error' in answer) pending.reject(new Error(answer.error));
+      else pending.resolve(answer.inspection);
+    });
+    const lost = (reason: string): void => {
+      if (!thread.alive) return;
+      thread.alive = false;
+      if (!this.closed) this.options.logger.error({ reason, pending: thread.pending.size }, 'a SPI inspection thread stopped; its messages are inspected on the main thread');
+      const pending = [...thread.pending.values()];
+      thread.pending.clear();
+      this.finishHere(pending);
+    };
+    worker.on('error', (error: Error) => lost(error.message));
+    worker.on('exit', (code) => lost(`exit code ${code}`));
+    return thread;
+  }
+
+  private finishHere(pending: readonly Pending[]): void {
+    for (const p of pending) {
+      try {
+        p.resolve(inspectSpiMessage(p.xml, this.options.trustStore));
+      } catch (error) {
+        p.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  }
+}

@@ -1,0 +1,114 @@
+import { Writable } from 'node:stream';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ThreadedSpiInspector, inlineSpiInspector } from '../../../infra/bcb-simulator/spi-inspector.ts';
+import type { SpiInspection } from '../../../infra/bcb-simulator/spi-inspection.ts';
+import { createLogger } from '../../../shared/logging/index.ts';
+import { TrustStore, pemSigningKey } from '../../../shared/xmldsig/index.ts';
+import { ISPB_A, ISPB_B, createSimulatorTestPki, signedPacs008 } from './simulator-fixture.ts';
+import type { SimulatorTestPki } from './simulator-fixture.ts';
+
+function capturingLogger(): { logger: ReturnType<typeof createLogger>; messages: () => string[] } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(...chunk.toString('utf8').trim().split('\n'));
+      callback();
+    },
+  });
+  return { logger: createLogger({ name: 'bcb-simulator', level: 'warn', destination }), messages: () => lines.map((l) => String((JSON.parse(l) as { msg: unknown }).msg)) };
+}
+
+describe('SPI inspection on worker threads', () => {
+  let pki: SimulatorTestPki;
+  let samples: Record<string, string>;
+  let endToEndId: string;
+
+  beforeAll(async () => {
+    pki = await createSimulatorTestPki();
+    const keyA = pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem);
+    const keyB = pemSigningKey(pki.signingB.keyPem, pki.signingB.certPem);
+    const signed = await signedPacs008(keyA);
+    endToEndId = signed.endToEndId;
+    const valid = signed.xml;
+    samples = {
+      valid,
+      tampered: valid.replace('<IntrBkSttlmAmt Ccy="BRL">10.50</IntrBkSttlmAmt>', '<IntrBkSttlmAmt Ccy="BRL">9999.50</IntrBkSttlmAmt>'),
+      // B's key, but AppHdr/Fr says A: the signer is not the sender.
+      otherSigner: (await signedPacs008(keyB, { from: ISPB_A })).xml,
+      malformed: '<Envelope><AppHdr>',
+      entity: '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Envelope>&e;</Envelope>',
+      unknownType: valid.replaceAll('https://www.bcb.gov.br/pi/pacs.008/1.16', 'urn:example:not-spi'),
+      fromB: (await signedPacs008(keyB, { from: ISPB_B, to: ISPB_A })).xml,
+    };
+    expect(samples.tampered).not.toBe(valid);
+    expect(samples.unknownType).not.toBe(valid);
+  });
+
+  const trustA = (): TrustStore => {
+    const store = new TrustStore();
+    store.add(pki.signingA.certPem, { ispb: ISPB_A });
+    return store;
+  };
+
+  it('gives exactly what the inline inspection gives, for good and bad messages', async () => {
+    const store = trustA();
+    store.add(pki.signingB.certPem, { ispb: ISPB_B });
+    const signers = [{ certificate: pki.signingA.certPem, ispb: ISPB_A }, { certificate: pki.signingB.certPem, ispb: ISPB_B }];
+    const threaded = new ThreadedSpiInspector({ threads: 2, trustStore: store, signers, logger: capturingLogger().logger });
+    const inline = inlineSpiInspector(store);
+    try {
+      for (const [name, xml] of Object.entries(samples)) {
+        const [fromThread, here] = await Promise.all([threaded.inspect(xml), inline.inspect(xml)]);
+        expect(fromThread, name).toEqual(here);
+      }
+      const valid = await threaded.inspect(samples.valid ?? '');
+      expect(valid).toMatchObject({ ok: true, type: 'pacs.008', schema: 'pacs.008.spi.1.16', signature: undefined, header: { fromIspb: ISPB_A } });
+      expect(valid.ok && valid.content !== undefined && 'transactions' in valid.content ? valid.content.transactions[0]?.endToEndId : undefined).toBe(endToEndId);
+      expect(await threaded.inspect(samples.tampered ?? '')).toMatchObject({ ok: true, signature: { code: 'XMLDSIG_DIGEST_MISMATCH' }, content: undefined });
+      expect(await threaded.inspect(samples.otherSigner ?? '')).toMatchObject({ ok: true, signature: { code: 'XMLDSIG_SIGNER_ISPB_MISMATCH' } });
+      expect(await threaded.inspect(samples.malformed ?? '')).toMatchObject({ ok: false });
+      expect(await threaded.inspect(samples.entity ?? '')).toMatchObject({ ok: false });
+      expect(await threaded.inspect(samples.unknownType ?? '')).toMatchObject({ ok: false, finding: { code: 'MESSAGE_TYPE_UNKNOWN' }, header: { fromIspb: ISPB_A } });
+    } finally {
+      await threaded.close();
+    }
+  });
+
+  it('sees a signing certificate trusted after it started', async () => {
+    const store = trustA();
+    const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: store, signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], logger: capturingLogger().logger });
+    try {
+      expect(await inspector.inspect(samples.fromB ?? '')).toMatchObject({ ok: true, signature: { code: 'XMLDSIG_SIGNER_UNKNOWN' } });
+      store.add(pki.signingB.certPem, { ispb: ISPB_B });
+      inspector.trust(pki.signingB.certPem, ISPB_B);
+      expect(await inspector.inspect(samples.fromB ?? '')).toMatchObject({ ok: true, signature: undefined, header: { fromIspb: ISPB_B } });
+    } finally {
+      await inspector.close();
+    }
+  });
+
+  it('loses nothing when a thread dies: its pending and later inspections run on the main thread', async () => {
+    const store = trustA();
+    const log = capturingLogger();
+    const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: store, signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], logger: log.logger });
+    try {
+      // A certificate the thread cannot parse makes it throw outside any handler: the thread ends.
+      inspector.trust('not a certificate', ISPB_B);
+      const results: SpiInspection[] = await Promise.all(Array.from({ length: 20 }, () => inspector.inspect(samples.valid ?? '')));
+      expect(results.every((r) => r.ok && r.signature === undefined && r.content !== undefined && 'transactions' in r.content)).toBe(true);
+      await expect.poll(() => log.messages()).toContain('a SPI inspection thread stopped; its messages are inspected on the main thread');
+      expect(await inspector.inspect(samples.tampered ?? '')).toMatchObject({ ok: true, signature: { code: 'XMLDSIG_DIGEST_MISMATCH' } });
+    } finally {
+      await inspector.close();
+    }
+  });
+
+  it('finishes inspections still pending when it closes', async () => {
+    const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: trustA(), signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], logger: capturingLogger().logger });
+    const pending = Array.from({ length: 50 }, () => inspector.inspect(samples.valid ?? ''));
+    await inspector.close();
+    const results = await Promise.all(pending);
+    expect(results).toHaveLength(50);
+    expect(results.every((r) => r.ok && r.signature === undefined)).toBe(true);
+  });
+});
