@@ -103,7 +103,10 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       describe: () =>
         [
           `  BCB         simulator     ${simulator.url} (ICOM /api/v1, DICT /api/v2, mTLS)${simulator.adminUrl === undefined ? '' : `, admin ${simulator.adminUrl}`}`,
-          `  workers     ${workers.running().map((name) => `${name} (health :${String(workers.healthPorts[name])})`).join(', ')}; one HSM pool of ${workers.hsmSessions} sessions`,
+          // Workers run in child processes (demo --worker-processes ≥ 1) describe themselves.
+          ...(workers.running().length === 0
+            ? []
+            : [`  workers     ${workers.running().map((name) => `${name} (health :${String(workers.healthPorts[name])})`).join(', ')}; one HSM pool of ${workers.hsmSessions} sessions`]),
           '',
         ].join('\n'),
       stopWorker: (name) => workers.stop(name),

@@ -234,6 +234,8 @@ export class LocalAuditDelivery {
   #started = false;
   #closing = false;
   #closed: Promise<void> | undefined;
+  /** During {@link drainOnce}: what every flush of the pass wrote. */
+  #passTotal: AuditFlushResult | undefined;
   readonly #stats = { read: 0, delivered: 0, duplicates: 0, failed: 0, objects: 0 };
 
   constructor(options: LocalAuditDeliveryOptions) {
@@ -275,8 +277,16 @@ export class LocalAuditDelivery {
   async drainOnce(): Promise<AuditFlushResult> {
     if (this.#started) throw new Error('LocalAuditDelivery.drainOnce cannot run while the delivery polls (started)');
     await this.#open();
-    await this.#pollAll(true);
-    return this.flush();
+    // A full buffer is written on the way, so the pass may take several flushes: report them all.
+    const total: AuditFlushResult = { records: 0, duplicates: 0, objects: [], errors: [] };
+    this.#passTotal = total;
+    try {
+      await this.#pollAll(true);
+      await this.flush();
+    } finally {
+      this.#passTotal = undefined;
+    }
+    return total;
   }
 
   async #open(): Promise<void> {
@@ -505,6 +515,12 @@ export class LocalAuditDelivery {
     this.#stats.duplicates += result.duplicates;
     this.#stats.failed += result.errors.length;
     this.#stats.objects += result.objects.length;
+    if (this.#passTotal !== undefined) {
+      this.#passTotal.records += result.records;
+      this.#passTotal.duplicates += result.duplicates;
+      this.#passTotal.objects.push(...result.objects);
+      this.#passTotal.errors.push(...result.errors);
+    }
     if (result.records + result.errors.length > 0) {
       this.#logger?.info({ records: result.records, duplicates: result.duplicates, objects: result.objects.length, errors: result.errors.length }, 'audit records delivered');
     }

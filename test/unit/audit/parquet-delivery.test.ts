@@ -83,9 +83,12 @@ describe('LocalAuditDelivery', () => {
     const stream = fakeStream({ a: Array.from({ length: 7 }, (_, i) => kinesisRecord(i + 1, i)) });
     const store = fakeStore();
     const delivery = new LocalAuditDelivery({ stream, store, streamName: 's', bucket: 'b', recordsPerRead: 3, bufferRecords: 3 });
-    await delivery.drainOnce();
+    const result = await delivery.drainOnce();
     await delivery.close();
     expect(parquetKeys(store)).toHaveLength(3);
+    // The pass reports every flush it made, not only the last one.
+    expect(result.records).toBe(7);
+    expect(result.objects.map((k) => `b/${k}`).sort()).toEqual(parquetKeys(store).sort());
     expect(delivery.stats()).toMatchObject({ read: 7, delivered: 7, objects: 3, buffered: 0 });
   });
 
