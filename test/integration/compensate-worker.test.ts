@@ -4,13 +4,14 @@ import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { startLocalStack } from '../../infra/local/index.ts';
 import type { LocalStack } from '../../infra/local/index.ts';
 import { resolveTopology } from '../../infra/topology.ts';
+import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { encodeEventBody, newTraceparent } from '../../shared/events/index.ts';
 import { EventBridgePublisher, eventBridgePutEventsPort } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
 import { InDoubtSweeper, startCompensateWorker } from '../../workers/compensate/index.ts';
 import type { CompensateWorker } from '../../workers/compensate/index.ts';
 import { silentLogger } from '../unit/runtime/fakes.ts';
-import { receiveMatching } from '../support/local-aws.ts';
+import { readAuditRecords, receiveMatching } from '../support/local-aws.ts';
 import { Subscriber, newEndToEndId, publishFailure, seedPayment } from './compensate-support.ts';
 
 const topology = resolveTopology('local');
@@ -150,15 +151,23 @@ describe('compensation worker on the local stack', () => {
     const late = await seedPayment(sagas, ['SIGNED', 'TRANSMITTING', 'TRANSMITTED']);
     const settled = await seedPayment(sagas, ['SIGNED', 'TRANSMITTING', 'TRANSMITTED']);
     // A sweeper whose clock is 61 s ahead: both payments are past the SPI's 40 s plus the 20 s margin.
+    const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(stack.clients.kinesis), streamName: topology.auditStream.name, logger: silentLogger() });
     const sweeper = new InDoubtSweeper({
       sagas,
       publisher: new EventBridgePublisher({ port: eventBridgePutEventsPort(stack.clients.events), eventBusName: topology.eventBusName, defaultSource: 'selo.compensate' }),
+      audit,
       logger: silentLogger(),
       now: () => new Date(Date.now() + 61_000),
     });
     const swept = await sweeper.sweep();
     await sweeper.close();
+    await audit.close();
     expect(swept.inDoubt).toEqual(expect.arrayContaining([late.sagaId, settled.sagaId]));
+    // The transition is on the audit stream, like every other saga transition.
+    const transitions = (await readAuditRecords(stack.clients.kinesis, topology.auditStream.name)).filter((r) => r.kind === 'transition' && r.transition_to === 'IN_DOUBT');
+    for (const { sagaId, endToEndId } of [late, settled]) {
+      expect(transitions.filter((r) => r.saga_id === sagaId)).toEqual([expect.objectContaining({ worker: 'compensate', transition_from: 'TRANSMITTED', end_to_end_id: endToEndId })]);
+    }
     for (const { sagaId } of [late, settled]) {
       const [inDoubt] = await downstream.waitFor(sagaId, 'PaymentInDoubt');
       expect(inDoubt?.source).toBe('selo.compensate');

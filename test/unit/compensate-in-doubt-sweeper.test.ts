@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { AuditRecord } from '../../shared/audit/index.ts';
 import { TransientError } from '../../shared/errors/index.ts';
 import { InDoubtSweeper } from '../../workers/compensate/index.ts';
 import { FakeSagaStore, ScriptedPublisher } from './compensate-fakes.ts';
@@ -17,8 +18,10 @@ function setup(nowMs: number, options: { pageSize?: number } = {}) {
   sagas.seed(DICT, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at: at(T0 - 10_000), ids: { requestId: DICT.slice(5) } });
   const publisher = new ScriptedPublisher();
   sagas.now = () => new Date(nowMs);
-  const sweeper = new InDoubtSweeper({ sagas, publisher, logger: silentLogger(), now: () => new Date(nowMs), marginMs: 20_000, ...options });
-  return { sagas, publisher, sweeper };
+  const audited: AuditRecord[] = [];
+  const audit = { put: (records: readonly AuditRecord[]) => Promise.resolve(void audited.push(...records)) };
+  const sweeper = new InDoubtSweeper({ sagas, publisher, audit, logger: silentLogger(), now: () => new Date(nowMs), marginMs: 20_000, ...options });
+  return { sagas, publisher, sweeper, audited };
 }
 
 afterEach(() => {
@@ -27,9 +30,12 @@ afterEach(() => {
 
 describe('in-doubt sweeper', () => {
   it('moves a payment TRANSMITTED more than 40 s + margin ago to IN_DOUBT with PaymentInDoubt, and nothing else', async () => {
-    const { sagas, publisher, sweeper } = setup(T0 + 60_001);
+    const { sagas, publisher, sweeper, audited } = setup(T0 + 60_001);
     const result = await sweeper.sweep();
     expect(result).toEqual({ inDoubt: [OLD], unpublished: 0 });
+    expect(audited).toEqual([
+      expect.objectContaining({ kind: 'transition', worker: 'compensate', saga_id: OLD, end_to_end_id: OLD.slice(4), biz_msg_idr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa', transition_from: 'TRANSMITTED', transition_to: 'IN_DOUBT' }),
+    ]);
     expect(sagas.state(OLD)).toBe('IN_DOUBT');
     expect(sagas.state(RECENT)).toBe('TRANSMITTED');
     // DICT operations are not payments: the sweeper leaves them alone.
@@ -110,6 +116,6 @@ describe('in-doubt sweeper', () => {
   });
 
   it('rejects a bad option naming it', () => {
-    expect(() => new InDoubtSweeper({ sagas: new FakeSagaStore(), publisher: new ScriptedPublisher(), logger: silentLogger(), intervalMs: 0 })).toThrow(/intervalMs must be an integer ≥ 1, got 0/);
+    expect(() => new InDoubtSweeper({ sagas: new FakeSagaStore(), publisher: new ScriptedPublisher(), audit: { put: () => Promise.resolve() }, logger: silentLogger(), intervalMs: 0 })).toThrow(/intervalMs must be an integer ≥ 1, got 0/);
   });
 });

@@ -1,3 +1,5 @@
+import { transitionAuditRecord } from '../../shared/audit/index.ts';
+import type { AuditSink } from '../../shared/audit/index.ts';
 import { IllegalTransitionError } from '../../shared/saga/index.ts';
 import type { Saga, SagaStore } from '../../shared/saga/index.ts';
 import { COMPENSATE_SOURCE, COMPENSATION_FACTS, newTraceparent } from '../../shared/events/index.ts';
@@ -13,6 +15,11 @@ export interface InDoubtSweeperOptions {
   sagas: Pick<SagaStore, 'pageByState' | 'transition'>;
   /** Where `PaymentInDoubt` goes (an EventBridgePublisher on selo's bus). */
   publisher: EventPublisher;
+  /**
+   * Where the TRANSMITTED → IN_DOUBT transition is audited (the Kinesis audit producer). The sink
+   * buffers and retries on its own, so a slow audit stream never holds up the sweep.
+   */
+  audit: Pick<AuditSink, 'put'>;
   logger: Logger;
   /** Time between sweeps (`SELO_SWEEP_INTERVAL_MS`). @defaultValue 5000 */
   intervalMs?: number;
@@ -143,6 +150,13 @@ export class InDoubtSweeper {
       throw error;
     }
     this.#options.logger.warn({ sagaId: saga.sagaId, endToEndId: saga.endToEndId, transmittedAt: transmitted.at }, 'payment in doubt; raised to operations, nothing reversed');
+    const record = transitionAuditRecord(
+      { worker: 'compensate', system: 'spi', sagaId: saga.sagaId, endToEndId: saga.endToEndId, bizMsgIdr: saga.bizMsgIdr, traceparent: detail.traceparent, attempt: 1 },
+      { from: 'TRANSMITTED', to: 'IN_DOUBT', reason },
+      this.#now(),
+    );
+    // Not awaited: the sink keeps the record until the stream accepts it (the saga's own history holds the transition regardless).
+    this.#options.audit.put([record]).catch((error: unknown) => this.#options.logger.error({ err: error, sagaId: saga.sagaId }, 'the IN_DOUBT transition could not be audited (the audit sink closed first)'));
     return 'in-doubt';
   }
 

@@ -1,4 +1,5 @@
 import { COMPENSATION_TRIGGERS, resolveTopology } from '../../infra/topology.ts';
+import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { EnvReader, loadConfig } from '../../shared/config/index.ts';
 import type { Env } from '../../shared/config/index.ts';
@@ -47,7 +48,8 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   const clients = createAwsClients(config.aws);
   const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
   const publisher = new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger });
-  const sweeper = new InDoubtSweeper({ sagas, publisher, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs, settlementLimitMs });
+  const sweeperAudit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
+  const sweeper = new InDoubtSweeper({ sagas, publisher, audit: sweeperAudit, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs, settlementLimitMs });
   const launched = await launchQueueWorker<CompensationTrigger>({
     name: 'compensate',
     topology,
@@ -58,7 +60,8 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
       handler: createCompensateHandler({ sagas, publisher, triggers: COMPENSATION_TRIGGERS }),
       decode: (data, detailType) => decodeCompensationTrigger(data, detailType),
       failureDetailType: 'CompensationFailed',
-      closeables: [{ name: 'in-doubt sweeper', close: () => sweeper.close() }],
+      // In order: the sweeper stops first, then its audit records are flushed.
+      closeables: [{ name: 'in-doubt sweeper', close: () => sweeper.close() }, { name: 'in-doubt sweeper audit', close: () => sweeperAudit.close() }],
     },
   });
   sweeper.start();
