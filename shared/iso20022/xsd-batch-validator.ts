@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { accessSync, constants, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SPI_SCHEMA_FILES, schemaText, validateSpiMessage } from './xsd-validation.ts';
@@ -53,6 +53,47 @@ export interface XsdBatchStats {
 }
 
 const MEMORY_FS = '/dev/shm';
+
+/** Work folders are named `<prefix><pid>-<random>`, so that one left by a killed process can be told apart. */
+const WORK_DIR_PREFIX = 'selo-xsd-batch-';
+const WORK_DIR_PATTERN = /^selo-xsd-batch-(\d+)-/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the work folders of processes that no longer run (killed before `close`): in `/dev/shm`
+ * they would hold memory until the machine restarts. Best effort: a folder that cannot be read or
+ * removed is left alone.
+ */
+export async function removeAbandonedWorkDirs(root: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const match = WORK_DIR_PATTERN.exec(name);
+    const pid = Number(match?.[1]);
+    if (match === null || pid === process.pid || processAlive(pid)) continue;
+    try {
+      await rm(join(root, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // another process removed it first, or it is not ours to remove
+    }
+  }
+  return removed;
+}
 
 function defaultWorkRoot(): { root: string; memory: boolean } {
   try {
@@ -221,7 +262,8 @@ export class XsdBatchValidator {
 
   #workDir(): Promise<string> {
     this.#dir ??= (async () => {
-      const dir = await mkdtemp(join(this.#workRoot, 'selo-xsd-batch-'));
+      await removeAbandonedWorkDirs(this.#workRoot);
+      const dir = await mkdtemp(join(this.#workRoot, `${WORK_DIR_PREFIX}${process.pid}-`));
       for (const schema of Object.keys(SPI_SCHEMA_FILES) as SpiSchema[]) await writeFile(join(dir, `${schema}.xsd`), schemaText(schema));
       return dir;
     })();

@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +87,25 @@ describe('XsdBatchValidator', () => {
     expect(afterFirst).toHaveLength(5);
     await validator.close();
     expect(filesUnder(workRoot)).toEqual([]);
+  });
+
+  it('removes the work folders of processes that no longer run, and keeps those of live ones', async () => {
+    const workRoot = mkdtempSync(join(root, 'abandoned-'));
+    // A process that has ended: its pid is free (and not reused within these few milliseconds).
+    const ended = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid ?? 0;
+    expect(ended).toBeGreaterThan(0);
+    for (const name of [`selo-xsd-batch-${ended}-AbCdEf`, `selo-xsd-batch-${process.ppid}-GhIjKl`, 'selo-xsd-batch-other', 'unrelated']) {
+      mkdirSync(join(workRoot, name));
+      writeFileSync(join(workRoot, name, 'slot-0.xml'), '<x/>');
+    }
+    const validator = new XsdBatchValidator({ workRoot, maxDelayMs: 0 });
+    await validator.validate(await pacs008(), 'pacs.008.spi.1.16');
+    const names = readdirSync(workRoot);
+    expect(names).not.toContain(`selo-xsd-batch-${ended}-AbCdEf`);
+    expect(names).toEqual(expect.arrayContaining([`selo-xsd-batch-${process.ppid}-GhIjKl`, 'selo-xsd-batch-other', 'unrelated']));
+    // Its own folder carries its pid.
+    expect(names.filter((n) => n.startsWith(`selo-xsd-batch-${process.pid}-`))).toHaveLength(1);
+    await validator.close();
   });
 
   it('waits minRunIntervalMs after a run before the next, gathering what arrives meanwhile', async () => {
