@@ -433,31 +433,39 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
-  const url = `https://${hostForUrl}:${port}`;
-
-  // ---- admin -------------------------------------------------------------------------------
-
   let admin: HttpServer | undefined;
   let adminUrl: string | undefined;
-  if (options.adminPort !== null) {
-    admin = createHttpServer((req, res) => {
-      void handleAdmin(req, res);
-    });
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  try {
     await new Promise<void>((resolve, reject) => {
-      admin?.once('error', reject);
-      admin?.listen(options.adminPort ?? 0, options.host, () => resolve());
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-    adminUrl = `http://${hostForUrl}:${(admin.address() as AddressInfo).port}`;
+
+    // ---- admin -----------------------------------------------------------------------------
+
+    if (options.adminPort !== null) {
+      admin = createHttpServer((req, res) => {
+        void handleAdmin(req, res);
+      });
+      await new Promise<void>((resolve, reject) => {
+        admin?.once('error', reject);
+        admin?.listen(options.adminPort ?? 0, options.host, () => resolve());
+      });
+      adminUrl = `http://${hostForUrl}:${(admin.address() as AddressInfo).port}`;
+    }
+  } catch (error) {
+    // A port in use: release what was started (the other server, the inspection threads, xmllint).
+    server.close();
+    admin?.close();
+    await Promise.allSettled([inspector.close(), xsd?.close()]);
+    throw error;
   }
+  const port = (server.address() as AddressInfo).port;
+  const url = `https://${hostForUrl}:${port}`;
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reply = (status: number, value: unknown): void => {

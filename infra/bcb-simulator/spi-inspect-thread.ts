@@ -24,7 +24,7 @@ parentPort?.on('message', (request: InspectRequest) => {
   try {
     answer = { id: request.id, inspection: inspectSpiMessage(request.xml, trustStore) };
   } catch (error) {
-    answer = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+    answer = { id: request.id, error: { message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined } };
   }
   parentPort?.postMessage(answer);
 });

@@ -1,5 +1,5 @@
+import { PermanentError } from '../../shared/errors/index.ts';
 import {
-  MessageFormatError,
   envelopeParts,
   messageOfNamespace,
   parseAppHdr,
@@ -27,7 +27,9 @@ export type SpiContent =
   | { readonly type: 'pacs.002'; readonly statuses: readonly TransactionStatus[] }
   | { readonly type: 'pacs.004'; readonly returns: readonly PaymentReturn[] }
   | { readonly type: 'pibr.001'; readonly data: string }
-  | { readonly type: 'unsupported'; readonly message: string };
+  | { readonly type: 'unsupported'; readonly message: string }
+  /** Reading the content failed unexpectedly (a defect): the processor raises it where it would have read the content. */
+  | { readonly type: 'defect'; readonly message: string; readonly stack: string | undefined };
 
 /**
  * What can be learnt from a posted SPI message without touching the simulator's state: the
@@ -53,8 +55,9 @@ export type SpiInspection =
 
 const SIGNATURE_LOCATION = '/Envelope/AppHdr/Sgntr';
 
+/** A typed refusal of the message's content or structure (a bad amount, a missing element, …). */
 function formatFinding(error: unknown): SpiFinding | undefined {
-  return error instanceof MessageFormatError ? { code: error.code, message: error.message } : undefined;
+  return error instanceof PermanentError ? { code: error.code, message: error.message } : undefined;
 }
 
 function readContent(type: string, parts: ReturnType<typeof envelopeParts>): SpiContent {
@@ -110,9 +113,7 @@ export function inspectSpiMessage(xml: string, trustStore: TrustStore): SpiInspe
   try {
     content = readContent(kind.message, parts);
   } catch (error) {
-    const finding = formatFinding(error);
-    if (finding === undefined) throw error;
-    content = finding;
+    content = formatFinding(error) ?? { type: 'defect', message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined };
   }
   return { ok: true, header, type: kind.message, schema, signature: undefined, content };
 }

@@ -25,7 +25,9 @@ export interface TrustedSigner {
 export type InspectRequest = { readonly kind: 'inspect'; readonly id: number; readonly xml: string } | ({ readonly kind: 'trust' } & TrustedSigner);
 
 /** An inspection thread's answer. */
-export type InspectAnswer = { readonly id: number; readonly inspection: SpiInspection } | { readonly id: number; readonly error: string };
+export type InspectAnswer =
+  | { readonly id: number; readonly inspection: SpiInspection }
+  | { readonly id: number; readonly error: { readonly message: string; readonly stack: string | undefined } };
 
 function portable(certificate: string | Buffer | X509Certificate): string | Uint8Array {
   return certificate instanceof X509Certificate ? certificate.raw : certificate;
@@ -79,7 +81,13 @@ export class ThreadedSpiInspector implements SpiInspector {
     if (!(Number.isInteger(options.threads) && options.threads >= 1)) throw new RangeError(`threads must be a positive integer, got ${JSON.stringify(options.threads)}`);
     this.options = options;
     const signers: TrustedSigner[] = options.signers.map((s) => ({ certificate: portable(s.certificate), ispb: s.ispb }));
-    for (let i = 0; i < options.threads; i++) this.threads.push(this.startThread(signers));
+    try {
+      for (let i = 0; i < options.threads; i++) this.threads.push(this.startThread(signers));
+    } catch (error) {
+      this.closed = true;
+      for (const thread of this.threads) void thread.worker.terminate();
+      throw error;
+    }
   }
 
   inspect(xml: string): Promise<SpiInspection> {
@@ -87,6 +95,8 @@ export class ThreadedSpiInspector implements SpiInspector {
     if (thread === undefined) return Promise.resolve().then(() => inspectSpiMessage(xml, this.options.trustStore));
     const id = this.nextId++;
     return new Promise<SpiInspection>((resolve, reject) => {
+      // A thread with work keeps the process alive until it answers; an idle one does not.
+      if (thread.pending.size === 0) thread.worker.ref();
       thread.pending.set(id, { xml, resolve, reject });
       thread.worker.postMessage({ kind: 'inspect', id, xml } satisfies InspectRequest);
     });
@@ -116,14 +126,20 @@ export class ThreadedSpiInspector implements SpiInspector {
 
   private startThread(signers: readonly TrustedSigner[]): InspectionThread {
     const worker = new Worker(new URL('./spi-inspect-thread.ts', import.meta.url), { workerData: { signers } });
-    worker.unref(); // a simulator left open must not keep the process alive through its threads
+    worker.unref(); // an idle thread must not keep the process alive (a simulator left open)
     const thread: InspectionThread = { worker, pending: new Map(), alive: true };
     worker.on('message', (answer: InspectAnswer) => {
       const pending = thread.pending.get(answer.id);
       if (pending === undefined) return;
       thread.pending.delete(answer.id);
-      if ('error' in answer) pending.reject(new Error(answer.error));
-      else pending.resolve(answer.inspection);
+      if (thread.pending.size === 0) worker.unref();
+      if ('error' in answer) {
+        const error = new Error(answer.error.message);
+        if (answer.error.stack !== undefined) error.stack = answer.error.stack;
+        pending.reject(error);
+      } else {
+        pending.resolve(answer.inspection);
+      }
     });
     const lost = (reason: string): void => {
       if (!thread.alive) return;

@@ -40,6 +40,8 @@ class Refusal extends Error {
 export class SpiProcessor {
   private readonly deps: SpiProcessorDeps;
   private readonly seenBizMsgIdr = new Set<string>();
+  /** Settles when the inspection of the message posted last has settled. */
+  private previous: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -72,9 +74,17 @@ export class SpiProcessor {
 
   private async process(record: ReceivedMessage, xml: string): Promise<void> {
     const { ledger } = this.deps;
+    // Inspections may finish in any order on several threads; messages are acted on in the order
+    // they were posted (duplicate detection, settlement), as the BCB would.
+    const inspecting = this.deps.inspector.inspect(xml);
+    const inTurn = this.previous.then(() => inspecting);
+    this.previous = inTurn.then(
+      () => undefined,
+      () => undefined,
+    );
     let header: AppHdr | undefined;
     try {
-      const inspection = await this.deps.inspector.inspect(xml);
+      const inspection = await inTurn;
       header = inspection.header;
       if (header !== undefined) record.bizMsgIdr = header.bizMsgIdr;
       if (inspection.type !== undefined) record.type = inspection.type;
@@ -165,6 +175,11 @@ export class SpiProcessor {
       }
       case 'unsupported':
         throw new Refusal('MESSAGE_TYPE_NOT_SUPPORTED', `the simulator does not process ${content.message}`, '/Envelope/Document');
+      case 'defect': {
+        const error = new Error(`reading the ${record.type ?? 'message'} content failed: ${content.message}`);
+        if (content.stack !== undefined) error.stack = content.stack;
+        throw error;
+      }
     }
   }
 }

@@ -112,7 +112,11 @@ export function mtlsAgent(pki: SimulatorTestPki, identity: PemIdentity, extra: R
 /** A signed pacs.008 from `from` to `to` with one transaction. */
 export async function signedPacs008(
   key: SigningKey,
-  options: { from?: string; to?: string; endToEndId?: string; bizMsgIdr?: string; amount?: string; acceptance?: Date; tx?: Partial<CreditTransfer> } = {},
+  options: {
+    from?: string; to?: string; endToEndId?: string; bizMsgIdr?: string; amount?: string; acceptance?: Date; tx?: Partial<CreditTransfer>;
+    /** Changes the built message before it is signed (content the builder itself would refuse). */
+    alter?: (unsigned: string) => string;
+  } = {},
 ): Promise<{ xml: string; endToEndId: string; bizMsgIdr: string }> {
   const from = options.from ?? ISPB_A;
   const now = new Date();
@@ -139,7 +143,7 @@ export async function signedPacs008(
       },
     ],
   });
-  return { xml: await signSpi(xml, key), endToEndId, bizMsgIdr };
+  return { xml: await signSpi(options.alter === undefined ? xml : options.alter(xml), key), endToEndId, bizMsgIdr };
 }
 
 /** Headers every ICOM request sends: Host without port (DESIGN §2). */

@@ -1,10 +1,14 @@
+import { X509Certificate } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ThreadedSpiInspector, inlineSpiInspector } from '../../../infra/bcb-simulator/spi-inspector.ts';
 import type { SpiInspection } from '../../../infra/bcb-simulator/spi-inspection.ts';
 import { createLogger } from '../../../shared/logging/index.ts';
 import { TrustStore, pemSigningKey } from '../../../shared/xmldsig/index.ts';
-import { ISPB_A, ISPB_B, createSimulatorTestPki, signedPacs008 } from './simulator-fixture.ts';
+import { ISPB_A, ISPB_B, createSimulatorTestPki, mtlsAgent, postMessages, signedPacs008, startTestSimulator } from './simulator-fixture.ts';
 import type { SimulatorTestPki } from './simulator-fixture.ts';
 
 function capturingLogger(): { logger: ReturnType<typeof createLogger>; messages: () => string[] } {
@@ -39,7 +43,10 @@ describe('SPI inspection on worker threads', () => {
       entity: '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Envelope>&e;</Envelope>',
       unknownType: valid.replaceAll('https://www.bcb.gov.br/pi/pacs.008/1.16', 'urn:example:not-spi'),
       fromB: (await signedPacs008(keyB, { from: ISPB_B, to: ISPB_A })).xml,
+      // Signed, but with an amount the parser refuses (three decimals).
+      badAmount: (await signedPacs008(keyA, { alter: (xml) => xml.replace('>10.50<', '>10.505<') })).xml,
     };
+    expect(samples.badAmount).toContain('>10.505<');
     expect(samples.tampered).not.toBe(valid);
     expect(samples.unknownType).not.toBe(valid);
   });
@@ -69,6 +76,8 @@ describe('SPI inspection on worker threads', () => {
       expect(await threaded.inspect(samples.malformed ?? '')).toMatchObject({ ok: false });
       expect(await threaded.inspect(samples.entity ?? '')).toMatchObject({ ok: false });
       expect(await threaded.inspect(samples.unknownType ?? '')).toMatchObject({ ok: false, finding: { code: 'MESSAGE_TYPE_UNKNOWN' }, header: { fromIspb: ISPB_A } });
+      // A content refusal is a finding the processor turns into an admi.002, not an unexpected error.
+      expect(await threaded.inspect(samples.badAmount ?? '')).toMatchObject({ ok: true, signature: undefined, content: { code: 'ISO20022_AMOUNT_INVALID' } });
     } finally {
       await threaded.close();
     }
@@ -79,8 +88,10 @@ describe('SPI inspection on worker threads', () => {
     const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: store, signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], logger: capturingLogger().logger });
     try {
       expect(await inspector.inspect(samples.fromB ?? '')).toMatchObject({ ok: true, signature: { code: 'XMLDSIG_SIGNER_UNKNOWN' } });
-      store.add(pki.signingB.certPem, { ispb: ISPB_B });
-      inspector.trust(pki.signingB.certPem, ISPB_B);
+      // Given parsed (as the admin endpoint may): it crosses to the thread as DER.
+      const certificateB = new X509Certificate(pki.signingB.certPem);
+      store.add(certificateB, { ispb: ISPB_B });
+      inspector.trust(certificateB, ISPB_B);
       expect(await inspector.inspect(samples.fromB ?? '')).toMatchObject({ ok: true, signature: undefined, header: { fromIspb: ISPB_B } });
     } finally {
       await inspector.close();
@@ -110,5 +121,48 @@ describe('SPI inspection on worker threads', () => {
     const results = await Promise.all(pending);
     expect(results).toHaveLength(50);
     expect(results.every((r) => r.ok && r.signature === undefined)).toBe(true);
+  });
+  it('acts on messages in the order they were posted, whatever thread inspected them, and refuses a bad amount with an admi.002', async () => {
+    const keyA = pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem);
+    for (const inspectionThreads of [0, 3]) {
+      const sim = await startTestSimulator(pki, { inspectionThreads, schemaValidation: false });
+      const agent = mtlsAgent(pki, pki.tlsA);
+      try {
+        // Ten posts of ten: each repeats an earlier message of its own post, so the earlier copy must win.
+        const posts = await Promise.all(Array.from({ length: 10 }, async () => {
+          const fresh = await Promise.all(Array.from({ length: 8 }, () => signedPacs008(keyA)));
+          return [...fresh.map((m) => m.xml), fresh[1]?.xml ?? '', samples.badAmount ?? ''];
+        }));
+        for (const post of posts) expect((await postMessages(agent, sim, ISPB_A, post)).status).toBe(201);
+        await sim.idle();
+        const received = sim.ledger.received();
+        expect(received).toHaveLength(100);
+        for (let p = 0; p < 10; p++) {
+          const outcomes = received.slice(p * 10, p * 10 + 10).map((r) => r.outcome);
+          expect(outcomes.slice(0, 8), `threads ${inspectionThreads}, post ${p}`).toEqual(Array(8).fill('accepted'));
+          // The repeat of the second message; the bad amount: only the first post's copy is new (later ones repeat its BizMsgIdr).
+          expect(outcomes[8]).toBe('duplicate');
+          expect(received[p * 10 + 9]).toMatchObject(p === 0 ? { outcome: 'invalid', error: { code: 'ISO20022_AMOUNT_INVALID' } } : { outcome: 'duplicate' });
+        }
+      } finally {
+        await agent.close();
+        await sim.close();
+      }
+    }
+  });
+
+  it('releases its threads and its port when it cannot start', async () => {
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const warm = await startTestSimulator(pki, { inspectionThreads: 2 });
+    await warm.close();
+    const before = threads();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      await expect(startTestSimulator(pki, { inspectionThreads: 2, port: (taken.address() as AddressInfo).port })).rejects.toThrow(/EADDRINUSE/);
+      await expect.poll(threads).toBeLessThanOrEqual(before);
+    } finally {
+      taken.close();
+    }
   });
 });
