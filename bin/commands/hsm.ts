@@ -10,12 +10,13 @@ import { formatHsmBench, runHsmBench } from '../../scripts/bench-hsm.ts';
 import type { Command, CommandIo } from './command.ts';
 
 const USAGE = `usage: selo hsm <subcommand> [options]
-  init   [--label L] [--pin P] [--so-pin S]      create the development token (idempotent)
+  init   [--label L]                             create the development token (idempotent; PINs from SELO_HSM_PIN, SELO_HSM_SO_PIN)
   keygen --label L [--bits 2048|3072|4096]       RSA key pair inside the token (sensitive, not extractable)
   list   [--json]                                keys and their security attributes
   csr    --label L --subject "CN=…,O=…,C=BR" [--out file]   PKCS#10 request signed inside the HSM
   bench  [--json] [--key L] [--sessions N] [--duration-ms MS] [--in-flight 1,2,4,8,16]
-Configuration: SELO_HSM_MODULE, SELO_HSM_TOKEN_LABEL, SELO_HSM_PIN, SELO_HSM_SO_PIN, SELO_HSM_SESSIONS;
+Configuration: SELO_HSM_MODULE, SELO_HSM_TOKEN_LABEL, SELO_HSM_PIN, SELO_HSM_SO_PIN, SELO_HSM_SESSIONS (PINs are read
+from the environment only: a command line can be read by every user of the machine in the process list);
 SoftHSM uses .selo/softhsm/softhsm2.conf unless SOFTHSM2_CONF is set.
 `;
 
@@ -39,10 +40,16 @@ function bits(value: string | undefined): 2048 | 3072 | 4096 {
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const [sub, ...rest] = args;
+  const pinFlag = rest.find((a) => /^--(so-)?pin(=|$)/.test(a));
+  if (pinFlag !== undefined) {
+    // Refused before anything is parsed or echoed: the value itself is never repeated.
+    io.stderr.write(`selo hsm: ${pinFlag.split('=')[0] ?? ''} is not accepted: PINs on a command line can be read by every user of the machine in the process list; set SELO_HSM_PIN and SELO_HSM_SO_PIN instead\n`);
+    return 2;
+  }
   const { values } = parseArgs({
     args: rest,
     options: {
-      label: { type: 'string' }, pin: { type: 'string' }, 'so-pin': { type: 'string' }, bits: { type: 'string' },
+      label: { type: 'string' }, bits: { type: 'string' },
       json: { type: 'boolean', default: false }, subject: { type: 'string' }, out: { type: 'string' }, key: { type: 'string' },
       sessions: { type: 'string' }, 'duration-ms': { type: 'string' }, 'in-flight': { type: 'string' },
     },
@@ -51,10 +58,10 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   switch (sub) {
     case 'init': {
       const hsm = config(io);
-      const soPin = values['so-pin'] ?? hsm.soPin;
-      if (soPin === undefined) throw new Error('the security officer PIN is needed: --so-pin or SELO_HSM_SO_PIN');
+      const soPin = hsm.soPin;
+      if (soPin === undefined) throw new Error('the security officer PIN is needed: set SELO_HSM_SO_PIN');
       const tokenLabel = values.label ?? hsm.tokenLabel;
-      const result = initToken({ modulePath: hsm.modulePath, tokenLabel, pin: values.pin ?? hsm.pin, soPin });
+      const result = initToken({ modulePath: hsm.modulePath, tokenLabel, pin: hsm.pin, soPin });
       write(io.stdout, result.created ? `token ${JSON.stringify(tokenLabel)} created (serial ${result.serialNumber}); SOFTHSM2_CONF=${process.env['SOFTHSM2_CONF'] ?? ''}` : `token ${JSON.stringify(tokenLabel)} already exists (serial ${result.serialNumber})`);
       return 0;
     }

@@ -79,6 +79,15 @@ describe('selo hsm key tooling', () => {
     expect(run.out()).toContain('already exists');
   });
 
+  it('refuses PINs on the command line without repeating them', async () => {
+    for (const args of [['init', '--pin', 'cli-pin-4242'], ['init', '--so-pin=cli-so-pin-4242'], ['list', '--pin', 'cli-pin-4242']]) {
+      const run = io();
+      expect(await hsmCommand.run(args, run.io)).toBe(2);
+      expect(run.err()).toMatch(/SELO_HSM_PIN/);
+      expect(`${run.out()}${run.err()}`).not.toContain('4242');
+    }
+  });
+
   it('reports a wrong PIN without revealing it', async () => {
     const run = io();
     run.io.env = { ...run.io.env, SELO_HSM_PIN: 'bad-pin-9999' };
