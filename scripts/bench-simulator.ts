@@ -4,18 +4,19 @@
  * own event loop, as in `selo simulator`); this process pre-signs the messages, posts them,
  * and reads the ledger over the admin endpoint. Prints figures; never fails on time (HOUSE_STYLE 15).
  *
- * CPU is reported per pacs.008 for each party in the measured window: this client (undici, TLS),
- * the simulator process (all its threads) and its children (`xmllint`), read from /proc (Linux).
+ * CPU is reported per pacs.008 for each party in the measured window: this client (undici, TLS)
+ * and the simulator process (all its threads: the event loop, the inspection threads that parse,
+ * validate the XSD and check signatures, libuv's), read from /proc (Linux).
  * `--baseline` first runs the same client against a bare mTLS server in a child process that
  * answers 201 without reading the message: the ceiling this client and TLS allow on this
  * machine, against which the simulator's figures are given as a ratio.
  *
  *   node scripts/bench-simulator.ts [--count 5000] [--concurrency 64] [--batch 1] [--drain] [--no-xsd] [--baseline]
- *                                   [--schema-interval <ms between xmllint runs>] [--threads <inspection threads>]
+ *                                   [--threads <inspection threads>]
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -56,39 +57,13 @@ async function serveNull(pkiFile: string): Promise<void> {
   });
 }
 
-/** CPU seconds of one process (all threads) and of its waited-for children, from /proc/<pid>/stat. */
-function statCpu(pid: number): { self: number; children: number } {
-  // Fields after the command name: state is field 3; utime 14, stime 15, cutime 16, cstime 17 (clock ticks, 100/s on Linux).
+/** CPU seconds of one process (all threads), from /proc/<pid>/stat. */
+function statCpu(pid: number): { self: number } {
+  // Fields after the command name: state is field 3; utime 14, stime 15 (clock ticks, 100/s on Linux).
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
   const tick = (i: number): number => (fields[i - 3] ?? 0) / 100;
-  return { self: tick(14) + tick(15), children: tick(16) + tick(17) };
-}
-
-function liveChildren(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter((c) => c !== '').map(Number));
-  } catch {
-    return []; // ended meanwhile
-  }
-}
-
-/**
- * CPU seconds of a process itself and of all its descendants, ended or alive (the simulator's
- * xmllint runs are grandchildren, through a long-lived shell).
- */
-function processCpu(pid: number): { self: number; children: number } {
-  const own = statCpu(pid);
-  let children = own.children;
-  for (const child of liveChildren(pid)) {
-    try {
-      const tree = processCpu(child);
-      children += tree.self + tree.children;
-    } catch {
-      // ended between the listing and the read: its time is in the parent's cutime once reaped
-    }
-  }
-  return { self: own.self, children };
+  return { self: tick(14) + tick(15) };
 }
 
 function clientCpu(): number {
@@ -96,12 +71,11 @@ function clientCpu(): number {
   return (usage.user + usage.system) / 1e6;
 }
 
-async function serve(pkiFile: string, schemaValidation: boolean, schemaBatchIntervalMs: number | undefined, inspectionThreads: number | undefined): Promise<void> {
+async function serve(pkiFile: string, schemaValidation: boolean, inspectionThreads: number | undefined): Promise<void> {
   const pki = JSON.parse(readFileSync(pkiFile, 'utf8')) as SimulatorTestPki;
   // The messages are signed before the run; a long settlement limit keeps a slow run from
   // turning them into (cheaper) AB03 rejections.
   const sim = await startTestSimulator(pki, { logger: createLogger({ name: 'bcb-simulator', level: 'warn' }), longPollMs: 1000, schemaValidation, settlementLimitMs: 600_000,
-    ...(schemaBatchIntervalMs === undefined ? {} : { schemaBatchIntervalMs }),
     ...(inspectionThreads === undefined ? {} : { inspectionThreads }),
   });
   process.send?.({ port: sim.port, adminUrl: sim.adminUrl });
@@ -190,7 +164,7 @@ async function bench(): Promise<void> {
   const { values } = parseArgs({
     options: {
       count: { type: 'string', default: '5000' }, concurrency: { type: 'string', default: '64' }, batch: { type: 'string', default: '1' }, drain: { type: 'boolean', default: false },
-      'no-xsd': { type: 'boolean', default: false }, baseline: { type: 'boolean', default: false }, 'schema-interval': { type: 'string' }, threads: { type: 'string' },
+      'no-xsd': { type: 'boolean', default: false }, baseline: { type: 'boolean', default: false }, threads: { type: 'string' },
     },
   });
   const count = Number(values.count);
@@ -207,7 +181,7 @@ async function bench(): Promise<void> {
   const posts: (string | string[])[] = [];
   for (let i = 0; i < messages.length; i += batch) posts.push(batch === 1 ? (messages[i] ?? '') : messages.slice(i, i + batch));
   const warmUp = async (agent: Agent, sim: BcbSimulator): Promise<void> => {
-    // TLS handshakes, JIT, the xmllint schema files.
+    // TLS handshakes, JIT, the compiled XSDs.
     await Promise.all(Array.from({ length: 16 }, async () => postMessages(agent, sim, ISPB_A, (await signedPacs008(key)).xml)));
   };
   try {
@@ -218,9 +192,9 @@ async function bench(): Promise<void> {
       try {
         await warmUp(agent, simulatorOf(bare.port));
         const cpu0 = clientCpu();
-        const server0 = processCpu(bare.child.pid ?? 0);
+        const server0 = statCpu(bare.child.pid ?? 0);
         const posted = await postAll(agent, simulatorOf(bare.port), posts, concurrency);
-        const server1 = processCpu(bare.child.pid ?? 0);
+        const server1 = statCpu(bare.child.pid ?? 0);
         ceiling = count / posted.seconds;
         out(`baseline, bare mTLS server answering 201: ${ceiling.toFixed(0)} pacs.008/s (${posted.seconds.toFixed(2)} s; p50 ${percentile(posted.latencies, 50)} ms; CPU per message: client ${perMessage(clientCpu() - cpu0, count)}, server ${perMessage(server1.self - server0.self, count)})`);
       } finally {
@@ -228,7 +202,7 @@ async function bench(): Promise<void> {
         await stopChild(bare);
       }
     }
-    const sim = await startChild(['--serve', pkiFile, values['no-xsd'] ? 'no-xsd' : 'xsd', values['schema-interval'] ?? '', values.threads ?? '']);
+    const sim = await startChild(['--serve', pkiFile, values['no-xsd'] ? 'no-xsd' : 'xsd', values.threads ?? '']);
     const simPid = sim.child.pid ?? 0;
     const target = simulatorOf(sim.port);
     const agent = agentFor(pki, concurrency);
@@ -241,7 +215,7 @@ async function bench(): Promise<void> {
         base = await summary(sim.adminUrl);
       }
       const cpu0 = clientCpu();
-      const sim0 = processCpu(simPid);
+      const sim0 = statCpu(simPid);
       const started = performance.now();
       const posted = await postAll(agent, target, posts, concurrency);
       const cpuPosted = clientCpu();
@@ -251,16 +225,15 @@ async function bench(): Promise<void> {
         s = await summary(sim.adminUrl);
       }
       const settleSeconds = (performance.now() - started) / 1000;
-      const sim1 = processCpu(simPid);
-      const xsdStats = (await (await request(`${sim.adminUrl}/stats/schema-validation`)).body.json()) as { runs: number; messages: number };
+      const sim1 = statCpu(simPid);
       const accepted = count / posted.seconds;
       const settled = count / settleSeconds;
       out(`messages ${count}, ${batch} per POST, concurrency ${concurrency}, XSD validation ${values['no-xsd'] ? 'off' : 'on'}, inspection threads ${values.threads ?? 'default'}, 2 processes on this machine`);
       out(`accepted (201): ${accepted.toFixed(0)} pacs.008/s  (${posted.seconds.toFixed(2)} s; POST latency p50 ${percentile(posted.latencies, 50)} ms, p99 ${percentile(posted.latencies, 99)} ms; non-201: ${posted.failed})`);
       out(`settled:        ${settled.toFixed(0)} pacs.008/s  (all ${count} decided after ${settleSeconds.toFixed(2)} s: settled ${s.settled - base.settled}, rejected ${s.rejected - base.rejected}, invalid ${s.invalid - base.invalid})`);
       out(
-        `CPU per pacs.008: client ${perMessage(cpuPosted - cpu0, count)}, simulator ${perMessage(sim1.self - sim0.self, count)}, xmllint ${perMessage(sim1.children - sim0.children, count)}` +
-          `; ${xsdStats.runs} xmllint runs, ${(xsdStats.messages / Math.max(1, xsdStats.runs)).toFixed(0)} messages each on average (machine: ${process.env.SELO_BENCH_NOTE ?? 'shared with other work'})`,
+        `CPU per pacs.008: client ${perMessage(cpuPosted - cpu0, count)}, simulator ${perMessage(sim1.self - sim0.self, count)} (all threads)` +
+          ` (machine: ${process.env.SELO_BENCH_NOTE ?? 'shared with other work'})`,
       );
       if (ceiling !== undefined) out(`ratio to the bare-server baseline: accepted ${(accepted / ceiling).toFixed(2)}, settled ${(settled / ceiling).toFixed(2)}`);
       if (values.drain) {
@@ -280,6 +253,6 @@ async function bench(): Promise<void> {
 }
 
 const optionalNumber = (arg: string | undefined): number | undefined => (arg === undefined || arg === '' ? undefined : Number(arg));
-if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '', process.argv[4] !== 'no-xsd', optionalNumber(process.argv[5]), optionalNumber(process.argv[6]));
+if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '', process.argv[4] !== 'no-xsd', optionalNumber(process.argv[5]));
 else if (process.argv[2] === '--serve-null') await serveNull(process.argv[3] ?? '');
 else await bench();

@@ -43,7 +43,7 @@ missing=()
 [ -e /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] || [ -e /usr/lib/aarch64-linux-gnu/engines-3/pkcs11.so ] || missing+=(libengine-pkcs11-openssl)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
-command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)  # the reference canonicalizer in the exc-c14n tests
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then

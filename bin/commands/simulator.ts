@@ -9,7 +9,7 @@ const USAGE = `usage: selo simulator [--pki <dir>] [--port 0] [--admin-port 0] [
                       [--settlement-limit-ms 40000] [--long-poll-ms 5000] [--receiver accept|reject:CODE|never|live]
                       [--faults '{"errorRate":0.1,"latencyMs":50}'] [--no-schema-validation]
                       [--dict-claim-resolution-period-ms 604800000] [--dict-claim-completion-period-ms 2592000000]
-                      [--schema-batch-interval-ms 100] [--inspection-threads <cores - 1, 1 to 4>]
+                      [--inspection-threads <cores - 1, 2 to 4>]
 Runs the BCB simulator (ICOM and DICT over mTLS, admin over plain HTTP on loopback) with the
 development PKI written by "selo pki init" (default .selo/pki; --pki-dir is an alias). Once ready it
 prints "selo: ready {json}" with the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.
@@ -33,7 +33,6 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         'no-schema-validation': { type: 'boolean', default: false },
         'dict-claim-resolution-period-ms': { type: 'string' },
         'dict-claim-completion-period-ms': { type: 'string' },
-        'schema-batch-interval-ms': { type: 'string' },
         'inspection-threads': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -74,7 +73,6 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     const longPollMs = number('long-poll-ms', values['long-poll-ms']);
     const dictClaimResolutionPeriodMs = number('dict-claim-resolution-period-ms', values['dict-claim-resolution-period-ms']);
     const dictClaimCompletionPeriodMs = number('dict-claim-completion-period-ms', values['dict-claim-completion-period-ms']);
-    const schemaBatchIntervalMs = number('schema-batch-interval-ms', values['schema-batch-interval-ms']);
     const inspectionThreads = number('inspection-threads', values['inspection-threads']);
     options = {
       ...pki,
@@ -88,7 +86,6 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       ...(longPollMs === undefined ? {} : { longPollMs }),
       ...(dictClaimResolutionPeriodMs === undefined ? {} : { dictClaimResolutionPeriodMs }),
       ...(dictClaimCompletionPeriodMs === undefined ? {} : { dictClaimCompletionPeriodMs }),
-      ...(schemaBatchIntervalMs === undefined ? {} : { schemaBatchIntervalMs }),
       ...(inspectionThreads === undefined ? {} : { inspectionThreads }),
       ...(values.faults === undefined ? {} : { faults: validateFaults(JSON.parse(values.faults) as object) }),
     };

@@ -26,7 +26,6 @@ import { SpiEmitter, newResourceId } from './spi-emitter.ts';
 import { SpiProcessor } from './spi-processor.ts';
 import { ThreadedSpiInspector, inlineSpiInspector } from './spi-inspector.ts';
 import type { SpiInspector } from './spi-inspector.ts';
-import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
 
 const gzipAsync = promisify(gzip);
 /** One strict UTF-8 decoder for every posted message (a decoder without `stream` keeps no state between calls). */
@@ -151,7 +150,9 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
   for (const signer of signers) trustStore.add(signer.certificate, { ispb: signer.ispb });
   for (const participant of options.participants) if (participant.receiver !== undefined) receivers.set(participant.ispb, participant.receiver);
   const inspector: SpiInspector =
-    options.inspectionThreads === 0 ? inlineSpiInspector(trustStore) : new ThreadedSpiInspector({ threads: options.inspectionThreads, trustStore, signers, logger });
+    options.inspectionThreads === 0
+      ? inlineSpiInspector(trustStore, { schemaValidation: options.schemaValidation })
+      : new ThreadedSpiInspector({ threads: options.inspectionThreads, trustStore, signers, settings: { schemaValidation: options.schemaValidation }, logger });
   const mailboxes = new Map<string, Mailbox>();
   const mailbox = (ispb: string): Mailbox => {
     let box = mailboxes.get(ispb);
@@ -181,8 +182,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
   };
   const emitter = new SpiEmitter({ bcbIspb: options.bcbIspb, key: options.signingKey, mailbox, ledger, faults });
   const engine = new SettlementEngine({ ledger, emitter, faults, receiverOf: (ispb) => participants.receiverOf(ispb), settlementLimitMs: options.settlementLimitMs, logger });
-  const xsd = options.schemaValidation ? new XsdBatchValidator({ minRunIntervalMs: options.schemaBatchIntervalMs }) : undefined;
-  const processor = new SpiProcessor({ bcbIspb: options.bcbIspb, inspector, ledger, emitter, engine, xsd, logger });
+  const processor = new SpiProcessor({ bcbIspb: options.bcbIspb, inspector, ledger, emitter, engine, logger });
   const dict = new DictService({
     key: options.signingKey,
     trustStore,
@@ -458,10 +458,10 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
       adminUrl = `http://${hostForUrl}:${(admin.address() as AddressInfo).port}`;
     }
   } catch (error) {
-    // A port in use: release what was started (the other server, the inspection threads, xmllint).
+    // A port in use: release what was started (the other server, the inspection threads).
     server.close();
     admin?.close();
-    await Promise.allSettled([inspector.close(), xsd?.close()]);
+    await inspector.close();
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
@@ -494,7 +494,6 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
       if (route === 'GET /ledger/sent') return reply(200, ledger.sent(path.searchParams.get('ispb') ?? undefined));
       if (route === 'GET /ledger/positions') return reply(200, ledger.positions());
       if (route === 'GET /faults') return reply(200, { current: faults.current, counts: faults.counts });
-      if (route === 'GET /stats/schema-validation') return reply(200, xsd?.stats ?? { runs: 0, messages: 0, rechecked: 0 });
       if (route === 'PUT /faults') {
         faults.set((await readJson()) as FaultSettings);
         return reply(200, { current: faults.current });
@@ -541,9 +540,8 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
               admin?.close(() => resolve());
               admin?.closeAllConnections();
             }),
-      // Bounded: a stuck xmllint must not keep close() waiting forever.
+      // Bounded: a stuck inspection must not keep close() waiting forever.
       () => Promise.race([processor.idle(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),
-      () => xsd?.close(),
       () => inspector.close(),
     ];
     const errors: unknown[] = [];

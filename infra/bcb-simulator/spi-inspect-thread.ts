@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TrustStore } from '../../shared/xmldsig/index.ts';
 import { inspectSpiMessage } from './spi-inspection.ts';
-import type { InspectAnswer, InspectRequest, TrustedSigner } from './spi-inspector.ts';
+import type { InspectAnswer, InspectRequest, InspectThreadData, TrustedSigner } from './spi-inspector.ts';
 
 const trustStore = new TrustStore();
 
@@ -13,7 +13,8 @@ function trust(signer: TrustedSigner): void {
   trustStore.add(typeof signer.certificate === 'string' ? signer.certificate : Buffer.from(signer.certificate), { ispb: signer.ispb });
 }
 
-for (const signer of (workerData as { signers: readonly TrustedSigner[] }).signers) trust(signer);
+const { signers, settings } = workerData as InspectThreadData;
+for (const signer of signers) trust(signer);
 
 parentPort?.on('message', (request: InspectRequest) => {
   if (request.kind === 'trust') {
@@ -22,7 +23,7 @@ parentPort?.on('message', (request: InspectRequest) => {
   }
   let answer: InspectAnswer;
   try {
-    answer = { id: request.id, inspection: inspectSpiMessage(request.xml, trustStore) };
+    answer = { id: request.id, inspection: inspectSpiMessage(request.xml, trustStore, settings) };
   } catch (error) {
     answer = { id: request.id, error: { message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined } };
   }

@@ -1,6 +1,9 @@
 import { PermanentError } from '../../shared/errors/index.ts';
 import {
+  SchemaValidationError,
+  checkSpiSchema,
   envelopeParts,
+  isSpiSchema,
   messageOfNamespace,
   parseAppHdr,
   parsePacs002,
@@ -45,11 +48,13 @@ export type SpiInspection =
       readonly header: AppHdr;
       /** e.g. `pacs.008`. */
       readonly type: string;
-      /** e.g. `pacs.008.spi.1.16`: the XSD the message is validated against. */
+      /** e.g. `pacs.008.spi.1.16`. */
       readonly schema: string;
+      /** Set when the message does not conform to its XSD (then nothing else is checked). */
+      readonly xsd: SpiFinding | undefined;
       /** Set when the signature does not verify (or its signer is not the sender's). */
       readonly signature: SpiFinding | undefined;
-      /** The content, or why it cannot be read; absent when the signature failed. */
+      /** The content, or why it cannot be read; absent when the XSD or the signature failed. */
       readonly content: SpiContent | SpiFinding | undefined;
     };
 
@@ -77,10 +82,11 @@ function readContent(type: string, parts: ReturnType<typeof envelopeParts>): Spi
 
 /**
  * Inspects one posted SPI message: parse, envelope and `AppHdr`, message type, signature
- * (verified against `trustStore`, signer bound to `AppHdr/Fr`), content. Expected problems come
- * back as findings; anything else (a defect) is thrown.
+ * (verified against `trustStore`, signer bound to `AppHdr/Fr`), content; with `schemaValidation`,
+ * the XSD (when selo has the message's) before the signature, as at the BCB. Expected problems
+ * come back as findings; anything else (a defect) is thrown.
  */
-export function inspectSpiMessage(xml: string, trustStore: TrustStore): SpiInspection {
+export function inspectSpiMessage(xml: string, trustStore: TrustStore, options: { readonly schemaValidation: boolean }): SpiInspection {
   let parsed;
   try {
     parsed = parseXml(xml);
@@ -102,12 +108,21 @@ export function inspectSpiMessage(xml: string, trustStore: TrustStore): SpiInspe
     return { ok: false, header, finding: { code: 'MESSAGE_TYPE_UNKNOWN', message: `namespace ${JSON.stringify(parts.document.namespaceUri)} is not a SPI message`, location: '/Envelope/Document' } };
   }
   const schema = `${kind.message}.spi.${kind.version}`;
+  if (options.schemaValidation && isSpiSchema(schema)) {
+    try {
+      checkSpiSchema(xml, schema);
+    } catch (error) {
+      if (!(error instanceof SchemaValidationError)) throw error;
+      const xsd = { code: error.code, message: error.message, ...(error.violations[0] === undefined ? {} : { location: error.violations[0].path }) };
+      return { ok: true, header, type: kind.message, schema, xsd, signature: undefined, content: undefined };
+    }
+  }
   try {
     const verified = verifySpi(parsed, { trustStore });
     parts = { appHdr: verified.appHdr, document: verified.document };
   } catch (error) {
     if (!(error instanceof XmlSignatureError)) throw error;
-    return { ok: true, header, type: kind.message, schema, signature: { code: error.code, message: error.message, location: SIGNATURE_LOCATION }, content: undefined };
+    return { ok: true, header, type: kind.message, schema, xsd: undefined, signature: { code: error.code, message: error.message, location: SIGNATURE_LOCATION }, content: undefined };
   }
   let content: SpiContent | SpiFinding;
   try {
@@ -115,5 +130,5 @@ export function inspectSpiMessage(xml: string, trustStore: TrustStore): SpiInspe
   } catch (error) {
     content = formatFinding(error) ?? { type: 'defect', message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined };
   }
-  return { ok: true, header, type: kind.message, schema, signature: undefined, content };
+  return { ok: true, header, type: kind.message, schema, xsd: undefined, signature: undefined, content };
 }

@@ -21,6 +21,12 @@ export interface TrustedSigner {
   readonly ispb: string;
 }
 
+/** What an inspection thread starts with. */
+export interface InspectThreadData {
+  readonly signers: readonly TrustedSigner[];
+  readonly settings: InspectionSettings;
+}
+
 /** A request to an inspection thread. */
 export type InspectRequest = { readonly kind: 'inspect'; readonly id: number; readonly xml: string } | ({ readonly kind: 'trust' } & TrustedSigner);
 
@@ -33,10 +39,16 @@ function portable(certificate: string | Buffer | X509Certificate): string | Uint
   return certificate instanceof X509Certificate ? certificate.raw : certificate;
 }
 
+/** What every inspection checks besides the parse and the signature. */
+export interface InspectionSettings {
+  /** Validate against the XSD (when selo has the message's). */
+  readonly schemaValidation: boolean;
+}
+
 /** Inspects on the calling thread (no threads configured). */
-export function inlineSpiInspector(trustStore: TrustStore): SpiInspector {
+export function inlineSpiInspector(trustStore: TrustStore, settings: InspectionSettings): SpiInspector {
   return {
-    inspect: (xml) => Promise.resolve().then(() => inspectSpiMessage(xml, trustStore)),
+    inspect: (xml) => Promise.resolve().then(() => inspectSpiMessage(xml, trustStore, settings)),
     trust: () => undefined, // the processor's trust store is the one used
     close: () => Promise.resolve(),
   };
@@ -62,6 +74,7 @@ export interface ThreadedSpiInspectorOptions {
   readonly trustStore: TrustStore;
   /** The certificates of `trustStore`, with their ISPBs, as given to it. */
   readonly signers: readonly { readonly certificate: string | Buffer | X509Certificate; readonly ispb: string }[];
+  readonly settings: InspectionSettings;
   readonly logger: Logger;
 }
 
@@ -92,7 +105,7 @@ export class ThreadedSpiInspector implements SpiInspector {
 
   inspect(xml: string): Promise<SpiInspection> {
     const thread = this.leastBusy();
-    if (thread === undefined) return Promise.resolve().then(() => inspectSpiMessage(xml, this.options.trustStore));
+    if (thread === undefined) return Promise.resolve().then(() => inspectSpiMessage(xml, this.options.trustStore, this.options.settings));
     const id = this.nextId++;
     return new Promise<SpiInspection>((resolve, reject) => {
       // A thread with work keeps the process alive until it answers; an idle one does not.
@@ -125,7 +138,7 @@ export class ThreadedSpiInspector implements SpiInspector {
   }
 
   private startThread(signers: readonly TrustedSigner[]): InspectionThread {
-    const worker = new Worker(new URL('./spi-inspect-thread.ts', import.meta.url), { workerData: { signers } });
+    const worker = new Worker(new URL('./spi-inspect-thread.ts', import.meta.url), { workerData: { signers, settings: this.options.settings } satisfies InspectThreadData });
     worker.unref(); // an idle thread must not keep the process alive (a simulator left open)
     const thread: InspectionThread = { worker, pending: new Map(), alive: true };
     worker.on('message', (answer: InspectAnswer) => {
@@ -157,7 +170,7 @@ export class ThreadedSpiInspector implements SpiInspector {
   private finishHere(pending: readonly Pending[]): void {
     for (const p of pending) {
       try {
-        p.resolve(inspectSpiMessage(p.xml, this.options.trustStore));
+        p.resolve(inspectSpiMessage(p.xml, this.options.trustStore, this.options.settings));
       } catch (error) {
         p.reject(error instanceof Error ? error : new Error(String(error)));
       }

@@ -1,4 +1,4 @@
-import { END_TO_END_ID, MESSAGE_ID, MessageFormatError, RETURN_ID, SchemaValidationError, XsdBatchValidator, buildPibr002 } from '../../shared/iso20022/index.ts';
+import { END_TO_END_ID, MESSAGE_ID, MessageFormatError, RETURN_ID, buildPibr002 } from '../../shared/iso20022/index.ts';
 import type { AppHdr } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Ledger, ReceivedMessage } from './ledger.ts';
@@ -10,13 +10,11 @@ import type { SpiInspector } from './spi-inspector.ts';
 /** Dependencies of {@link SpiProcessor}. */
 export interface SpiProcessorDeps {
   readonly bcbIspb: string;
-  /** Parses, reads the header and content, and checks the signature (on this thread or others). */
+  /** Parses, reads the header and content, validates the XSD and checks the signature (on this thread or others). */
   readonly inspector: SpiInspector;
   readonly ledger: Ledger;
   readonly emitter: SpiEmitter;
   readonly engine: SettlementEngine;
-  /** Undefined disables schema validation. */
-  readonly xsd: XsdBatchValidator | undefined;
   readonly logger: Logger;
 }
 
@@ -89,15 +87,8 @@ export class SpiProcessor {
       if (header !== undefined) record.bizMsgIdr = header.bizMsgIdr;
       if (inspection.type !== undefined) record.type = inspection.type;
       if (!inspection.ok) throw refusalOf(inspection.finding);
-      if (this.deps.xsd !== undefined && XsdBatchValidator.has(inspection.schema)) {
-        try {
-          await this.deps.xsd.validate(xml, inspection.schema);
-        } catch (error) {
-          if (error instanceof SchemaValidationError) throw new Refusal(error.code, error.message, error.violations[0]?.path);
-          throw error;
-        }
-      }
       // From here on everything is synchronous, so that duplicate detection cannot race.
+      if (inspection.xsd !== undefined) throw refusalOf(inspection.xsd);
       const verifiedHeader = inspection.header;
       if (inspection.signature !== undefined) throw refusalOf(inspection.signature);
       if (verifiedHeader.fromIspb !== record.ispb) throw new Refusal('SENDER_ISPB_MISMATCH', `AppHdr/Fr ${verifiedHeader.fromIspb} is not the ISPB of the client certificate (${record.ispb})`, '/Envelope/AppHdr/Fr');

@@ -70,9 +70,6 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
     const pki = loadSimulatorPki(pkiDir);
     const simulator = await startBcbSimulator({
       ...pki,
-      // Latency first: xmllint runs as soon as the previous run ends (the simulator's default
-      // spaces runs 100 ms apart, which maximises its own throughput, not the pipeline's latency).
-      schemaBatchIntervalMs: 0,
       ...options.simulator,
       participants: [...pki.participants, ...(options.simulator?.participants ?? [])],
       host: options.host ?? '127.0.0.1',

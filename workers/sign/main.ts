@@ -11,7 +11,6 @@ import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
 import { hsmSigningKey } from '../../shared/xmldsig/index.ts';
-import { XsdBatchValidator } from '../../shared/iso20022/index.ts';
 import { createSignHandler } from './handler.ts';
 import { decodeSignRequest } from './sign-request.ts';
 import type { SignRequest } from './sign-request.ts';
@@ -49,8 +48,6 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
   const clients = createAwsClients(config.aws);
   const ownPool = options.hsmPool === undefined;
   const pool = options.hsmPool ?? new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, acquireTimeoutMs: hsm.acquireTimeoutMs, maxWaiting: hsm.maxWaiting, logger });
-  // One xmllint run per few milliseconds of messages, not one per message (spawn blocks the loop).
-  const xsd = new XsdBatchValidator();
   try {
     if (ownPool) await pool.start();
     return await launchQueueWorker<SignRequest>({
@@ -66,18 +63,16 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
           sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
           claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
           bizMsgIndex: new BizMsgIndex({ client: clients.dynamodb, tableName: topology.sagaTable.name, ttlAttribute: topology.sagaTable.ttlAttribute }),
-          validateSpi: (xml) => xsd.validate(xml, 'pacs.008.spi.1.16'),
         }),
         decode: decodeSignRequest,
         failureDetailType: 'SigningFailed',
-        closeables: [{ name: 'xsd validator', close: () => xsd.close() }, ...(ownPool ? [{ name: 'hsm pool', close: () => pool.close() }] : [])],
+        closeables: ownPool ? [{ name: 'hsm pool', close: () => pool.close() }] : [],
         checks: [{ name: 'hsm', check: () => ({ ok: pool.ready(), detail: pool.health().state }) }],
       },
     });
   } catch (error) {
     // The runtime never started, so it closes none of these (launchQueueWorker destroyed the
     // clients if it got that far; destroying them again is harmless).
-    await xsd.close().catch(() => undefined);
     if (ownPool) await pool.close().catch(() => undefined);
     clients.destroy();
     throw error;

@@ -22,6 +22,8 @@ function capturingLogger(): { logger: ReturnType<typeof createLogger>; messages:
   return { logger: createLogger({ name: 'bcb-simulator', level: 'warn', destination }), messages: () => lines.map((l) => String((JSON.parse(l) as { msg: unknown }).msg)) };
 }
 
+const CHECK_XSD = { schemaValidation: true } as const;
+
 describe('SPI inspection on worker threads', () => {
   let pki: SimulatorTestPki;
   let samples: Record<string, string>;
@@ -61,8 +63,8 @@ describe('SPI inspection on worker threads', () => {
     const store = trustA();
     store.add(pki.signingB.certPem, { ispb: ISPB_B });
     const signers = [{ certificate: pki.signingA.certPem, ispb: ISPB_A }, { certificate: pki.signingB.certPem, ispb: ISPB_B }];
-    const threaded = new ThreadedSpiInspector({ threads: 2, trustStore: store, signers, logger: capturingLogger().logger });
-    const inline = inlineSpiInspector(store);
+    const threaded = new ThreadedSpiInspector({ threads: 2, trustStore: store, signers, settings: CHECK_XSD, logger: capturingLogger().logger });
+    const inline = inlineSpiInspector(store, CHECK_XSD);
     try {
       for (const [name, xml] of Object.entries(samples)) {
         const [fromThread, here] = await Promise.all([threaded.inspect(xml), inline.inspect(xml)]);
@@ -76,8 +78,12 @@ describe('SPI inspection on worker threads', () => {
       expect(await threaded.inspect(samples.malformed ?? '')).toMatchObject({ ok: false });
       expect(await threaded.inspect(samples.entity ?? '')).toMatchObject({ ok: false });
       expect(await threaded.inspect(samples.unknownType ?? '')).toMatchObject({ ok: false, finding: { code: 'MESSAGE_TYPE_UNKNOWN' }, header: { fromIspb: ISPB_A } });
-      // A content refusal is a finding the processor turns into an admi.002, not an unexpected error.
-      expect(await threaded.inspect(samples.badAmount ?? '')).toMatchObject({ ok: true, signature: undefined, content: { code: 'ISO20022_AMOUNT_INVALID' } });
+      // Three decimals: the XSD refuses it first (with the element's path, without the value), and nothing else is checked.
+      const badAmount = await threaded.inspect(samples.badAmount ?? '');
+      expect(badAmount).toMatchObject({ ok: true, xsd: { code: 'ISO20022_SCHEMA_INVALID', location: '/Envelope/Document/FIToFICstmrCdtTrf/CdtTrfTxInf/IntrBkSttlmAmt' }, signature: undefined, content: undefined });
+      expect(JSON.stringify(badAmount)).not.toContain('10.505');
+      // Without the XSD, the parser's refusal is a finding the processor turns into an admi.002, not an unexpected error.
+      expect(await inlineSpiInspector(store, { schemaValidation: false }).inspect(samples.badAmount ?? '')).toMatchObject({ ok: true, xsd: undefined, signature: undefined, content: { code: 'ISO20022_AMOUNT_INVALID' } });
     } finally {
       await threaded.close();
     }
@@ -85,7 +91,7 @@ describe('SPI inspection on worker threads', () => {
 
   it('sees a signing certificate trusted after it started', async () => {
     const store = trustA();
-    const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: store, signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], logger: capturingLogger().logger });
+    const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: store, signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], settings: CHECK_XSD, logger: capturingLogger().logger });
     try {
       expect(await inspector.inspect(samples.fromB ?? '')).toMatchObject({ ok: true, signature: { code: 'XMLDSIG_SIGNER_UNKNOWN' } });
       // Given parsed (as the admin endpoint may): it crosses to the thread as DER.
@@ -101,7 +107,7 @@ describe('SPI inspection on worker threads', () => {
   it('loses nothing when a thread dies: its pending and later inspections run on the main thread', async () => {
     const store = trustA();
     const log = capturingLogger();
-    const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: store, signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], logger: log.logger });
+    const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: store, signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], settings: CHECK_XSD, logger: log.logger });
     try {
       // A certificate the thread cannot parse makes it throw outside any handler: the thread ends.
       inspector.trust('not a certificate', ISPB_B);
@@ -115,7 +121,7 @@ describe('SPI inspection on worker threads', () => {
   });
 
   it('finishes inspections still pending when it closes', async () => {
-    const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: trustA(), signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], logger: capturingLogger().logger });
+    const inspector = new ThreadedSpiInspector({ threads: 1, trustStore: trustA(), signers: [{ certificate: pki.signingA.certPem, ispb: ISPB_A }], settings: CHECK_XSD, logger: capturingLogger().logger });
     const pending = Array.from({ length: 50 }, () => inspector.inspect(samples.valid ?? ''));
     await inspector.close();
     const results = await Promise.all(pending);

@@ -121,6 +121,17 @@ describe('XSD validation', () => {
   });
 });
 
+describe('XSD validation of hostile input', () => {
+  it('refuses what is not well-formed, and never expands an external entity', async () => {
+    await expect(validateSpiMessage('<Envelope><AppHdr>', 'pacs.008.spi.1.16')).rejects.toBeInstanceOf(SchemaValidationError);
+    const xxe = '<?xml version="1.0"?><!DOCTYPE Envelope [<!ENTITY e SYSTEM "file:///etc/passwd">]><Envelope xmlns="https://www.bcb.gov.br/pi/pacs.008/1.16">&e;</Envelope>';
+    const error = await validateSpiMessage(xxe, 'pacs.008.spi.1.16').then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SchemaValidationError);
+    expect(JSON.stringify(error)).not.toMatch(/root:/);
+    expect((error as SchemaValidationError).message).not.toMatch(/root:/);
+  });
+});
+
 describe('pacs.008', () => {
   it('builds a message that validates against the XSD once signed, and parses back to the same value', async () => {
     const xml = buildPacs008(sample);
