@@ -3,6 +3,7 @@
  * of the participants' signing certificates and answers each inspection request in order.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
 import { TrustStore } from '../../shared/xmldsig/index.ts';
 import { inspectSpiMessage } from './spi-inspection.ts';
 import type { InspectAnswer, InspectRequest, InspectThreadData, TrustedSigner } from './spi-inspector.ts';
@@ -15,6 +16,8 @@ function trust(signer: TrustedSigner): void {
 
 const { signers, settings } = workerData as InspectThreadData;
 for (const signer of signers) trust(signer);
+// Before the first message, which would otherwise wait for it.
+if (settings.schemaValidation) compileSpiSchemas();
 
 parentPort?.on('message', (request: InspectRequest) => {
   if (request.kind === 'trust') {

@@ -99,6 +99,14 @@ function validatorFor(schema: SpiSchema): XsdValidator {
 }
 
 /**
+ * Compiles every SPI schema now (about 50 ms each), so that the first message a thread validates
+ * does not wait for it. Idempotent.
+ */
+export function compileSpiSchemas(): void {
+  for (const schema of Object.keys(SPI_SCHEMA_FILES) as SpiSchema[]) validatorFor(schema);
+}
+
+/**
  * The element libxml2 names by a positional path (steps of `*` or `*[n]`, child elements by
  * position from the root), found in our own parse of the message, so that the path given out
  * uses element names.

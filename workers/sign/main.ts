@@ -5,6 +5,7 @@ import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { EnvReader, loadConfig } from '../../shared/config/index.ts';
 import type { Env } from '../../shared/config/index.ts';
 import { HsmPool, readHsmConfig } from '../../shared/hsm/index.ts';
+import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
@@ -49,6 +50,8 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
   const ownPool = options.hsmPool === undefined;
   const pool = options.hsmPool ?? new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, acquireTimeoutMs: hsm.acquireTimeoutMs, maxWaiting: hsm.maxWaiting, logger });
   try {
+    // Before the first message, which would otherwise wait for it.
+    compileSpiSchemas();
     if (ownPool) await pool.start();
     return await launchQueueWorker<SignRequest>({
       name: 'sign',
