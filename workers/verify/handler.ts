@@ -219,6 +219,18 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   const now = deps.now ?? (() => new Date());
   const parse = { maxBytes: deps.maxXmlBytes ?? DEFAULT_MAX_XML_BYTES };
 
+  /**
+   * Publishes a fact that moves no saga of ours (ACCC, an inbound payment, a return) once per BCB
+   * resource: the first resource to claim `factKey` publishes, its redelivery publishes the same
+   * fact again, a copy from another resource is recorded only.
+   */
+  async function publishFactOnce(scope: Scope, factKey: string, resourceId: string, target: { sagaId: string; ids: CorrelationIds }, detailType: string, data: unknown): Promise<Step> {
+    const { sagaId, ids } = target;
+    const claim = await deps.facts.claim(factKey, resourceId);
+    if (claim === 'other-source') return recorded('duplicate', sagaId, ids);
+    return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, detailType, sagaId, ids, data)], audit: [], sagaId, ids };
+  }
+
   /** Applies `outcome` to its saga once; see {@link Disposition}. */
   async function applyOutcome(scope: Scope, outcome: SagaOutcome): Promise<Step> {
     const conflictKey = `conflict-${outcome.key}`;
@@ -292,11 +304,8 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     const original = (saga: Saga): { originalBizMsgIdr?: string } => (saga.bizMsgIdr === undefined ? {} : { originalBizMsgIdr: saga.bizMsgIdr });
     if (status.status === 'ACCC') {
       // A payment to one of our customers: no saga of ours; the first resource to report it wins.
-      const claim = await deps.facts.claim(`ACCC#${instruction}`, resourceId);
-      const ids = { endToEndId: instruction };
-      if (claim === 'other-source') return recorded('duplicate', sagaId, ids);
       const data: PaymentSettledData = { ...base, status: 'ACCC', ...settled };
-      return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, VERIFIED_EVENTS.paymentSettled, sagaId, ids, data)], audit: [], sagaId, ids };
+      return publishFactOnce(scope, `ACCC#${instruction}`, resourceId, { sagaId, ids: { endToEndId: instruction } }, VERIFIED_EVENTS.paymentSettled, data);
     }
     if (status.status === 'ACSC') {
       return applyOutcome(scope, {
@@ -378,8 +387,6 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     if (!SAGA_KEY.test(tx.endToEndId)) return recorded('unknown-saga');
     const sagaId = paymentSagaId(tx.endToEndId);
     const ids = { endToEndId: tx.endToEndId, bizMsgIdr };
-    const claim = await deps.facts.claim(`INBOUND#${tx.endToEndId}`, resourceId);
-    if (claim === 'other-source') return recorded('duplicate', sagaId, ids);
     const data: InboundPaymentReceivedData = {
       channel: 'spi', endToEndId: tx.endToEndId, bizMsgIdr, resourceId, amount: tx.amount, acceptanceDateTime: tx.acceptanceDateTime, localInstrument: tx.localInstrument,
       ...(tx.txId === undefined ? {} : { txId: tx.txId }),
@@ -388,7 +395,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       debtor: { name: tx.debtor.name, taxId: tx.debtor.taxId }, debtorAccount: { ...tx.debtorAccount }, debtorAgentIspb: tx.debtorAgentIspb,
       creditor: { taxId: tx.creditor.taxId }, creditorAccount: { ...tx.creditorAccount }, creditorAgentIspb: tx.creditorAgentIspb,
     };
-    return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, VERIFIED_EVENTS.inboundPaymentReceived, sagaId, ids, data)], audit: [], sagaId, ids };
+    return publishFactOnce(scope, `INBOUND#${tx.endToEndId}`, resourceId, { sagaId, ids }, VERIFIED_EVENTS.inboundPaymentReceived, data);
   }
 
   async function onReturn(scope: Scope, bizMsgIdr: string, ret: PaymentReturn, resourceId: string): Promise<Step> {
@@ -397,8 +404,6 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     // The return belongs to the payment it returns (ours, long SETTLED: nothing to transition).
     const sagaId = paymentSagaId(ret.originalEndToEndId);
     const ids = { endToEndId: ret.originalEndToEndId, bizMsgIdr };
-    const claim = await deps.facts.claim(`RETURN#${ret.returnId}`, resourceId);
-    if (claim === 'other-source') return recorded('duplicate', sagaId, ids);
     const data: PaymentReturnedData = {
       channel: 'spi', returnId: ret.returnId, originalEndToEndId: ret.originalEndToEndId, amount: ret.amount,
       reason: { code: ret.reason.code, ...(ret.reason.additionalInformation === undefined ? {} : { additionalInformation: ret.reason.additionalInformation }) },
@@ -406,7 +411,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       ...(ret.remittanceInformation === undefined ? {} : { remittanceInformation: ret.remittanceInformation }),
       bizMsgIdr, resourceId,
     };
-    return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, VERIFIED_EVENTS.paymentReturned, sagaId, ids, data)], audit: [], sagaId, ids };
+    return publishFactOnce(scope, `RETURN#${ret.returnId}`, resourceId, { sagaId, ids }, VERIFIED_EVENTS.paymentReturned, data);
   }
 
   async function onEchoAnswer(scope: Scope, message: Pibr002, resourceId: string): Promise<Step> {
