@@ -273,8 +273,19 @@ export class SagaStore {
    * Moves a saga to `input.to` with a conditional UpdateItem on its current state and version.
    * Already applied (same idempotency key) → `already-applied`; forbidden by the table or not in
    * `input.from` → {@link IllegalTransitionError} (permanent); missing → {@link SagaNotFoundError}.
+   *
+   * A step that names exactly one `from` state, registers no compensation and brings no `current`
+   * copy is first written without reading: conditioned on that state and on its key being absent,
+   * which are all the decision depends on. Only when that condition fails (a redelivery, another
+   * state, no saga) is the saga read and the decision taken as above.
    */
   async transition(input: TransitionInput): Promise<SagaWriteResult> {
+    const from = input.from?.length === 1 ? input.from[0] : undefined;
+    const kind = sagaKindOf(input.sagaId);
+    if (from !== undefined && kind !== undefined && input.current === undefined && input.compensation === undefined && isLegalTransition(kind, from, input.to)) {
+      const written = await this.#write(input, from, undefined);
+      if (written !== undefined) return { status: 'applied', saga: written };
+    }
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
       const known = attempt === 1 && input.current?.sagaId === input.sagaId ? input.current : undefined;
       const saga = known ?? (await this.get(input.sagaId));
@@ -289,58 +300,77 @@ export class SagaStore {
       if (input.compensation !== undefined && saga.compensations.some((c) => c.step === input.compensation?.step)) {
         throw new RangeError(`saga ${input.sagaId} already has a compensation for step ${input.compensation.step}`);
       }
-      const at = this.#now().toISOString();
-      const entry: SagaTransition = { at, from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey };
-      const names: Record<string, string> = { '#state': 'state', '#version': 'version', '#history': 'history', '#keys': 'keys', '#updatedAt': 'updatedAt' };
-      const values: Item = {
-        ':from': s(saga.state),
-        ':to': s(input.to),
-        ':version': n(saga.version),
-        ':one': n(1),
-        ':at': s(at),
-        ':entry': { L: [transitionItem(entry)] },
-        ':key': { SS: [input.idempotencyKey] },
-      };
-      const sets = ['#state = :to', '#version = #version + :one', '#updatedAt = :at', '#history = list_append(#history, :entry)'];
-      if (input.compensation !== undefined) {
-        names['#compensations'] = 'compensations';
-        names['#step'] = input.compensation.step;
-        values[':compensation'] = compensationItem({
-          ...input.compensation,
-          seq: saga.history.length,
-          registeredAt: at,
-          status: 'PENDING',
-          attempts: 0,
-          lastError: null,
-        });
-        sets.push('#compensations.#step = :compensation');
-      }
-      for (const field of ['endToEndId', 'bizMsgIdr', 'requestId'] as const) {
-        const id = input.ids?.[field];
-        if (id === undefined) continue;
-        names[`#${field}`] = field;
-        values[`:${field}`] = s(id);
-        sets.push(`#${field} = :${field}`);
-      }
-      try {
-        const updated = await this.#client.send(
-          new UpdateItemCommand({
-            TableName: this.#table,
-            Key: { pk: s(input.sagaId), sk: s(SORT_KEY) },
-            UpdateExpression: `SET ${sets.join(', ')} ADD #keys :key`,
-            ConditionExpression: '#state = :from AND #version = :version',
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return { status: 'applied', saga: fromItem(updated.Attributes ?? {}) };
-      } catch (error) {
-        // Someone else wrote first: re-read and decide again (it may have been this very step).
-        if (!isConditionFailure(error)) throw error;
-      }
+      // Someone else wrote first when this is undefined: read and decide again (it may have been this very step).
+      const written = await this.#write(input, saga.state, saga);
+      if (written !== undefined) return { status: 'applied', saga: written };
     }
     throw new SagaContendedError(input.sagaId, this.#maxAttempts);
+  }
+
+  /**
+   * The UpdateItem of one transition from `from`: conditioned on the version of `read` when the
+   * saga was read, else on the state alone and the step's key being absent. Undefined when the
+   * condition failed.
+   */
+  async #write(input: TransitionInput, from: SagaState, read: Saga | undefined): Promise<Saga | undefined> {
+    const at = this.#now().toISOString();
+    const entry: SagaTransition = { at, from, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey };
+    const names: Record<string, string> = { '#state': 'state', '#version': 'version', '#history': 'history', '#keys': 'keys', '#updatedAt': 'updatedAt' };
+    const values: Item = {
+      ':from': s(from),
+      ':to': s(input.to),
+      ':one': n(1),
+      ':at': s(at),
+      ':entry': { L: [transitionItem(entry)] },
+      ':key': { SS: [input.idempotencyKey] },
+    };
+    let condition: string;
+    if (read === undefined) {
+      condition = '#state = :from AND NOT contains(#keys, :keyName)';
+      values[':keyName'] = s(input.idempotencyKey);
+    } else {
+      condition = '#state = :from AND #version = :version';
+      values[':version'] = n(read.version);
+    }
+    const sets = ['#state = :to', '#version = #version + :one', '#updatedAt = :at', '#history = list_append(#history, :entry)'];
+    if (input.compensation !== undefined) {
+      if (read === undefined) throw new Error('a compensation is registered only on a saga that was read');
+      names['#compensations'] = 'compensations';
+      names['#step'] = input.compensation.step;
+      values[':compensation'] = compensationItem({
+        ...input.compensation,
+        seq: read.history.length,
+        registeredAt: at,
+        status: 'PENDING',
+        attempts: 0,
+        lastError: null,
+      });
+      sets.push('#compensations.#step = :compensation');
+    }
+    for (const field of ['endToEndId', 'bizMsgIdr', 'requestId'] as const) {
+      const id = input.ids?.[field];
+      if (id === undefined) continue;
+      names[`#${field}`] = field;
+      values[`:${field}`] = s(id);
+      sets.push(`#${field} = :${field}`);
+    }
+    try {
+      const updated = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: { pk: s(input.sagaId), sk: s(SORT_KEY) },
+          UpdateExpression: `SET ${sets.join(', ')} ADD #keys :key`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return fromItem(updated.Attributes ?? {});
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return undefined;
+    }
   }
 
   /**

@@ -11,7 +11,7 @@ import { deriveDetail } from '../../shared/events/index.ts';
 import type { EventDetail, MessageSignedData } from '../../shared/events/index.ts';
 import { withAuditRecords } from '../../shared/runtime/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
-import type { DedupeStore, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
+import type { DedupeStore, Saga, SagaState, SagaStore, SagaWriteResult } from '../../shared/saga/index.ts';
 
 /** The ICOM call the transmit handler needs (an {@link IcomClient} in production). */
 export interface IcomPort {
@@ -136,15 +136,35 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const attempt = context.attempt;
     const origin = originOf(detail, data, attempt);
     const sagaId = detail.sagaId;
-    const current = await deps.sagas.get(sagaId);
-    const done = alreadyDone(current, detail, attempt);
-    if (done !== undefined) return done;
-    const xml = await payloadOf(data, deps);
+    let xml: string | undefined;
+    try {
+      xml = await payloadOf(data, deps);
+    } catch (error) {
+      // A redelivery after this step finished needs no payload (its claim-check may be gone).
+      const done = alreadyDone(await deps.sagas.get(sagaId), detail, attempt);
+      if (done !== undefined) return done;
+      throw error;
+    }
     if (xml === undefined) throw new PermanentError('TRANSMIT_REQUEST_INVALID', 'an SPI MessageSigned carries no payload');
 
+    // The first delivery (the common case) writes TRANSMITTING without reading the saga; any
+    // other finds the step there, or the saga elsewhere, and decides from what it read.
     const audit: AuditRecord[] = [];
-    const started = await deps.sagas.transition({ sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting', ...(current === undefined ? {} : { current }) });
-    if (started.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'SIGNED', to: 'TRANSMITTING', reason: 'POST to ICOM' }));
+    let started: SagaWriteResult;
+    try {
+      started = await deps.sagas.transition({ sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting' });
+    } catch (error) {
+      if (classifyError(error).code !== 'ILLEGAL_SAGA_TRANSITION') throw error;
+      const done = alreadyDone(await deps.sagas.get(sagaId), detail, attempt);
+      if (done !== undefined) return done;
+      throw error;
+    }
+    if (started.status === 'applied') {
+      audit.push(transitionAuditRecord(origin, { from: 'SIGNED', to: 'TRANSMITTING', reason: 'POST to ICOM' }));
+    } else {
+      const done = alreadyDone(started.saga, detail, attempt);
+      if (done !== undefined) return done;
+    }
 
     // From here until proven otherwise the message may reach the BCB: the marker is written
     // before the POST, so a crash after it still counts. Only the first claimant ever sees

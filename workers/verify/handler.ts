@@ -231,12 +231,15 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, detailType, sagaId, ids, data)], audit: [], sagaId, ids };
   }
 
-  /** Applies `outcome` to its saga once; see {@link Disposition}. */
-  async function applyOutcome(scope: Scope, outcome: SagaOutcome): Promise<Step> {
+  /**
+   * Applies `outcome` to its saga once; see {@link Disposition}. `known` is a copy the caller has
+   * just read, used for the first pass: a stale copy only makes its conditional write fail.
+   */
+  async function applyOutcome(scope: Scope, outcome: SagaOutcome, known?: Saga): Promise<Step> {
     const conflictKey = `conflict-${outcome.key}`;
     // Each pass reads the saga and decides; a write that lost a race decides again.
     for (let pass = 1; pass <= 3; pass += 1) {
-      const saga = await deps.sagas.get(outcome.sagaId);
+      const saga = pass === 1 && known !== undefined ? known : await deps.sagas.get(outcome.sagaId);
       if (saga === undefined) return recorded('unknown-saga', outcome.sagaId);
       const ids = idsOf(saga);
       const done = saga.history.find((t) => t.key === outcome.key);
@@ -379,7 +382,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       sagaId, to: sagaId.startsWith('ECHO#') ? 'FAILED' : 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
       reason: `admi.002 ${reason.code} ${message.appHdr.bizMsgIdr} about ${rejected}`,
       fact: (saga) => event(scope, VERIFIED_EVENTS.messageRejected, sagaId, { ...idsOf(saga), bizMsgIdr: rejected }, data),
-    });
+    }, saga);
   }
 
   async function onInboundPayment(scope: Scope, bizMsgIdr: string, tx: CreditTransfer, resourceId: string): Promise<Step> {

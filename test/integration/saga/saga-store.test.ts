@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { startLocalStack } from '../../../infra/local/index.ts';
 import type { LocalStack } from '../../../infra/local/index.ts';
@@ -73,6 +74,53 @@ describe('SagaStore', () => {
     expect(refused).toHaveLength(1);
     expect((refused[0] as PromiseRejectedResult).reason).toBeInstanceOf(IllegalTransitionError);
     expect((await store.get(sagaId))?.version).toBe(4);
+  });
+
+  it('writes a step with one named from state without reading the saga, and reads only when that write is refused', async () => {
+    const { e2e, sagaId } = newPayment();
+    const calls: string[] = [];
+    const client = new DynamoDBClient({ region: stack.endpoints.region, endpoint: stack.endpoints.dynamodb, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    client.middlewareStack.add((next, context) => (args) => {
+      calls.push(context.commandName ?? '?');
+      return next(args);
+    }, { step: 'initialize' });
+    const counted = new SagaStore({ client, tableName: topology.sagaTable.name });
+    try {
+      await counted.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+      calls.length = 0;
+      const signed = await counted.transition({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'signed', attempt: 1, idempotencyKey: 'sign' });
+      expect(signed).toMatchObject({ status: 'applied', saga: { state: 'SIGNED', version: 2 } });
+      expect(signed.saga.history.at(-1)).toMatchObject({ from: 'REQUESTED', to: 'SIGNED', key: 'sign' });
+      expect(calls).toEqual(['UpdateItemCommand']);
+
+      // The same step again: the write is refused (its key is there), the saga read, nothing written.
+      calls.length = 0;
+      const again = await counted.transition({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'signed', attempt: 2, idempotencyKey: 'sign' });
+      expect(again.status).toBe('already-applied');
+      expect(calls).toEqual(['UpdateItemCommand', 'GetItemCommand']);
+
+      // A step whose state has gone: refused, read, and refused with the state it found.
+      const late = counted.transition({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'signed', attempt: 1, idempotencyKey: 'sign-again' });
+      await expect(late).rejects.toMatchObject({ code: 'ILLEGAL_SAGA_TRANSITION', from: 'SIGNED', to: 'SIGNED' });
+      expect((await store.get(sagaId))?.version).toBe(2);
+
+      // No saga: the conditional write creates nothing.
+      const missing = newPayment();
+      await expect(counted.transition({ sagaId: missing.sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'signed', attempt: 1, idempotencyKey: 'sign' })).rejects.toMatchObject({ code: 'SAGA_NOT_FOUND' });
+      expect(await store.get(missing.sagaId)).toBeUndefined();
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('lets one of two racing unread writes of the same step apply and reports the other as already applied', async () => {
+    const { e2e, sagaId } = newPayment();
+    await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+    const results = await Promise.all([1, 2, 3].map((attempt) => store.transition({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'signed', attempt, idempotencyKey: 'sign' })));
+    expect(results.map((r) => r.status).sort()).toEqual(['already-applied', 'already-applied', 'applied']);
+    const saga = await store.get(sagaId);
+    expect(saga?.version).toBe(2);
+    expect(saga?.history.map((t) => t.key)).toEqual(['create', 'sign']);
   });
 
   it('refuses an illegal transition with a permanent typed error', async () => {

@@ -50,6 +50,7 @@ afterAll(() => pki.dispose());
 class FakeSagas implements Pick<SagaStore, 'get' | 'transition'> {
   readonly sagas = new Map<string, Saga>();
   writes = 0;
+  reads = 0;
 
   add(sagaId: string, state: SagaState, ids: Partial<Saga> = {}): Saga {
     const saga: Saga = { sagaId, kind: sagaKindOf(sagaId) ?? 'payment', state, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [], ...ids };
@@ -58,6 +59,7 @@ class FakeSagas implements Pick<SagaStore, 'get' | 'transition'> {
   }
 
   get(sagaId: string): Promise<Saga | undefined> {
+    this.reads += 1;
     const saga = this.sagas.get(sagaId);
     return Promise.resolve(saga === undefined ? undefined : structuredClone(saga));
   }
@@ -258,6 +260,8 @@ describe('verify handler: SPI outcomes of our payments', () => {
     expect(rejected.detail).toMatchObject({ sagaId: paymentSagaId(id), endToEndId: id, bizMsgIdr });
     expect(rejected.detail.data).toMatchObject({ rejectedBizMsgIdr: bizMsgIdr, reason: { code: 'SIGNATURE_INVALID', description: 'assinatura inválida' } });
     expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('REJECTED');
+    // The saga read to judge the refusal is the one the outcome is applied to: one read.
+    expect(sagas.reads).toBe(1);
   });
 
   it('does not reject a payment for an admi.002 about a duplicate of its message', async () => {
