@@ -9,6 +9,7 @@ import { resolveTopology } from '../topology.ts';
 import { provisionTopology } from './provision.ts';
 import type { ProvisionedTopology } from './provision.ts';
 import { closeServer, listen } from './node-server.ts';
+import { fixFauxqsLongPolling } from './sqs-long-poll.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -113,6 +114,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   try {
+    // Long polls answer as on Amazon SQS (see sqs-long-poll.ts); without it fauxqs still works.
+    await fixFauxqsLongPolling();
     // fauxqs's own start function binds every interface; its app bound here keeps to loopback.
     const fauxqs = buildFauxqs({ logger: false, defaultRegion: region, host: 'localhost' });
     await fauxqs.listen({ port: ports.sqs, host });

@@ -5,6 +5,7 @@ import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
+  SendMessageBatchCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
@@ -68,6 +69,44 @@ describe('local stack', () => {
     await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: queue('verify').url, MessageBody: body }));
     const received = await receiveAll(queue('verify').url);
     expect(received.map((m) => m.body)).toContain(body);
+  });
+
+  it('answers only the long polls that receive something, as Amazon SQS does', async () => {
+    const { QueueUrl } = await stack.clients.sqs.send(new CreateQueueCommand({ QueueName: `long-poll-${randomUUID()}` }));
+    const url = QueueUrl ?? '';
+    const answered: number[] = [];
+    const polls = [0, 1, 2, 3].map(async (poller) => {
+      const result = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }));
+      answered.push(result.Messages?.length ?? 0);
+      return poller;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'one' }));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // One message: one poll answered with it, the other three still waiting (fauxqs alone answers all four).
+    expect(answered).toEqual([1]);
+    await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'two' }));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(answered).toEqual([1, 1]);
+    await Promise.all(polls);
+    // The rest end empty at WaitTimeSeconds.
+    expect(answered).toEqual([1, 1, 0, 0]);
+  });
+
+  it('answers a batch of 12 messages with two of four waiting long polls', async () => {
+    const { QueueUrl } = await stack.clients.sqs.send(new CreateQueueCommand({ QueueName: `long-poll-batch-${randomUUID()}` }));
+    const url = QueueUrl ?? '';
+    const answered: number[] = [];
+    const polls = [0, 1, 2, 3].map(async () => {
+      const result = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      answered.push(result.Messages?.length ?? 0);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const entries = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ Id: `m${from + i}`, MessageBody: `m${from + i}` }));
+    await stack.clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries(0, 10) }));
+    await stack.clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries(10, 12) }));
+    await Promise.all(polls);
+    expect([...answered].sort((a, b) => b - a)).toEqual([10, 2, 0, 0]);
   });
 
   it('moves a message to the DLQ after maxReceiveCount failed receives', async () => {
