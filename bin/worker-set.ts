@@ -34,7 +34,7 @@ export interface WorkerSet {
   start(name: WorkerName): Promise<void>;
   /** Stops one worker; stopping a stopped one is fine. */
   stop(name: WorkerName): Promise<void>;
-  /** Stops every worker, newest first, then the pool; every step runs even if one fails. */
+  /** Stops every worker together, then the pool; every step runs even if one fails. */
   close(): Promise<void>;
 }
 
@@ -108,7 +108,10 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
     },
     async close() {
       const failures: unknown[] = [];
-      for (const name of [...running.keys()].reverse()) await set.stop(name).catch((error: unknown) => failures.push(error));
+      // Together: each worker stops taking messages at once and then drains, so one that waits
+      // for its messages in flight (a dead dependency: up to its drain timeout) does not leave
+      // the others polling meanwhile.
+      await Promise.all([...running.keys()].map((name) => set.stop(name).catch((error: unknown) => failures.push(error))));
       await pool?.close().catch((error: unknown) => failures.push(error));
       pool = undefined;
       if (failures.length > 0) throw new AggregateError(failures, 'a worker or the HSM pool did not stop cleanly');

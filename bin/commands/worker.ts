@@ -5,6 +5,9 @@ Runs workers until SIGTERM or SIGINT (what an ECS Fargate task runs): sign, tran
 verify, compensate, or several in one process sharing one HSM pool ("all" for every one).
 Configuration comes from the environment (see README); \`selo up\` prints the local values.`;
 
+/** How long a worker that has shut down may take to end by itself before it is ended. */
+const LINGER_MS = 2_000;
+
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const [{ parseWorkerNames, startWorkerSet }] = await Promise.all([import('../worker-set.ts')]);
   const [text, ...rest] = args;
@@ -35,7 +38,16 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   // One line for scripts and supervisors (the demo waits for it): what runs, and where its health is.
   io.stdout.write(`selo: workers ready ${JSON.stringify(started.healthPorts)}\n`);
   return new Promise<number>((resolve) => {
-    handleShutdownSignals(started, { logger: createLogger({ name: `selo.worker` }), exit: resolve });
+    handleShutdownSignals(started, {
+      logger: createLogger({ name: `selo.worker` }),
+      exit: (code) => {
+        resolve(code);
+        // Closed, or out of time: what a dead dependency still holds (a request in its retries,
+        // a socket) must not keep a stopped worker running; its supervisor expects it gone.
+        // After a failed or timed-out close (1) nothing is left to wait for but the log lines.
+        setTimeout(() => process.exit(code), code === 0 ? LINGER_MS : 200).unref();
+      },
+    });
   });
 }
 

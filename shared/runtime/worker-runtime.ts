@@ -59,6 +59,13 @@ export interface WorkerRuntimeOptions<T> {
   health?: { port?: number; host?: string } | false;
   /** Time allowed for in-flight messages and producer flushes at close. @defaultValue 20000 */
   drainTimeoutMs?: number;
+  /**
+   * Pause of a poller after a failed receive (SQS unreachable, throttled, access denied), doubled
+   * per consecutive failure up to `maxMs`, with jitter; back to no pause at the first answer.
+   * sqs-consumer alone polls again at once, so with SQS unreachable every poller spun.
+   * @defaultValue \{ initialMs: 200, maxMs: 10000 \}
+   */
+  receiveBackoff?: { initialMs?: number; maxMs?: number };
   /** Queue operations; replaced in tests. @defaultValue SQS through `sqs` */
   queuePort?: QueuePort;
 }
@@ -71,6 +78,17 @@ function withTimeout(promise: Promise<unknown>, ms: number, what: string): Promi
     timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * What made a receive fail, for `/ready`: sqs-consumer wraps every error in an SQSError whose
+ * `code` is the AWS error name; a network failure's own code (ECONNREFUSED) is on its cause.
+ */
+function receiveErrorCode(error: Error): string {
+  const { code, cause } = error as Error & { code?: unknown };
+  const causeCode = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  if (typeof causeCode === 'string' && causeCode !== '') return causeCode;
+  return typeof code === 'string' && code !== '' ? code : error.name;
 }
 
 function integerIn(field: string, value: number | undefined, fallback: number, min: number, max: number): number {
@@ -97,6 +115,7 @@ export class WorkerRuntime<T> {
   #started: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #receiveError: string | undefined;
+  readonly #receiveBackoff: { initialMs: number; maxMs: number };
 
   constructor(options: WorkerRuntimeOptions<T>) {
     const visibility = integerIn('queue.visibilityTimeoutSeconds', options.queue.visibilityTimeoutSeconds, 30, 1, 43_200);
@@ -121,10 +140,22 @@ export class WorkerRuntime<T> {
       ...(options.random === undefined ? {} : { random: options.random }),
     });
     const pollers = integerIn('pollers', options.pollers, 4, 1, 64);
+    const initialMs = integerIn('receiveBackoff.initialMs', options.receiveBackoff?.initialMs, 200, 1, 600_000);
+    this.#receiveBackoff = { initialMs, maxMs: integerIn('receiveBackoff.maxMs', options.receiveBackoff?.maxMs, Math.max(initialMs, 10_000), initialMs, 600_000) };
     this.#consumers = Array.from({ length: pollers }, () => this.#createConsumer(options, batchSize, waitTimeSeconds, visibility, heartbeat));
   }
 
   #createConsumer(options: WorkerRuntimeOptions<T>, batchSize: number, waitTimeSeconds: number, visibility: number, heartbeat: number): Consumer {
+    // Consecutive failed receives of this poller; it pauses before the next one (sqs-consumer
+    // reads pollingWaitTimeMs when a poll starts, so a pause set here applies from the next poll).
+    let failures = 0;
+    const answered = (): void => {
+      this.#receiveError = undefined;
+      if (failures === 0) return;
+      this.#logger.info({ failures }, 'SQS receive recovered');
+      failures = 0;
+      consumer.updateOption('pollingWaitTimeMs', 0);
+    };
     const consumer = Consumer.create({
       queueUrl: options.queue.url,
       sqs: options.sqs,
@@ -146,20 +177,21 @@ export class WorkerRuntime<T> {
       if (message === undefined) {
         // Receives aborted by close() are the shutdown working, not a failure.
         if (this.#closing !== undefined) return;
-        this.#receiveError = error.name;
-        this.#logger.warn({ err: error }, 'SQS receive failed');
+        this.#receiveError = receiveErrorCode(error);
+        failures += 1;
+        const ceiling = Math.min(this.#receiveBackoff.maxMs, this.#receiveBackoff.initialMs * 2 ** Math.min(failures - 1, 30));
+        const pauseMs = Math.max(1, Math.round(ceiling / 2 + (ceiling / 2) * (this.#options.random ?? Math.random)()));
+        consumer.updateOption('pollingWaitTimeMs', pauseMs);
+        // Logged on the 1st, 2nd, 4th, 8th… failure in a row: an outage is visible without a line per poll.
+        if ((failures & (failures - 1)) === 0) this.#logger.warn({ err: error, failures, nextReceiveInMs: pauseMs }, 'SQS receive failed');
       } else {
         this.#logger.debug({ err: error }, 'SQS call about a message failed');
       }
     });
     consumer.on('processing_error', (error) => this.#logger.error({ err: error }, 'unexpected processing error'));
     consumer.on('timeout_error', (error) => this.#logger.error({ err: error }, 'handler timed out'));
-    consumer.on('response_processed', () => {
-      this.#receiveError = undefined;
-    });
-    consumer.on('empty', () => {
-      this.#receiveError = undefined;
-    });
+    consumer.on('response_processed', answered);
+    consumer.on('empty', answered);
     return consumer;
   }
 

@@ -69,6 +69,58 @@ describe('WorkerRuntime', () => {
     expect((await runtime.ready()).checks.sqs?.ok).toBe(false);
   });
 
+  it('pauses a poller after failed receives, longer each time, and polls at once again after an answer', async () => {
+    let receives = 0;
+    let reachable = false;
+    const sqs = {
+      send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
+        if (!(command instanceof ReceiveMessageCommand)) return Promise.resolve({});
+        receives += 1;
+        if (!reachable) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { name: 'Error', code: 'ECONNREFUSED' }));
+        return new Promise((resolve, reject) => {
+          const timer = setTimeout(() => resolve({ Messages: [] }), 5);
+          options?.abortSignal?.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+          });
+        });
+      },
+    } as unknown as SQSClient;
+    const runtime = new WorkerRuntime<unknown>({
+      name: 'sign',
+      handler: () => Promise.resolve({ events: [], audit: [] }),
+      decode: (data) => data,
+      sqs,
+      queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
+      queuePort: new FakeQueue(),
+      publisher: new FakePublisher(),
+      audit: new FakeAudit(),
+      logger: silentLogger(),
+      health: false,
+      pollers: 1,
+      receiveBackoff: { initialMs: 50, maxMs: 200 },
+      random: () => 1,
+    });
+    await runtime.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // Pauses of 50, 100, 200, 200… ms (the first failure is retried at once): about 7 receives
+      // in a second, where a poller without pauses makes thousands.
+      expect(receives).toBeGreaterThanOrEqual(4);
+      expect(receives).toBeLessThanOrEqual(10);
+      expect((await runtime.ready()).checks.sqs).toMatchObject({ ok: false, detail: 'receive failing: ECONNREFUSED' });
+      reachable = true;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const afterRecovery = receives;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Answered receives follow one another without pauses again (each long-polls 5 ms here).
+      expect(receives - afterRecovery).toBeGreaterThan(10);
+      expect((await runtime.ready()).checks.sqs?.ok).toBe(true);
+    } finally {
+      await runtime.close();
+    }
+  });
+
   it('validates its options, naming the field and the value', () => {
     expect(
       () =>
