@@ -37,11 +37,15 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const started = workers;
   // One line for scripts and supervisors (the demo waits for it): what runs, and where its health is.
   io.stdout.write(`selo: workers ready ${JSON.stringify(started.healthPorts)}\n`);
+  // Started by a parent over IPC (the demo): when the parent goes, however it went, stop as on
+  // SIGTERM rather than run on against stand-ins that went with it.
+  if (process.send !== undefined) process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   return new Promise<number>((resolve) => {
     handleShutdownSignals(started, {
       logger: createLogger({ name: `selo.worker` }),
       exit: (code) => {
         resolve(code);
+        if (process.connected) process.disconnect();
         // Closed, or out of time: what a dead dependency still holds (a request in its retries,
         // a socket) must not keep a stopped worker running; its supervisor expects it gone.
         // After a failed or timed-out close (1) nothing is left to wait for but the log lines.

@@ -45,7 +45,7 @@ export async function startWorkerProcesses(groups: readonly (readonly WorkerName
       groups.map(
         (names) =>
           new Promise<void>((resolve, reject) => {
-            const child = spawn(process.execPath, [SELO, 'worker', names.join(',')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+            const child = spawn(process.execPath, [SELO, 'worker', names.join(',')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
             children.push(child);
             let stdout = '';
             let stderr = '';
