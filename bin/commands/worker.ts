@@ -21,6 +21,13 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     import('../../shared/runtime/index.ts'),
     import('../../shared/logging/index.ts'),
   ]);
+  // Started by a parent over IPC (the demo): when the parent goes, however it went, stop as on
+  // SIGTERM rather than run on against stand-ins that went with it. Listened for before the
+  // (seconds-long) start; before the shutdown handler exists, SIGTERM simply ends the process.
+  if (process.send !== undefined) {
+    if (!process.connected) return 1;
+    process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  }
   const label = names.join(',');
   let workers;
   try {
@@ -37,9 +44,6 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const started = workers;
   // One line for scripts and supervisors (the demo waits for it): what runs, and where its health is.
   io.stdout.write(`selo: workers ready ${JSON.stringify(started.healthPorts)}\n`);
-  // Started by a parent over IPC (the demo): when the parent goes, however it went, stop as on
-  // SIGTERM rather than run on against stand-ins that went with it.
-  if (process.send !== undefined) process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   return new Promise<number>((resolve) => {
     handleShutdownSignals(started, {
       logger: createLogger({ name: `selo.worker` }),

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer } from 'sqs-consumer';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { AuditSink } from '../audit/index.ts';
@@ -116,6 +117,7 @@ export class WorkerRuntime<T> {
   #closing: Promise<void> | undefined;
   #receiveError: string | undefined;
   readonly #receiveBackoff: { initialMs: number; maxMs: number };
+  readonly #stopping = new AbortController();
 
   constructor(options: WorkerRuntimeOptions<T>) {
     const visibility = integerIn('queue.visibilityTimeoutSeconds', options.queue.visibilityTimeoutSeconds, 30, 1, 43_200);
@@ -146,15 +148,17 @@ export class WorkerRuntime<T> {
   }
 
   #createConsumer(options: WorkerRuntimeOptions<T>, batchSize: number, waitTimeSeconds: number, visibility: number, heartbeat: number): Consumer {
-    // Consecutive failed receives of this poller; it pauses before the next one (sqs-consumer
-    // reads pollingWaitTimeMs when a poll starts, so a pause set here applies from the next poll).
+    // Consecutive failed receives of this poller, and the pause before its next receive. The
+    // pause is taken in preReceiveMessageCallback (sqs-consumer's own pollingWaitTimeMs is read
+    // when a poll starts, so it would pause one poll late, also after SQS answered again).
     let failures = 0;
+    let pauseMs = 0;
     const answered = (): void => {
       this.#receiveError = undefined;
       if (failures === 0) return;
       this.#logger.info({ failures }, 'SQS receive recovered');
       failures = 0;
-      consumer.updateOption('pollingWaitTimeMs', 0);
+      pauseMs = 0;
     };
     const consumer = Consumer.create({
       queueUrl: options.queue.url,
@@ -168,6 +172,8 @@ export class WorkerRuntime<T> {
       // The processor deletes, backs off and dead-letters itself: deletion must wait for the
       // events and audit records, and each message's fate is decided alone.
       shouldDeleteMessages: false,
+      // Ended early by close(): the receive it precedes is aborted anyway.
+      preReceiveMessageCallback: () => (pauseMs > 0 ? sleep(pauseMs, undefined, { signal: this.#stopping.signal }) : Promise.resolve()),
       handleMessage: async (message) => {
         await this.#processor.process(message);
         return undefined;
@@ -180,8 +186,7 @@ export class WorkerRuntime<T> {
         this.#receiveError = receiveErrorCode(error);
         failures += 1;
         const ceiling = Math.min(this.#receiveBackoff.maxMs, this.#receiveBackoff.initialMs * 2 ** Math.min(failures - 1, 30));
-        const pauseMs = Math.max(1, Math.round(ceiling / 2 + (ceiling / 2) * (this.#options.random ?? Math.random)()));
-        consumer.updateOption('pollingWaitTimeMs', pauseMs);
+        pauseMs = Math.max(1, Math.round(ceiling / 2 + (ceiling / 2) * (this.#options.random ?? Math.random)()));
         // Logged on the 1st, 2nd, 4th, 8th… failure in a row: an outage is visible without a line per poll.
         if ((failures & (failures - 1)) === 0) this.#logger.warn({ err: error, failures, nextReceiveInMs: pauseMs }, 'SQS receive failed');
       } else {
@@ -265,7 +270,8 @@ export class WorkerRuntime<T> {
         }
       };
       this.#logger.info({ inFlight: this.#processor.inFlight }, 'closing');
-      // Abort the long poll so close does not wait up to 20 s for it.
+      // Abort the long poll (and a poller's pause) so close does not wait up to 20 s for it.
+      this.#stopping.abort();
       await step('stop polling', () => Promise.resolve(this.#consumers.forEach((consumer) => consumer.stop({ abort: true }))));
       await step('drain', async () => {
         if (!(await this.#processor.drain(this.#drainTimeoutMs))) throw new Error(`messages still in flight after ${this.#drainTimeoutMs} ms`);

@@ -116,6 +116,12 @@ interface SagaOutcome {
   /** The fact to publish, built from the saga as it is. */
   fact: (saga: Saga) => EventToPublish;
   resourceId?: string;
+  /**
+   * Checked on every read of the saga, before anything else is decided (a write that lost a race
+   * reads again, and the saga may have moved, e.g. into IN_DOUBT): a step to return instead, or
+   * undefined to go on. May throw to be retried later.
+   */
+  hold?: (saga: Saga) => Step | undefined;
 }
 
 /** States in which a message to the BCB awaits its outcome. */
@@ -231,16 +237,15 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, detailType, sagaId, ids, data)], audit: [], sagaId, ids };
   }
 
-  /**
-   * Applies `outcome` to its saga once; see {@link Disposition}. `known` is a copy the caller has
-   * just read, used for the first pass: a stale copy only makes its conditional write fail.
-   */
-  async function applyOutcome(scope: Scope, outcome: SagaOutcome, known?: Saga): Promise<Step> {
+  /** Applies `outcome` to its saga once; see {@link Disposition}. */
+  async function applyOutcome(scope: Scope, outcome: SagaOutcome): Promise<Step> {
     const conflictKey = `conflict-${outcome.key}`;
     // Each pass reads the saga and decides; a write that lost a race decides again.
     for (let pass = 1; pass <= 3; pass += 1) {
-      const saga = pass === 1 && known !== undefined ? known : await deps.sagas.get(outcome.sagaId);
+      const saga = await deps.sagas.get(outcome.sagaId);
       if (saga === undefined) return recorded('unknown-saga', outcome.sagaId);
+      const held = outcome.hold?.(saga);
+      if (held !== undefined) return held;
       const ids = idsOf(saga);
       const done = saga.history.find((t) => t.key === outcome.key);
       if (done !== undefined) {
@@ -343,12 +348,13 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     }
     // Our transmit resends the same bytes (same BizMsgIdr) after an attempt whose fate is unknown;
     // the BCB then refuses the copy while the original may settle. Whatever its code, an admi.002
-    // for a message sent more than once (or in doubt) proves nothing: operations decide.
-    const saga = await deps.sagas.get(sagaId);
-    // Before the transmit worker has recorded its 201, how many copies were sent is not known yet.
-    if (saga?.state === 'TRANSMITTING') throw new TransientError('VERIFY_REFUSAL_BEFORE_TRANSMITTED', `admi.002 about ${rejected} arrived before the transmission was recorded; retried later`);
-    const sentAttempt = saga?.history.find((t) => t.key === 'transmitted')?.attempt ?? 1;
-    if (saga !== undefined && (saga.state === 'IN_DOUBT' || sentAttempt > 1)) {
+    // for a message sent more than once (or in doubt) proves nothing: operations decide. Judged on
+    // every read, so a saga the in-doubt sweeper moves meanwhile is never rejected.
+    const hold = (saga: Saga): Step | undefined => {
+      // Before the transmit worker has recorded its 201, how many copies were sent is not known yet.
+      if (saga.state === 'TRANSMITTING') throw new TransientError('VERIFY_REFUSAL_BEFORE_TRANSMITTED', `admi.002 about ${rejected} arrived before the transmission was recorded; retried later`);
+      const sentAttempt = saga.history.find((t) => t.key === 'transmitted')?.attempt ?? 1;
+      if (saga.state !== 'IN_DOUBT' && sentAttempt <= 1) return undefined;
       scope.logger.warn({ sagaId, code: reason.code, state: saga.state, sentAttempt }, 'admi.002 for a message sent more than once: may concern a resent copy; raised to operations, not acted on');
       const step = recorded('ambiguous', sagaId, idsOf(saga));
       step.events.push(
@@ -362,7 +368,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
         }),
       );
       return step;
-    }
+    };
     const data: MessageRejectedData = {
       channel: 'spi',
       rejectedBizMsgIdr: rejected,
@@ -382,7 +388,8 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       sagaId, to: sagaId.startsWith('ECHO#') ? 'FAILED' : 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
       reason: `admi.002 ${reason.code} ${message.appHdr.bizMsgIdr} about ${rejected}`,
       fact: (saga) => event(scope, VERIFIED_EVENTS.messageRejected, sagaId, { ...idsOf(saga), bizMsgIdr: rejected }, data),
-    }, saga);
+      hold,
+    });
   }
 
   async function onInboundPayment(scope: Scope, bizMsgIdr: string, tx: CreditTransfer, resourceId: string): Promise<Step> {

@@ -64,8 +64,14 @@ class FakeSagas implements Pick<SagaStore, 'get' | 'transition'> {
     return Promise.resolve(saga === undefined ? undefined : structuredClone(saga));
   }
 
+  /** Runs once before the next transition is decided: another writer getting there first. */
+  beforeNextTransition: ((saga: Saga) => void) | undefined;
+
   transition(input: Parameters<SagaStore['transition']>[0]): ReturnType<SagaStore['transition']> {
     const saga = this.sagas.get(input.sagaId);
+    const race = this.beforeNextTransition;
+    this.beforeNextTransition = undefined;
+    if (saga !== undefined) race?.(saga);
     if (saga === undefined) return Promise.reject(new Error('no saga'));
     if (saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve({ status: 'already-applied', saga: structuredClone(saga) });
     if ((input.from !== undefined && !input.from.includes(saga.state)) || !isLegalTransition(saga.kind, saga.state, input.to)) {
@@ -286,6 +292,25 @@ describe('verify handler: SPI outcomes of our payments', () => {
       expect(alert.detail.data).toMatchObject({ recordedState: state, rejectedBizMsgIdr: bizMsgIdr, code: 'SCHEMA_INVALID' });
       expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe(state);
     }
+  });
+
+  it('does not reject a payment that the in-doubt sweeper moved to IN_DOUBT while the admi.002 was being applied', async () => {
+    const { deps, sagas, pointers } = world();
+    const id = e2e();
+    const bizMsgIdr = 'M99999004ffffffffffffffffffffff4';
+    const transmitted = { at: '2026-11-28T17:00:00.000Z', from: 'TRANSMITTING' as const, to: 'TRANSMITTED' as const, reason: 'ICOM 201', attempt: 1, key: 'transmitted' };
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr, history: [transmitted] });
+    pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+    // Read as TRANSMITTED; the write then loses to the sweeper, and the saga is read again.
+    sagas.beforeNextTransition = (saga) => {
+      saga.history = [...saga.history, { at: '', from: saga.state, to: 'IN_DOUBT', reason: 'sweeper', attempt: 1, key: 'in-doubt' }];
+      saga.state = 'IN_DOUBT';
+    };
+    const alert = only(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID')));
+    expect(alert.detailType).toBe('RejectionAmbiguous');
+    expect(alert.detail.data).toMatchObject({ recordedState: 'IN_DOUBT', rejectedBizMsgIdr: bizMsgIdr });
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('IN_DOUBT');
+    expect(sagas.reads).toBe(2);
   });
 
   it('retries an admi.002 that arrives before the transmission was recorded', async () => {
