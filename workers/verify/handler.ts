@@ -25,7 +25,7 @@ import { parseAppHdr, parseSpiMessage } from '../../shared/iso20022/index.ts';
 import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr002, SpiMessage, TransactionStatus } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
-import { SagaContendedError, isLegalTransition } from '../../shared/saga/index.ts';
+import { SagaContendedError, isLegalTransition, sagaKindOf } from '../../shared/saga/index.ts';
 import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
 import { verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustStore } from '../../shared/xmldsig/index.ts';
@@ -237,8 +237,33 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, detailType, sagaId, ids, data)], audit: [], sagaId, ids };
   }
 
+  /**
+   * The common case, an outcome for a saga waiting in TRANSMITTED, written without reading the
+   * saga: the store conditions the write on that state and on the outcome's key being absent
+   * (no conflict key can be there either: TRANSMITTED is reached only from TRANSMITTING).
+   * Undefined when the write did not apply, and the outcome is then decided from what is read.
+   */
+  async function applyToTransmitted(scope: Scope, outcome: SagaOutcome): Promise<Step | undefined> {
+    const kind = sagaKindOf(outcome.sagaId);
+    if (outcome.hold !== undefined || kind === undefined || !isLegalTransition(kind, 'TRANSMITTED', outcome.to)) return undefined;
+    let written;
+    try {
+      written = await deps.sagas.transition({ sagaId: outcome.sagaId, to: outcome.to, from: ['TRANSMITTED'], reason: `${outcome.reason} [source ${outcome.source}]`, attempt: scope.attempt, idempotencyKey: outcome.key });
+    } catch (error) {
+      const code = classifyError(error).code;
+      if (code === 'ILLEGAL_SAGA_TRANSITION' || code === 'SAGA_NOT_FOUND') return undefined;
+      throw error;
+    }
+    if (written.status !== 'applied') return undefined;
+    const ids = idsOf(written.saga);
+    const audit = [transitionAuditRecord(origin(scope, outcome.sagaId, ids), { from: 'TRANSMITTED', to: outcome.to, reason: outcome.reason })];
+    return { disposition: 'applied', events: [outcome.fact(written.saga)], audit, sagaId: outcome.sagaId, ids };
+  }
+
   /** Applies `outcome` to its saga once; see {@link Disposition}. */
   async function applyOutcome(scope: Scope, outcome: SagaOutcome): Promise<Step> {
+    const applied = await applyToTransmitted(scope, outcome);
+    if (applied !== undefined) return applied;
     const conflictKey = `conflict-${outcome.key}`;
     // Each pass reads the saga and decides; a write that lost a race decides again.
     for (let pass = 1; pass <= 3; pass += 1) {

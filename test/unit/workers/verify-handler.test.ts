@@ -10,7 +10,7 @@ import {
 import type { EventDetail } from '../../../shared/events/index.ts';
 import { generateEndToEndId, generateReturnId } from '../../../shared/iso20022/index.ts';
 import type { EventToPublish, HandlerContext, Outcome } from '../../../shared/runtime/index.ts';
-import { IllegalTransitionError, isLegalTransition, sagaKindOf } from '../../../shared/saga/index.ts';
+import { IllegalTransitionError, SagaNotFoundError, isLegalTransition, sagaKindOf } from '../../../shared/saga/index.ts';
 import type { Saga, SagaState, SagaStore } from '../../../shared/saga/index.ts';
 import { pemSigningKey, signDict, TrustStore } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../../shared/xmldsig/index.ts';
@@ -72,7 +72,7 @@ class FakeSagas implements Pick<SagaStore, 'get' | 'transition'> {
     const race = this.beforeNextTransition;
     this.beforeNextTransition = undefined;
     if (saga !== undefined) race?.(saga);
-    if (saga === undefined) return Promise.reject(new Error('no saga'));
+    if (saga === undefined) return Promise.reject(new SagaNotFoundError(input.sagaId));
     if (saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve({ status: 'already-applied', saga: structuredClone(saga) });
     if ((input.from !== undefined && !input.from.includes(saga.state)) || !isLegalTransition(saga.kind, saga.state, input.to)) {
       return Promise.reject(new IllegalTransitionError(saga.sagaId, saga.state, input.to, input.from));
@@ -182,6 +182,18 @@ describe('verify handler: SPI outcomes of our payments', () => {
     expect(settled.detail.data).toMatchObject({ status: 'ACSC', endToEndId: id, originalBizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa', resourceId: 'R1', settlementDateTime: expect.any(String) as unknown });
     expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('SETTLED');
     expect(outcome.audit.map((r) => [r.kind, r.response_signature_valid ?? r.transition_to])).toEqual([['response', true], ['transition', 'SETTLED']]);
+    // A saga waiting in TRANSMITTED is settled by one conditional write, without a read.
+    expect([sagas.reads, sagas.writes]).toEqual([0, 1]);
+  });
+
+  it('settles a payment whose pacs.002 is read before its 201 was recorded (TRANSMITTING), from what it reads', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTING', { endToEndId: id });
+    const settled = only(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACSC')), 'R1'));
+    expect(settled.detailType).toBe('PaymentSettled');
+    expect(sagas.sagas.get(paymentSagaId(id))?.history.map((t) => [t.from, t.to])).toEqual([['TRANSMITTING', 'SETTLED']]);
+    expect([sagas.reads, sagas.writes]).toEqual([1, 1]);
   });
 
   it('publishes the same fact again on redelivery and nothing for a duplicate from another resource, transitioning once', async () => {
