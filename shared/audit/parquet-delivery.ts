@@ -8,6 +8,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../logging/index.ts';
+import { hasMore } from './audit-stream-reader.ts';
 import { AuditParquetWriter } from './audit-parquet.ts';
 import { auditPartitionPrefix, hourPath, objectTimestamp, parseAuditRecord, partitionOf } from './audit-schema.ts';
 import type { AuditConversionFailure } from './audit-schema.ts';
@@ -406,7 +407,7 @@ export class LocalAuditDelivery {
         shard.closed = true;
         return false;
       }
-      return page.records.length > 0 && (page.millisBehindLatest ?? 0) > 0;
+      return hasMore(page.records.length, this.#recordsPerRead, page.millisBehindLatest);
     } catch (error) {
       // An expired or refused iterator is replaced from the last record read on the next poll.
       shard.iterator = undefined;

@@ -8,7 +8,7 @@ import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aw
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startLocalStack } from '../../../infra/local/index.ts';
 import type { LocalStack } from '../../../infra/local/index.ts';
-import { KinesisAuditProducer, exchangeAuditRecord, kinesisPutRecordsPort, transitionAuditRecord } from '../../../shared/audit/index.ts';
+import { KinesisAuditProducer, exchangeAuditRecord, kinesisPutRecordsPort, readAuditStream, transitionAuditRecord } from '../../../shared/audit/index.ts';
 import type { AuditRecord, AuditSystem } from '../../../shared/audit/index.ts';
 import { AUDIT_COLUMNS } from '../../../shared/audit/audit-schema.ts';
 import { LocalAuditDelivery, kinesisAuditStreamPort, s3AuditObjectStorePort } from '../../../shared/audit/parquet-delivery.ts';
@@ -249,5 +249,23 @@ describe('local Firehose delivery', () => {
       await target.producer.close();
     }
     expect(d.stats().delivered).toBe(5);
+  });
+
+  it('reads past a full page to the end of each shard (kinesalite reports 0 ms behind for a full page)', async () => {
+    const target = await freshTarget();
+    try {
+      await target.producer.put(Array.from({ length: 12 }, (_, i) => exchange(`2026-05-01T16:${String(i).padStart(2, '0')}:00.000Z`)));
+      await target.producer.flush();
+      let read = 0;
+      // Pages of 2: every shard holding more than 2 of the 12 needs several pages.
+      const counted = await readAuditStream(stack.clients.kinesis, target.streamName, () => (read += 1), 2);
+      expect([counted.records, read]).toEqual([12, 12]);
+      const d = delivery(target, { recordsPerRead: 2 });
+      const drained = await d.drainOnce();
+      await d.close();
+      expect(drained.records).toBe(12);
+    } finally {
+      await target.producer.close();
+    }
   });
 });
