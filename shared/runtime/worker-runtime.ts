@@ -115,7 +115,8 @@ export class WorkerRuntime<T> {
   #health: HealthServer | undefined;
   #started: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
-  #receiveError: string | undefined;
+  /** The last receive error of each poller whose latest receive failed. */
+  readonly #receiveErrors = new Map<Consumer, string>();
   readonly #receiveBackoff: { initialMs: number; maxMs: number };
   readonly #stopping = new AbortController();
 
@@ -154,7 +155,7 @@ export class WorkerRuntime<T> {
     let failures = 0;
     let pauseMs = 0;
     const answered = (): void => {
-      this.#receiveError = undefined;
+      this.#receiveErrors.delete(consumer);
       if (failures === 0) return;
       this.#logger.info({ failures }, 'SQS receive recovered');
       failures = 0;
@@ -183,7 +184,7 @@ export class WorkerRuntime<T> {
       if (message === undefined) {
         // Receives aborted by close() are the shutdown working, not a failure.
         if (this.#closing !== undefined) return;
-        this.#receiveError = receiveErrorCode(error);
+        this.#receiveErrors.set(consumer, receiveErrorCode(error));
         failures += 1;
         const ceiling = Math.min(this.#receiveBackoff.maxMs, this.#receiveBackoff.initialMs * 2 ** Math.min(failures - 1, 30));
         pauseMs = Math.max(1, Math.round(ceiling / 2 + (ceiling / 2) * (this.#options.random ?? Math.random)()));
@@ -239,7 +240,9 @@ export class WorkerRuntime<T> {
         check: () => {
           const running = this.#consumers.every((consumer) => consumer.status.isRunning) && this.#closing === undefined;
           if (!running) return { ok: false, detail: 'not polling' };
-          return this.#receiveError === undefined ? { ok: true } : { ok: false, detail: `receive failing: ${this.#receiveError}` };
+          // Any poller failing fails the check: a healthy one does not hide a failing one.
+          const [failing] = this.#receiveErrors.values();
+          return failing === undefined ? { ok: true } : { ok: false, detail: `receive failing: ${failing}` };
         },
       },
       {

@@ -122,6 +122,42 @@ describe('WorkerRuntime', () => {
     }
   });
 
+  it('reports not ready while any one poller fails, even when another receives', async () => {
+    // Each poller sends with its own abort signal: the first one seen always fails.
+    let failingSignal: AbortSignal | undefined;
+    const sqs = {
+      send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
+        if (!(command instanceof ReceiveMessageCommand)) return Promise.resolve({});
+        failingSignal ??= options?.abortSignal;
+        if (options?.abortSignal === failingSignal) return Promise.reject(Object.assign(new Error('AccessDenied'), { name: 'AccessDenied' }));
+        return new Promise((resolve) => setTimeout(() => resolve({ Messages: [] }), 5));
+      },
+    } as unknown as SQSClient;
+    const runtime = new WorkerRuntime<unknown>({
+      name: 'sign',
+      handler: () => Promise.resolve({ events: [], audit: [] }),
+      decode: (data) => data,
+      sqs,
+      queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
+      queuePort: new FakeQueue(),
+      publisher: new FakePublisher(),
+      audit: new FakeAudit(),
+      logger: silentLogger(),
+      health: false,
+      pollers: 2,
+      receiveBackoff: { initialMs: 20, maxMs: 40 },
+    });
+    await runtime.start();
+    try {
+      for (let i = 0; i < 10; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect((await runtime.ready()).checks.sqs).toMatchObject({ ok: false, detail: 'receive failing: AccessDenied' });
+      }
+    } finally {
+      await runtime.close();
+    }
+  });
+
   it('validates its options, naming the field and the value', () => {
     expect(
       () =>
