@@ -18,11 +18,15 @@ const E2E = 'E99999004202611281700aaaaaaaaaaa';
  * An in-memory saga store with the real rules: idempotency keys, the expected `from` states and
  * the legal transition table. `failWrites` makes writes to the given states fail like an outage.
  */
-function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaState> = new Set()): Pick<SagaStore, 'get' | 'transition'> & { saga: Saga } {
+function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaState> = new Set()): Pick<SagaStore, 'get' | 'transition'> & { saga: Saga; reads: number } {
   const saga: Saga = { sagaId: paymentSagaId(E2E), kind: 'payment', state: initial, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [] };
   return {
     saga,
-    get: () => Promise.resolve(structuredClone(saga)),
+    reads: 0,
+    get() {
+      this.reads += 1;
+      return Promise.resolve(structuredClone(saga));
+    },
     transition: (input) => {
       if (saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve({ status: 'already-applied', saga });
       if (failWrites.has(input.to)) return Promise.reject(new Error('DynamoDB unavailable'));
@@ -89,6 +93,8 @@ describe('transmit handler', () => {
     expect(outcome.events.map((e) => [e.detailType, (e.detail.data as { resourceId?: string }).resourceId])).toEqual([['MessageTransmitted', 'R1']]);
     expect(sagas.saga.history.map((t) => t.to)).toEqual(['TRANSMITTING', 'TRANSMITTED']);
     expect(outcome.audit.map((r) => r.kind)).toEqual(['transition', 'response', 'transition']);
+    // The first delivery writes its steps without reading the saga.
+    expect(sagas.reads).toBe(0);
   });
 
   it('never sends again after a 201, and publishes MessageTransmitted again on redelivery', async () => {
