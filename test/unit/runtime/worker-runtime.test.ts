@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { WorkerRuntime } from '../../../shared/runtime/index.ts';
+import type { WorkerRuntimeOptions } from '../../../shared/runtime/index.ts';
 import { FakeAudit, FakePublisher, FakeQueue, deferred, paymentMessage, silentLogger } from './fakes.ts';
 
 /** An SQS client that hands out the given messages once, then long-polls empty until aborted. */
@@ -26,6 +27,23 @@ function fakeSqs(messages: Message[]): SQSClient {
     },
   };
   return client as unknown as SQSClient;
+}
+
+/** A runtime over `sqs` whose handler does nothing, with fakes for everything else. */
+function idleRuntime(sqs: SQSClient, options: Pick<WorkerRuntimeOptions<unknown>, 'pollers' | 'receiveBackoff' | 'random'>): WorkerRuntime<unknown> {
+  return new WorkerRuntime<unknown>({
+    name: 'sign',
+    handler: () => Promise.resolve({ events: [], audit: [] }),
+    decode: (data) => data,
+    sqs,
+    queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
+    queuePort: new FakeQueue(),
+    publisher: new FakePublisher(),
+    audit: new FakeAudit(),
+    logger: silentLogger(),
+    health: false,
+    ...options,
+  });
 }
 
 describe('WorkerRuntime', () => {
@@ -86,21 +104,7 @@ describe('WorkerRuntime', () => {
         });
       },
     } as unknown as SQSClient;
-    const runtime = new WorkerRuntime<unknown>({
-      name: 'sign',
-      handler: () => Promise.resolve({ events: [], audit: [] }),
-      decode: (data) => data,
-      sqs,
-      queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
-      queuePort: new FakeQueue(),
-      publisher: new FakePublisher(),
-      audit: new FakeAudit(),
-      logger: silentLogger(),
-      health: false,
-      pollers: 1,
-      receiveBackoff: { initialMs: 100, maxMs: 400 },
-      random: () => 1,
-    });
+    const runtime = idleRuntime(sqs, { pollers: 1, receiveBackoff: { initialMs: 100, maxMs: 400 }, random: () => 1 });
     await runtime.start();
     try {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -133,20 +137,7 @@ describe('WorkerRuntime', () => {
         return new Promise((resolve) => setTimeout(() => resolve({ Messages: [] }), 5));
       },
     } as unknown as SQSClient;
-    const runtime = new WorkerRuntime<unknown>({
-      name: 'sign',
-      handler: () => Promise.resolve({ events: [], audit: [] }),
-      decode: (data) => data,
-      sqs,
-      queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
-      queuePort: new FakeQueue(),
-      publisher: new FakePublisher(),
-      audit: new FakeAudit(),
-      logger: silentLogger(),
-      health: false,
-      pollers: 2,
-      receiveBackoff: { initialMs: 20, maxMs: 40 },
-    });
+    const runtime = idleRuntime(sqs, { pollers: 2, receiveBackoff: { initialMs: 20, maxMs: 40 } });
     await runtime.start();
     try {
       for (let i = 0; i < 10; i += 1) {
