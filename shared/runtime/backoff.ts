@@ -10,14 +10,17 @@ export interface BackoffOptions {
 const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 
 /**
- * The visibility timeout after a transient failure on receive number `receiveCount`: exponential
- * (`base · 2^(receiveCount-1)`, capped) with "equal jitter" (half fixed, half random), so retries
- * of a batch that failed together spread out while never retrying sooner than half the step.
+ * Exponential backoff with "equal jitter" (half fixed, half random): attempt `n` waits about
+ * `base · 2^(n-1)`, capped at `max`, so retries that failed together spread out while never
+ * coming sooner than half the step. Units are the caller's.
  */
-export function visibilityBackoffSeconds(receiveCount: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
-  const base = options.baseSeconds ?? 2;
-  const max = Math.min(options.maxSeconds ?? 300, SQS_MAX_VISIBILITY_SECONDS);
-  const exponent = Math.max(0, Math.min(receiveCount - 1, 30));
+export function jitteredBackoff(attempt: number, base: number, max: number, random: () => number = Math.random): number {
+  const exponent = Math.max(0, Math.min(attempt - 1, 30));
   const step = Math.min(max, base * 2 ** exponent);
   return Math.min(max, Math.round(step / 2 + random() * (step / 2)));
+}
+
+/** The visibility timeout after a transient failure on receive number `receiveCount` ({@link jitteredBackoff}). */
+export function visibilityBackoffSeconds(receiveCount: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+  return jitteredBackoff(receiveCount, options.baseSeconds ?? 2, Math.min(options.maxSeconds ?? 300, SQS_MAX_VISIBILITY_SECONDS), random);
 }

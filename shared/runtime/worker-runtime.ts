@@ -4,6 +4,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { AuditSink } from '../audit/index.ts';
 import type { DataDecoder } from '../events/index.ts';
 import type { Logger } from '../logging/index.ts';
+import { jitteredBackoff } from './backoff.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { EventPublisher } from './event-publisher.ts';
 import { startHealthServer, runChecks } from './health-server.ts';
@@ -186,8 +187,7 @@ export class WorkerRuntime<T> {
         if (this.#closing !== undefined) return;
         this.#receiveErrors.set(consumer, receiveErrorCode(error));
         failures += 1;
-        const ceiling = Math.min(this.#receiveBackoff.maxMs, this.#receiveBackoff.initialMs * 2 ** Math.min(failures - 1, 30));
-        pauseMs = Math.max(1, Math.round(ceiling / 2 + (ceiling / 2) * (this.#options.random ?? Math.random)()));
+        pauseMs = Math.max(1, jitteredBackoff(failures, this.#receiveBackoff.initialMs, this.#receiveBackoff.maxMs, this.#options.random));
         // Logged on the 1st, 2nd, 4th, 8th… failure in a row: an outage is visible without a line per poll.
         if ((failures & (failures - 1)) === 0) this.#logger.warn({ err: error, failures, nextReceiveInMs: pauseMs }, 'SQS receive failed');
       } else {
