@@ -48,15 +48,13 @@ function notifyAsNeeded(this: WaitingQueue, original: (this: WaitingQueue) => vo
     return;
   }
   const woken = wokenThisTurn.get(this) ?? 0;
-  let wake = Math.ceil(this.messages.length / MESSAGES_PER_RECEIVE) - woken;
-  if (wake <= 0) return;
+  const wanted = Math.ceil(this.messages.length / MESSAGES_PER_RECEIVE) - woken;
   let count = 0;
-  while (wake > 0 && this.pollWaiters.length > 0) {
+  while (count < wanted) {
     const waiter = this.pollWaiters.shift();
     if (waiter === undefined) break;
     clearTimeout(waiter.timer);
     waiter.resolve();
-    wake -= 1;
     count += 1;
   }
   if (count === 0) return;

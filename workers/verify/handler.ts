@@ -254,10 +254,14 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       if (code === 'ILLEGAL_SAGA_TRANSITION' || code === 'SAGA_NOT_FOUND') return undefined;
       throw error;
     }
-    if (written.status !== 'applied') return undefined;
-    const ids = idsOf(written.saga);
-    const audit = [transitionAuditRecord(origin(scope, outcome.sagaId, ids), { from: 'TRANSMITTED', to: outcome.to, reason: outcome.reason })];
-    return { disposition: 'applied', events: [outcome.fact(written.saga)], audit, sagaId: outcome.sagaId, ids };
+    return written.status === 'applied' ? appliedStep(scope, outcome, written.saga, 'TRANSMITTED') : undefined;
+  }
+
+  /** The step of an outcome applied to its saga from `from`: its fact and its transition's audit record. */
+  function appliedStep(scope: Scope, outcome: SagaOutcome, saga: Saga, from: SagaState): Step {
+    const ids = idsOf(saga);
+    const audit = [transitionAuditRecord(origin(scope, outcome.sagaId, ids), { from, to: outcome.to, reason: outcome.reason })];
+    return { disposition: 'applied', events: [outcome.fact(saga)], audit, sagaId: outcome.sagaId, ids };
   }
 
   /** Applies `outcome` to its saga once; see {@link Disposition}. */
@@ -304,12 +308,12 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
         if (classifyError(error).code === 'ILLEGAL_SAGA_TRANSITION') continue;
         throw error;
       }
-      const audit = [transitionAuditRecord(origin(scope, outcome.sagaId, ids), { from: saga.state, to, reason })];
       if (to === 'OUTCOME_CONFLICT') {
         scope.logger.warn({ sagaId: outcome.sagaId, state: saga.state, outcome: outcome.to }, 'conflicting outcome: saga OUTCOME_CONFLICT');
+        const audit = [transitionAuditRecord(origin(scope, outcome.sagaId, ids), { from: saga.state, to, reason })];
         return { disposition: 'conflict', events: [conflictEvent(scope, outcome, saga, saga.state)], audit, sagaId: outcome.sagaId, ids };
       }
-      return { disposition: 'applied', events: [outcome.fact(saga)], audit, sagaId: outcome.sagaId, ids };
+      return appliedStep(scope, outcome, saga, saga.state);
     }
     throw new SagaContendedError(outcome.sagaId, 3);
   }
