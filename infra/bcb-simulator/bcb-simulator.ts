@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { gunzip, gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { buildDictProblem } from '../../shared/dict/index.ts';
+import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { certificateIspb } from '../../shared/pki/index.ts';
@@ -149,6 +150,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
   const signers = options.participants.flatMap((p) => (p.signingCertificates ?? []).map((certificate) => ({ certificate, ispb: p.ispb })));
   for (const signer of signers) trustStore.add(signer.certificate, { ispb: signer.ispb });
   for (const participant of options.participants) if (participant.receiver !== undefined) receivers.set(participant.ispb, participant.receiver);
+  if (options.schemaValidation) await compileSpiSchemas(); // on this thread, for either inspector
   const inspector: SpiInspector =
     options.inspectionThreads === 0
       ? inlineSpiInspector(trustStore, { schemaValidation: options.schemaValidation })

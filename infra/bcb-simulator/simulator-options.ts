@@ -69,7 +69,7 @@ export interface BcbSimulatorOptions {
   readonly maxBodyBytes?: number;
   /** Request headers ICOM accepts (lower case); others are answered 400. @defaultValue {@link DEFAULT_ALLOWED_HEADERS} */
   readonly allowedHeaders?: readonly string[];
-  /** Validate SPI messages against the catalogue XSDs (libxml2, on the inspection threads). @defaultValue true */
+  /** Validate SPI messages against the catalogue XSDs (libxml2, on the main thread; the inspection threads check the rest). @defaultValue true */
   readonly schemaValidation?: boolean;
   /**
    * Worker threads that parse posted SPI messages and check their signatures, so that the event

@@ -1,9 +1,10 @@
 /**
  * Entry point of a SPI inspection thread (see {@link ThreadedSpiInspector}): keeps its own copy
- * of the participants' signing certificates and answers each inspection request in order.
+ * of the participants' signing certificates and answers each inspection request in order. It
+ * does not check the XSD: that is done on the main thread, so that no inspection thread loads
+ * libxml2's WebAssembly (see `shared/iso20022/xsd-validation.ts`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
 import { TrustStore } from '../../shared/xmldsig/index.ts';
 import { inspectSpiMessage } from './spi-inspection.ts';
 import type { InspectAnswer, InspectRequest, InspectThreadData, TrustedSigner } from './spi-inspector.ts';
@@ -14,10 +15,8 @@ function trust(signer: TrustedSigner): void {
   trustStore.add(typeof signer.certificate === 'string' ? signer.certificate : Buffer.from(signer.certificate), { ispb: signer.ispb });
 }
 
-const { signers, settings } = workerData as InspectThreadData;
+const { signers } = workerData as InspectThreadData;
 for (const signer of signers) trust(signer);
-// Before the first message, which would otherwise wait for it.
-if (settings.schemaValidation) compileSpiSchemas();
 
 parentPort?.on('message', (request: InspectRequest) => {
   if (request.kind === 'trust') {
@@ -26,7 +25,7 @@ parentPort?.on('message', (request: InspectRequest) => {
   }
   let answer: InspectAnswer;
   try {
-    answer = { id: request.id, inspection: inspectSpiMessage(request.xml, trustStore, settings) };
+    answer = { id: request.id, inspection: inspectSpiMessage(request.xml, trustStore, { schemaValidation: false }) };
   } catch (error) {
     answer = { id: request.id, error: { message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined } };
   }

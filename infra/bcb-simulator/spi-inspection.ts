@@ -81,6 +81,32 @@ function readContent(type: string, parts: ReturnType<typeof envelopeParts>): Spi
 }
 
 /**
+ * Why `xml` does not conform to the XSD of `schema`, or `undefined` when it does or selo has no
+ * XSD for it. Needs libxml2 loaded in this thread (`compileSpiSchemas`).
+ */
+function schemaFinding(xml: string, schema: string): SpiFinding | undefined {
+  if (!isSpiSchema(schema)) return undefined;
+  try {
+    checkSpiSchema(xml, schema);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof SchemaValidationError)) throw error;
+    return { code: error.code, message: error.message, ...(error.violations[0] === undefined ? {} : { location: error.violations[0].path }) };
+  }
+}
+
+/**
+ * Adds the XSD check to an inspection made without it (on an inspection thread, which loads no
+ * libxml2): the same result as {@link inspectSpiMessage} with `schemaValidation`, since a
+ * message that does not conform keeps only its header, type and XSD finding.
+ */
+export function withSchemaCheck(xml: string, inspection: SpiInspection): SpiInspection {
+  if (!inspection.ok || inspection.xsd !== undefined) return inspection;
+  const xsd = schemaFinding(xml, inspection.schema);
+  return xsd === undefined ? inspection : { ok: true, header: inspection.header, type: inspection.type, schema: inspection.schema, xsd, signature: undefined, content: undefined };
+}
+
+/**
  * Inspects one posted SPI message: parse, envelope and `AppHdr`, message type, signature
  * (verified against `trustStore`, signer bound to `AppHdr/Fr`), content; with `schemaValidation`,
  * the XSD (when selo has the message's) before the signature, as at the BCB. Expected problems
@@ -108,14 +134,9 @@ export function inspectSpiMessage(xml: string, trustStore: TrustStore, options: 
     return { ok: false, header, finding: { code: 'MESSAGE_TYPE_UNKNOWN', message: `namespace ${JSON.stringify(parts.document.namespaceUri)} is not a SPI message`, location: '/Envelope/Document' } };
   }
   const schema = `${kind.message}.spi.${kind.version}`;
-  if (options.schemaValidation && isSpiSchema(schema)) {
-    try {
-      checkSpiSchema(xml, schema);
-    } catch (error) {
-      if (!(error instanceof SchemaValidationError)) throw error;
-      const xsd = { code: error.code, message: error.message, ...(error.violations[0] === undefined ? {} : { location: error.violations[0].path }) };
-      return { ok: true, header, type: kind.message, schema, xsd, signature: undefined, content: undefined };
-    }
+  if (options.schemaValidation) {
+    const xsd = schemaFinding(xml, schema);
+    if (xsd !== undefined) return { ok: true, header, type: kind.message, schema, xsd, signature: undefined, content: undefined };
   }
   try {
     const verified = verifySpi(parsed, { trustStore });

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { TrustStore } from '../../shared/xmldsig/index.ts';
-import { inspectSpiMessage } from './spi-inspection.ts';
+import { inspectSpiMessage, withSchemaCheck } from './spi-inspection.ts';
 import type { SpiInspection } from './spi-inspection.ts';
 
 /** Runs {@link inspectSpiMessage} for the SPI processor, on this thread or on worker threads. */
@@ -24,7 +24,6 @@ export interface TrustedSigner {
 /** What an inspection thread starts with. */
 export interface InspectThreadData {
   readonly signers: readonly TrustedSigner[];
-  readonly settings: InspectionSettings;
 }
 
 /** A request to an inspection thread. */
@@ -45,7 +44,10 @@ export interface InspectionSettings {
   readonly schemaValidation: boolean;
 }
 
-/** Inspects on the calling thread (no threads configured). */
+/**
+ * Inspects on the calling thread (no threads configured). With `schemaValidation`, libxml2 must be
+ * loaded in this thread first (`compileSpiSchemas`).
+ */
 export function inlineSpiInspector(trustStore: TrustStore, settings: InspectionSettings): SpiInspector {
   return {
     inspect: (xml) => Promise.resolve().then(() => inspectSpiMessage(xml, trustStore, settings)),
@@ -80,7 +82,10 @@ export interface ThreadedSpiInspectorOptions {
 
 /**
  * Spreads inspections over worker threads (the parse, the canonicalisations and the RSA check
- * are most of a message's CPU), so that the event loop keeps serving TLS and HTTP. Each request
+ * are most of a message's CPU), so that the event loop keeps serving TLS and HTTP. The XSD check
+ * (about 0.2 ms a pacs.008) stays on this thread, which must have libxml2 loaded
+ * (`compileSpiSchemas`): a thread holding libxml2's WebAssembly can abort the whole process when
+ * it is torn down (nodejs/node#64500). Each request
  * goes to the thread with the fewest pending. A thread that dies is not replaced: its pending
  * inspections, and later ones when no thread is left, run on this thread, so nothing is lost.
  */
@@ -107,12 +112,13 @@ export class ThreadedSpiInspector implements SpiInspector {
     const thread = this.leastBusy();
     if (thread === undefined) return Promise.resolve().then(() => inspectSpiMessage(xml, this.options.trustStore, this.options.settings));
     const id = this.nextId++;
-    return new Promise<SpiInspection>((resolve, reject) => {
+    const inspected = new Promise<SpiInspection>((resolve, reject) => {
       // A thread with work keeps the process alive until it answers; an idle one does not.
       if (thread.pending.size === 0) thread.worker.ref();
       thread.pending.set(id, { xml, resolve, reject });
       thread.worker.postMessage({ kind: 'inspect', id, xml } satisfies InspectRequest);
     });
+    return this.options.settings.schemaValidation ? inspected.then((inspection) => withSchemaCheck(xml, inspection)) : inspected;
   }
 
   trust(certificate: string | Buffer | X509Certificate, ispb: string): void {
@@ -138,7 +144,7 @@ export class ThreadedSpiInspector implements SpiInspector {
   }
 
   private startThread(signers: readonly TrustedSigner[]): InspectionThread {
-    const worker = new Worker(new URL('./spi-inspect-thread.ts', import.meta.url), { workerData: { signers, settings: this.options.settings } satisfies InspectThreadData });
+    const worker = new Worker(new URL('./spi-inspect-thread.ts', import.meta.url), { workerData: { signers } satisfies InspectThreadData });
     worker.unref(); // an idle thread must not keep the process alive (a simulator left open)
     const thread: InspectionThread = { worker, pending: new Map(), alive: true };
     worker.on('message', (answer: InspectAnswer) => {
@@ -170,7 +176,7 @@ export class ThreadedSpiInspector implements SpiInspector {
   private finishHere(pending: readonly Pending[]): void {
     for (const p of pending) {
       try {
-        p.resolve(inspectSpiMessage(p.xml, this.options.trustStore, this.options.settings));
+        p.resolve(inspectSpiMessage(p.xml, this.options.trustStore, { schemaValidation: false })); // inspect() adds the XSD check
       } catch (error) {
         p.reject(error instanceof Error ? error : new Error(String(error)));
       }

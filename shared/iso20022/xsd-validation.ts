@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { XmlDocument, XmlLibError, XmlValidateError, XsdValidator } from 'libxml2-wasm';
-import type { ErrorDetail } from 'libxml2-wasm';
+import type * as Libxml2Module from 'libxml2-wasm';
+import type { ErrorDetail, XmlDocument, XsdValidator } from 'libxml2-wasm';
 import { PermanentError } from '../errors/index.ts';
 import { childElements, elementPath, parseXml } from '../xml/index.ts';
 import type { XmlElement } from '../xml/index.ts';
@@ -47,12 +47,6 @@ const XSD_DIR = join(import.meta.dirname, 'xsd');
 const schemaCache = new Map<SpiSchema, string>();
 
 /**
- * The schema text used for validation. The catalogue declares `Sgntr` as a strict wildcard
- * in the XML-DSig namespace, which needs the W3C xmldsig schema; as in the provenance notes of
- * shared/spec (SOURCES.md), the wildcard is made lax at load time instead — the signature's
- * structure is enforced by shared/xmldsig's verifier, field by field.
- */
-/**
  * The schema text selo validates with: the official XSD with the `Sgntr` wildcard made lax (the
  * verifier checks the signature's structure field by field; see spec/SOURCES.md).
  */
@@ -81,15 +75,32 @@ export function withoutValues(message: string): string {
     .replace(/: '[^']*' is not/g, ': the value is not');
 }
 
+type Libxml2 = typeof Libxml2Module;
+
+/**
+ * libxml2, loaded on first use. Importing it instantiates a WebAssembly module in the importing
+ * thread, and V8 (Node 24) can abort the process when a worker thread holding one is torn down
+ * (`Check failed: (location_) != nullptr`, nodejs/node#64500; seen here with the simulator's
+ * inspection threads). So only a thread that validates loads it: importing this module does not.
+ */
+let libxml2: Libxml2 | undefined;
+
+/** libxml2, once {@link compileSpiSchemas} has loaded it. */
+function loaded(): Libxml2 {
+  if (libxml2 === undefined) throw new Error('checkSpiSchema called before compileSpiSchemas() finished: libxml2 is not loaded in this thread');
+  return libxml2;
+}
+
 /** One compiled validator per schema, per thread (libxml2 in WebAssembly keeps its own heap). */
 const validators = new Map<SpiSchema, XsdValidator>();
 
 function validatorFor(schema: SpiSchema): XsdValidator {
   let validator = validators.get(schema);
   if (validator === undefined) {
-    const schemaDocument = XmlDocument.fromString(schemaText(schema));
+    const lib = loaded();
+    const schemaDocument = lib.XmlDocument.fromString(schemaText(schema));
     try {
-      validator = XsdValidator.fromDoc(schemaDocument);
+      validator = lib.XsdValidator.fromDoc(schemaDocument);
     } finally {
       schemaDocument.dispose(); // the compiled schema keeps what it needs
     }
@@ -99,10 +110,12 @@ function validatorFor(schema: SpiSchema): XsdValidator {
 }
 
 /**
- * Compiles every SPI schema now (about 50 ms each), so that the first message a thread validates
- * does not wait for it. Idempotent.
+ * Loads libxml2 in this thread and compiles every SPI schema (about 50 ms each), so that the
+ * first message validated does not wait for it. Needed before {@link checkSpiSchema};
+ * {@link validateSpiMessage} calls it. Idempotent.
  */
-export function compileSpiSchemas(): void {
+export async function compileSpiSchemas(): Promise<void> {
+  libxml2 ??= await import('libxml2-wasm');
   for (const schema of Object.keys(SPI_SCHEMA_FILES) as SpiSchema[]) validatorFor(schema);
 }
 
@@ -139,7 +152,8 @@ function violationsOf(xml: string, details: readonly ErrorDetail[]): SchemaViola
 
 /**
  * Checks an SPI message against its official XSD with libxml2 (compiled to WebAssembly, in this
- * process: the schema is compiled once per thread, a pacs.008 takes about 0.2 ms). The message
+ * process: the schema is compiled once per thread, a pacs.008 takes about 0.2 ms), once
+ * {@link compileSpiSchemas} has loaded it in this thread. The message
  * must already be acceptable to the hardened parser (no DTD, no entities); libxml2 parses it
  * again with its defaults, which load no DTD and expand no external entity.
  *
@@ -149,17 +163,18 @@ export function checkSpiSchema(xml: string, schema: SpiSchema): void {
   // No SPI message has a DTD (the hardened parser refuses them too); libxml2 would keep the
   // entity references unexpanded and then fail on them as an internal error.
   if (xml.includes('<!DOCTYPE')) throw new SchemaValidationError(schema, [{ path: '/', line: 0, message: 'a DTD is not allowed' }]);
+  const lib = loaded();
   let document: XmlDocument;
   try {
-    document = XmlDocument.fromString(xml);
+    document = lib.XmlDocument.fromString(xml);
   } catch (error) {
-    const details = error instanceof XmlLibError ? error.details : [];
+    const details = error instanceof lib.XmlLibError ? error.details : [];
     throw new SchemaValidationError(schema, details.length > 0 ? violationsOf(xml, details) : [{ path: '/', line: 0, message: 'not well-formed XML' }]);
   }
   try {
     validatorFor(schema).validate(document);
   } catch (error) {
-    if (!(error instanceof XmlValidateError)) throw error;
+    if (!(error instanceof lib.XmlValidateError)) throw error;
     const violations = violationsOf(xml, error.details);
     throw new SchemaValidationError(schema, violations.length > 0 ? violations : [{ path: '/', line: 0, message: withoutValues(error.message) }]);
   } finally {
@@ -167,7 +182,8 @@ export function checkSpiSchema(xml: string, schema: SpiSchema): void {
   }
 }
 
-/** {@link checkSpiSchema}, as a promise (what the sign worker's port expects). */
-export function validateSpiMessage(xml: string, schema: SpiSchema): Promise<void> {
-  return Promise.resolve().then(() => checkSpiSchema(xml, schema));
+/** {@link checkSpiSchema}, as a promise (what the sign worker's port expects); loads libxml2 first if needed. */
+export async function validateSpiMessage(xml: string, schema: SpiSchema): Promise<void> {
+  if (libxml2 === undefined) await compileSpiSchemas();
+  checkSpiSchema(xml, schema);
 }

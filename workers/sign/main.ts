@@ -51,7 +51,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
   const pool = options.hsmPool ?? new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, acquireTimeoutMs: hsm.acquireTimeoutMs, maxWaiting: hsm.maxWaiting, logger });
   try {
     // Before the first message, which would otherwise wait for it.
-    compileSpiSchemas();
+    await compileSpiSchemas();
     if (ownPool) await pool.start();
     return await launchQueueWorker<SignRequest>({
       name: 'sign',

@@ -3,9 +3,11 @@ import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ThreadedSpiInspector, inlineSpiInspector } from '../../../infra/bcb-simulator/spi-inspector.ts';
 import type { SpiInspection } from '../../../infra/bcb-simulator/spi-inspection.ts';
+import { compileSpiSchemas } from '../../../shared/iso20022/index.ts';
 import { createLogger } from '../../../shared/logging/index.ts';
 import { TrustStore, pemSigningKey } from '../../../shared/xmldsig/index.ts';
 import { ISPB_A, ISPB_B, createSimulatorTestPki, mtlsAgent, postMessages, signedPacs008, startTestSimulator } from './simulator-fixture.ts';
@@ -30,6 +32,7 @@ describe('SPI inspection on worker threads', () => {
   let endToEndId: string;
 
   beforeAll(async () => {
+    await compileSpiSchemas(); // the XSD check runs on this thread
     pki = await createSimulatorTestPki();
     const keyA = pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem);
     const keyB = pemSigningKey(pki.signingB.keyPem, pki.signingB.certPem);
@@ -86,6 +89,29 @@ describe('SPI inspection on worker threads', () => {
       expect(await inlineSpiInspector(store, { schemaValidation: false }).inspect(samples.badAmount ?? '')).toMatchObject({ ok: true, xsd: undefined, signature: undefined, content: { code: 'ISO20022_AMOUNT_INVALID' } });
     } finally {
       await threaded.close();
+    }
+  });
+
+  it('loads no libxml2 (WebAssembly) in an inspection thread', async () => {
+    // The thread's own entry module, in a thread that records every module it resolves.
+    const entry = new URL('../../../infra/bcb-simulator/spi-inspect-thread.ts', import.meta.url).href;
+    const probe = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { registerHooks } = require('node:module');
+      const resolved = [];
+      registerHooks({ resolve(specifier, context, next) { resolved.push(specifier); return next(specifier, context); } });
+      import(workerData.entry).then(() => parentPort.postMessage(resolved), (error) => parentPort.postMessage(String(error)));`;
+    const worker = new Worker(probe, { eval: true, workerData: { entry, signers: [] } });
+    try {
+      const resolved = await new Promise<unknown>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      expect(Array.isArray(resolved), String(resolved)).toBe(true);
+      expect(resolved).toContain('../../shared/xmldsig/index.ts'); // the probe saw the thread's imports
+      expect((resolved as string[]).filter((specifier) => specifier.includes('libxml2'))).toEqual([]);
+    } finally {
+      await worker.terminate();
     }
   });
 
