@@ -5,8 +5,8 @@
  * and reads the ledger over the admin endpoint. Prints figures; never fails on time (HOUSE_STYLE 15).
  *
  * CPU is reported per pacs.008 for each party in the measured window: this client (undici, TLS)
- * and the simulator process (all its threads: the event loop, the inspection threads that parse,
- * validate the XSD and check signatures, libuv's), read from /proc (Linux).
+ * and the simulator process (all its threads: the event loop, which also validates the XSD, the
+ * inspection threads that parse and check signatures, libuv's), read from /proc (Linux).
  * `--baseline` first runs the same client against a bare mTLS server in a child process that
  * answers 201 without reading the message: the ceiling this client and TLS allow on this
  * machine, against which the simulator's figures are given as a ratio.

@@ -10,7 +10,7 @@ import type { SpiInspector } from './spi-inspector.ts';
 /** Dependencies of {@link SpiProcessor}. */
 export interface SpiProcessorDeps {
   readonly bcbIspb: string;
-  /** Parses, reads the header and content, validates the XSD and checks the signature (on this thread or others). */
+  /** Parses, reads the header and content, validates the XSD and checks the signature (the XSD on this thread, the rest on this thread or others). */
   readonly inspector: SpiInspector;
   readonly ledger: Ledger;
   readonly emitter: SpiEmitter;
