@@ -274,16 +274,13 @@ export class SagaStore {
    * Already applied (same idempotency key) → `already-applied`; forbidden by the table or not in
    * `input.from` → {@link IllegalTransitionError} (permanent); missing → {@link SagaNotFoundError}.
    *
-   * A step that names exactly one `from` state, registers no compensation and brings no `current`
-   * copy is first written without reading: conditioned on that state and on its key being absent,
-   * which are all the decision depends on. Only when that condition fails (a redelivery, another
-   * state, no saga) is the saga read and the decision taken as above.
+   * A step that brings no `current` copy is first tried with {@link applyUnread}. Only when that
+   * does not apply (a redelivery, another state, no saga) is the saga read and the decision taken
+   * as above.
    */
   async transition(input: TransitionInput): Promise<SagaWriteResult> {
-    const from = input.from?.length === 1 ? input.from[0] : undefined;
-    const kind = sagaKindOf(input.sagaId);
-    if (from !== undefined && kind !== undefined && input.current === undefined && input.compensation === undefined && isLegalTransition(kind, from, input.to)) {
-      const written = await this.#write(input, from, undefined);
+    if (input.current === undefined) {
+      const written = await this.applyUnread(input);
       if (written !== undefined) return { status: 'applied', saga: written };
     }
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
@@ -305,6 +302,20 @@ export class SagaStore {
       if (written !== undefined) return { status: 'applied', saga: written };
     }
     throw new SagaContendedError(input.sagaId, this.#maxAttempts);
+  }
+
+  /**
+   * Writes a step without reading the saga, when it names exactly one `from` state that may lead
+   * to `input.to` and registers no compensation: one UpdateItem conditioned on that state and on
+   * the step's key being absent, which are all the decision depends on. The saga as written, or
+   * `undefined` when the step is not of that shape or the condition failed (a redelivery, another
+   * state, no saga): nothing was written and nothing read, and the caller decides from a read.
+   */
+  async applyUnread(input: TransitionInput): Promise<Saga | undefined> {
+    const from = input.from?.length === 1 ? input.from[0] : undefined;
+    const kind = sagaKindOf(input.sagaId);
+    if (from === undefined || kind === undefined || input.compensation !== undefined || !isLegalTransition(kind, from, input.to)) return undefined;
+    return this.#write(input, from, undefined);
   }
 
   /**

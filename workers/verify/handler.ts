@@ -25,7 +25,7 @@ import { parseAppHdr, parseSpiMessage } from '../../shared/iso20022/index.ts';
 import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr002, SpiMessage, TransactionStatus } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
-import { SagaContendedError, isLegalTransition, sagaKindOf } from '../../shared/saga/index.ts';
+import { SagaContendedError, isLegalTransition } from '../../shared/saga/index.ts';
 import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
 import { verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustStore } from '../../shared/xmldsig/index.ts';
@@ -42,7 +42,7 @@ export interface VerifyHandlerDeps {
   bcbIspb: string;
   /** The BCB signing certificates, each bound to {@link VerifyHandlerDeps.bcbIspb}. */
   trustStore: TrustStore;
-  sagas: Pick<SagaStore, 'get' | 'transition'>;
+  sagas: Pick<SagaStore, 'get' | 'transition' | 'applyUnread'>;
   /** BizMsgIdr → saga and echo Data → saga, written by the sign worker. */
   index: Pick<BizMsgIndex, 'sagaOfMessage' | 'sagaOfEcho'>;
   /** First-reporter records of facts that have no saga of ours (ACCC, inbound pacs.008, pacs.004). */
@@ -244,17 +244,9 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
    * Undefined when the write did not apply, and the outcome is then decided from what is read.
    */
   async function applyToTransmitted(scope: Scope, outcome: SagaOutcome): Promise<Step | undefined> {
-    const kind = sagaKindOf(outcome.sagaId);
-    if (outcome.hold !== undefined || kind === undefined || !isLegalTransition(kind, 'TRANSMITTED', outcome.to)) return undefined;
-    let written;
-    try {
-      written = await deps.sagas.transition({ sagaId: outcome.sagaId, to: outcome.to, from: ['TRANSMITTED'], reason: `${outcome.reason} [source ${outcome.source}]`, attempt: scope.attempt, idempotencyKey: outcome.key });
-    } catch (error) {
-      const code = classifyError(error).code;
-      if (code === 'ILLEGAL_SAGA_TRANSITION' || code === 'SAGA_NOT_FOUND') return undefined;
-      throw error;
-    }
-    return written.status === 'applied' ? appliedStep(scope, outcome, written.saga, 'TRANSMITTED') : undefined;
+    if (outcome.hold !== undefined) return undefined;
+    const written = await deps.sagas.applyUnread({ sagaId: outcome.sagaId, to: outcome.to, from: ['TRANSMITTED'], reason: `${outcome.reason} [source ${outcome.source}]`, attempt: scope.attempt, idempotencyKey: outcome.key });
+    return written === undefined ? undefined : appliedStep(scope, outcome, written, 'TRANSMITTED');
   }
 
   /** The step of an outcome applied to its saga from `from`: its fact and its transition's audit record. */

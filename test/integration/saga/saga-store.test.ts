@@ -108,6 +108,15 @@ describe('SagaStore', () => {
       const missing = newPayment();
       await expect(counted.transition({ sagaId: missing.sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'signed', attempt: 1, idempotencyKey: 'sign' })).rejects.toMatchObject({ code: 'SAGA_NOT_FOUND' });
       expect(await store.get(missing.sagaId)).toBeUndefined();
+
+      // The unread write alone: a refused condition answers undefined after one call, reading nothing.
+      calls.length = 0;
+      expect(await counted.applyUnread({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'signed', attempt: 3, idempotencyKey: 'sign' })).toBeUndefined();
+      expect(await counted.applyUnread({ sagaId: missing.sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'signed', attempt: 1, idempotencyKey: 'sign' })).toBeUndefined();
+      expect(calls).toEqual(['UpdateItemCommand', 'UpdateItemCommand']);
+      expect(await store.get(missing.sagaId)).toBeUndefined();
+      const transmitting = await counted.applyUnread({ sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST', attempt: 1, idempotencyKey: 'transmitting' });
+      expect(transmitting).toMatchObject({ state: 'TRANSMITTING', version: 3 });
     } finally {
       client.destroy();
     }

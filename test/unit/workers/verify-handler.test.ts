@@ -47,7 +47,7 @@ beforeAll(() => {
 afterAll(() => pki.dispose());
 
 /** An in-memory saga store with the real rules: idempotency keys, expected `from` states, the legal transition table. */
-class FakeSagas implements Pick<SagaStore, 'get' | 'transition'> {
+class FakeSagas implements Pick<SagaStore, 'get' | 'transition' | 'applyUnread'> {
   readonly sagas = new Map<string, Saga>();
   writes = 0;
   reads = 0;
@@ -77,10 +77,22 @@ class FakeSagas implements Pick<SagaStore, 'get' | 'transition'> {
     if ((input.from !== undefined && !input.from.includes(saga.state)) || !isLegalTransition(saga.kind, saga.state, input.to)) {
       return Promise.reject(new IllegalTransitionError(saga.sagaId, saga.state, input.to, input.from));
     }
+    return Promise.resolve({ status: 'applied', saga: this.#write(saga, input) });
+  }
+
+  /** As the store: the write conditioned on the one `from` state and the key being absent, without a read. */
+  applyUnread(input: Parameters<SagaStore['applyUnread']>[0]): ReturnType<SagaStore['applyUnread']> {
+    const saga = this.sagas.get(input.sagaId);
+    const from = input.from?.length === 1 ? input.from[0] : undefined;
+    if (saga === undefined || from === undefined || saga.state !== from || !isLegalTransition(saga.kind, from, input.to) || saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve(undefined);
+    return Promise.resolve(this.#write(saga, input));
+  }
+
+  #write(saga: Saga, input: Parameters<SagaStore['transition']>[0]): Saga {
     this.writes += 1;
     saga.history = [...saga.history, { at: '', from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey }];
     saga.state = input.to;
-    return Promise.resolve({ status: 'applied', saga: structuredClone(saga) });
+    return structuredClone(saga);
   }
 }
 
