@@ -28,7 +28,7 @@ export interface DictPort {
 export interface TransmitHandlerDeps {
   icom: IcomPort;
   dict: DictPort;
-  sagas: Pick<SagaStore, 'get' | 'transition'>;
+  sagas: Pick<SagaStore, 'get' | 'transition' | 'applyUnread'>;
   /** Remembers that an attempt's outcome was unknown (the request may have reached the BCB). */
   dedupe: Pick<DedupeStore, 'claim' | 'isClaimed' | 'release'>;
   claimCheck: ClaimCheckStore;
@@ -150,21 +150,18 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     // The first delivery (the common case) writes TRANSMITTING without reading the saga; any
     // other finds the step there, or the saga elsewhere, and decides from what it read.
     const audit: AuditRecord[] = [];
+    const step = { sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting' } as const;
     let started: SagaWriteResult;
-    try {
-      started = await deps.sagas.transition({ sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting' });
-    } catch (error) {
-      if (classifyError(error).code !== 'ILLEGAL_SAGA_TRANSITION') throw error;
-      const done = alreadyDone(await deps.sagas.get(sagaId), detail, attempt);
+    const unread = await deps.sagas.applyUnread(step);
+    if (unread === undefined) {
+      const current = await deps.sagas.get(sagaId);
+      const done = alreadyDone(current, detail, attempt);
       if (done !== undefined) return done;
-      throw error;
-    }
-    if (started.status === 'applied') {
-      audit.push(transitionAuditRecord(origin, { from: 'SIGNED', to: 'TRANSMITTING', reason: 'POST to ICOM' }));
+      started = await deps.sagas.transition({ ...step, ...(current === undefined ? {} : { current }) });
     } else {
-      const done = alreadyDone(started.saga, detail, attempt);
-      if (done !== undefined) return done;
+      started = { status: 'applied', saga: unread };
     }
+    if (started.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'SIGNED', to: 'TRANSMITTING', reason: 'POST to ICOM' }));
 
     // From here until proven otherwise the message may reach the BCB: the marker is written
     // before the POST, so a crash after it still counts. Only the first claimant ever sees

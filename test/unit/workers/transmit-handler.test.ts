@@ -18,8 +18,14 @@ const E2E = 'E99999004202611281700aaaaaaaaaaa';
  * An in-memory saga store with the real rules: idempotency keys, the expected `from` states and
  * the legal transition table. `failWrites` makes writes to the given states fail like an outage.
  */
-function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaState> = new Set()): Pick<SagaStore, 'get' | 'transition'> & { saga: Saga; reads: number } {
+function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaState> = new Set()): Pick<SagaStore, 'get' | 'transition' | 'applyUnread'> & { saga: Saga; reads: number } {
   const saga: Saga = { sagaId: paymentSagaId(E2E), kind: 'payment', state: initial, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [] };
+  const write = (input: Parameters<SagaStore['transition']>[0]): Promise<Saga> => {
+    if (failWrites.has(input.to)) return Promise.reject(new Error('DynamoDB unavailable'));
+    (saga.history as Saga['history'][number][]).push({ at: '', from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey });
+    saga.state = input.to;
+    return Promise.resolve(saga);
+  };
   return {
     saga,
     reads: 0,
@@ -29,13 +35,16 @@ function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaSt
     },
     transition: (input) => {
       if (saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve({ status: 'already-applied', saga });
-      if (failWrites.has(input.to)) return Promise.reject(new Error('DynamoDB unavailable'));
       if ((input.from !== undefined && !input.from.includes(saga.state)) || !isLegalTransition('payment', saga.state, input.to)) {
         return Promise.reject(new IllegalTransitionError(saga.sagaId, saga.state, input.to, input.from));
       }
-      (saga.history as Saga['history'][number][]).push({ at: '', from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey });
-      saga.state = input.to;
-      return Promise.resolve({ status: 'applied', saga });
+      return write(input).then((written) => ({ status: 'applied', saga: written }));
+    },
+    // As the store: the write conditioned on the one `from` state and the key being absent, without a read.
+    applyUnread: (input) => {
+      const from = input.from?.length === 1 ? input.from[0] : undefined;
+      if (from === undefined || saga.state !== from || !isLegalTransition('payment', from, input.to) || saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve(undefined);
+      return write(input);
     },
   };
 }
