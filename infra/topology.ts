@@ -73,6 +73,10 @@ export const OPERATIONS_ALERTS: readonly string[] = [
   'VerifyStepDeadLettered',
   // An admi.002 about a message selo sent more than once: it may refuse the copy, not the original.
   'RejectionAmbiguous',
+  // Core banking decided on an inbound payment after its answer could still count: not sent.
+  'InboundDecisionLate',
+  // A correctly signed message of a type selo does not handle yet, kept with its bytes.
+  'UnsupportedMessageReceived',
 ];
 
 /** selo's topology. */
@@ -90,6 +94,17 @@ export const TOPOLOGY: TopologyDeclaration = {
       description: 'Core banking requests go to the sign worker',
       // selo.compensate: a DICT compensation (e.g. cancelling a claim) is a DICT request of its own.
       eventPattern: { source: ['core.banking', 'selo.compensate'], 'detail-type': ['PaymentRequested', 'DictRequested'] },
+      targets: [{ queue: 'sign' }],
+    },
+    {
+      key: 'answers-to-sign',
+      description: "Core banking's decisions on inbound payments, and the SPI's echoes, are answered by the sign worker",
+      eventPattern: {
+        $or: [
+          { source: ['core.banking'], 'detail-type': ['InboundPaymentDecided'] },
+          { source: ['selo.verify'], 'detail-type': ['EchoReceived'] },
+        ],
+      },
       targets: [{ queue: 'sign' }],
     },
     {

@@ -33,10 +33,10 @@ export interface EventDetail<T = unknown> extends CorrelationIds {
 
 /**
  * A saga id: `PAY#<EndToEndId>` for a payment, `DICT#<RequestId>` for a DICT operation,
- * `ECHO#<RequestId>` for an echo, `INBOX#<key>` for a message read from the BCB whose saga is not
+ * `ECHO#<RequestId>` for an echo, `IN#<EndToEndId>` for a payment another PSP sends us, `INBOX#<key>` for a message read from the BCB whose saga is not
  * known until its signature is verified (the receive worker's `BcbMessageReceived`).
  */
-const SAGA_ID = /^(PAY|DICT|ECHO|INBOX)#[A-Za-z0-9-]{1,64}$/;
+const SAGA_ID = /^(PAY|DICT|ECHO|IN|INBOX)#[A-Za-z0-9-]{1,64}$/;
 
 /** Whether `value` is a well-formed saga id. */
 export function isSagaId(value: unknown): value is string {

@@ -14,8 +14,10 @@ export {
   decodePaymentSettled,
   decodePaymentRejected,
   decodeMessageRejected,
-  decodeInboundPaymentReceived,
   decodePaymentReturned,
+  decodeInboundPaymentDecisionRequested,
+  decodeInboundPaymentSettled,
+  decodeInboundPaymentRejected,
   decodeEchoAnswered,
   decodeDictResponseVerified,
   decodeDictOperationFailed,
@@ -27,7 +29,6 @@ export type {
   PaymentSettledData,
   PaymentRejectedData,
   MessageRejectedData,
-  InboundPaymentReceivedData,
   PaymentReturnedData,
   EchoAnsweredData,
   DictResponseVerifiedData,
@@ -35,3 +36,20 @@ export type {
   SignatureInvalidData,
   OutcomeConflictData, RejectionAmbiguousData,
 } from './verified-events.ts';
+export {
+  INBOUND_EVENTS,
+  RECEIVER_REJECTION_CODES,
+  inboundSagaId,
+  decodeInboundPaymentDecided,
+  decodeEchoReceived,
+  describeDecision,
+} from './inbound-events.ts';
+export type {
+  InboundPaymentDecisionRequestedData,
+  InboundPaymentDecidedData,
+  InboundPaymentSettledData,
+  InboundPaymentRejectedData,
+  InboundDecisionLateData,
+  EchoReceivedData,
+  UnsupportedMessageReceivedData,
+} from './inbound-events.ts';

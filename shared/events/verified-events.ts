@@ -1,5 +1,6 @@
 import type { ClaimCheckReference } from '../claim-check/index.ts';
 import { EventDetailInvalidError } from './event-detail.ts';
+import type { InboundPaymentDecisionRequestedData, InboundPaymentRejectedData, InboundPaymentSettledData } from './inbound-events.ts';
 
 /** source of every event the verify worker publishes. */
 export const VERIFY_SOURCE = 'selo.verify';
@@ -9,7 +10,6 @@ export const VERIFIED_EVENTS = {
   paymentSettled: 'PaymentSettled',
   paymentRejected: 'PaymentRejected',
   messageRejected: 'MessageRejected',
-  inboundPaymentReceived: 'InboundPaymentReceived',
   paymentReturned: 'PaymentReturned',
   echoAnswered: 'EchoAnswered',
   dictResponseVerified: 'DictResponseVerified',
@@ -30,12 +30,12 @@ export interface VerifiedAccount {
 
 /**
  * `PaymentSettled` data, version 1. `ACSC`: a payment (or a pacs.004 return) selo sent has
- * settled; the saga is SETTLED. `ACCC`: a payment to one of our customers has settled at the SPI
- * (credit the creditor); there is no saga of ours behind it.
+ * settled; the saga is SETTLED. (A payment to one of our customers that settled, pacs.002 ACCC, is
+ * `InboundPaymentSettled`.)
  */
 export interface PaymentSettledData {
   channel: 'spi';
-  status: 'ACSC' | 'ACCC';
+  status: 'ACSC';
   /** `OrgnlEndToEndId`. */
   endToEndId: string;
   /** `OrgnlInstrId`: the EndToEndId, or the RtrId when the settled message was a return. */
@@ -74,32 +74,6 @@ export interface MessageRejectedData {
   bizMsgIdr: string;
   reason: { code: string; description?: string; errorLocation?: string; rejectionDateTime?: string; additionalData?: string };
   resourceId: string;
-}
-
-/**
- * `InboundPaymentReceived` data, version 1: a pacs.008 to one of our customers (one event per
- * transaction), for core banking to accept or reject. Carries personal data (names, tax ids,
- * accounts): never log it.
- */
-export interface InboundPaymentReceivedData {
-  channel: 'spi';
-  endToEndId: string;
-  /** BizMsgIdr of the pacs.008. */
-  bizMsgIdr: string;
-  resourceId: string;
-  /** Decimal string in BRL (`"150.00"`), never a number. */
-  amount: string;
-  acceptanceDateTime: string;
-  localInstrument: string;
-  txId?: string;
-  purpose?: string;
-  remittanceInformation?: string;
-  debtor: { name: string; taxId: string };
-  debtorAccount: VerifiedAccount;
-  debtorAgentIspb: string;
-  creditor: { taxId: string };
-  creditorAccount: VerifiedAccount;
-  creditorAgentIspb: string;
 }
 
 /** `PaymentReturned` data, version 1: a pacs.004 returning (part of) a payment selo sent; the detail's saga is the original payment's. */
@@ -277,7 +251,7 @@ export function decodePaymentSettled(data: unknown): PaymentSettledData {
   const d = record(data, 'data');
   return {
     ...statusFields(d),
-    status: oneOf(d, 'status', ['ACSC', 'ACCC'] as const, 'data'),
+    status: oneOf(d, 'status', ['ACSC'] as const, 'data'),
     ...optionalTexts(d, ['settlementDateTime', 'interbankSettlementDate']),
   };
 }
@@ -298,20 +272,46 @@ export function decodeMessageRejected(data: unknown): MessageRejectedData {
   };
 }
 
-/** Decodes `InboundPaymentReceived` data; throws {@link EventDetailInvalidError} naming the field. */
-export function decodeInboundPaymentReceived(data: unknown): InboundPaymentReceivedData {
+/** Decodes `InboundPaymentDecisionRequested` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeInboundPaymentDecisionRequested(data: unknown): InboundPaymentDecisionRequestedData {
   const d = record(data, 'data');
   const debtor = record(d.debtor, 'data.debtor');
   const creditor = record(d.creditor, 'data.creditor');
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
-    ...texts(d, ['endToEndId', 'bizMsgIdr', 'resourceId', 'amount', 'acceptanceDateTime', 'localInstrument', 'debtorAgentIspb', 'creditorAgentIspb']),
+    ...texts(d, ['endToEndId', 'bizMsgIdr', 'resourceId', 'amount', 'acceptanceDateTime', 'receivedAt', 'answerDeadline', 'localInstrument', 'debtorAgentIspb', 'creditorAgentIspb']),
     ...optionalTexts(d, ['txId', 'purpose', 'remittanceInformation']),
     debtor: texts(debtor, ['name', 'taxId'], 'data.debtor'),
     debtorAccount: account(d.debtorAccount, 'data.debtorAccount'),
     creditor: texts(creditor, ['taxId'], 'data.creditor'),
     creditorAccount: account(d.creditorAccount, 'data.creditorAccount'),
   };
+}
+
+function optionalInteger(from: Json, field: string): { [key: string]: number } {
+  return from[field] === undefined ? {} : { [field]: integer(from, field, 'data') };
+}
+
+/** The fields `InboundPaymentSettled` and `InboundPaymentRejected` share. */
+function inboundOutcomeFields(d: Json): Pick<InboundPaymentSettledData, 'channel' | 'endToEndId' | 'originalInstructionId' | 'amount' | 'bizMsgIdr' | 'resourceId' | 'answerMs'> {
+  return {
+    channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
+    ...texts(d, ['endToEndId', 'originalInstructionId', 'bizMsgIdr', 'resourceId']),
+    ...optionalTexts(d, ['amount']),
+    ...optionalInteger(d, 'answerMs'),
+  };
+}
+
+/** Decodes `InboundPaymentSettled` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeInboundPaymentSettled(data: unknown): InboundPaymentSettledData {
+  const d = record(data, 'data');
+  return { ...inboundOutcomeFields(d), ...optionalTexts(d, ['settlementDateTime', 'interbankSettlementDate']) };
+}
+
+/** Decodes `InboundPaymentRejected` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeInboundPaymentRejected(data: unknown): InboundPaymentRejectedData {
+  const d = record(data, 'data');
+  return { ...inboundOutcomeFields(d), reason: reasonOf(d, 'data', ['additionalInformation']), ...optionalTexts(d, ['answer']) };
 }
 
 /** Decodes `PaymentReturned` data; throws {@link EventDetailInvalidError} naming the field. */

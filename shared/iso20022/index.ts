@@ -18,7 +18,7 @@ export { buildPibr002, parsePibr002 } from './pibr-002.ts';
 export type { Pibr002 } from './pibr-002.ts';
 export { buildAdmi002, parseAdmi002 } from './admi-002.ts';
 export type { Admi002, RejectionReason } from './admi-002.ts';
-export { parseSpiMessage } from './parse-spi-message.ts';
+export { UnsupportedSpiMessageError, parseSpiMessage } from './parse-spi-message.ts';
 export type { SpiMessage } from './parse-spi-message.ts';
 export type { SpiMessageInput, AppHdrInput } from './spi-message.ts';
 export type { SpiMessageType } from './namespaces.ts';

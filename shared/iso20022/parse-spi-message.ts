@@ -1,7 +1,7 @@
+import { PermanentError } from '../errors/index.ts';
 import { elementPath } from '../xml/index.ts';
 import { parseAdmi002 } from './admi-002.ts';
 import type { Admi002 } from './admi-002.ts';
-import { MessageFormatError } from './app-hdr.ts';
 import { messageOfNamespace } from './namespaces.ts';
 import { parsePacs002 } from './pacs-002.ts';
 import type { Pacs002 } from './pacs-002.ts';
@@ -15,6 +15,19 @@ import { parsePibr002 } from './pibr-002.ts';
 import type { Pibr002 } from './pibr-002.ts';
 import { spiMessageParts } from './spi-message.ts';
 import type { SpiMessageInput } from './spi-message.ts';
+
+/**
+ * A verified SPI message of a type selo does not handle (camt.*, admi.004, reda.*, …): not an
+ * invalid message, so never a security alert; operations get it with its bytes (issue 14).
+ */
+export class UnsupportedSpiMessageError extends PermanentError {
+  /** The message identifier (`camt.060`) or, when the namespace is not a SPI one, the namespace. */
+  readonly messageType: string;
+  constructor(messageType: string, message: string) {
+    super('SPI_MESSAGE_UNSUPPORTED', message);
+    this.messageType = messageType;
+  }
+}
 
 /**
  * A parsed SPI message, discriminated by `type` (the message identifier, e.g. `pacs.008`);
@@ -33,13 +46,14 @@ export type SpiMessage =
  * (`https://www.bcb.gov.br/pi/<type>/<version>`). Give it what `verifySpi` returns so that what is
  * processed is exactly what was verified.
  *
- * @throws {@link MessageFormatError} for an unknown or unsupported message type, or whatever the
+ * @throws {@link UnsupportedSpiMessageError} for a message type selo does not handle (or a
+ * namespace that is not a SPI one), or a `MessageFormatError` for whatever the
  * message's parser rejects (naming the path).
  */
 export function parseSpiMessage(input: SpiMessageInput): SpiMessage {
   const parts = spiMessageParts(input);
   const kind = messageOfNamespace(parts.document.namespaceUri);
-  if (kind === undefined) throw new MessageFormatError(`${elementPath(parts.document)}: namespace ${JSON.stringify(parts.document.namespaceUri)} is not a SPI message namespace`);
+  if (kind === undefined) throw new UnsupportedSpiMessageError(parts.document.namespaceUri.slice(0, 200), `${elementPath(parts.document)}: namespace ${JSON.stringify(parts.document.namespaceUri)} is not a SPI message namespace`);
   const { version } = kind;
   switch (kind.message) {
     case 'pacs.008':
@@ -55,6 +69,6 @@ export function parseSpiMessage(input: SpiMessageInput): SpiMessage {
     case 'admi.002':
       return { type: 'admi.002', version, message: parseAdmi002(parts) };
     default:
-      throw new MessageFormatError(`${kind.message} (version ${version}) is not a message selo handles`);
+      throw new UnsupportedSpiMessageError(kind.message, `${kind.message} (version ${version}) is not a message selo handles`);
   }
 }

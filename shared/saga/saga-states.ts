@@ -32,6 +32,29 @@
  *
  * DICT operations use the same shape with COMPLETED in place of SETTLED (the DICT answers
  * synchronously: TRANSMITTED → COMPLETED or REJECTED once the signed answer is verified).
+ *
+ * Inbound payments (`IN#<EndToEndId>`, issue 14: another PSP pays one of our customers):
+ *
+ * | from                    | to                                                          |
+ * |-------------------------|-------------------------------------------------------------|
+ * | (none)                  | RECEIVED (the SPI's pacs.008 verified; core banking asked)  |
+ * | RECEIVED                | SIGNED (decided, pacs.002 signed), LATE, REJECTED           |
+ * | SIGNED                  | TRANSMITTING, REJECTED, FAILED                              |
+ * | TRANSMITTING            | TRANSMITTED, SETTLED, REJECTED, FAILED, IN_DOUBT            |
+ * | TRANSMITTED             | SETTLED, REJECTED, FAILED, IN_DOUBT                         |
+ * | IN_DOUBT                | SETTLED, REJECTED                                           |
+ * | FAILED, LATE            | REJECTED, OUTCOME_CONFLICT                                  |
+ * | RECEIVED, SIGNED        | OUTCOME_CONFLICT (settled without our ACSP)                 |
+ * | SETTLED, REJECTED       | OUTCOME_CONFLICT                                            |
+ *
+ * - SIGNED is core banking's decision and its signed pacs.002 in one conditional write (the
+ *   decision, the signed bytes' digest and their creation time are in the step's reason): one
+ *   DynamoDB round trip less inside the receiver's time budget, and no state in which a decision
+ *   is known but no answer exists.
+ * - LATE: core banking decided after the answer could still count; nothing was sent.
+ * - SETTLED (pacs.002 ACCC) is the only state in which the customer may be credited; REJECTED
+ *   (pacs.002 RJCT: ours, or the SPI's AB03) means never credit. Nothing is compensated: no money
+ *   moved before the SPI settled.
  */
 export const SAGA_STATES = [
   'REQUESTED',
@@ -47,13 +70,18 @@ export const SAGA_STATES = [
   'COMPENSATED',
   'COMPENSATION_FAILED',
   'OUTCOME_CONFLICT',
+  'RECEIVED',
+  'LATE',
 ] as const;
 
 /** A state of a saga. */
 export type SagaState = (typeof SAGA_STATES)[number];
 
-/** What a saga tracks: a payment (`PAY#<EndToEndId>`) or a DICT operation (`DICT#<RequestId>`). */
-export type SagaKind = 'payment' | 'dict' | 'echo';
+/**
+ * What a saga tracks: a payment (`PAY#<EndToEndId>`), a DICT operation (`DICT#<RequestId>`), an
+ * echo (`ECHO#…`) or a payment another PSP sends to one of our customers (`IN#<EndToEndId>`).
+ */
+export type SagaKind = 'payment' | 'dict' | 'echo' | 'inbound';
 
 /** The legal transitions of one kind of saga: from each state, the states it may enter. */
 export type TransitionTable = Readonly<Record<SagaState, readonly SagaState[]>>;
@@ -72,6 +100,8 @@ const PAYMENT: TransitionTable = {
   COMPENSATED: ['OUTCOME_CONFLICT'],
   COMPENSATION_FAILED: ['COMPENSATING', 'OUTCOME_CONFLICT'],
   OUTCOME_CONFLICT: [],
+  RECEIVED: [],
+  LATE: [],
 };
 
 const DICT: TransitionTable = {
@@ -88,6 +118,8 @@ const DICT: TransitionTable = {
   COMPENSATED: ['OUTCOME_CONFLICT'],
   COMPENSATION_FAILED: ['COMPENSATING', 'OUTCOME_CONFLICT'],
   OUTCOME_CONFLICT: [],
+  RECEIVED: [],
+  LATE: [],
 };
 
 /** pibr.001 echoes (`ECHO#<RequestId>`): sent and answered, nothing to compensate. */
@@ -106,16 +138,40 @@ const ECHO: TransitionTable = {
   COMPENSATED: [],
   COMPENSATION_FAILED: [],
   OUTCOME_CONFLICT: [],
+  RECEIVED: [],
+  LATE: [],
+};
+
+/** Inbound payments (`IN#<EndToEndId>`): see the table above. */
+const INBOUND: TransitionTable = {
+  REQUESTED: [],
+  RECEIVED: ['SIGNED', 'LATE', 'REJECTED', 'OUTCOME_CONFLICT'],
+  SIGNED: ['TRANSMITTING', 'REJECTED', 'FAILED', 'OUTCOME_CONFLICT'],
+  TRANSMITTING: ['TRANSMITTED', 'SETTLED', 'REJECTED', 'FAILED', 'IN_DOUBT'],
+  TRANSMITTED: ['SETTLED', 'REJECTED', 'FAILED', 'IN_DOUBT'],
+  IN_DOUBT: ['SETTLED', 'REJECTED'],
+  FAILED: ['REJECTED', 'OUTCOME_CONFLICT'],
+  LATE: ['REJECTED', 'OUTCOME_CONFLICT'],
+  SETTLED: ['OUTCOME_CONFLICT'],
+  REJECTED: ['OUTCOME_CONFLICT'],
+  COMPLETED: [],
+  COMPENSATING: [],
+  COMPENSATED: [],
+  COMPENSATION_FAILED: [],
+  OUTCOME_CONFLICT: [],
 };
 
 /**
  * The legal transitions, per kind. DICT: a COMPLETED step may still be compensated when a later
  * step of a multi-step DICT operation fails (issue 8: a claim created before a later step failed).
  */
-export const SAGA_TRANSITIONS: Readonly<Record<SagaKind, TransitionTable>> = { payment: PAYMENT, dict: DICT, echo: ECHO };
+export const SAGA_TRANSITIONS: Readonly<Record<SagaKind, TransitionTable>> = { payment: PAYMENT, dict: DICT, echo: ECHO, inbound: INBOUND };
 
-/** The state every saga starts in. */
+/** The state every saga we start begins in (a request from core banking). */
 export const INITIAL_SAGA_STATE: SagaState = 'REQUESTED';
+
+/** The state each kind of saga begins in: what the BCB sends us begins RECEIVED. */
+export const INITIAL_SAGA_STATES: Readonly<Record<SagaKind, SagaState>> = { payment: 'REQUESTED', dict: 'REQUESTED', echo: 'REQUESTED', inbound: 'RECEIVED' };
 
 /** Whether a saga of `kind` may go from `from` to `to`. */
 export function isLegalTransition(kind: SagaKind, from: SagaState, to: SagaState): boolean {
@@ -127,9 +183,10 @@ export function isSagaState(value: unknown): value is SagaState {
   return typeof value === 'string' && (SAGA_STATES as readonly string[]).includes(value);
 }
 
-/** The kind of saga an id names: `PAY#…` is a payment, `DICT#…` a DICT operation, `ECHO#…` a pibr.001 echo. */
+/** The kind of saga an id names: `PAY#…` is a payment, `DICT#…` a DICT operation, `ECHO#…` a pibr.001 echo, `IN#…` an inbound payment. */
 export function sagaKindOf(sagaId: string): SagaKind | undefined {
   if (sagaId.startsWith('PAY#')) return 'payment';
+  if (sagaId.startsWith('IN#')) return 'inbound';
   if (sagaId.startsWith('DICT#')) return 'dict';
   if (sagaId.startsWith('ECHO#')) return 'echo';
   return undefined;

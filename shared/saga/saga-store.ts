@@ -2,7 +2,7 @@ import { GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand } from 
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { CorrelationIds } from '../events/index.ts';
 import { CompensationNotFoundError, IllegalTransitionError, SagaContendedError, SagaNotFoundError } from './saga-errors.ts';
-import { INITIAL_SAGA_STATE, isLegalTransition, isSagaState, sagaKindOf } from './saga-states.ts';
+import { INITIAL_SAGA_STATES, isLegalTransition, isSagaState, sagaKindOf } from './saga-states.ts';
 import type { SagaKind, SagaState } from './saga-states.ts';
 
 /** One entry of a saga's history. */
@@ -58,6 +58,11 @@ export interface Saga extends CorrelationIds {
   updatedAt: string;
   history: readonly SagaTransition[];
   compensations: readonly Compensation[];
+  /**
+   * Facts a step recorded for later steps (e.g. an inbound payment's `receivedAt` and
+   * `answerDeadline`, its answer's `answeredAt`): short strings, never personal data.
+   */
+  facts: Readonly<Record<string, string>>;
 }
 
 /** Result of a write: applied now, or found already applied by an earlier delivery. */
@@ -74,6 +79,8 @@ export interface CreateSagaInput {
   attempt: number;
   /** @defaultValue `create` */
   idempotencyKey?: string;
+  /** Facts recorded with the creation (see {@link Saga.facts}). @defaultValue none */
+  facts?: Readonly<Record<string, string>>;
 }
 
 /** Input of {@link SagaStore.transition}. */
@@ -96,6 +103,8 @@ export interface TransitionInput {
   compensation?: CompensationRegistration;
   /** Ids learnt in this step (e.g. BizMsgIdr when signing). @defaultValue none */
   ids?: CorrelationIds;
+  /** Facts this step records (see {@link Saga.facts}); a fact of the same name is replaced. @defaultValue none */
+  facts?: Readonly<Record<string, string>>;
   /**
    * The saga as the caller last read or wrote it, to save the read before the write. A stale copy
    * is safe: the conditional write then fails, and the store reads the saga and decides again.
@@ -192,6 +201,7 @@ function fromItem(item: Item): Saga {
     updatedAt: str(item, 'updatedAt') ?? '',
     history,
     compensations,
+    facts: Object.fromEntries(Object.entries(item.facts?.M ?? {}).flatMap(([name, value]) => (value.S === undefined ? [] : [[name, value.S]]))),
   };
   for (const field of ['endToEndId', 'bizMsgIdr', 'requestId'] as const) {
     const id = str(item, field);
@@ -238,21 +248,23 @@ export class SagaStore {
   /** Creates a saga in REQUESTED; a saga that already exists is reported as already applied. */
   async create(input: CreateSagaInput): Promise<SagaWriteResult> {
     const kind = sagaKindOf(input.sagaId);
-    if (kind === undefined) throw new RangeError(`sagaId must start with PAY# or DICT#, got ${JSON.stringify(input.sagaId)}`);
+    if (kind === undefined) throw new RangeError(`sagaId must start with PAY#, DICT#, ECHO# or IN#, got ${JSON.stringify(input.sagaId)}`);
     const at = this.#now().toISOString();
     const key = input.idempotencyKey ?? 'create';
-    const entry: SagaTransition = { at, from: null, to: INITIAL_SAGA_STATE, reason: input.reason, attempt: input.attempt, key };
+    const initial = INITIAL_SAGA_STATES[kind];
+    const entry: SagaTransition = { at, from: null, to: initial, reason: input.reason, attempt: input.attempt, key };
     const item: Item = {
       pk: s(input.sagaId),
       sk: s(SORT_KEY),
       kind: s(kind),
-      state: s(INITIAL_SAGA_STATE),
+      state: s(initial),
       version: n(1),
       createdAt: s(at),
       updatedAt: s(at),
       history: { L: [transitionItem(entry)] },
       keys: { SS: [key] },
       compensations: { M: {} },
+      facts: { M: Object.fromEntries(Object.entries(input.facts ?? {}).map(([name, value]) => [name, s(value)])) },
     };
     for (const field of ['endToEndId', 'bizMsgIdr', 'requestId'] as const) {
       const id = input.ids[field];
@@ -365,6 +377,13 @@ export class SagaStore {
       values[`:${field}`] = s(id);
       sets.push(`#${field} = :${field}`);
     }
+    Object.entries(input.facts ?? {}).forEach(([name, value], i) => {
+      // Every saga written since facts exist has the map (created with it); see create().
+      names['#facts'] = 'facts';
+      names[`#fact${i}`] = name;
+      values[`:fact${i}`] = s(value);
+      sets.push(`#facts.#fact${i} = :fact${i}`);
+    });
     try {
       const updated = await this.#client.send(
         new UpdateItemCommand({

@@ -20,7 +20,7 @@ export class FakeSagaStore implements Store {
     const history = path.map((to, i) => ({ at: options.at?.(to) ?? this.now().toISOString(), from: i === 0 ? null : (path[i - 1] ?? null), to, reason: `seeded ${to}`, attempt: 1, key: `seed-${to}` }));
     const compensations: Compensation[] = (options.compensations ?? []).map((c, i) => ({ ...c, seq: i + 1, registeredAt: '', status: 'PENDING', attempts: 0, lastError: null }));
     const state = path[path.length - 1] ?? 'REQUESTED';
-    const saga: Saga = { sagaId, kind, state, version: path.length, createdAt: history[0]?.at ?? '', updatedAt: history[history.length - 1]?.at ?? '', history, compensations, ...options.ids };
+    const saga: Saga = { sagaId, kind, state, version: path.length, createdAt: history[0]?.at ?? '', updatedAt: history[history.length - 1]?.at ?? '', history, compensations, facts: {}, ...options.ids };
     this.sagas.set(sagaId, saga);
     return structuredClone(saga);
   }

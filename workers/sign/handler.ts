@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
 import { transitionAuditRecord } from '../../shared/audit/index.ts';
-import type { AuditRecord } from '../../shared/audit/index.ts';
+import type { AuditOrigin, AuditRecord } from '../../shared/audit/index.ts';
 import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS, buildDictBody } from '../../shared/dict/index.ts';
-import { deriveDetail, dictSagaId, echoSagaId, paymentSagaId } from '../../shared/events/index.ts';
-import type { EventDetail, MessageSignedData } from '../../shared/events/index.ts';
-import { buildPacs004, buildPacs008, buildPibr001, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
-import type { Handler, Outcome } from '../../shared/runtime/index.ts';
-import type { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
+import { PermanentError, TransientError, classifyError } from '../../shared/errors/index.ts';
+import { INBOUND_EVENTS, deriveDetail, describeDecision, dictSagaId, echoSagaId, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
+import type { EchoReceivedData, EventDetail, InboundDecisionLateData, InboundPaymentDecidedData, MessageSignedData } from '../../shared/events/index.ts';
+import { buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
+import type { SpiSchema } from '../../shared/iso20022/index.ts';
+import type { EventToPublish, Handler, Outcome } from '../../shared/runtime/index.ts';
+import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
 import { signDict, signSpi } from '../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../shared/xmldsig/index.ts';
 import { SignRequestInvalidError } from './sign-request.ts';
@@ -24,7 +26,7 @@ export interface SignHandlerDeps {
   /** The signing key: in the HSM in production, PEM in some tests. */
   signingKey: SigningKey;
   /** The saga store. */
-  sagas: Pick<SagaStore, 'create' | 'transition'>;
+  sagas: Pick<SagaStore, 'create' | 'transition' | 'get'>;
   /** Where payloads too large for an event go. */
   claimCheck: ClaimCheckStore;
   /**
@@ -33,10 +35,12 @@ export interface SignHandlerDeps {
    */
   bizMsgIndex: Pick<BizMsgIndex, 'recordMessage' | 'recordEcho'>;
   /**
-   * Validates a signed SPI message against its XSD.
-   * @defaultValue validateSpiMessage against pacs.008.spi.1.16
+   * Validates a signed SPI message against its XSD (pacs.008 1.16, pacs.002 1.17).
+   * @defaultValue validateSpiMessage
    */
-  validateSpi?: (xml: string) => Promise<void>;
+  validateSpi?: (xml: string, schema: SpiSchema) => Promise<void>;
+  /** Clock (the deadline of a decision on an inbound payment). @defaultValue () => new Date() */
+  now?: () => Date;
   /**
    * Payloads over this many bytes go to S3.
    * @defaultValue CLAIM_CHECK_THRESHOLD_BYTES
@@ -139,7 +143,7 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
   // message, exactly as the BCB will validate it.
   const schema = draft.schema;
-  if (schema !== undefined) await (deps.validateSpi ?? ((xml: string) => validateSpiMessage(xml, schema)))(signed);
+  if (schema !== undefined) await (deps.validateSpi ?? validateSpiMessage)(signed, schema);
   const digest = createHash('sha256').update(signed).digest('hex');
   if (created.status === 'already-applied') {
     const signedBefore = created.saga.history.find((t) => t.key === 'sign');
@@ -167,6 +171,128 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   if (data.message === 'pibr.001') await deps.bizMsgIndex.recordEcho(data.echo.data, sagaId);
   const messageSigned: MessageSignedData = { channel: 'spi', messageType: data.message, bizMsgIdr, payload };
   return outcome(detail, messageSigned, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');
+}
+
+/** What the `sign` step of an inbound payment records: the decision, the answer's BizMsgIdr, digest and creation time. */
+const SIGNED_ANSWER = /^pacs\.002 (ACSP|RJCT [A-Z0-9]{4}) (\S+) signed sha256=([0-9a-f]{64}) creDt=(\S+)$/;
+
+/** A signed answer to an inbound payment. */
+interface SignedAnswer {
+  xml: string;
+  bizMsgIdr: string;
+  digest: string;
+}
+
+/**
+ * The pacs.002 answering the inbound payment `endToEndId` with `decision`, signed and validated
+ * against `pacs.002.spi.1.17.xsd`. Everything in it derives from the saga, the decision and
+ * `creDt`, so the same decision always gives the same bytes (RSA PKCS#1 v1.5 is deterministic).
+ */
+async function signAnswer(sagaId: string, endToEndId: string, decision: InboundPaymentDecidedData, creDt: string, deps: SignHandlerDeps): Promise<SignedAnswer> {
+  const bizMsgIdr = generateMessageId(deps.ispb, { random: seededIndex(`${sagaId}:pacs.002`) });
+  const unsigned = buildPacs002({
+    appHdr: { fromIspb: deps.ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt },
+    msgId: bizMsgIdr,
+    creDtTm: creDt,
+    statuses: [{ originalInstructionId: endToEndId, originalEndToEndId: endToEndId, status: decision.decision, ...(decision.decision === 'RJCT' ? { reason: decision.reason } : {}) }],
+  });
+  const xml = await signSpi(unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
+  await (deps.validateSpi ?? validateSpiMessage)(xml, 'pacs.002.spi.1.17');
+  return { xml, bizMsgIdr, digest: createHash('sha256').update(xml).digest('hex') };
+}
+
+/** `InboundDecisionLate`, for operations: the decision was not sent. */
+function lateDecision(cause: EventDetail<unknown>, saga: Saga, decision: InboundPaymentDecidedData, attempt: number, reason: string): EventToPublish {
+  const data: InboundDecisionLateData = {
+    channel: 'spi',
+    decision: describeDecision(decision),
+    decidedAt: decision.decidedAt,
+    ...(saga.facts.answerDeadline === undefined ? {} : { answerDeadline: saga.facts.answerDeadline }),
+    recordedState: saga.state,
+    reason,
+  };
+  return { detailType: INBOUND_EVENTS.decisionLate, detail: deriveDetail(cause, data, { attempt }) };
+}
+
+/**
+ * Core banking's decision on a payment to one of our customers becomes a signed pacs.002 (ACSP,
+ * or RJCT with its reason), once: the saga moves RECEIVED → SIGNED with the decision, the bytes'
+ * digest and their creation time, so a redelivery (or core banking saying the same again)
+ * publishes the same bytes, and a different decision is a `RequestConflict`, never a second
+ * answer. A decision after the saga's `answerDeadline`, or for a payment the SPI already
+ * rejected, is not sent: `InboundDecisionLate` tells operations.
+ */
+async function signDecision(detail: EventDetail<SignRequest>, decision: InboundPaymentDecidedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
+  const endToEndId = detail.endToEndId;
+  if (endToEndId === undefined) throw new SignRequestInvalidError('detail.endToEndId is required for InboundPaymentDecided');
+  const sagaId = inboundSagaId(endToEndId);
+  if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
+  const saga = await deps.sagas.get(sagaId);
+  if (saga === undefined) throw new PermanentError('INBOUND_PAYMENT_UNKNOWN', `no inbound payment ${endToEndId} was received: a decision is answered only for a pacs.008 selo verified`);
+  const described = describeDecision(decision);
+  const signedBefore = saga.history.find((t) => t.key === 'sign');
+  if (signedBefore !== undefined) {
+    const recorded = SIGNED_ANSWER.exec(signedBefore.reason);
+    if (recorded?.[1] !== described || recorded[4] === undefined) {
+      return conflict(detail, sagaId, attempt, `a different decision (${recorded?.[1] ?? 'unreadable'}) was answered already for ${endToEndId}; ${described} is not sent`);
+    }
+    // The same decision again: the same bytes, made with the creation time first recorded.
+    const again = await signAnswer(sagaId, endToEndId, decision, recorded[4], deps);
+    if (again.digest !== recorded[3]) return conflict(detail, sagaId, attempt, `the answer for ${endToEndId} signs differently now (key or builder changed); not sent again`);
+    const payload = await payloadOf(again.xml, `claim-check/${endToEndId}/${again.digest}.xml`, deps);
+    return outcome(detail, { channel: 'spi', messageType: 'pacs.002', bizMsgIdr: again.bizMsgIdr, payload }, { bizMsgIdr: again.bizMsgIdr }, false, sagaId, attempt, 'spi', 'RECEIVED');
+  }
+  if (saga.state !== 'RECEIVED') return { events: [lateDecision(detail, saga, decision, attempt, `the payment is already ${saga.state}`)], audit: [] };
+  const now = (deps.now ?? (() => new Date()))();
+  const deadline = saga.facts.answerDeadline;
+  if (deadline !== undefined && now.getTime() > Date.parse(deadline)) {
+    const reason = `${described} decided at ${decision.decidedAt}, after the answer deadline ${deadline}; not sent`;
+    const written = await deps.sagas.transition({ sagaId, to: 'LATE', from: ['RECEIVED'], reason, attempt, idempotencyKey: 'late', current: saga });
+    const audit = written.status === 'applied' ? [transitionAuditRecord(auditOrigin(detail, sagaId, attempt, 'spi'), { from: 'RECEIVED', to: 'LATE', reason })] : [];
+    return { events: [lateDecision(detail, written.saga, decision, attempt, reason)], audit };
+  }
+  const creDt = new Date(decision.decidedAt).toISOString();
+  const answer = await signAnswer(sagaId, endToEndId, decision, creDt, deps);
+  try {
+    const written = await deps.sagas.transition({
+      sagaId, to: 'SIGNED', from: ['RECEIVED'], attempt, idempotencyKey: 'sign', current: saga,
+      reason: `pacs.002 ${described} ${answer.bizMsgIdr} signed sha256=${answer.digest} creDt=${creDt}`,
+      ids: { bizMsgIdr: answer.bizMsgIdr },
+      facts: { answer: described },
+    });
+    // Another delivery signed first: decide from what it recorded (same bytes, or a conflict).
+    if (written.status !== 'applied') throw new TransientError('INBOUND_ANSWER_RACED', `another delivery answered ${endToEndId} first; decided again from the saga`);
+  } catch (error) {
+    if (classifyError(error).code !== 'ILLEGAL_SAGA_TRANSITION') throw error;
+    // The saga moved meanwhile (the SPI's AB03, a LATE decision): the next delivery decides from it.
+    throw new TransientError('INBOUND_SAGA_MOVED', `inbound payment ${endToEndId} moved while its answer was signed; decided again`, { cause: error });
+  }
+  // Before MessageSigned, so before the BCB can refuse it: an admi.002 finds the saga.
+  await deps.bizMsgIndex.recordMessage(answer.bizMsgIdr, sagaId);
+  const payload = await payloadOf(answer.xml, `claim-check/${endToEndId}/${answer.digest}.xml`, deps);
+  return outcome(detail, { channel: 'spi', messageType: 'pacs.002', bizMsgIdr: answer.bizMsgIdr, payload }, { bizMsgIdr: answer.bizMsgIdr }, true, sagaId, attempt, 'spi', 'RECEIVED');
+}
+
+/**
+ * The SPI's pibr.001 to us becomes a signed pibr.002 returning its data, once per echo
+ * (`ECHO#<BizMsgIdr of the pibr.001>`): the bytes derive from the echo alone, and a copy whose
+ * bytes would differ (another receipt time) is not published.
+ */
+async function signEchoAnswer(detail: EventDetail<SignRequest>, echo: EchoReceivedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
+  const sagaId = echoSagaId(echo.bizMsgIdr);
+  if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
+  const created = await deps.sagas.create({ sagaId, ids: { requestId: echo.bizMsgIdr }, reason: `pibr.001 ${echo.bizMsgIdr} received`, attempt });
+  const bizMsgIdr = generateMessageId(deps.ispb, { random: seededIndex(`${sagaId}:pibr.002`) });
+  const creDt = new Date(echo.receivedAt).toISOString();
+  const unsigned = buildPibr002({ appHdr: { fromIspb: deps.ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt }, msgId: bizMsgIdr, creDtTm: creDt, originalData: echo.originalData });
+  const signed = await signSpi(unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
+  const digest = createHash('sha256').update(signed).digest('hex');
+  const signedBefore = created.saga.history.find((t) => t.key === 'sign');
+  if (signedBefore !== undefined && !signedBefore.reason.includes(`sha256=${digest}`)) return { events: [], audit: [] };
+  const written = await deps.sagas.transition({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: `pibr.002 ${bizMsgIdr} signed sha256=${digest}`, attempt, idempotencyKey: 'sign', ids: { bizMsgIdr }, current: created.saga });
+  await deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId);
+  const payload = await payloadOf(signed, `claim-check/echo/${echo.bizMsgIdr}/${digest}.xml`, deps);
+  return outcome(detail, { channel: 'spi', messageType: 'pibr.002', bizMsgIdr, payload }, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');
 }
 
 /** A request that conflicts with what this saga already signed: operations, not compensation. */
@@ -198,6 +324,10 @@ async function signDictRequest(detail: EventDetail<SignRequest>, data: DictReque
   return outcome(detail, messageSigned, {}, written.status === 'applied', sagaId, attempt, 'dict');
 }
 
+function auditOrigin(detail: EventDetail<unknown>, sagaId: string, attempt: number, system: 'spi' | 'dict'): AuditOrigin {
+  return { worker: 'sign', system, sagaId, attempt, traceparent: detail.traceparent, ...pickIds(detail) };
+}
+
 function outcome(
   cause: EventDetail<unknown>,
   data: MessageSignedData,
@@ -206,17 +336,11 @@ function outcome(
   sagaId: string,
   attempt: number,
   system: 'spi' | 'dict',
+  from: SagaState = 'REQUESTED',
 ): Outcome {
   const detail = deriveDetail(cause, data, { attempt, ids });
   const audit: AuditRecord[] = [];
-  if (transitioned) {
-    audit.push(
-      transitionAuditRecord(
-        { worker: 'sign', system, sagaId, attempt, traceparent: detail.traceparent, ...pickIds(detail) },
-        { from: 'REQUESTED', to: 'SIGNED', reason: `${data.messageType} signed` },
-      ),
-    );
-  }
+  if (transitioned) audit.push(transitionAuditRecord(auditOrigin(detail, sagaId, attempt, system), { from, to: 'SIGNED', reason: `${data.messageType} signed` }));
   // On a redelivery the saga already says SIGNED: the same bytes are published again, because
   // the earlier delivery may have stopped before its event was accepted.
   return { events: [{ detailType: 'MessageSigned', detail }], audit };
@@ -239,7 +363,15 @@ export function createSignHandler(deps: SignHandlerDeps): Handler<SignRequest> {
   return async (message, context) => {
     const { detail } = message.event;
     const request = detail.data;
-    if (request.kind === 'payment') return signPayment(detail, request.data, context.attempt, deps);
-    return signDictRequest(detail, request.data, context.attempt, deps);
+    switch (request.kind) {
+      case 'payment':
+        return signPayment(detail, request.data, context.attempt, deps);
+      case 'dict':
+        return signDictRequest(detail, request.data, context.attempt, deps);
+      case 'decision':
+        return signDecision(detail, request.data, context.attempt, deps);
+      case 'echo':
+        return signEchoAnswer(detail, request.data, context.attempt, deps);
+    }
   };
 }

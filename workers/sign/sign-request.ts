@@ -1,4 +1,6 @@
 import { PermanentError } from '../../shared/errors/index.ts';
+import { decodeEchoReceived, decodeInboundPaymentDecided } from '../../shared/events/index.ts';
+import type { EchoReceivedData, InboundPaymentDecidedData } from '../../shared/events/index.ts';
 import type { CreditTransfer, PaymentReturn } from '../../shared/iso20022/index.ts';
 import { DICT_OPERATIONS } from '../../shared/dict/index.ts';
 import type { DictObject, DictOperation } from '../../shared/dict/index.ts';
@@ -46,8 +48,17 @@ const DICT_REQUEST_HEADERS: Readonly<Record<string, RegExp>> = {
   'PI-EndToEndId': /^[EeDd]\d{8}\d{12}[a-zA-Z0-9]{11}$/,
 };
 
-/** What the sign worker consumes. */
-export type SignRequest = { kind: 'payment'; data: PaymentRequestedData } | { kind: 'dict'; data: DictRequestedData };
+/**
+ * What the sign worker consumes: requests from core banking to send (`PaymentRequested`,
+ * `DictRequested`), and answers to what the BCB sent us (`InboundPaymentDecided`: core banking's
+ * decision on an inbound pacs.008, answered with a pacs.002; `EchoReceived`: the SPI's pibr.001,
+ * answered with a pibr.002).
+ */
+export type SignRequest =
+  | { kind: 'payment'; data: PaymentRequestedData }
+  | { kind: 'dict'; data: DictRequestedData }
+  | { kind: 'decision'; data: InboundPaymentDecidedData }
+  | { kind: 'echo'; data: EchoReceivedData };
 
 /** The request is not what `PaymentRequested`/`DictRequested` v1 promise: `SIGN_REQUEST_INVALID`. */
 export class SignRequestInvalidError extends PermanentError {
@@ -83,6 +94,8 @@ function account(value: unknown, path: string): void {
  * shape so that a malformed request fails with a message naming the field.
  */
 export function decodeSignRequest(data: unknown, detailType: string): SignRequest {
+  if (detailType === 'InboundPaymentDecided') return { kind: 'decision', data: decodeInboundPaymentDecided(data) };
+  if (detailType === 'EchoReceived') return { kind: 'echo', data: decodeEchoReceived(data) };
   const root = requireRecord(data, 'data');
   if (detailType === 'PaymentRequested' && root.message === 'pibr.001') {
     const echo = requireRecord(root.echo, 'data.echo');
@@ -137,5 +150,5 @@ export function decodeSignRequest(data: unknown, detailType: string): SignReques
       },
     };
   }
-  throw new SignRequestInvalidError(`the sign worker takes PaymentRequested and DictRequested, not ${detailType}`);
+  throw new SignRequestInvalidError(`the sign worker takes PaymentRequested, DictRequested, InboundPaymentDecided and EchoReceived, not ${detailType}`);
 }

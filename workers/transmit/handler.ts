@@ -206,10 +206,20 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
         response: { statusCode: posted.response.status, headers: posted.response.headers, body: posted.response.body, signatureValid: null, receivedAt: now() },
       }),
     );
-    const reason = `ICOM 201 PI-ResourceId=${posted.resourceId}`;
-    const events: EventToPublish[] = [event('MessageTransmitted', detail, { channel: 'spi', messageType: data.messageType, resourceId: posted.resourceId }, attempt)];
+    // An answer to an inbound payment: the BCB's time indicators hold the receiver to its answer
+    // time, from receiving the pacs.008 to the SPI receiving our pacs.002 (Manual de Tempos do
+    // Pix); selo measures receipt → this 201, logs it and keeps it in the saga and the audit trail.
+    const answeredAt = now();
+    const receivedAt = Date.parse(started.saga.facts.receivedAt ?? '');
+    const answerMs = sagaId.startsWith('IN#') && Number.isFinite(receivedAt) ? answeredAt.getTime() - receivedAt : undefined;
+    const reason = `ICOM 201 PI-ResourceId=${posted.resourceId}${answerMs === undefined ? '' : ` answered ${answerMs} ms after receipt`}`;
+    if (answerMs !== undefined) context.logger.info({ sagaId, endToEndId: detail.endToEndId, resourceId: posted.resourceId, answerMs }, 'answer to an inbound payment accepted by the ICOM');
+    const events: EventToPublish[] = [event('MessageTransmitted', detail, { channel: 'spi', messageType: data.messageType, resourceId: posted.resourceId, ...(answerMs === undefined ? {} : { answerMs }) }, attempt)];
     try {
-      const written = await deps.sagas.transition({ sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted', current: started.saga });
+      const written = await deps.sagas.transition({
+        sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted', current: started.saga,
+        ...(answerMs === undefined ? {} : { facts: { answeredAt: answeredAt.toISOString() } }),
+      });
       if (written.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'TRANSMITTED', reason }));
     } catch (error) {
       if (classifyError(error).code !== 'ILLEGAL_SAGA_TRANSITION') {

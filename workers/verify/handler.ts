@@ -5,24 +5,28 @@ import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS, parseDictProblem } from '../../shared/dict/index.ts';
 import { PermanentError, SeloError, TransientError, classifyError } from '../../shared/errors/index.ts';
-import { EVENT_DETAIL_VERSION, VERIFIED_EVENTS, childTraceparent, paymentSagaId } from '../../shared/events/index.ts';
+import { EVENT_DETAIL_VERSION, INBOUND_EVENTS, VERIFIED_EVENTS, childTraceparent, echoSagaId, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
 import type {
   BcbMessageReceivedData,
   CorrelationIds,
   DictOperationFailedData,
   DictResponseVerifiedData,
   EchoAnsweredData,
+  EchoReceivedData,
   EventDetail,
-  InboundPaymentReceivedData,
+  InboundPaymentDecisionRequestedData,
+  InboundPaymentRejectedData,
+  InboundPaymentSettledData,
   MessageRejectedData,
   OutcomeConflictData,
   PaymentRejectedData,
   PaymentReturnedData,
   PaymentSettledData,
   SignatureInvalidData,
+  UnsupportedMessageReceivedData,
 } from '../../shared/events/index.ts';
-import { parseAppHdr, parseSpiMessage } from '../../shared/iso20022/index.ts';
-import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr002, SpiMessage, TransactionStatus } from '../../shared/iso20022/index.ts';
+import { UnsupportedSpiMessageError, parseAppHdr, parseSpiMessage } from '../../shared/iso20022/index.ts';
+import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr001, Pibr002, SpiMessage, TransactionStatus } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
 import { SagaContendedError, isLegalTransition } from '../../shared/saga/index.ts';
@@ -42,19 +46,30 @@ export interface VerifyHandlerDeps {
   bcbIspb: string;
   /** The BCB signing certificates, each bound to {@link VerifyHandlerDeps.bcbIspb}. */
   trustStore: TrustStore;
-  sagas: Pick<SagaStore, 'get' | 'transition' | 'applyUnread'>;
+  sagas: Pick<SagaStore, 'get' | 'transition' | 'applyUnread' | 'create'>;
   /** BizMsgIdr → saga and echo Data → saga, written by the sign worker. */
   index: Pick<BizMsgIndex, 'sagaOfMessage' | 'sagaOfEcho'>;
-  /** First-reporter records of facts that have no saga of ours (ACCC, inbound pacs.008, pacs.004). */
+  /** First-reporter records of facts that have no saga of ours (a pacs.004 returning our payment). */
   facts: Pick<FactStore, 'claim'>;
   /** Reads claim-checked payloads; keeps verified DICT bodies too large for an event. */
   claimCheck: ClaimCheckStore;
   quarantine: QuarantinePort;
   /** Largest XML accepted, in bytes (larger is quarantined as `XML_TOO_LARGE`). @defaultValue 4 MiB (the parser's limit) */
   maxXmlBytes?: number;
+  /**
+   * How long after a pacs.008's `AccptncDtTm` (or its receipt, when earlier) core banking's
+   * decision is still answered; a later one is `InboundDecisionLate`, not sent. The SPI's
+   * validation limit is 34 s (IN BCB 5/2020, art. 1); the default leaves 2 s for signing and
+   * sending the answer.
+   * @defaultValue 32000
+   */
+  inboundDecisionLimitMs?: number;
   /** Clock. @defaultValue () => new Date() */
   now?: () => Date;
 }
+
+/** Default of {@link VerifyHandlerDeps.inboundDecisionLimitMs}. */
+export const DEFAULT_INBOUND_DECISION_LIMIT_MS = 32_000;
 
 /** A message verified as far as the signature, refused by this worker's own rules. */
 export class VerificationRefusedError extends PermanentError {
@@ -113,6 +128,8 @@ interface SagaOutcome {
   reason: string;
   /** States in which a saga of the same family already has the opposite outcome. */
   conflictsWith: readonly SagaState[];
+  /** States in which the saga awaits this outcome. @defaultValue {@link AWAITING} */
+  awaiting?: readonly SagaState[];
   /** The fact to publish, built from the saga as it is. */
   fact: (saga: Saga) => EventToPublish;
   resourceId?: string;
@@ -140,6 +157,8 @@ const AMBIGUOUS_REJECTION = VERIFIED_EVENTS.rejectionAmbiguous;
 const DUPLICATE_NOTICE_RJCT_CODES: ReadonlySet<string> = new Set(['AM05']);
 const SAGA_KEY = /^[A-Za-z0-9-]{1,64}$/;
 const SOURCE_MARK = / \[source (\S+)\]$/;
+/** The AppHdr's BizMsgIdr of a verified message (SPI identifiers are M + 31 alphanumerics). */
+const BIZ_MSG_IDR = /<(?:[A-Za-z0-9_.-]+:)?BizMsgIdr>([A-Za-z0-9]{1,35})</;
 /** Audit bodies above this are replaced by their size and digest (a Kinesis record holds 1 MiB). */
 const AUDIT_BODY_LIMIT = 256 * 1024;
 const DEFAULT_MAX_XML_BYTES = 4 * 1024 * 1024;
@@ -224,6 +243,8 @@ function recorded(disposition: Disposition, sagaId?: string, ids?: CorrelationId
 export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInput> {
   const now = deps.now ?? (() => new Date());
   const parse = { maxBytes: deps.maxXmlBytes ?? DEFAULT_MAX_XML_BYTES };
+  const decisionLimitMs = deps.inboundDecisionLimitMs ?? DEFAULT_INBOUND_DECISION_LIMIT_MS;
+  if (!Number.isSafeInteger(decisionLimitMs) || decisionLimitMs < 1) throw new RangeError(`VerifyHandlerDeps.inboundDecisionLimitMs must be a positive integer, got ${String(deps.inboundDecisionLimitMs)}`);
 
   /**
    * Publishes a fact that moves no saga of ours (ACCC, an inbound payment, a return) once per BCB
@@ -281,7 +302,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       let to: SagaState;
       let key: string;
       let reason: string;
-      if (AWAITING.includes(saga.state) && isLegalTransition(saga.kind, saga.state, outcome.to)) {
+      if ((outcome.awaiting ?? AWAITING).includes(saga.state) && isLegalTransition(saga.kind, saga.state, outcome.to)) {
         to = outcome.to;
         key = outcome.key;
         reason = outcome.reason;
@@ -331,10 +352,10 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       ...(status.interbankSettlementDate === undefined ? {} : { interbankSettlementDate: status.interbankSettlementDate }),
     };
     const original = (saga: Saga): { originalBizMsgIdr?: string } => (saga.bizMsgIdr === undefined ? {} : { originalBizMsgIdr: saga.bizMsgIdr });
-    if (status.status === 'ACCC') {
-      // A payment to one of our customers: no saga of ours; the first resource to report it wins.
-      const data: PaymentSettledData = { ...base, status: 'ACCC', ...settled };
-      return publishFactOnce(scope, `ACCC#${instruction}`, resourceId, { sagaId, ids: { endToEndId: instruction } }, VERIFIED_EVENTS.paymentSettled, data);
+    // ACCC tells the receiver (us) that a payment to our customer settled; an RJCT about an
+    // instruction another participant issued (its ISPB in the id) is about a payment to us.
+    if (status.status === 'ACCC' || (status.status === 'RJCT' && instruction.slice(1, 9) !== deps.ispb)) {
+      return onInboundStatus(scope, message, status, resourceId);
     }
     if (status.status === 'ACSC') {
       return applyOutcome(scope, {
@@ -356,6 +377,49 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       });
     }
     return recorded('unhandled', sagaId, { endToEndId: instruction });
+  }
+
+  /** The SPI's final word on a payment to one of our customers: ACCC settles it, RJCT rejects it. */
+  async function onInboundStatus(scope: Scope, message: Pacs002, status: TransactionStatus, resourceId: string): Promise<Step> {
+    const instruction = status.originalInstructionId;
+    const sagaId = inboundSagaId(instruction);
+    const bizMsgIdr = message.appHdr.bizMsgIdr;
+    const common = (saga: Saga): Pick<InboundPaymentSettledData, 'channel' | 'endToEndId' | 'originalInstructionId' | 'amount' | 'bizMsgIdr' | 'resourceId' | 'answerMs'> => {
+      const answered = Date.parse(saga.facts.answeredAt ?? '') - Date.parse(saga.facts.receivedAt ?? '');
+      return {
+        channel: 'spi', endToEndId: status.originalEndToEndId, originalInstructionId: instruction, bizMsgIdr, resourceId,
+        ...(saga.facts.amount === undefined ? {} : { amount: saga.facts.amount }),
+        ...(Number.isFinite(answered) ? { answerMs: answered } : {}),
+      };
+    };
+    const ids = (saga: Saga): CorrelationIds => ({ ...idsOf(saga), endToEndId: status.originalEndToEndId });
+    if (status.status === 'ACCC') {
+      return applyOutcome(scope, {
+        sagaId, to: 'SETTLED', key: 'settled', source: resourceId, resourceId,
+        // Settled although we never sent an ACSP (or sent an RJCT): operations must look.
+        conflictsWith: ['RECEIVED', 'SIGNED', 'LATE', 'FAILED', 'REJECTED'],
+        reason: `pacs.002 ACCC ${bizMsgIdr}`,
+        fact: (saga) => {
+          const data: InboundPaymentSettledData = {
+            ...common(saga),
+            ...(status.settlementDateTime === undefined ? {} : { settlementDateTime: status.settlementDateTime }),
+            ...(status.interbankSettlementDate === undefined ? {} : { interbankSettlementDate: status.interbankSettlementDate }),
+          };
+          return event(scope, INBOUND_EVENTS.settled, sagaId, ids(saga), data);
+        },
+      });
+    }
+    const reason = { code: status.reason?.code ?? 'NARR', ...(status.reason?.additionalInformation === undefined ? {} : { additionalInformation: status.reason.additionalInformation }) };
+    return applyOutcome(scope, {
+      sagaId, to: 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED'],
+      // The SPI rejects (AB03) whether or not we answered, and whatever the answer's fate.
+      awaiting: ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT', 'FAILED', 'LATE'],
+      reason: `pacs.002 RJCT ${reason.code} ${bizMsgIdr}`,
+      fact: (saga) => {
+        const data: InboundPaymentRejectedData = { ...common(saga), reason, ...(saga.facts.answer === undefined ? {} : { answer: saga.facts.answer }) };
+        return event(scope, INBOUND_EVENTS.rejected, sagaId, ids(saga), data);
+      },
+    });
   }
 
   async function onAdmi002(scope: Scope, message: Admi002, resourceId: string): Promise<Step> {
@@ -403,30 +467,63 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       },
       resourceId,
     };
-    // A refused message is a definite failure: payments are REJECTED; an echo (no REJECTED in its
-    // table) FAILED where the table allows it, else recorded only.
+    // A refused message is a definite failure: payments are REJECTED; an echo or our answer to an
+    // inbound payment (whose outcome the SPI still decides) FAILED where the table allows it, else
+    // recorded only.
     return applyOutcome(scope, {
-      sagaId, to: sagaId.startsWith('ECHO#') ? 'FAILED' : 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
+      sagaId, to: sagaId.startsWith('ECHO#') || sagaId.startsWith('IN#') ? 'FAILED' : 'REJECTED',
+      // An inbound payment's own outcome (the SPI's RJCT) is still to come under the key `rejected`.
+      key: sagaId.startsWith('IN#') ? 'answer-refused' : 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
       reason: `admi.002 ${reason.code} ${message.appHdr.bizMsgIdr} about ${rejected}`,
       fact: (saga) => event(scope, VERIFIED_EVENTS.messageRejected, sagaId, { ...idsOf(saga), bizMsgIdr: rejected }, data),
       hold,
     });
   }
 
-  async function onInboundPayment(scope: Scope, bizMsgIdr: string, tx: CreditTransfer, resourceId: string): Promise<Step> {
+  /**
+   * A payment to one of our customers: its inbound saga begins RECEIVED (the first resource to
+   * report it; a copy from another resource is recorded only) and core banking is asked to decide.
+   * Not a credit: the money moves only with the SPI's ACCC (`InboundPaymentSettled`).
+   */
+  async function onInboundPayment(scope: Scope, bizMsgIdr: string, tx: CreditTransfer, resourceId: string, receivedAt: Date): Promise<Step> {
     if (tx.creditorAgentIspb !== deps.ispb) return recorded('not-for-us');
     if (!SAGA_KEY.test(tx.endToEndId)) return recorded('unknown-saga');
-    const sagaId = paymentSagaId(tx.endToEndId);
-    const ids = { endToEndId: tx.endToEndId, bizMsgIdr };
-    const data: InboundPaymentReceivedData = {
-      channel: 'spi', endToEndId: tx.endToEndId, bizMsgIdr, resourceId, amount: tx.amount, acceptanceDateTime: tx.acceptanceDateTime, localInstrument: tx.localInstrument,
+    const sagaId = inboundSagaId(tx.endToEndId);
+    const ids = { endToEndId: tx.endToEndId };
+    const accepted = Date.parse(tx.acceptanceDateTime);
+    const start = Number.isFinite(accepted) ? Math.min(accepted, receivedAt.getTime()) : receivedAt.getTime();
+    const reason = `pacs.008 ${bizMsgIdr} received`;
+    const created = await deps.sagas.create({
+      sagaId, ids, reason: `${reason} [source ${resourceId}]`, attempt: scope.attempt,
+      facts: { receivedAt: receivedAt.toISOString(), answerDeadline: new Date(start + decisionLimitMs).toISOString(), amount: tx.amount },
+    });
+    const { saga } = created;
+    if (created.status === 'already-applied' && sourceOf(saga.history[0]?.reason ?? '') !== resourceId) return recorded('duplicate', sagaId, ids);
+    const data: InboundPaymentDecisionRequestedData = {
+      channel: 'spi', endToEndId: tx.endToEndId, bizMsgIdr, resourceId, amount: tx.amount, acceptanceDateTime: tx.acceptanceDateTime,
+      // As first recorded, so that a redelivery publishes the same request.
+      receivedAt: saga.facts.receivedAt ?? receivedAt.toISOString(), answerDeadline: saga.facts.answerDeadline ?? new Date(start + decisionLimitMs).toISOString(),
+      localInstrument: tx.localInstrument,
       ...(tx.txId === undefined ? {} : { txId: tx.txId }),
       ...(tx.purpose === undefined ? {} : { purpose: tx.purpose }),
       ...(tx.remittanceInformation === undefined ? {} : { remittanceInformation: tx.remittanceInformation }),
       debtor: { name: tx.debtor.name, taxId: tx.debtor.taxId }, debtorAccount: { ...tx.debtorAccount }, debtorAgentIspb: tx.debtorAgentIspb,
       creditor: { taxId: tx.creditor.taxId }, creditorAccount: { ...tx.creditorAccount }, creditorAgentIspb: tx.creditorAgentIspb,
     };
-    return publishFactOnce(scope, `INBOUND#${tx.endToEndId}`, resourceId, { sagaId, ids }, VERIFIED_EVENTS.inboundPaymentReceived, data);
+    const audit = created.status === 'applied' ? [transitionAuditRecord(origin(scope, sagaId, ids), { from: null, to: 'RECEIVED', reason })] : [];
+    return { disposition: created.status === 'applied' ? 'applied' : 'redelivered', events: [event(scope, INBOUND_EVENTS.decisionRequested, sagaId, ids, data)], audit, sagaId, ids };
+  }
+
+  /**
+   * A pibr.001 from the SPI: the sign worker answers it with a signed pibr.002 (`EchoReceived`).
+   * Every delivery publishes it again: the echo saga (`ECHO#<BizMsgIdr>`) makes the answer once.
+   */
+  function onEcho(scope: Scope, message: Pibr001, resourceId: string, receivedAt: Date): Step {
+    const bizMsgIdr = message.appHdr.bizMsgIdr;
+    const sagaId = echoSagaId(bizMsgIdr);
+    const ids = { requestId: bizMsgIdr };
+    const data: EchoReceivedData = { channel: 'spi', originalData: message.data, bizMsgIdr, resourceId, receivedAt: receivedAt.toISOString() };
+    return { disposition: 'applied', events: [event(scope, INBOUND_EVENTS.echoReceived, sagaId, ids, data)], audit: [], sagaId, ids };
   }
 
   async function onReturn(scope: Scope, bizMsgIdr: string, ret: PaymentReturn, resourceId: string): Promise<Step> {
@@ -456,21 +553,20 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     });
   }
 
-  async function onSpiMessage(scope: Scope, message: SpiMessage, resourceId: string): Promise<Step[]> {
+  async function onSpiMessage(scope: Scope, message: SpiMessage, resourceId: string, receivedAt: Date): Promise<Step[]> {
     switch (message.type) {
       case 'pacs.002':
         return Promise.all(message.message.statuses.map((s) => onStatus(scope, message.message, s, resourceId)));
       case 'admi.002':
         return [await onAdmi002(scope, message.message, resourceId)];
       case 'pacs.008':
-        return Promise.all(message.message.transactions.map((tx) => onInboundPayment(scope, message.message.appHdr.bizMsgIdr, tx, resourceId)));
+        return Promise.all(message.message.transactions.map((tx) => onInboundPayment(scope, message.message.appHdr.bizMsgIdr, tx, resourceId, receivedAt)));
       case 'pacs.004':
         return Promise.all(message.message.returns.map((ret) => onReturn(scope, message.message.appHdr.bizMsgIdr, ret, resourceId)));
       case 'pibr.002':
         return [await onEchoAnswer(scope, message.message, resourceId)];
-      default:
-        // pibr.001 from the SPI (an echo to us) is not answered by selo yet.
-        return [recorded('unhandled')];
+      case 'pibr.001':
+        return [onEcho(scope, message.message, resourceId, receivedAt)];
     }
   }
 
@@ -512,6 +608,25 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     return { events: [event(scope, VERIFIED_EVENTS.signatureInvalid, sagaId, ids, data)], audit: [exchange('quarantined', auditBody(raw, location), signatureValid)] };
   }
 
+  /** Keeps a verified message of a type selo does not handle and tells operations (`UnsupportedMessageReceived`). */
+  async function unsupported(scope: Scope, raw: string, error: UnsupportedSpiMessageError, data: BcbMessageReceivedData, verification: Verification): Promise<Outcome> {
+    const receivedAt = new Date(data.receivedAt);
+    const kept = await deps.quarantine.put({
+      key: quarantineKey(receivedAt, data.resourceId, 'unsupported'),
+      body: raw,
+      code: error.code,
+      reason: error.message.slice(0, 500),
+      facts: { channel: 'spi', 'resource-id': data.resourceId, 'message-type': error.messageType },
+    });
+    const bizMsgIdr = BIZ_MSG_IDR.exec(raw)?.[1] ?? '';
+    const fact: UnsupportedMessageReceivedData = { channel: 'spi', messageType: error.messageType, bizMsgIdr, resourceId: data.resourceId, kept, reason: error.message.slice(0, 500) };
+    scope.logger.warn({ resourceId: data.resourceId, messageType: error.messageType, kept: kept.key }, 'verified message of a type selo does not handle: kept for operations');
+    return {
+      events: [event(scope, INBOUND_EVENTS.unsupported, scope.cause.sagaId, {}, fact)],
+      audit: [verificationRecord(scope, scope.cause.sagaId, {}, verification)('unsupported', auditBody(raw, kept), true)],
+    };
+  }
+
   async function verifySpiDelivery(scope: Scope, data: BcbMessageReceivedData): Promise<Outcome> {
     const raw = 'inline' in data.payload ? data.payload.inline : await deps.claimCheck.get(data.payload.claimCheck);
     const receivedAt = new Date(data.receivedAt);
@@ -529,10 +644,13 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       if (header.toIspb !== deps.ispb) throw new VerificationRefusedError('SPI_RECIPIENT_MISMATCH', `AppHdr/To is ${header.toIspb}, not us (${deps.ispb})`);
       message = parseSpiMessage(verified);
     } catch (error) {
+      // Signed by the BCB and addressed to us, but of a type selo does not handle yet: no
+      // security alert; operations get it with its exact bytes.
+      if (error instanceof UnsupportedSpiMessageError) return unsupported(scope, raw, error, data, verification);
       // Verification and parsing do no I/O: whatever they refuse, they refuse every time.
       return quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), signatureValid);
     }
-    const steps = await onSpiMessage(scope, message, data.resourceId);
+    const steps = await onSpiMessage(scope, message, data.resourceId, receivedAt);
     const first = steps.find((s) => s.sagaId !== undefined);
     const dispositions = steps.map((s) => s.disposition).join(',');
     scope.logger.info({ resourceId: data.resourceId, messageType: message.type, sagaId: first?.sagaId, disposition: dispositions }, 'verified message from the BCB');

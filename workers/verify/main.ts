@@ -11,7 +11,7 @@ import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
 import { bcbTrustStore } from './bcb-trust.ts';
 import { FactStore } from './fact-store.ts';
-import { createVerifyHandler } from './handler.ts';
+import { DEFAULT_INBOUND_DECISION_LIMIT_MS, createVerifyHandler } from './handler.ts';
 import { S3Quarantine } from './quarantine.ts';
 import { decodeVerifyInput } from './verify-input.ts';
 import type { VerifyInput } from './verify-input.ts';
@@ -33,7 +33,8 @@ export interface VerifyWorkerOptions {
 /**
  * The verify worker's `main`: reads selo's configuration, `SELO_BCB_SIGNING_CERT` (PEM file with
  * one or more BCB signing certificates, required), `SELO_BCB_ISPB` (default `00038166`),
- * `SELO_VERIFY_MAX_XML_BYTES` (default 4 MiB) and the shared worker settings, builds the real
+ * `SELO_VERIFY_MAX_XML_BYTES` (default 4 MiB), `SELO_INBOUND_DECISION_LIMIT_MS` (how long after a
+ * pacs.008's acceptance core banking's decision is still answered, default 32000) and the shared worker settings, builds the real
  * clients and consumes the verify queue.
  */
 export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Promise<VerifyWorker> {
@@ -44,6 +45,7 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
   const bcbIspb = reader.string('SELO_BCB_ISPB', { default: BCB_ISPB });
   if (!/^[0-9A-Z]{8}$/.test(bcbIspb)) reader.problem('SELO_BCB_ISPB', `must be an ISPB (8 characters [0-9A-Z]), got ${JSON.stringify(bcbIspb)}`);
   const maxXmlBytes = reader.integer('SELO_VERIFY_MAX_XML_BYTES', { default: 4 * 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 });
+  const inboundDecisionLimitMs = reader.integer('SELO_INBOUND_DECISION_LIMIT_MS', { default: DEFAULT_INBOUND_DECISION_LIMIT_MS, min: 100, max: 40_000 });
   const processConfig = readWorkerProcessConfig(reader);
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.verify', level: config.logLevel });
@@ -68,6 +70,7 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
         claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
         quarantine: new S3Quarantine({ client: clients.s3, bucket: topology.payloadBucket }),
         maxXmlBytes,
+        inboundDecisionLimitMs,
       }),
       decode: decodeVerifyInput,
       // A message dead-lettered here was never acted on (its claim check vanished, or a saga

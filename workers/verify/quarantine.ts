@@ -23,13 +23,14 @@ export interface QuarantinePort {
 }
 
 /**
- * `quarantine/<yyyy>/<mm>/<dd>/<name>.xml` (UTC), `name` reduced to characters safe in any S3
- * client and console (`[A-Za-z0-9._-]`, others become `_`).
+ * `<folder>/<yyyy>/<mm>/<dd>/<name>.xml` (UTC), `name` reduced to characters safe in any S3
+ * client and console (`[A-Za-z0-9._-]`, others become `_`). `quarantine/` holds what failed
+ * verification; `unsupported/` verified messages of a type selo does not handle yet.
  */
-export function quarantineKey(at: Date, name: string): string {
+export function quarantineKey(at: Date, name: string, folder: 'quarantine' | 'unsupported' = 'quarantine'): string {
   const iso = at.toISOString();
   const safe = name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200) || 'message';
-  return `quarantine/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${safe}.xml`;
+  return `${folder}/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${safe}.xml`;
 }
 
 /** S3 user metadata is US-ASCII and at most 2 KB in all (S3 "Object metadata"). */

@@ -12,7 +12,7 @@ import { initDevPki } from '../../../infra/softhsm/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import type { AuditRecord } from '../../../shared/audit/index.ts';
 import { buildDictProblem } from '../../../shared/dict/index.ts';
-import { dictSagaId, echoSagaId, encodeEventBody, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import { dictSagaId, echoSagaId, encodeEventBody, inboundSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
 import { generateEndToEndId, generateMessageId, generateReturnId } from '../../../shared/iso20022/index.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
@@ -274,14 +274,19 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     expect((await sagas.get(sagaId))?.state).toBe('COMPLETED');
   });
 
-  it('publishes an inbound pacs.008 as InboundPaymentReceived once, and a pacs.004 as PaymentReturned', async () => {
+  it('asks core banking once about an inbound pacs.008 (saga IN# RECEIVED), rejects it on the SPI\'s AB03, and publishes a pacs.004 as PaymentReturned', async () => {
     const inbound = generateEndToEndId('99999005');
     await deliver(newResourceId(), await signedPacs008(bcb, inboundTransfer(inbound, ISPB)));
-    expect((await factOf(paymentSagaId(inbound), 'InboundPaymentReceived')).detail.data).toMatchObject({ endToEndId: inbound, amount: '321.09', creditorAgentIspb: ISPB });
+    expect((await factOf(inboundSagaId(inbound), 'InboundPaymentDecisionRequested')).detail.data).toMatchObject({ endToEndId: inbound, amount: '321.09', creditorAgentIspb: ISPB });
+    expect((await sagas.get(inboundSagaId(inbound)))?.state).toBe('RECEIVED');
     const copy = newResourceId();
     await deliver(copy, await signedPacs008(bcb, inboundTransfer(inbound, ISPB)));
     expect(JSON.parse((await verifiedRecord(copy)).response_header ?? '{}')).toMatchObject({ 'selo-disposition': 'duplicate' });
-    expect(factsFor(paymentSagaId(inbound), 'InboundPaymentReceived')).toHaveLength(1);
+    expect(factsFor(inboundSagaId(inbound), 'InboundPaymentDecisionRequested')).toHaveLength(1);
+    // Nobody decided in time: the SPI's RJCT AB03 means "never credit", and says so.
+    await deliver(newResourceId(), await signedPacs002(bcb, statusOf(inbound, 'RJCT', 'AB03')));
+    expect((await factOf(inboundSagaId(inbound), 'InboundPaymentRejected')).detail.data).toMatchObject({ endToEndId: inbound, reason: { code: 'AB03' } });
+    expect((await sagas.get(inboundSagaId(inbound)))?.state).toBe('REJECTED');
     const original = generateEndToEndId(ISPB);
     const returnId = generateReturnId('99999005');
     await deliver(newResourceId(), await signedPacs004(bcb, { returnId, originalEndToEndId: original, amount: '5.00', reason: { code: 'FR01' }, debtorAgentIspb: '99999005', creditorAgentIspb: ISPB }));

@@ -25,8 +25,9 @@ const fakeIndex: Pick<BizMsgIndex, 'recordMessage' | 'recordEcho'> = {
 };
 
 /** A saga store that records calls; the first `sign` transition applies, later ones are already applied. */
-const fakeSagas: Pick<SagaStore, 'create' | 'transition'> = {
+const fakeSagas: Pick<SagaStore, 'create' | 'transition' | 'get'> = {
   create: () => Promise.resolve({ status: 'applied', saga: undefined as never }),
+  get: () => Promise.reject(new Error('a request from core banking is signed without reading its saga')),
   transition: (input) => {
     const seen = transitions.some((t) => t.sagaId === input.sagaId && t.idempotencyKey === input.idempotencyKey);
     transitions.push({ sagaId: input.sagaId, to: input.to, idempotencyKey: input.idempotencyKey });
@@ -143,11 +144,12 @@ describe('sign handler', () => {
 
   it('refuses a second request for the same payment with other content, alerting operations instead of signing', async () => {
     const e2e = 'E99999004202611281700iiiiiiiiiii';
-    const signedOnce: Pick<SagaStore, 'create' | 'transition'> = {
+    const signedOnce: Pick<SagaStore, 'create' | 'transition' | 'get'> = {
+      get: () => Promise.reject(new Error('must not read')),
       create: () =>
         Promise.resolve({
           status: 'already-applied',
-          saga: { sagaId: paymentSagaId(e2e), kind: 'payment', state: 'SIGNED', version: 2, createdAt: '', updatedAt: '', compensations: [],
+          saga: { sagaId: paymentSagaId(e2e), kind: 'payment', state: 'SIGNED', version: 2, createdAt: '', updatedAt: '', compensations: [], facts: {},
             history: [{ at: '', from: 'REQUESTED', to: 'SIGNED', reason: 'pacs.008 M… signed sha256=0000', attempt: 1, key: 'sign' }] },
         }),
       transition: () => Promise.reject(new Error('must not transition')),

@@ -19,7 +19,7 @@ const E2E = 'E99999004202611281700aaaaaaaaaaa';
  * the legal transition table. `failWrites` makes writes to the given states fail like an outage.
  */
 function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaState> = new Set()): Pick<SagaStore, 'get' | 'transition' | 'applyUnread'> & { saga: Saga; reads: number } {
-  const saga: Saga = { sagaId: paymentSagaId(E2E), kind: 'payment', state: initial, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [] };
+  const saga: Saga = { sagaId: paymentSagaId(E2E), kind: 'payment', state: initial, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [], facts: {} };
   const write = (input: Parameters<SagaStore['transition']>[0]): Promise<Saga> => {
     if (failWrites.has(input.to)) return Promise.reject(new Error('DynamoDB unavailable'));
     (saga.history as Saga['history'][number][]).push({ at: '', from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey });

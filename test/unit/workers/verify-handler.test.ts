@@ -3,15 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim-check/index.ts';
 import { buildDictProblem } from '../../../shared/dict/index.ts';
 import {
-  decodeDictOperationFailed, decodeDictResponseVerified, decodeEchoAnswered, decodeEventBody, decodeInboundPaymentReceived, decodeMessageRejected,
+  decodeDictOperationFailed, decodeDictResponseVerified, decodeEchoAnswered, decodeEchoReceived, decodeEventBody, decodeInboundPaymentDecisionRequested,
+  decodeInboundPaymentRejected, decodeInboundPaymentSettled, decodeMessageRejected,
   decodeOutcomeConflict, decodePaymentRejected, decodeRejectionAmbiguous, decodePaymentReturned, decodePaymentSettled, decodeSignatureInvalid, dictSagaId, echoSagaId, encodeEventBody,
-  newTraceparent, parseEventDetail, paymentSagaId,
+  inboundSagaId, newTraceparent, parseEventDetail, paymentSagaId,
 } from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
 import { generateEndToEndId, generateReturnId } from '../../../shared/iso20022/index.ts';
 import type { EventToPublish, HandlerContext, Outcome } from '../../../shared/runtime/index.ts';
-import { IllegalTransitionError, SagaNotFoundError, isLegalTransition, sagaKindOf } from '../../../shared/saga/index.ts';
-import type { Saga, SagaState, SagaStore } from '../../../shared/saga/index.ts';
 import { pemSigningKey, signDict, TrustStore } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../../shared/xmldsig/index.ts';
 import { createVerifyHandler, decodeVerifyInput } from '../../../workers/verify/index.ts';
@@ -19,8 +18,9 @@ import type { FactClaim, QuarantineEntry, VerifyHandlerDeps, VerifyInput } from 
 import { createTestPki } from '../../support/test-pki.ts';
 import type { TestPki } from '../../support/test-pki.ts';
 import { silentLogger } from '../runtime/fakes.ts';
+import { FakeSagas } from './fake-sagas.ts';
 import {
-  bcbMessageReceived, corruptSignatureValue, inboundTransfer, signedAdmi002, signedPacs002, signedPacs004, signedPacs008, signedPibr002, statusOf,
+  bcbMessageReceived, corruptSignatureValue, inboundTransfer, signedAdmi002, signedPacs002, signedPacs004, signedPacs008, signedPibr001, signedPibr002, signedUnsupported, statusOf,
 } from './verify-messages.ts';
 import type { BcbSender } from './verify-messages.ts';
 
@@ -45,56 +45,6 @@ beforeAll(() => {
 });
 
 afterAll(() => pki.dispose());
-
-/** An in-memory saga store with the real rules: idempotency keys, expected `from` states, the legal transition table. */
-class FakeSagas implements Pick<SagaStore, 'get' | 'transition' | 'applyUnread'> {
-  readonly sagas = new Map<string, Saga>();
-  writes = 0;
-  reads = 0;
-
-  add(sagaId: string, state: SagaState, ids: Partial<Saga> = {}): Saga {
-    const saga: Saga = { sagaId, kind: sagaKindOf(sagaId) ?? 'payment', state, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [], ...ids };
-    this.sagas.set(sagaId, saga);
-    return saga;
-  }
-
-  get(sagaId: string): Promise<Saga | undefined> {
-    this.reads += 1;
-    const saga = this.sagas.get(sagaId);
-    return Promise.resolve(saga === undefined ? undefined : structuredClone(saga));
-  }
-
-  /** Runs once before the next transition is decided: another writer getting there first. */
-  beforeNextTransition: ((saga: Saga) => void) | undefined;
-
-  transition(input: Parameters<SagaStore['transition']>[0]): ReturnType<SagaStore['transition']> {
-    const saga = this.sagas.get(input.sagaId);
-    const race = this.beforeNextTransition;
-    this.beforeNextTransition = undefined;
-    if (saga !== undefined) race?.(saga);
-    if (saga === undefined) return Promise.reject(new SagaNotFoundError(input.sagaId));
-    if (saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve({ status: 'already-applied', saga: structuredClone(saga) });
-    if ((input.from !== undefined && !input.from.includes(saga.state)) || !isLegalTransition(saga.kind, saga.state, input.to)) {
-      return Promise.reject(new IllegalTransitionError(saga.sagaId, saga.state, input.to, input.from));
-    }
-    return Promise.resolve({ status: 'applied', saga: this.#write(saga, input) });
-  }
-
-  /** As the store: the write conditioned on the one `from` state and the key being absent, without a read. */
-  applyUnread(input: Parameters<SagaStore['applyUnread']>[0]): ReturnType<SagaStore['applyUnread']> {
-    const saga = this.sagas.get(input.sagaId);
-    const from = input.from?.length === 1 ? input.from[0] : undefined;
-    if (saga === undefined || from === undefined || saga.state !== from || !isLegalTransition(saga.kind, from, input.to) || saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve(undefined);
-    return Promise.resolve(this.#write(saga, input));
-  }
-
-  #write(saga: Saga, input: Parameters<SagaStore['transition']>[0]): Saga {
-    this.writes += 1;
-    saga.history = [...saga.history, { at: '', from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey }];
-    saga.state = input.to;
-    return structuredClone(saga);
-  }
-}
 
 interface World {
   deps: VerifyHandlerDeps;
@@ -142,7 +92,11 @@ const DECODERS: Readonly<Record<string, (data: unknown) => unknown>> = {
   PaymentSettled: decodePaymentSettled,
   PaymentRejected: decodePaymentRejected,
   MessageRejected: decodeMessageRejected,
-  InboundPaymentReceived: decodeInboundPaymentReceived,
+  InboundPaymentDecisionRequested: decodeInboundPaymentDecisionRequested,
+  InboundPaymentSettled: decodeInboundPaymentSettled,
+  InboundPaymentRejected: decodeInboundPaymentRejected,
+  EchoReceived: decodeEchoReceived,
+  UnsupportedMessageReceived: (data) => data,
   PaymentReturned: decodePaymentReturned,
   EchoAnswered: decodeEchoAnswered,
   DictResponseVerified: decodeDictResponseVerified,
@@ -262,15 +216,6 @@ describe('verify handler: SPI outcomes of our payments', () => {
     expect(outcome.audit[0]?.response_header).toContain('unknown-saga');
   });
 
-  it('publishes an ACCC as PaymentSettled without a saga, once per payment', async () => {
-    const { deps, sagas } = world();
-    const id = generateEndToEndId('99999005');
-    const first = only(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACCC')), 'A1'));
-    expect(first.detail).toMatchObject({ sagaId: paymentSagaId(id), endToEndId: id, data: { status: 'ACCC', resourceId: 'A1' } });
-    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACCC')), 'A2'))).toEqual([]);
-    expect(sagas.writes).toBe(0);
-  });
-
   it('ignores a RJCT AM05 about a duplicate of our payment: the original decides', async () => {
     const { deps, sagas } = world();
     const id = e2e();
@@ -372,14 +317,30 @@ describe('verify handler: SPI outcomes of our payments', () => {
 });
 
 describe('verify handler: other SPI messages', () => {
-  it('turns an inbound pacs.008 into InboundPaymentReceived, once per EndToEndId', async () => {
+  it('turns a pibr.001 from the SPI into EchoReceived for the sign worker to answer, keyed by its BizMsgIdr', async () => {
+    const { deps, sagas } = world();
+    const received = only(await spi(deps, await signedPibr001(bcb, 'ping-7'), 'E1'));
+    expect(received.detailType).toBe('EchoReceived');
+    const bizMsgIdr = (received.detail.data as { bizMsgIdr: string }).bizMsgIdr;
+    expect(received.detail).toMatchObject({ sagaId: echoSagaId(bizMsgIdr), requestId: bizMsgIdr, data: { originalData: 'ping-7', resourceId: 'E1' } });
+    expect(sagas.writes).toBe(0);
+  });
+
+  it('keeps a correctly signed message of a type selo does not handle and tells operations, without a security alert', async () => {
+    const { deps, quarantined } = world();
+    const xml = await signedUnsupported(bcb, 'camt.060');
+    const outcome = await spi(deps, xml, 'U1');
+    const unsupported = only(outcome);
+    expect(unsupported.detailType).toBe('UnsupportedMessageReceived');
+    expect(unsupported.detail.data).toMatchObject({ messageType: 'camt.060', resourceId: 'U1', kept: { key: expect.stringMatching(/^unsupported\/\d{4}\/\d{2}\/\d{2}\/U1\.xml$/) as unknown } });
+    expect(quarantined.map((q) => [q.body === xml, q.code])).toEqual([[true, 'SPI_MESSAGE_UNSUPPORTED']]);
+    expect(outcome.audit.map((r) => [r.kind, r.response_signature_valid])).toEqual([['response', true]]);
+  });
+
+  it('still reports a message of an unknown type whose signature fails as SignatureInvalid', async () => {
     const { deps } = world();
-    const id = generateEndToEndId('99999005');
-    const received = only(await spi(deps, await signedPacs008(bcb, inboundTransfer(id, ISPB)), 'P1'));
-    expect(received.detailType).toBe('InboundPaymentReceived');
-    expect(received.detail).toMatchObject({ sagaId: paymentSagaId(id), endToEndId: id });
-    expect(received.detail.data).toMatchObject({ amount: '321.09', creditorAgentIspb: ISPB, creditorAccount: { number: '600000', proxy: '+5561988887777' }, debtor: { taxId: '70000000000' } });
-    expect(types(await spi(deps, await signedPacs008(bcb, inboundTransfer(id, ISPB)), 'P2'))).toEqual([]);
+    const xml = corruptSignatureValue(await signedUnsupported(bcb, 'camt.060'));
+    expect(types(await spi(deps, xml, 'U2'))).toEqual(['SignatureInvalid']);
   });
 
   it('turns a pacs.004 into PaymentReturned on the original payment\'s saga', async () => {
@@ -550,5 +511,82 @@ describe('decodeVerifyInput', () => {
     expect(decodeVerifyInput({ channel: 'dict', operation: 'getEntry', status: 200, contentType: '', body: '<a/>' }, 'DictResponseReceived').kind).toBe('dict');
     expect(() => decodeVerifyInput({}, 'PaymentRequested')).toThrow(/detail-type/);
     expect(() => decodeVerifyInput({ channel: 'dict', operation: 'getEntry', status: 200 }, 'DictResponseReceived')).toThrow(/data.body/);
+  });
+});
+
+describe('verify handler: payments to our customers (the receiving side)', () => {
+  it('opens an inbound saga RECEIVED and asks core banking to decide, with the answer deadline; never a credit', async () => {
+    const { deps, sagas } = world();
+    const id = generateEndToEndId('99999005');
+    const transfer = inboundTransfer(id, ISPB);
+    const outcome = await spi({ ...deps, inboundDecisionLimitMs: 10_000 }, await signedPacs008(bcb, transfer), 'P1');
+    const requested = only(outcome);
+    expect(requested.detailType).toBe('InboundPaymentDecisionRequested');
+    expect(requested.detail).toMatchObject({ sagaId: inboundSagaId(id), endToEndId: id });
+    expect(requested.detail.data).toMatchObject({ amount: '321.09', creditorAgentIspb: ISPB, creditorAccount: { number: '600000', proxy: '+5561988887777' }, debtor: { taxId: '70000000000' } });
+    const { answerDeadline, receivedAt } = requested.detail.data as { answerDeadline: string; receivedAt: string };
+    expect(Date.parse(answerDeadline)).toBe(Math.min(Date.parse(transfer.acceptanceDateTime), Date.parse(receivedAt)) + 10_000);
+    expect(sagas.sagas.get(inboundSagaId(id))).toMatchObject({ kind: 'inbound', state: 'RECEIVED', facts: { answerDeadline, receivedAt, amount: '321.09' } });
+    expect(outcome.audit.map((r) => [r.kind, r.transition_to ?? r.response_signature_valid])).toEqual([['response', true], ['transition', 'RECEIVED']]);
+  });
+
+  it('asks again on a redelivery of the same resource and records a copy from another resource only', async () => {
+    const { deps, sagas } = world();
+    const id = generateEndToEndId('99999005');
+    const xml = await signedPacs008(bcb, inboundTransfer(id, ISPB));
+    const first = only(await spi(deps, xml, 'P1'));
+    const again = only(await spi(deps, xml, 'P1'));
+    expect(again.detail.data).toEqual(first.detail.data);
+    expect(types(await spi(deps, await signedPacs008(bcb, inboundTransfer(id, ISPB)), 'P2'))).toEqual([]);
+    expect(sagas.writes).toBe(1);
+  });
+
+  it('publishes InboundPaymentRejected when the SPI rejects a payment core banking was asked about (AB03 before any answer)', async () => {
+    // The money-safety defect of issue 14: this RJCT used to be recorded as unknown-saga, with no event.
+    const { deps, sagas } = world();
+    const id = generateEndToEndId('99999005');
+    await spi(deps, await signedPacs008(bcb, inboundTransfer(id, ISPB)), 'P1');
+    const rejected = only(await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'AB03')), 'R1'));
+    expect(rejected.detailType).toBe('InboundPaymentRejected');
+    expect(rejected.detail).toMatchObject({ sagaId: inboundSagaId(id), endToEndId: id, data: { reason: { code: 'AB03' }, amount: '321.09', resourceId: 'R1' } });
+    expect(sagas.sagas.get(inboundSagaId(id))?.state).toBe('REJECTED');
+  });
+
+  it('settles an answered inbound payment on ACCC with one write, reporting the answer time', async () => {
+    const { deps, sagas } = world();
+    const id = generateEndToEndId('99999005');
+    sagas.add(inboundSagaId(id), 'TRANSMITTED', { endToEndId: id, facts: { receivedAt: '2026-12-07T10:00:00.000Z', answeredAt: '2026-12-07T10:00:00.120Z', amount: '5.00', answer: 'ACSP' } });
+    const settled = only(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACCC')), 'S1'));
+    expect(settled.detailType).toBe('InboundPaymentSettled');
+    expect(settled.detail.data).toMatchObject({ endToEndId: id, amount: '5.00', answerMs: 120, resourceId: 'S1', settlementDateTime: expect.any(String) as unknown });
+    expect(sagas.sagas.get(inboundSagaId(id))?.state).toBe('SETTLED');
+    expect([sagas.reads, sagas.writes]).toEqual([0, 1]);
+  });
+
+  it('rejects an answered inbound payment on our own RJCT, naming what we answered', async () => {
+    const { deps, sagas } = world();
+    const id = generateEndToEndId('99999005');
+    sagas.add(inboundSagaId(id), 'TRANSMITTED', { endToEndId: id, facts: { answer: 'RJCT AC03' } });
+    const rejected = only(await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'AC03')), 'R1'));
+    expect(rejected.detail.data).toMatchObject({ reason: { code: 'AC03' }, answer: 'RJCT AC03' });
+  });
+
+  it('raises OutcomeConflict for an ACCC about a payment we never accepted, and never settles it', async () => {
+    const { deps, sagas } = world();
+    const id = generateEndToEndId('99999005');
+    sagas.add(inboundSagaId(id), 'LATE', { endToEndId: id });
+    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACCC'))))).toEqual(['OutcomeConflict']);
+    expect(sagas.sagas.get(inboundSagaId(id))?.state).toBe('OUTCOME_CONFLICT');
+  });
+
+  it('fails our answer that an admi.002 refuses, leaving the outcome to the SPI', async () => {
+    const { deps, sagas, pointers } = world();
+    const id = generateEndToEndId('99999005');
+    const bizMsgIdr = 'M99999004fffffffffffffffffffffff';
+    sagas.add(inboundSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr });
+    pointers.set(`message:${bizMsgIdr}`, inboundSagaId(id));
+    expect(types(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID')))).toEqual(['MessageRejected']);
+    expect(sagas.sagas.get(inboundSagaId(id))?.state).toBe('FAILED');
+    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'AB03'))))).toEqual(['InboundPaymentRejected']);
   });
 });

@@ -1,6 +1,6 @@
 import { BCB_MESSAGE_RECEIVED, RECEIVE_SOURCE, inboxSagaId, newTraceparent } from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
-import { buildAdmi002, buildPacs002, buildPacs004, buildPacs008, buildPibr002, generateMessageId } from '../../../shared/iso20022/index.ts';
+import { buildAdmi002, buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, generateMessageId } from '../../../shared/iso20022/index.ts';
 import type { CreditTransfer, PaymentReturn, TransactionStatus } from '../../../shared/iso20022/index.ts';
 import { signSpi } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../../shared/xmldsig/index.ts';
@@ -18,6 +18,22 @@ export interface BcbSender {
 function header(sender: BcbSender): { fromIspb: string; toIspb: string; bizMsgIdr: string; creDt: string } {
   const fromIspb = sender.fromIspb ?? '00038166';
   return { fromIspb, toIspb: sender.toIspb, bizMsgIdr: generateMessageId(fromIspb), creDt: new Date().toISOString() };
+}
+
+/** A signed pibr.001 (an echo the SPI sends us) carrying `data`. */
+export async function signedPibr001(sender: BcbSender, data: string): Promise<string> {
+  const h = header(sender);
+  return signSpi(buildPibr001({ appHdr: h, msgId: h.bizMsgIdr, creDtTm: h.creDt, data }), sender.key);
+}
+
+/**
+ * A signed message of a type selo does not handle: a pibr.002 written, then put in the namespace
+ * of `messageType` (e.g. `camt.060`) before signing, so its signature is valid.
+ */
+export async function signedUnsupported(sender: BcbSender, messageType: string): Promise<string> {
+  const h = header(sender);
+  const xml = buildPibr002({ appHdr: h, msgId: h.bizMsgIdr, creDtTm: h.creDt, originalData: 'x' }).replaceAll('https://www.bcb.gov.br/pi/pibr.002/1.3', `https://www.bcb.gov.br/pi/${messageType}/1.0`);
+  return signSpi(xml, sender.key);
 }
 
 /** A signed pacs.002 with one status. */
