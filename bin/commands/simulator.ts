@@ -2,17 +2,33 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ReceiverBehaviour } from '../../infra/bcb-simulator/index.ts';
 import type { Command, CommandIo } from './command.ts';
+import { INBOUND_FLAG_OPTIONS, inboundTrafficFlags } from './inbound-flags.ts';
 import { portOption } from './options.ts';
 import { untilSignal } from './signals.ts';
 
 const USAGE = `usage: selo simulator [--pki <dir>] [--port 0] [--admin-port 0] [--host 127.0.0.1]
                       [--settlement-limit-ms 40000] [--long-poll-ms 5000] [--receiver accept|reject:CODE|never|live]
+                      [--psp-receiver live|accept|reject:CODE|never]
+                      [--inbound-rate N [--inbound-to ISPB] [--inbound-count N] [--inbound-payers 99999010,99999011]]
                       [--faults '{"errorRate":0.1,"latencyMs":50}'] [--no-schema-validation]
                       [--dict-claim-resolution-period-ms 604800000] [--dict-claim-completion-period-ms 2592000000]
                       [--inspection-threads <cores - 1, 2 to 4>]
 Runs the BCB simulator (ICOM and DICT over mTLS, admin over plain HTTP on loopback) with the
 development PKI written by "selo pki init" (default .selo/pki; --pki-dir is an alias). Once ready it
 prints "selo: ready {json}" with the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.
+
+Receivers: --receiver is how participants without their own behaviour answer a pacs.008 sent to
+them (default accept). The PSP of the PKI (selo's ISPB) answers as --psp-receiver says, default
+live: selo itself must answer with its pacs.002 ACSP or RJCT, or the payment ends in AB03.
+
+Inbound traffic: --inbound-rate N has simulated payer PSPs (--inbound-payers, default
+99999010,99999011) pay the customers of --inbound-to (default selo's ISPB) N times a second
+(at most 1000), --inbound-count times in all (default until stopped). Each is a pacs.008 that
+the SPI forwards to the receiver's stream; its ACSP settles it (ACCC to it, ACSC to the payer),
+its RJCT or no answer in time (AB03) rejects it (RJCT to both). The SPI's messages to simulated
+payers are recorded in the ledger, not queued. The admin endpoint controls it while running:
+POST /inbound-traffic {"toIspb":"…","ratePerSecond":N,"count":N} starts or replaces a run,
+GET /inbound-traffic reports it (sent, settled, rejected, pending), DELETE /inbound-traffic stops it.
 `;
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
@@ -29,6 +45,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         'settlement-limit-ms': { type: 'string' },
         'long-poll-ms': { type: 'string' },
         receiver: { type: 'string' },
+        'psp-receiver': { type: 'string' },
+        ...INBOUND_FLAG_OPTIONS,
         faults: { type: 'string' },
         'no-schema-validation': { type: 'boolean', default: false },
         'dict-claim-resolution-period-ms': { type: 'string' },
@@ -50,19 +68,21 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const { REPO_ROOT } = await import('../../infra/softhsm/index.ts');
   const { loadSimulatorPki, startBcbSimulator } = await import('../../infra/bcb-simulator/index.ts');
   const { createLogger } = await import('../../shared/logging/index.ts');
-  const { validateFaults } = await import('../../infra/bcb-simulator/index.ts');
-  let receiver: ReceiverBehaviour | undefined;
+  const { resolveSimulatorOptions, validateFaults } = await import('../../infra/bcb-simulator/index.ts');
   let options;
   try {
     const dir = resolve(values.pki ?? values['pki-dir'] ?? join(REPO_ROOT, '.selo', 'pki'));
-    const pki = loadSimulatorPki(dir);
-    const r = values.receiver;
-    if (r !== undefined) {
-      const [mode, code] = r.split(':');
-      if (mode === 'reject' && code !== undefined) receiver = { mode: 'reject', reasonCode: code };
-      else if (mode === 'accept' || mode === 'never' || mode === 'live') receiver = { mode };
-      else throw new RangeError(`--receiver must be accept, reject:CODE, never or live, got ${JSON.stringify(r)}`);
-    }
+    const receiverFlag = (name: string, value: string | undefined): ReceiverBehaviour | undefined => {
+      if (value === undefined) return undefined;
+      const [mode, code] = value.split(':');
+      if (mode === 'reject' && code !== undefined) return { mode: 'reject', reasonCode: code };
+      if (mode === 'accept' || mode === 'never' || mode === 'live') return { mode };
+      throw new RangeError(`--${name} must be accept, reject:CODE, never or live, got ${JSON.stringify(value)}`);
+    };
+    const receiver = receiverFlag('receiver', values.receiver);
+    const pspReceiver = receiverFlag('psp-receiver', values['psp-receiver']);
+    const pki = loadSimulatorPki(dir, pspReceiver === undefined ? {} : { pspReceiver });
+    const inboundTraffic = inboundTrafficFlags(values, pki.participants[0]?.ispb ?? '');
     const number = (name: string, value: string | undefined): number | undefined => {
       if (value === undefined) return undefined;
       const n = Number(value);
@@ -87,8 +107,10 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       ...(dictClaimResolutionPeriodMs === undefined ? {} : { dictClaimResolutionPeriodMs }),
       ...(dictClaimCompletionPeriodMs === undefined ? {} : { dictClaimCompletionPeriodMs }),
       ...(inspectionThreads === undefined ? {} : { inspectionThreads }),
+      ...(inboundTraffic === undefined ? {} : { inboundTraffic }),
       ...(values.faults === undefined ? {} : { faults: validateFaults(JSON.parse(values.faults) as object) }),
     };
+    resolveSimulatorOptions(options); // a bad option is a usage error (2), before anything listens
   } catch (error) {
     io.stderr.write(`selo simulator: ${(error as Error).message}\n`);
     return 2;
@@ -98,6 +120,10 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   io.stdout.write(`selo: ready ${JSON.stringify({ icom: simulator.icomUrl, dict: simulator.dictUrl, admin: simulator.adminUrl })}\n`);
   const received = await signal;
   io.stderr.write(`selo simulator: ${received} received, stopping\n`);
+  const inbound = simulator.inbound.status();
+  if (inbound.settings !== undefined) {
+    io.stderr.write(`selo simulator: inbound traffic to ${inbound.settings.toIspb}: sent ${inbound.sent}, settled ${inbound.settled}, rejected ${inbound.rejected}, pending ${inbound.pending}\n`);
+  }
   await simulator.close();
   return 0;
 }

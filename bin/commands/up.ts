@@ -3,15 +3,21 @@ import { parseArgs } from 'node:util';
 import type { LocalStack } from '../../infra/local/index.ts';
 import type { LocalHsm } from '../../infra/local/local-hsm.ts';
 import type { Command, CommandIo } from './command.ts';
+import { INBOUND_FLAG_OPTIONS, inboundTrafficFlags } from './inbound-flags.ts';
 import { portOption } from './options.ts';
 import { untilSignal } from './signals.ts';
 
 const USAGE = `usage: selo up [--host 127.0.0.1] [--sqs-port 4566] [--kinesis-port 4567] [--dynamodb-port 4568] [--events-port 4569]
-               [--bcb-port 4570] [--region sa-east-1] [--env local] [--pki-dir .selo/pki] [--no-workers]
+               [--bcb-port 4570] [--bcb-admin-port <port>] [--region sa-east-1] [--env local] [--pki-dir .selo/pki] [--no-workers]
+               [--inbound-rate N [--inbound-count N] [--inbound-to ISPB] [--inbound-payers 99999010,99999011]]
 Prepares the project-local SoftHSM token and development PKI (once), starts the local stand-ins
 for AWS (SQS+S3, Kinesis, DynamoDB, EventBridge), creates selo's topology on them, starts the BCB
 simulator and every worker (sign, transmit, receive, verify, compensate, sharing one HSM pool;
---no-workers for the stand-ins only), prints one line "selo: ready {json}" and stays up until Ctrl-C (SIGINT) or SIGTERM.`;
+--no-workers for the stand-ins only), prints one line "selo: ready {json}" and stays up until Ctrl-C (SIGINT) or SIGTERM.
+The simulator forwards pacs.008 addressed to selo's ISPB to selo's stream and waits for selo's own
+pacs.002 (receiver mode live): nothing answers on selo's behalf. --bcb-admin-port opens its plain-HTTP
+admin endpoint (0: any free port; default none). --inbound-rate N has simulated payer PSPs pay selo's
+customers N times a second (--inbound-count in all, default until stopped; see "selo simulator --help").`;
 
 function describe(stack: LocalStack, hsm: LocalHsm): string {
   const lines = [
@@ -55,6 +61,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         env: { type: 'string', default: 'local' },
         'pki-dir': { type: 'string' },
         'bcb-port': { type: 'string' },
+        'bcb-admin-port': { type: 'string' },
+        ...INBOUND_FLAG_OPTIONS,
         workers: { type: 'boolean', default: true },
         'no-workers': { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -70,7 +78,15 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     return 0;
   }
   let ports;
+  let bcbAdminPort: number | undefined;
   try {
+    bcbAdminPort = values['bcb-admin-port'] === undefined ? undefined : portOption(values['bcb-admin-port'], 'bcb-admin-port', 0);
+    // Format only here (selo's ISPB is read from the PKI later); ranges are checked by the simulator.
+    const inbound = inboundTrafficFlags(values, '00000000');
+    const withoutSimulator = !values.workers || values['no-workers'];
+    if (withoutSimulator && (inbound !== undefined || bcbAdminPort !== undefined)) {
+      throw new RangeError(`--${inbound === undefined ? 'bcb-admin-port' : 'inbound-rate'} needs the BCB simulator, which --no-workers leaves out`);
+    }
     ports = {
       sqs: portOption(values['sqs-port'], 'sqs-port', 4566),
       kinesis: portOption(values['kinesis-port'], 'kinesis-port', 4567),
@@ -94,7 +110,15 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     if (values.workers && !values['no-workers']) {
       const [{ startLocalPipeline }, { createLogger }] = await Promise.all([import('../../infra/local/index.ts'), import('../../shared/logging/index.ts')]);
       const logger = createLogger({ name: 'selo.up', level: 'warn', destination: process.stderr });
-      const started = await startLocalPipeline({ stack, pkiDir: hsm.pkiDir, env: io.env, host: values.host, bcbPort: ports.bcb, logger });
+      const { loadSimulatorPki } = await import('../../infra/bcb-simulator/index.ts');
+      const seloIspb = loadSimulatorPki(hsm.pkiDir).participants[0]?.ispb ?? '';
+      const inboundTraffic = inboundTrafficFlags(values, seloIspb);
+      const simulator = {
+        ...(bcbAdminPort === undefined ? {} : { adminPort: bcbAdminPort }),
+        ...(inboundTraffic === undefined ? {} : { inboundTraffic }),
+      };
+      // selo's ISPB answers live (loadSimulatorPki's default): selo's receiving side must answer.
+      const started = await startLocalPipeline({ stack, pkiDir: hsm.pkiDir, env: io.env, host: values.host, bcbPort: ports.bcb, logger, simulator });
       stops.push(() => started.stop());
       pipeline = started.describe();
       // The local Firehose: audit records to Parquet in the audit bucket, as in AWS.

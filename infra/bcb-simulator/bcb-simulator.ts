@@ -16,12 +16,14 @@ import { TrustStore } from '../../shared/xmldsig/index.ts';
 import { DictService } from './dict-service.ts';
 import { FaultController } from './faults.ts';
 import type { FaultSettings } from './faults.ts';
+import { InboundTraffic } from './inbound-traffic.ts';
+import type { InboundTrafficControl, InboundTrafficOptions } from './inbound-traffic.ts';
 import { Ledger } from './ledger.ts';
 import { Mailbox } from './mailbox.ts';
 import type { OutboundMessage, StreamState } from './mailbox.ts';
 import { buildMultipart, multipartBoundary, parseMultipart } from './multipart.ts';
 import { SettlementEngine } from './settlement-engine.ts';
-import { resolveSimulatorOptions, validateReceiver } from './simulator-options.ts';
+import { reservedPayerIspbs, resolveSimulatorOptions, validateReceiver } from './simulator-options.ts';
 import type { BcbSimulatorOptions, ReceiverBehaviour, ResolvedSimulatorOptions } from './simulator-options.ts';
 import { SpiEmitter, newResourceId } from './spi-emitter.ts';
 import { SpiProcessor } from './spi-processor.ts';
@@ -63,6 +65,8 @@ export interface BcbSimulator {
   readonly participants: ParticipantControl;
   /** The simulated DICT's entries and claims. */
   readonly dict: DictService;
+  /** Simulated payer PSPs paying a participant (the inbound traffic generator). */
+  readonly inbound: InboundTrafficControl;
   /** Messages waiting on `ispb`'s stream (not delivered or returned for redelivery). */
   queued(ispb: string): number;
   /** Open streams of `ispb`. */
@@ -182,8 +186,23 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
       inspector.trust(certificate, ispb);
     },
   };
-  const emitter = new SpiEmitter({ bcbIspb: options.bcbIspb, key: options.signingKey, mailbox, ledger, faults });
-  const engine = new SettlementEngine({ ledger, emitter, faults, receiverOf: (ispb) => participants.receiverOf(ispb), settlementLimitMs: options.settlementLimitMs, logger });
+  const inbound = new InboundTraffic({
+    // What the SPI does with a posted pacs.008 once its checks passed (SpiProcessor.dispatch):
+    // the payer's message is on record, a known EndToEndId is refused AM05, anything else settles.
+    submit(transaction, bizMsgIdr, payerIspb) {
+      const now = new Date();
+      ledger.recordReceived({ resourceId: newResourceId(), ispb: payerIspb, receivedAt: now.toISOString(), type: 'pacs.008', bizMsgIdr, outcome: 'accepted' });
+      if (ledger.hasPayment(transaction.endToEndId)) engine.refuse(transaction, payerIspb, 'AM05', `EndToEndId ${transaction.endToEndId} duplicado`);
+      else engine.begin(transaction, bizMsgIdr, payerIspb, now);
+    },
+    reserved: reservedPayerIspbs(options.bcbIspb, options.participants),
+    logger,
+  });
+  const emitter = new SpiEmitter({ bcbIspb: options.bcbIspb, key: options.signingKey, mailbox, ledger, faults, simulated: (ispb) => inbound.isSimulatedPayer(ispb) });
+  const engine = new SettlementEngine({
+    ledger, emitter, faults, receiverOf: (ispb) => participants.receiverOf(ispb), settlementLimitMs: options.settlementLimitMs, logger,
+    decided: (payment) => inbound.decided(payment),
+  });
   const processor = new SpiProcessor({ bcbIspb: options.bcbIspb, inspector, ledger, emitter, engine, logger });
   const dict = new DictService({
     key: options.signingKey,
@@ -468,6 +487,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
   }
   const port = (server.address() as AddressInfo).port;
   const url = `https://${hostForUrl}:${port}`;
+  if (options.inboundTraffic !== undefined) inbound.start(options.inboundTraffic, 'BcbSimulatorOptions.inboundTraffic');
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reply = (status: number, value: unknown): void => {
@@ -511,6 +531,9 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
         participants.setReceiver(parts[1], (await readJson()) as ReceiverBehaviour);
         return reply(200, participants.receiverOf(parts[1]));
       }
+      if (route === 'GET /inbound-traffic') return reply(200, inbound.status());
+      if (route === 'POST /inbound-traffic') return reply(200, inbound.start((await readJson()) as InboundTrafficOptions));
+      if (route === 'DELETE /inbound-traffic') return reply(200, inbound.stop());
       if (route === 'GET /dict/entries') return reply(200, [...dict.entries.values()].map((e) => ({ key: e.key, participant: e.participant, openClaimId: dict.openClaimOf(e.key) })));
       if (route === 'GET /dict/claims') return reply(200, [...dict.claims.values()].map((c) => ({ id: c.id, key: c.key, status: c.status, claimer: c.claimer, donor: c.donor })));
       return reply(404, { error: `no admin resource ${route}` });
@@ -522,6 +545,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     const steps: (() => Promise<void> | void)[] = [
+      () => inbound.close(),
       () => engine.close(),
       () => {
         for (const box of mailboxes.values()) box.shutdown();
@@ -567,6 +591,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     faults,
     participants,
     dict,
+    inbound: { start: (settings) => inbound.start(settings), stop: () => inbound.stop(), status: () => inbound.status() },
     queued: (ispb) => mailboxes.get(ispb)?.size ?? 0,
     openStreams: (ispb) => mailboxes.get(ispb)?.streams.size ?? 0,
     idle: () => processor.idle(),

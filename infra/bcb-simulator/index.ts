@@ -5,6 +5,8 @@ export type { BcbSimulatorOptions, ParticipantOptions, ReceiverBehaviour, Resolv
 export { FaultController, corruptSignature, validateFaults } from './faults.ts';
 export type { FaultSettings, FaultCounts, RequestFault } from './faults.ts';
 export { Ledger } from './ledger.ts';
+export { DEFAULT_INBOUND_PAYER_ISPBS, InboundTraffic, MAX_INBOUND_RATE_PER_SECOND, fakeCpf, resolveInboundTraffic } from './inbound-traffic.ts';
+export type { InboundTrafficControl, InboundTrafficDeps, InboundTrafficOptions, InboundTrafficStatus, ResolvedInboundTraffic } from './inbound-traffic.ts';
 export type { LedgerPayment, LedgerSummary, PaymentStatus, ReceivedMessage, ReceivedOutcome, SentMessage } from './ledger.ts';
 export { DictService } from './dict-service.ts';
 export type { DictClaim, DictEntry, DictAnswer, DictRequest, DictServiceDeps } from './dict-service.ts';
@@ -15,4 +17,4 @@ export type { MultipartPart } from './multipart.ts';
 export { TokenBuckets } from './token-bucket.ts';
 export type { TokenBucketPolicy } from './token-bucket.ts';
 export { loadSimulatorPki } from './simulator-pki.ts';
-export type { SimulatorPki } from './simulator-pki.ts';
+export type { SimulatorPki, SimulatorPkiOptions } from './simulator-pki.ts';

@@ -64,6 +64,11 @@ export interface SentMessage {
   /** How many times it was delivered on a stream. */
   deliveries: number;
   confirmed: boolean;
+  /**
+   * Addressed to a payer PSP the inbound traffic generator plays: recorded here, never queued
+   * (nobody reads that stream), and not counted as unconfirmed.
+   */
+  readonly simulatedRecipient?: boolean;
 }
 
 /** Counts per state. */
@@ -132,12 +137,13 @@ export class Ledger {
     return true;
   }
 
-  /** Records a message put on a stream. */
+  /** Records a message put on a stream (or, for a simulated recipient, not put on any). */
   recordSent(message: SentMessage): void {
+    const awaited = (m: SentMessage): boolean => !m.confirmed && m.simulatedRecipient !== true;
     const previous = this.sentById.get(message.resourceId);
-    if (previous !== undefined && !previous.confirmed) this.unconfirmed--;
+    if (previous !== undefined && awaited(previous)) this.unconfirmed--;
     this.sentById.set(message.resourceId, message);
-    if (!message.confirmed) this.unconfirmed++;
+    if (awaited(message)) this.unconfirmed++;
     this.changed();
   }
 

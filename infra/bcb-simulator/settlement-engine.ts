@@ -2,7 +2,7 @@ import { amountToCents } from '../../shared/iso20022/index.ts';
 import type { CreditTransfer, PaymentReturn, TransactionStatus } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { FaultController } from './faults.ts';
-import type { Ledger } from './ledger.ts';
+import type { Ledger, LedgerPayment } from './ledger.ts';
 import type { ReceiverBehaviour } from './simulator-options.ts';
 import type { SpiEmitter } from './spi-emitter.ts';
 
@@ -16,6 +16,8 @@ export interface SettlementEngineDeps {
   /** AB03 limit from `AccptncDtTm`, ms. */
   readonly settlementLimitMs: number;
   readonly logger: Logger;
+  /** Told of each credit transfer once settled or rejected (the inbound traffic generator counts its own). @defaultValue nobody */
+  readonly decided?: (payment: Readonly<LedgerPayment>) => void;
 }
 
 function settlementDate(at: Date): string {
@@ -26,7 +28,8 @@ function settlementDate(at: Date): string {
  * The simulated SPI settlement: a pacs.008 goes to the receiver, whose answer (simulated per
  * configuration, or a live participant's pacs.002) settles or rejects it; with no answer the
  * payment is rejected AB03 when the limit from `AccptncDtTm` passes (DESIGN §2: 40 s).
- * Settlement sends pacs.002 ACSC to the payer and ACCC to the receiver; a rejection sends RJCT.
+ * Settlement sends pacs.002 ACSC to the payer and ACCC to the receiver, only after the
+ * receiver's ACSP; a rejection (the receiver's RJCT, or AB03) sends pacs.002 RJCT to both.
  */
 export class SettlementEngine {
   private readonly deps: SettlementEngineDeps;
@@ -49,7 +52,8 @@ export class SettlementEngine {
     const deadline = (Number.isFinite(accepted) && accepted <= receivedAt.getTime() ? accepted : receivedAt.getTime()) + this.deps.settlementLimitMs;
     const remaining = deadline - Date.now();
     if (remaining <= 0) {
-      this.reject(e2e, 'AB03', 'limite de tempo de liquidação excedido', true);
+      // Expired before it was forwarded: the receiver never saw this EndToEndId, only the payer is told.
+      this.reject(e2e, 'AB03', 'limite de tempo de liquidação excedido', false);
       return;
     }
     emitter.pacs008(receiverIspb, transaction);
@@ -78,7 +82,9 @@ export class SettlementEngine {
     const payment = this.deps.ledger.payment(endToEndId);
     if (payment?.status !== 'pending' || payment.receiverIspb !== fromIspb) return false;
     if (status === 'ACSP') this.settle(endToEndId);
-    else this.reject(endToEndId, reason?.code ?? 'RJCT', reason?.additionalInformation, false);
+    // The SPI confirms a receiver's refusal to the receiver too, as it confirms an ACSP with ACCC:
+    // the receiver learns that the payment is finally rejected, not only that it said so.
+    else this.reject(endToEndId, reason?.code ?? 'RJCT', reason?.additionalInformation, true);
     return true;
   }
 
@@ -150,10 +156,17 @@ export class SettlementEngine {
     this.transactions.delete(e2e);
   }
 
+  /** Right after the ledger's decision and before the pacs.002 are recorded: whoever watches the ledger then sees the counts too. */
+  private notify(e2e: string): void {
+    const decided = this.deps.ledger.payment(e2e);
+    if (decided !== undefined) this.deps.decided?.(decided);
+  }
+
   private settle(e2e: string): void {
     const { ledger, emitter } = this.deps;
     const payment = ledger.payment(e2e);
     if (payment === undefined || !ledger.decide(e2e, 'settled')) return;
+    this.notify(e2e);
     const now = new Date();
     const base = { originalInstructionId: e2e, originalEndToEndId: e2e, settlementDateTime: now.toISOString(), interbankSettlementDate: settlementDate(now) };
     emitter.pacs002(payment.payerIspb, { ...base, status: 'ACSC' });
@@ -166,6 +179,7 @@ export class SettlementEngine {
     const { ledger, emitter } = this.deps;
     const payment = ledger.payment(e2e);
     if (payment === undefined || !ledger.decide(e2e, 'rejected', code)) return;
+    this.notify(e2e);
     const status: TransactionStatus = {
       originalInstructionId: e2e,
       originalEndToEndId: e2e,

@@ -5,6 +5,8 @@ import type { SigningKey } from '../../shared/xmldsig/index.ts';
 import type { FaultSettings } from './faults.ts';
 import { validateFaults } from './faults.ts';
 import type { TokenBucketPolicy } from './token-bucket.ts';
+import { resolveInboundTraffic } from './inbound-traffic.ts';
+import type { InboundTrafficOptions, ResolvedInboundTraffic } from './inbound-traffic.ts';
 
 /**
  * How a receiving participant answers a pacs.008 the simulator forwards to it.
@@ -96,6 +98,12 @@ export interface BcbSimulatorOptions {
    * `USER_REQUESTED` ends it at once. Milliseconds. @defaultValue 2592000000 (30 days)
    */
   readonly dictClaimCompletionPeriodMs?: number;
+  /**
+   * Simulated payer PSPs paying a participant from the start (the inbound traffic generator);
+   * also started, replaced and stopped with {@link BcbSimulator.inbound} or the admin endpoint
+   * `/inbound-traffic`. @defaultValue none
+   */
+  readonly inboundTraffic?: InboundTrafficOptions;
   /** Faults active from the start. @defaultValue none */
   readonly faults?: FaultSettings;
   /** Logger. @defaultValue a `bcb-simulator` logger at level `warn` */
@@ -109,8 +117,9 @@ export const DEFAULT_ALLOWED_HEADERS: readonly string[] = [
 ];
 
 /** {@link BcbSimulatorOptions} with every default applied. */
-export type ResolvedSimulatorOptions = Required<Omit<BcbSimulatorOptions, 'logger' | 'faults' | 'adminPort'>> & {
+export type ResolvedSimulatorOptions = Required<Omit<BcbSimulatorOptions, 'logger' | 'faults' | 'adminPort' | 'inboundTraffic'>> & {
   readonly logger: Logger | undefined;
+  readonly inboundTraffic: ResolvedInboundTraffic | undefined;
   readonly faults: FaultSettings;
   readonly adminPort: number | null;
 };
@@ -138,6 +147,14 @@ export function validateReceiver(field: string, behaviour: ReceiverBehaviour): R
   return behaviour;
 }
 
+/**
+ * ISPBs the inbound traffic generator must not play as payers: the BCB and the configured
+ * participants, whose real messages would otherwise not be queued.
+ */
+export function reservedPayerIspbs(bcbIspb: string, participants: readonly ParticipantOptions[]): ReadonlySet<string> {
+  return new Set([bcbIspb, ...participants.map((p) => p.ispb)]);
+}
+
 /** Applies the defaults and validates, naming the field and the bad value. */
 export function resolveSimulatorOptions(options: BcbSimulatorOptions): ResolvedSimulatorOptions {
   const bcbIspb = options.bcbIspb ?? '00038166';
@@ -153,6 +170,10 @@ export function resolveSimulatorOptions(options: BcbSimulatorOptions): ResolvedS
     if (!(p.capacity >= 1 && p.refillPerSecond >= 0)) throw new RangeError(`BcbSimulatorOptions.${field} needs capacity ≥ 1 and refillPerSecond ≥ 0, got ${JSON.stringify(p)}`);
     return p;
   };
+  const inboundTraffic =
+    options.inboundTraffic === undefined
+      ? undefined
+      : resolveInboundTraffic(options.inboundTraffic, 'BcbSimulatorOptions.inboundTraffic', reservedPayerIspbs(bcbIspb, participants));
   const maxMessagesPerPost = positiveInteger('maxMessagesPerPost', options.maxMessagesPerPost ?? 10);
   const maxMessagesPerPull = positiveInteger('maxMessagesPerPull', options.maxMessagesPerPull ?? 10);
   return {
@@ -181,6 +202,7 @@ export function resolveSimulatorOptions(options: BcbSimulatorOptions): ResolvedS
     dictClaimResolutionPeriodMs: nonNegativeInteger('dictClaimResolutionPeriodMs', options.dictClaimResolutionPeriodMs ?? 7 * 86_400_000),
     dictClaimCompletionPeriodMs: nonNegativeInteger('dictClaimCompletionPeriodMs', options.dictClaimCompletionPeriodMs ?? 30 * 86_400_000),
     faults: validateFaults(options.faults ?? {}),
+    inboundTraffic,
     logger: options.logger,
   };
 }

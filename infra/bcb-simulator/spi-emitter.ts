@@ -25,10 +25,26 @@ export function newResourceId(): string {
   return randomUUID().replaceAll('-', '');
 }
 
+/** Dependencies of {@link SpiEmitter}. */
+export interface SpiEmitterDeps {
+  readonly bcbIspb: string;
+  readonly key: SigningKey;
+  /** The outbound queue of a participant. */
+  readonly mailbox: (ispb: string) => Mailbox;
+  readonly ledger: Ledger;
+  readonly faults: FaultController;
+  /**
+   * Whether `ispb` is a payer PSP the simulator itself plays (the inbound traffic generator):
+   * messages to it are recorded, never queued. @defaultValue no ISPB is
+   */
+  readonly simulated?: (ispb: string) => boolean;
+}
+
 /**
  * Writes the messages the simulated SPI sends, signs them with the BCB key in the SPI profile
  * and queues them on the receiver's stream. Signing is deferred to the first delivery, so that
- * messages nobody reads cost no RSA operation.
+ * messages nobody reads cost no RSA operation; messages to a simulated payer are recorded in
+ * the ledger and neither signed nor queued (nobody would read them: the queue would only grow).
  */
 export class SpiEmitter {
   private readonly bcbIspb: string;
@@ -36,13 +52,15 @@ export class SpiEmitter {
   private readonly mailbox: (ispb: string) => Mailbox;
   private readonly ledger: Ledger;
   private readonly faults: FaultController;
+  private readonly simulated: (ispb: string) => boolean;
 
-  constructor(deps: { bcbIspb: string; key: SigningKey; mailbox: (ispb: string) => Mailbox; ledger: Ledger; faults: FaultController }) {
+  constructor(deps: SpiEmitterDeps) {
     this.bcbIspb = deps.bcbIspb;
     this.key = deps.key;
     this.mailbox = deps.mailbox;
     this.ledger = deps.ledger;
     this.faults = deps.faults;
+    this.simulated = deps.simulated ?? (() => false);
   }
 
   /** Queues a message built by `build` for `toIspb`. */
@@ -59,8 +77,12 @@ export class SpiEmitter {
         return signed;
       },
     };
-    this.ledger.recordSent({ resourceId: message.resourceId, toIspb, type, bizMsgIdr, reference, ...(status === undefined ? {} : { status }), createdAt: header.creDt, deliveries: 0, confirmed: false });
-    this.mailbox(toIspb).enqueue(message);
+    const simulated = this.simulated(toIspb);
+    this.ledger.recordSent({
+      resourceId: message.resourceId, toIspb, type, bizMsgIdr, reference, ...(status === undefined ? {} : { status }), createdAt: header.creDt, deliveries: 0, confirmed: false,
+      ...(simulated ? { simulatedRecipient: true } : {}),
+    });
+    if (!simulated) this.mailbox(toIspb).enqueue(message);
     return message;
   }
 
