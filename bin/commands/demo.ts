@@ -4,7 +4,8 @@ import type { Command, CommandIo } from './command.ts';
 
 const USAGE = `usage: selo demo [--payments 500] [--rate 25] [--mix accept=85,reject=7,late=5,never=3]
                  [--settlement-limit-ms 5000] [--late-ms 1500] [--faults '<json>'] [--timeout-s N]
-                 [--worker-processes 1] [--pki-dir .selo/pki] [--json]
+                 [--worker-processes 1] [--inbound 200] [--inbound-rate 10] [--inbound-mix reject=10,never=5]
+                 [--pki-dir .selo/pki] [--json]
 Runs selo end to end on this machine: the local AWS stand-ins, the BCB simulator and every worker
 (one HSM pool); publishes N PaymentRequested events as core banking would, at R per second, with
 the simulated receivers playing the outcome mix (accept: settles; reject: RJCT AM04, compensated;
@@ -14,7 +15,10 @@ report. --worker-processes: 0 runs the workers in the demo's own process, 1 (def
 "selo worker all" child (one HSM pool, like one ECS task), 2 splits the send side
 (sign, transmit) from the receive side (receive, verify, compensate). --faults sets simulator faults, e.g. '{"streamDuplicateRate":0.2}' (duplicates on the
 stream, dropped) or '{"invalidSignatureRate":0.05}' (answers with a bad BCB signature:
-quarantined, the payments end in doubt). --json also prints the summary as one JSON object on the last line. Exit 0 when no
+quarantined, the payments end in doubt). At the same time, simulated payer PSPs send --inbound
+payments to our customers at --inbound-rate per second (default 200 at 10/s; 0 turns it off), and
+the demo plays core banking's decision maker: --inbound-mix says which share it rejects (AC03)
+and which it never decides (the SPI rejects those AB03); the rest it accepts. --json also prints the summary as one JSON object on the last line. Exit 0 when no
 payment was lost or duplicated, 1 otherwise, 2 for bad usage.`;
 
 function positive(value: string | undefined, name: string, fallback: number, max: number): number {
@@ -45,6 +49,9 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         'timeout-s': { type: 'string' },
         faults: { type: 'string' },
         'worker-processes': { type: 'string' },
+        inbound: { type: 'string' },
+        'inbound-rate': { type: 'string' },
+        'inbound-mix': { type: 'string' },
         'pki-dir': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -56,6 +63,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       return 0;
     }
     const { DEFAULT_MIX, parseMix } = await import('../demo/demo-plan.ts');
+    const { DEFAULT_DECISION_MIX, parseDecisionMix } = await import('../demo/inbound-decider.ts');
     const payments = positive(values.payments, 'payments', 500, 1_000_000);
     if (!Number.isInteger(payments)) throw new RangeError(`--payments must be a whole number, got ${JSON.stringify(values.payments)}`);
     const ratePerSecond = positive(values.rate, 'rate', 25, 100_000);
@@ -86,14 +94,17 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       interactive: (io.stderr as NodeJS.WriteStream).isTTY === true,
       ...(faults === undefined ? {} : { faults }),
       workerProcesses: workerProcessesOf(values['worker-processes']),
+      inboundPayments: values.inbound === '0' ? 0 : Math.round(positive(values.inbound, 'inbound', 200, 1_000_000)),
+      inboundRatePerSecond: positive(values['inbound-rate'], 'inbound-rate', 10, 10_000),
+      inboundMix: values['inbound-mix'] === undefined ? DEFAULT_DECISION_MIX : parseDecisionMix(values['inbound-mix']),
     };
   } catch (error) {
     io.stderr.write(`selo demo: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
   const { runDemo } = await import('../demo/run-demo.ts');
-  const { summary } = await runDemo(options, io);
-  return summary.lost === 0 && summary.duplicated === 0 ? 0 : 1;
+  const { summary, inbound } = await runDemo(options, io);
+  return summary.lost === 0 && summary.duplicated === 0 && (inbound === undefined || (inbound.lost === 0 && inbound.duplicated === 0)) ? 0 : 1;
 }
 
 /** `selo demo`: the whole pipeline end to end, with a report. */

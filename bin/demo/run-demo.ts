@@ -7,6 +7,8 @@ import type { DemoPayment, OutcomeMix } from './demo-plan.ts';
 import { COMPENSATED_EVENT, renderProgress, renderReport, renderStages, stageLatencies, summarise, TERMINAL_EVENTS } from './demo-report.ts';
 import type { DemoSummary, LedgerCheck, PaymentObservation, TerminalOutcome } from './demo-report.ts';
 import { DownstreamSubscriber } from './downstream-subscriber.ts';
+import { DEFAULT_DECISION_MIX, InboundDecider, renderInbound } from './inbound-decider.ts';
+import type { DecisionMix, InboundSummary } from './inbound-decider.ts';
 import { splitWorkers, startWorkerProcesses } from './worker-processes.ts';
 
 /** Options of {@link runDemo}; the CLI validates them. */
@@ -36,6 +38,12 @@ export interface DemoOptions {
    * @defaultValue 1
    */
   workerProcesses?: number;
+  /** Payments the simulated payer PSPs send to our customers, at the same time. @defaultValue 0 */
+  inboundPayments?: number;
+  /** Inbound payments per second. @defaultValue 10 */
+  inboundRatePerSecond?: number;
+  /** How core banking decides on them. @defaultValue {@link DEFAULT_DECISION_MIX} */
+  inboundMix?: DecisionMix;
 }
 
 /** What {@link runDemo} returns: the summary and the checks against the simulator's ledger. */
@@ -51,6 +59,8 @@ export interface DemoResult {
   parquetRecords: number;
   /** What the downstream subscriber saw, per EndToEndId. */
   observations: ReadonlyMap<string, PaymentObservation>;
+  /** The receiving side's figures, when inbound payments ran. */
+  inbound?: InboundSummary;
 }
 
 const DOWNSTREAM_EVENTS = [...Object.keys(TERMINAL_EVENTS), COMPENSATED_EVENT];
@@ -90,6 +100,8 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
         settlementLimitMs: options.settlementLimitMs,
         ...(options.faults === undefined ? {} : { faults: options.faults }),
         participants: [
+          // selo answers for itself: the simulator waits for our pacs.002.
+          { ispb: config.ispb, receiver: { mode: 'live' } },
           { ispb: RECEIVER_OF.accept, receiver: { mode: 'accept' } },
           { ispb: RECEIVER_OF.reject, receiver: { mode: 'reject', reasonCode: DEMO_REJECT_REASON } },
           { ispb: RECEIVER_OF.late, receiver: { mode: 'accept', delayMs: options.lateDelayMs } },
@@ -101,6 +113,8 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
         SELO_SWEEP_INTERVAL_MS: '1000',
         SELO_SPI_SETTLEMENT_LIMIT_MS: String(options.settlementLimitMs),
         SELO_IN_DOUBT_MARGIN_MS: String(Math.max(2000, Math.round(options.settlementLimitMs / 2))),
+        // As 32 s is to the SPI's 40 s: room to sign and send an answer before the limit.
+        SELO_INBOUND_DECISION_LIMIT_MS: String(Math.max(100, Math.round(options.settlementLimitMs * 0.8))),
       },
     });
     cleanups.push(() => pipeline.stop());
@@ -139,8 +153,17 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       }
     });
 
+    const inboundPayments = options.inboundPayments ?? 0;
+    let decider: InboundDecider | undefined;
+    if (inboundPayments > 0) {
+      const core = await InboundDecider.start({ clients: stack.clients, eventBusName: topology.eventBusName, name: `selo-${config.environment}-demo-core-banking`, mix: options.inboundMix ?? DEFAULT_DECISION_MIX });
+      decider = core;
+      cleanups.push(() => core.close());
+    }
+
     const outcomes = assignOutcomes(options.payments, options.mix);
     const started = Date.now();
+    if (inboundPayments > 0) pipeline.simulator.inbound.start({ toIspb: config.ispb, ratePerSecond: options.inboundRatePerSecond ?? 10, count: inboundPayments });
     let published = 0;
     const progress = (): string => renderProgress({ total: options.payments, published, counts, compensated, elapsedMs: Date.now() - started });
     let lastLine = 0;
@@ -167,7 +190,8 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       }
       const publishSeconds = (Date.now() - started) / 1000;
       const deadline = started + options.timeoutMs;
-      const finished = (): boolean => counts.settled + counts.rejected + counts.inDoubt === options.payments && rejectedAwaitingCompensation === 0;
+      const finished = (): boolean =>
+        counts.settled + counts.rejected + counts.inDoubt === options.payments && rejectedAwaitingCompensation === 0 && (decider === undefined || decider.finished === inboundPayments);
       while (!finished() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
       // A short grace period: a duplicate terminal event would arrive now.
       await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -197,14 +221,21 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       await delivery.close();
       const summary = summarise(observations, auditRecords);
       const ledgerSummary = pipeline.simulator.ledger.summary();
-      const ledger: LedgerCheck = { settled: ledgerSummary.settled, rejected: ledgerSummary.rejected, pending: ledgerSummary.pending, duplicates: ledgerSummary.duplicates };
+      // The ledger holds both directions: ours to others, and the payer PSPs' to our customers.
+      const ledgerOf = (mine: (p: { payerIspb: string; receiverIspb: string }) => boolean): { settled: number; rejected: number; pending: number } => {
+        const payments = pipeline.simulator.ledger.payments().filter((p) => p.kind === 'pacs.008' && mine(p));
+        return { settled: payments.filter((p) => p.status === 'settled').length, rejected: payments.filter((p) => p.status === 'rejected').length, pending: payments.filter((p) => p.status === 'pending').length };
+      };
+      const ledger: LedgerCheck = { ...ledgerOf((p) => p.payerIspb === config.ispb), duplicates: ledgerSummary.duplicates };
+      const inbound = decider?.summary();
       // A payment the BCB saw twice under other identifiers is a duplicate even if downstream saw one outcome.
       summary.duplicated += ledgerSummary.duplicates;
       io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));
       io.stdout.write(renderStages(stageLatencies(observations, stageTimes)));
       io.stdout.write(`  audit as Parquet ${delivered.records} records in ${delivered.objects.length} objects under s3://${topology.auditBucket}/audit/ (local Firehose)\n`);
-      if (options.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
-      return { summary, ledger, auditCoverage: { requests: requested.size, verifiedResponses: verified.size }, parquetRecords: delivered.records, observations };
+      if (inbound !== undefined) io.stdout.write(renderInbound(inbound, ledgerOf((p) => p.receiverIspb === config.ispb)));
+      if (options.json) io.stdout.write(`${JSON.stringify(inbound === undefined ? summary : { ...summary, inbound: pickInbound(inbound) })}\n`);
+      return { summary, ledger, auditCoverage: { requests: requested.size, verifiedResponses: verified.size }, parquetRecords: delivered.records, observations, ...(inbound === undefined ? {} : { inbound }) };
     } finally {
       clearInterval(ticker);
     }
@@ -224,4 +255,12 @@ async function publishAll(events: EventBridgeClient, batch: readonly DemoPayment
     pending = failed;
     await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
   }
+}
+
+/** The `inbound` object of `--json`: the keys issue 14 names. */
+function pickInbound(s: InboundSummary): Record<string, number> {
+  return {
+    received: s.received, accepted: s.accepted, rejected: s.rejected, settled: s.settled, spiRejected: s.spiRejected, late: s.late,
+    lost: s.lost, duplicated: s.duplicated, answerP50Ms: s.answerP50Ms, answerP95Ms: s.answerP95Ms, answerP99Ms: s.answerP99Ms,
+  };
 }

@@ -22,8 +22,11 @@ export interface LedgerPayment {
   /** When the simulator accepted the message for processing (ISO, UTC). */
   readonly receivedAt: string;
   status: PaymentStatus;
-  /** `ACSP`/`RJCT` answer of the receiver, once given. */
-  receiverAnswer?: 'ACSP' | 'RJCT';
+  /**
+   * Every answer the receiver posted (`ACSP`, `RJCT AC03`, …), in order, copies and late ones
+   * included: more than one distinct value is a receiver that answered twice differently.
+   */
+  receiverAnswers?: string[];
   /** Rejection reason (`AB03`, `AM05`, the receiver's code …). */
   reasonCode?: string;
   /** When it was settled or rejected. */
@@ -157,6 +160,13 @@ export class Ledger {
       this.unconfirmed--;
     }
     this.changed();
+  }
+
+  /** Records an answer `fromIspb` posted about a payment it receives (see {@link LedgerPayment.receiverAnswers}). */
+  noteAnswer(endToEndId: string, fromIspb: string, answer: string): void {
+    const payment = this.paymentsById.get(endToEndId);
+    if (payment?.receiverIspb !== fromIspb) return;
+    payment.receiverAnswers = [...(payment.receiverAnswers ?? []), answer];
   }
 
   /** The payment with this EndToEndId (or RtrId). */

@@ -96,6 +96,12 @@ export class SpiProcessor {
       if (!MESSAGE_ID.test(verifiedHeader.bizMsgIdr) || verifiedHeader.bizMsgIdr.slice(1, 9) !== verifiedHeader.fromIspb) {
         throw new Refusal('BIZMSGIDR_INVALID', `BizMsgIdr ${verifiedHeader.bizMsgIdr} is not M + the sender's ISPB + 23 alphanumerics`, '/Envelope/AppHdr/BizMsgIdr');
       }
+      // Every answer a receiver posts is on record, a copy refused below included: a test can then
+      // see that a participant never sent two different answers for one payment.
+      const answered = inspection.content;
+      if (answered !== undefined && 'type' in answered && answered.type === 'pacs.002') {
+        for (const status of answered.statuses) ledger.noteAnswer(status.originalEndToEndId, verifiedHeader.fromIspb, status.status === 'RJCT' ? `RJCT ${status.reason?.code ?? ''}`.trim() : status.status);
+      }
       if (this.seenBizMsgIdr.has(verifiedHeader.bizMsgIdr)) {
         ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_BIZMSGIDR', message: `BizMsgIdr ${verifiedHeader.bizMsgIdr} was already received` });
         this.deps.emitter.admi002(record.ispb, verifiedHeader.bizMsgIdr, { code: 'DUPLICATE_BIZMSGIDR', description: `BizMsgIdr ${verifiedHeader.bizMsgIdr} was already received`, errorLocation: '/Envelope/AppHdr/BizMsgIdr' });

@@ -45,7 +45,8 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
   const bcbIspb = reader.string('SELO_BCB_ISPB', { default: BCB_ISPB });
   if (!/^[0-9A-Z]{8}$/.test(bcbIspb)) reader.problem('SELO_BCB_ISPB', `must be an ISPB (8 characters [0-9A-Z]), got ${JSON.stringify(bcbIspb)}`);
   const maxXmlBytes = reader.integer('SELO_VERIFY_MAX_XML_BYTES', { default: 4 * 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 });
-  const inboundDecisionLimitMs = reader.integer('SELO_INBOUND_DECISION_LIMIT_MS', { default: DEFAULT_INBOUND_DECISION_LIMIT_MS, min: 100, max: 40_000 });
+  // Above the SPI's 40 s only for simulations with a longer settlement limit.
+  const inboundDecisionLimitMs = reader.integer('SELO_INBOUND_DECISION_LIMIT_MS', { default: DEFAULT_INBOUND_DECISION_LIMIT_MS, min: 100, max: 600_000 });
   const processConfig = readWorkerProcessConfig(reader);
   reader.finish();
   const logger = options.logger ?? createLogger({ name: 'selo.verify', level: config.logLevel });
