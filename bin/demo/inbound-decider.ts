@@ -33,6 +33,11 @@ export interface InboundObservation {
   /** Receipt → ICOM 201 of our answer, from the final fact. */
   answerMs?: number;
   late: boolean;
+  /** When selo read the pacs.008 (ms since epoch, from the request). */
+  receivedAt?: number;
+  /** When core banking saw the request and when it published its decision (ms since epoch). */
+  requestSeenAt?: number;
+  decidedAt?: number;
 }
 
 /** The receiving section of the demo report (`--json`: `inbound`). */
@@ -125,13 +130,14 @@ export class InboundDecider {
   #onEvent(event: DownstreamEvent): void {
     const id = event.endToEndId;
     if (id === undefined) return;
-    const data = (event.data ?? {}) as { answerMs?: unknown; reason?: { code?: unknown } };
+    const data = (event.data ?? {}) as { answerMs?: unknown; reason?: { code?: unknown }; receivedAt?: unknown };
     let observation = this.observations.get(id);
     if (event.detailType === INBOUND_EVENTS.decisionRequested) {
       if (observation === undefined) {
-        observation = { decision: decide(id, this.#mix), outcomes: [], late: false };
+        observation = { decision: decide(id, this.#mix), outcomes: [], late: false, requestSeenAt: event.receivedAt, ...(typeof data.receivedAt === 'string' ? { receivedAt: Date.parse(data.receivedAt) } : {}) };
         this.observations.set(id, observation);
       }
+      observation.decidedAt ??= Date.now();
       // Every request is answered, a redelivered one too: selo answers the same decision once.
       if (observation.decision !== 'never') this.#publishing.push(this.#publish(id, observation.decision));
       return;
@@ -208,4 +214,40 @@ export function renderInbound(s: InboundSummary, ledger: { settled: number; reje
     lines.push(`    BCB ledger      settled ${ledger.settled}, rejected ${ledger.rejected}, pending ${ledger.pending}${agree ? ' (agrees)' : ' (DISAGREES)'}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Latency percentiles of one inbound stage. */
+export interface InboundStage {
+  name: string;
+  count: number;
+  p50Ms: number;
+  p95Ms: number;
+}
+
+/**
+ * Where an answer's time goes: receipt (the receive worker read the pacs.008) → RECEIVED (verify)
+ * → core banking saw the request → it published its decision → SIGNED (sign) → TRANSMITTED (the
+ * ICOM's 201), the saga transitions taken from the audit stream.
+ */
+export function inboundStages(observations: ReadonlyMap<string, InboundObservation>, transitions: ReadonlyMap<string, Partial<Record<string, number>>>): InboundStage[] {
+  const names = ['receipt → RECEIVED (verify)', 'RECEIVED → request at core banking', 'core banking deciding', 'decision → SIGNED (sign)', 'SIGNED → ICOM 201 (transmit)'];
+  const samples: number[][] = names.map(() => []);
+  for (const [id, o] of observations) {
+    const t = transitions.get(id) ?? {};
+    const points = [o.receivedAt, t['RECEIVED'], o.requestSeenAt, o.decidedAt, t['SIGNED'], t['TRANSMITTED']];
+    for (let i = 0; i < names.length; i++) {
+      const from = points[i];
+      const to = points[i + 1];
+      if (from !== undefined && to !== undefined) samples[i]?.push(Math.max(0, to - from));
+    }
+  }
+  return names.map((name, i) => {
+    const values = samples[i] ?? [];
+    return { name, count: values.length, p50Ms: Math.round(percentile(values, 0.5)), p95Ms: Math.round(percentile(values, 0.95)) };
+  });
+}
+
+/** The inbound stage breakdown under the receiving section. */
+export function renderInboundStages(stages: readonly InboundStage[]): string {
+  return `${['    stages (answered payments):', ...stages.map((s) => `      ${s.name.padEnd(36)} p50 ${s.p50Ms} ms, p95 ${s.p95Ms} ms (${s.count})`)].join('\n')}\n`;
 }

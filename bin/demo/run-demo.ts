@@ -7,7 +7,7 @@ import type { DemoPayment, OutcomeMix } from './demo-plan.ts';
 import { COMPENSATED_EVENT, renderProgress, renderReport, renderStages, stageLatencies, summarise, TERMINAL_EVENTS } from './demo-report.ts';
 import type { DemoSummary, LedgerCheck, PaymentObservation, TerminalOutcome } from './demo-report.ts';
 import { DownstreamSubscriber } from './downstream-subscriber.ts';
-import { DEFAULT_DECISION_MIX, InboundDecider, renderInbound } from './inbound-decider.ts';
+import { DEFAULT_DECISION_MIX, InboundDecider, inboundStages, renderInbound, renderInboundStages } from './inbound-decider.ts';
 import type { DecisionMix, InboundSummary } from './inbound-decider.ts';
 import { splitWorkers, startWorkerProcesses } from './worker-processes.ts';
 
@@ -202,9 +202,15 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       const requested = new Set<string>();
       const verified = new Set<string>();
       const stageTimes = new Map<string, Partial<Record<string, number>>>();
+      const inboundTimes = new Map<string, Partial<Record<string, number>>>();
       await readAuditStream(stack.clients.kinesis, topology.auditStream.name, (record) => {
         auditRecords += 1;
         const id = record.end_to_end_id;
+        if (id !== null && record.saga_id.startsWith('IN#') && record.kind === 'transition' && record.transition_to !== null) {
+          const times = inboundTimes.get(id) ?? {};
+          times[record.transition_to] ??= Date.parse(record.recorded_at);
+          inboundTimes.set(id, times);
+        }
         if (id === null || !observations.has(id)) return;
         if (record.kind === 'transition' && record.transition_to !== null) {
           const times = stageTimes.get(id) ?? {};
@@ -233,7 +239,10 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));
       io.stdout.write(renderStages(stageLatencies(observations, stageTimes)));
       io.stdout.write(`  audit as Parquet ${delivered.records} records in ${delivered.objects.length} objects under s3://${topology.auditBucket}/audit/ (local Firehose)\n`);
-      if (inbound !== undefined) io.stdout.write(renderInbound(inbound, ledgerOf((p) => p.receiverIspb === config.ispb)));
+      if (inbound !== undefined && decider !== undefined) {
+        io.stdout.write(renderInbound(inbound, ledgerOf((p) => p.receiverIspb === config.ispb)));
+        io.stdout.write(renderInboundStages(inboundStages(decider.observations, inboundTimes)));
+      }
       if (options.json) io.stdout.write(`${JSON.stringify(inbound === undefined ? summary : { ...summary, inbound: pickInbound(inbound) })}\n`);
       return { summary, ledger, auditCoverage: { requests: requested.size, verifiedResponses: verified.size }, parquetRecords: delivered.records, observations, ...(inbound === undefined ? {} : { inbound }) };
     } finally {

@@ -6,7 +6,8 @@ import type { VerifiedAccount } from './verified-events.ts';
  * detail-types of the receiving side (issue 14): another PSP pays one of our customers.
  *
  * 1. `InboundPaymentDecisionRequested` (selo.verify): the SPI forwarded a pacs.008 to us; core
- *    banking must decide. **Not a credit**: the money has not moved.
+ *    banking must decide. **Not a credit**: the money has not moved. A pacs.004 returning one of
+ *    our payments is `InboundReturnDecisionRequested`, decided and answered the same way.
  * 2. `InboundPaymentDecided` (core.banking): accept (ACSP) or reject (RJCT with a reason).
  * 3. selo signs and sends the pacs.002 (`MessageSigned`, `MessageTransmitted`).
  * 4. `InboundPaymentSettled` (selo.verify): the SPI settled (pacs.002 ACCC): **credit now**, and
@@ -20,6 +21,7 @@ import type { VerifiedAccount } from './verified-events.ts';
  */
 export const INBOUND_EVENTS = {
   decisionRequested: 'InboundPaymentDecisionRequested',
+  returnDecisionRequested: 'InboundReturnDecisionRequested',
   decided: 'InboundPaymentDecided',
   settled: 'InboundPaymentSettled',
   rejected: 'InboundPaymentRejected',

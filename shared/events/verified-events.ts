@@ -10,7 +10,6 @@ export const VERIFIED_EVENTS = {
   paymentSettled: 'PaymentSettled',
   paymentRejected: 'PaymentRejected',
   messageRejected: 'MessageRejected',
-  paymentReturned: 'PaymentReturned',
   echoAnswered: 'EchoAnswered',
   dictResponseVerified: 'DictResponseVerified',
   dictOperationFailed: 'DictOperationFailed',
@@ -76,8 +75,14 @@ export interface MessageRejectedData {
   resourceId: string;
 }
 
-/** `PaymentReturned` data, version 1: a pacs.004 returning (part of) a payment selo sent; the detail's saga is the original payment's. */
-export interface PaymentReturnedData {
+/**
+ * `InboundReturnDecisionRequested` data, version 1: a pacs.004 returning (part of) a payment selo
+ * sent, forwarded by the SPI. As for a pacs.008, the SPI waits for our pacs.002 (the credited
+ * participant answers: bacen/pix-api#184), so core banking decides (`InboundPaymentDecided` on the
+ * detail's saga `IN#<RtrId>`, whose `endToEndId` is the RtrId) before `answerDeadline`. **Not a
+ * credit**: credit the original payer on `InboundPaymentSettled` only.
+ */
+export interface InboundReturnDecisionRequestedData {
   channel: 'spi';
   /** `RtrId`. */
   returnId: string;
@@ -92,6 +97,10 @@ export interface PaymentReturnedData {
   remittanceInformation?: string;
   bizMsgIdr: string;
   resourceId: string;
+  /** When selo read the pacs.004 from the ICOM stream. */
+  receivedAt: string;
+  /** The last moment a decision is still answered. */
+  answerDeadline: string;
 }
 
 /** `EchoAnswered` data, version 1: the SPI answered a pibr.001 echo (pibr.002); the `ECHO#` saga is COMPLETED. */
@@ -314,12 +323,12 @@ export function decodeInboundPaymentRejected(data: unknown): InboundPaymentRejec
   return { ...inboundOutcomeFields(d), reason: reasonOf(d, 'data', ['additionalInformation']), ...optionalTexts(d, ['answer']) };
 }
 
-/** Decodes `PaymentReturned` data; throws {@link EventDetailInvalidError} naming the field. */
-export function decodePaymentReturned(data: unknown): PaymentReturnedData {
+/** Decodes `InboundReturnDecisionRequested` data; throws {@link EventDetailInvalidError} naming the field. */
+export function decodeInboundReturnDecisionRequested(data: unknown): InboundReturnDecisionRequestedData {
   const d = record(data, 'data');
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
-    ...texts(d, ['returnId', 'originalEndToEndId', 'amount', 'debtorAgentIspb', 'creditorAgentIspb', 'bizMsgIdr', 'resourceId']),
+    ...texts(d, ['returnId', 'originalEndToEndId', 'amount', 'debtorAgentIspb', 'creditorAgentIspb', 'bizMsgIdr', 'resourceId', 'receivedAt', 'answerDeadline']),
     reason: reasonOf(d, 'data', ['additionalInformation']),
     ...optionalTexts(d, ['remittanceInformation']),
   };

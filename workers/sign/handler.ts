@@ -188,13 +188,17 @@ interface SignedAnswer {
  * against `pacs.002.spi.1.17.xsd`. Everything in it derives from the saga, the decision and
  * `creDt`, so the same decision always gives the same bytes (RSA PKCS#1 v1.5 is deterministic).
  */
-async function signAnswer(sagaId: string, endToEndId: string, decision: InboundPaymentDecidedData, creDt: string, deps: SignHandlerDeps): Promise<SignedAnswer> {
+async function signAnswer(saga: Saga, instructionId: string, decision: InboundPaymentDecidedData, creDt: string, deps: SignHandlerDeps): Promise<SignedAnswer> {
+  const { sagaId } = saga;
+  // A return's pacs.002 names the RtrId as OrgnlInstrId and the returned payment's EndToEndId
+  // (pacs.002.spi.1.17.xsd: OrgnlInstrId E|D…, OrgnlEndToEndId E… only).
+  const endToEndId = saga.facts.originalEndToEndId ?? instructionId;
   const bizMsgIdr = generateMessageId(deps.ispb, { random: seededIndex(`${sagaId}:pacs.002`) });
   const unsigned = buildPacs002({
     appHdr: { fromIspb: deps.ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt },
     msgId: bizMsgIdr,
     creDtTm: creDt,
-    statuses: [{ originalInstructionId: endToEndId, originalEndToEndId: endToEndId, status: decision.decision, ...(decision.decision === 'RJCT' ? { reason: decision.reason } : {}) }],
+    statuses: [{ originalInstructionId: instructionId, originalEndToEndId: endToEndId, status: decision.decision, ...(decision.decision === 'RJCT' ? { reason: decision.reason } : {}) }],
   });
   const xml = await signSpi(unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
   await (deps.validateSpi ?? validateSpiMessage)(xml, 'pacs.002.spi.1.17');
@@ -215,7 +219,8 @@ function lateDecision(cause: EventDetail<unknown>, saga: Saga, decision: Inbound
 }
 
 /**
- * Core banking's decision on a payment to one of our customers becomes a signed pacs.002 (ACSP,
+ * Core banking's decision on a payment to one of our customers (or on a return of one of our
+ * payments, `IN#<RtrId>`) becomes a signed pacs.002 (ACSP,
  * or RJCT with its reason), once: the saga moves RECEIVED → SIGNED with the decision, the bytes'
  * digest and their creation time, so a redelivery (or core banking saying the same again)
  * publishes the same bytes, and a different decision is a `RequestConflict`, never a second
@@ -237,7 +242,7 @@ async function signDecision(detail: EventDetail<SignRequest>, decision: InboundP
       return conflict(detail, sagaId, attempt, `a different decision (${recorded?.[1] ?? 'unreadable'}) was answered already for ${endToEndId}; ${described} is not sent`);
     }
     // The same decision again: the same bytes, made with the creation time first recorded.
-    const again = await signAnswer(sagaId, endToEndId, decision, recorded[4], deps);
+    const again = await signAnswer(saga, endToEndId, decision, recorded[4], deps);
     if (again.digest !== recorded[3]) return conflict(detail, sagaId, attempt, `the answer for ${endToEndId} signs differently now (key or builder changed); not sent again`);
     const payload = await payloadOf(again.xml, `claim-check/${endToEndId}/${again.digest}.xml`, deps);
     return outcome(detail, { channel: 'spi', messageType: 'pacs.002', bizMsgIdr: again.bizMsgIdr, payload }, { bizMsgIdr: again.bizMsgIdr }, false, sagaId, attempt, 'spi', 'RECEIVED');
@@ -252,7 +257,7 @@ async function signDecision(detail: EventDetail<SignRequest>, decision: InboundP
     return { events: [lateDecision(detail, written.saga, decision, attempt, reason)], audit };
   }
   const creDt = new Date(decision.decidedAt).toISOString();
-  const answer = await signAnswer(sagaId, endToEndId, decision, creDt, deps);
+  const answer = await signAnswer(saga, endToEndId, decision, creDt, deps);
   try {
     const written = await deps.sagas.transition({
       sagaId, to: 'SIGNED', from: ['RECEIVED'], attempt, idempotencyKey: 'sign', current: saga,

@@ -20,7 +20,7 @@ import type {
   MessageRejectedData,
   OutcomeConflictData,
   PaymentRejectedData,
-  PaymentReturnedData,
+  InboundReturnDecisionRequestedData,
   PaymentSettledData,
   SignatureInvalidData,
   UnsupportedMessageReceivedData,
@@ -33,7 +33,6 @@ import { SagaContendedError, isLegalTransition } from '../../shared/saga/index.t
 import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
 import { verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustStore } from '../../shared/xmldsig/index.ts';
-import type { FactStore } from './fact-store.ts';
 import { quarantineKey } from './quarantine.ts';
 import type { QuarantinePort } from './quarantine.ts';
 import type { DictResponseReceivedData, VerifyInput } from './verify-input.ts';
@@ -49,8 +48,6 @@ export interface VerifyHandlerDeps {
   sagas: Pick<SagaStore, 'get' | 'transition' | 'applyUnread' | 'create'>;
   /** BizMsgIdr → saga and echo Data → saga, written by the sign worker. */
   index: Pick<BizMsgIndex, 'sagaOfMessage' | 'sagaOfEcho'>;
-  /** First-reporter records of facts that have no saga of ours (a pacs.004 returning our payment). */
-  facts: Pick<FactStore, 'claim'>;
   /** Reads claim-checked payloads; keeps verified DICT bodies too large for an event. */
   claimCheck: ClaimCheckStore;
   quarantine: QuarantinePort;
@@ -234,8 +231,9 @@ function recorded(disposition: Disposition, sagaId?: string, ids?: CorrelationId
  * reported as `SignatureInvalid`, never acted on.
  *
  * What verifies is parsed and published as a fact, the saga advancing with conditional writes:
- * pacs.002 ACSC/ACCC → `PaymentSettled`, RJCT → `PaymentRejected`, admi.002 → `MessageRejected`,
- * pacs.008 → `InboundPaymentReceived`, pacs.004 → `PaymentReturned`, pibr.002 → `EchoAnswered`,
+ * pacs.002 ACSC → `PaymentSettled`, RJCT → `PaymentRejected`, admi.002 → `MessageRejected`,
+ * pacs.008 → `InboundPaymentDecisionRequested`, pacs.004 → `InboundReturnDecisionRequested`, pacs.002 ACCC/RJCT about
+ * them → `InboundPaymentSettled`/`InboundPaymentRejected`, pibr.001 → `EchoReceived`, pibr.002 → `EchoAnswered`,
  * DICT 2xx → `DictResponseVerified`, 4xx → `DictOperationFailed`. Each outcome is keyed by itself,
  * not by the message: a redelivery publishes the same fact again, a duplicate from another
  * resource is recorded only, a different outcome for a final saga is an `OutcomeConflict`.
@@ -245,18 +243,6 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   const parse = { maxBytes: deps.maxXmlBytes ?? DEFAULT_MAX_XML_BYTES };
   const decisionLimitMs = deps.inboundDecisionLimitMs ?? DEFAULT_INBOUND_DECISION_LIMIT_MS;
   if (!Number.isSafeInteger(decisionLimitMs) || decisionLimitMs < 1) throw new RangeError(`VerifyHandlerDeps.inboundDecisionLimitMs must be a positive integer, got ${String(deps.inboundDecisionLimitMs)}`);
-
-  /**
-   * Publishes a fact that moves no saga of ours (ACCC, an inbound payment, a return) once per BCB
-   * resource: the first resource to claim `factKey` publishes, its redelivery publishes the same
-   * fact again, a copy from another resource is recorded only.
-   */
-  async function publishFactOnce(scope: Scope, factKey: string, resourceId: string, target: { sagaId: string; ids: CorrelationIds }, detailType: string, data: unknown): Promise<Step> {
-    const { sagaId, ids } = target;
-    const claim = await deps.facts.claim(factKey, resourceId);
-    if (claim === 'other-source') return recorded('duplicate', sagaId, ids);
-    return { disposition: claim === 'first' ? 'applied' : 'redelivered', events: [event(scope, detailType, sagaId, ids, data)], audit: [], sagaId, ids };
-  }
 
   /**
    * The common case, an outcome for a saga waiting in TRANSMITTED, written without reading the
@@ -481,37 +467,52 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   }
 
   /**
-   * A payment to one of our customers: its inbound saga begins RECEIVED (the first resource to
-   * report it; a copy from another resource is recorded only) and core banking is asked to decide.
-   * Not a credit: the money moves only with the SPI's ACCC (`InboundPaymentSettled`).
+   * Something the SPI waits for us to accept (a pacs.008 to one of our customers, a pacs.004
+   * returning one of our payments): its inbound saga `IN#<instruction>` begins RECEIVED (the first
+   * resource to report it; a copy from another resource is recorded only) and core banking is
+   * asked to decide before the answer deadline, counted from `start`. Not a credit: the money moves
+   * only with the SPI's ACCC (`InboundPaymentSettled`).
    */
+  async function openInbound(
+    scope: Scope,
+    opening: { instructionId: string; bizMsgIdr: string; resourceId: string; receivedAt: Date; start: number; amount: string; originalEndToEndId?: string },
+    detailType: string,
+    data: (times: { receivedAt: string; answerDeadline: string }) => unknown,
+  ): Promise<Step> {
+    const sagaId = inboundSagaId(opening.instructionId);
+    const ids = { endToEndId: opening.instructionId };
+    const reason = `${detailType === INBOUND_EVENTS.decisionRequested ? 'pacs.008' : 'pacs.004'} ${opening.bizMsgIdr} received`;
+    const facts: Record<string, string> = {
+      receivedAt: opening.receivedAt.toISOString(),
+      answerDeadline: new Date(opening.start + decisionLimitMs).toISOString(),
+      amount: opening.amount,
+      ...(opening.originalEndToEndId === undefined ? {} : { originalEndToEndId: opening.originalEndToEndId }),
+    };
+    const created = await deps.sagas.create({ sagaId, ids, reason: `${reason} [source ${opening.resourceId}]`, attempt: scope.attempt, facts });
+    const { saga } = created;
+    if (created.status === 'already-applied' && sourceOf(saga.history[0]?.reason ?? '') !== opening.resourceId) return recorded('duplicate', sagaId, ids);
+    // As first recorded, so that a redelivery publishes the same request.
+    const times = { receivedAt: saga.facts.receivedAt ?? facts.receivedAt ?? '', answerDeadline: saga.facts.answerDeadline ?? facts.answerDeadline ?? '' };
+    const audit = created.status === 'applied' ? [transitionAuditRecord(origin(scope, sagaId, ids), { from: null, to: 'RECEIVED', reason })] : [];
+    return { disposition: created.status === 'applied' ? 'applied' : 'redelivered', events: [event(scope, detailType, sagaId, ids, data(times))], audit, sagaId, ids };
+  }
+
+  /** A payment to one of our customers: core banking decides (`InboundPaymentDecisionRequested`). */
   async function onInboundPayment(scope: Scope, bizMsgIdr: string, tx: CreditTransfer, resourceId: string, receivedAt: Date): Promise<Step> {
     if (tx.creditorAgentIspb !== deps.ispb) return recorded('not-for-us');
     if (!SAGA_KEY.test(tx.endToEndId)) return recorded('unknown-saga');
-    const sagaId = inboundSagaId(tx.endToEndId);
-    const ids = { endToEndId: tx.endToEndId };
     const accepted = Date.parse(tx.acceptanceDateTime);
+    // The SPI's limits run from AccptncDtTm (Manual de Tempos do Pix: t0'); our receipt when that is later.
     const start = Number.isFinite(accepted) ? Math.min(accepted, receivedAt.getTime()) : receivedAt.getTime();
-    const reason = `pacs.008 ${bizMsgIdr} received`;
-    const created = await deps.sagas.create({
-      sagaId, ids, reason: `${reason} [source ${resourceId}]`, attempt: scope.attempt,
-      facts: { receivedAt: receivedAt.toISOString(), answerDeadline: new Date(start + decisionLimitMs).toISOString(), amount: tx.amount },
-    });
-    const { saga } = created;
-    if (created.status === 'already-applied' && sourceOf(saga.history[0]?.reason ?? '') !== resourceId) return recorded('duplicate', sagaId, ids);
-    const data: InboundPaymentDecisionRequestedData = {
-      channel: 'spi', endToEndId: tx.endToEndId, bizMsgIdr, resourceId, amount: tx.amount, acceptanceDateTime: tx.acceptanceDateTime,
-      // As first recorded, so that a redelivery publishes the same request.
-      receivedAt: saga.facts.receivedAt ?? receivedAt.toISOString(), answerDeadline: saga.facts.answerDeadline ?? new Date(start + decisionLimitMs).toISOString(),
+    return openInbound(scope, { instructionId: tx.endToEndId, bizMsgIdr, resourceId, receivedAt, start, amount: tx.amount }, INBOUND_EVENTS.decisionRequested, (times): InboundPaymentDecisionRequestedData => ({
+      channel: 'spi', endToEndId: tx.endToEndId, bizMsgIdr, resourceId, amount: tx.amount, acceptanceDateTime: tx.acceptanceDateTime, ...times,
       localInstrument: tx.localInstrument,
       ...(tx.txId === undefined ? {} : { txId: tx.txId }),
       ...(tx.purpose === undefined ? {} : { purpose: tx.purpose }),
       ...(tx.remittanceInformation === undefined ? {} : { remittanceInformation: tx.remittanceInformation }),
       debtor: { name: tx.debtor.name, taxId: tx.debtor.taxId }, debtorAccount: { ...tx.debtorAccount }, debtorAgentIspb: tx.debtorAgentIspb,
       creditor: { taxId: tx.creditor.taxId }, creditorAccount: { ...tx.creditorAccount }, creditorAgentIspb: tx.creditorAgentIspb,
-    };
-    const audit = created.status === 'applied' ? [transitionAuditRecord(origin(scope, sagaId, ids), { from: null, to: 'RECEIVED', reason })] : [];
-    return { disposition: created.status === 'applied' ? 'applied' : 'redelivered', events: [event(scope, INBOUND_EVENTS.decisionRequested, sagaId, ids, data)], audit, sagaId, ids };
+    }));
   }
 
   /**
@@ -526,20 +527,22 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     return { disposition: 'applied', events: [event(scope, INBOUND_EVENTS.echoReceived, sagaId, ids, data)], audit: [], sagaId, ids };
   }
 
-  async function onReturn(scope: Scope, bizMsgIdr: string, ret: PaymentReturn, resourceId: string): Promise<Step> {
+  /**
+   * A pacs.004 returning (part of) a payment we sent: the SPI waits for our pacs.002 as for a
+   * pacs.008 (the credited participant answers, bacen/pix-api#184), so core banking decides
+   * (`InboundReturnDecisionRequested`) on the saga `IN#<RtrId>`.
+   */
+  async function onReturn(scope: Scope, bizMsgIdr: string, ret: PaymentReturn, resourceId: string, receivedAt: Date): Promise<Step> {
     if (ret.creditorAgentIspb !== deps.ispb) return recorded('not-for-us');
-    if (!SAGA_KEY.test(ret.originalEndToEndId)) return recorded('unknown-saga');
-    // The return belongs to the payment it returns (ours, long SETTLED: nothing to transition).
-    const sagaId = paymentSagaId(ret.originalEndToEndId);
-    const ids = { endToEndId: ret.originalEndToEndId, bizMsgIdr };
-    const data: PaymentReturnedData = {
+    if (!SAGA_KEY.test(ret.returnId)) return recorded('unknown-saga');
+    const opening = { instructionId: ret.returnId, bizMsgIdr, resourceId, receivedAt, start: receivedAt.getTime(), amount: ret.amount, originalEndToEndId: ret.originalEndToEndId };
+    return openInbound(scope, opening, INBOUND_EVENTS.returnDecisionRequested, (times): InboundReturnDecisionRequestedData => ({
       channel: 'spi', returnId: ret.returnId, originalEndToEndId: ret.originalEndToEndId, amount: ret.amount,
       reason: { code: ret.reason.code, ...(ret.reason.additionalInformation === undefined ? {} : { additionalInformation: ret.reason.additionalInformation }) },
       debtorAgentIspb: ret.debtorAgentIspb, creditorAgentIspb: ret.creditorAgentIspb,
       ...(ret.remittanceInformation === undefined ? {} : { remittanceInformation: ret.remittanceInformation }),
-      bizMsgIdr, resourceId,
-    };
-    return publishFactOnce(scope, `RETURN#${ret.returnId}`, resourceId, { sagaId, ids }, VERIFIED_EVENTS.paymentReturned, data);
+      bizMsgIdr, resourceId, ...times,
+    }));
   }
 
   async function onEchoAnswer(scope: Scope, message: Pibr002, resourceId: string): Promise<Step> {
@@ -562,7 +565,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       case 'pacs.008':
         return Promise.all(message.message.transactions.map((tx) => onInboundPayment(scope, message.message.appHdr.bizMsgIdr, tx, resourceId, receivedAt)));
       case 'pacs.004':
-        return Promise.all(message.message.returns.map((ret) => onReturn(scope, message.message.appHdr.bizMsgIdr, ret, resourceId)));
+        return Promise.all(message.message.returns.map((ret) => onReturn(scope, message.message.appHdr.bizMsgIdr, ret, resourceId, receivedAt)));
       case 'pibr.002':
         return [await onEchoAnswer(scope, message.message, resourceId)];
       case 'pibr.001':

@@ -5,7 +5,5 @@ export type { VerifyHandlerDeps } from './handler.ts';
 export { decodeVerifyInput, decodeDictResponseReceived, DICT_RESPONSE_RECEIVED } from './verify-input.ts';
 export type { VerifyInput, DictResponseReceivedData } from './verify-input.ts';
 export { bcbTrustStore } from './bcb-trust.ts';
-export { FactStore } from './fact-store.ts';
-export type { FactStoreOptions, FactClaim } from './fact-store.ts';
 export { S3Quarantine, quarantineKey } from './quarantine.ts';
 export type { QuarantinePort, QuarantineEntry } from './quarantine.ts';

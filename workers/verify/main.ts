@@ -10,7 +10,6 @@ import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
 import { bcbTrustStore } from './bcb-trust.ts';
-import { FactStore } from './fact-store.ts';
 import { DEFAULT_INBOUND_DECISION_LIMIT_MS, createVerifyHandler } from './handler.ts';
 import { S3Quarantine } from './quarantine.ts';
 import { decodeVerifyInput } from './verify-input.ts';
@@ -67,7 +66,6 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
         trustStore,
         sagas: new SagaStore(table),
         index: new BizMsgIndex({ ...table, ttlAttribute: topology.sagaTable.ttlAttribute }),
-        facts: new FactStore({ ...table, ttlAttribute: topology.sagaTable.ttlAttribute }),
         claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
         quarantine: new S3Quarantine({ client: clients.s3, bucket: topology.payloadBucket }),
         maxXmlBytes,

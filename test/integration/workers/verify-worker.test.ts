@@ -274,7 +274,7 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     expect((await sagas.get(sagaId))?.state).toBe('COMPLETED');
   });
 
-  it('asks core banking once about an inbound pacs.008 (saga IN# RECEIVED), rejects it on the SPI\'s AB03, and publishes a pacs.004 as PaymentReturned', async () => {
+  it('asks core banking once about an inbound pacs.008 (saga IN# RECEIVED), rejects it on the SPI\'s AB03, and asks core banking about a pacs.004 returning our payment', async () => {
     const inbound = generateEndToEndId('99999005');
     await deliver(newResourceId(), await signedPacs008(bcb, inboundTransfer(inbound, ISPB)));
     expect((await factOf(inboundSagaId(inbound), 'InboundPaymentDecisionRequested')).detail.data).toMatchObject({ endToEndId: inbound, amount: '321.09', creditorAgentIspb: ISPB });
@@ -290,7 +290,9 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     const original = generateEndToEndId(ISPB);
     const returnId = generateReturnId('99999005');
     await deliver(newResourceId(), await signedPacs004(bcb, { returnId, originalEndToEndId: original, amount: '5.00', reason: { code: 'FR01' }, debtorAgentIspb: '99999005', creditorAgentIspb: ISPB }));
-    expect((await factOf(paymentSagaId(original), 'PaymentReturned')).detail.data).toMatchObject({ returnId, amount: '5.00', reason: { code: 'FR01' } });
+    // A return of our payment is decided like a payment to us: the SPI waits for our pacs.002.
+    expect((await factOf(inboundSagaId(returnId), 'InboundReturnDecisionRequested')).detail.data).toMatchObject({ returnId, originalEndToEndId: original, amount: '5.00', reason: { code: 'FR01' } });
+    expect((await sagas.get(inboundSagaId(returnId)))?.state).toBe('RECEIVED');
   });
 
   it('verifies DICT answers: a signed 201 completes the saga, a signed 409 problem rejects it', async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim-check/index.ts';
 import { decodeInboundPaymentDecided, echoSagaId, inboundSagaId, newTraceparent } from '../../../shared/events/index.ts';
 import type { EventDetail, MessageSignedData } from '../../../shared/events/index.ts';
-import { generateEndToEndId, generateMessageId, parsePacs002, parsePibr002, validateSpiMessage } from '../../../shared/iso20022/index.ts';
+import { generateEndToEndId, generateMessageId, generateReturnId, parsePacs002, parsePibr002, validateSpiMessage } from '../../../shared/iso20022/index.ts';
 import type { HandlerContext, Outcome } from '../../../shared/runtime/index.ts';
 import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
 import { createSignHandler, decodeSignRequest } from '../../../workers/sign/index.ts';
@@ -91,6 +91,16 @@ describe('sign worker: answering inbound payments', () => {
     expect(saga?.facts.answer).toBe('ACSP');
     expect(pointers.get(pacs002.appHdr.bizMsgIdr)).toBe(inboundSagaId(e2e));
     expect(outcome.audit.map((r) => [r.transition_from, r.transition_to])).toEqual([['RECEIVED', 'SIGNED']]);
+  });
+
+  it('answers a return of our payment naming the RtrId and the returned payment, valid against the XSD', async () => {
+    sagas = new FakeSagas();
+    const returnId = generateReturnId(PAYER);
+    const original = generateEndToEndId(ISPB);
+    sagas.add(inboundSagaId(returnId), 'RECEIVED', { endToEndId: returnId, facts: { receivedAt: '2026-12-07T10:00:00.100Z', answerDeadline: '2026-12-07T10:00:32.000Z', amount: '10.00', originalEndToEndId: original } });
+    const xml = signedXml(await createSignHandler(deps)(decision(returnId, { decision: 'ACSP', decidedAt: '2026-12-07T10:00:01.000Z' }), context));
+    await expect(validateSpiMessage(xml, 'pacs.002.spi.1.17')).resolves.toBeUndefined();
+    expect(parsePacs002(xml).statuses).toEqual([{ originalInstructionId: returnId, originalEndToEndId: original, status: 'ACSP' }]);
   });
 
   it('answers RJCT with the reason core banking gave', async () => {

@@ -5,7 +5,7 @@ import { buildDictProblem } from '../../../shared/dict/index.ts';
 import {
   decodeDictOperationFailed, decodeDictResponseVerified, decodeEchoAnswered, decodeEchoReceived, decodeEventBody, decodeInboundPaymentDecisionRequested,
   decodeInboundPaymentRejected, decodeInboundPaymentSettled, decodeMessageRejected,
-  decodeOutcomeConflict, decodePaymentRejected, decodeRejectionAmbiguous, decodePaymentReturned, decodePaymentSettled, decodeSignatureInvalid, dictSagaId, echoSagaId, encodeEventBody,
+  decodeOutcomeConflict, decodePaymentRejected, decodeRejectionAmbiguous, decodeInboundReturnDecisionRequested, decodePaymentSettled, decodeSignatureInvalid, dictSagaId, echoSagaId, encodeEventBody,
   inboundSagaId, newTraceparent, parseEventDetail, paymentSagaId,
 } from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
@@ -14,7 +14,7 @@ import type { EventToPublish, HandlerContext, Outcome } from '../../../shared/ru
 import { pemSigningKey, signDict, TrustStore } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../../shared/xmldsig/index.ts';
 import { createVerifyHandler, decodeVerifyInput } from '../../../workers/verify/index.ts';
-import type { FactClaim, QuarantineEntry, VerifyHandlerDeps, VerifyInput } from '../../../workers/verify/index.ts';
+import type { QuarantineEntry, VerifyHandlerDeps, VerifyInput } from '../../../workers/verify/index.ts';
 import { createTestPki } from '../../support/test-pki.ts';
 import type { TestPki } from '../../support/test-pki.ts';
 import { silentLogger } from '../runtime/fakes.ts';
@@ -58,7 +58,6 @@ function world(): World {
   const sagas = new FakeSagas();
   const quarantined: QuarantineEntry[] = [];
   const pointers = new Map<string, string>();
-  const facts = new Map<string, string>();
   const kept = new Map<string, string>();
   const claimCheck: ClaimCheckStore = {
     put: (key, body) => Promise.resolve(void kept.set(key, body)).then((): ClaimCheckReference => ({ bucket: 'payloads', key })),
@@ -72,13 +71,6 @@ function world(): World {
       trustStore,
       sagas,
       index: { sagaOfMessage: (b) => Promise.resolve(pointers.get(`message:${b}`)), sagaOfEcho: (d) => Promise.resolve(pointers.get(`echo:${d}`)) },
-      facts: {
-        claim: (fact, source): Promise<FactClaim> => {
-          const first = facts.get(fact);
-          if (first === undefined) facts.set(fact, source);
-          return Promise.resolve(first === undefined ? 'first' : first === source ? 'same-source' : 'other-source');
-        },
-      },
       claimCheck,
       quarantine: { put: (entry) => Promise.resolve(void quarantined.push(entry)).then(() => ({ bucket: 'payloads', key: entry.key })) },
     },
@@ -97,7 +89,7 @@ const DECODERS: Readonly<Record<string, (data: unknown) => unknown>> = {
   InboundPaymentRejected: decodeInboundPaymentRejected,
   EchoReceived: decodeEchoReceived,
   UnsupportedMessageReceived: (data) => data,
-  PaymentReturned: decodePaymentReturned,
+  InboundReturnDecisionRequested: decodeInboundReturnDecisionRequested,
   EchoAnswered: decodeEchoAnswered,
   DictResponseVerified: decodeDictResponseVerified,
   DictOperationFailed: decodeDictOperationFailed,
@@ -343,14 +335,23 @@ describe('verify handler: other SPI messages', () => {
     expect(types(await spi(deps, xml, 'U2'))).toEqual(['SignatureInvalid']);
   });
 
-  it('turns a pacs.004 into PaymentReturned on the original payment\'s saga', async () => {
-    const { deps } = world();
+  it('asks core banking to decide on a pacs.004 returning our payment (saga IN#<RtrId>, never a credit), and settles it on ACCC', async () => {
+    const { deps, sagas } = world();
     const original = e2e();
     const returnId = generateReturnId('99999005');
     const xml = await signedPacs004(bcb, { returnId, originalEndToEndId: original, amount: '10.00', reason: { code: 'MD06' }, debtorAgentIspb: '99999005', creditorAgentIspb: ISPB });
-    const returned = only(await spi(deps, xml));
-    expect(returned.detailType).toBe('PaymentReturned');
-    expect(returned.detail).toMatchObject({ sagaId: paymentSagaId(original), endToEndId: original, data: { returnId, amount: '10.00', reason: { code: 'MD06' } } });
+    const requested = only(await spi(deps, xml));
+    expect(requested.detailType).toBe('InboundReturnDecisionRequested');
+    expect(requested.detail).toMatchObject({ sagaId: inboundSagaId(returnId), endToEndId: returnId, data: { returnId, originalEndToEndId: original, amount: '10.00', reason: { code: 'MD06' } } });
+    expect(sagas.sagas.get(inboundSagaId(returnId))).toMatchObject({ state: 'RECEIVED', facts: { originalEndToEndId: original, amount: '10.00' } });
+    await sagas.transition({ sagaId: inboundSagaId(returnId), to: 'SIGNED', reason: 'test', attempt: 1, idempotencyKey: 'sign' });
+    await sagas.transition({ sagaId: inboundSagaId(returnId), to: 'TRANSMITTING', reason: 'test', attempt: 1, idempotencyKey: 'transmitting' });
+    await sagas.transition({ sagaId: inboundSagaId(returnId), to: 'TRANSMITTED', reason: 'test', attempt: 1, idempotencyKey: 'transmitted' });
+    // The SPI's pacs.002 about a return names the RtrId as OrgnlInstrId and the original EndToEndId.
+    const settled = only(await spi(deps, await signedPacs002(bcb, { ...statusOf(original, 'ACCC'), originalInstructionId: returnId })));
+    expect(settled.detailType).toBe('InboundPaymentSettled');
+    expect(settled.detail.data).toMatchObject({ endToEndId: original, originalInstructionId: returnId, amount: '10.00' });
+    expect(sagas.sagas.get(inboundSagaId(returnId))?.state).toBe('SETTLED');
   });
 
   it('turns a pibr.002 into EchoAnswered and the echo saga COMPLETED', async () => {
