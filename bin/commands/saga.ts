@@ -4,15 +4,15 @@ import type { Command, CommandIo } from './command.ts';
 
 const USAGE = `usage: selo saga show <EndToEndId|RequestId|sagaId> [--json]
        selo saga list --state <STATE> [--limit 50] [--json]
-show prints one payment's, DICT operation's or echo's saga: state, ids, full history (time,
-from → to, reason, attempt) and registered compensations. list shows the sagas in one state,
+show prints one payment's (ours, or one to our customers), DICT operation's or echo's saga: state,
+ids, full history (time, from → to, reason, attempt), registered compensations and recorded facts. list shows the sagas in one state,
 oldest change first (e.g. IN_DOUBT, COMPENSATION_FAILED, OUTCOME_CONFLICT).
 Exit codes: 0 found, 1 not found, 2 bad usage or configuration.`;
 
-/** The saga ids an operator's id may name: a saga id as is, else a payment, DICT operation or echo. */
+/** The saga ids an operator's id may name: a saga id as is, else a payment (ours, or to our customers), DICT operation or echo. */
 export function sagaIdCandidates(id: string): string[] {
   if (id.includes('#')) return [id];
-  return [`PAY#${id}`, `DICT#${id}`, `ECHO#${id}`];
+  return [`PAY#${id}`, `IN#${id}`, `DICT#${id}`, `ECHO#${id}`];
 }
 
 function idsOf(saga: Saga): string {
@@ -32,6 +32,8 @@ export function formatSaga(saga: Saga): string {
   for (const c of saga.compensations) {
     lines.push(`    #${c.seq} ${c.step}: ${c.action} ${JSON.stringify(c.params)}  ${c.status}  attempts ${c.attempts}${c.lastError === null ? '' : `  last error ${c.lastError}`}`);
   }
+  const facts = Object.entries(saga.facts);
+  if (facts.length > 0) lines.push(`  facts: ${facts.map(([name, value]) => `${name}=${value}`).join(' ')}`);
   return `${lines.join('\n')}\n`;
 }
 
