@@ -79,13 +79,27 @@ export const OPERATIONS_ALERTS: readonly string[] = [
   'UnsupportedMessageReceived',
 ];
 
-/** selo's topology. */
+/**
+ * selo's topology.
+ *
+ * Visibility timeouts are short so that the messages a crashed worker held come back within
+ * seconds, inside the SPI's limits (a pacs.008 settles or is rejected AB03 40 s after its
+ * acceptance, IN BCB 5/2020; a receiver is measured in seconds, Manual de Tempos do Pix): with 60 s,
+ * every payment in flight at a task replacement ended AB03 (issue 15). They do not bound how long a
+ * handler may run: the runtime extends a message's visibility every third of the timeout while its
+ * handler runs (sqs-consumer heartbeat: every 2 s for 6 s), so a transmit waiting out the BCB's
+ * HTTP timeout (`SELO_BCB_TIMEOUT_MS`, 10 s) or a sign waiting for an HSM session
+ * (`SELO_HSM_ACQUIRE_TIMEOUT_MS`) keeps its message, and a heartbeat may fail once and still be in
+ * time. A second receive while the first still runs (a heartbeat lost twice) is harmless: every
+ * step is a conditional saga write. Transient failures set their own visibility (the backoff), so
+ * the retry budget (`maxReceiveCount`) keeps its meaning.
+ */
 export const TOPOLOGY: TopologyDeclaration = {
   queues: [
-    { key: 'sign', purpose: 'requests from core banking, to be signed in the HSM', visibilityTimeoutSeconds: 30, maxReceiveCount: 5, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
-    { key: 'transmit', purpose: 'signed messages, to be sent to the BCB over mTLS', visibilityTimeoutSeconds: 60, maxReceiveCount: 8, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
-    { key: 'verify', purpose: 'messages from the BCB, to be signature-checked and published', visibilityTimeoutSeconds: 30, maxReceiveCount: 5, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
-    { key: 'compensate', purpose: 'definite failures, to be compensated once', visibilityTimeoutSeconds: 60, maxReceiveCount: 6, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
+    { key: 'sign', purpose: 'requests from core banking (and answers to the BCB), to be signed in the HSM', visibilityTimeoutSeconds: 6, maxReceiveCount: 5, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
+    { key: 'transmit', purpose: 'signed messages, to be sent to the BCB over mTLS', visibilityTimeoutSeconds: 6, maxReceiveCount: 8, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
+    { key: 'verify', purpose: 'messages from the BCB, to be signature-checked and published', visibilityTimeoutSeconds: 6, maxReceiveCount: 5, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
+    { key: 'compensate', purpose: 'definite failures, to be compensated once', visibilityTimeoutSeconds: 10, maxReceiveCount: 6, messageRetentionSeconds: 4 * DAY, dlqRetentionSeconds: 14 * DAY },
     { key: 'operations', purpose: 'alerts for operations: in-doubt payments, failed compensations, conflicting outcomes', visibilityTimeoutSeconds: 30, maxReceiveCount: 10, messageRetentionSeconds: 14 * DAY, dlqRetentionSeconds: 14 * DAY },
   ],
   rules: [

@@ -44,10 +44,12 @@ const handler: Handler<{ amount: string }> = (message) => {
   attemptsBySaga.set(detail.sagaId, seen);
   if (detail.data.amount === 'flaky' && seen === 1) return Promise.reject(new TransientError('HSM_BUSY', 'all sessions busy'));
   const origin = { worker: 'sign', system: 'spi' as const, sagaId: detail.sagaId, endToEndId: detail.endToEndId ?? '' };
-  return Promise.resolve({
+  // Longer than the queue's visibility timeout: only the runtime's heartbeat keeps it invisible.
+  const pause = detail.data.amount === 'slow' ? 9_000 : 0;
+  return new Promise((resolve) => setTimeout(resolve, pause)).then(() => ({
     events: [{ detailType: 'MessageSigned', detail: deriveDetail(detail, { signed: true }) }],
     audit: [transitionAuditRecord(origin, { from: 'REQUESTED', to: 'SIGNED', reason: 'signed' })],
-  });
+  }));
 };
 
 async function receiveUntil(url: string, predicate: (body: string) => boolean, timeoutMs = 8_000): Promise<{ body: string; attributes: Record<string, string> }> {
@@ -144,6 +146,16 @@ describe('WorkerRuntime against the local stack', () => {
     expect(attemptsBySaga.get(paymentSagaId(e2e))).toBe(2);
     expect(Date.now() - sent).toBeGreaterThanOrEqual(500);
   });
+
+  it('keeps a message whose handler outlasts the visibility timeout from being delivered twice (heartbeat)', async () => {
+    const declared = topology.queues.find((q) => q.key === 'sign')!;
+    expect(declared.visibilityTimeoutSeconds).toBeLessThan(9);
+    const e2e = endToEndId();
+    await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: queue('sign').url, MessageBody: paymentRequested(e2e, { amount: 'slow' }) }));
+    await receiveUntil(queue('transmit').url, (body) => body.includes(e2e), 20_000);
+    await waitFor('deletion', () => runtime.inFlight === 0, 5_000);
+    expect(attemptsBySaga.get(paymentSagaId(e2e))).toBe(1);
+  }, 30_000);
 
   it('reports ready while polling with a healthy audit producer', async () => {
     const response = await fetch(`http://127.0.0.1:${runtime.healthPort ?? 0}/ready`);

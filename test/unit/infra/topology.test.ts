@@ -22,7 +22,26 @@ describe('topology', () => {
     }
   });
 
-  it('names every resource after the environment', () => {
+  it('brings a crashed worker\'s messages on the payment path back within seconds, well inside the SPI\'s 40 s', () => {
+    for (const key of ['sign', 'transmit', 'verify', 'compensate']) {
+      const queue = TOPOLOGY.queues.find((q) => q.key === key);
+      expect(queue?.visibilityTimeoutSeconds, key).toBeLessThanOrEqual(10);
+      // The runtime's heartbeat (a third of the timeout) must fire at least twice per timeout.
+      expect(queue?.visibilityTimeoutSeconds, key).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it('sends core banking\'s decisions on inbound payments and the SPI\'s echoes to the sign worker, and their alerts to operations', () => {
+    const answers = resolveTopology('local').rules.find((r) => r.key === 'answers-to-sign');
+    expect(answers?.targets).toEqual([{ queue: 'sign' }]);
+    expect(answers?.eventPattern).toEqual({ $or: [{ source: ['core.banking'], 'detail-type': ['InboundPaymentDecided'] }, { source: ['selo.verify'], 'detail-type': ['EchoReceived'] }] });
+    const alerts = resolveTopology('local').rules.find((r) => r.key === 'alerts-to-operations');
+    expect(alerts?.eventPattern['detail-type']).toEqual(expect.arrayContaining(['InboundDecisionLate', 'UnsupportedMessageReceived']));
+    // Nothing on the receiving side is compensated: no money moved before the SPI settled.
+    expect(COMPENSATION_TRIGGERS).not.toContain('InboundPaymentRejected');
+  });
+
+    it('names every resource after the environment', () => {
     const topology = resolveTopology('prod');
     expect(topology.eventBusName).toBe('selo-prod-bus');
     expect(topology.auditStream.name).toBe('selo-prod-audit');
