@@ -4,9 +4,9 @@ import { InboundWorld, until } from './inbound-support.ts';
 
 let world: InboundWorld;
 
-// 150 s: payments whose messages the killed process held come back after their queue's
-// visibility timeout (up to 60 s today) and are still answered in time.
-beforeAll(async () => (world = await InboundWorld.start(150_000)), 60_000);
+// The SPI's own 40 s: what the killed process held comes back after its queue's visibility
+// timeout (6 s) and is still answered in time.
+beforeAll(async () => (world = await InboundWorld.start(40_000)), 60_000);
 afterAll(async () => world?.close());
 
 function exited(child: ChildProcess): Promise<void> {
