@@ -67,6 +67,13 @@ export interface BcbSimulator {
   readonly dict: DictService;
   /** Simulated payer PSPs paying a participant (the inbound traffic generator). */
   readonly inbound: InboundTrafficControl;
+  /**
+   * Sends a signed pibr.001 (the SPI's echo request) to `ispb`'s stream and returns its BizMsgIdr;
+   * the participant's pibr.002 repeating `data` is recorded in {@link Ledger.echoes}.
+   * `data` is 1–35 characters; by default a fresh 32-hex-digit value, so that answers match one echo.
+   * @throws RangeError naming `ispb` or `data` when malformed.
+   */
+  echo(ispb: string, data?: string): string;
   /** Messages waiting on `ispb`'s stream (not delivered or returned for redelivery). */
   queued(ispb: string): number;
   /** Open streams of `ispb`. */
@@ -214,6 +221,17 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     claimCompletionPeriodMs: options.dictClaimCompletionPeriodMs,
   });
   const callerIspb = new WeakMap<object, string | undefined>();
+
+  function echo(ispb: string, data: string = newResourceId()): string {
+    if (typeof ispb !== 'string' || !/^[0-9A-Z]{8}$/.test(ispb) || ispb === options.bcbIspb) {
+      throw new RangeError(`echo ispb must be a participant's ISPB (8 characters [0-9A-Z], not the BCB's), got ${JSON.stringify(ispb)}`);
+    }
+    // pibr.001 EchoTxInf/Data is Max35Text (catalogue 5.13.1); checked here, since the message is built at first delivery.
+    if (typeof data !== 'string' || data.length < 1 || data.length > 35) throw new RangeError(`echo data must be 1 to 35 characters, got ${JSON.stringify(data)}`);
+    const { header } = emitter.pibr001(ispb, data);
+    ledger.recordEcho({ bizMsgIdr: header.bizMsgIdr, toIspb: ispb, data, sentAt: header.creDt });
+    return header.bizMsgIdr;
+  }
 
   function ispbOf(req: IncomingMessage): string | undefined {
     const socket = req.socket as TLSSocket;
@@ -515,6 +533,15 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
       if (route === 'GET /ledger/received') return reply(200, ledger.received());
       if (route === 'GET /ledger/sent') return reply(200, ledger.sent(path.searchParams.get('ispb') ?? undefined));
       if (route === 'GET /ledger/positions') return reply(200, ledger.positions());
+      if (route === 'GET /ledger/echoes') return reply(200, ledger.echoes(path.searchParams.get('ispb') ?? undefined));
+      if (req.method === 'POST' && parts[0] === 'echo' && parts[1] !== undefined && parts.length === 2) {
+        const body = await readJson();
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new TypeError('the echo body must be a JSON object { "data"?: string }');
+        const data = (body as { data?: unknown }).data;
+        if (data !== undefined && typeof data !== 'string') throw new TypeError(`echo data must be a string, got ${JSON.stringify(data)}`);
+        const bizMsgIdr = echo(parts[1], data);
+        return reply(200, ledger.echoes(parts[1]).find((e) => e.bizMsgIdr === bizMsgIdr));
+      }
       if (route === 'GET /faults') return reply(200, { current: faults.current, counts: faults.counts });
       if (route === 'PUT /faults') {
         faults.set((await readJson()) as FaultSettings);
@@ -592,6 +619,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     participants,
     dict,
     inbound: { start: (settings) => inbound.start(settings), stop: () => inbound.stop(), status: () => inbound.status() },
+    echo,
     queued: (ispb) => mailboxes.get(ispb)?.size ?? 0,
     openStreams: (ispb) => mailboxes.get(ispb)?.streams.size ?? 0,
     idle: () => processor.idle(),

@@ -5,9 +5,10 @@ export type { BcbSimulatorOptions, ParticipantOptions, ReceiverBehaviour, Resolv
 export { FaultController, corruptSignature, validateFaults } from './faults.ts';
 export type { FaultSettings, FaultCounts, RequestFault } from './faults.ts';
 export { Ledger } from './ledger.ts';
+export { RETURN_TIMEOUT_REASON } from './settlement-engine.ts';
 export { DEFAULT_INBOUND_PAYER_ISPBS, InboundTraffic, MAX_INBOUND_RATE_PER_SECOND, fakeCpf, resolveInboundTraffic } from './inbound-traffic.ts';
 export type { InboundTrafficControl, InboundTrafficDeps, InboundTrafficOptions, InboundTrafficStatus, ResolvedInboundTraffic } from './inbound-traffic.ts';
-export type { LedgerPayment, LedgerSummary, PaymentStatus, ReceivedMessage, ReceivedOutcome, SentMessage } from './ledger.ts';
+export type { LedgerEcho, LedgerPayment, LedgerSummary, PaymentStatus, ReceivedMessage, ReceivedOutcome, SentMessage } from './ledger.ts';
 export { DictService } from './dict-service.ts';
 export type { DictClaim, DictEntry, DictAnswer, DictRequest, DictServiceDeps } from './dict-service.ts';
 export { CLAIM_TRANSITIONS, CLAIM_REASON_RULES, CLAIMABLE_KEY_TYPES, ClaimRuleViolation, decideClaimOperation } from './claim-rules.ts';

@@ -74,6 +74,22 @@ export interface SentMessage {
   readonly simulatedRecipient?: boolean;
 }
 
+/** One pibr.001 (echo request) the simulated SPI sent to a participant, and its answer. */
+export interface LedgerEcho {
+  /** BizMsgIdr of the pibr.001. */
+  readonly bizMsgIdr: string;
+  /** ISPB of the participant it was sent to. */
+  readonly toIspb: string;
+  /** `EchoTxInf/Data`: what the answer's `OrgnlData` must repeat. */
+  readonly data: string;
+  /** When it was queued (ISO, UTC). */
+  readonly sentAt: string;
+  /** When the participant's pibr.002 repeating `data` was accepted (the first such answer). */
+  answeredAt?: string;
+  /** BizMsgIdr of that pibr.002. */
+  answerBizMsgIdr?: string;
+}
+
 /** Counts per state. */
 export interface LedgerSummary {
   readonly received: number;
@@ -94,6 +110,7 @@ export class Ledger {
   private readonly paymentsById = new Map<string, LedgerPayment>();
   private readonly receivedList: ReceivedMessage[] = [];
   private readonly sentById = new Map<string, SentMessage>();
+  private readonly echoList: LedgerEcho[] = [];
   private readonly listeners = new Set<() => void>();
   private counts = { invalid: 0, duplicates: 0, pending: 0, settled: 0, rejected: 0 };
   /** Sent messages not confirmed, kept as a count: the summary is polled while thousands are queued. */
@@ -162,9 +179,15 @@ export class Ledger {
     this.changed();
   }
 
-  /** Records an answer `fromIspb` posted about a payment it receives (see {@link LedgerPayment.receiverAnswers}). */
-  noteAnswer(endToEndId: string, fromIspb: string, answer: string): void {
-    const payment = this.paymentsById.get(endToEndId);
+  /**
+   * Records an answer `fromIspb` posted (see {@link LedgerPayment.receiverAnswers}) about the
+   * payment its pacs.002 names: by `OrgnlInstrId`, the EndToEndId of a pacs.008 or the RtrId of
+   * a return; when the `OrgnlInstrId` names no payment at all, by `OrgnlEndToEndId`, so that an
+   * answer about a pacs.008 with a malformed `OrgnlInstrId` is on record too. Recorded only when
+   * `fromIspb` is the payment's receiver.
+   */
+  noteAnswer(about: { readonly originalInstructionId: string; readonly originalEndToEndId: string }, fromIspb: string, answer: string): void {
+    const payment = this.paymentsById.get(about.originalInstructionId) ?? this.paymentsById.get(about.originalEndToEndId);
     if (payment?.receiverIspb !== fromIspb) return;
     payment.receiverAnswers = [...(payment.receiverAnswers ?? []), answer];
   }
@@ -179,6 +202,35 @@ export class Ledger {
   payments(status?: PaymentStatus): Readonly<LedgerPayment>[] {
     const all = [...this.paymentsById.values()];
     return (status === undefined ? all : all.filter((p) => p.status === status)).map((p) => ({ ...p }));
+  }
+
+  /** Records a pibr.001 the simulator sent. */
+  recordEcho(echo: LedgerEcho): void {
+    this.echoList.push({ ...echo });
+    this.changed();
+  }
+
+  /**
+   * Records `fromIspb`'s pibr.002 repeating `data` as the answer to the oldest unanswered echo
+   * sent to it with that data, and returns that echo; with every such echo answered already
+   * (another pibr.002 repeating the same data), returns the first one unchanged. Undefined when
+   * no echo with this data was sent to `fromIspb`.
+   */
+  answerEcho(fromIspb: string, data: string, answerBizMsgIdr: string, at: Date): Readonly<LedgerEcho> | undefined {
+    const matching = this.echoList.filter((e) => e.toIspb === fromIspb && e.data === data);
+    const echo = matching.find((e) => e.answeredAt === undefined) ?? matching[0];
+    if (echo === undefined) return undefined;
+    if (echo.answeredAt === undefined) {
+      echo.answeredAt = at.toISOString();
+      echo.answerBizMsgIdr = answerBizMsgIdr;
+      this.changed();
+    }
+    return { ...echo };
+  }
+
+  /** Every echo sent, in order, optionally only those to one participant. */
+  echoes(toIspb?: string): Readonly<LedgerEcho>[] {
+    return (toIspb === undefined ? this.echoList : this.echoList.filter((e) => e.toIspb === toIspb)).map((e) => ({ ...e }));
   }
 
   /** Every inbound message, in arrival order. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { buildAdmi002, buildPacs002, buildPacs004, buildPacs008, generateMessageId } from '../../shared/iso20022/index.ts';
+import { buildAdmi002, buildPacs002, buildPacs004, buildPacs008, buildPibr001, generateMessageId } from '../../shared/iso20022/index.ts';
 import type { PaymentReturn } from '../../shared/iso20022/index.ts';
 import type { CreditTransfer, TransactionStatus } from '../../shared/iso20022/index.ts';
 import { signSpi } from '../../shared/xmldsig/index.ts';
@@ -64,7 +64,21 @@ export class SpiEmitter {
   }
 
   /** Queues a message built by `build` for `toIspb`. */
-  emit(toIspb: string, type: string, reference: string, status: string | undefined, build: (header: BcbHeader) => string): OutboundMessage {
+  emit(toIspb: string, type: string, reference: string | undefined, status: string | undefined, build: (header: BcbHeader) => string): OutboundMessage {
+    return this.emitWithHeader(toIspb, type, reference, status, build).message;
+  }
+
+  /** A pibr.001 (echo request) to `toIspb` carrying `data`; its BizMsgIdr is the ledger's reference. */
+  pibr001(toIspb: string, data: string): { readonly message: OutboundMessage; readonly header: BcbHeader } {
+    return this.emitWithHeader(toIspb, 'pibr.001', undefined, undefined, (header) =>
+      buildPibr001({ appHdr: header, msgId: header.bizMsgIdr, creDtTm: header.creDt, data }),
+    );
+  }
+
+  /** {@link SpiEmitter.emit}, also giving the header (a message about itself has its own BizMsgIdr as reference). */
+  private emitWithHeader(
+    toIspb: string, type: string, reference: string | undefined, status: string | undefined, build: (header: BcbHeader) => string,
+  ): { readonly message: OutboundMessage; readonly header: BcbHeader } {
     const bizMsgIdr = generateMessageId(this.bcbIspb);
     const header: BcbHeader = { fromIspb: this.bcbIspb, toIspb, bizMsgIdr, creDt: new Date().toISOString() };
     let signed: Promise<string> | undefined;
@@ -79,11 +93,11 @@ export class SpiEmitter {
     };
     const simulated = this.simulated(toIspb);
     this.ledger.recordSent({
-      resourceId: message.resourceId, toIspb, type, bizMsgIdr, reference, ...(status === undefined ? {} : { status }), createdAt: header.creDt, deliveries: 0, confirmed: false,
+      resourceId: message.resourceId, toIspb, type, bizMsgIdr, reference: reference ?? bizMsgIdr, ...(status === undefined ? {} : { status }), createdAt: header.creDt, deliveries: 0, confirmed: false,
       ...(simulated ? { simulatedRecipient: true } : {}),
     });
     if (!simulated) this.mailbox(toIspb).enqueue(message);
-    return message;
+    return { message, header };
   }
 
   /** A pacs.002 about one transaction. */

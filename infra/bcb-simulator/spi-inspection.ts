@@ -10,6 +10,7 @@ import {
   parsePacs004,
   parsePacs008,
   parsePibr001,
+  parsePibr002,
 } from '../../shared/iso20022/index.ts';
 import type { AppHdr, CreditTransfer, PaymentReturn, TransactionStatus } from '../../shared/iso20022/index.ts';
 import { XmlParseError, parseXml } from '../../shared/xml/index.ts';
@@ -30,6 +31,8 @@ export type SpiContent =
   | { readonly type: 'pacs.002'; readonly statuses: readonly TransactionStatus[] }
   | { readonly type: 'pacs.004'; readonly returns: readonly PaymentReturn[] }
   | { readonly type: 'pibr.001'; readonly data: string }
+  /** A participant's answer to the SPI's echo: `OrgnlData` repeats the pibr.001's `Data`. */
+  | { readonly type: 'pibr.002'; readonly originalData: string }
   | { readonly type: 'unsupported'; readonly message: string }
   /** Reading the content failed unexpectedly (a defect): the processor raises it where it would have read the content. */
   | { readonly type: 'defect'; readonly message: string; readonly stack: string | undefined };
@@ -75,6 +78,8 @@ function readContent(type: string, parts: ReturnType<typeof envelopeParts>): Spi
       return { type, returns: parsePacs004(parts).returns };
     case 'pibr.001':
       return { type, data: parsePibr001(parts).data };
+    case 'pibr.002':
+      return { type, originalData: parsePibr002(parts).originalData };
     default:
       return { type: 'unsupported', message: type };
   }

@@ -100,7 +100,7 @@ export class SpiProcessor {
       // see that a participant never sent two different answers for one payment.
       const answered = inspection.content;
       if (answered !== undefined && 'type' in answered && answered.type === 'pacs.002') {
-        for (const status of answered.statuses) ledger.noteAnswer(status.originalEndToEndId, verifiedHeader.fromIspb, status.status === 'RJCT' ? `RJCT ${status.reason?.code ?? ''}`.trim() : status.status);
+        for (const status of answered.statuses) ledger.noteAnswer(status, verifiedHeader.fromIspb, status.status === 'RJCT' ? `RJCT ${status.reason?.code ?? ''}`.trim() : status.status);
       }
       if (this.seenBizMsgIdr.has(verifiedHeader.bizMsgIdr)) {
         ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_BIZMSGIDR', message: `BizMsgIdr ${verifiedHeader.bizMsgIdr} was already received` });
@@ -150,7 +150,9 @@ export class SpiProcessor {
           if (status.status !== 'ACSP' && status.status !== 'RJCT') {
             throw new Refusal('STATUS_NOT_ALLOWED', `a participant answers ACSP or RJCT, got ${status.status}`, '/Envelope/Document/FIToFIPmtStsRpt/TxInfAndSts/TxSts');
           }
-          this.deps.engine.answer(header.fromIspb, status.originalEndToEndId, status.status, status.reason);
+          // The answer names what it answers by OrgnlInstrId: a pacs.008's EndToEndId, or a pacs.004's
+          // RtrId (whose OrgnlEndToEndId is the returned payment's, pacs.002 XSD; bacen/pix-api #184, #250).
+          this.deps.engine.answer(header.fromIspb, status.originalInstructionId, status.status, status.reason, status.originalEndToEndId);
         }
         return;
       }
@@ -168,6 +170,15 @@ export class SpiProcessor {
         this.deps.emitter.emit(header.fromIspb, 'pibr.002', header.bizMsgIdr, undefined, (h) =>
           buildPibr002({ appHdr: h, msgId: h.bizMsgIdr, creDtTm: h.creDt, originalData: data }),
         );
+        return;
+      }
+      case 'pibr.002': {
+        // A participant answers the SPI's pibr.001 with a pibr.002 whose OrgnlData repeats the
+        // request's Data (catalogue 5.13.1, pibr.002 EchoRpt); an answer to no echo sent to it is refused.
+        const echo = this.deps.ledger.answerEcho(header.fromIspb, content.originalData, header.bizMsgIdr, now);
+        if (echo === undefined) {
+          throw new Refusal('ECHO_UNKNOWN', `OrgnlData ${JSON.stringify(content.originalData)} matches no pibr.001 the SPI sent to ${header.fromIspb}`, '/Envelope/Document/EchoRpt/EchoTxInf/OrgnlData');
+        }
         return;
       }
       case 'unsupported':

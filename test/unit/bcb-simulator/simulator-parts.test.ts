@@ -104,6 +104,27 @@ describe('ledger', () => {
     ledger.markSent('r2', 'confirmed');
     expect(ledger.summary()).toMatchObject({ sent: 3, unconfirmed: 1 });
   });
+
+  it('records an answer about a return under its RtrId, and only from the participant the return credits', () => {
+    const ledger = new Ledger();
+    ledger.addPayment({ endToEndId: 'E1', kind: 'pacs.008', payerIspb: 'A', receiverIspb: 'B', amount: '10.00', bizMsgIdr: 'M1', receivedAt: '', status: 'settled' });
+    ledger.addPayment({ endToEndId: 'D1', kind: 'pacs.004', originalEndToEndId: 'E1', payerIspb: 'B', receiverIspb: 'A', amount: '4.00', bizMsgIdr: 'M2', receivedAt: '', status: 'pending' });
+    ledger.noteAnswer({ originalInstructionId: 'D1', originalEndToEndId: 'E1' }, 'A', 'ACSP');
+    ledger.noteAnswer({ originalInstructionId: 'D1', originalEndToEndId: 'E1' }, 'B', 'ACSP');
+    ledger.noteAnswer({ originalInstructionId: 'E1', originalEndToEndId: 'E1' }, 'B', 'RJCT AC06');
+    expect(ledger.payment('D1')?.receiverAnswers).toEqual(['ACSP']);
+    expect(ledger.payment('E1')?.receiverAnswers).toEqual(['RJCT AC06']);
+  });
+
+  it('matches an echo answer by participant and data, keeping the first answer', () => {
+    const ledger = new Ledger();
+    ledger.recordEcho({ bizMsgIdr: 'M1', toIspb: 'A', data: 'ping', sentAt: '2026-01-01T00:00:00.000Z' });
+    ledger.recordEcho({ bizMsgIdr: 'M2', toIspb: 'B', data: 'pong', sentAt: '2026-01-01T00:00:00.000Z' });
+    expect(ledger.answerEcho('A', 'pong', 'MA1', new Date())).toBeUndefined();
+    expect(ledger.answerEcho('A', 'ping', 'MA2', new Date('2026-01-01T00:00:01.000Z'))).toMatchObject({ bizMsgIdr: 'M1', answerBizMsgIdr: 'MA2', answeredAt: '2026-01-01T00:00:01.000Z' });
+    expect(ledger.answerEcho('A', 'ping', 'MA3', new Date())).toMatchObject({ bizMsgIdr: 'M1', answerBizMsgIdr: 'MA2' });
+    expect(ledger.echoes('B')).toEqual([{ bizMsgIdr: 'M2', toIspb: 'B', data: 'pong', sentAt: '2026-01-01T00:00:00.000Z' }]);
+  });
 });
 
 describe('mailbox', () => {
