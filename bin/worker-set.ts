@@ -60,12 +60,47 @@ export function parseWorkerNames(text: string): WorkerName[] | undefined {
 }
 
 /**
+ * Reads every named worker's configuration (no I/O) and throws one `ConfigError` naming every
+ * problem of every worker, each once, with the workers it stops (`SELO_BCB_URL is required
+ * (transmit, receive)`), instead of the first worker's alone.
+ */
+export async function checkWorkerConfig(names: readonly WorkerName[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
+  const { ConfigError } = await import('../shared/config/index.ts');
+  const readers: Record<WorkerName, () => Promise<unknown>> = {
+    sign: async () => (await import('../workers/sign/index.ts')).readSignWorkerConfig(healthEnv(env, 'sign', names.length)),
+    transmit: async () => (await import('../workers/transmit/index.ts')).readTransmitWorkerConfig(healthEnv(env, 'transmit', names.length)),
+    receive: async () => (await import('../workers/receive/index.ts')).readReceiveWorkerConfig(healthEnv(env, 'receive', names.length)),
+    verify: async () => (await import('../workers/verify/index.ts')).readVerifyWorkerConfig(healthEnv(env, 'verify', names.length)),
+    compensate: async () => (await import('../workers/compensate/index.ts')).readCompensateWorkerConfig(healthEnv(env, 'compensate', names.length)),
+  };
+  const problems = new Map<string, { variable: string; problem: string; workers: WorkerName[] }>();
+  for (const name of names) {
+    try {
+      await readers[name]();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      for (const p of error.problems) {
+        const key = `${p.variable}\u0000${p.problem}`;
+        const seen = problems.get(key) ?? { ...p, workers: [] };
+        seen.workers.push(name);
+        problems.set(key, seen);
+      }
+    }
+  }
+  if (problems.size === 0) return;
+  const withWorkers = names.length > 1;
+  throw new ConfigError([...problems.values()].map((p) => ({ variable: p.variable, problem: withWorkers ? `${p.problem} (${p.workers.join(', ')})` : p.problem })));
+}
+
+/**
  * Starts workers in this process (what one ECS Fargate task runs, and what `selo up`, the demo
- * and the end-to-end tests run): all workers in a process share one pool of HSM sessions.
+ * and the end-to-end tests run): all workers in a process share one pool of HSM sessions. Every
+ * worker's configuration is checked first ({@link checkWorkerConfig}).
  */
 export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerSet> {
   const { logger } = options;
   const baseEnv = options.env;
+  await checkWorkerConfig(options.names, baseEnv);
   let pool: HsmPool | undefined;
   let hsmSessions = 0;
   if (options.names.includes('sign')) {

@@ -9,7 +9,7 @@ Configuration comes from the environment (see README); \`selo up\` prints the lo
 const LINGER_MS = 2_000;
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
-  const [{ parseWorkerNames, startWorkerSet }] = await Promise.all([import('../worker-set.ts')]);
+  const [{ checkWorkerConfig, parseWorkerNames, startWorkerSet }] = await Promise.all([import('../worker-set.ts')]);
   const [text, ...rest] = args;
   const names = text === undefined ? undefined : parseWorkerNames(text);
   if (names === undefined || rest.length > 0) {
@@ -31,6 +31,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const label = names.join(',');
   let workers;
   try {
+    // Every worker's problems at once, before selo's own configuration is read for the logger.
+    await checkWorkerConfig(names, io.env);
     const config = loadConfig(io.env);
     const logger = createLogger({ name: names.length === 1 ? `selo.${label}` : 'selo.workers', level: config.logLevel });
     workers = await startWorkerSet({ names, env: io.env, logger });

@@ -1,4 +1,4 @@
 export { EnvReader, ConfigError } from './env-reader.ts';
 export type { Env, ConfigProblem, ReadOptions } from './env-reader.ts';
-export { loadConfig, readAwsConfig } from './selo-config.ts';
+export { loadConfig, loadWorkerConfig, readAwsConfig } from './selo-config.ts';
 export type { SeloConfig, AwsConfig, AwsEndpoints } from './selo-config.ts';

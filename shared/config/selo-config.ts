@@ -1,5 +1,5 @@
-import { EnvReader } from './env-reader.ts';
-import type { Env } from './env-reader.ts';
+import { ConfigError, EnvReader } from './env-reader.ts';
+import type { ConfigProblem, Env } from './env-reader.ts';
 
 /** Endpoints of the AWS services selo uses; an absent endpoint means the real AWS one. */
 export interface AwsEndpoints {
@@ -72,4 +72,30 @@ export function loadConfig(env: Env = process.env): SeloConfig {
   const aws = readAwsConfig(reader);
   reader.finish();
   return { environment, ispb, logLevel, aws };
+}
+
+/**
+ * A worker's configuration: selo's own ({@link loadConfig}) and what `read` takes from the same
+ * environment, checked together, so that one {@link ConfigError} names every problem of both
+ * (a missing `SELO_ISPB` does not hide a missing `SELO_BCB_URL`).
+ */
+export function loadWorkerConfig<T extends object>(env: Env, read: (reader: EnvReader) => T): T & { config: SeloConfig } {
+  const problems: ConfigProblem[] = [];
+  let config: SeloConfig | undefined;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  const reader = new EnvReader(env);
+  const own = read(reader);
+  try {
+    reader.finish();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (config === undefined || problems.length > 0) throw new ConfigError(problems);
+  return { ...own, config };
 }

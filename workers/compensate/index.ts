@@ -1,4 +1,4 @@
-export { startCompensateWorker } from './main.ts';
+export { readCompensateWorkerConfig, startCompensateWorker } from './main.ts';
 export type { CompensateWorker, CompensateWorkerOptions } from './main.ts';
 export { createCompensateHandler, compensationId, compensationRequestId, CompensationOutcomePendingError, CompensationInvalidError, CompensationEscalatedError } from './handler.ts';
 export type { CompensateHandlerDeps } from './handler.ts';

@@ -1,8 +1,8 @@
 import { COMPENSATION_TRIGGERS, resolveTopology } from '../../infra/topology.ts';
 import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
-import { EnvReader, loadConfig } from '../../shared/config/index.ts';
-import type { Env } from '../../shared/config/index.ts';
+import { loadWorkerConfig } from '../../shared/config/index.ts';
+import type { Env, SeloConfig } from '../../shared/config/index.ts';
 import { COMPENSATE_SOURCE, decodeCompensationTrigger } from '../../shared/events/index.ts';
 import type { CompensationTrigger } from '../../shared/events/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
@@ -27,6 +27,17 @@ export interface CompensateWorkerOptions {
   logger?: Logger;
 }
 
+/** Reads and checks the compensation worker's configuration, without I/O; a `ConfigError` names every problem. */
+export function readCompensateWorkerConfig(env: Env): { config: SeloConfig; intervalMs: number; marginMs: number; settlementLimitMs: number; processConfig: ReturnType<typeof readWorkerProcessConfig> } {
+  return loadWorkerConfig(env, (reader) => ({
+    intervalMs: reader.integer('SELO_SWEEP_INTERVAL_MS', { default: 5_000, min: 100, max: 3_600_000 }),
+    marginMs: reader.integer('SELO_IN_DOUBT_MARGIN_MS', { default: 20_000, min: 0, max: 86_400_000 }),
+    // The SPI's own limit is 40 s (DESIGN §2); only a simulator configured otherwise needs this.
+    settlementLimitMs: reader.integer('SELO_SPI_SETTLEMENT_LIMIT_MS', { default: SPI_SETTLEMENT_LIMIT_MS, min: 100, max: 3_600_000 }),
+    processConfig: readWorkerProcessConfig(reader),
+  }));
+}
+
 /**
  * The compensation worker's `main`: the handler on the `compensate` queue (failure detail type
  * `CompensationFailed`) and the in-doubt sweeper, in one process. Reads
@@ -35,14 +46,7 @@ export interface CompensateWorkerOptions {
  */
 export async function startCompensateWorker(options: CompensateWorkerOptions = {}): Promise<CompensateWorker> {
   const env = options.env ?? process.env;
-  const config = loadConfig(env);
-  const reader = new EnvReader(env);
-  const intervalMs = reader.integer('SELO_SWEEP_INTERVAL_MS', { default: 5_000, min: 100, max: 3_600_000 });
-  const marginMs = reader.integer('SELO_IN_DOUBT_MARGIN_MS', { default: 20_000, min: 0, max: 86_400_000 });
-  // The SPI's own limit is 40 s (DESIGN §2); only a simulator configured otherwise needs this.
-  const settlementLimitMs = reader.integer('SELO_SPI_SETTLEMENT_LIMIT_MS', { default: SPI_SETTLEMENT_LIMIT_MS, min: 100, max: 3_600_000 });
-  const processConfig = readWorkerProcessConfig(reader);
-  reader.finish();
+  const { config, intervalMs, marginMs, settlementLimitMs, processConfig } = readCompensateWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.compensate', level: config.logLevel });
   const topology = resolveTopology(config.environment);
   const clients = createAwsClients(config.aws);

@@ -1,4 +1,4 @@
-export { startReceiveWorker } from './main.ts';
+export { readReceiveWorkerConfig, startReceiveWorker } from './main.ts';
 export type { ReceiveWorker, ReceiveWorkerOptions } from './main.ts';
 export { StreamReader } from './stream-reader.ts';
 export type { StreamReaderOptions, ReceiveStats, IcomStreamPort } from './stream-reader.ts';

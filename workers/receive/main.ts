@@ -4,8 +4,8 @@ import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { BcbHttpClient, IcomStreamClient, bcbTlsOptions, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
-import { EnvReader, loadConfig } from '../../shared/config/index.ts';
-import type { Env } from '../../shared/config/index.ts';
+import { loadWorkerConfig } from '../../shared/config/index.ts';
+import type { Env, EnvReader, SeloConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { startHealthServer } from '../../shared/runtime/index.ts';
@@ -64,6 +64,11 @@ function readReceiveSettings(reader: EnvReader): ReceiveSettings {
   return settings;
 }
 
+/** Reads and checks the receive worker's configuration, without I/O; a `ConfigError` names every problem. */
+export function readReceiveWorkerConfig(env: Env): { config: SeloConfig; bcb: ReturnType<typeof readBcbConnectionConfig>; settings: ReceiveSettings } {
+  return loadWorkerConfig(env, (reader) => ({ bcb: readBcbConnectionConfig(reader), settings: readReceiveSettings(reader) }));
+}
+
 /**
  * The receive worker's `main` (not SQS-fed): reads the BCB's ICOM stream over mutual TLS and puts
  * every message, unverified, on the verify queue as `BcbMessageReceived`. Reads the BCB
@@ -77,11 +82,7 @@ function readReceiveSettings(reader: EnvReader): ReceiveSettings {
  */
 export async function startReceiveWorker(options: ReceiveWorkerOptions = {}): Promise<ReceiveWorker> {
   const env = options.env ?? process.env;
-  const config = loadConfig(env);
-  const reader = new EnvReader(env);
-  const bcb = readBcbConnectionConfig(reader);
-  const settings = readReceiveSettings(reader);
-  reader.finish();
+  const { config, bcb, settings } = readReceiveWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.receive', level: config.logLevel });
   const topology = resolveTopology(config.environment);
   const queue = topology.queues.find((q) => q.key === 'verify');

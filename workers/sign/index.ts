@@ -1,4 +1,4 @@
-export { startSignWorker } from './main.ts';
+export { readSignWorkerConfig, startSignWorker } from './main.ts';
 export type { SignWorker, SignWorkerOptions } from './main.ts';
 export { createSignHandler, SPI_ISPB } from './handler.ts';
 export type { SignHandlerDeps } from './handler.ts';

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { resolveTopology } from '../../infra/topology.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
-import { EnvReader, loadConfig } from '../../shared/config/index.ts';
-import type { Env } from '../../shared/config/index.ts';
+import { loadWorkerConfig } from '../../shared/config/index.ts';
+import type { Env, SeloConfig } from '../../shared/config/index.ts';
 import { HsmPool, readHsmConfig } from '../../shared/hsm/index.ts';
 import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
@@ -29,6 +29,11 @@ export interface SignWorkerOptions {
   hsmPool?: HsmPool;
 }
 
+/** Reads and checks the sign worker's configuration, without I/O; a `ConfigError` names every problem. */
+export function readSignWorkerConfig(env: Env): { config: SeloConfig; hsm: ReturnType<typeof readHsmConfig>; certificatePath: string; processConfig: ReturnType<typeof readWorkerProcessConfig> } {
+  return loadWorkerConfig(env, (reader) => ({ hsm: readHsmConfig(reader), certificatePath: reader.string('SELO_SIGNING_CERT'), processConfig: readWorkerProcessConfig(reader) }));
+}
+
 /**
  * The sign worker's `main`: reads the configuration (selo's, the HSM's, `SELO_SIGNING_CERT`,
  * `SELO_HEALTH_PORT`, `SELO_SQS_WAIT_SECONDS`), builds the real clients and consumes the sign
@@ -36,12 +41,7 @@ export interface SignWorkerOptions {
  */
 export async function startSignWorker(options: SignWorkerOptions = {}): Promise<SignWorker> {
   const env = options.env ?? process.env;
-  const config = loadConfig(env);
-  const reader = new EnvReader(env);
-  const hsm = readHsmConfig(reader);
-  const certificatePath = reader.string('SELO_SIGNING_CERT');
-  const processConfig = readWorkerProcessConfig(reader);
-  reader.finish();
+  const { config, hsm, certificatePath, processConfig } = readSignWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.sign', level: config.logLevel });
   const topology = resolveTopology(config.environment);
   const certificate = readFileSync(certificatePath);

@@ -2,8 +2,8 @@ import { resolveTopology } from '../../infra/topology.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { BcbHttpClient, IcomClient, bcbTlsOptions, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
-import { EnvReader, loadConfig } from '../../shared/config/index.ts';
-import type { Env } from '../../shared/config/index.ts';
+import { loadWorkerConfig } from '../../shared/config/index.ts';
+import type { Env, SeloConfig } from '../../shared/config/index.ts';
 import { decodeMessageSigned } from '../../shared/events/index.ts';
 import type { MessageSignedData } from '../../shared/events/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
@@ -27,6 +27,14 @@ export interface TransmitWorkerOptions {
   logger?: Logger;
 }
 
+/** Reads and checks the transmit worker's configuration, without I/O; a `ConfigError` names every problem. */
+export function readTransmitWorkerConfig(env: Env): { config: SeloConfig; bcb: ReturnType<typeof readBcbConnectionConfig>; icomUrl: string; dictUrl: string; processConfig: ReturnType<typeof readWorkerProcessConfig> } {
+  return loadWorkerConfig(env, (reader) => {
+    const bcb = readBcbConnectionConfig(reader);
+    return { bcb, icomUrl: bcb.url, dictUrl: reader.optionalString('SELO_BCB_DICT_URL') ?? bcb.url, processConfig: readWorkerProcessConfig(reader) };
+  });
+}
+
 /**
  * The transmit worker's `main`. Reads `SELO_BCB_URL` (ICOM origin), `SELO_BCB_DICT_URL` (default
  * the same), `SELO_BCB_CA` (the pinned BCB CA, PEM file), `SELO_TLS_CERT` (client certificate)
@@ -35,13 +43,7 @@ export interface TransmitWorkerOptions {
  */
 export async function startTransmitWorker(options: TransmitWorkerOptions = {}): Promise<TransmitWorker> {
   const env = options.env ?? process.env;
-  const config = loadConfig(env);
-  const reader = new EnvReader(env);
-  const bcb = readBcbConnectionConfig(reader);
-  const icomUrl = bcb.url;
-  const dictUrl = reader.optionalString('SELO_BCB_DICT_URL') ?? icomUrl;
-  const processConfig = readWorkerProcessConfig(reader);
-  reader.finish();
+  const { config, bcb, icomUrl, dictUrl, processConfig } = readTransmitWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.transmit', level: config.logLevel });
   const topology = resolveTopology(config.environment);
 

@@ -1,4 +1,4 @@
-export { startVerifyWorker, BCB_ISPB } from './main.ts';
+export { readVerifyWorkerConfig, startVerifyWorker, BCB_ISPB } from './main.ts';
 export type { VerifyWorker, VerifyWorkerOptions } from './main.ts';
 export { createVerifyHandler, VerificationRefusedError } from './handler.ts';
 export type { VerifyHandlerDeps } from './handler.ts';

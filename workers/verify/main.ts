@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { resolveTopology } from '../../infra/topology.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
-import { EnvReader, loadConfig } from '../../shared/config/index.ts';
-import type { Env } from '../../shared/config/index.ts';
+import { loadWorkerConfig } from '../../shared/config/index.ts';
+import type { Env, SeloConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
@@ -29,6 +29,25 @@ export interface VerifyWorkerOptions {
   logger?: Logger;
 }
 
+/** Reads and checks the verify worker's configuration, without I/O; a `ConfigError` names every problem. */
+export function readVerifyWorkerConfig(env: Env): {
+  config: SeloConfig; trustPath: string; bcbIspb: string; maxXmlBytes: number; inboundDecisionLimitMs: number; processConfig: ReturnType<typeof readWorkerProcessConfig>;
+} {
+  return loadWorkerConfig(env, (reader) => {
+    const trustPath = reader.string('SELO_BCB_SIGNING_CERT');
+    const bcbIspb = reader.string('SELO_BCB_ISPB', { default: BCB_ISPB });
+    if (!/^[0-9A-Z]{8}$/.test(bcbIspb)) reader.problem('SELO_BCB_ISPB', `must be an ISPB (8 characters [0-9A-Z]), got ${JSON.stringify(bcbIspb)}`);
+    return {
+      trustPath,
+      bcbIspb,
+      maxXmlBytes: reader.integer('SELO_VERIFY_MAX_XML_BYTES', { default: 4 * 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
+      // Above the SPI's 40 s only for simulations with a longer settlement limit.
+      inboundDecisionLimitMs: reader.integer('SELO_INBOUND_DECISION_LIMIT_MS', { default: DEFAULT_INBOUND_DECISION_LIMIT_MS, min: 100, max: 600_000 }),
+      processConfig: readWorkerProcessConfig(reader),
+    };
+  });
+}
+
 /**
  * The verify worker's `main`: reads selo's configuration, `SELO_BCB_SIGNING_CERT` (PEM file with
  * one or more BCB signing certificates, required), `SELO_BCB_ISPB` (default `00038166`),
@@ -38,16 +57,7 @@ export interface VerifyWorkerOptions {
  */
 export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Promise<VerifyWorker> {
   const env = options.env ?? process.env;
-  const config = loadConfig(env);
-  const reader = new EnvReader(env);
-  const trustPath = reader.string('SELO_BCB_SIGNING_CERT');
-  const bcbIspb = reader.string('SELO_BCB_ISPB', { default: BCB_ISPB });
-  if (!/^[0-9A-Z]{8}$/.test(bcbIspb)) reader.problem('SELO_BCB_ISPB', `must be an ISPB (8 characters [0-9A-Z]), got ${JSON.stringify(bcbIspb)}`);
-  const maxXmlBytes = reader.integer('SELO_VERIFY_MAX_XML_BYTES', { default: 4 * 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 });
-  // Above the SPI's 40 s only for simulations with a longer settlement limit.
-  const inboundDecisionLimitMs = reader.integer('SELO_INBOUND_DECISION_LIMIT_MS', { default: DEFAULT_INBOUND_DECISION_LIMIT_MS, min: 100, max: 600_000 });
-  const processConfig = readWorkerProcessConfig(reader);
-  reader.finish();
+  const { config, trustPath, bcbIspb, maxXmlBytes, inboundDecisionLimitMs, processConfig } = readVerifyWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.verify', level: config.logLevel });
   const topology = resolveTopology(config.environment);
   const trustStore = bcbTrustStore(readFileSync(trustPath, 'utf8'), bcbIspb);
