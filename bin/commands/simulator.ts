@@ -15,7 +15,7 @@ const USAGE = `usage: selo simulator [--pki <dir>] [--port 0] [--admin-port 0] [
                       [--inspection-threads <cores - 1, 2 to 4>]
 Runs the BCB simulator (ICOM and DICT over mTLS, admin over plain HTTP on loopback) with the
 development PKI written by "selo pki init" (default .selo/pki; --pki-dir is an alias). Once ready it
-prints "selo: ready {json}" with the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.
+prints "selo: ready {json}" with its origin (url: what SELO_BCB_URL takes), the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.
 
 Receivers: --receiver is how participants without their own behaviour answer a pacs.008 sent to
 them (default accept). The PSP of the PKI (selo's ISPB) answers as --psp-receiver says, default
@@ -117,7 +117,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   }
   const signal = untilSignal();
   const simulator = await startBcbSimulator(options);
-  io.stdout.write(`selo: ready ${JSON.stringify({ icom: simulator.icomUrl, dict: simulator.dictUrl, admin: simulator.adminUrl })}\n`);
+  // `url` is the origin SELO_BCB_URL wants; icom and dict name the APIs' paths on it.
+  io.stdout.write(`selo: ready ${JSON.stringify({ url: simulator.url, icom: simulator.icomUrl, dict: simulator.dictUrl, admin: simulator.adminUrl })}\n`);
   const received = await signal;
   io.stderr.write(`selo simulator: ${received} received, stopping\n`);
   const inbound = simulator.inbound.status();

@@ -13,13 +13,18 @@ const USAGE = `usage: selo up [--host 127.0.0.1] [--sqs-port 4566] [--kinesis-po
 Prepares the project-local SoftHSM token and development PKI (once), starts the local stand-ins
 for AWS (SQS+S3, Kinesis, DynamoDB, EventBridge), creates selo's topology on them, starts the BCB
 simulator and every worker (sign, transmit, receive, verify, compensate, sharing one HSM pool;
---no-workers for the stand-ins only), prints one line "selo: ready {json}" and stays up until Ctrl-C (SIGINT) or SIGTERM.
+--no-workers for the stand-ins and the simulator only: then run "selo worker all" (or one worker
+per process) with the printed exports), prints one line "selo: ready {json}" and stays up until
+Ctrl-C (SIGINT) or SIGTERM.
 The simulator forwards pacs.008 addressed to selo's ISPB to selo's stream and waits for selo's own
 pacs.002 (receiver mode live): nothing answers on selo's behalf. --bcb-admin-port opens its plain-HTTP
 admin endpoint (0: any free port; default none). --inbound-rate N has simulated payer PSPs pay selo's
 customers N times a second (--inbound-count in all, default until stopped; see "selo simulator --help").`;
 
-function describe(stack: LocalStack, hsm: LocalHsm): string {
+/** What a worker started by hand needs from the pipeline's environment (no secrets: the local token's PIN is the development default). */
+const WORKER_VARIABLES = ['SELO_SIGNING_CERT', 'SELO_BCB_URL', 'SELO_BCB_CA', 'SELO_BCB_SIGNING_CERT', 'SELO_TLS_CERT', 'SELO_TLS_KEY'] as const;
+
+function describe(stack: LocalStack, hsm: LocalHsm, workerEnv: Readonly<Record<string, string>>): string {
   const lines = [
     'selo local stack',
     `  HSM         SoftHSM2      token ${hsm.tokenLabel}, SOFTHSM2_CONF=${hsm.softHsmConf}`,
@@ -40,7 +45,8 @@ function describe(stack: LocalStack, hsm: LocalHsm): string {
     );
   }
   lines.push('  environment for workers and tools:');
-  for (const [key, value] of Object.entries({ ...stack.env(), SOFTHSM2_CONF: hsm.softHsmConf, SELO_PKI_DIR: hsm.pkiDir })) {
+  const fromPipeline = Object.fromEntries(WORKER_VARIABLES.flatMap((name) => (workerEnv[name] === undefined ? [] : [[name, workerEnv[name]]])));
+  for (const [key, value] of Object.entries({ ...stack.env(), SOFTHSM2_CONF: hsm.softHsmConf, SELO_PKI_DIR: hsm.pkiDir, ...fromPipeline })) {
     lines.push(`    export ${key}=${value}`);
   }
   return `${lines.join('\n')}\n`;
@@ -82,11 +88,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   try {
     bcbAdminPort = values['bcb-admin-port'] === undefined ? undefined : portOption(values['bcb-admin-port'], 'bcb-admin-port', 0);
     // Format only here (selo's ISPB is read from the PKI later); ranges are checked by the simulator.
-    const inbound = inboundTrafficFlags(values, '00000000');
-    const withoutSimulator = !values.workers || values['no-workers'];
-    if (withoutSimulator && (inbound !== undefined || bcbAdminPort !== undefined)) {
-      throw new RangeError(`--${inbound === undefined ? 'bcb-admin-port' : 'inbound-rate'} needs the BCB simulator, which --no-workers leaves out`);
-    }
+    inboundTrafficFlags(values, '00000000');
     ports = {
       sqs: portOption(values['sqs-port'], 'sqs-port', 4566),
       kinesis: portOption(values['kinesis-port'], 'kinesis-port', 4567),
@@ -107,28 +109,30 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const stops: (() => Promise<void>)[] = [() => stack.close()];
   try {
     let pipeline = '';
-    if (values.workers && !values['no-workers']) {
-      const [{ startLocalPipeline }, { createLogger }] = await Promise.all([import('../../infra/local/index.ts'), import('../../shared/logging/index.ts')]);
-      const logger = createLogger({ name: 'selo.up', level: 'warn', destination: process.stderr });
-      const { loadSimulatorPki } = await import('../../infra/bcb-simulator/index.ts');
-      const seloIspb = loadSimulatorPki(hsm.pkiDir).participants[0]?.ispb ?? '';
-      const inboundTraffic = inboundTrafficFlags(values, seloIspb);
-      const simulator = {
-        ...(bcbAdminPort === undefined ? {} : { adminPort: bcbAdminPort }),
-        ...(inboundTraffic === undefined ? {} : { inboundTraffic }),
-      };
-      // selo's ISPB answers live (loadSimulatorPki's default): selo's receiving side must answer.
-      const started = await startLocalPipeline({ stack, pkiDir: hsm.pkiDir, env: io.env, host: values.host, bcbPort: ports.bcb, logger, simulator });
-      stops.push(() => started.stop());
-      pipeline = started.describe();
-      // The local Firehose: audit records to Parquet in the audit bucket, as in AWS.
-      const { startLocalAuditDelivery } = await import('../../shared/audit/parquet-delivery.ts');
-      const { resolveTopology } = await import('../../infra/topology.ts');
-      const delivery = await startLocalAuditDelivery({ clients: stack.clients, topology: resolveTopology(values.env), logger, bufferIntervalMs: 10_000 });
-      stops.push(() => delivery.close());
-      pipeline += `  audit       Kinesis → Parquet in s3://${resolveTopology(values.env).auditBucket}/audit/ every 10 s (selo audit query "SELECT …")\n`;
-    }
-    io.stdout.write(describe(stack, hsm) + pipeline);
+    let workerEnv: Readonly<Record<string, string>> = {};
+    const withWorkers = values.workers && !values['no-workers'];
+    const [{ startLocalPipeline }, { createLogger }] = await Promise.all([import('../../infra/local/index.ts'), import('../../shared/logging/index.ts')]);
+    const logger = createLogger({ name: 'selo.up', level: 'warn', destination: process.stderr });
+    const { loadSimulatorPki } = await import('../../infra/bcb-simulator/index.ts');
+    const seloIspb = loadSimulatorPki(hsm.pkiDir).participants[0]?.ispb ?? '';
+    const inboundTraffic = inboundTrafficFlags(values, seloIspb);
+    const simulator = {
+      ...(bcbAdminPort === undefined ? {} : { adminPort: bcbAdminPort }),
+      ...(inboundTraffic === undefined ? {} : { inboundTraffic }),
+    };
+    // selo's ISPB answers live (loadSimulatorPki's default): selo's receiving side must answer.
+    // Without workers: the simulator still runs, for workers started as their own processes.
+    const started = await startLocalPipeline({ stack, pkiDir: hsm.pkiDir, env: io.env, host: values.host, bcbPort: ports.bcb, logger, simulator, ...(withWorkers ? {} : { workers: [] }) });
+    stops.push(() => started.stop());
+    pipeline = started.describe();
+    workerEnv = started.workerEnv;
+    // The local Firehose: audit records to Parquet in the audit bucket, as in AWS.
+    const { startLocalAuditDelivery } = await import('../../shared/audit/parquet-delivery.ts');
+    const { resolveTopology } = await import('../../infra/topology.ts');
+    const delivery = await startLocalAuditDelivery({ clients: stack.clients, topology: resolveTopology(values.env), logger, bufferIntervalMs: 10_000 });
+    stops.push(() => delivery.close());
+    pipeline += `  audit       Kinesis → Parquet in s3://${resolveTopology(values.env).auditBucket}/audit/ every 10 s (selo audit query "SELECT …")\n`;
+    io.stdout.write(describe(stack, hsm, workerEnv) + pipeline);
     io.stdout.write(`selo: ready ${JSON.stringify(stack.endpoints)}\n`);
     const received = await signal;
     io.stderr.write(`selo up: ${received} received, stopping\n`);

@@ -54,7 +54,7 @@ describe('selo saga', () => {
   it('exits 1 for an id with no saga, naming where it looked', async () => {
     const result = await selo('saga', 'show', 'E99999004202611281700nothingther');
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain('PAY#E99999004202611281700nothingther, DICT#E99999004202611281700nothingther');
+    expect(result.stderr).toContain('PAY#E99999004202611281700nothingther, IN#E99999004202611281700nothingther, DICT#E99999004202611281700nothingther');
   });
 
   it('lists the sagas in one state, with --limit and --json', async () => {

@@ -29,10 +29,10 @@ const scratch = mkdtempSync(join(tmpdir(), 'selo-up-'));
 const softHsmConf = writeSoftHsmConf(join(scratch, 'softhsm'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function startUp(): Promise<Ready> {
+function startUp(extra: readonly string[] = []): Promise<Ready> {
   const child = spawn(
     process.execPath,
-    [SELO, 'up', '--sqs-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--events-port', '0', '--bcb-port', '0', '--pki-dir', join(scratch, 'pki')],
+    [SELO, 'up', '--sqs-port', '0', '--kinesis-port', '0', '--dynamodb-port', '0', '--events-port', '0', '--bcb-port', '0', '--pki-dir', join(scratch, 'pki'), ...extra],
     { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SOFTHSM2_CONF: softHsmConf } },
   );
   const output: string[] = [];
@@ -165,6 +165,37 @@ describe('selo up', () => {
       }
     });
   }
+
+  it('runs the stand-ins and the simulator with --no-workers, and prints every variable "selo worker all" needs to settle a payment', async () => {
+    const { child, endpoints, output } = await startUp(['--no-workers']);
+    let workers: ChildProcessWithoutNullStreams | undefined;
+    try {
+      const exports = Object.fromEntries(
+        output.join('\n').split('\n').flatMap((line) => {
+          const match = /^\s*export ([A-Z0-9_]+)=(.*)$/.exec(line);
+          return match === null ? [] : [[match[1] ?? '', match[2] ?? '']];
+        }),
+      );
+      for (const name of ['SELO_SIGNING_CERT', 'SELO_BCB_URL', 'SELO_BCB_CA', 'SELO_BCB_SIGNING_CERT', 'SELO_TLS_CERT', 'SELO_TLS_KEY', 'SOFTHSM2_CONF']) expect(exports[name], name).toBeDefined();
+      expect(exports.SELO_BCB_URL).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(output.join('\n')).not.toMatch(/PIN/);
+      // Only the printed exports (and PATH; health on any free port, so tests never collide).
+      workers = spawn(process.execPath, [SELO, 'worker', 'all'], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', ...exports, SELO_HEALTH_PORT: '0' } });
+      const workerOutput: string[] = [];
+      workers.stderr.on('data', (chunk: Buffer) => workerOutput.push(chunk.toString('utf8')));
+      const endToEndId = `E99999004202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+      await requestPayment(clients2(endpoints), endToEndId);
+      const sagas = new SagaStore({ client: clients2(endpoints).dynamodb, tableName: resolveTopology('local').sagaTable.name });
+      await expect.poll(async () => (await sagas.get(paymentSagaId(endToEndId)))?.state, { timeout: 45_000, interval: 250 }).toBe('SETTLED');
+      workers.kill('SIGTERM');
+      expect((await exitOf(workers)).code, workerOutput.join('')).toBe(0);
+      child.kill('SIGTERM');
+      expect(await exitOf(child)).toEqual({ code: 0, signal: null });
+    } finally {
+      if (workers !== undefined && workers.exitCode === null) workers.kill('SIGKILL');
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 90_000);
 
   it('refuses a malformed port with a clear message and exit code 2', async () => {
     const child = spawn(process.execPath, [SELO, 'up', '--sqs-port', 'abc'], { stdio: ['pipe', 'pipe', 'pipe'] });
