@@ -97,18 +97,50 @@ describe('in-doubt sweeper', () => {
     expect([sagas.state(OLD), sagas.state(RECENT)]).toEqual(['SETTLED', 'REJECTED']);
   });
 
-  it('sweeps every interval once started, never overlapping, and stops on close', async () => {
+  it('sweeps every interval once started, never starting a sweep while one still runs, and stops on close', async () => {
     vi.useFakeTimers();
-    const { sweeper } = setup(T0 + 60_001);
-    const sweep = vi.spyOn(sweeper, 'sweep');
+    const { sagas, sweeper } = setup(T0 + 60_001);
+    // The first sweep's page takes 12 s: two intervals end while that sweep still runs.
+    const page = sagas.pageByState.bind(sagas);
+    let pages = 0;
+    sagas.pageByState = async (state, options) => {
+      pages += 1;
+      if (pages === 1) await new Promise((resolve) => setTimeout(resolve, 12_000));
+      return page(state, options);
+    };
+    const sweepOnce = sweeper.sweep.bind(sweeper);
+    let running = 0;
+    let mostAtOnce = 0;
+    const sweep = vi.spyOn(sweeper, 'sweep').mockImplementation(async () => {
+      running += 1;
+      mostAtOnce = Math.max(mostAtOnce, running);
+      try {
+        return await sweepOnce();
+      } finally {
+        running -= 1;
+      }
+    });
     sweeper.start();
     sweeper.start();
     await vi.advanceTimersByTimeAsync(4_999);
     expect(sweep).toHaveBeenCalledTimes(0);
     await vi.advanceTimersByTimeAsync(1);
     expect(sweep).toHaveBeenCalledTimes(1);
-    await vi.advanceTimersByTimeAsync(10_000);
+    // 5 s and 10 s into the slow sweep: a fixed-rate schedule would have started two more here.
+    await vi.advanceTimersByTimeAsync(11_999);
+    expect(running).toBe(1);
+    expect(sweep).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(running).toBe(0);
+    expect(sagas.state(OLD)).toBe('IN_DOUBT');
+    // The next interval counts from the end of the slow sweep.
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(sweep).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sweep).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(5_000);
     expect(sweep).toHaveBeenCalledTimes(3);
+    expect(mostAtOnce).toBe(1);
     await sweeper.close();
     await sweeper.close();
     await vi.advanceTimersByTimeAsync(20_000);
