@@ -20,7 +20,7 @@ import { InboundTraffic } from './inbound-traffic.ts';
 import type { InboundTrafficControl, InboundTrafficOptions } from './inbound-traffic.ts';
 import { Ledger } from './ledger.ts';
 import { Mailbox } from './mailbox.ts';
-import type { OutboundMessage, StreamState } from './mailbox.ts';
+import type { OutboundMessage, StreamCounters, StreamState } from './mailbox.ts';
 import { buildMultipart, multipartBoundary, parseMultipart } from './multipart.ts';
 import { SettlementEngine } from './settlement-engine.ts';
 import { reservedPayerIspbs, resolveSimulatorOptions, validateReceiver } from './simulator-options.ts';
@@ -78,6 +78,8 @@ export interface BcbSimulator {
   queued(ispb: string): number;
   /** Open streams of `ispb`. */
   openStreams(ispb: string): number;
+  /** Counters of `ispb`'s streams: started, refused with 429, expired idle, re-read (zeros for a participant that never read). */
+  streamCounters(ispb: string): StreamCounters;
   /** Resolves once every posted message has been processed. */
   idle(): Promise<void>;
   /** Stops listening, ends connections and timers; idempotent; runs every step even if one fails. */
@@ -301,15 +303,26 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     return `/api/v1/out/${ispb}/stream/${stream.id}-${stream.seq}`;
   }
 
-  async function answerStream(req: IncomingMessage, res: ServerResponse, box: Mailbox, stream: StreamState): Promise<void> {
+  /**
+   * Answers one stream request: the next batch (long poll) under a new `PI-Pull-Next`, or, for a
+   * re-read of the previous iteration with a batch still unconfirmed, that batch again under the
+   * current one (see `Mailbox`'s rule on abandoned streams).
+   */
+  async function answerStream(req: IncomingMessage, res: ServerResponse, box: Mailbox, stream: StreamState, reread = false): Promise<void> {
     stream.busy = true;
     const abort = new AbortController();
     const onClose = (): void => abort.abort();
     res.on('close', onClose);
     try {
       const multipart = (req.headers.accept ?? '').toLowerCase().includes('multipart/mixed');
-      const batch = await box.take(stream, multipart ? options.maxMessagesPerPull : 1, options.longPollMs, abort.signal);
-      stream.seq++;
+      const max = multipart ? options.maxMessagesPerPull : 1;
+      let batch: OutboundMessage[];
+      if (reread && stream.inflight.length > 0) {
+        batch = box.redeliver(stream, max);
+      } else {
+        batch = await box.take(stream, max, options.longPollMs, abort.signal);
+        stream.seq++;
+      }
       box.touch(stream);
       const next = pullNext(box.ispb, stream);
       if (res.destroyed) return;
@@ -366,18 +379,25 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     if (streamMatch !== null) {
       const box = mailbox(caller);
       const stream = box.streams.get(streamMatch[1] ?? '');
-      if (stream === undefined || String(stream.seq) !== streamMatch[2]) throw new HttpProblem(404, 'NotFound', `stream iteration ${rest} is not open (closed, expired or already followed)`);
+      const iteration = Number(streamMatch[2]);
+      // The current iteration, or the one before it (re-read: its answer never reached the client).
+      const current = stream !== undefined && iteration === stream.seq;
+      const previous = stream !== undefined && iteration === stream.seq - 1;
+      if (stream === undefined || (!current && !previous)) throw new HttpProblem(404, 'NotFound', `stream iteration ${rest} is not open (closed, expired or already followed)`);
       if (stream.busy) throw new HttpProblem(409, 'Conflict', 'this stream is answering another request');
       if (req.method === 'DELETE') {
-        box.close(stream, true);
+        // DELETE of the current iteration confirms the last answer; of the previous one, the
+        // answer before it (already confirmed): the unconfirmed batch goes back to the queue.
+        box.close(stream, current);
         res.writeHead(200, { 'content-length': '0' });
         res.end();
         return;
       }
       if (req.method !== 'GET') throw new HttpProblem(405, 'MethodNotAllowed', 'use GET or DELETE', { allow: 'GET, DELETE' });
-      // Following PI-Pull-Next confirms what the previous answer delivered (ICOM manual).
-      box.confirm(stream);
-      await answerStream(req, res, box, stream);
+      // Following PI-Pull-Next confirms what the previous answer delivered (ICOM manual §2.2.2.2);
+      // re-reading the previous iteration confirms nothing.
+      if (current) box.confirm(stream);
+      await answerStream(req, res, box, stream, previous);
       return;
     }
     throw new HttpProblem(404, 'NotFound', `no ICOM resource ${url.pathname}`);
@@ -622,6 +642,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     echo,
     queued: (ispb) => mailboxes.get(ispb)?.size ?? 0,
     openStreams: (ispb) => mailboxes.get(ispb)?.streams.size ?? 0,
+    streamCounters: (ispb) => ({ ...(mailboxes.get(ispb)?.counters ?? { started: 0, refused: 0, expired: 0, reread: 0 }) }),
     idle: () => processor.idle(),
     close() {
       closing ??= close();

@@ -25,6 +25,18 @@ export interface StreamState {
   idleTimer: NodeJS.Timeout | undefined;
 }
 
+/** Counters of one participant's streams (for tests and operators). */
+export interface StreamCounters {
+  /** `stream/start` requests that opened a stream. */
+  started: number;
+  /** `stream/start` requests answered 429 because the participant's streams were all open. */
+  refused: number;
+  /** Streams closed because nobody read them for the idle timeout (their unconfirmed messages went back). */
+  expired: number;
+  /** Re-reads of an iteration already answered that delivered its unconfirmed batch again (see {@link Mailbox.redeliver}). */
+  reread: number;
+}
+
 /** Callbacks of a {@link Mailbox}. */
 export interface MailboxHooks {
   /** A message was handed to a stream. */
@@ -40,6 +52,25 @@ export interface MailboxHooks {
  * delivered batch is confirmed when the client follows `PI-Pull-Next` or sends `DELETE`
  * (ICOM manual); a stream that goes idle, or is closed otherwise, puts its unconfirmed messages
  * back at the front, to be delivered again with the same `PI-ResourceId`.
+ *
+ * Abandoned streams. What the BCB's texts say: following the `PI-Pull-Next` of an answer is what
+ * confirms it (Manual das Interfaces de Comunicação §2.2.2.2, as the BCB restated it in
+ * bacen/pix-perguntas-e-respostas#50); `DELETE` interrupts a stream and confirms its last answer
+ * (§2.2.2.5, quoted in #321); a client may abandon a stream and open another with
+ * `stream/start` (§2.2.2, quoted in #321); the limit is 6 simultaneous requests on the output
+ * endpoint, 429 beyond (§2.2.2.10, the BCB's answers in #346 and #236). No BCB text was found on
+ * how long the BCB keeps a stream nobody reads, on what it answers for an expired one, or on
+ * whether an iteration may be read again; the manual's text itself was not available to the
+ * search (only its table of contents, v1.8, and its revision history, IN BCB 225/2022). This
+ * simulator therefore assumes, consistently with §2.2.2.2's at-least-once delivery:
+ * - a stream stays open, and counts towards the participant's `maxStreams` (stricter than the
+ *   BCB's "6 simultaneous requests": an idle stream counts too), until nobody has requested it
+ *   for `streamIdleTimeoutMs`; then it is closed, its unconfirmed messages go back to the queue,
+ *   and its paths are answered 404;
+ * - until then its current `PI-Pull-Next` may be followed by any client holding it (a restarted
+ *   receiver continues the stream where its predecessor stopped), and the iteration before it
+ *   may be read again ({@link Mailbox.redeliver}): that delivers once more, with the same
+ *   `PI-ResourceId`s, the batch nobody confirmed, and confirms nothing.
  */
 export class Mailbox {
   readonly ispb: string;
@@ -50,6 +81,8 @@ export class Mailbox {
   readonly streams = new Map<string, StreamState>();
   private readonly hooks: MailboxHooks;
   private readonly idleTimeoutMs: number;
+  /** Counters since the simulator started. */
+  readonly counters: StreamCounters = { started: 0, refused: 0, expired: 0, reread: 0 };
 
   constructor(ispb: string, hooks: MailboxHooks, idleTimeoutMs: number) {
     this.ispb = ispb;
@@ -79,7 +112,11 @@ export class Mailbox {
 
   /** Opens a stream, or returns undefined when `max` streams are already open. */
   open(max: number): StreamState | undefined {
-    if (this.streams.size >= max) return undefined;
+    if (this.streams.size >= max) {
+      this.counters.refused++;
+      return undefined;
+    }
+    this.counters.started++;
     const stream: StreamState = { id: randomBytes(12).toString('hex'), ispb: this.ispb, seq: 0, inflight: [], busy: false, closed: false, idleTimer: undefined };
     this.streams.set(stream.id, stream);
     this.touch(stream);
@@ -89,7 +126,10 @@ export class Mailbox {
   /** Restarts the idle timer of a stream (every request does). */
   touch(stream: StreamState): void {
     if (stream.idleTimer !== undefined) clearTimeout(stream.idleTimer);
-    stream.idleTimer = setTimeout(() => this.close(stream, false), this.idleTimeoutMs);
+    stream.idleTimer = setTimeout(() => {
+      if (!stream.closed) this.counters.expired++;
+      this.close(stream, false);
+    }, this.idleTimeoutMs);
     stream.idleTimer.unref();
   }
 
@@ -153,6 +193,21 @@ export class Mailbox {
         waiter();
       }
     }
+    return batch;
+  }
+
+  /**
+   * The batch `stream` delivered last and nobody confirmed, delivered again (same messages, same
+   * `PI-ResourceId`s) for a client that re-reads the iteration whose answer it never got; at most
+   * `max` of them, the rest back at the front of the queue. Empty when the last answer was empty
+   * (or already confirmed).
+   */
+  redeliver(stream: StreamState, max: number): OutboundMessage[] {
+    this.counters.reread++;
+    const batch = stream.inflight.slice(0, max);
+    for (const message of stream.inflight.slice(max).reverse()) this.enqueue(message, true);
+    stream.inflight = batch;
+    for (const message of batch) this.hooks.delivered(message);
     return batch;
   }
 

@@ -61,7 +61,13 @@ export interface BcbSimulatorOptions {
   readonly longPollMs?: number;
   /** Parallel streams per participant; one more is answered 429. @defaultValue 6 */
   readonly maxStreams?: number;
-  /** A stream with no request for this long is closed and its unconfirmed messages redelivered, ms. @defaultValue 30000 */
+  /**
+   * A stream with no request for this long is closed and its unconfirmed messages redelivered, ms.
+   * Until then it counts towards `maxStreams` and its `PI-Pull-Next` can still be followed (or its
+   * previous iteration re-read) by any client: see the rule on abandoned streams in `mailbox.ts`
+   * (no BCB text on this expiry was found; the default is this simulator's assumption).
+   * @defaultValue 30000
+   */
   readonly streamIdleTimeoutMs?: number;
   /** Messages per POST (ICOM limit). @defaultValue 10 */
   readonly maxMessagesPerPost?: number;

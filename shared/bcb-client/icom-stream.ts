@@ -38,8 +38,14 @@ export type IcomStreamErrorCode =
   | 'ICOM_STREAM_THROTTLED'
   /** 5xx: the BCB cannot answer now. */
   | 'ICOM_STREAM_UNAVAILABLE'
-  /** 404 on a `PI-Pull-Next` path: the stream was closed or idled out; start a new one. */
+  /** 404 or 410 on a `PI-Pull-Next` path: the stream was closed or idled out; start a new one. */
   | 'ICOM_STREAM_EXPIRED'
+  /**
+   * 409 on a `GET` of a `PI-Pull-Next` path: the stream is still answering an earlier request
+   * (a predecessor's long poll the BCB has not yet noticed was dropped); the path stays valid, try
+   * it again shortly.
+   */
+  | 'ICOM_STREAM_BUSY'
   /** Another 4xx: unexpected, for a person to look at; back off and restart the stream. */
   | 'ICOM_STREAM_REFUSED'
   /** A 200/204 that breaks the protocol: no `PI-Pull-Next`, a message without `PI-ResourceId`, an unknown content type. */
@@ -178,7 +184,9 @@ export class IcomStreamClient {
     const options = { status, ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
     if (status === 429) return new IcomStreamError('ICOM_STREAM_THROTTLED', `${what}: the BCB answered 429`, options);
     if (status >= 500) return new IcomStreamError('ICOM_STREAM_UNAVAILABLE', `${what}: the BCB answered ${status}`, options);
-    if (status === 404 && !what.endsWith(this.startPath)) return new IcomStreamError('ICOM_STREAM_EXPIRED', `${what}: the stream is closed or expired (404)`, options);
+    const onPullNext = !what.endsWith(this.startPath);
+    if ((status === 404 || status === 410) && onPullNext) return new IcomStreamError('ICOM_STREAM_EXPIRED', `${what}: the stream is closed or expired (${status})`, options);
+    if (status === 409 && onPullNext && what.startsWith('GET ')) return new IcomStreamError('ICOM_STREAM_BUSY', `${what}: the stream is answering another request (409)`, options);
     return new IcomStreamError('ICOM_STREAM_REFUSED', `${what}: the BCB answered ${status}`, options);
   }
 }

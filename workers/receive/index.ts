@@ -9,3 +9,5 @@ export type { VerifyQueuePort, QueueEntry, FailedEntry, SendDurablyOptions, Send
 export { RecentResources } from './recent-resources.ts';
 export { backoffDelayMs } from './backoff.ts';
 export type { BackoffBounds } from './backoff.ts';
+export { DynamoStreamPositions, StreamLeaseLostError, STREAM_SLOTS } from './stream-positions.ts';
+export type { DynamoStreamPositionsOptions, SlotClaim, StreamPositionPort } from './stream-positions.ts';

@@ -13,6 +13,7 @@ import type { HealthServer } from '../../shared/runtime/index.ts';
 import { DedupeStore } from '../../shared/saga/index.ts';
 import { createAnswerForwarder } from './forward-answer.ts';
 import { RecentResources } from './recent-resources.ts';
+import { DynamoStreamPositions } from './stream-positions.ts';
 import { StreamReader } from './stream-reader.ts';
 import type { ReceiveStats } from './stream-reader.ts';
 import { sqsVerifyQueuePort } from './verify-queue.ts';
@@ -47,6 +48,8 @@ interface ReceiveSettings {
   dedupeTtlSeconds: number;
   closeTimeoutMs: number;
   healthPort: number;
+  resumeStreams: boolean;
+  leaseMs: number;
 }
 
 function readReceiveSettings(reader: EnvReader): ReceiveSettings {
@@ -59,6 +62,8 @@ function readReceiveSettings(reader: EnvReader): ReceiveSettings {
     dedupeTtlSeconds: reader.integer('SELO_RECEIVE_DEDUPE_TTL_SECONDS', { default: 86_400, min: 60, max: 30 * 86_400 }),
     closeTimeoutMs: reader.integer('SELO_RECEIVE_CLOSE_TIMEOUT_MS', { default: 10_000, min: 1, max: 600_000 }),
     healthPort: reader.integer('SELO_HEALTH_PORT', { default: 8080, min: 0, max: 65_535 }),
+    resumeStreams: reader.boolean('SELO_RECEIVE_RESUME_STREAMS', { default: true }),
+    leaseMs: reader.integer('SELO_RECEIVE_LEASE_MS', { default: 6_000, min: 300, max: 60_000 }),
   };
   if (settings.backoffMaxMs < settings.backoffBaseMs) reader.problem('SELO_RECEIVE_BACKOFF_MAX_MS', `must not be below SELO_RECEIVE_BACKOFF_BASE_MS (${settings.backoffBaseMs}), got ${settings.backoffMaxMs}`);
   return settings;
@@ -78,7 +83,12 @@ export function readReceiveWorkerConfig(env: Env): { config: SeloConfig; bcb: Re
  * answer, longer than the BCB's long poll; default 60000), `SELO_RECEIVE_BACKOFF_BASE_MS` /
  * `SELO_RECEIVE_BACKOFF_MAX_MS` (default 500 / 30000), `SELO_RECEIVE_MAX_BODY_BYTES` (default
  * 32 MiB, after decompression too), `SELO_RECEIVE_DEDUPE_TTL_SECONDS` (default 86400),
- * `SELO_RECEIVE_CLOSE_TIMEOUT_MS` (default 10000), `SELO_HEALTH_PORT` (default 8080).
+ * `SELO_RECEIVE_CLOSE_TIMEOUT_MS` (default 10000), `SELO_HEALTH_PORT` (default 8080),
+ * `SELO_RECEIVE_RESUME_STREAMS` (default true: stream positions are kept in the saga table and a
+ * restarted worker resumes its predecessor's streams, see `StreamReader`) and
+ * `SELO_RECEIVE_LEASE_MS` (a stream slot's lease, default 6000; a crashed worker's streams are
+ * resumed this long after its last renewal, so keep it well under the BCB's expiry of an
+ * abandoned stream).
  */
 export async function startReceiveWorker(options: ReceiveWorkerOptions = {}): Promise<ReceiveWorker> {
   const env = options.env ?? process.env;
@@ -131,6 +141,17 @@ export async function startReceiveWorker(options: ReceiveWorkerOptions = {}): Pr
       streams: settings.streams,
       backoff: { baseMs: settings.backoffBaseMs, maxMs: settings.backoffMaxMs },
       closeTimeoutMs: settings.closeTimeoutMs,
+      ...(settings.resumeStreams
+        ? {
+            positions: new DynamoStreamPositions({
+              client: clients.dynamodb,
+              tableName: topology.sagaTable.name,
+              ttlAttribute: topology.sagaTable.ttlAttribute,
+              ispb: config.ispb,
+              leaseMs: settings.leaseMs,
+            }),
+          }
+        : {}),
     });
     icomReader = streamReader;
     health = await startHealthServer({
