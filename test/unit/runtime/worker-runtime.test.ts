@@ -1,12 +1,14 @@
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { WorkerRuntime } from '../../../shared/runtime/index.ts';
 import type { WorkerRuntimeOptions } from '../../../shared/runtime/index.ts';
+import { drainEventLoop, waitUntil } from '../../support/wait-until.ts';
 import { FakeAudit, FakePublisher, FakeQueue, deferred, paymentMessage, silentLogger } from './fakes.ts';
 
 /** An SQS client that hands out the given messages once, then long-polls empty until aborted. */
-function fakeSqs(messages: Message[]): SQSClient {
+function fakeSqs(messages: Message[], onAbort: () => void = () => undefined): SQSClient {
   let served = false;
   const client = {
     send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
@@ -19,6 +21,7 @@ function fakeSqs(messages: Message[]): SQSClient {
           const timer = setTimeout(() => resolve({ Messages: [] }), 50);
           options?.abortSignal?.addEventListener('abort', () => {
             clearTimeout(timer);
+            onAbort();
             reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
           });
         });
@@ -53,6 +56,7 @@ describe('WorkerRuntime', () => {
     const audit = new FakeAudit();
     const closed: string[] = [];
     let started = 0;
+    let abortedPolls = 0;
     const runtime = new WorkerRuntime<unknown>({
       name: 'sign',
       handler: async () => {
@@ -61,7 +65,7 @@ describe('WorkerRuntime', () => {
         return { events: [], audit: [] };
       },
       decode: (data) => data,
-      sqs: fakeSqs([paymentMessage('1')]),
+      sqs: fakeSqs([paymentMessage('1')], () => (abortedPolls += 1)),
       queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
       queuePort: queue,
       publisher: new FakePublisher(),
@@ -74,11 +78,19 @@ describe('WorkerRuntime', () => {
       ],
     });
     await runtime.start();
-    while (started === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitUntil('the handler started', () => started > 0);
     const closing = runtime.close();
+    let closeSettled = false;
+    void closing.catch(() => undefined).finally(() => (closeSettled = true));
     expect(runtime.close()).toBe(closing);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Close went as far as it can while the handler holds its message: polling stopped (the
+    // long poll in progress aborted); nothing deleted, nothing flushed, close still pending.
+    await waitUntil('the long poll aborted', () => abortedPolls > 0);
+    await drainEventLoop();
+    expect(closeSettled).toBe(false);
     expect(queue.calls).toEqual([]);
+    expect(audit.flushed).toBe(0);
+    expect(closeSettled).toBe(false);
     gate.resolve();
     await expect(closing).rejects.toThrow(/did not close cleanly/);
     expect(queue.calls).toEqual([{ op: 'delete', messageId: '1' }]);
@@ -88,60 +100,73 @@ describe('WorkerRuntime', () => {
   });
 
   it('pauses a poller after failed receives, longer each time, and polls at once again after an answer', async () => {
-    let receives = 0;
-    let reachable = false;
+    // Receives 1-4 fail; the 5th waits for the test, then is answered, like every later one.
+    const at: number[] = [];
+    const fifth = deferred();
     const sqs = {
       send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
         if (!(command instanceof ReceiveMessageCommand)) return Promise.resolve({});
-        receives += 1;
-        if (!reachable) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { name: 'Error', code: 'ECONNREFUSED' }));
+        at.push(performance.now());
+        if (at.length <= 4) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { name: 'Error', code: 'ECONNREFUSED' }));
         return new Promise((resolve, reject) => {
-          const timer = setTimeout(() => resolve({ Messages: [] }), 5);
-          options?.abortSignal?.addEventListener('abort', () => {
-            clearTimeout(timer);
-            reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
-          });
+          const answer = (): void => {
+            const timer = setTimeout(() => resolve({ Messages: [] }), 5);
+            options?.abortSignal?.addEventListener('abort', () => clearTimeout(timer));
+          };
+          if (at.length === 5) void fifth.promise.then(answer);
+          else answer();
+          options?.abortSignal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
         });
       },
     } as unknown as SQSClient;
-    const runtime = idleRuntime(sqs, { pollers: 1, receiveBackoff: { initialMs: 100, maxMs: 400 }, random: () => 1 });
+    const runtime = idleRuntime(sqs, { pollers: 1, receiveBackoff: { initialMs: 100, maxMs: 1_000 }, random: () => 1 });
     await runtime.start();
     try {
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      // Receives at 0, 100, 300 and 700 ms (pauses of 100, 200, 400, 400… ms after each failure),
-      // where a poller without pauses makes hundreds in a second.
-      expect(receives).toBeGreaterThanOrEqual(3);
-      expect(receives).toBeLessThanOrEqual(6);
+      await waitUntil('the fifth receive', () => at.length === 5, { timeoutMs: 10_000, intervalMs: 10 });
+      // Pauses of 100, 200, 400 and 800 ms after the 1st to 4th failure (a slow machine only
+      // lengthens them; a poller without pauses makes its receives a few ms apart).
+      const gaps = at.slice(1).map((t, i) => t - (at[i] ?? 0));
+      expect(gaps[0]).toBeGreaterThanOrEqual(99);
+      expect(gaps[1]).toBeGreaterThanOrEqual(199);
+      expect(gaps[2]).toBeGreaterThanOrEqual(399);
+      expect(gaps[3]).toBeGreaterThanOrEqual(799);
       expect((await runtime.ready()).checks.sqs).toMatchObject({ ok: false, detail: 'receive failing: ECONNREFUSED' });
-      reachable = true;
-      // The receive due at ~1,100 ms is answered; from then on receives follow one another without
-      // a pause (each long-polls 5 ms here), not after one more pause of 400 ms.
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const afterRecovery = receives;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      expect(receives - afterRecovery).toBeGreaterThan(5);
-      expect((await runtime.ready()).checks.sqs?.ok).toBe(true);
+      fifth.resolve();
+      await waitUntil('ready again', async () => (await runtime.ready()).checks.sqs?.ok === true, { timeoutMs: 10_000, intervalMs: 10 });
+      // After the answer receives follow one another at once: ten of them take far less than the
+      // 8 s they would take if each still waited the last pause of 800 ms.
+      const recovered = performance.now();
+      await waitUntil('ten receives after the answer', () => at.length >= 15, { timeoutMs: 7_900, intervalMs: 10 });
+      expect(performance.now() - recovered).toBeLessThan(8_000);
     } finally {
       await runtime.close();
     }
-  });
+  }, 20_000);
 
   it('reports not ready while any one poller fails, even when another receives', async () => {
     // Each poller sends with its own abort signal: the first one seen always fails.
     let failingSignal: AbortSignal | undefined;
+    let failed = 0;
+    let answered = 0;
     const sqs = {
       send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
         if (!(command instanceof ReceiveMessageCommand)) return Promise.resolve({});
         failingSignal ??= options?.abortSignal;
-        if (options?.abortSignal === failingSignal) return Promise.reject(Object.assign(new Error('AccessDenied'), { name: 'AccessDenied' }));
-        return new Promise((resolve) => setTimeout(() => resolve({ Messages: [] }), 5));
+        if (options?.abortSignal === failingSignal) {
+          failed += 1;
+          return Promise.reject(Object.assign(new Error('AccessDenied'), { name: 'AccessDenied' }));
+        }
+        return new Promise((resolve) => setTimeout(() => resolve({ Messages: [] }), 5)).then((answer) => ((answered += 1), answer));
       },
     } as unknown as SQSClient;
     const runtime = idleRuntime(sqs, { pollers: 2, receiveBackoff: { initialMs: 20, maxMs: 40 } });
     await runtime.start();
     try {
+      await waitUntil('the failing poller failed', () => failed > 0);
+      // After each further answer of the healthy poller (and failure of the other) the check still fails.
       for (let i = 0; i < 10; i += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        const [answeredBefore, failedBefore] = [answered, failed];
+        await waitUntil('another answer and another failure', () => answered > answeredBefore && failed > failedBefore);
         expect((await runtime.ready()).checks.sqs).toMatchObject({ ok: false, detail: 'receive failing: AccessDenied' });
       }
     } finally {
