@@ -119,7 +119,7 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
       if (shared === undefined) throw new Error('the sign worker needs the HSM pool');
       return (await import('../workers/sign/index.ts')).startSignWorker({ env: envOf('sign'), hsmPool: shared, logger });
     },
-    transmit: async () => (await import('../workers/transmit/index.ts')).startTransmitWorker({ env: envOf('transmit'), logger }),
+    transmit: async () => (await import('../workers/transmit/index.ts')).startTransmitWorker({ env: envOf('transmit'), logger, ...(shared === undefined ? {} : { hsmPool: shared }) }),
     receive: async () => (await import('../workers/receive/index.ts')).startReceiveWorker({ env: envOf('receive'), logger }),
     verify: async () => (await import('../workers/verify/index.ts')).startVerifyWorker({ env: envOf('verify'), logger }),
     compensate: async () => (await import('../workers/compensate/index.ts')).startCompensateWorker({ env: envOf('compensate'), logger }),

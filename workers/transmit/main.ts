@@ -6,6 +6,7 @@ import { loadWorkerConfig } from '../../shared/config/index.ts';
 import type { Env, SeloConfig } from '../../shared/config/index.ts';
 import { decodeMessageSigned } from '../../shared/events/index.ts';
 import type { MessageSignedData } from '../../shared/events/index.ts';
+import { HsmPool } from '../../shared/hsm/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
@@ -25,6 +26,11 @@ export interface TransmitWorkerOptions {
   env?: Env;
   /** @defaultValue a pino logger named `selo.transmit` */
   logger?: Logger;
+  /**
+   * A pool shared with other workers of the process, for the readiness of an HSM-held TLS key
+   * (`SELO_TLS_KEY_LABEL`); closed by its owner, not here. @defaultValue a one-session pool of its own when the key is in the HSM
+   */
+  hsmPool?: HsmPool;
 }
 
 /** Reads and checks the transmit worker's configuration, without I/O; a `ConfigError` names every problem. */
@@ -47,6 +53,11 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
   const logger = options.logger ?? createLogger({ name: 'selo.transmit', level: config.logLevel });
   const topology = resolveTopology(config.environment);
 
+  // An HSM-held TLS key (the OpenSSL pkcs11 engine signs each handshake): /ready reports the HSM
+  // as the sign worker does, from a pool on the same token (the process's shared one, if any).
+  const ownPool = bcb.key.kind === 'hsm' && options.hsmPool === undefined;
+  const hsmPool = bcb.key.kind !== 'hsm' ? undefined : (options.hsmPool ?? new HsmPool({ modulePath: bcb.key.hsm.modulePath, tokenLabel: bcb.key.hsm.tokenLabel, pin: bcb.key.hsm.pin, sessions: 1, logger }));
+  if (ownPool) await hsmPool?.start();
   const tls = bcbTlsOptions(bcb);
   const timeouts = { headersTimeoutMs: bcb.timeoutMs, bodyTimeoutMs: bcb.timeoutMs };
   const icomHttp = new BcbHttpClient({ origin: icomUrl, tls, ...timeouts });
@@ -78,12 +89,14 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
         // Not TransmissionFailed: a dead-lettered transmit message proves nothing about the payment
         // (it may have reached the BCB), so operations look at it rather than compensation.
         failureDetailType: 'TransmitStepDeadLettered',
-        closeables: [{ name: 'bcb http clients', close: closeHttp }],
+        closeables: [{ name: 'bcb http clients', close: closeHttp }, ...(ownPool && hsmPool !== undefined ? [{ name: 'hsm pool', close: () => hsmPool.close() }] : [])],
+        checks: hsmPool === undefined ? [] : [{ name: 'hsm', check: () => ({ ok: hsmPool.ready(), detail: hsmPool.health().state }) }],
       },
     });
   } catch (error) {
     // The runtime never started, so it will not close them.
     await closeHttp().catch(() => undefined);
+    if (ownPool) await hsmPool?.close().catch(() => undefined);
     throw error;
   }
   return {

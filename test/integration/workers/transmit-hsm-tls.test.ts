@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,4 +63,29 @@ describe('transmit worker with its mTLS key in the HSM', () => {
     await expect.poll(async () => (await sagas.get(paymentSagaId(endToEndId)))?.state, { timeout: 10_000 }).toBe('TRANSMITTED');
     expect(transmit.bcbStats().handshakes).toBeGreaterThanOrEqual(1);
   });
+
+  it('reports the HSM on /ready: not ready while its PKCS#11 module cannot be loaded, ready once it can', async () => {
+    // The module path points at nothing until the test "brings the HSM back".
+    const modulePath = join(pkiDir, 'libpkcs11-outage.so');
+    const { SELO_TLS_KEY: _pemKey, ...env } = workerTestEnv({
+      stackEnv: stack.env(), token: { ...token, modulePath }, pkiDir, bcbUrl: simulator.url,
+      extra: { SELO_TLS_CERT: join(pkiDir, DEV_PKI_FILES.pspTlsClientHsmCertificate), SELO_TLS_KEY_LABEL: 'selo-psp-tls', SELO_LOG_LEVEL: 'silent', SELO_HEALTH_PORT: '0' },
+    });
+    const outage = await startTransmitWorker({ env });
+    try {
+      const readiness = async (): Promise<{ status: number; hsm: boolean | undefined }> => {
+        const response = await fetch(`http://127.0.0.1:${outage.healthPort ?? 0}/ready`);
+        const body = (await response.json()) as { checks?: Record<string, { ok: boolean }> };
+        return { status: response.status, hsm: body.checks?.hsm?.ok };
+      };
+      expect(await readiness()).toEqual({ status: 503, hsm: false });
+      symlinkSync(token.modulePath, modulePath);
+      await expect.poll(readiness, { timeout: 30_000, interval: 250 }).toEqual({ status: 200, hsm: true });
+    } finally {
+      await outage.close();
+    }
+    // The file's other worker, its key in the same (reachable) HSM, reports it ready.
+    const response = await fetch(`http://127.0.0.1:${transmit.healthPort ?? 0}/ready`);
+    expect(((await response.json()) as { checks?: Record<string, unknown> }).checks?.hsm).toMatchObject({ ok: true });
+  }, 60_000);
 });
