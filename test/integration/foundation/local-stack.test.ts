@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -17,10 +18,13 @@ import type { LocalStack } from '../../../infra/local/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import { createAwsClients } from '../../../shared/aws/index.ts';
 import { loadConfig } from '../../../shared/config/index.ts';
+import { waitingPolls, watchFauxqsWaiters } from '../../support/fauxqs-waiters.ts';
+import { waitUntil } from '../../support/wait-until.ts';
 
 let stack: LocalStack;
 
 beforeAll(async () => {
+  await watchFauxqsWaiters();
   stack = await startLocalStack();
 });
 
@@ -37,6 +41,10 @@ function queue(key: string): { url: string; arn: string; dlqUrl: string } {
 async function receiveAll(url: string, waitSeconds = 1): Promise<{ body: string; receiptHandle: string }[]> {
   const result = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }));
   return (result.Messages ?? []).map((m) => ({ body: m.Body ?? '', receiptHandle: m.ReceiptHandle ?? '' }));
+}
+
+async function deleteAll(url: string, messages: readonly { receiptHandle: string }[]): Promise<void> {
+  for (const m of messages) await stack.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.receiptHandle }));
 }
 
 describe('local stack', () => {
@@ -69,6 +77,8 @@ describe('local stack', () => {
     await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: queue('verify').url, MessageBody: body }));
     const received = await receiveAll(queue('verify').url);
     expect(received.map((m) => m.body)).toContain(body);
+    // Consumed: otherwise it comes back after the queue's visibility timeout, into later tests.
+    await deleteAll(queue('verify').url, received);
   });
 
   it('answers only the long polls that receive something, as Amazon SQS does', async () => {
@@ -76,17 +86,19 @@ describe('local stack', () => {
     const url = QueueUrl ?? '';
     const answered: number[] = [];
     const polls = [0, 1, 2, 3].map(async (poller) => {
-      const result = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }));
+      const result = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 5 }));
       answered.push(result.Messages?.length ?? 0);
       return poller;
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitUntil('four polls waiting', () => waitingPolls(url) === 4);
     await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'one' }));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await waitUntil('a poll answered', () => answered.length > 0);
     // One message: one poll answered with it, the other three still waiting (fauxqs alone answers all four).
+    expect(waitingPolls(url)).toBe(3);
     expect(answered).toEqual([1]);
     await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'two' }));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await waitUntil('a second poll answered', () => answered.length > 1);
+    expect(waitingPolls(url)).toBe(2);
     expect(answered).toEqual([1, 1]);
     await Promise.all(polls);
     // The rest end empty at WaitTimeSeconds.
@@ -98,10 +110,10 @@ describe('local stack', () => {
     const url = QueueUrl ?? '';
     const answered: number[] = [];
     const polls = [0, 1, 2, 3].map(async () => {
-      const result = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      const result = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 5 }));
       answered.push(result.Messages?.length ?? 0);
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitUntil('four polls waiting', () => waitingPolls(url) === 4);
     const entries = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ Id: `m${from + i}`, MessageBody: `m${from + i}` }));
     await stack.clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries(0, 10) }));
     await stack.clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries(10, 12) }));
@@ -142,7 +154,9 @@ describe('local stack', () => {
       }),
     );
     expect(put.FailedEntryCount).toBe(0);
-    const [message] = await receiveAll(queue('sign').url, 2);
+    const received = await receiveAll(queue('sign').url, 2);
+    await deleteAll(queue('sign').url, received);
+    const [message] = received;
     const envelope = JSON.parse(message?.body ?? '{}') as Record<string, unknown>;
     expect(envelope).toMatchObject({
       version: '0',
