@@ -1,5 +1,7 @@
 import type { ClaimCheckReference } from '../claim-check/index.ts';
 import { EventDetailInvalidError } from './event-detail.ts';
+import { record, text } from './json-fields.ts';
+import type { Json } from './json-fields.ts';
 import type { VerifiedAccount } from './verified-events.ts';
 
 /**
@@ -84,36 +86,33 @@ export type InboundPaymentDecidedData =
   | { decision: 'ACSP'; decidedAt: string }
   | { decision: 'RJCT'; decidedAt: string; reason: { code: string; additionalInformation?: string } };
 
-/** `InboundPaymentSettled` data, version 1: the SPI settled a payment to one of our customers (pacs.002 ACCC); credit it. */
-export interface InboundPaymentSettledData {
+/** What `InboundPaymentSettled` and `InboundPaymentRejected` share: the payment, the SPI's pacs.002, our answer time. */
+export interface InboundOutcomeData {
   channel: 'spi';
   endToEndId: string;
-  /** `OrgnlInstrId` (the EndToEndId). */
+  /** `OrgnlInstrId`: the EndToEndId, or the RtrId of a return. */
   originalInstructionId: string;
-  /** Decimal string in BRL, from the pacs.008 that was answered. */
+  /** Decimal string in BRL, from the message that was answered. */
   amount?: string;
-  /** BizMsgIdr of the pacs.002 ACCC. */
+  /** BizMsgIdr of the SPI's pacs.002. */
   bizMsgIdr: string;
   resourceId: string;
-  settlementDateTime?: string;
-  interbankSettlementDate?: string;
   /** Receipt of the pacs.008 → ICOM 201 of our pacs.002, ms. */
   answerMs?: number;
 }
 
+/** `InboundPaymentSettled` data, version 1: the SPI settled a payment to one of our customers (pacs.002 ACCC); credit it. */
+export interface InboundPaymentSettledData extends InboundOutcomeData {
+  settlementDateTime?: string;
+  interbankSettlementDate?: string;
+}
+
 /** `InboundPaymentRejected` data, version 1: the SPI rejected a payment to one of our customers; never credit it. */
-export interface InboundPaymentRejectedData {
-  channel: 'spi';
-  endToEndId: string;
-  originalInstructionId: string;
-  amount?: string;
-  bizMsgIdr: string;
-  resourceId: string;
+export interface InboundPaymentRejectedData extends InboundOutcomeData {
   /** `StsRsnInf/Rsn/Cd` (our own code, or `AB03` when the SPI's limit passed) and `AddtlInf`. */
   reason: { code: string; additionalInformation?: string };
   /** What selo answered, when it answered (`ACSP`, `RJCT AC03`, …). */
   answer?: string;
-  answerMs?: number;
 }
 
 /** `InboundDecisionLate` data, version 1: core banking's decision came too late and was not sent (operations). */
@@ -151,18 +150,6 @@ export interface UnsupportedMessageReceivedData {
   reason: string;
 }
 
-type Json = Record<string, unknown>;
-
-function record(value: unknown, path: string): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EventDetailInvalidError(path, 'must be an object');
-  return value as Json;
-}
-
-function text(from: Json, field: string, path = 'data'): string {
-  const value = from[field];
-  if (typeof value !== 'string' || value === '') throw new EventDetailInvalidError(`${path}.${field}`, 'must be a non-empty string');
-  return value;
-}
 
 function instant(from: Json, field: string): string {
   const value = text(from, field);

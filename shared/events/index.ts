@@ -47,6 +47,7 @@ export {
 export type {
   InboundPaymentDecisionRequestedData,
   InboundPaymentDecidedData,
+  InboundOutcomeData,
   InboundPaymentSettledData,
   InboundPaymentRejectedData,
   InboundDecisionLateData,

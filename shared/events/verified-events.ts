@@ -1,6 +1,8 @@
 import type { ClaimCheckReference } from '../claim-check/index.ts';
 import { EventDetailInvalidError } from './event-detail.ts';
-import type { InboundPaymentDecisionRequestedData, InboundPaymentRejectedData, InboundPaymentSettledData } from './inbound-events.ts';
+import { record, text } from './json-fields.ts';
+import type { Json } from './json-fields.ts';
+import type { InboundOutcomeData, InboundPaymentDecisionRequestedData, InboundPaymentRejectedData, InboundPaymentSettledData } from './inbound-events.ts';
 
 /** source of every event the verify worker publishes. */
 export const VERIFY_SOURCE = 'selo.verify';
@@ -187,18 +189,6 @@ export interface RejectionAmbiguousData {
   resourceId: string;
 }
 
-type Json = Record<string, unknown>;
-
-function record(value: unknown, path: string): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EventDetailInvalidError(path, 'must be an object');
-  return value as Json;
-}
-
-function text(from: Json, field: string, path: string): string {
-  const value = from[field];
-  if (typeof value !== 'string' || value === '') throw new EventDetailInvalidError(`${path}.${field}`, 'must be a non-empty string');
-  return value;
-}
 
 /** The required text fields `names` of `from`, checked one by one. */
 function texts<K extends string>(from: Json, names: readonly K[], path = 'data'): Record<K, string> {
@@ -302,7 +292,7 @@ function optionalInteger(from: Json, field: string): { [key: string]: number } {
 }
 
 /** The fields `InboundPaymentSettled` and `InboundPaymentRejected` share. */
-function inboundOutcomeFields(d: Json): Pick<InboundPaymentSettledData, 'channel' | 'endToEndId' | 'originalInstructionId' | 'amount' | 'bizMsgIdr' | 'resourceId' | 'answerMs'> {
+function inboundOutcomeFields(d: Json): InboundOutcomeData {
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
     ...texts(d, ['endToEndId', 'originalInstructionId', 'bizMsgIdr', 'resourceId']),

@@ -14,6 +14,7 @@ import type {
   EchoAnsweredData,
   EchoReceivedData,
   EventDetail,
+  InboundOutcomeData,
   InboundPaymentDecisionRequestedData,
   InboundPaymentRejectedData,
   InboundPaymentSettledData,
@@ -370,7 +371,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     const instruction = status.originalInstructionId;
     const sagaId = inboundSagaId(instruction);
     const bizMsgIdr = message.appHdr.bizMsgIdr;
-    const common = (saga: Saga): Pick<InboundPaymentSettledData, 'channel' | 'endToEndId' | 'originalInstructionId' | 'amount' | 'bizMsgIdr' | 'resourceId' | 'answerMs'> => {
+    const common = (saga: Saga): InboundOutcomeData => {
       const answered = Date.parse(saga.facts.answeredAt ?? '') - Date.parse(saga.facts.receivedAt ?? '');
       return {
         channel: 'spi', endToEndId: status.originalEndToEndId, originalInstructionId: instruction, bizMsgIdr, resourceId,
