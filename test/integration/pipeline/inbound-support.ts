@@ -50,7 +50,8 @@ export class InboundWorld {
       env: { ...env, SOFTHSM2_CONF: token.conf },
       logger: createLogger({ name: 'inbound-test', level: 'silent' }),
       workers: [],
-      simulator: { settlementLimitMs, streamIdleTimeoutMs: 3_000, longPollMs: 1_000, participants: [{ ispb, receiver: { mode: 'live' } }] },
+      // The simulator's realistic 30 s stream expiry: a restarted receive worker resumes its streams.
+      simulator: { settlementLimitMs, streamIdleTimeoutMs: 30_000, longPollMs: 1_000, participants: [{ ispb, receiver: { mode: 'live' } }] },
       workerEnv: { SELO_INBOUND_DECISION_LIMIT_MS: String(settlementLimitMs - 5_000), SELO_BACKOFF_BASE_SECONDS: '1', SELO_BACKOFF_MAX_SECONDS: '5', SELO_SQS_WAIT_SECONDS: '1' },
     });
     return new InboundWorld(token, pkiDir, stack, pipeline, ispb);
