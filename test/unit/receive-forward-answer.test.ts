@@ -5,6 +5,7 @@ import type { ClaimCheckReference, ClaimCheckStore } from '../../shared/claim-ch
 import { BCB_MESSAGE_RECEIVED, RECEIVE_SOURCE, decodeBcbMessageReceived, decodeEventBody, inboxSagaId } from '../../shared/events/index.ts';
 import { RecentResources, SQS_BATCH_LIMITS, chunkEntries, createAnswerForwarder, dedupeKey } from '../../workers/receive/index.ts';
 import type { AnswerForwarderDeps, FailedEntry, QueueEntry, VerifyQueuePort } from '../../workers/receive/index.ts';
+import { drainEventLoop, waitUntil } from '../support/wait-until.ts';
 import { FakeAudit, silentLogger } from './runtime/fakes.ts';
 
 /** A verify queue that refuses what the test says, and logs every step with the dedupe store. */
@@ -128,11 +129,15 @@ describe('receive: forwarding one stream answer', () => {
     const { queue, dedupe, forward, recent } = setup();
     dedupe.claimed.add(dedupeKey('old'));
     recent.acquire('other-stream');
+    const waitFor = recent.waitFor.bind(recent);
+    const waited: string[] = [];
+    recent.waitFor = (id) => (waited.push(id), waitFor(id));
     const forwarding = forward(answerOf([{ id: 'old', xml: '<A/>' }, { id: 'new', xml: '<B/>' }, { id: 'new', xml: '<B/>' }, { id: 'other-stream', xml: '<C/>' }]));
     // The copy in flight on another stream is waited for: this answer is not confirmed before it is durable.
     let finished = false;
     void forwarding.then(() => (finished = true));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitUntil('waiting for the other stream', () => waited.includes('other-stream'));
+    await drainEventLoop();
     expect(finished).toBe(false);
     recent.done('other-stream');
     const result = await forwarding;
@@ -146,8 +151,11 @@ describe('receive: forwarding one stream answer', () => {
   it('forwards a copy itself when the other stream forwarding it failed', async () => {
     const { queue, forward, recent } = setup();
     recent.acquire('x');
+    const waitFor = recent.waitFor.bind(recent);
+    const waited: string[] = [];
+    recent.waitFor = (id) => (waited.push(id), waitFor(id));
     const forwarding = forward(answerOf([{ id: 'x', xml: '<X/>' }]));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitUntil('waiting for the other stream', () => waited.includes('x'));
     recent.release('x');
     expect(await forwarding).toEqual({ read: 1, forwarded: 1, duplicates: 0 });
     expect(queue.sent.map((e) => decode(e).detail.data.resourceId)).toEqual(['x']);

@@ -3,6 +3,7 @@ import { IcomStreamError } from '../../shared/bcb-client/index.ts';
 import type { IcomStreamAnswer } from '../../shared/bcb-client/index.ts';
 import { StreamReader, backoffDelayMs } from '../../workers/receive/index.ts';
 import type { ForwardResult, IcomStreamPort } from '../../workers/receive/index.ts';
+import { drainEventLoop } from '../support/wait-until.ts';
 import { deferred, silentLogger } from './runtime/fakes.ts';
 
 const BASE = '/api/v1/out/99999004/stream';
@@ -69,13 +70,16 @@ describe('receive: the stream loop', () => {
   it('follows PI-Pull-Next only after the answer is durable', async () => {
     const icom = new ScriptedIcom([answer(`${BASE}/s-1`, ['a', 'b'])]);
     const gate = deferred();
+    let forwarding = 0;
     const r = reader(icom, async (a) => {
+      forwarding += 1;
       await gate.promise;
       return forwarded(a);
     });
     r.start();
-    await until(() => icom.calls.length === 1);
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // The answer is being forwarded and held: the loop has gone as far as it can without it.
+    await until(() => forwarding === 1);
+    await drainEventLoop();
     expect(icom.calls).toEqual(['start']);
     gate.resolve();
     await until(() => icom.calls.includes(`next ${BASE}/s-1`));

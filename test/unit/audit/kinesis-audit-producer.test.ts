@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { drainEventLoop, waitUntil } from '../../support/wait-until.ts';
 import { KinesisAuditProducer, exchangeAuditRecord, filterHeaders, transitionAuditRecord } from '../../../shared/audit/index.ts';
 import type { KinesisEntry, KinesisPutRecordsPort } from '../../../shared/audit/index.ts';
 
@@ -52,11 +53,16 @@ describe('KinesisAuditProducer', () => {
 
   it('reports unhealthy while Kinesis keeps failing', async () => {
     const kinesis = new ScriptedKinesis(['down', 'down', 'down']);
-    const producer = new KinesisAuditProducer({ port: kinesis, streamName: 's', lingerMs: 0, retryBaseDelayMs: 20, retryMaxDelayMs: 20, unhealthyAfterFailures: 2 });
+    // The call after the three failures waits for the test: health is read while Kinesis is still down.
+    const back = Promise.withResolvers<void>();
+    const port: KinesisPutRecordsPort = { putRecords: async (stream, entries) => (kinesis.calls.length === 3 && (await back.promise), kinesis.putRecords(stream, entries)) };
+    const producer = new KinesisAuditProducer({ port, streamName: 's', lingerMs: 0, retryBaseDelayMs: 20, retryMaxDelayMs: 20, unhealthyAfterFailures: 2 });
     const put = producer.put([record(1)]);
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await waitUntil('three failed calls', () => kinesis.calls.length === 3);
     expect(producer.health()).toMatchObject({ ok: false, buffered: 1, lastError: 'ECONNREFUSED' });
+    back.resolve();
     await put;
+    expect(kinesis.calls).toEqual([1, 1, 1, 1]);
     expect(producer.health().ok).toBe(true);
   });
 
@@ -74,17 +80,19 @@ describe('KinesisAuditProducer', () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    const port: KinesisPutRecordsPort = { putRecords: async (_s, entries) => { await gate; return entries.map(() => undefined); } };
+    let requests = 0;
+    const port: KinesisPutRecordsPort = { putRecords: async (_s, entries) => { requests += 1; await gate; return entries.map(() => undefined); } };
     const producer = new KinesisAuditProducer({ port, streamName: 's', lingerMs: 0, maxBufferedRecords: 2, maxBatchRecords: 2 });
     const first = producer.put([record(1), record(2)]);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitUntil('the first batch sent', () => requests === 1);
     const second = producer.put([record(3), record(4)]);
     let secondDone = false;
     void second.then(() => {
       secondDone = true;
     });
     const third = producer.put([record(5)]);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await drainEventLoop();
+    expect(requests).toBe(1);
     expect(producer.health().buffered).toBeLessThanOrEqual(4);
     expect(secondDone).toBe(false);
     release();

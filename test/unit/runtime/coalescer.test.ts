@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Coalescer } from '../../../shared/runtime/index.ts';
 import { coalescingPutEventsPort } from '../../../shared/runtime/index.ts';
 import type { EventEntry, PutEventsPort } from '../../../shared/runtime/index.ts';
@@ -14,6 +14,10 @@ function recorder(fail?: (items: readonly number[]) => Error | undefined): { cal
     },
   };
 }
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('Coalescer', () => {
   it('sends items submitted together as one batch and gives each caller its own result', async () => {
@@ -39,11 +43,14 @@ describe('Coalescer', () => {
   });
 
   it('waits lingerMs for batch-mates, so that callers a moment apart share a request', async () => {
+    vi.useFakeTimers();
     const r = recorder();
     const coalescer = new Coalescer<number, string>({ maxItems: 10, lingerMs: 30, flush: r.flush });
     const first = coalescer.submit(1);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await vi.advanceTimersByTimeAsync(29);
+    expect(r.calls).toEqual([]);
     const second = coalescer.submit(2);
+    await vi.advanceTimersByTimeAsync(1);
     await Promise.all([first, second]);
     expect(r.calls).toEqual([[1, 2]]);
   });

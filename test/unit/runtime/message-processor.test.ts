@@ -4,6 +4,7 @@ import { PermanentError, TransientError } from '../../../shared/errors/index.ts'
 import { deriveDetail } from '../../../shared/events/index.ts';
 import { MessageProcessor, RETRY_BUDGET_EXHAUSTED, visibilityBackoffSeconds } from '../../../shared/runtime/index.ts';
 import type { Handler, MessageProcessorOptions } from '../../../shared/runtime/index.ts';
+import { drainEventLoop, waitUntil } from '../../support/wait-until.ts';
 import { FakeAudit, FakePublisher, FakeQueue, deferred, paymentMessage, silentLogger } from './fakes.ts';
 
 interface Payment {
@@ -56,8 +57,13 @@ describe('MessageProcessor', () => {
     const { queue, audit, processor } = setup(signed);
     const kinesis = deferred();
     audit.gate = kinesis.promise;
+    const put = audit.put.bind(audit);
+    let offered = 0;
+    audit.put = (records) => ((offered += 1), put(records));
     const result = processor.process(paymentMessage('1'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The records are offered and held: the processor has gone as far as it can without Kinesis.
+    await waitUntil('audit records offered', () => offered > 0);
+    await drainEventLoop();
     expect(queue.calls).toEqual([]);
     kinesis.resolve();
     expect(await result).toBe('deleted');
@@ -68,8 +74,12 @@ describe('MessageProcessor', () => {
     const { queue, publisher, processor } = setup(signed);
     const bus = deferred();
     publisher.gate = bus.promise;
+    const publish = publisher.publish.bind(publisher);
+    let offered = 0;
+    publisher.publish = (events) => ((offered += 1), publish(events));
     const result = processor.process(paymentMessage('1'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitUntil('events offered', () => offered > 0);
+    await drainEventLoop();
     expect(queue.calls).toEqual([]);
     bus.resolve();
     expect(await result).toBe('deleted');
