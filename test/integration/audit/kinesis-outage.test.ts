@@ -30,6 +30,7 @@ let kinesis: KinesisClient;
 let producer: KinesisAuditProducer;
 let runtime: WorkerRuntime<unknown>;
 const handled: string[] = [];
+let visibilityChanges = 0;
 
 async function streamRecords(): Promise<AuditRecord[]> {
   const out: AuditRecord[] = [];
@@ -68,6 +69,14 @@ beforeAll(async () => {
   producer = new KinesisAuditProducer({ port: kinesisPutRecordsPort(kinesis), streamName: STREAM, retryBaseDelayMs: 50, retryMaxDelayMs: 200, unhealthyAfterFailures: 1 });
   const sign = stack.provisioned?.queues.sign;
   if (sign === undefined) throw new Error('sign queue missing');
+  // Counts the runtime's visibility heartbeats: the proof that it was alive while the test waited.
+  stack.clients.sqs.middlewareStack.add(
+    (next, context) => (args) => {
+      if (context.commandName === 'ChangeMessageVisibilityCommand' || context.commandName === 'ChangeMessageVisibilityBatchCommand') visibilityChanges += 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countVisibilityChanges' },
+  );
   runtime = new WorkerRuntime({
     name: 'sign',
     handler: (message) => {
@@ -115,8 +124,10 @@ describe('a Kinesis outage', () => {
       }),
     );
     await waitFor('handler run', () => handled.length === 1);
-    // Longer than the 3 s visibility timeout: the heartbeat keeps the message hidden, not deleted.
-    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    // Longer than the 3 s visibility timeout, and three heartbeats (every second) seen in it: the
+    // runtime is alive and keeps the message hidden, not deleted, not redelivered.
+    const [since, changesBefore] = [Date.now(), visibilityChanges];
+    await waitFor('3.5 s and three heartbeats', () => Date.now() - since >= 3_500 && visibilityChanges - changesBefore >= 3, 20_000);
     expect(runtime.inFlight).toBe(1);
     expect(producer.health()).toMatchObject({ ok: false, buffered: 3 });
     expect((await runtime.ready()).checks.audit?.ok).toBe(false);

@@ -178,8 +178,17 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     await deliver(other, await signedPacs002(bcb, statusOf(endToEndId, 'ACSC')));
     expect(JSON.parse((await verifiedRecord(other)).response_header ?? '{}')).toMatchObject({ 'selo-disposition': 'duplicate' });
     await expect.poll(() => factsFor(sagaId, 'PaymentSettled').length, { timeout: 20_000 }).toBe(2);
-    // Settle the stragglers before counting: nothing more may arrive.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Before counting: the worker has dealt with every delivery (its queue is empty: it deletes only
+    // after publishing), and a later payment's fact has arrived, so earlier facts would have too.
+    await expect
+      .poll(async () => {
+        const { Attributes } = await stack.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: verifyUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+        return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
+      }, { timeout: 30_000 })
+      .toBe(0);
+    const marker = await transmittedPayment();
+    await deliver(newResourceId(), await signedPacs002(bcb, statusOf(marker.endToEndId, 'ACSC')));
+    await factOf(marker.sagaId, 'PaymentSettled');
     const settled = factsFor(sagaId, 'PaymentSettled');
     expect(settled.map((f) => f.detail.data.resourceId)).toEqual([first, first]);
     expect((await sagas.get(sagaId))?.history.filter((t) => t.to === 'SETTLED')).toHaveLength(1);
