@@ -22,7 +22,7 @@ import { Ledger } from './ledger.ts';
 import { Mailbox } from './mailbox.ts';
 import type { OutboundMessage, StreamCounters, StreamState } from './mailbox.ts';
 import { buildMultipart, multipartBoundary, parseMultipart } from './multipart.ts';
-import { SettlementEngine } from './settlement-engine.ts';
+import { DUPLICATE_INSTRUCTION_REASON, SettlementEngine } from './settlement-engine.ts';
 import { reservedPayerIspbs, resolveSimulatorOptions, validateReceiver } from './simulator-options.ts';
 import type { BcbSimulatorOptions, ReceiverBehaviour, ResolvedSimulatorOptions } from './simulator-options.ts';
 import { SpiEmitter, newResourceId } from './spi-emitter.ts';
@@ -197,11 +197,11 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
   };
   const inbound = new InboundTraffic({
     // What the SPI does with a posted pacs.008 once its checks passed (SpiProcessor.dispatch):
-    // the payer's message is on record, a known EndToEndId is refused AM05, anything else settles.
+    // the payer's message is on record, a known EndToEndId is refused (DUPLICATE_INSTRUCTION_REASON), anything else settles.
     submit(transaction, bizMsgIdr, payerIspb) {
       const now = new Date();
       ledger.recordReceived({ resourceId: newResourceId(), ispb: payerIspb, receivedAt: now.toISOString(), type: 'pacs.008', bizMsgIdr, outcome: 'accepted' });
-      if (ledger.hasPayment(transaction.endToEndId)) engine.refuse(transaction, payerIspb, 'AM05', `EndToEndId ${transaction.endToEndId} duplicado`);
+      if (ledger.hasPayment(transaction.endToEndId)) engine.refuse(transaction, payerIspb, DUPLICATE_INSTRUCTION_REASON, `EndToEndId ${transaction.endToEndId} duplicado`);
       else engine.begin(transaction, bizMsgIdr, payerIspb, now);
     },
     reserved: reservedPayerIspbs(options.bcbIspb, options.participants),

@@ -6,7 +6,7 @@ export { FaultController, corruptSignature, validateFaults } from './faults.ts';
 export type { FaultSettings, FaultCounts, RequestFault } from './faults.ts';
 export { Ledger } from './ledger.ts';
 export type { StreamCounters } from './mailbox.ts';
-export { RETURN_TIMEOUT_REASON } from './settlement-engine.ts';
+export { DUPLICATE_INSTRUCTION_REASON, RETURN_ORIGINAL_INVALID_REASON, RETURN_TIMEOUT_REASON } from './settlement-engine.ts';
 export { DEFAULT_INBOUND_PAYER_ISPBS, InboundTraffic, MAX_INBOUND_RATE_PER_SECOND, fakeCpf, resolveInboundTraffic } from './inbound-traffic.ts';
 export type { InboundTrafficControl, InboundTrafficDeps, InboundTrafficOptions, InboundTrafficStatus, ResolvedInboundTraffic } from './inbound-traffic.ts';
 export type { LedgerEcho, LedgerPayment, LedgerSummary, PaymentStatus, ReceivedMessage, ReceivedOutcome, SentMessage } from './ledger.ts';

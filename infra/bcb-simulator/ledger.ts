@@ -27,7 +27,7 @@ export interface LedgerPayment {
    * included: more than one distinct value is a receiver that answered twice differently.
    */
   receiverAnswers?: string[];
-  /** Rejection reason (`AB03`, `AM05`, the receiver's code …). */
+  /** Rejection reason (`AB03`, `DU03`, the receiver's code …). */
   reasonCode?: string;
   /** When it was settled or rejected. */
   decidedAt?: string;

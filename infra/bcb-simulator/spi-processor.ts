@@ -2,6 +2,7 @@ import { END_TO_END_ID, MESSAGE_ID, MessageFormatError, RETURN_ID, buildPibr002 
 import type { AppHdr } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Ledger, ReceivedMessage } from './ledger.ts';
+import { DUPLICATE_INSTRUCTION_REASON } from './settlement-engine.ts';
 import type { SettlementEngine } from './settlement-engine.ts';
 import type { SpiEmitter } from './spi-emitter.ts';
 import type { SpiContent, SpiFinding } from './spi-inspection.ts';
@@ -103,8 +104,14 @@ export class SpiProcessor {
         for (const status of answered.statuses) ledger.noteAnswer(status, verifiedHeader.fromIspb, status.status === 'RJCT' ? `RJCT ${status.reason?.code ?? ''}`.trim() : status.status);
       }
       if (this.seenBizMsgIdr.has(verifiedHeader.bizMsgIdr)) {
-        ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_BIZMSGIDR', message: `BizMsgIdr ${verifiedHeader.bizMsgIdr} was already received` });
-        this.deps.emitter.admi002(record.ispb, verifiedHeader.bizMsgIdr, { code: 'DUPLICATE_BIZMSGIDR', description: `BizMsgIdr ${verifiedHeader.bizMsgIdr} was already received`, errorLocation: '/Envelope/AppHdr/BizMsgIdr' });
+        // A resent copy of a message already received changes nothing and is answered by nothing:
+        // the SPI is idempotent on resends (BCB staff, bacen/pix-perguntas-e-respostas #442: after
+        // a 201 the participant gets the pacs.002 or admi.002 about the message sent before, no
+        // resend is needed; #180: the idempotency window is in the Catálogo de Serviços do SFN,
+        // Volume VI). No BCB text seen names an admi.002 for a repeated BizMsgIdr, and an admi.002's
+        // RjctgPtyRsn is free text (Max35Text), not a code list; the code invented here before
+        // (DUPLICATE_BIZMSGIDR) is gone.
+        ledger.setOutcome(record, 'duplicate', { code: 'BIZMSGIDR_REPEATED', message: `BizMsgIdr ${verifiedHeader.bizMsgIdr} was already received: ignored` });
         return;
       }
       this.seenBizMsgIdr.add(verifiedHeader.bizMsgIdr);
@@ -136,9 +143,9 @@ export class SpiProcessor {
         });
         for (const tx of content.transactions) {
           if (this.deps.ledger.hasPayment(tx.endToEndId)) {
-            // A second pacs.008 with a known EndToEndId never settles twice (SPI: AM05 duplication).
+            // A second pacs.008 with a known EndToEndId never settles twice (reason code: see DUPLICATE_INSTRUCTION_REASON).
             this.deps.ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_ENDTOENDID', message: `EndToEndId ${tx.endToEndId} was already received` });
-            this.deps.engine.refuse(tx, header.fromIspb, 'AM05', `EndToEndId ${tx.endToEndId} duplicado`);
+            this.deps.engine.refuse(tx, header.fromIspb, DUPLICATE_INSTRUCTION_REASON, `EndToEndId ${tx.endToEndId} duplicado`);
             continue;
           }
           this.deps.engine.begin(tx, header.bizMsgIdr, header.fromIspb, now);

@@ -109,8 +109,11 @@ export interface InboundPaymentSettledData extends InboundOutcomeData {
 
 /** `InboundPaymentRejected` data, version 1: the SPI rejected a payment to one of our customers; never credit it. */
 export interface InboundPaymentRejectedData extends InboundOutcomeData {
-  /** `StsRsnInf/Rsn/Cd` (our own code, or `AB03` when the SPI's limit passed) and `AddtlInf`. */
-  reason: { code: string; additionalInformation?: string };
+  /**
+   * `StsRsnInf/Rsn/Cd` (our own code, or `AB03` when the SPI's limit passed) and `AddtlInf`; `code`
+   * is absent when the SPI's RJCT carried none (`Rsn` is optional in the pacs.002 1.17 XSD).
+   */
+  reason: { code?: string; additionalInformation?: string };
   /** What selo answered, when it answered (`ACSP`, `RJCT AC03`, …). */
   answer?: string;
 }

@@ -61,8 +61,11 @@ export interface PaymentRejectedData {
   originalInstructionId: string;
   originalBizMsgIdr?: string;
   bizMsgIdr: string;
-  /** `StsRsnInf/Rsn/Cd` (e.g. `AB03`, `AC03`, `AM05`) and `AddtlInf`. */
-  reason: { code: string; additionalInformation?: string };
+  /**
+   * `StsRsnInf/Rsn/Cd` (e.g. `AB03`, `AC03`, `DU03`; pacs.002 1.17 `ExternalStatusReason1Code`) and
+   * `AddtlInf`. `code` is absent when the RJCT carried none (`Rsn` is optional in the XSD).
+   */
+  reason: { code?: string; additionalInformation?: string };
   resourceId: string;
 }
 
@@ -231,6 +234,12 @@ function reasonOf(from: Json, path: string, optional: readonly string[]): { code
   return { code: text(reason, 'code', `${path}.reason`), ...optionalTexts(reason, optional, `${path}.reason`) };
 }
 
+/** A pacs.002 RJCT's reason: every field optional (`StsRsnInf/Rsn` is optional in the pacs.002 1.17 XSD), a present one a non-empty string. */
+function statusReasonOf(from: Json, path: string): { code?: string; additionalInformation?: string } {
+  const reason = record(from.reason, `${path}.reason`);
+  return optionalTexts(reason, ['code', 'additionalInformation'], `${path}.reason`);
+}
+
 function account(value: unknown, path: string): VerifiedAccount {
   const a = record(value, path);
   return { ...texts(a, ['number', 'type'], path), ...optionalTexts(a, ['branch', 'proxy'], path) };
@@ -258,7 +267,7 @@ export function decodePaymentSettled(data: unknown): PaymentSettledData {
 /** Decodes `PaymentRejected` data; throws {@link EventDetailInvalidError} naming the field. */
 export function decodePaymentRejected(data: unknown): PaymentRejectedData {
   const d = record(data, 'data');
-  return { ...statusFields(d), status: oneOf(d, 'status', ['RJCT'] as const, 'data'), reason: reasonOf(d, 'data', ['additionalInformation']) };
+  return { ...statusFields(d), status: oneOf(d, 'status', ['RJCT'] as const, 'data'), reason: statusReasonOf(d, 'data') };
 }
 
 /** Decodes `MessageRejected` data; throws {@link EventDetailInvalidError} naming the field. */
@@ -310,7 +319,7 @@ export function decodeInboundPaymentSettled(data: unknown): InboundPaymentSettle
 /** Decodes `InboundPaymentRejected` data; throws {@link EventDetailInvalidError} naming the field. */
 export function decodeInboundPaymentRejected(data: unknown): InboundPaymentRejectedData {
   const d = record(data, 'data');
-  return { ...inboundOutcomeFields(d), reason: reasonOf(d, 'data', ['additionalInformation']), ...optionalTexts(d, ['answer']) };
+  return { ...inboundOutcomeFields(d), reason: statusReasonOf(d, 'data'), ...optionalTexts(d, ['answer']) };
 }
 
 /** Decodes `InboundReturnDecisionRequested` data; throws {@link EventDetailInvalidError} naming the field. */

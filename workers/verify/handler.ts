@@ -143,16 +143,25 @@ interface SagaOutcome {
 const AWAITING: readonly SagaState[] = ['TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'];
 /** Payment states that already say it failed: a settlement now conflicts. */
 const FAILED_STATES: readonly SagaState[] = ['REJECTED', 'FAILED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
-/**
- * BCB answers about a duplicate of a message of ours, not about the original: an admi.002 for a
- * repeated BizMsgIdr (our transmit retried after a timeout; the simulator's code) and a pacs.002
- * RJCT AM05 (duplicated EndToEndId). The original's own answer decides the payment; acting on
- * these would compensate a payment that settles.
- */
-const DUPLICATE_NOTICE_ADMI_CODES: ReadonlySet<string> = new Set(['DUPLICATE_BIZMSGIDR']);
 /** An admi.002 that may be about a resent copy of our message: an alert for operations. */
 const AMBIGUOUS_REJECTION = VERIFIED_EVENTS.rejectionAmbiguous;
-const DUPLICATE_NOTICE_RJCT_CODES: ReadonlySet<string> = new Set(['AM05']);
+/**
+ * pacs.002 RJCT codes that answer a duplicate of our instruction, not the original: the SPI's
+ * refusal of an EndToEndId (or RtrId) it has seen before. The original's own answer decides the
+ * payment; acting on these would compensate a payment that settles. Codes come from the pacs.002
+ * 1.17 XSD's `ExternalStatusReason1Code` list (shared/spec/spi-5.13.1/xsd/pacs.002.spi.1.17.xsd);
+ * the `AM05` matched before is not in it, so the SPI cannot send it. No BCB text seen names the
+ * SPI's code for a duplicate: `DU03` (DuplicateTransaction) is assumed, as the simulator sends
+ * (infra/bcb-simulator DUPLICATE_INSTRUCTION_REASON). `DUPL` is left out on purpose: in the
+ * catalogue's domain table it is the receiver's rejection of a payment duplicating another by
+ * IdConciliacaoRecebedor, a definite rejection of this payment.
+ *
+ * There is no admi.002 counterpart: the SPI is idempotent on a resent message (bacen/
+ * pix-perguntas-e-respostas #442, #180) and an admi.002's `RjctgPtyRsn` is free text, so no code
+ * can be matched; an admi.002 about a message we sent more than once is held for operations by
+ * `onAdmi002`'s `hold`, whatever its text.
+ */
+const DUPLICATE_NOTICE_RJCT_CODES: ReadonlySet<string> = new Set(['DU03']);
 const SAGA_KEY = /^[A-Za-z0-9-]{1,64}$/;
 const SOURCE_MARK = / \[source (\S+)\]$/;
 /** The AppHdr's BizMsgIdr of a verified message (SPI identifiers are M + 31 alphanumerics). */
@@ -163,6 +172,19 @@ const DEFAULT_MAX_XML_BYTES = 4 * 1024 * 1024;
 
 function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/**
+ * The reason of a pacs.002 RJCT as the events carry it. `StsRsnInf/Rsn` is optional in the
+ * pacs.002 1.17 XSD; a RJCT without a code stays a rejection and its event carries no code. A
+ * stand-in code would claim a reason the BCB did not give, and `NARR`, used before, is not in the
+ * XSD's `ExternalStatusReason1Code` list.
+ */
+function rejectionReason(status: TransactionStatus): { code?: string; additionalInformation?: string } {
+  return {
+    ...(status.reason?.code === undefined ? {} : { code: status.reason.code }),
+    ...(status.reason?.additionalInformation === undefined ? {} : { additionalInformation: status.reason.additionalInformation }),
+  };
 }
 
 function idsOf(saga: Saga | undefined): CorrelationIds {
@@ -352,14 +374,14 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       });
     }
     if (status.status === 'RJCT') {
-      const reason = { code: status.reason?.code ?? 'NARR', ...(status.reason?.additionalInformation === undefined ? {} : { additionalInformation: status.reason.additionalInformation }) };
-      if (DUPLICATE_NOTICE_RJCT_CODES.has(reason.code)) {
+      const reason = rejectionReason(status);
+      if (reason.code !== undefined && DUPLICATE_NOTICE_RJCT_CODES.has(reason.code)) {
         scope.logger.warn({ sagaId, code: reason.code }, 'RJCT of a duplicate of our payment: the original decides, recorded only');
         return recorded('duplicate-notice', sagaId, { endToEndId: instruction });
       }
       return applyOutcome(scope, {
         sagaId, to: 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED'],
-        reason: `pacs.002 RJCT ${reason.code} ${message.appHdr.bizMsgIdr}`,
+        reason: `pacs.002 RJCT ${reason.code ?? '(no code)'} ${message.appHdr.bizMsgIdr}`,
         fact: (saga) => event(scope, VERIFIED_EVENTS.paymentRejected, sagaId, { ...idsOf(saga), endToEndId: instruction }, { ...base, status: 'RJCT', ...original(saga), reason } satisfies PaymentRejectedData),
       });
     }
@@ -396,12 +418,12 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
         },
       });
     }
-    const reason = { code: status.reason?.code ?? 'NARR', ...(status.reason?.additionalInformation === undefined ? {} : { additionalInformation: status.reason.additionalInformation }) };
+    const reason = rejectionReason(status);
     return applyOutcome(scope, {
       sagaId, to: 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED'],
       // The SPI rejects (AB03) whether or not we answered, and whatever the answer's fate.
       awaiting: ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT', 'FAILED', 'LATE'],
-      reason: `pacs.002 RJCT ${reason.code} ${bizMsgIdr}`,
+      reason: `pacs.002 RJCT ${reason.code ?? '(no code)'} ${bizMsgIdr}`,
       fact: (saga) => {
         const data: InboundPaymentRejectedData = { ...common(saga), reason, ...(saga.facts.answer === undefined ? {} : { answer: saga.facts.answer }) };
         return event(scope, INBOUND_EVENTS.rejected, sagaId, ids(saga), data);
@@ -414,10 +436,6 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     const sagaId = await deps.index.sagaOfMessage(rejected);
     if (sagaId === undefined) return recorded('unknown-saga');
     const { reason } = message;
-    if (DUPLICATE_NOTICE_ADMI_CODES.has(reason.code)) {
-      scope.logger.warn({ sagaId, code: reason.code }, 'admi.002 about a duplicate of our message: the original decides, recorded only');
-      return recorded('duplicate-notice', sagaId);
-    }
     // Our transmit resends the same bytes (same BizMsgIdr) after an attempt whose fate is unknown;
     // the BCB then refuses the copy while the original may settle. Whatever its code, an admi.002
     // for a message sent more than once (or in doubt) proves nothing: operations decide. Judged on

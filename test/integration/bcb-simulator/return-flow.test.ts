@@ -185,6 +185,6 @@ describe('BCB simulator return flow (pacs.004)', () => {
     const returnId = await returnFromB(sim, 'E99999004202611281700zzzzzzzzzzz', '1.00');
     expect(sim.ledger.payment(returnId)).toBeUndefined();
     const statuses = statusesIn(await readStream(sim, agentB, ISPB_B));
-    expect(statuses.find((st) => st.originalInstructionId === returnId)).toMatchObject({ status: 'RJCT', reason: { code: 'AG09' } });
+    expect(statuses.find((st) => st.originalInstructionId === returnId)).toMatchObject({ status: 'RJCT', reason: { code: 'CH16' } });
   });
 });

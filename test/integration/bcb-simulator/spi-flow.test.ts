@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import type { BcbSimulator } from '../../../infra/bcb-simulator/index.ts';
-import { parseAdmi002, parsePacs002, parsePacs008 } from '../../../shared/iso20022/index.ts';
+import { parseAdmi002, parsePacs002, parsePacs008, validateSpiMessage } from '../../../shared/iso20022/index.ts';
 import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../../shared/xmldsig/index.ts';
 import {
@@ -92,19 +92,21 @@ describe('BCB simulator SPI flow', () => {
     expect(admi.reason.errorLocation).toBe('/Envelope/Document/FIToFICstmrCdtTrf/CdtTrfTxInf');
   });
 
-  it('settles a duplicate once: same BizMsgIdr gets an admi.002, a new BizMsgIdr with the same EndToEndId gets RJCT AM05', async () => {
+  it('settles a duplicate once: a resent BizMsgIdr is ignored (idempotent), a new BizMsgIdr with the same EndToEndId gets RJCT DU03 valid under the pacs.002 1.17 XSD', async () => {
     const first = await signedPacs008(keyA);
     const again = await signedPacs008(keyA, { endToEndId: first.endToEndId });
     expect((await postMessages(agentA, sim, ISPB_A, first.xml)).status).toBe(201);
     await sim.ledger.waitForDecision(first.endToEndId);
     expect((await postMessages(agentA, sim, ISPB_A, first.xml)).status).toBe(201);
     expect((await postMessages(agentA, sim, ISPB_A, again.xml)).status).toBe(201);
+    await sim.idle();
     const { a, b } = await drainBoth();
     expect(a.map((m) => describeMessage(m.xml))).toEqual([
       expect.objectContaining({ type: 'pacs.002', status: 'ACSC' }),
-      expect.objectContaining({ type: 'admi.002', reason: 'DUPLICATE_BIZMSGIDR' }),
-      expect.objectContaining({ type: 'pacs.002', status: 'RJCT', reason: 'AM05' }),
+      expect.objectContaining({ type: 'pacs.002', status: 'RJCT', reason: 'DU03' }),
     ]);
+    await validateSpiMessage(a[1]?.xml ?? '', 'pacs.002.spi.1.17');
+    expect(sim.ledger.received().filter((r) => r.bizMsgIdr === first.bizMsgIdr).map((r) => r.outcome)).toEqual(['accepted', 'duplicate']);
     expect(b.filter((m) => describeMessage(m.xml).status === 'ACCC')).toHaveLength(1);
     expect(sim.ledger.payments().filter((p) => p.endToEndId === first.endToEndId && p.status === 'settled')).toHaveLength(1);
   });

@@ -95,7 +95,7 @@ describe('crash and restart of the worker process', () => {
     const missing = payments.filter((p) => !terminal.has(p.endToEndId)).map((p) => p.endToEndId);
     expect(missing, `payments without a terminal event (${doneAtCrash} were done at the crash)`).toEqual([]);
     // The BCB saw each payment once: a resend under another BizMsgIdr would be refused as a
-    // duplicate EndToEndId (RJCT AM05) and counted here.
+    // duplicate EndToEndId (RJCT DU03) and counted here.
     await pipeline.simulator.idle();
     const ledger = pipeline.simulator.ledger.summary();
     expect(ledger.duplicates).toBe(0);

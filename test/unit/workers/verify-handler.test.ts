@@ -208,12 +208,31 @@ describe('verify handler: SPI outcomes of our payments', () => {
     expect(outcome.audit[0]?.response_header).toContain('unknown-saga');
   });
 
-  it('ignores a RJCT AM05 about a duplicate of our payment: the original decides', async () => {
+  it('ignores a RJCT DU03 about a duplicate of our payment: the original decides', async () => {
     const { deps, sagas } = world();
     const id = e2e();
     sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
-    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'AM05'))))).toEqual([]);
+    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'DU03'))))).toEqual([]);
     expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('TRANSMITTED');
+  });
+
+  it("rejects our payment on a receiver's RJCT DUPL: a duplicate by IdConciliacaoRecebedor is a definite refusal", async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'DUPL'))))).toEqual(['PaymentRejected']);
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('REJECTED');
+  });
+
+  it('rejects a payment whose RJCT carries no reason code, with no invented code in the event', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    const rejected = only(await spi(deps, await signedPacs002(bcb, { originalInstructionId: id, originalEndToEndId: id, status: 'RJCT' })));
+    expect(rejected.detailType).toBe('PaymentRejected');
+    expect(rejected.detail.data).toMatchObject({ status: 'RJCT', reason: {} });
+    expect((rejected.detail.data as { reason: Record<string, unknown> }).reason).not.toHaveProperty('code');
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('REJECTED');
   });
 
   it('correlates an admi.002 to its saga through the BizMsgIdr index: MessageRejected and REJECTED', async () => {
@@ -231,14 +250,14 @@ describe('verify handler: SPI outcomes of our payments', () => {
     expect(sagas.reads).toBe(1);
   });
 
-  it('does not reject a payment for an admi.002 about a duplicate of its message', async () => {
+  it('rejects a payment sent once on an admi.002 whatever its reason text (the SPI has no duplicate code to spare it)', async () => {
     const { deps, sagas, pointers } = world();
     const id = e2e();
     const bizMsgIdr = 'M99999004ccccccccccccccccccccccc';
     sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr });
     pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
-    expect(types(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'DUPLICATE_BIZMSGIDR')))).toEqual([]);
-    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('TRANSMITTED');
+    expect(types(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'DUPLICATE_BIZMSGIDR')))).toEqual(['MessageRejected']);
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('REJECTED');
   });
 
   it('raises an admi.002 for a message sent more than once (or in doubt) to operations instead of rejecting the payment', async () => {
@@ -501,7 +520,7 @@ describe('verify handler: DICT answers', () => {
 describe('verified-event decoders', () => {
   it('name the field that breaks the contract', () => {
     expect(() => decodePaymentSettled({ channel: 'spi', status: 'ACSC', endToEndId: 'E1', originalInstructionId: 'E1', bizMsgIdr: 'M1' })).toThrow('data.resourceId');
-    expect(() => decodePaymentRejected({ channel: 'spi', status: 'RJCT', endToEndId: 'E1', originalInstructionId: 'E1', bizMsgIdr: 'M1', resourceId: 'R', reason: {} })).toThrow('data.reason.code');
+    expect(() => decodePaymentRejected({ channel: 'spi', status: 'RJCT', endToEndId: 'E1', originalInstructionId: 'E1', bizMsgIdr: 'M1', resourceId: 'R', reason: { code: 5 } })).toThrow('data.reason.code');
     expect(() => decodeSignatureInvalid({ path: 'sideways', channel: 'spi', code: 'X' })).toThrow('data.path');
     expect(() => decodeDictResponseVerified({ channel: 'dict', operation: 'getEntry', status: 200 })).toThrow('data.body');
   });
