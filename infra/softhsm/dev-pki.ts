@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PermanentError } from '../../shared/errors/index.ts';
+import { ISPB_PATTERN } from '../../shared/iso20022/index.ts';
 import { TokenSession } from '../../shared/hsm/index.ts';
 import { buildCertificate, certificateIssuerRfc2253, certificateSerialDecimal, softwareSigner } from '../../shared/pki/index.ts';
 import type { DistinguishedName } from '../../shared/pki/index.ts';
@@ -97,7 +98,7 @@ export async function initDevPki(options: DevPkiOptions): Promise<DevPkiResult> 
   const pspIspb = options.pspIspb ?? '99999004';
   const bcbIspb = options.bcbIspb ?? '00038166';
   for (const [field, ispb] of [['pspIspb', pspIspb], ['bcbIspb', bcbIspb]] as const) {
-    if (!/^\d{8}$/.test(ispb)) throw new PermanentError('PKI_OPTIONS_INVALID', `DevPkiOptions.${field} must be 8 digits, got ${JSON.stringify(ispb)}`);
+    if (!ISPB_PATTERN.test(ispb)) throw new PermanentError('PKI_OPTIONS_INVALID', `DevPkiOptions.${field} must be an ISPB, 8 characters [0-9A-Z] (XSD ISPBType), got ${JSON.stringify(ispb)}`);
   }
   const signingKeyLabel = options.signingKeyLabel ?? 'selo-psp-signing';
   const tlsKeyLabel = options.tlsKeyLabel ?? 'selo-psp-tls';

@@ -1,4 +1,5 @@
 import { PermanentError } from '../errors/index.ts';
+import { ISPB_PATTERN } from '../iso20022/identifiers.ts';
 import { BcbUnavailableError } from './bcb-http-client.ts';
 import type { BcbHttpClient, BcbResponse } from './bcb-http-client.ts';
 
@@ -53,7 +54,8 @@ export class IcomClient {
   readonly #ispb: string;
 
   constructor(options: { http: BcbHttpClient; ispb: string }) {
-    if (!/^\d{8}$/.test(options.ispb)) throw new RangeError(`ispb must be 8 digits, got ${JSON.stringify(options.ispb)}`);
+    // ISPBType of the SPI XSDs: [0-9A-Z]{8} (shared/spec/spi-5.13.1/xsd/*.xsd), letters included.
+    if (!ISPB_PATTERN.test(options.ispb)) throw new RangeError(`ispb must be 8 characters [0-9A-Z] (XSD ISPBType), got ${JSON.stringify(options.ispb)}`);
     this.#http = options.http;
     this.#ispb = options.ispb;
   }

@@ -1,3 +1,4 @@
+import { ISPB_PATTERN } from '../iso20022/identifiers.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
 import type { ConfigProblem, Env } from './env-reader.ts';
 
@@ -67,7 +68,8 @@ export function loadConfig(env: Env = process.env): SeloConfig {
     reader.problem('SELO_ENV', `must be lower-case letters, digits and dashes (max 20), got ${JSON.stringify(environment)}`);
   }
   const ispb = reader.string('SELO_ISPB');
-  if (ispb !== '' && !/^\d{8}$/.test(ispb)) reader.problem('SELO_ISPB', `must be the 8-digit ISPB, got ${JSON.stringify(ispb)}`);
+  // ISPBType in the SPI XSDs is [0-9A-Z]{8} (shared/spec/spi-5.13.1/xsd/*.xsd), letters included.
+  if (ispb !== '' && !ISPB_PATTERN.test(ispb)) reader.problem('SELO_ISPB', `must be an ISPB: 8 characters, digits or upper-case letters (XSD ISPBType [0-9A-Z]{8}), got ${JSON.stringify(ispb)}`);
   const logLevel = reader.oneOf('SELO_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, { default: 'info' });
   const aws = readAwsConfig(reader);
   reader.finish();

@@ -1,7 +1,13 @@
 import { randomInt } from 'node:crypto';
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-const ISPB = /^[0-9A-Z]{8}$/;
+/**
+ * An ISPB: 8 characters, digits or upper-case letters (`ISPBType` of the SPI XSDs, e.g.
+ * shared/spec/spi-5.13.1/xsd/pacs.008.spi.1.16.xsd: `[0-9A-Z]{8}`; the BCB's virtual participants
+ * in homologation include `99999A03`, `99999A04`). Not "8 digits".
+ */
+export const ISPB_PATTERN = /^[0-9A-Z]{8}$/;
+const ISPB = ISPB_PATTERN;
 
 /** `[E]` + ISPB + `yyyyMMddHHmm` (UTC) + 11 alphanumerics (BCB SPI catalogue, EndToEndIdType). */
 export const END_TO_END_ID = /^E[0-9A-Z]{8}[0-9]{4}[0-1][0-9][0-3][0-9][0-2][0-9][0-5][0-9][a-zA-Z0-9]{11}$/;

@@ -1,4 +1,4 @@
-export { generateEndToEndId, generateReturnId, generateMessageId, isoDateTime, END_TO_END_ID, RETURN_ID, MESSAGE_ID } from './identifiers.ts';
+export { generateEndToEndId, generateReturnId, generateMessageId, isoDateTime, END_TO_END_ID, RETURN_ID, MESSAGE_ID, ISPB_PATTERN } from './identifiers.ts';
 export type { IdOptions, RandomIndex } from './identifiers.ts';
 export { normalizeAmount, amountToCents, amountFromCents } from './amount.ts';
 export { MessageFormatError, parseAppHdr } from './app-hdr.ts';

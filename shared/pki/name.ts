@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { ISPB_PATTERN } from '../iso20022/identifiers.ts';
 import { derChildren, derDecodeOid, derIa5String, derOid, derPrintableString, derRead, derSequence, derSet, derUtf8String } from './der.ts';
 
 /** One attribute of a distinguished name, e.g. `{ type: 'CN', value: 'selo' }`. */
@@ -196,11 +197,12 @@ export function certificateSerialDecimal(certificate: X509Certificate): string {
 
 /**
  * The ISPB a selo certificate belongs to: the subject's `serialNumber` attribute (OID 2.5.4.5),
- * 8 digits. This is selo's development-PKI convention (`selo pki init`); undefined when absent.
+ * an ISPB (`[0-9A-Z]{8}`, XSD ISPBType). This is selo's development-PKI convention (`selo pki init`);
+ * undefined when absent.
  */
 export function certificateIspb(certificate: X509Certificate | Buffer): string | undefined {
   const value = certificateSubject(certificate).find((attribute) => attribute.type === 'serialNumber')?.value;
-  return value !== undefined && /^\d{8}$/.test(value) ? value : undefined;
+  return value !== undefined && ISPB_PATTERN.test(value) ? value : undefined;
 }
 
 /** Parses a PEM or DER certificate. */

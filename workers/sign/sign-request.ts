@@ -45,7 +45,9 @@ export interface DictRequestedData {
 /** The DICT request headers a `DictRequested` may carry, with their formats (DICT OpenAPI 2.12.1). */
 const DICT_REQUEST_HEADERS: Readonly<Record<string, RegExp>> = {
   'PI-PayerId': /^(\d{11}|\d{14})$/,
-  'PI-EndToEndId': /^[EeDd]\d{8}\d{12}[a-zA-Z0-9]{11}$/,
+  // No pattern in the OpenAPI: "corresponde ao campo EndToEndId na mensagem pacs.008", whose ISPB
+  // part is [0-9A-Z]{8} (pacs.008 1.16 XSD, EndToEndIdType), letters included.
+  'PI-EndToEndId': /^[EeDd][0-9A-Z]{8}\d{12}[a-zA-Z0-9]{11}$/,
 };
 
 /**

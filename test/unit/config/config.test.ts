@@ -40,7 +40,7 @@ describe('loadConfig', () => {
 
   it('names a malformed variable and what is wrong with it', () => {
     const error = configErrorOf(() => loadConfig({ ...VALID, SELO_ISPB: '1234' }));
-    expect(error.message).toBe('invalid configuration: SELO_ISPB must be the 8-digit ISPB, got "1234"');
+    expect(error.message).toBe('invalid configuration: SELO_ISPB must be an ISPB: 8 characters, digits or upper-case letters (XSD ISPBType [0-9A-Z]{8}), got "1234"');
   });
 
   it('reports every problem at once', () => {
