@@ -17,6 +17,25 @@ export interface SpiAccount {
   readonly type: 'CACC' | 'SVGS' | 'SLRY' | 'TRAN' | 'OTHR';
 }
 
+/** `ExternalPurpose1Code` of the pacs.008 1.16 XSD (shared/spec/spi-5.13.1/xsd/pacs.008.spi.1.16.xsd). */
+export const PURPOSE_CODES = ['GSCB', 'IPAY', 'IPRT', 'OTHR', 'REFU'] as const;
+/** A `Purp/Cd` value. */
+export type PurposeCode = (typeof PURPOSE_CODES)[number];
+
+/**
+ * `GrpHdr/PmtTpInf/InstrPrty` (`Priority2Code`: HIGH, NORM) with `SvcLvl/Prtry` (`PrtrySvcLvlCode`:
+ * PAGPRI, PAGAGD, PAGFRD) in the pacs.008 1.16 XSD. The catalogue pairs them (restated in
+ * apolzek/open-pix docs/reference/iso-messages.md, GroupHeader): PAGPRI (instant) with HIGH,
+ * PAGAGD (scheduled) and PAGFRD (held for fraud analysis) with NORM; only those pairs are offered.
+ */
+export const PAYMENT_PRIORITIES = {
+  PAGPRI: 'HIGH',
+  PAGAGD: 'NORM',
+  PAGFRD: 'NORM',
+} as const satisfies Readonly<Record<string, 'HIGH' | 'NORM'>>;
+/** A `SvcLvl/Prtry` value; its `InstrPrty` follows from {@link PAYMENT_PRIORITIES}. */
+export type ServiceLevel = keyof typeof PAYMENT_PRIORITIES;
+
 /** One credit transfer (`CdtTrfTxInf`). */
 export interface CreditTransfer {
   readonly endToEndId: string;
@@ -33,8 +52,11 @@ export interface CreditTransfer {
   readonly creditorAgentIspb: string;
   readonly creditor: { readonly taxId: string };
   readonly creditorAccount: SpiAccount & { readonly proxy?: string };
-  /** `Purp/Cd`. */
-  readonly purpose?: 'IPAY' | 'GSCB' | 'IPRT' | 'OTHR' | 'REFU';
+  /**
+   * `Purp/Cd`, required by the pacs.008 1.16 XSD (`CreditTransferTransaction43/Purp`, no
+   * minOccurs="0"), one of its `ExternalPurpose1Code` values: {@link PURPOSE_CODES}.
+   */
+  readonly purpose: PurposeCode;
   /** `RmtInf/Ustrd`. */
   readonly remittanceInformation?: string;
 }
@@ -44,6 +66,8 @@ export interface Pacs008 {
   readonly appHdr: Omit<AppHdr, 'msgDefIdr'> & { readonly msgDefIdr?: string };
   readonly msgId: string;
   readonly creDtTm: string;
+  /** `GrpHdr/PmtTpInf/SvcLvl/Prtry` (and with it `InstrPrty`). @defaultValue `'PAGPRI'` (HIGH) */
+  readonly serviceLevel?: ServiceLevel;
   readonly transactions: readonly CreditTransfer[];
 }
 
@@ -71,10 +95,13 @@ function person(taxId: string): XmlElementSpec {
  */
 export function buildPacs008(message: Pacs008): string {
   const spec = SPI_MESSAGES['pacs.008'];
+  const serviceLevel = message.serviceLevel ?? 'PAGPRI';
+  if (!Object.hasOwn(PAYMENT_PRIORITIES, serviceLevel)) throw new MessageFormatError(`GrpHdr/PmtTpInf/SvcLvl/Prtry must be one of ${Object.keys(PAYMENT_PRIORITIES).join(', ')}, got ${JSON.stringify(serviceLevel)}`);
   if (!MESSAGE_ID.test(message.msgId)) throw new MessageFormatError(`MsgId ${message.msgId} is not M + ISPB + 23 alphanumerics`);
   if (message.transactions.length < 1) throw new MessageFormatError('a pacs.008 has at least one transaction');
   const transactions = message.transactions.map((tx) => {
     if (!END_TO_END_ID.test(tx.endToEndId)) throw new MessageFormatError(`EndToEndId ${tx.endToEndId} does not have the BCB format`);
+    if (!(PURPOSE_CODES as readonly string[]).includes(tx.purpose)) throw new MessageFormatError(`CdtTrfTxInf/Purp/Cd is required, one of ${PURPOSE_CODES.join(', ')}; got ${JSON.stringify(tx.purpose) ?? 'nothing'}`);
     return el('CdtTrfTxInf', [
       el('PmtId', [el('EndToEndId', tx.endToEndId), tx.txId === undefined ? undefined : el('TxId', tx.txId)]),
       el('IntrBkSttlmAmt', normalizeAmount(tx.amount), { Ccy: 'BRL' }),
@@ -87,7 +114,7 @@ export function buildPacs008(message: Pacs008): string {
       agent('CdtrAgt', tx.creditorAgentIspb),
       el('Cdtr', [person(tx.creditor.taxId)]),
       account('CdtrAcct', tx.creditorAccount),
-      tx.purpose === undefined ? undefined : el('Purp', [el('Cd', tx.purpose)]),
+      el('Purp', [el('Cd', tx.purpose)]),
       tx.remittanceInformation === undefined ? undefined : el('RmtInf', [el('Ustrd', tx.remittanceInformation)]),
     ]);
   });
@@ -103,7 +130,7 @@ export function buildPacs008(message: Pacs008): string {
               el('CreDtTm', message.creDtTm),
               el('NbOfTxs', String(message.transactions.length)),
               el('SttlmInf', [el('SttlmMtd', 'CLRG')]),
-              el('PmtTpInf', [el('InstrPrty', 'HIGH'), el('SvcLvl', [el('Prtry', 'PAGPRI')])]),
+              el('PmtTpInf', [el('InstrPrty', PAYMENT_PRIORITIES[serviceLevel]), el('SvcLvl', [el('Prtry', serviceLevel)])]),
             ]),
             ...transactions,
           ]),
@@ -140,7 +167,6 @@ export function parsePacs008(input: { appHdr: XmlElement; document: XmlElement }
     const amountElement = childElementsNamed(tx, 'IntrBkSttlmAmt')[0];
     if (amountElement === undefined || getAttribute(amountElement, 'Ccy') !== 'BRL') throw new MessageFormatError('IntrBkSttlmAmt must be in BRL');
     const txId = optionalText(tx, ['PmtId', 'TxId']);
-    const purpose = optionalText(tx, ['Purp', 'Cd']);
     const remittance = optionalText(tx, ['RmtInf', 'Ustrd']);
     return {
       endToEndId: requiredText(tx, ['PmtId', 'EndToEndId']),
@@ -154,7 +180,7 @@ export function parsePacs008(input: { appHdr: XmlElement; document: XmlElement }
       creditor: { taxId: requiredText(tx, ['Cdtr', 'Id', 'PrvtId', 'Othr', 'Id']) },
       creditorAccount: readAccount(childElementsNamed(tx, 'CdtrAcct')[0] ?? tx),
       ...(txId === undefined ? {} : { txId }),
-      ...(purpose === undefined ? {} : { purpose: purpose as NonNullable<CreditTransfer['purpose']> }),
+      purpose: requiredText(tx, ['Purp', 'Cd']) as PurposeCode,
       ...(remittance === undefined ? {} : { remittanceInformation: remittance }),
     };
   });

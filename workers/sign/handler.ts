@@ -39,7 +39,7 @@ export interface SignHandlerDeps {
    * @defaultValue validateSpiMessage
    */
   validateSpi?: (xml: string, schema: SpiSchema) => Promise<void>;
-  /** Clock (the deadline of a decision on an inbound payment). @defaultValue () => new Date() */
+  /** Clock (the deadline of a decision on an inbound payment; a pacs.008's creation time at its first signing). @defaultValue () => new Date() */
   now?: () => Date;
   /**
    * Payloads over this many bytes go to S3.
@@ -81,7 +81,24 @@ interface SpiDraft {
   compensation: { step: string; action: string; params: Readonly<Record<string, unknown>> } | undefined;
 }
 
-function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | undefined): SpiDraft {
+/**
+ * `creDt=<ISO date-time>` at the end of a `sign` step's reason: the creation time a payment's
+ * pacs.008 was first signed with, reused on redelivery so that the same bytes are signed again.
+ */
+const SIGNED_CREATION = / creDt=(\S+)$/;
+
+/**
+ * `AppHdr/CreDt` and `GrpHdr/CreDtTm` of a pacs.008: when selo creates the message (both are the
+ * message's creation date-time in the catalogue, not the payer's acceptance, AccptncDtTm), fixed at
+ * the first signing and reused from the saga's `sign` step afterwards (a redelivery signs the same
+ * bytes). A step recorded before creDt= was kept used the acceptance time: that is reused too.
+ */
+function creationTimeOf(signedBefore: { reason: string } | undefined, transaction: { acceptanceDateTime: string }, now: Date): string {
+  if (signedBefore === undefined) return now.toISOString();
+  return SIGNED_CREATION.exec(signedBefore.reason)?.[1] ?? new Date(transaction.acceptanceDateTime).toISOString();
+}
+
+function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | undefined, creDt: string): SpiDraft {
   if (data.message === 'pibr.001') {
     const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${echoSagaId(requestId ?? '')}:pibr.001`) });
     const createdAt = new Date(data.echo.requestedAt).toISOString();
@@ -91,13 +108,13 @@ function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | 
   if (data.message === 'pacs.008') {
     const tx = data.transaction;
     const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${paymentSagaId(tx.endToEndId)}:pacs.008`) });
-    // Everything in the message derives from the request itself (not from when the event was
-    // published), so the same request always gives the same bytes.
-    const createdAt = new Date(tx.acceptanceDateTime).toISOString();
+    // Everything else in the message derives from the request itself; the creation time is the
+    // first signing's (creationTimeOf), so the same request always gives the same bytes.
     const unsigned = buildPacs008({
-      appHdr: { fromIspb: ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt: createdAt },
+      appHdr: { fromIspb: ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt },
       msgId: bizMsgIdr,
-      creDtTm: createdAt,
+      creDtTm: creDt,
+      ...(data.serviceLevel === undefined ? {} : { serviceLevel: data.serviceLevel }),
       transactions: [{ ...tx, debtorAgentIspb: ispb }],
     });
     // Core banking reserved the amount before asking; a definite failure later releases it.
@@ -137,7 +154,9 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
 
   const created = await deps.sagas.create({ sagaId, ids, reason: 'PaymentRequested', attempt });
-  const draft = draftSpi(data, deps.ispb, detail.requestId);
+  const signedBefore = created.status === 'already-applied' ? created.saga.history.find((t) => t.key === 'sign') : undefined;
+  const creDt = data.message === 'pacs.008' ? creationTimeOf(signedBefore, data.transaction, (deps.now ?? (() => new Date()))()) : '';
+  const draft = draftSpi(data, deps.ispb, detail.requestId, creDt);
   const { bizMsgIdr } = draft;
   const signed = await signSpi(draft.unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
   // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
@@ -146,7 +165,6 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   if (schema !== undefined) await (deps.validateSpi ?? validateSpiMessage)(signed, schema);
   const digest = createHash('sha256').update(signed).digest('hex');
   if (created.status === 'already-applied') {
-    const signedBefore = created.saga.history.find((t) => t.key === 'sign');
     if (signedBefore !== undefined && !signedBefore.reason.includes(`sha256=${digest}`)) {
       // Same EndToEndId, other content: never a second, different message for one payment.
       return conflict(detail, sagaId, attempt, `a different request for ${draft.paymentId} was signed already`);
@@ -158,13 +176,21 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
     sagaId,
     to: 'SIGNED',
     from: ['REQUESTED'],
-    reason: `${data.message} ${bizMsgIdr} signed sha256=${digest}`,
+    reason: `${data.message} ${bizMsgIdr} signed sha256=${digest}${data.message === 'pacs.008' ? ` creDt=${creDt}` : ''}`,
     attempt,
     idempotencyKey: 'sign',
     ids: { bizMsgIdr },
     current: created.saga,
     ...(draft.compensation === undefined ? {} : { compensation: draft.compensation }),
   });
+  // Another delivery signed first, possibly at another creation time: publish only what it
+  // recorded; the next delivery signs again with its creDt (the same bytes).
+  if (written.status !== 'applied' && data.message === 'pacs.008') {
+    const recorded = written.saga?.history.find((t) => t.key === 'sign');
+    if (recorded !== undefined && !recorded.reason.includes(`sha256=${digest}`)) {
+      throw new TransientError('SIGN_RACED', `another delivery signed ${draft.paymentId} first with another creation time; signed again from the saga`);
+    }
+  }
   // Written on every delivery (idempotent), so a crash between the transition and the pointer is
   // repaired by the redelivery; always before MessageSigned, so before the BCB can answer.
   await deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId);

@@ -1,7 +1,8 @@
 import { PermanentError } from '../../shared/errors/index.ts';
 import { decodeEchoReceived, decodeInboundPaymentDecided } from '../../shared/events/index.ts';
 import type { EchoReceivedData, InboundPaymentDecidedData } from '../../shared/events/index.ts';
-import type { CreditTransfer, PaymentReturn } from '../../shared/iso20022/index.ts';
+import { PAYMENT_PRIORITIES, PURPOSE_CODES } from '../../shared/iso20022/index.ts';
+import type { CreditTransfer, PaymentReturn, ServiceLevel } from '../../shared/iso20022/index.ts';
 import { DICT_OPERATIONS } from '../../shared/dict/index.ts';
 import type { DictObject, DictOperation } from '../../shared/dict/index.ts';
 
@@ -13,8 +14,13 @@ import type { DictObject, DictOperation } from '../../shared/dict/index.ts';
 export type PaymentRequestedData =
   | {
       message: 'pacs.008';
-      /** The transfer; its `endToEndId` must equal the event's `endToEndId`. */
+      /** The transfer; its `endToEndId` must equal the event's `endToEndId`; `purpose` (`Purp/Cd`) is required. */
       transaction: Omit<CreditTransfer, 'debtorAgentIspb'>;
+      /**
+       * `GrpHdr/PmtTpInf/SvcLvl/Prtry`: `PAGPRI` (instant, `InstrPrty` HIGH), `PAGAGD` (scheduled)
+       * or `PAGFRD` (held for fraud analysis), both NORM. @defaultValue `'PAGPRI'`
+       */
+      serviceLevel?: ServiceLevel;
     }
   | {
       message: 'pibr.001';
@@ -122,7 +128,23 @@ export function decodeSignRequest(data: unknown, detailType: string): SignReques
     requireString(requireRecord(tx.creditor, 'data.transaction.creditor'), 'taxId', 'data.transaction.creditor');
     account(tx.debtorAccount, 'data.transaction.debtorAccount');
     account(tx.creditorAccount, 'data.transaction.creditorAccount');
-    return { kind: 'payment', data: { message: 'pacs.008', transaction: tx as unknown as Extract<PaymentRequestedData, { message: 'pacs.008' }>['transaction'] } };
+    // Purp is required by the pacs.008 1.16 XSD (CreditTransferTransaction43, no minOccurs="0"),
+    // an ExternalPurpose1Code; without it the signed message would fail the XSD after signing.
+    if (typeof tx.purpose !== 'string' || !(PURPOSE_CODES as readonly string[]).includes(tx.purpose)) {
+      throw new SignRequestInvalidError(`data.transaction.purpose is required, one of ${PURPOSE_CODES.join(', ')} (pacs.008 1.16 Purp/Cd), got ${JSON.stringify(tx.purpose) ?? 'nothing'}`);
+    }
+    const serviceLevel = root.serviceLevel;
+    if (serviceLevel !== undefined && (typeof serviceLevel !== 'string' || !Object.hasOwn(PAYMENT_PRIORITIES, serviceLevel))) {
+      throw new SignRequestInvalidError(`data.serviceLevel must be one of ${Object.keys(PAYMENT_PRIORITIES).join(', ')} (pacs.008 1.16 SvcLvl/Prtry), got ${JSON.stringify(serviceLevel)}`);
+    }
+    return {
+      kind: 'payment',
+      data: {
+        message: 'pacs.008',
+        transaction: tx as unknown as Extract<PaymentRequestedData, { message: 'pacs.008' }>['transaction'],
+        ...(serviceLevel === undefined ? {} : { serviceLevel: serviceLevel as ServiceLevel }),
+      },
+    };
   }
   if (detailType === 'DictRequested') {
     const operation = requireString(root, 'operation', 'data');

@@ -83,7 +83,8 @@ describe('BCB simulator SPI flow', () => {
   });
 
   it('answers a schema-invalid message with an admi.002 naming the path', async () => {
-    const { xml } = await signedPacs008(keyA, { tx: { purpose: undefined } });
+    // The builder refuses a transfer without Purp (required by the XSD): it is taken out after building.
+    const { xml } = await signedPacs008(keyA, { alter: (unsigned) => unsigned.replace(/<Purp>[\s\S]*?<\/Purp>/, '') });
     expect((await postMessages(agentA, sim, ISPB_A, xml)).status).toBe(201);
     const { a } = await drainBoth();
     const verified = verifySpi(a[0]?.xml ?? '', { trustStore: bcbTrust });

@@ -76,7 +76,7 @@ const context: HandlerContext = { logger: silentLogger(), attempt: 1, maxReceive
 beforeAll(() => {
   pki = createTestPki();
   const leaf = pki.issue('psp signing');
-  deps = { ispb: ISPB, signingKey: pemSigningKey(leaf.keyPem, leaf.certPem), sagas: fakeSagas, claimCheck: fakeClaimCheck, bizMsgIndex: fakeIndex, validateSpi: () => Promise.resolve() };
+  deps = { ispb: ISPB, signingKey: pemSigningKey(leaf.keyPem, leaf.certPem), sagas: fakeSagas, claimCheck: fakeClaimCheck, bizMsgIndex: fakeIndex, validateSpi: () => Promise.resolve(), now: () => new Date('2026-11-28T17:00:02.000Z') };
 });
 
 afterAll(() => pki.dispose());
