@@ -226,16 +226,18 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       const delivered = await delivery.drainOnce();
       await delivery.close();
       const summary = summarise(observations, auditRecords);
-      const ledgerSummary = pipeline.simulator.ledger.summary();
       // The ledger holds both directions: ours to others, and the payer PSPs' to our customers.
       const ledgerOf = (mine: (p: { payerIspb: string; receiverIspb: string }) => boolean): { settled: number; rejected: number; pending: number } => {
         const payments = pipeline.simulator.ledger.payments().filter((p) => p.kind === 'pacs.008' && mine(p));
         return { settled: payments.filter((p) => p.status === 'settled').length, rejected: payments.filter((p) => p.status === 'rejected').length, pending: payments.filter((p) => p.status === 'pending').length };
       };
-      const ledger: LedgerCheck = { ...ledgerOf((p) => p.payerIspb === config.ispb), duplicates: ledgerSummary.duplicates };
+      // A payment sent twice under other identifiers is refused as a duplicate EndToEndId; a message
+      // resent as it was (same BizMsgIdr, after a timeout) is the SPI's idempotency, not a duplicate.
+      const duplicates = pipeline.simulator.ledger.received().filter((r) => r.error?.code === 'DUPLICATE_ENDTOENDID').length;
+      const ledger: LedgerCheck = { ...ledgerOf((p) => p.payerIspb === config.ispb), duplicates };
       const inbound = decider?.summary();
       // A payment the BCB saw twice under other identifiers is a duplicate even if downstream saw one outcome.
-      summary.duplicated += ledgerSummary.duplicates;
+      summary.duplicated += duplicates;
       io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));
       io.stdout.write(renderStages(stageLatencies(observations, stageTimes)));
       io.stdout.write(`  audit as Parquet ${delivered.records} records in ${delivered.objects.length} objects under s3://${topology.auditBucket}/audit/ (local Firehose)\n`);

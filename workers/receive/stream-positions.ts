@@ -55,7 +55,7 @@ export interface DynamoStreamPositionsOptions {
    * Lease length, ms. A crashed owner's slots can be claimed this long after its last renewal, so
    * it must stay well under the BCB's expiry of an abandoned stream (the simulator's
    * `streamIdleTimeoutMs`, 30 s by default), or the positions are gone when the leases end.
-   * @defaultValue 6000
+   * @defaultValue 3000
    */
   leaseMs?: number;
   /** The table's TTL attribute (topology `sagaTable.ttlAttribute`), epoch seconds. @defaultValue 'expiresAt' */
@@ -93,7 +93,7 @@ export class DynamoStreamPositions implements StreamPositionPort {
   constructor(options: DynamoStreamPositionsOptions) {
     if (options.tableName === '') throw new RangeError('DynamoStreamPositionsOptions.tableName must not be empty, got ""');
     if (!/^\d{8}$/.test(options.ispb)) throw new RangeError(`DynamoStreamPositionsOptions.ispb must be 8 digits, got ${JSON.stringify(options.ispb)}`);
-    const leaseMs = options.leaseMs ?? 6_000;
+    const leaseMs = options.leaseMs ?? 3_000;
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 300) throw new RangeError(`DynamoStreamPositionsOptions.leaseMs must be an integer of at least 300, got ${String(options.leaseMs)}`);
     const itemTtl = options.itemTtlSeconds ?? 86_400;
     if (!Number.isSafeInteger(itemTtl) || itemTtl < 60) throw new RangeError(`DynamoStreamPositionsOptions.itemTtlSeconds must be an integer of at least 60, got ${String(options.itemTtlSeconds)}`);
