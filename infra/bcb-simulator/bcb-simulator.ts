@@ -99,6 +99,16 @@ class HttpProblem extends Error {
 }
 
 const ICOM_ERROR_BASE = 'https://icom.pi.rsfn.net.br/api/v1/error/';
+/**
+ * TLS 1.2 suites the simulator offers: ECDHE key exchange (forward secrecy) with AES-GCM only, so
+ * that a client which could only negotiate a static-RSA (`AES128-SHA`) or CBC suite fails here as
+ * it would at the BCB. ICOM manual 1.12 §1.1 (Conectividade), restated in apolzek/open-pix
+ * docs/reference/icom-api.md ("Cipher suite ECDHE-RSA-AES-128-GCM-SHA256 (0xc02f) must be
+ * supported"); DESIGN §2. The manual names only that suite as mandatory; its AES-256 sibling is
+ * also offered (an assumption: no BCB list of the other suites it accepts was found). TLS 1.3
+ * suites (all AEAD with ephemeral keys) stay at Node's defaults.
+ */
+const ICOM_TLS12_CIPHERS = ['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-AES256-GCM-SHA384'].join(':');
 // TLS fatal alert handshake_failure (RFC 5246 §7.2): level 2, description 40.
 const HANDSHAKE_FAILURE_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
 
@@ -472,6 +482,8 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
+      ciphers: ICOM_TLS12_CIPHERS,
+      honorCipherOrder: true,
       // DESIGN §2: HTTP/1.1 only; a client that offers only h2 gets no_application_protocol.
       ALPNProtocols: ['http/1.1'],
       keepAliveTimeout: 30_000,

@@ -80,6 +80,29 @@ describe('BCB simulator mTLS', () => {
     expect(result).toEqual({ ok: true, alpn: 'http/1.1' });
   });
 
+  it('refuses a TLS 1.2 client that offers only AES128-SHA (no forward secrecy)', async () => {
+    const result = await tlsHandshake({ cert: pki.tlsA.certPem, key: pki.tlsA.keyPem, maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA' });
+    expect(result.ok).toBe(false);
+  });
+
+  it('refuses a TLS 1.2 client that offers only ECDHE with CBC', async () => {
+    const result = await tlsHandshake({ cert: pki.tlsA.certPem, key: pki.tlsA.keyPem, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA384' });
+    expect(result.ok).toBe(false);
+  });
+
+  it('negotiates ECDHE-RSA-AES128-GCM-SHA256 with a TLS 1.2 client that offers it among CBC suites', async () => {
+    const socket = connect({ host: '127.0.0.1', port: sim.port, ca: pki.caPem, servername: 'localhost', cert: pki.tlsA.certPem, key: pki.tlsA.keyPem, maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256' });
+    try {
+      const cipher = await new Promise<string>((resolve, reject) => {
+        socket.once('secureConnect', () => resolve(socket.getCipher().standardName));
+        socket.once('error', reject);
+      });
+      expect(cipher).toBe('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256');
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it("answers 403 when ISPB A's certificate posts to ISPB B's path", async () => {
     const { xml } = await signedPacs008(pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem));
     const answer = await postMessages(agent(pki, pki.tlsA), sim, ISPB_B, xml);
