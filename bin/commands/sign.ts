@@ -10,8 +10,9 @@ import type { HsmKeyRef, SigningKey } from '../../shared/xmldsig/index.ts';
 import { useProjectSoftHsm } from '../../infra/softhsm/index.ts';
 import type { Command, CommandIo } from './command.ts';
 
-const USAGE = `usage: selo sign --profile spi|dict --key <PEM file | pkcs11:URI> --cert <PEM file> [--key-info-id <id>] < in.xml > signed.xml
+const USAGE = `usage: selo sign --profile spi|dict --key <PEM file | pkcs11:URI> --cert <PEM file> [--key-info-id <id>] [--max-bytes <n>] < in.xml > signed.xml
 Signs the XML on stdin per the BCB SPI or DICT profile and writes the signed XML to stdout.
+--max-bytes: stdin larger than this is refused without being read whole (default and maximum 4194304).
 A pkcs11: URI (RFC 7512) names a key in the HSM: pkcs11:token=<label>;object=<key label>[;id=<%xx…>][;type=private];
 the PIN comes from SELO_HSM_PIN (never from the command line), the library from SELO_HSM_MODULE.
 Exit codes: 0 signed, 1 signing refused (e.g. already signed, not a SPI envelope), 2 unusable input or usage.`;
@@ -24,11 +25,47 @@ export class UnusableInputError extends Error {
   }
 }
 
-/** Reads a whole stream into a Buffer. */
-export async function readStream(stream: NodeJS.ReadableStream): Promise<Buffer> {
+/**
+ * The most `selo sign` and `selo verify` read from stdin, bytes: the XML parser's own limit
+ * (shared/xml parseXml `maxBytes`), which refuses anything larger anyway.
+ */
+export const DEFAULT_MAX_INPUT_BYTES = 4 * 1024 * 1024;
+
+/** stdin held more than the limit: the command exits 2 without reading the rest. */
+export class InputTooLargeError extends UnusableInputError {
+  readonly code = 'INPUT_TOO_LARGE';
+  constructor(maxBytes: number) {
+    super(`INPUT_TOO_LARGE: stdin holds more than ${maxBytes} bytes (--max-bytes); reading stopped there`);
+    this.name = 'InputTooLargeError';
+  }
+}
+
+/**
+ * Reads a stream into a Buffer, at most `maxBytes`: past that it stops reading (the stream is
+ * destroyed, so a writer on the other end of a pipe sees it closed) and throws
+ * {@link InputTooLargeError}, so memory stays bounded by the limit, not by the input.
+ */
+export async function readStream(stream: NodeJS.ReadableStream, maxBytes = DEFAULT_MAX_INPUT_BYTES): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
+  let total = 0;
+  // Leaving the for-await early calls the iterator's return(), which destroys the stream.
+  for await (const chunk of stream) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array);
+    total += bytes.byteLength;
+    if (total > maxBytes) throw new InputTooLargeError(maxBytes);
+    chunks.push(bytes);
+  }
   return Buffer.concat(chunks);
+}
+
+/** Parses `--max-bytes`: a whole number of bytes from 1 to {@link DEFAULT_MAX_INPUT_BYTES}. */
+export function parseMaxBytes(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_INPUT_BYTES;
+  const bytes = /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > DEFAULT_MAX_INPUT_BYTES) {
+    throw new UnusableInputError(`--max-bytes must be a whole number of bytes from 1 to ${DEFAULT_MAX_INPUT_BYTES} (the XML parser's limit), got ${JSON.stringify(value)}`);
+  }
+  return bytes;
 }
 
 /** Reads a file named on the command line, turning failures into {@link UnusableInputError}. */
@@ -178,11 +215,11 @@ async function loadKey(keyArg: string, certPath: string, io: CommandIo): Promise
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   try {
-    let values: { profile?: string; key?: string; cert?: string; 'key-info-id'?: string; help?: boolean };
+    let values: { profile?: string; key?: string; cert?: string; 'key-info-id'?: string; 'max-bytes'?: string; help?: boolean };
     try {
       values = parseArgs({
         args: [...args],
-        options: { profile: { type: 'string' }, key: { type: 'string' }, cert: { type: 'string' }, 'key-info-id': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+        options: { profile: { type: 'string' }, key: { type: 'string' }, cert: { type: 'string' }, 'key-info-id': { type: 'string' }, 'max-bytes': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
         strict: true,
         allowPositionals: false,
       }).values;
@@ -195,7 +232,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     }
     const profile = parseProfile(values.profile);
     if (values.key === undefined || values.cert === undefined) throw new UnusableInputError('--key and --cert are required');
-    const input = await readStream(io.stdin);
+    const input = await readStream(io.stdin, parseMaxBytes(values['max-bytes']));
     const { key, close } = await loadKey(values.key, values.cert, io);
     try {
       const options = values['key-info-id'] === undefined ? {} : { keyInfoId: values['key-info-id'] };
@@ -207,7 +244,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof UnusableInputError || error instanceof XmlParseError || error instanceof RangeError) {
-      io.stderr.write(`selo sign: ${error.message}\n${error instanceof UnusableInputError ? `${USAGE}\n` : ''}`);
+      io.stderr.write(`selo sign: ${error.message}\n${error instanceof UnusableInputError && !(error instanceof InputTooLargeError) ? `${USAGE}\n` : ''}`);
       return 2;
     }
     if (error instanceof XmlSigningError) {

@@ -3,11 +3,12 @@ import { XmlParseError } from '../../shared/xml/index.ts';
 import { TrustStore, XmlSignatureError, formatRfc2253, verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustedCertificate } from '../../shared/xmldsig/index.ts';
 import type { Command, CommandIo } from './command.ts';
-import { UnusableInputError, parseProfile, readInputFile, readStream } from './sign.ts';
+import { InputTooLargeError, UnusableInputError, parseMaxBytes, parseProfile, readInputFile, readStream } from './sign.ts';
 
-const USAGE = `usage: selo verify --profile spi|dict --trust <PEM file> [--trust <ISPB>=<PEM file> …] < signed.xml
+const USAGE = `usage: selo verify --profile spi|dict --trust <PEM file> [--trust <ISPB>=<PEM file> …] [--max-bytes <n>] < signed.xml
 Verifies the signature of the XML on stdin against the trusted certificates (a certificate given as
 ISPB=file may only sign SPI messages from that ISPB).
+--max-bytes: stdin larger than this is refused without being read whole (default and maximum 4194304).
 Exit codes: 0 valid, 1 invalid (the reason on stderr), 2 unusable input (malformed XML, unreadable file) or usage.`;
 
 function buildTrustStore(entries: readonly string[]): TrustStore {
@@ -31,11 +32,11 @@ function describeSigner(signer: TrustedCertificate): string {
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   try {
-    let values: { profile?: string; trust?: string[]; help?: boolean };
+    let values: { profile?: string; trust?: string[]; 'max-bytes'?: string; help?: boolean };
     try {
       values = parseArgs({
         args: [...args],
-        options: { profile: { type: 'string' }, trust: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+        options: { profile: { type: 'string' }, trust: { type: 'string', multiple: true }, 'max-bytes': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
         strict: true,
         allowPositionals: false,
       }).values;
@@ -49,7 +50,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     const profile = parseProfile(values.profile);
     if (values.trust === undefined || values.trust.length === 0) throw new UnusableInputError('at least one --trust is required');
     const trustStore = buildTrustStore(values.trust);
-    const input = await readStream(io.stdin);
+    const maxBytes = parseMaxBytes(values['max-bytes']);
+    const input = await readStream(io.stdin, maxBytes);
     if (profile === 'spi') {
       const verified = verifySpi(input, { trustStore });
       io.stdout.write(`valid: SPI signature from ISPB ${verified.fromIspb} by ${describeSigner(verified.signer)}\n`);
@@ -65,7 +67,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     }
     if (error instanceof UnusableInputError || error instanceof XmlParseError) {
       const code = error instanceof XmlParseError ? `${error.code}: ` : '';
-      io.stderr.write(`selo verify: unusable input: ${code}${error.message}\n${error instanceof UnusableInputError ? `${USAGE}\n` : ''}`);
+      io.stderr.write(`selo verify: unusable input: ${code}${error.message}\n${error instanceof UnusableInputError && !(error instanceof InputTooLargeError) ? `${USAGE}\n` : ''}`);
       return 2;
     }
     throw error;
