@@ -1,4 +1,5 @@
 import { TransientError } from '../errors/index.ts';
+import { ISPB_PATTERN } from '../iso20022/index.ts';
 import type { BcbHttpClient, BcbRawResponse } from './bcb-http-client.ts';
 import { multipartBoundary, parseMultipart } from './multipart.ts';
 
@@ -100,7 +101,8 @@ export class IcomStreamClient {
   readonly #maxBodyBytes: number;
 
   constructor(options: IcomStreamClientOptions) {
-    if (!/^\d{8}$/.test(options.ispb)) throw new RangeError(`IcomStreamClientOptions.ispb must be 8 digits, got ${JSON.stringify(options.ispb)}`);
+    // ISPBType is [0-9A-Z]{8} in the SPI XSDs (issue 16): the BCB's own test participants have letters.
+    if (!ISPB_PATTERN.test(options.ispb)) throw new RangeError(`IcomStreamClientOptions.ispb must be an ISPB (8 characters [0-9A-Z]), got ${JSON.stringify(options.ispb)}`);
     const max = options.maxBodyBytes ?? 32 * 1024 * 1024;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`IcomStreamClientOptions.maxBodyBytes must be a positive integer, got ${String(options.maxBodyBytes)}`);
     this.#http = options.http;

@@ -191,7 +191,7 @@ describe('stream positions in the saga table', () => {
   });
 
   it('validates its options, naming the field', () => {
-    expect(() => new DynamoStreamPositions({ client: stack.clients.dynamodb, tableName: 't', ispb: '123' })).toThrow(/ispb must be 8 digits, got "123"/);
+    expect(() => new DynamoStreamPositions({ client: stack.clients.dynamodb, tableName: 't', ispb: '123' })).toThrow(/ispb must be an ISPB \(8 characters \[0-9A-Z\]\), got "123"/);
     expect(() => new DynamoStreamPositions({ client: stack.clients.dynamodb, tableName: 't', ispb: ISPB, leaseMs: 10 })).toThrow(/leaseMs must be an integer of at least 300, got 10/);
   });
 });

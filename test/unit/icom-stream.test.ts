@@ -49,6 +49,13 @@ describe('IcomStreamClient', () => {
     expect(calls[0]?.options.headers?.accept).toContain('multipart/mixed');
   });
 
+  it('reads the stream of an ISPB with letters (ISPBType [0-9A-Z]{8}) and refuses one that is not an ISPB', async () => {
+    const { http, calls } = scripted([answer(204, { 'pi-pull-next': '/api/v1/out/99999A04/stream/abc-1' })]);
+    await new IcomStreamClient({ http, ispb: '99999A04' }).start();
+    expect(calls[0]?.path).toBe('/api/v1/out/99999A04/stream/start');
+    expect(() => new IcomStreamClient({ http, ispb: '9999a04' })).toThrow(/ispb must be an ISPB/);
+  });
+
   it('reads one application/xml message with its PI-ResourceId, bytes untouched', async () => {
     const xml = '<?xml version="1.0" encoding="UTF-8"?><Envelope>ação</Envelope>\r\n';
     const { http } = scripted([answer(200, { 'pi-pull-next': NEXT, 'content-type': 'application/xml; charset=utf-8', 'pi-resourceid': 'r1' }, xml)]);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DeleteItemCommand, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PermanentError } from '../../shared/errors/index.ts';
+import { ISPB_PATTERN } from '../../shared/iso20022/index.ts';
 
 /** Stream slots per participant: the ICOM limit of 6 parallel reads (DESIGN §2). */
 export const STREAM_SLOTS = 6;
@@ -92,7 +93,7 @@ export class DynamoStreamPositions implements StreamPositionPort {
 
   constructor(options: DynamoStreamPositionsOptions) {
     if (options.tableName === '') throw new RangeError('DynamoStreamPositionsOptions.tableName must not be empty, got ""');
-    if (!/^\d{8}$/.test(options.ispb)) throw new RangeError(`DynamoStreamPositionsOptions.ispb must be 8 digits, got ${JSON.stringify(options.ispb)}`);
+    if (!ISPB_PATTERN.test(options.ispb)) throw new RangeError(`DynamoStreamPositionsOptions.ispb must be an ISPB (8 characters [0-9A-Z]), got ${JSON.stringify(options.ispb)}`);
     const leaseMs = options.leaseMs ?? 3_000;
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 300) throw new RangeError(`DynamoStreamPositionsOptions.leaseMs must be an integer of at least 300, got ${String(options.leaseMs)}`);
     const itemTtl = options.itemTtlSeconds ?? 86_400;
