@@ -106,6 +106,14 @@ const REQUEST_SCHEMAS: Readonly<Record<string, string>> = {
 /** Operations whose request must carry `PI-RequestingParticipant` (DICT API 2.12.1: getEntry, getClaim). */
 const REQUESTING_PARTICIPANT_OPERATIONS = new Set(['getEntry', 'getClaim']);
 const REQUESTING_PARTICIPANT = /^[a-z0-9]{8}$/i;
+/**
+ * The other header parameters of `GET /entries/{Key}` (getEntry) that the DICT OpenAPI 2.12.1
+ * marks `required: true`, with the OpenAPI's pattern (`PI-EndToEndId` has none).
+ */
+const GET_ENTRY_HEADERS: Readonly<Record<string, RegExp | undefined>> = {
+  'PI-PayerId': /^([0-9]{11}|[0-9]{14})$/,
+  'PI-EndToEndId': undefined,
+};
 
 /** Reasons an entry update may give (updateEntry, "Restrições"): EVP keys not USER_REQUESTED. */
 const UPDATE_REASONS = ['USER_REQUESTED', 'BRANCH_TRANSFER', 'RECONCILIATION', 'RFB_VALIDATION'];
@@ -117,7 +125,10 @@ const EVP_UPDATE_REASONS = ['BRANCH_TRANSFER', 'RECONCILIATION', 'RFB_VALIDATION
  * ({@link decideClaimOperation}); write requests must be signed in the DICT profile by a
  * certificate bound to the caller's ISPB (else a signed 400 `RequestSignatureInvalid`); reads
  * that the OpenAPI gives a `PI-RequestingParticipant` header need it, equal to the caller's
- * ISPB (400 `BadRequest` when missing or malformed, 403 `Forbidden` when another); every
+ * ISPB (400 `BadRequest` when missing or malformed, 403 `Forbidden` when another); getEntry
+ * needs `PI-PayerId` and `PI-EndToEndId` and listClaims the `Participant` query parameter (400
+ * `BadRequest` without); a write may be made to answer 409 `ResourceConflict`
+ * ({@link DictService.conflictNextWrites}); every
  * answer, errors included, is signed; `RequestId` makes a repeated write answer the same; token
  * buckets answer 429 `RateLimited`.
  */
@@ -133,12 +144,30 @@ export class DictService {
   private readonly idempotent = new Map<string, { fingerprint: string; answer: DictAnswer }>();
   private readonly readBuckets: TokenBuckets;
   private readonly writeBuckets: TokenBuckets;
+  private conflictsLeft = 0;
+  private conflictsGiven = 0;
 
   constructor(deps: DictServiceDeps) {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
     this.readBuckets = new TokenBuckets(deps.entryReadPolicy);
     this.writeBuckets = new TokenBuckets(deps.writePolicy);
+  }
+
+  /**
+   * Answers the next `count` write requests whose operation the OpenAPI gives a 409
+   * (createEntry, createClaim, the claim's acknowledge/confirm/cancel/complete) with a signed 409
+   * `ResourceConflict` without performing them, as the DICT does while another operation holds
+   * the resource; the resent request then runs normally.
+   */
+  conflictNextWrites(count: number): void {
+    if (!(Number.isInteger(count) && count >= 0)) throw new RangeError(`conflictNextWrites count must be a non-negative integer, got ${String(count)}`);
+    this.conflictsLeft = count;
+  }
+
+  /** How many 409 `ResourceConflict` answers {@link DictService.conflictNextWrites} gave so far. */
+  get resourceConflicts(): number {
+    return this.conflictsGiven;
   }
 
   /** The id of the open (not completed, not cancelled) claim on `key`, if any. */
@@ -201,6 +230,20 @@ export class DictService {
     }
   }
 
+  /**
+   * getEntry's required headers besides `PI-RequestingParticipant` (DICT OpenAPI 2.12.1,
+   * `GET /entries/{Key}`, header parameters `PI-PayerId` and `PI-EndToEndId`, `required: true`):
+   * missing or malformed is a 400 `BadRequest` (components/responses/BadRequest), naming the header.
+   */
+  private checkGetEntryHeaders(request: DictRequest): void {
+    for (const [name, format] of Object.entries(GET_ENTRY_HEADERS)) {
+      const raw = request.headers[name.toLowerCase()];
+      const value = Array.isArray(raw) ? raw.join(',') : raw;
+      if (value === undefined || value === '') throw new DictError(400, 'BadRequest', `getEntry needs the ${name} header`);
+      if (format !== undefined && !format.test(value)) throw new DictError(400, 'BadRequest', `${name} does not match ${format.source}`);
+    }
+  }
+
   private async write(
     operation: string,
     body: string,
@@ -209,6 +252,14 @@ export class DictService {
   ): Promise<DictAnswer> {
     if (!this.writeBuckets.take(caller)) throw new DictError(429, 'RateLimited', 'write rate limit reached');
     const { value, fingerprint } = this.readSigned(REQUEST_SCHEMAS[operation] ?? '', body, caller);
+    // DICT OpenAPI 2.12.1: ResourceConflict (409, components/responses/Conflict) is answered by
+    // createEntry, createClaim and the claim's acknowledge/confirm/cancel/complete, not by
+    // updateEntry or deleteEntry; nothing was done, and the request is to be made again.
+    if (this.conflictsLeft > 0 && operation !== 'updateEntry' && operation !== 'deleteEntry') {
+      this.conflictsLeft -= 1;
+      this.conflictsGiven += 1;
+      throw new DictError(409, 'ResourceConflict', 'This resource is currently being processed by another operation. Please try again in a moment.');
+    }
     const requestId = text(value.RequestId);
     const memoKey = requestId === undefined ? undefined : `${caller}:${operation}:${requestId}`;
     if (memoKey !== undefined) {
@@ -231,6 +282,7 @@ export class DictService {
       if (method === 'POST' && id === undefined) return this.write('createEntry', body, caller, (v) => this.createEntry(v, caller));
       if (method === 'GET' && id !== undefined && action === undefined) {
         this.checkRequestingParticipant('getEntry', request);
+        this.checkGetEntryHeaders(request);
         return this.getEntry(id, caller);
       }
       if (method === 'PUT' && id !== undefined && action === undefined) return this.write('updateEntry', body, caller, (v) => this.updateEntry(id, v, caller));
@@ -366,7 +418,10 @@ export class DictService {
   }
 
   private async listClaims(query: URLSearchParams, caller: string): Promise<DictAnswer> {
-    const participant = query.get('Participant') ?? caller;
+    // DICT OpenAPI 2.12.1, GET /claims/ (listClaims): query parameter Participant is
+    // `required: true`; without it the request is malformed (400 BadRequest).
+    const participant = query.get('Participant');
+    if (participant === null || participant === '') throw new DictError(400, 'BadRequest', 'listClaims needs the Participant query parameter');
     if (participant !== caller) throw new DictError(403, 'Forbidden', `Participant must be the caller ${caller}`);
     const status = query.getAll('Status');
     const isDonor = query.get('IsDonor') === 'true';

@@ -13,22 +13,26 @@ export interface DictObject {
 
 /**
  * The DICT operations selo speaks and their bodies (DICT API 2.12.1, shared/spec). `headers` are
- * the request headers the OpenAPI marks required besides the body's (`PI-RequestingParticipant`
- * is the requesting participant's ISPB; `PI-PayerId` and `PI-EndToEndId` identify the payer and
- * the payment a key lookup is for).
+ * the request headers the OpenAPI marks `required: true` besides the body's
+ * (`PI-RequestingParticipant` is the requesting participant's ISPB; `PI-PayerId` and
+ * `PI-EndToEndId` identify the payer and the payment a key lookup is for: `GET /entries/{Key}`,
+ * operation getEntry, header parameters, all three `required: true`). `query` lists the query
+ * parameters the operation defines, each `required` or `optional` as the OpenAPI says (`GET
+ * /claims/`, operation listClaims: `Participant` is `required: true`, the others optional; `GET
+ * /entries/{Key}`: `IncludeStatistics` optional); operations without query parameters have none.
  */
 export const DICT_OPERATIONS = {
-  createEntry: { method: 'POST', path: '/entries/', request: 'CreateEntryRequest', response: 'CreateEntryResponse', headers: [] },
-  getEntry: { method: 'GET', path: '/entries/{Key}', request: undefined, response: 'GetEntryResponse', headers: ['PI-RequestingParticipant', 'PI-PayerId', 'PI-EndToEndId'] },
-  updateEntry: { method: 'PUT', path: '/entries/{Key}', request: 'UpdateEntryRequest', response: 'UpdateEntryResponse', headers: [] },
-  deleteEntry: { method: 'POST', path: '/entries/{Key}/delete', request: 'DeleteEntryRequest', response: 'DeleteEntryResponse', headers: [] },
-  createClaim: { method: 'POST', path: '/claims/', request: 'CreateClaimRequest', response: 'CreateClaimResponse', headers: [] },
-  listClaims: { method: 'GET', path: '/claims/', request: undefined, response: 'ListClaimsResponse', headers: [] },
-  getClaim: { method: 'GET', path: '/claims/{ClaimId}', request: undefined, response: 'GetClaimResponse', headers: ['PI-RequestingParticipant'] },
-  acknowledgeClaim: { method: 'POST', path: '/claims/{ClaimId}/acknowledge', request: 'AcknowledgeClaimRequest', response: 'AcknowledgeClaimResponse', headers: [] },
-  confirmClaim: { method: 'POST', path: '/claims/{ClaimId}/confirm', request: 'ConfirmClaimRequest', response: 'ConfirmClaimResponse', headers: [] },
-  cancelClaim: { method: 'POST', path: '/claims/{ClaimId}/cancel', request: 'CancelClaimRequest', response: 'CancelClaimResponse', headers: [] },
-  completeClaim: { method: 'POST', path: '/claims/{ClaimId}/complete', request: 'CompleteClaimRequest', response: 'CompleteClaimResponse', headers: [] },
+  createEntry: { method: 'POST', path: '/entries/', request: 'CreateEntryRequest', response: 'CreateEntryResponse', headers: [], query: {} },
+  getEntry: { method: 'GET', path: '/entries/{Key}', request: undefined, response: 'GetEntryResponse', headers: ['PI-RequestingParticipant', 'PI-PayerId', 'PI-EndToEndId'], query: { IncludeStatistics: 'optional' } },
+  updateEntry: { method: 'PUT', path: '/entries/{Key}', request: 'UpdateEntryRequest', response: 'UpdateEntryResponse', headers: [], query: {} },
+  deleteEntry: { method: 'POST', path: '/entries/{Key}/delete', request: 'DeleteEntryRequest', response: 'DeleteEntryResponse', headers: [], query: {} },
+  createClaim: { method: 'POST', path: '/claims/', request: 'CreateClaimRequest', response: 'CreateClaimResponse', headers: [], query: {} },
+  listClaims: { method: 'GET', path: '/claims/', request: undefined, response: 'ListClaimsResponse', headers: [], query: { Participant: 'required', IncludeIndirectParticipants: 'optional', IsDonor: 'optional', IsClaimer: 'optional', Status: 'optional', Type: 'optional', ModifiedAfter: 'optional', ModifiedBefore: 'optional', Limit: 'optional' } },
+  getClaim: { method: 'GET', path: '/claims/{ClaimId}', request: undefined, response: 'GetClaimResponse', headers: ['PI-RequestingParticipant'], query: {} },
+  acknowledgeClaim: { method: 'POST', path: '/claims/{ClaimId}/acknowledge', request: 'AcknowledgeClaimRequest', response: 'AcknowledgeClaimResponse', headers: [], query: {} },
+  confirmClaim: { method: 'POST', path: '/claims/{ClaimId}/confirm', request: 'ConfirmClaimRequest', response: 'ConfirmClaimResponse', headers: [], query: {} },
+  cancelClaim: { method: 'POST', path: '/claims/{ClaimId}/cancel', request: 'CancelClaimRequest', response: 'CancelClaimResponse', headers: [], query: {} },
+  completeClaim: { method: 'POST', path: '/claims/{ClaimId}/complete', request: 'CompleteClaimRequest', response: 'CompleteClaimResponse', headers: [], query: {} },
 } as const satisfies Readonly<Record<string, DictOperationSpec>>;
 
 /** One entry of {@link DICT_OPERATIONS}. */
@@ -42,6 +46,8 @@ export interface DictOperationSpec {
   readonly response: string;
   /** Request headers the OpenAPI requires. */
   readonly headers: readonly string[];
+  /** Query parameters the OpenAPI defines for the operation, and whether each is required. */
+  readonly query: Readonly<Record<string, 'required' | 'optional'>>;
 }
 
 /** A DICT operation name. */

@@ -16,6 +16,8 @@ export interface MessageSignedData {
   pathParameters?: Readonly<Record<string, string>>;
   /** DICT request headers from the request (`PI-PayerId`, `PI-EndToEndId`). */
   requestHeaders?: Readonly<Record<string, string>>;
+  /** DICT query parameters from the request (listClaims `IsDonor`, `Status`, …); a list repeats the parameter. */
+  queryParameters?: Readonly<Record<string, string | readonly string[]>>;
   /** The signed XML: inline, in S3, or none (DICT reads carry no body). */
   payload: { inline: string } | { claimCheck: ClaimCheckReference } | null;
 }
@@ -42,6 +44,7 @@ export function decodeMessageSigned(data: unknown): MessageSignedData {
     ...(typeof data.bizMsgIdr === 'string' ? { bizMsgIdr: data.bizMsgIdr } : {}),
     ...(isRecord(data.pathParameters) ? { pathParameters: data.pathParameters as Record<string, string> } : {}),
     ...(isRecord(data.requestHeaders) ? { requestHeaders: data.requestHeaders as Record<string, string> } : {}),
+    ...(isRecord(data.queryParameters) ? { queryParameters: data.queryParameters as Record<string, string | readonly string[]> } : {}),
     payload: decoded,
   };
 }

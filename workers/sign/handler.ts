@@ -350,6 +350,7 @@ async function signDictRequest(detail: EventDetail<SignRequest>, data: DictReque
     messageType: data.operation,
     ...(data.pathParameters === undefined ? {} : { pathParameters: data.pathParameters }),
     ...(data.headers === undefined ? {} : { requestHeaders: data.headers }),
+    ...(data.query === undefined ? {} : { queryParameters: data.query }),
     payload,
   };
   return outcome(detail, messageSigned, {}, written.status === 'applied', sagaId, attempt, 'dict');

@@ -42,10 +42,17 @@ export interface DictRequestedData {
   pathParameters?: Readonly<Record<string, string>>;
   /**
    * Request headers of the operation that only core banking knows (`PI-PayerId`: the payer's
-   * CPF/CNPJ, `PI-EndToEndId`: the payment the key is read for), as the DICT OpenAPI requires them
-   * for getEntry. `PI-RequestingParticipant` is the PSP's ISPB, added by the transmit worker.
+   * CPF/CNPJ, `PI-EndToEndId`: the payment the key is read for). Both are required for getEntry
+   * (DICT OpenAPI 2.12.1, `GET /entries/{Key}`, header parameters `required: true`).
+   * `PI-RequestingParticipant` is the PSP's ISPB, added by the transmit worker.
    */
   headers?: Readonly<Record<string, string>>;
+  /**
+   * Query parameters of the operation, among those its OpenAPI defines (listClaims: `IsDonor`,
+   * `Status`, `Limit`, …; a list value repeats the parameter). listClaims' required
+   * `Participant` defaults to the PSP's ISPB, added by the transmit worker.
+   */
+  query?: Readonly<Record<string, string | readonly string[]>>;
 }
 
 /** The DICT request headers a `DictRequested` may carry, with their formats (DICT OpenAPI 2.12.1). */
@@ -164,6 +171,23 @@ export function decodeSignRequest(data: unknown, detailType: string): SignReques
       // The value is not quoted: PI-PayerId is a CPF/CNPJ (personal data).
       if (typeof value !== 'string' || !format.test(value)) throw new SignRequestInvalidError(`data.headers.${name} does not have the DICT's format`);
     }
+    // DICT OpenAPI 2.12.1, GET /entries/{Key} (getEntry): PI-PayerId and PI-EndToEndId are
+    // `required: true` header parameters; only core banking knows them (PI-RequestingParticipant,
+    // also required, is added by the transmit worker).
+    for (const name of spec.headers as readonly string[]) {
+      if (Object.hasOwn(DICT_REQUEST_HEADERS, name) && headers?.[name] === undefined) {
+        throw new SignRequestInvalidError(`data.headers.${name} is required for ${operation} (DICT OpenAPI ${spec.method} ${spec.path}, header ${name})`);
+      }
+    }
+    const query = root.query === undefined ? undefined : requireRecord(root.query, 'data.query');
+    const allowed: Readonly<Record<string, string>> = spec.query;
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (!Object.hasOwn(allowed, name)) {
+        throw new SignRequestInvalidError(`data.query.${name} is not a query parameter of ${operation} (${Object.keys(allowed).join(', ') || 'it takes none'})`);
+      }
+      const values = Array.isArray(value) ? (value as unknown[]) : [value];
+      if (values.length === 0 || values.some((v) => typeof v !== 'string' || v === '')) throw new SignRequestInvalidError(`data.query.${name} must be a non-empty string or a list of them`);
+    }
     return {
       kind: 'dict',
       data: {
@@ -171,6 +195,7 @@ export function decodeSignRequest(data: unknown, detailType: string): SignReques
         ...(isRecord(root.body) ? { body: root.body as DictObject } : {}),
         ...(pathParameters === undefined ? {} : { pathParameters: pathParameters as Record<string, string> }),
         ...(headers === undefined ? {} : { headers: headers as Record<string, string> }),
+        ...(query === undefined ? {} : { query: query as Record<string, string | readonly string[]> }),
       },
     };
   }

@@ -6,7 +6,7 @@ import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS } from '../../shared/dict/index.ts';
 import type { DictOperation } from '../../shared/dict/index.ts';
-import { classifyError, PermanentError } from '../../shared/errors/index.ts';
+import { classifyError, PermanentError, TransientError } from '../../shared/errors/index.ts';
 import { deriveDetail } from '../../shared/events/index.ts';
 import type { EventDetail, MessageSignedData } from '../../shared/events/index.ts';
 import { withAuditRecords } from '../../shared/runtime/index.ts';
@@ -85,16 +85,25 @@ function event(detailType: string, cause: EventDetail<unknown>, data: unknown, a
   return { detailType, detail: deriveDetail(cause, data, { attempt }) };
 }
 
-/** Fills `{Key}`-style path parameters, URL-encoded; a missing one is a permanent error. */
-function dictPath(operation: DictOperation, parameters: Readonly<Record<string, string>> = {}): string {
+/**
+ * Fills `{Key}`-style path parameters, URL-encoded, and appends the query parameters (a list
+ * repeats the parameter); a missing path parameter is a permanent error.
+ */
+function dictPath(operation: DictOperation, parameters: Readonly<Record<string, string>> = {}, query: Readonly<Record<string, string | readonly string[]>> = {}): string {
   const template = DICT_OPERATIONS[operation].path;
-  return `/api/v2${template.replace(/\{(\w+)\}/g, (_, name: string) => {
+  const path = `/api/v2${template.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = parameters[name];
     if (value === undefined) throw new PermanentError('TRANSMIT_REQUEST_INVALID', `DICT ${operation} needs path parameter ${name}`);
     return encodeURIComponent(value);
   })}`;
 }
 
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    for (const v of typeof value === 'string' ? [value] : value) search.append(name, v);
+  }
+  const text = search.toString();
+  return text === '' ? path : `${path}?${text}`;
 /**
  * The transmit worker's handler: a `MessageSigned` is sent to the BCB over mutual TLS.
  *
@@ -270,7 +279,17 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const operation = data.messageType;
     if (!Object.hasOwn(DICT_OPERATIONS, operation)) throw new PermanentError('TRANSMIT_REQUEST_INVALID', `unknown DICT operation ${operation}`);
     const spec = DICT_OPERATIONS[operation as DictOperation];
-    const path = dictPath(operation as DictOperation, data.pathParameters);
+    const query: Record<string, string | readonly string[]> = { ...data.queryParameters };
+    // DICT OpenAPI 2.12.1, GET /claims/ (listClaims): query parameter `Participant` ("ISPB do
+    // participante direto ou indireto interessado") is `required: true`; the PSP's own ISPB unless
+    // the request names another (an indirect participant's).
+    const queryRules: Readonly<Record<string, string>> = spec.query;
+    for (const [name, rule] of Object.entries(queryRules)) {
+      if (rule !== 'required' || query[name] !== undefined) continue;
+      if (name === 'Participant' && deps.ispb !== undefined) query[name] = deps.ispb;
+      else throw new PermanentError('TRANSMIT_REQUEST_INVALID', `DICT ${operation} needs query parameter ${name}`);
+    }
+    const path = dictPath(operation as DictOperation, data.pathParameters, query);
     const body = await payloadOf(data, deps);
     const answerKey = `dict-answers/${detail.sagaId}.json`;
     const saga = await deps.sagas.get(detail.sagaId);
@@ -300,6 +319,15 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     ];
     const reason = `DICT ${operation} answered ${response.status}`;
     const answer = await keepDictAnswer(answerKey, { channel: 'dict', operation, status: response.status, contentType: response.headers['content-type'] ?? '', body: response.body });
+    if (response.status === 409) {
+      // DICT OpenAPI 2.12.1, "Tratamento de erros": ResourceConflict (409) "Este recurso está
+      // sendo processado por outra operação no momento. Indica-se que a requisição seja feita
+      // novamente em instantes" (components/responses/Conflict, answered by createEntry,
+      // createClaim and the claim's acknowledge/confirm/cancel/complete). Not a refusal: the same
+      // signed request (same RequestId, so a resend is safe) goes again with the queue's backoff,
+      // bounded by its receive budget like a 5xx, and never reaches compensation from here.
+      throw withAuditRecords(new TransientError('DICT_RESOURCE_CONFLICT', `DICT ${operation}: the DICT answered 409 ResourceConflict (the resource is being processed by another operation)`, { details: { status: 409 } }), audit);
+    }
     const written = await deps.sagas.transition({ sagaId: detail.sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted' });
     if (written.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'TRANSMITTED', reason }));
     return { events: [{ detailType: 'DictResponseReceived', detail: deriveDetail(detail, answer, { attempt }) }], audit };

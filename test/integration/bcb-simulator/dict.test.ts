@@ -58,6 +58,8 @@ async function call(agent: Agent, method: 'GET' | 'POST' | 'PUT', path: string, 
     headers: {
       host: 'localhost',
       ...(method === 'GET' ? { 'pi-requestingparticipant': requesting.get(agent) ?? '' } : {}),
+      // getEntry's other required headers (DICT OpenAPI, GET /entries/{Key}).
+      ...(method === 'GET' && path.startsWith('/entries/') ? { 'pi-payerid': '70000000000', 'pi-endtoendid': `E${requesting.get(agent) ?? ''}202612071200abcdefghijk` } : {}),
       ...(body === undefined ? {} : { 'content-type': 'application/xml; charset=utf-8' }),
       ...headers,
     },
@@ -253,6 +255,35 @@ describe('BCB simulator DICT', () => {
     expect((await call(agentA, 'GET', claimPath)).status).toBe(200);
     const wrong = await call(agentA, 'GET', claimPath, undefined, { 'pi-requestingparticipant': ISPB_B });
     expect([wrong.status, problemType(wrong)]).toEqual([403, 'Forbidden']);
+  });
+
+  it('answers a getEntry without PI-PayerId or PI-EndToEndId, and a listClaims without Participant, with a signed 400 BadRequest naming what is missing', async () => {
+    const phone = '+5561988880090';
+    expect((await createEntry(agentA, keyA, ISPB_A, phone, '11122233300')).status).toBe(201);
+    const path = `/entries/${encodeURIComponent(phone)}`;
+    for (const header of ['pi-payerid', 'pi-endtoendid']) {
+      const missing = await call(agentB, 'GET', path, undefined, { [header]: '' });
+      expect([missing.status, problemType(missing)]).toEqual([400, 'BadRequest']);
+      expect(parseDictProblem(verifyDict(missing.body, { trustStore: bcbTrust }).root).detail).toContain(`needs the ${header === 'pi-payerid' ? 'PI-PayerId' : 'PI-EndToEndId'} header`);
+    }
+    const malformed = await call(agentB, 'GET', path, undefined, { 'pi-payerid': '123' });
+    expect([malformed.status, problemType(malformed)]).toEqual([400, 'BadRequest']);
+    const list = await call(agentB, 'GET', '/claims/');
+    expect([list.status, problemType(list)]).toEqual([400, 'BadRequest']);
+    expect(list.body).toContain('Participant');
+    expect((await call(agentB, 'GET', `/claims/?Participant=${ISPB_B}`)).status).toBe(200);
+  });
+
+  it('answers a write with a signed 409 ResourceConflict when told to, without doing it, and takes the same request resent', async () => {
+    const phone = '+5561988880091';
+    const body = await signed('CreateEntryRequest', { Entry: { Key: phone, KeyType: 'PHONE', Account: account(ISPB_A), Owner: owner('11122233300') }, Reason: 'USER_REQUESTED', RequestId: randomUUID() }, keyA);
+    sim.dict.conflictNextWrites(1);
+    const before = sim.dict.resourceConflicts;
+    const first = await call(agentA, 'POST', '/entries/', body);
+    expect([first.status, problemType(first)]).toEqual([409, 'ResourceConflict']);
+    expect(sim.dict.resourceConflicts - before).toBe(1);
+    expect(sim.dict.entries.has(phone)).toBe(false);
+    expect((await call(agentA, 'POST', '/entries/', body)).status).toBe(201);
   });
 
   it('enforces the ownership periods: no default confirmation before ResolutionPeriodEnd, no completion before CompletionPeriodEnd', async () => {

@@ -26,7 +26,7 @@ describe('ISPBs with letters (XSD ISPBType [0-9A-Z]{8})', () => {
 
   it("a DictRequested's PI-EndToEndId may carry an ISPB with a letter", () => {
     const endToEndId = `E${LETTERED_ISPB}202611281700abcDEF12345`;
-    const decoded = decodeSignRequest({ operation: 'getEntry', pathParameters: { Key: '+5561988887777' }, headers: { 'PI-EndToEndId': endToEndId } }, 'DictRequested');
+    const decoded = decodeSignRequest({ operation: 'getEntry', pathParameters: { Key: '+5561988887777' }, headers: { 'PI-PayerId': '70000000000', 'PI-EndToEndId': endToEndId } }, 'DictRequested');
     expect(decoded).toMatchObject({ kind: 'dict', data: { headers: { 'PI-EndToEndId': endToEndId } } });
   });
 

@@ -234,4 +234,28 @@ describe('decodeSignRequest', () => {
     expect(message).toContain('data.headers.PI-PayerId does not have the DICT\'s format');
     expect(message).not.toContain('7000000000X');
   });
+
+  it('refuses a getEntry without PI-PayerId or PI-EndToEndId (required by GET /entries/{Key}), naming the header', () => {
+    const read = { operation: 'getEntry', pathParameters: { Key: '+5561988880000' } };
+    const refusal = (data: unknown): { code?: string; message?: string } => {
+      try {
+        decodeSignRequest(data, 'DictRequested');
+      } catch (error) {
+        return error as { code?: string; message?: string };
+      }
+      return {};
+    };
+    expect(refusal(read)).toMatchObject({ code: 'SIGN_REQUEST_INVALID', message: expect.stringContaining('data.headers.PI-PayerId is required for getEntry') as unknown });
+    expect(refusal({ ...read, headers: { 'PI-PayerId': '70000000000' } })).toMatchObject({ code: 'SIGN_REQUEST_INVALID', message: expect.stringContaining('data.headers.PI-EndToEndId is required for getEntry') as unknown });
+    // getClaim requires only PI-RequestingParticipant, which the transmit worker adds.
+    expect(decodeSignRequest({ operation: 'getClaim', pathParameters: { ClaimId: 'c0ffee00-0000-4000-8000-000000000001' } }, 'DictRequested').kind).toBe('dict');
+  });
+
+  it("takes the query parameters the operation's OpenAPI defines and refuses others", () => {
+    const decoded = decodeSignRequest({ operation: 'listClaims', query: { IsDonor: 'true', Status: ['OPEN', 'WAITING_RESOLUTION'] } }, 'DictRequested');
+    expect(decoded).toMatchObject({ kind: 'dict', data: { query: { IsDonor: 'true', Status: ['OPEN', 'WAITING_RESOLUTION'] } } });
+    expect(() => decodeSignRequest({ operation: 'listClaims', query: { Colour: 'blue' } }, 'DictRequested')).toThrow('data.query.Colour is not a query parameter of listClaims');
+    expect(() => decodeSignRequest({ operation: 'getClaim', pathParameters: { ClaimId: 'c' }, query: { Limit: '5' } }, 'DictRequested')).toThrow('it takes none');
+    expect(() => decodeSignRequest({ operation: 'listClaims', query: { Limit: 5 } }, 'DictRequested')).toThrow('data.query.Limit must be a non-empty string');
+  });
 });

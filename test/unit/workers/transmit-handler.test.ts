@@ -232,4 +232,68 @@ describe('transmit handler', () => {
     // Headers from the request (DictRequested data.headers) travel as they came.
     expect(sent.map((s) => s.headers['PI-PayerId'])).toEqual(['70000000000', '70000000000']);
   });
+
+  function dictAnswering(...statuses: number[]): { send: (method: string, path: string) => Promise<{ status: number; headers: Record<string, string>; body: string }>; paths: string[] } {
+    const paths: string[] = [];
+    return {
+      paths,
+      send: (_method, path) => {
+        paths.push(path);
+        const status = statuses.shift() ?? 500;
+        return Promise.resolve({ status, headers: { 'content-type': 'application/xml' }, body: status === 409 ? '<problem xmlns="urn:ietf:rfc:7807"><type>https://dict.pi.rsfn.net.br/api/v2/error/ResourceConflict</type><title>Conflict</title><status>409</status></problem>' : '<CreateEntryResponse/>' });
+      },
+    };
+  }
+
+  function keepingClaimCheck(): ClaimCheckStore {
+    const kept = new Map<string, string>();
+    return {
+      put: (key, body) => Promise.resolve(void kept.set(key, body)).then(() => ({ bucket: 'payloads', key })),
+      get: (reference) => Promise.resolve(kept.get(reference.key) ?? ''),
+    };
+  }
+
+  function dictMessage(data: MessageSignedData): DecodedMessage<MessageSignedData> {
+    const signed = message();
+    signed.event.detail.data = data;
+    return signed;
+  }
+
+  it("sends listClaims' required Participant query parameter (our ISPB) and the request's own query parameters", async () => {
+    const dict = dictAnswering(200, 200);
+    const handler = createTransmitHandler({ icom: icomAnswering(), dict, sagas: fakeSagas(), dedupe: fakeDedupe(), claimCheck: keepingClaimCheck(), claimCheckBucket: 'payloads', ispb: '99999004' });
+    await handler(dictMessage({ channel: 'dict', messageType: 'listClaims', payload: null, queryParameters: { IsDonor: 'true', Status: ['OPEN', 'CONFIRMED'] } }), context(1));
+    const url = new URL(dict.paths[0] ?? '', 'https://dict');
+    expect(url.pathname).toBe('/api/v2/claims/');
+    expect(url.searchParams.get('Participant')).toBe('99999004');
+    expect(url.searchParams.get('IsDonor')).toBe('true');
+    expect(url.searchParams.getAll('Status')).toEqual(['OPEN', 'CONFIRMED']);
+  });
+
+  it('refuses a listClaims it cannot give a Participant (no ISPB configured) as TRANSMIT_REQUEST_INVALID, without sending', async () => {
+    const dict = dictAnswering(200);
+    const handler = createTransmitHandler({ icom: icomAnswering(), dict, sagas: fakeSagas(), dedupe: fakeDedupe(), claimCheck: keepingClaimCheck(), claimCheckBucket: 'payloads' });
+    await expect(handler(dictMessage({ channel: 'dict', messageType: 'listClaims', payload: null }), context(1))).rejects.toMatchObject({ code: 'TRANSMIT_REQUEST_INVALID', retryability: 'permanent' });
+    expect(dict.paths).toEqual([]);
+  });
+
+  it('retries a DICT 409 ResourceConflict as a transient error with the same request, and passes the next answer on', async () => {
+    const dict = dictAnswering(409, 201);
+    const sagas = fakeSagas();
+    const handler = createTransmitHandler({ icom: icomAnswering(), dict, sagas, dedupe: fakeDedupe(), claimCheck: keepingClaimCheck(), claimCheckBucket: 'payloads', ispb: '99999004' });
+    const signed = dictMessage({ channel: 'dict', messageType: 'createEntry', payload: { inline: '<CreateEntryRequest/>' } });
+    let thrown: unknown;
+    try {
+      await handler(signed, context(1));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code: 'DICT_RESOURCE_CONFLICT', retryability: 'transient' });
+    // The 409 exchange is audited even though no event is published.
+    expect(auditRecordsOf(thrown).map((r) => r.response_status_code)).toEqual([409]);
+    expect(sagas.saga.state).toBe('TRANSMITTING');
+    const outcome = await handler(signed, context(2));
+    expect(outcome.events.map((e) => [e.detailType, (e.detail.data as { status: number }).status])).toEqual([['DictResponseReceived', 201]]);
+    expect(dict.paths).toEqual(['/api/v2/entries/', '/api/v2/entries/']);
+  });
 });
