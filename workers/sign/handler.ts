@@ -172,7 +172,14 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   }
   // Content-addressed, so a stored payload is never replaced by other bytes.
   const payload = await payloadOf(signed, `claim-check/${draft.paymentId}/${digest}.xml`, deps);
-  const written = await deps.sagas.transition({
+  // The BizMsgIdr pointer is written on every delivery (idempotent; a crash between it and the
+  // transition is repaired by the redelivery) and always before MessageSigned, so before the BCB
+  // can answer; it does not depend on the saga write, so both go in one round trip.
+  const indexed = Promise.all([
+    deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId),
+    data.message === 'pibr.001' ? deps.bizMsgIndex.recordEcho(data.echo.data, sagaId) : undefined,
+  ]);
+  const transitioned = deps.sagas.transition({
     sagaId,
     to: 'SIGNED',
     from: ['REQUESTED'],
@@ -183,6 +190,7 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
     current: created.saga,
     ...(draft.compensation === undefined ? {} : { compensation: draft.compensation }),
   });
+  const [written] = await bothOrFirstFailure(transitioned, indexed);
   // Another delivery signed first, possibly at another creation time: publish only what it
   // recorded; the next delivery signs again with its creDt (the same bytes).
   if (written.status !== 'applied' && data.message === 'pacs.008') {
@@ -191,10 +199,6 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
       throw new TransientError('SIGN_RACED', `another delivery signed ${draft.paymentId} first with another creation time; signed again from the saga`);
     }
   }
-  // Written on every delivery (idempotent), so a crash between the transition and the pointer is
-  // repaired by the redelivery; always before MessageSigned, so before the BCB can answer.
-  await deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId);
-  if (data.message === 'pibr.001') await deps.bizMsgIndex.recordEcho(data.echo.data, sagaId);
   const messageSigned: MessageSignedData = { channel: 'spi', messageType: data.message, bizMsgIdr, payload };
   return outcome(detail, messageSigned, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');
 }
@@ -284,13 +288,19 @@ async function signDecision(detail: EventDetail<SignRequest>, decision: InboundP
   }
   const creDt = new Date(decision.decidedAt).toISOString();
   const answer = await signAnswer(saga, endToEndId, decision, creDt, deps);
+  // Before MessageSigned, so before the BCB can refuse it: an admi.002 finds the saga. Beside the
+  // saga write, one round trip (a pointer to an answer never sent is harmless).
+  const indexed = deps.bizMsgIndex.recordMessage(answer.bizMsgIdr, sagaId);
   try {
-    const written = await deps.sagas.transition({
-      sagaId, to: 'SIGNED', from: ['RECEIVED'], attempt, idempotencyKey: 'sign', current: saga,
-      reason: `pacs.002 ${described} ${answer.bizMsgIdr} signed sha256=${answer.digest} creDt=${creDt}`,
-      ids: { bizMsgIdr: answer.bizMsgIdr },
-      facts: { answer: described },
-    });
+    const [written] = await bothOrFirstFailure(
+      deps.sagas.transition({
+        sagaId, to: 'SIGNED', from: ['RECEIVED'], attempt, idempotencyKey: 'sign', current: saga,
+        reason: `pacs.002 ${described} ${answer.bizMsgIdr} signed sha256=${answer.digest} creDt=${creDt}`,
+        ids: { bizMsgIdr: answer.bizMsgIdr },
+        facts: { answer: described },
+      }),
+      indexed,
+    );
     // Another delivery signed first: decide from what it recorded (same bytes, or a conflict).
     if (written.status !== 'applied') throw new TransientError('INBOUND_ANSWER_RACED', `another delivery answered ${endToEndId} first; decided again from the saga`);
   } catch (error) {
@@ -298,8 +308,6 @@ async function signDecision(detail: EventDetail<SignRequest>, decision: InboundP
     // The saga moved meanwhile (the SPI's AB03, a LATE decision): the next delivery decides from it.
     throw new TransientError('INBOUND_SAGA_MOVED', `inbound payment ${endToEndId} moved while its answer was signed; decided again`, { cause: error });
   }
-  // Before MessageSigned, so before the BCB can refuse it: an admi.002 finds the saga.
-  await deps.bizMsgIndex.recordMessage(answer.bizMsgIdr, sagaId);
   const payload = await payloadOf(answer.xml, `claim-check/${endToEndId}/${answer.digest}.xml`, deps);
   return outcome(detail, { channel: 'spi', messageType: 'pacs.002', bizMsgIdr: answer.bizMsgIdr, payload }, { bizMsgIdr: answer.bizMsgIdr }, true, sagaId, attempt, 'spi', 'RECEIVED');
 }
@@ -324,6 +332,17 @@ async function signEchoAnswer(detail: EventDetail<SignRequest>, echo: EchoReceiv
   await deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId);
   const payload = await payloadOf(signed, `claim-check/echo/${echo.bizMsgIdr}/${digest}.xml`, deps);
   return outcome(detail, { channel: 'spi', messageType: 'pibr.002', bizMsgIdr, payload }, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');
+}
+
+/**
+ * Both results once both settled; else the first one's failure (then the second's): neither is
+ * left unobserved, and nothing is published unless both writes were accepted.
+ */
+async function bothOrFirstFailure<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
 }
 
 /** A request that conflicts with what this saga already signed: operations, not compensation. */
