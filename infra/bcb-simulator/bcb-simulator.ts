@@ -151,6 +151,11 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   }
 }
 
+/** The value of one comma-separated item of an Accept-like header, without parameters, lower case. */
+function mediaRange(item: string): string {
+  return (item.split(';')[0] ?? '').trim().toLowerCase();
+}
+
 function isXmlUtf8(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;
   if (contentType === 'application/xml; charset=utf-8') return true; // what clients send; the rest is parsed
@@ -264,6 +269,18 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     const host = req.headers.host ?? '';
     // DESIGN §2: Host without port.
     if (/:\d+$/.test(host)) throw new HttpProblem(400, 'BadRequest', `Host must not carry a port, got ${JSON.stringify(host)}`);
+    // ICOM manual 1.12 §2.1.8 (restated in apolzek/open-pix docs/reference/icom-api.md): Accept,
+    // if present, only application/xml, multipart/mixed or */* (406 otherwise, the manual's table
+    // of return codes); Accept-Encoding, if present, only gzip. The status for a refused
+    // Accept-Encoding is not stated there: 406, as for Accept, is this simulator's assumption.
+    const accept = req.headers.accept;
+    if (accept !== undefined && !accept.split(',').every((v) => ['application/xml', 'multipart/mixed', '*/*'].includes(mediaRange(v)))) {
+      throw new HttpProblem(406, 'NotAcceptable', `Accept must be application/xml, multipart/mixed or */*, got ${JSON.stringify(accept)}`);
+    }
+    const acceptEncoding = req.headers['accept-encoding'];
+    if (acceptEncoding !== undefined && !acceptEncoding.split(',').every((v) => mediaRange(v) === 'gzip')) {
+      throw new HttpProblem(406, 'NotAcceptable', `Accept-Encoding must be gzip, got ${JSON.stringify(acceptEncoding)}`);
+    }
   }
 
   async function postMessages(req: IncomingMessage, res: ServerResponse, ispb: string): Promise<void> {
@@ -298,14 +315,16 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
         throw new HttpProblem(400, 'BadRequest', `message ${i + 1} is not UTF-8`);
       }
     });
-    const resourceId = newResourceId();
     const receivedAt = new Date().toISOString();
-    texts.forEach((xml, i) => {
-      const record = ledger.recordReceived({ resourceId: texts.length === 1 ? resourceId : `${resourceId}#${i + 1}`, ispb, receivedAt, outcome: 'processing' });
+    const resourceIds = texts.map((xml) => {
+      const record = ledger.recordReceived({ resourceId: newResourceId(), ispb, receivedAt, outcome: 'processing' });
       processor.submit(record, xml);
+      return record.resourceId;
     });
-    // 201 means received, not valid: schema and signature errors arrive later as admi.002.
-    res.writeHead(201, { 'PI-ResourceId': resourceId, 'content-length': '0' });
+    // 201 means received, not valid: schema and signature errors arrive later as admi.002. One
+    // PI-ResourceId per stored message, comma separated for a multipart POST (ICOM manual 1.12
+    // §2.2.1, restated in apolzek/open-pix docs/reference/icom-api.md).
+    res.writeHead(201, { 'PI-ResourceId': resourceIds.join(','), 'content-length': '0' });
     res.end();
   }
 

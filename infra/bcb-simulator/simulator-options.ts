@@ -116,10 +116,17 @@ export interface BcbSimulatorOptions {
   readonly logger?: Logger;
 }
 
-/** Headers ICOM requests may carry (ICOM manual, "Cabeçalhos HTTP"), lower case. */
+/**
+ * Headers ICOM requests may carry, lower case: the list of the ICOM manual 1.12 §2.1.8
+ * ("Cabeçalhos adicionais"; restated in apolzek/open-pix docs/reference/icom-api.md, "Header
+ * Whitelist"): Accept, Accept-Encoding, Connection, Content-Encoding, Content-Length,
+ * Content-Type, Cookie, Host, Max-Forwards, Transfer-Encoding, User-Agent, Via. Anything else
+ * (`Keep-Alive`, tracing headers such as `traceparent`/`tracestate`, any `x-…` or `PI-…`) may be
+ * refused by the BCB, so the simulator refuses it.
+ */
 export const DEFAULT_ALLOWED_HEADERS: readonly string[] = [
-  'host', 'user-agent', 'accept', 'accept-encoding', 'content-type', 'content-length', 'content-encoding', 'connection', 'keep-alive',
-  'transfer-encoding', 'traceparent', 'tracestate',
+  'accept', 'accept-encoding', 'connection', 'content-encoding', 'content-length', 'content-type', 'cookie', 'host', 'max-forwards',
+  'transfer-encoding', 'user-agent', 'via',
 ];
 
 /** {@link BcbSimulatorOptions} with every default applied. */

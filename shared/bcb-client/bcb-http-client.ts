@@ -32,6 +32,12 @@ export interface BcbHttpClientOptions {
    * @defaultValue 5000
    */
   connectTimeoutMs?: number;
+  /**
+   * Largest answer body accepted by {@link BcbHttpClient.send}, on the wire and after gzip
+   * decoding, bytes (ICOM answers to a POST are empty or a short problem document).
+   * @defaultValue 1048576
+   */
+  maxAnswerBytes?: number;
 }
 
 /** A response from the BCB. */
@@ -88,8 +94,12 @@ export class BcbUnavailableError extends TransientError {
   readonly delivery: DeliveryKnowledge;
   /** The answer, when there was one (429, 5xx, unexpected status), for the audit trail. */
   readonly response: BcbResponse | undefined;
-  constructor(code: string, message: string, delivery: DeliveryKnowledge, cause: unknown, response?: BcbResponse) {
-    super(code, message, { cause, details: { delivery } });
+  /**
+   * @param retryAfterSeconds - the BCB's `Retry-After`, when it gave one: the runtime retries no
+   *   sooner (see `TransientError`'s `retryAfterSeconds`).
+   */
+  constructor(code: string, message: string, delivery: DeliveryKnowledge, cause: unknown, response?: BcbResponse, retryAfterSeconds?: number) {
+    super(code, message, { cause, details: { delivery }, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
     this.delivery = delivery;
     this.response = response;
   }
@@ -140,6 +150,7 @@ export class BcbHttpClient {
   #handshakes = 0;
   #requests = 0;
   #closed = false;
+  readonly #maxAnswerBytes: number;
 
   constructor(options: BcbHttpClientOptions) {
     let url: URL;
@@ -149,11 +160,12 @@ export class BcbHttpClient {
       throw new RangeError(`origin must be an https URL, got ${JSON.stringify(options.origin)}`);
     }
     if (url.protocol !== 'https:') throw new RangeError(`origin must be an https URL, got ${JSON.stringify(options.origin)}`);
-    for (const [field, value] of [['connections', options.connections], ['headersTimeoutMs', options.headersTimeoutMs], ['bodyTimeoutMs', options.bodyTimeoutMs], ['connectTimeoutMs', options.connectTimeoutMs]] as const) {
+    for (const [field, value] of [['connections', options.connections], ['headersTimeoutMs', options.headersTimeoutMs], ['bodyTimeoutMs', options.bodyTimeoutMs], ['connectTimeoutMs', options.connectTimeoutMs], ['maxAnswerBytes', options.maxAnswerBytes]] as const) {
       if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new RangeError(`${field} must be a positive integer, got ${String(value)}`);
     }
     this.#origin = url.origin;
     this.#host = url.hostname;
+    this.#maxAnswerBytes = options.maxAnswerBytes ?? 1024 * 1024;
     const connector = buildConnector({ ...options.tls, timeout: options.connectTimeoutMs ?? 5_000 });
     this.#agent = new Agent({
       connections: options.connections ?? 8,
@@ -184,25 +196,13 @@ export class BcbHttpClient {
 
   /**
    * Sends one request. Resolves with any HTTP answer (the caller decides what a status means);
-   * rejects with {@link BcbUnavailableError} when there is none.
+   * rejects with {@link BcbUnavailableError} when there is none, and with
+   * {@link BcbBodyInvalidError} when the answer's body exceeds `maxAnswerBytes` or does not decode.
+   * The answer may come gzip-compressed (`accept-encoding: gzip` is sent) and is decoded here.
    */
-  async send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string, headers: Readonly<Record<string, string>> = {}): Promise<BcbResponse> {
-    // Transient: a request caught by shutdown belongs to a message that will be delivered again.
-    if (this.#closed) throw new BcbUnavailableError('BCB_CLIENT_CLOSED', 'the BCB client is closed', 'not-sent', undefined);
-    this.#requests += 1;
-    try {
-      const response = await request(`${this.#origin}${path}`, {
-        method,
-        dispatcher: this.#agent,
-        // The BCB requires Host without a port (DESIGN §2).
-        headers: { host: this.#host, 'accept-encoding': 'identity', ...headers },
-        ...(body === undefined ? {} : { body }),
-      });
-      const text = await response.body.text();
-      return { status: response.statusCode, headers: flattenHeaders(response.headers), body: text };
-    } catch (error) {
-      throw classifyTransportError(error, `${method} ${path}`);
-    }
+  async send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string | Buffer, headers: Readonly<Record<string, string>> = {}): Promise<BcbResponse> {
+    const raw = await this.#exchange(method, path, { headers, maxBodyBytes: this.#maxAnswerBytes }, body);
+    return { status: raw.status, headers: raw.headers, body: raw.body.toString('utf8') };
   }
 
   /**
@@ -212,6 +212,11 @@ export class BcbHttpClient {
    * with {@link BcbBodyInvalidError} when the body is too large or does not decode.
    */
   async sendRaw(method: 'GET' | 'DELETE', path: string, options: BcbRawRequestOptions): Promise<BcbRawResponse> {
+    return this.#exchange(method, path, options, undefined);
+  }
+
+  async #exchange(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options: BcbRawRequestOptions, requestBody: string | Buffer | undefined): Promise<BcbRawResponse> {
+    // Transient: a request caught by shutdown belongs to a message that will be delivered again.
     if (this.#closed) throw new BcbUnavailableError('BCB_CLIENT_CLOSED', 'the BCB client is closed', 'not-sent', undefined);
     const limit = options.maxBodyBytes;
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`maxBodyBytes must be a positive integer, got ${String(limit)}`);
@@ -224,8 +229,13 @@ export class BcbHttpClient {
       const response = await request(`${this.#origin}${path}`, {
         method,
         dispatcher: this.#agent,
-        // The BCB requires Host without a port (DESIGN §2).
+        // The BCB requires Host without a port (DESIGN §2). Accept-Encoding, when sent, may only be
+        // `gzip`, and gzip support is mandatory for the PSP (ICOM manual 1.12 §2.1.5 "Compactação"
+        // and §2.1.8 "Cabeçalhos adicionais", restated in apolzek/open-pix
+        // docs/reference/icom-api.md: "Accept-Encoding -- if present, only gzip"; "Support for gzip
+        // is mandatory for both the PSP and the API"): `identity` is not on the list.
         headers: { host: this.#host, ...options.headers, 'accept-encoding': 'gzip' },
+        ...(requestBody === undefined ? {} : { body: requestBody }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
       status = response.statusCode;

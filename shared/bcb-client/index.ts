@@ -1,7 +1,7 @@
 export { BcbHttpClient, BcbUnavailableError, BcbBodyInvalidError, classifyTransportError } from './bcb-http-client.ts';
 export type { BcbHttpClientOptions, BcbResponse, BcbRawResponse, BcbRawRequestOptions, DeliveryKnowledge } from './bcb-http-client.ts';
-export { IcomClient, BcbRequestRejectedError, answerError } from './icom-client.ts';
-export type { IcomPosted } from './icom-client.ts';
+export { IcomClient, BcbRequestRejectedError, answerError, retryAfterSeconds, ICOM_MAX_MESSAGES_PER_POST } from './icom-client.ts';
+export type { IcomPosted, IcomPostedBatch, IcomClientOptions } from './icom-client.ts';
 export { IcomStreamClient, IcomStreamError } from './icom-stream.ts';
 export type { IcomStreamAnswer, IcomStreamMessage, IcomStreamClientOptions, IcomStreamErrorCode } from './icom-stream.ts';
 export { readBcbConnectionConfig, bcbTlsOptions } from './bcb-connection-config.ts';

@@ -14,6 +14,12 @@ export interface SeloErrorOptions {
   cause?: unknown;
   /** Structured, non-secret facts about the failure (field names, limits, ids). */
   details?: Readonly<Record<string, unknown>>;
+  /**
+   * For a transient failure: the least time before the retry is worth trying, seconds, as a peer
+   * asked for it (an HTTP `Retry-After`). The runtime never retries sooner; its own backoff may
+   * wait longer. @defaultValue none (the runtime's backoff alone)
+   */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -30,6 +36,8 @@ export class SeloError extends Error {
   readonly retryability: Retryability;
   /** Structured, non-secret facts about the failure. */
   readonly details: Readonly<Record<string, unknown>>;
+  /** The least delay before a retry a peer asked for, seconds ({@link SeloErrorOptions.retryAfterSeconds}). */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: string, retryability: Retryability, message: string, options: SeloErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -37,6 +45,8 @@ export class SeloError extends Error {
     this.code = code;
     this.retryability = retryability;
     this.details = options.details ?? {};
+    const after = options.retryAfterSeconds;
+    this.retryAfterSeconds = after !== undefined && Number.isFinite(after) && after > 0 ? after : undefined;
   }
 
   /** A JSON-safe view for logs and failure events (no stack, no cause chain of foreign errors). */
@@ -67,6 +77,8 @@ export interface ErrorClassification {
   code: string;
   /** A message safe to log. */
   message: string;
+  /** The least delay before a retry a peer asked for, seconds, when the error carries one. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -78,7 +90,7 @@ export interface ErrorClassification {
  */
 export function classifyError(error: unknown): ErrorClassification {
   if (error instanceof SeloError) {
-    return { retryability: error.retryability, code: error.code, message: error.message };
+    return { retryability: error.retryability, code: error.code, message: error.message, ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }) };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { retryability: 'transient', code: 'UNKNOWN_ERROR', message };

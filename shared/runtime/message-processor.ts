@@ -83,6 +83,9 @@ export function withAuditRecords<E>(error: E, records: readonly AuditRecord[]): 
   return error;
 }
 
+/** SQS ChangeMessageVisibility maximum: 12 hours (SQS API reference). */
+const SQS_MAX_VISIBILITY_SECONDS = 43_200;
+
 /** Error code of a transient failure that used the queue's last receive. */
 export const RETRY_BUDGET_EXHAUSTED = 'RETRY_BUDGET_EXHAUSTED';
 
@@ -209,7 +212,10 @@ export class MessageProcessor<T> {
   }
 
   async #retry(message: Message, receiveCount: number, classification: ErrorClassification, logger: Logger, error: unknown): Promise<ProcessResult> {
-    const seconds = visibilityBackoffSeconds(receiveCount, this.#options.backoff, this.#options.random);
+    // A peer's Retry-After (e.g. ICOM's 429, whose token bucket refills at a known rate) is a
+    // floor: retrying sooner only spends a receive on a certain refusal. Capped at SQS's maximum.
+    const backoff = visibilityBackoffSeconds(receiveCount, this.#options.backoff, this.#options.random);
+    const seconds = Math.max(backoff, Math.min(Math.ceil(classification.retryAfterSeconds ?? 0), SQS_MAX_VISIBILITY_SECONDS));
     logger.warn({ code: classification.code, reason: classification.message, retryInSeconds: seconds, err: error }, 'transient failure; backing off');
     await this.#safely(logger, 'back off', () => this.#options.queue.changeVisibility(message, seconds));
     return 'retried';

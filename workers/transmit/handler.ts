@@ -16,6 +16,8 @@ import type { DedupeStore, Saga, SagaState, SagaStore, SagaWriteResult } from '.
 /** The ICOM call the transmit handler needs (an {@link IcomClient} in production). */
 export interface IcomPort {
   readonly postPath: string;
+  /** Whether POST bodies go gzip-compressed (recorded in the audit trail's request headers). @defaultValue false */
+  readonly gzip?: boolean;
   post(signedXml: string): Promise<IcomPosted>;
 }
 
@@ -96,14 +98,14 @@ function dictPath(operation: DictOperation, parameters: Readonly<Record<string, 
     if (value === undefined) throw new PermanentError('TRANSMIT_REQUEST_INVALID', `DICT ${operation} needs path parameter ${name}`);
     return encodeURIComponent(value);
   })}`;
-}
-
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(query)) {
     for (const v of typeof value === 'string' ? [value] : value) search.append(name, v);
   }
   const text = search.toString();
   return text === '' ? path : `${path}?${text}`;
+}
+
 /**
  * The transmit worker's handler: a `MessageSigned` is sent to the BCB over mutual TLS.
  *
@@ -179,7 +181,7 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const marker = unknownMarker(sagaId);
     const firstAttempt = await deps.dedupe.claim(marker, UNKNOWN_MARKER_TTL_SECONDS);
     const requestDate = now();
-    const requestHeaders = { 'content-type': 'application/xml; charset=utf-8' };
+    const requestHeaders: Record<string, string> = { 'content-type': 'application/xml; charset=utf-8', ...(deps.icom.gzip === true ? { 'content-encoding': 'gzip' } : {}) };
     let posted: IcomPosted;
     try {
       posted = await deps.icom.post(xml);
@@ -317,8 +319,6 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
         response: { statusCode: response.status, headers: response.headers, body: response.body, signatureValid: null, receivedAt: now() },
       }),
     ];
-    const reason = `DICT ${operation} answered ${response.status}`;
-    const answer = await keepDictAnswer(answerKey, { channel: 'dict', operation, status: response.status, contentType: response.headers['content-type'] ?? '', body: response.body });
     if (response.status === 409) {
       // DICT OpenAPI 2.12.1, "Tratamento de erros": ResourceConflict (409) "Este recurso está
       // sendo processado por outra operação no momento. Indica-se que a requisição seja feita
@@ -328,6 +328,8 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
       // bounded by its receive budget like a 5xx, and never reaches compensation from here.
       throw withAuditRecords(new TransientError('DICT_RESOURCE_CONFLICT', `DICT ${operation}: the DICT answered 409 ResourceConflict (the resource is being processed by another operation)`, { details: { status: 409 } }), audit);
     }
+    const reason = `DICT ${operation} answered ${response.status}`;
+    const answer = await keepDictAnswer(answerKey, { channel: 'dict', operation, status: response.status, contentType: response.headers['content-type'] ?? '', body: response.body });
     const written = await deps.sagas.transition({ sagaId: detail.sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason, attempt, idempotencyKey: 'transmitted' });
     if (written.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'TRANSMITTING', to: 'TRANSMITTED', reason }));
     return { events: [{ detailType: 'DictResponseReceived', detail: deriveDetail(detail, answer, { attempt }) }], audit };

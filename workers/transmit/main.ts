@@ -34,10 +34,25 @@ export interface TransmitWorkerOptions {
 }
 
 /** Reads and checks the transmit worker's configuration, without I/O; a `ConfigError` names every problem. */
-export function readTransmitWorkerConfig(env: Env): { config: SeloConfig; bcb: ReturnType<typeof readBcbConnectionConfig>; icomUrl: string; dictUrl: string; processConfig: ReturnType<typeof readWorkerProcessConfig> } {
+export function readTransmitWorkerConfig(env: Env): {
+  config: SeloConfig;
+  bcb: ReturnType<typeof readBcbConnectionConfig>;
+  icomUrl: string;
+  dictUrl: string;
+  icomGzip: boolean;
+  processConfig: ReturnType<typeof readWorkerProcessConfig>;
+} {
   return loadWorkerConfig(env, (reader) => {
     const bcb = readBcbConnectionConfig(reader);
-    return { bcb, icomUrl: bcb.url, dictUrl: reader.optionalString('SELO_BCB_DICT_URL') ?? bcb.url, processConfig: readWorkerProcessConfig(reader) };
+    return {
+      bcb,
+      icomUrl: bcb.url,
+      dictUrl: reader.optionalString('SELO_BCB_DICT_URL') ?? bcb.url,
+      // Off by default: the ICOM manual 1.12 §2.1.5 recommends gzip on the primary channel (the
+      // one selo posts payments to) and requires it only on the secondary one.
+      icomGzip: reader.boolean('SELO_ICOM_GZIP', { default: false }),
+      processConfig: readWorkerProcessConfig(reader),
+    };
   });
 }
 
@@ -45,11 +60,12 @@ export function readTransmitWorkerConfig(env: Env): { config: SeloConfig; bcb: R
  * The transmit worker's `main`. Reads `SELO_BCB_URL` (ICOM origin), `SELO_BCB_DICT_URL` (default
  * the same), `SELO_BCB_CA` (the pinned BCB CA, PEM file), `SELO_TLS_CERT` (client certificate)
  * and either `SELO_TLS_KEY` (PEM file) or `SELO_TLS_KEY_LABEL` (a key in the HSM, used through
- * the OpenSSL pkcs11 engine with the `SELO_HSM_*` settings), plus `SELO_BCB_TIMEOUT_MS`.
+ * the OpenSSL pkcs11 engine with the `SELO_HSM_*` settings), plus `SELO_BCB_TIMEOUT_MS` and
+ * `SELO_ICOM_GZIP` (true: POST bodies to ICOM go gzip-compressed; default false).
  */
 export async function startTransmitWorker(options: TransmitWorkerOptions = {}): Promise<TransmitWorker> {
   const env = options.env ?? process.env;
-  const { config, bcb, icomUrl, dictUrl, processConfig } = readTransmitWorkerConfig(env);
+  const { config, bcb, icomUrl, dictUrl, icomGzip, processConfig } = readTransmitWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.transmit', level: config.logLevel });
   const topology = resolveTopology(config.environment);
 
@@ -77,7 +93,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
       processConfig,
       wiring: {
         handler: createTransmitHandler({
-          icom: new IcomClient({ http: icomHttp, ispb: config.ispb }),
+          icom: new IcomClient({ http: icomHttp, ispb: config.ispb, gzip: icomGzip }),
           dict: dictHttp,
           ispb: config.ispb,
           sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),

@@ -97,6 +97,26 @@ describe('MessageProcessor', () => {
     expect(publisher.published).toEqual([]);
   });
 
+  it("waits at least a transient error's retryAfterSeconds before the retry, and the backoff when it is longer", async () => {
+    const { queue, processor } = setup((message) =>
+      Promise.reject(new TransientError('BCB_THROTTLED', '429', { retryAfterSeconds: message.sqs.messageId === 'short' ? 1 : 120 })),
+    );
+    expect(await processor.process(paymentMessage('long', { receiveCount: 1 }))).toBe('retried');
+    expect(await processor.process(paymentMessage('short', { receiveCount: 3 }))).toBe('retried');
+    expect(visibilityBackoffSeconds(1, {}, () => 0.5)).toBeLessThan(120);
+    expect(visibilityBackoffSeconds(3, {}, () => 0.5)).toBeGreaterThan(1);
+    expect(queue.calls).toEqual([
+      { op: 'visibility', messageId: 'long', seconds: 120 },
+      { op: 'visibility', messageId: 'short', seconds: visibilityBackoffSeconds(3, {}, () => 0.5) },
+    ]);
+  });
+
+  it('caps a retryAfterSeconds beyond the SQS visibility maximum at 12 hours', async () => {
+    const { queue, processor } = setup(() => Promise.reject(new TransientError('BCB_THROTTLED', '429', { retryAfterSeconds: 100_000 })));
+    expect(await processor.process(paymentMessage('1', { receiveCount: 1 }))).toBe('retried');
+    expect(queue.calls).toEqual([{ op: 'visibility', messageId: '1', seconds: 43_200 }]);
+  });
+
   it('treats an unknown error as transient', async () => {
     const { queue, processor } = setup(() => Promise.reject(new Error('socket hang up')));
     expect(await processor.process(paymentMessage('1'))).toBe('retried');
