@@ -16,10 +16,21 @@ import { useProjectSoftHsm } from '../../infra/softhsm/index.ts';
 import type { Command, CommandIo } from './command.ts';
 
 const USAGE = `usage: selo bench xmldsig [--seconds <n per case>] [--spec <folder with spi-5.13.1/examples>] [--hsm [--hsm-key <label>]]
+The documents are the BCB examples in shared/iso20022/examples (see SOURCES.md there) unless --spec.
 Signs and verifies the same documents with selo and with xml-crypto (software RSA-2048 key on
 both sides) and prints documents/s and the ratios. With --hsm, also SPI signing through the HSM
 pool (SELO_HSM_* configuration; key SELO_HSM_SIGNING_KEY_LABEL unless --hsm-key), 8 documents in
 flight, beside the software key. A script, not a test: it never fails on time.`;
+
+/**
+ * The BCB's example messages the benchmark signs and verifies, kept in the repository (byte copies
+ * of the SPI catalogue 5.13.1 examples; provenance in `SOURCES.md` there), so the benchmark runs
+ * on any clone. `--spec <folder>` reads `<folder>/spi-5.13.1/examples` instead.
+ */
+export const BENCH_EXAMPLES_DIR = join(import.meta.dirname, '../../shared/iso20022/examples');
+
+/** The example files of {@link BENCH_EXAMPLES_DIR} the benchmark reads. */
+export const BENCH_EXAMPLE_FILES = ['pacs.002_PSP_1_msg.xml', 'pacs.008_END_1_msg.xml', 'pacs.008_END_10_msg.xml'] as const;
 
 const IN_FLIGHT = 8;
 
@@ -148,7 +159,7 @@ async function hsmRate(seconds: number, xml: string, keyLabel: string, io: Comma
   }
 }
 
-async function bench(values: { seconds: number; spec: string; hsm?: string }, io: CommandIo): Promise<number> {
+async function bench(values: { seconds: number; examples: string; hsm?: string }, io: CommandIo): Promise<number> {
   const material = makeKeyAndCertificate();
   try {
     const key = pemSigningKey(material.keyPem, material.certPem);
@@ -159,8 +170,7 @@ async function bench(values: { seconds: number; spec: string; hsm?: string }, io
     trustStore.add(material.certPem);
     const xcSign = xmlCryptoSigner(material.keyPem, material.certPem);
     const xcVerify = xmlCryptoVerifier(material.certPem);
-    const examples = join(values.spec, 'spi-5.13.1/examples');
-    const cases = ['pacs.002_PSP_1_msg.xml', 'pacs.008_END_1_msg.xml', 'pacs.008_END_10_msg.xml'].map((file) => ({ file, xml: readFileSync(join(examples, file), 'utf8') }));
+    const cases = BENCH_EXAMPLE_FILES.map((file) => ({ file, xml: readFileSync(join(values.examples, file), 'utf8') }));
     const rsa = await rate(values.seconds, () => cryptoSign('sha256', Buffer.from('x'.repeat(600)), privateKey));
     io.stdout.write(`selo bench xmldsig — ${values.seconds}s per case, RSA-2048 software key, one document at a time\n`);
     io.stdout.write(`RSA-2048 sign alone (node:crypto): ${format(rsa)}/s\n\n`);
@@ -228,7 +238,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     return 2;
   }
   const hsm = parsed.hsm === true ? { hsm: parsed['hsm-key'] ?? '' } : {};
-  return bench({ seconds, spec: parsed.spec ?? join(import.meta.dirname, '../../../shared/spec'), ...hsm }, io);
+  return bench({ seconds, examples: parsed.spec === undefined ? BENCH_EXAMPLES_DIR : join(parsed.spec, 'spi-5.13.1/examples'), ...hsm }, io);
 }
 
 /** `selo bench xmldsig`: selo's signer and verifier side by side with xml-crypto. */

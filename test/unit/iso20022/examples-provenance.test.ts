@@ -1,0 +1,36 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, relative, isAbsolute } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BENCH_EXAMPLES_DIR, BENCH_EXAMPLE_FILES } from '../../../bin/commands/bench.ts';
+
+const ROOT = join(import.meta.dirname, '../../..');
+const EXAMPLES = join(ROOT, 'shared/iso20022/examples');
+
+/** Rows of the SOURCES.md table: file → bytes and SHA-256. */
+function recorded(): Map<string, { bytes: number; sha256: string }> {
+  const rows = new Map<string, { bytes: number; sha256: string }>();
+  for (const line of readFileSync(join(EXAMPLES, 'SOURCES.md'), 'utf8').split('\n')) {
+    const match = /^\| `([^`]+\.xml)` \|.*\| (\d+) \| `([0-9a-f]{64})` \|$/.exec(line);
+    if (match?.[1] !== undefined) rows.set(match[1], { bytes: Number(match[2]), sha256: match[3] ?? '' });
+  }
+  return rows;
+}
+
+describe('the BCB example messages kept in the repository', () => {
+  it('are where selo bench xmldsig reads them by default, inside the repository', () => {
+    const fromRoot = relative(ROOT, BENCH_EXAMPLES_DIR);
+    expect(fromRoot.startsWith('..') || isAbsolute(fromRoot)).toBe(false);
+    expect(fromRoot).toBe(join('shared', 'iso20022', 'examples'));
+  });
+
+  it('match, byte for byte, the size and SHA-256 that SOURCES.md records for each, the bench files included', () => {
+    const rows = recorded();
+    expect(rows.size).toBe(6);
+    for (const file of BENCH_EXAMPLE_FILES) expect(rows.has(file)).toBe(true);
+    for (const [file, { bytes, sha256 }] of rows) {
+      const content = readFileSync(join(EXAMPLES, file));
+      expect([file, content.length, createHash('sha256').update(content).digest('hex')]).toEqual([file, bytes, sha256]);
+    }
+  });
+});
