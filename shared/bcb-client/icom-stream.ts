@@ -126,11 +126,13 @@ export class IcomStreamClient {
     return await this.#read(this.#checkedPath(pullNext), signal);
   }
 
-  /** `DELETE`s `pullNext`: confirms the answer that named it and closes the stream. */
+  /** `DELETE`s `pullNext`: confirms the answer that named it and closes the stream; 410 (already gone) counts as closed. */
   async close(pullNext: string): Promise<void> {
     const path = this.#checkedPath(pullNext);
     const response = await this.#http.sendRaw('DELETE', path, { headers: { accept: 'application/xml' }, maxBodyBytes: 64 * 1024 });
-    if (response.status >= 200 && response.status < 300) return;
+    // "DELETE … returns 200 or 410 (both are success)": a stream that already idled out is closed
+    // (ICOM manual 1.12, as restated in apolzek/open-pix docs/reference/icom-api.md; issue 16).
+    if ((response.status >= 200 && response.status < 300) || response.status === 410) return;
     throw this.#statusError(`DELETE ${path}`, response);
   }
 

@@ -106,11 +106,12 @@ describe('IcomStreamClient', () => {
     expect(await codeOf(client(answer(403, {})).start())).toBe('ICOM_STREAM_REFUSED');
   });
 
-  it('closes with DELETE on the PI-Pull-Next path', async () => {
-    const { http, calls } = scripted([answer(200, {}), answer(409, {})]);
+  it('closes with DELETE on the PI-Pull-Next path; 410 (the stream already gone) is closed too', async () => {
+    const { http, calls } = scripted([answer(200, {}), answer(410, {}), answer(409, {})]);
     const client = new IcomStreamClient({ http, ispb: ISPB });
     await client.close(NEXT);
     expect(calls[0]).toMatchObject({ method: 'DELETE', path: NEXT });
+    await expect(client.close(NEXT)).resolves.toBeUndefined();
     expect(await codeOf(client.close(NEXT))).toBe('ICOM_STREAM_REFUSED');
   });
 });
