@@ -163,6 +163,17 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const audit: AuditRecord[] = [];
     const step = { sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting' } as const;
     let started: SagaWriteResult;
+    // From here until proven otherwise the message may reach the BCB: the marker is written
+    // before the POST, so a crash after it still counts. Only the first claimant ever sees
+    // `true`: any other delivery (a retry, or a concurrent duplicate) knows an earlier attempt
+    // may have arrived, and then no refusal can prove the payment failed. Claimed beside the
+    // TRANSMITTING write (one round trip, not two): a delivery that then finds the step done
+    // sends nothing, and its claim changes nothing (the first delivery claimed before it posted).
+    const marker = unknownMarker(sagaId);
+    const claiming = deps.dedupe.claim(marker, UNKNOWN_MARKER_TTL_SECONDS).then(
+      (first) => ({ first }),
+      (error: unknown) => ({ error }),
+    );
     const unread = await deps.sagas.applyUnread(step);
     if (unread === undefined) {
       const current = await deps.sagas.get(sagaId);
@@ -174,12 +185,9 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     }
     if (started.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'SIGNED', to: 'TRANSMITTING', reason: 'POST to ICOM' }));
 
-    // From here until proven otherwise the message may reach the BCB: the marker is written
-    // before the POST, so a crash after it still counts. Only the first claimant ever sees
-    // `true`: any other delivery (a retry, or a concurrent duplicate) knows an earlier attempt
-    // may have arrived, and then no refusal can prove the payment failed.
-    const marker = unknownMarker(sagaId);
-    const firstAttempt = await deps.dedupe.claim(marker, UNKNOWN_MARKER_TTL_SECONDS);
+    const claimed = await claiming;
+    if ('error' in claimed) throw claimed.error;
+    const firstAttempt = claimed.first;
     const requestDate = now();
     const requestHeaders: Record<string, string> = { 'content-type': 'application/xml; charset=utf-8', ...(deps.icom.gzip === true ? { 'content-encoding': 'gzip' } : {}) };
     let posted: IcomPosted;
