@@ -207,6 +207,48 @@ describe('sign and transmit workers against the BCB simulator', () => {
     expect((await sagas.get(dictSagaId(requestId)))?.state).toBe('TRANSMITTED');
   });
 
+  it('resends a DICT write the DICT answered 409 ResourceConflict, and hands on the answer to the resend, not the conflict', async () => {
+    const requestId = randomUUID();
+    const body = {
+      Entry: {
+        Key: `+55618${String(Date.now()).slice(-8)}`,
+        KeyType: 'PHONE',
+        Account: { Participant: ISPB, Branch: '0001', AccountNumber: '0007654322', AccountType: 'CACC', OpeningDate: '2010-01-10T03:00:00Z' },
+        Owner: { Type: 'NATURAL_PERSON', TaxIdNumber: '11122233300', Name: 'João Silva' },
+      },
+      Reason: 'USER_REQUESTED',
+      RequestId: requestId,
+    };
+    const conflictsBefore = simulator.dict.resourceConflicts;
+    simulator.dict.conflictNextWrites(1);
+    try {
+      await stack.clients.events.send(
+        new PutEventsCommand({
+          Entries: [{
+            EventBusName: topology.eventBusName, Source: 'core.banking', DetailType: 'DictRequested',
+            Detail: JSON.stringify({ version: 1, sagaId: dictSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data: { operation: 'createEntry', body } }),
+          }],
+        }),
+      );
+      const verifyUrl = stack.provisioned?.queues.verify?.url ?? '';
+      const deadline = Date.now() + 40_000;
+      const answers: { status?: number; body?: string }[] = [];
+      while (answers.length === 0 && Date.now() < deadline) {
+        const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: verifyUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+        for (const m of got.Messages ?? []) {
+          const envelope = JSON.parse(m.Body ?? '{}') as { 'detail-type': string; detail: { requestId?: string; data: { status?: number; body?: string } } };
+          if (envelope['detail-type'] === 'DictResponseReceived' && envelope.detail.requestId === requestId) answers.push(envelope.detail.data);
+        }
+      }
+      expect(simulator.dict.resourceConflicts - conflictsBefore).toBe(1);
+      expect(answers.map((a) => a.status)).toEqual([201]);
+      expect(simulator.dict.entries.has(body.Entry.Key)).toBe(true);
+      expect((await sagas.get(dictSagaId(requestId)))?.state).toBe('TRANSMITTED');
+    } finally {
+      simulator.dict.conflictNextWrites(0);
+    }
+  }, 60_000);
+
   it('sends a pibr.001 echo that the simulator takes and answers with a pibr.002', async () => {
     const requestId = randomUUID();
     await stack.clients.events.send(
