@@ -426,7 +426,10 @@ export class DictService {
     const status = query.getAll('Status');
     const isDonor = query.get('IsDonor') === 'true';
     const isClaimer = query.get('IsClaimer') === 'true';
-    const limit = Math.min(1000, Number(query.get('Limit') ?? '100') || 100);
+    // DICT OpenAPI 2.12.1, GET /claims/ query Limit: integer, default 20, maximum 200.
+    const limitText = query.get('Limit');
+    const limit = limitText === null ? 20 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new DictError(400, 'BadRequest', `Limit must be an integer from 1 to 200, got ${JSON.stringify(limitText)}`);
     const matching = [...this.claims.values()].filter(
       (c) =>
         (c.claimer === caller || c.donor === caller) &&

@@ -171,6 +171,9 @@ describe('BCB simulator DICT', () => {
     expect(sim.dict.entries.get('+5561988880010')?.participant).toBe(ISPB_B);
     const listed = verified(await call(agentB, 'GET', `/claims/?Participant=${ISPB_B}&Status=COMPLETED`), 'ListClaimsResponse');
     expect((listed.Claims as DictObject[]).map((c) => c.Id)).toContain(id);
+    // The OpenAPI's Limit: default 20, maximum 200.
+    expect((await call(agentB, 'GET', `/claims/?Participant=${ISPB_B}&Limit=200`)).status).toBe(200);
+    for (const bad of ['201', '0', 'many']) expect((await call(agentB, 'GET', `/claims/?Participant=${ISPB_B}&Limit=${bad}`)).status, bad).toBe(400);
   });
 
   it('refuses illegal claim transitions: complete before confirm, confirm by the claimer, acknowledge after cancel', async () => {
