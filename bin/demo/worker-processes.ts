@@ -47,12 +47,15 @@ export async function startWorkerProcesses(groups: readonly (readonly WorkerName
           new Promise<void>((resolve, reject) => {
             const child = spawn(process.execPath, [SELO, 'worker', names.join(',')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
             children.push(child);
-            let stdout = '';
+            let stdout: string | undefined = '';
             let stderr = '';
             const timer = setTimeout(() => reject(new Error(`selo worker ${names.join(',')} was not ready within ${readyTimeoutMs} ms`)), readyTimeoutMs);
             child.stdout?.on('data', (chunk: Buffer) => {
+              // Kept only until the ready line: a long run's log is drained, not held.
+              if (stdout === undefined) return;
               stdout += chunk.toString();
               if (stdout.includes('selo: workers ready')) {
+                stdout = undefined;
                 clearTimeout(timer);
                 resolve();
               }
