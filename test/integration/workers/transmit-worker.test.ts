@@ -171,13 +171,13 @@ describe('sign and transmit workers against the BCB simulator', () => {
     }
   });
 
-  it('performs a signed DICT CreateEntry and hands the signed answer to the verify queue', async () => {
-    const requestId = randomUUID();
+  /** Core banking's createEntry of a fresh phone key, as a DictRequested on the bus. */
+  async function requestCreateEntry(requestId: string, keyPrefix: string, accountNumber: string): Promise<{ Entry: { Key: string } }> {
     const body = {
       Entry: {
-        Key: `+55619${String(Date.now()).slice(-8)}`,
+        Key: `${keyPrefix}${String(Date.now()).slice(-8)}`,
         KeyType: 'PHONE',
-        Account: { Participant: ISPB, Branch: '0001', AccountNumber: '0007654321', AccountType: 'CACC', OpeningDate: '2010-01-10T03:00:00Z' },
+        Account: { Participant: ISPB, Branch: '0001', AccountNumber: accountNumber, AccountType: 'CACC', OpeningDate: '2010-01-10T03:00:00Z' },
         Owner: { Type: 'NATURAL_PERSON', TaxIdNumber: '11122233300', Name: 'João Silva' },
       },
       Reason: 'USER_REQUESTED',
@@ -191,16 +191,28 @@ describe('sign and transmit workers against the BCB simulator', () => {
         }],
       }),
     );
+    return body;
+  }
+
+  /** The DictResponseReceived events of `requestId` on the verify queue, once the first arrived (or the time is up). */
+  async function dictAnswersOf(requestId: string, timeoutMs: number): Promise<{ status?: number; body?: string }[]> {
     const verifyUrl = stack.provisioned?.queues.verify?.url ?? '';
-    const deadline = Date.now() + 20_000;
-    let answer: { status?: number; body?: string } | undefined;
-    while (answer === undefined && Date.now() < deadline) {
+    const deadline = Date.now() + timeoutMs;
+    const answers: { status?: number; body?: string }[] = [];
+    while (answers.length === 0 && Date.now() < deadline) {
       const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: verifyUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
       for (const m of got.Messages ?? []) {
         const envelope = JSON.parse(m.Body ?? '{}') as { 'detail-type': string; detail: { requestId?: string; data: { status?: number; body?: string } } };
-        if (envelope['detail-type'] === 'DictResponseReceived' && envelope.detail.requestId === requestId) answer = envelope.detail.data;
+        if (envelope['detail-type'] === 'DictResponseReceived' && envelope.detail.requestId === requestId) answers.push(envelope.detail.data);
       }
     }
+    return answers;
+  }
+
+  it('performs a signed DICT CreateEntry and hands the signed answer to the verify queue', async () => {
+    const requestId = randomUUID();
+    await requestCreateEntry(requestId, '+55619', '0007654321');
+    const [answer] = await dictAnswersOf(requestId, 20_000);
     expect(answer?.status).toBe(201);
     expect(answer?.body).toContain('CreateEntryResponse');
     expect(answer?.body).toContain('Signature');
@@ -209,37 +221,11 @@ describe('sign and transmit workers against the BCB simulator', () => {
 
   it('resends a DICT write the DICT answered 409 ResourceConflict, and hands on the answer to the resend, not the conflict', async () => {
     const requestId = randomUUID();
-    const body = {
-      Entry: {
-        Key: `+55618${String(Date.now()).slice(-8)}`,
-        KeyType: 'PHONE',
-        Account: { Participant: ISPB, Branch: '0001', AccountNumber: '0007654322', AccountType: 'CACC', OpeningDate: '2010-01-10T03:00:00Z' },
-        Owner: { Type: 'NATURAL_PERSON', TaxIdNumber: '11122233300', Name: 'João Silva' },
-      },
-      Reason: 'USER_REQUESTED',
-      RequestId: requestId,
-    };
     const conflictsBefore = simulator.dict.resourceConflicts;
     simulator.dict.conflictNextWrites(1);
     try {
-      await stack.clients.events.send(
-        new PutEventsCommand({
-          Entries: [{
-            EventBusName: topology.eventBusName, Source: 'core.banking', DetailType: 'DictRequested',
-            Detail: JSON.stringify({ version: 1, sagaId: dictSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data: { operation: 'createEntry', body } }),
-          }],
-        }),
-      );
-      const verifyUrl = stack.provisioned?.queues.verify?.url ?? '';
-      const deadline = Date.now() + 40_000;
-      const answers: { status?: number; body?: string }[] = [];
-      while (answers.length === 0 && Date.now() < deadline) {
-        const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: verifyUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-        for (const m of got.Messages ?? []) {
-          const envelope = JSON.parse(m.Body ?? '{}') as { 'detail-type': string; detail: { requestId?: string; data: { status?: number; body?: string } } };
-          if (envelope['detail-type'] === 'DictResponseReceived' && envelope.detail.requestId === requestId) answers.push(envelope.detail.data);
-        }
-      }
+      const body = await requestCreateEntry(requestId, '+55618', '0007654322');
+      const answers = await dictAnswersOf(requestId, 40_000);
       expect(simulator.dict.resourceConflicts - conflictsBefore).toBe(1);
       expect(answers.map((a) => a.status)).toEqual([201]);
       expect(simulator.dict.entries.has(body.Entry.Key)).toBe(true);
