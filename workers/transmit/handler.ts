@@ -229,8 +229,9 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     // time, from receiving the pacs.008 to the SPI receiving our pacs.002 (Manual de Tempos do
     // Pix); selo measures receipt → this 201, logs it and keeps it in the saga and the audit trail.
     const answeredAt = now();
+    // Only a saga of something the BCB sent us records when it was received.
     const receivedAt = Date.parse(started.saga.facts.receivedAt ?? '');
-    const answerMs = sagaId.startsWith('IN#') && Number.isFinite(receivedAt) ? answeredAt.getTime() - receivedAt : undefined;
+    const answerMs = Number.isFinite(receivedAt) ? answeredAt.getTime() - receivedAt : undefined;
     const reason = `ICOM 201 PI-ResourceId=${posted.resourceId}${answerMs === undefined ? '' : ` answered ${answerMs} ms after receipt`}`;
     if (answerMs !== undefined) context.logger.info({ sagaId, endToEndId: detail.endToEndId, resourceId: posted.resourceId, answerMs }, 'answer to an inbound payment accepted by the ICOM');
     const events: EventToPublish[] = [event('MessageTransmitted', detail, { channel: 'spi', messageType: data.messageType, resourceId: posted.resourceId, ...(answerMs === undefined ? {} : { answerMs }) }, attempt)];

@@ -30,7 +30,7 @@ import { UnsupportedSpiMessageError, parseAppHdr, parseSpiMessage } from '../../
 import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr001, Pibr002, SpiMessage, TransactionStatus } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
-import { SagaContendedError, isLegalTransition } from '../../shared/saga/index.ts';
+import { SagaContendedError, isLegalTransition, sagaKindOf } from '../../shared/saga/index.ts';
 import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
 import { verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustStore } from '../../shared/xmldsig/index.ts';
@@ -164,8 +164,6 @@ const AMBIGUOUS_REJECTION = VERIFIED_EVENTS.rejectionAmbiguous;
 const DUPLICATE_NOTICE_RJCT_CODES: ReadonlySet<string> = new Set(['DU03']);
 const SAGA_KEY = /^[A-Za-z0-9-]{1,64}$/;
 const SOURCE_MARK = / \[source (\S+)\]$/;
-/** The AppHdr's BizMsgIdr of a verified message (SPI identifiers are M + 31 alphanumerics). */
-const BIZ_MSG_IDR = /<(?:[A-Za-z0-9_.-]+:)?BizMsgIdr>([A-Za-z0-9]{1,35})</;
 /** Audit bodies above this are replaced by their size and digest (a Kinesis record holds 1 MiB). */
 const AUDIT_BODY_LIMIT = 256 * 1024;
 const DEFAULT_MAX_XML_BYTES = 4 * 1024 * 1024;
@@ -435,6 +433,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     const rejected = message.rejectedBizMsgIdr;
     const sagaId = await deps.index.sagaOfMessage(rejected);
     if (sagaId === undefined) return recorded('unknown-saga');
+    const kind = sagaKindOf(sagaId);
     const { reason } = message;
     // Our transmit resends the same bytes (same BizMsgIdr) after an attempt whose fate is unknown;
     // the BCB then refuses the copy while the original may settle. Whatever its code, an admi.002
@@ -476,9 +475,9 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     // inbound payment (whose outcome the SPI still decides) FAILED where the table allows it, else
     // recorded only.
     return applyOutcome(scope, {
-      sagaId, to: sagaId.startsWith('ECHO#') || sagaId.startsWith('IN#') ? 'FAILED' : 'REJECTED',
+      sagaId, to: kind === 'echo' || kind === 'inbound' ? 'FAILED' : 'REJECTED',
       // An inbound payment's own outcome (the SPI's RJCT) is still to come under the key `rejected`.
-      key: sagaId.startsWith('IN#') ? 'answer-refused' : 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
+      key: kind === 'inbound' ? 'answer-refused' : 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
       reason: `admi.002 ${reason.code} ${message.appHdr.bizMsgIdr} about ${rejected}`,
       fact: (saga) => event(scope, VERIFIED_EVENTS.messageRejected, sagaId, { ...idsOf(saga), bizMsgIdr: rejected }, data),
       hold,
@@ -631,7 +630,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   }
 
   /** Keeps a verified message of a type selo does not handle and tells operations (`UnsupportedMessageReceived`). */
-  async function unsupported(scope: Scope, raw: string, error: UnsupportedSpiMessageError, data: BcbMessageReceivedData, verification: Verification): Promise<Outcome> {
+  async function unsupported(scope: Scope, raw: string, error: UnsupportedSpiMessageError, bizMsgIdr: string, data: BcbMessageReceivedData, verification: Verification): Promise<Outcome> {
     const receivedAt = new Date(data.receivedAt);
     const kept = await deps.quarantine.put({
       key: quarantineKey(receivedAt, data.resourceId, 'unsupported'),
@@ -640,7 +639,6 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       reason: error.message.slice(0, 500),
       facts: { channel: 'spi', 'resource-id': data.resourceId, 'message-type': error.messageType },
     });
-    const bizMsgIdr = BIZ_MSG_IDR.exec(raw)?.[1] ?? '';
     const fact: UnsupportedMessageReceivedData = { channel: 'spi', messageType: error.messageType, bizMsgIdr, resourceId: data.resourceId, kept, reason: error.message.slice(0, 500) };
     scope.logger.warn({ resourceId: data.resourceId, messageType: error.messageType, kept: kept.key }, 'verified message of a type selo does not handle: kept for operations');
     return {
@@ -658,17 +656,19 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     };
     let signatureValid = false;
     let message: SpiMessage;
+    let bizMsgIdr = '';
     try {
       const verified = verifySpi(raw, { trustStore: deps.trustStore, now: now(), parse });
       signatureValid = true;
       if (verified.fromIspb !== deps.bcbIspb) throw new VerificationRefusedError('BCB_SIGNER_NOT_BCB', `AppHdr/Fr is ${verified.fromIspb}, not the BCB (${deps.bcbIspb})`);
       const header = parseAppHdr(verified.appHdr);
+      bizMsgIdr = header.bizMsgIdr;
       if (header.toIspb !== deps.ispb) throw new VerificationRefusedError('SPI_RECIPIENT_MISMATCH', `AppHdr/To is ${header.toIspb}, not us (${deps.ispb})`);
       message = parseSpiMessage(verified);
     } catch (error) {
       // Signed by the BCB and addressed to us, but of a type selo does not handle yet: no
       // security alert; operations get it with its exact bytes.
-      if (error instanceof UnsupportedSpiMessageError) return unsupported(scope, raw, error, data, verification);
+      if (error instanceof UnsupportedSpiMessageError) return unsupported(scope, raw, error, bizMsgIdr, data, verification);
       // Verification and parsing do no I/O: whatever they refuse, they refuse every time.
       return quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), signatureValid);
     }
