@@ -4,18 +4,19 @@ import type { Agent } from 'undici';
 import type { BcbSimulator, InboundTrafficStatus } from '../../../infra/bcb-simulator/index.ts';
 import { END_TO_END_ID, buildPacs002, checkSpiSchema, compileSpiSchemas, generateMessageId, parsePacs008 } from '../../../shared/iso20022/index.ts';
 import type { CreditTransfer } from '../../../shared/iso20022/index.ts';
-import { TrustStore, pemSigningKey, signSpi, verifySpi } from '../../../shared/xmldsig/index.ts';
-import type { SigningKey } from '../../../shared/xmldsig/index.ts';
+import { signSpi, verifySpi } from '../../../shared/xmldsig/index.ts';
+import type { SigningKey, TrustStore } from '../../../shared/xmldsig/index.ts';
 import {
-  BCB_ISPB, ISPB_A, ISPB_B, createSimulatorTestPki, describe as describeMessage, drainStream, mtlsAgent, postMessages, signedPacs008, startTestSimulator,
+  BCB_ISPB, ISPB_A, ISPB_B, createSimulatorTestPki, describe as describeMessage, drainStream, postMessages, signedPacs008, startTestSimulator, testParticipants,
 } from './simulator-fixture.ts';
-import type { SimulatorTestPki, StreamedMessage } from './simulator-fixture.ts';
+import type { SimulatorTestPki, StreamedMessage, TestParticipants } from './simulator-fixture.ts';
 
 const PAYERS = ['99999010', '99999011'];
 const SETTLEMENT_LIMIT_MS = 2_000;
 
 let pki: SimulatorTestPki;
 let sim: BcbSimulator;
+let parties: TestParticipants;
 let agentA: Agent;
 let agentB: Agent;
 let keyA: SigningKey;
@@ -25,18 +26,13 @@ let bcbTrust: TrustStore;
 beforeAll(async () => {
   pki = await createSimulatorTestPki();
   sim = await startTestSimulator(pki, { settlementLimitMs: SETTLEMENT_LIMIT_MS });
-  agentA = mtlsAgent(pki, pki.tlsA);
-  agentB = mtlsAgent(pki, pki.tlsB);
-  keyA = pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem);
-  keyB = pemSigningKey(pki.signingB.keyPem, pki.signingB.certPem);
-  bcbTrust = new TrustStore();
-  bcbTrust.add(pki.bcbSigning.certPem, { ispb: BCB_ISPB });
+  parties = testParticipants(pki);
+  ({ agentA, agentB, keyA, keyB, bcbTrust } = parties);
   await compileSpiSchemas();
 });
 
 afterAll(async () => {
-  await agentA.close();
-  await agentB.close();
+  await parties.close();
   await sim.close();
 });
 

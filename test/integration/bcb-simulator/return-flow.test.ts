@@ -4,18 +4,19 @@ import { RETURN_TIMEOUT_REASON } from '../../../infra/bcb-simulator/index.ts';
 import type { BcbSimulator } from '../../../infra/bcb-simulator/index.ts';
 import { buildPacs002, buildPacs004, generateMessageId, generateReturnId, parseSpiMessage } from '../../../shared/iso20022/index.ts';
 import type { SpiMessage, TransactionStatus } from '../../../shared/iso20022/index.ts';
-import { TrustStore, pemSigningKey, signSpi, verifySpi } from '../../../shared/xmldsig/index.ts';
-import type { SigningKey } from '../../../shared/xmldsig/index.ts';
-import type { SimulatorTestPki } from './simulator-fixture.ts';
-import { BCB_ISPB, ISPB_A, ISPB_B, createSimulatorTestPki, drainStream, mtlsAgent, postMessages, signedPacs008, startTestSimulator } from './simulator-fixture.ts';
+import { signSpi, verifySpi } from '../../../shared/xmldsig/index.ts';
+import type { SigningKey, TrustStore } from '../../../shared/xmldsig/index.ts';
+import type { SimulatorTestPki, TestParticipants } from './simulator-fixture.ts';
+import { BCB_ISPB, ISPB_A, ISPB_B, createSimulatorTestPki, drainStream, postMessages, signedPacs008, startTestSimulator, testParticipants } from './simulator-fixture.ts';
 
 let pki: SimulatorTestPki;
 let sim: BcbSimulator;
+let parties: TestParticipants;
 let agentA: Agent;
 let agentB: Agent;
 let keyA: SigningKey;
 let keyB: SigningKey;
-const bcbTrust = new TrustStore();
+let bcbTrust: TrustStore;
 
 beforeAll(async () => {
   pki = await createSimulatorTestPki();
@@ -23,16 +24,12 @@ beforeAll(async () => {
   sim.participants.addSigningCertificate(ISPB_A, pki.signingA.certPem);
   sim.participants.addSigningCertificate(ISPB_B, pki.signingB.certPem);
   sim.participants.setReceiver(ISPB_B, { mode: 'accept' });
-  agentA = mtlsAgent(pki, pki.tlsA);
-  agentB = mtlsAgent(pki, pki.tlsB);
-  keyA = pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem);
-  keyB = pemSigningKey(pki.signingB.keyPem, pki.signingB.certPem);
-  bcbTrust.add(pki.bcbSigning.certPem, { ispb: BCB_ISPB });
+  parties = testParticipants(pki);
+  ({ agentA, agentB, keyA, keyB, bcbTrust } = parties);
 });
 
 afterAll(async () => {
-  await agentA.close();
-  await agentB.close();
+  await parties.close();
   await sim.close();
 });
 

@@ -7,7 +7,7 @@ import { buildPacs008, generateEndToEndId, generateMessageId } from '../../../sh
 import type { CreditTransfer } from '../../../shared/iso20022/index.ts';
 import { buildCertificate, softwareSigner } from '../../../shared/pki/index.ts';
 import type { DistinguishedName } from '../../../shared/pki/index.ts';
-import { pemSigningKey, signSpi } from '../../../shared/xmldsig/index.ts';
+import { TrustStore, pemSigningKey, signSpi } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../../shared/xmldsig/index.ts';
 import { buildMultipart, multipartBoundary, parseMultipart, startBcbSimulator } from '../../../infra/bcb-simulator/index.ts';
 import type { BcbSimulator, BcbSimulatorOptions } from '../../../infra/bcb-simulator/index.ts';
@@ -107,6 +107,37 @@ export function startTestSimulator(pki: SimulatorTestPki, overrides: Partial<Bcb
 /** An undici agent presenting `identity` over mTLS, trusting the test CA. */
 export function mtlsAgent(pki: SimulatorTestPki, identity: PemIdentity, extra: Record<string, unknown> = {}): Agent {
   return new Agent({ connect: { cert: identity.certPem, key: identity.keyPem, ca: pki.caPem, ...extra }, keepAliveTimeout: 10_000 });
+}
+
+/** What a test needs to act as participants A and B and to read what the BCB signs. */
+export interface TestParticipants {
+  agentA: Agent;
+  agentB: Agent;
+  keyA: SigningKey;
+  keyB: SigningKey;
+  /** The BCB's signing certificate, bound to its ISPB. */
+  bcbTrust: TrustStore;
+  /** Closes both agents. */
+  close(): Promise<void>;
+}
+
+/** mTLS agents, signing keys and the BCB trust store of the two test participants. */
+export function testParticipants(pki: SimulatorTestPki): TestParticipants {
+  const bcbTrust = new TrustStore();
+  bcbTrust.add(pki.bcbSigning.certPem, { ispb: BCB_ISPB });
+  const agentA = mtlsAgent(pki, pki.tlsA);
+  const agentB = mtlsAgent(pki, pki.tlsB);
+  return {
+    agentA,
+    agentB,
+    keyA: pemSigningKey(pki.signingA.keyPem, pki.signingA.certPem),
+    keyB: pemSigningKey(pki.signingB.keyPem, pki.signingB.certPem),
+    bcbTrust,
+    close: async () => {
+      await agentA.close();
+      await agentB.close();
+    },
+  };
 }
 
 /** A signed pacs.008 from `from` to `to` with one transaction. */
