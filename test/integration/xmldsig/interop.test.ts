@@ -10,7 +10,8 @@ import type { TestIdentity, TestPki } from '../../support/test-pki.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
 const SELO = join(ROOT, 'bin/selo.ts');
-const EXAMPLES = join(ROOT, 'test/fixtures/xml/c14n');
+/** The BCB's example messages (SPI catalogue 5.13.1), kept once in the repository. */
+const EXAMPLES = join(ROOT, 'shared/iso20022/examples');
 const DICT_BODY = join(ROOT, 'test/fixtures/xml/dict/create-entry-request.xml');
 const JAVA_EXPORTS = ['--add-exports', 'java.xml.crypto/org.jcp.xml.dsig.internal.dom=ALL-UNNAMED'];
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BENCH_EXAMPLES_DIR, BENCH_EXAMPLE_FILES } from '../../../bin/commands/bench.ts';
@@ -32,5 +32,15 @@ describe('the BCB example messages kept in the repository', () => {
       const content = readFileSync(join(EXAMPLES, file));
       expect([file, content.length, createHash('sha256').update(content).digest('hex')]).toEqual([file, bytes, sha256]);
     }
+  });
+
+  it('are kept once: no file under test/fixtures is a copy of one of them', () => {
+    const examples = new Set([...recorded().values()].map((row) => row.sha256));
+    const fixtures = readdirSync(join(ROOT, 'test/fixtures'), { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+    const copies = fixtures
+      .map((entry) => join(entry.parentPath, entry.name))
+      .filter((path) => examples.has(createHash('sha256').update(readFileSync(path)).digest('hex')))
+      .map((path) => relative(ROOT, path));
+    expect(copies).toEqual([]);
   });
 });

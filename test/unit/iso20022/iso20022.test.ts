@@ -24,7 +24,8 @@ import type { SigningKey } from '../../../shared/xmldsig/index.ts';
 import { createTestPki } from '../../support/test-pki.ts';
 import type { TestPki } from '../../support/test-pki.ts';
 
-const EXAMPLES = join(import.meta.dirname, '../../fixtures/xml/c14n');
+/** The BCB's example messages (SPI catalogue 5.13.1), kept once in the repository. */
+const EXAMPLES = join(import.meta.dirname, '../../../shared/iso20022/examples');
 const SCHEMA_OF: Readonly<Record<string, SpiSchema>> = {
   'pacs.008_CONTA_1_msg.xml': 'pacs.008.spi.1.16',
   'pacs.008_END_1_msg.xml': 'pacs.008.spi.1.16',

@@ -20,7 +20,8 @@ import type { SigningKey } from '../../../shared/xmldsig/index.ts';
 import { createTestPki } from '../../support/test-pki.ts';
 import type { TestPki } from '../../support/test-pki.ts';
 
-const EXAMPLES = join(import.meta.dirname, '../../fixtures/xml/c14n');
+/** The BCB's example messages (SPI catalogue 5.13.1), kept once in the repository. */
+const EXAMPLES = join(import.meta.dirname, '../../../shared/iso20022/examples');
 
 let pki: TestPki;
 let key: SigningKey;
