@@ -56,6 +56,8 @@ export const COMPENSATION_TRIGGERS: readonly string[] = [
   'TransmissionFailed',
   'SignatureInvalid',
   'DictOperationFailed',
+  // An operator's `selo saga retry-compensation` for a COMPENSATION_FAILED saga (issue 17).
+  'CompensationRetryRequested',
 ];
 
 /** Facts operations must look at. */

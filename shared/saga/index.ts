@@ -17,3 +17,15 @@ export { DedupeStore } from './dedupe-store.ts';
 export type { DedupeStoreOptions } from './dedupe-store.ts';
 export { BizMsgIndex, BizMsgIndexConflictError } from './biz-msg-index.ts';
 export type { BizMsgIndexOptions } from './biz-msg-index.ts';
+export {
+  resolveSaga,
+  approveResolution,
+  retryCompensation,
+  pendingResolution,
+  ResolutionError,
+  RESOLVABLE_STATES,
+  PENDING_RESOLUTION_FACT,
+  OPERATIONS_SOURCE,
+  COMPENSATION_RETRY_REQUESTED,
+} from './resolve-saga.ts';
+export type { ResolveSagaDeps, ResolveSagaInput, ResolutionOutcome, ResolutionSource, ResolutionResult, PendingResolution, ResolutionErrorCode } from './resolve-saga.ts';

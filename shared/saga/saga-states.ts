@@ -18,6 +18,7 @@
  * | SETTLED             | OUTCOME_CONFLICT                                               |
  * | COMPENSATED         | OUTCOME_CONFLICT                                               |
  * | REJECTED            | OUTCOME_CONFLICT                                               |
+ * | OUTCOME_CONFLICT    | SETTLED, REJECTED (only an operator's resolution, issue 17)    |
  *
  * - SETTLED straight from TRANSMITTING: the pacs.002 may be read from the stream before the
  *   transmit worker records the 201.
@@ -28,7 +29,9 @@
  *   budget exhausted before any 201). REJECTED: the BCB said no (pacs.002 RJCT, admi.002).
  * - OUTCOME_CONFLICT: a settlement after a rejection or compensation, or a rejection after a
  *   settlement; operations decide. SETTLED never goes to COMPENSATING and COMPENSATED never to
- *   SETTLED.
+ *   SETTLED. An operator's resolution (`resolveSaga`, `selo saga resolve`) is the only writer of
+ *   OUTCOME_CONFLICT → SETTLED | REJECTED and of an IN_DOUBT outcome besides the verify worker and
+ *   the BCB query; REJECTED then compensates whatever was not compensated yet.
  *
  * DICT operations use the same shape with COMPLETED in place of SETTLED (the DICT answers
  * synchronously: TRANSMITTED → COMPLETED or REJECTED once the signed answer is verified).
@@ -99,7 +102,9 @@ const PAYMENT: TransitionTable = {
   COMPENSATING: ['COMPENSATED', 'COMPENSATION_FAILED', 'OUTCOME_CONFLICT'],
   COMPENSATED: ['OUTCOME_CONFLICT'],
   COMPENSATION_FAILED: ['COMPENSATING', 'OUTCOME_CONFLICT'],
-  OUTCOME_CONFLICT: [],
+  // Written only by an operator's resolution (shared/saga/resolve-saga.ts): no worker reads a
+  // second outcome as leave to move a conflict on (their `from` lists never name it).
+  OUTCOME_CONFLICT: ['SETTLED', 'REJECTED'],
   RECEIVED: [],
   LATE: [],
 };

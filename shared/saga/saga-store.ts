@@ -442,6 +442,42 @@ export class SagaStore {
     }
   }
 
+  /**
+   * Records facts on a saga without a transition (e.g. an operator's pending resolution request,
+   * or that a resolution's events were published): one UpdateItem conditioned on the saga's
+   * `version` being `expectedVersion` (the copy the caller decided from), which it increments.
+   * The saga as written, or `undefined` when someone wrote in between (read again and decide
+   * again); {@link SagaNotFoundError} when there is no saga.
+   */
+  async recordFacts(input: { sagaId: string; facts: Readonly<Record<string, string>>; expectedVersion: number }): Promise<Saga | undefined> {
+    const names: Record<string, string> = { '#facts': 'facts', '#version': 'version', '#updatedAt': 'updatedAt' };
+    const values: Item = { ':version': n(input.expectedVersion), ':one': n(1), ':at': s(this.#now().toISOString()) };
+    const sets = ['#updatedAt = :at'];
+    Object.entries(input.facts).forEach(([name, value], i) => {
+      names[`#fact${i}`] = name;
+      values[`:fact${i}`] = s(value);
+      sets.push(`#facts.#fact${i} = :fact${i}`);
+    });
+    try {
+      const updated = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: { pk: s(input.sagaId), sk: s(SORT_KEY) },
+          UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
+          ConditionExpression: '#version = :version',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return fromItem(updated.Attributes ?? {});
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      if ((await this.get(input.sagaId)) === undefined) throw new SagaNotFoundError(input.sagaId);
+      return undefined;
+    }
+  }
+
   /** Sagas in `state`, oldest change first (GSI `by-state`), for `selo saga list` and the in-doubt sweeper. */
   async listByState(sagaState: SagaState, options: { limit?: number; updatedBefore?: Date } = {}): Promise<Saga[]> {
     return (await this.pageByState(sagaState, options)).sagas;

@@ -48,8 +48,9 @@ describe('saga transition table', () => {
     }
   });
 
-  it('makes OUTCOME_CONFLICT terminal and nothing returns to REQUESTED', () => {
-    expect(SAGA_TRANSITIONS.payment.OUTCOME_CONFLICT).toEqual([]);
+  it('lets an OUTCOME_CONFLICT payment end only SETTLED or REJECTED (an operator resolves it) and nothing returns to REQUESTED', () => {
+    expect(SAGA_TRANSITIONS.payment.OUTCOME_CONFLICT).toEqual(['SETTLED', 'REJECTED']);
+    expect(SAGA_TRANSITIONS.dict.OUTCOME_CONFLICT).toEqual([]);
     for (const from of SAGA_STATES) expect(isLegalTransition('payment', from, 'REQUESTED')).toBe(false);
   });
 
