@@ -28,8 +28,11 @@ export interface CompensateWorkerOptions {
 }
 
 /** Reads and checks the compensation worker's configuration, without I/O; a `ConfigError` names every problem. */
-export function readCompensateWorkerConfig(env: Env): { config: SeloConfig; intervalMs: number; marginMs: number; settlementLimitMs: number; processConfig: ReturnType<typeof readWorkerProcessConfig> } {
+export function readCompensateWorkerConfig(env: Env): { config: SeloConfig; sweep: boolean; intervalMs: number; marginMs: number; settlementLimitMs: number; processConfig: ReturnType<typeof readWorkerProcessConfig> } {
   return loadWorkerConfig(env, (reader) => ({
+    // Off in every compensate task but one when the queue's consumers scale (infra/cdk: the
+    // sweeper's own single-task service), so a payment is announced in doubt once.
+    sweep: reader.boolean('SELO_IN_DOUBT_SWEEPER', { default: true }),
     intervalMs: reader.integer('SELO_SWEEP_INTERVAL_MS', { default: 5_000, min: 100, max: 3_600_000 }),
     marginMs: reader.integer('SELO_IN_DOUBT_MARGIN_MS', { default: 20_000, min: 0, max: 86_400_000 }),
     // The SPI's own limit is 40 s (DESIGN §2); only a simulator configured otherwise needs this.
@@ -41,12 +44,13 @@ export function readCompensateWorkerConfig(env: Env): { config: SeloConfig; inte
 /**
  * The compensation worker's `main`: the handler on the `compensate` queue (failure detail type
  * `CompensationFailed`) and the in-doubt sweeper, in one process. Reads
- * `SELO_SWEEP_INTERVAL_MS` (default 5000) and `SELO_IN_DOUBT_MARGIN_MS` (default 20000, added to the
- * SPI's 40 s) besides the settings every worker shares.
+ * `SELO_IN_DOUBT_SWEEPER` (default true: run the sweeper in this process), `SELO_SWEEP_INTERVAL_MS`
+ * (default 5000) and `SELO_IN_DOUBT_MARGIN_MS` (default 20000, added to the SPI's 40 s) besides the
+ * settings every worker shares.
  */
 export async function startCompensateWorker(options: CompensateWorkerOptions = {}): Promise<CompensateWorker> {
   const env = options.env ?? process.env;
-  const { config, intervalMs, marginMs, settlementLimitMs, processConfig } = readCompensateWorkerConfig(env);
+  const { config, sweep, intervalMs, marginMs, settlementLimitMs, processConfig } = readCompensateWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.compensate', level: config.logLevel });
   const topology = resolveTopology(config.environment);
   const clients = createAwsClients(config.aws);
@@ -68,6 +72,6 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
       closeables: [{ name: 'in-doubt sweeper', close: () => sweeper.close() }, { name: 'in-doubt sweeper audit', close: () => sweeperAudit.close() }],
     },
   });
-  sweeper.start();
+  if (sweep) sweeper.start();
   return { ...launched, sweeper };
 }
