@@ -283,6 +283,9 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     }
   }
 
+  /** ICOM POSTs taken so far: each received message records the one that carried it. */
+  let posts = 0;
+
   async function postMessages(req: IncomingMessage, res: ServerResponse, ispb: string): Promise<void> {
     const contentType = req.headers['content-type'];
     const body = await readBody(req, options.maxBodyBytes);
@@ -316,8 +319,10 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
       }
     });
     const receivedAt = new Date().toISOString();
+    posts += 1;
+    const post = posts;
     const resourceIds = texts.map((xml) => {
-      const record = ledger.recordReceived({ resourceId: newResourceId(), ispb, receivedAt, outcome: 'processing' });
+      const record = ledger.recordReceived({ resourceId: newResourceId(), ispb, receivedAt, post, outcome: 'processing' });
       processor.submit(record, xml);
       return record.resourceId;
     });

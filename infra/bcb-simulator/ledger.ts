@@ -43,6 +43,11 @@ export interface ReceivedMessage {
   /** Caller's ISPB (from its client certificate). */
   readonly ispb: string;
   readonly receivedAt: string;
+  /**
+   * Sequence number (1, 2, …) of the ICOM POST that carried it: the messages of one
+   * `multipart/mixed` POST share it. Absent for messages the simulator made up itself.
+   */
+  readonly post?: number;
   /** Message type from the namespace, when readable (e.g. `pacs.008`). */
   type?: string;
   bizMsgIdr?: string;

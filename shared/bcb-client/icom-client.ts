@@ -7,6 +7,8 @@ import type { BcbHttpClient, BcbResponse } from './bcb-http-client.ts';
 import { buildMultipart } from './multipart.ts';
 
 const gzipAsync = promisify(gzip);
+/** A multipart boundary selo writes: RFC 2046 §5.1.1 `bchars` without the space, 1 to 70 of them. */
+const MULTIPART_BOUNDARY = /^[0-9A-Za-z'()+_,./:=?-]{1,70}$/;
 
 /**
  * Messages one POST may carry as `multipart/mixed`: ICOM manual 1.12 §2.2.1 ("Entrada: envio de
@@ -146,12 +148,19 @@ export class IcomClient {
    * each part `application/xml; charset=utf-8`. ICOM takes or refuses the POST as a whole: resolves
    * on 201 with one `PI-ResourceId` per message (the answer's comma-separated list, in order);
    * rejects as {@link IcomClient.post} does.
+   * @param options.boundary - the multipart boundary (RFC 2046 §5.1.1: 1 to 70 characters of
+   *   `bchars`, not ending in a space), so that a caller can record the request's content type;
+   *   @defaultValue a random one
    */
-  async postMany(signedXmls: readonly string[]): Promise<IcomPostedBatch> {
+  async postMany(signedXmls: readonly string[], options: { boundary?: string } = {}): Promise<IcomPostedBatch> {
     if (signedXmls.length < 1 || signedXmls.length > ICOM_MAX_MESSAGES_PER_POST) {
       throw new RangeError(`signedXmls must hold 1 to ${ICOM_MAX_MESSAGES_PER_POST} messages (ICOM limit per POST), got ${signedXmls.length}`);
     }
-    const { boundary, body } = buildMultipart(signedXmls.map((xml) => ({ headers: { 'Content-Type': 'application/xml; charset=utf-8' }, body: xml })));
+    if (options.boundary !== undefined && !MULTIPART_BOUNDARY.test(options.boundary)) {
+      throw new RangeError(`boundary must be 1 to 70 characters [0-9A-Za-z'()+_,./:=?-] (RFC 2046 bchars, without space), got ${JSON.stringify(options.boundary)}`);
+    }
+    const parts = signedXmls.map((xml) => ({ headers: { 'Content-Type': 'application/xml; charset=utf-8' }, body: xml }));
+    const { boundary, body } = options.boundary === undefined ? buildMultipart(parts) : buildMultipart(parts, options.boundary);
     const response = await this.#post(body, `multipart/mixed; boundary=${boundary}`);
     // One PI-ResourceId per stored message, comma separated for a multipart POST (ICOM manual 1.12
     // §2.2.1, restated in apolzek/open-pix docs/reference/icom-api.md: "PI-ResourceId carries the id

@@ -12,6 +12,8 @@ import type { EventDetail, MessageSignedData } from '../../shared/events/index.t
 import { withAuditRecords } from '../../shared/runtime/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
 import type { DedupeStore, Saga, SagaState, SagaStore, SagaWriteResult } from '../../shared/saga/index.ts';
+import { exchangesOf } from './multipart-icom-port.ts';
+import type { IcomExchange } from './multipart-icom-port.ts';
 
 /** The ICOM call the transmit handler needs (an {@link IcomClient} in production). */
 export interface IcomPort {
@@ -190,18 +192,22 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
     const firstAttempt = claimed.first;
     const requestDate = now();
     const requestHeaders: Record<string, string> = { 'content-type': 'application/xml; charset=utf-8', ...(deps.icom.gzip === true ? { 'content-encoding': 'gzip' } : {}) };
+    // The exchanges that carried the message: as a port that batches reports them (a multipart
+    // POST, then perhaps the message alone), or this one request.
+    const exchangeAudit = (exchanges: readonly IcomExchange[]): AuditRecord[] =>
+      exchanges.map((e) =>
+        exchangeAuditRecord(origin, {
+          requestDate: e.requestDate, method: 'POST', path: deps.icom.postPath, requestHeaders: e.requestHeaders, requestBody: xml,
+          ...(e.response === undefined ? {} : { response: responseOf(e.response, e.receivedAt ?? now()) }),
+        }),
+      );
     let posted: IcomPosted;
     try {
       posted = await deps.icom.post(xml);
     } catch (error) {
       // Every request that may have left is audited, answered or not.
-      const attemptAudit = exchangeAuditRecord(origin, {
-        requestDate, method: 'POST', path: deps.icom.postPath, requestHeaders, requestBody: xml,
-        ...(error instanceof BcbRequestRejectedError || (error instanceof BcbUnavailableError && error.response !== undefined)
-          ? { response: responseOf(error instanceof BcbRequestRejectedError ? error.response : error.response, now()) }
-          : {}),
-      });
-      audit.push(attemptAudit);
+      const response = error instanceof BcbRequestRejectedError || error instanceof BcbUnavailableError ? error.response : undefined;
+      audit.push(...exchangeAudit(exchangesOf(error) ?? [{ requestDate, requestHeaders, ...(response === undefined ? {} : { response, receivedAt: now() }) }]));
       if (error instanceof BcbRequestRejectedError) {
         if (!firstAttempt) {
           return settle(detail, attempt, origin, audit, 'IN_DOUBT', 'in-doubt', 'PaymentInDoubt', `refused with ${error.status} after an earlier attempt that may have arrived`, { status: error.status, code: error.code });
@@ -219,12 +225,7 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
       return settle(detail, attempt, origin, audit, 'FAILED', 'transmission-failed', 'TransmissionFailed', `retry budget spent; no attempt reached the BCB (${classified.code})`, { code: classified.code });
     }
 
-    audit.push(
-      exchangeAuditRecord(origin, {
-        requestDate, method: 'POST', path: deps.icom.postPath, requestHeaders, requestBody: xml,
-        response: { statusCode: posted.response.status, headers: posted.response.headers, body: posted.response.body, signatureValid: null, receivedAt: now() },
-      }),
-    );
+    audit.push(...exchangeAudit(exchangesOf(posted) ?? [{ requestDate, requestHeaders, response: posted.response, receivedAt: now() }]));
     // An answer to an inbound payment: the BCB's time indicators hold the receiver to its answer
     // time, from receiving the pacs.008 to the SPI receiving our pacs.002 (Manual de Tempos do
     // Pix); selo measures receipt → this 201, logs it and keeps it in the saga and the audit trail.

@@ -1,6 +1,6 @@
 import { resolveTopology } from '../../infra/topology.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
-import { BcbHttpClient, IcomClient, bcbTlsOptions, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
+import { BcbHttpClient, ICOM_MAX_MESSAGES_PER_POST, IcomClient, bcbTlsOptions, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { loadWorkerConfig } from '../../shared/config/index.ts';
 import type { Env, SeloConfig } from '../../shared/config/index.ts';
@@ -13,6 +13,8 @@ import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { DedupeStore, SagaStore } from '../../shared/saga/index.ts';
 import { createTransmitHandler } from './handler.ts';
+import type { IcomPort } from './handler.ts';
+import { MultipartIcomPort } from './multipart-icom-port.ts';
 
 /** A running transmit worker and what it owns. */
 export interface TransmitWorker extends LaunchedWorker<MessageSignedData> {
@@ -40,6 +42,7 @@ export function readTransmitWorkerConfig(env: Env): {
   icomUrl: string;
   dictUrl: string;
   icomGzip: boolean;
+  icomMultipart: { maxMessages: number; lingerMs: number };
   processConfig: ReturnType<typeof readWorkerProcessConfig>;
 } {
   return loadWorkerConfig(env, (reader) => {
@@ -51,9 +54,21 @@ export function readTransmitWorkerConfig(env: Env): {
       // Off by default: the ICOM manual 1.12 §2.1.5 recommends gzip on the primary channel (the
       // one selo posts payments to) and requires it only on the secondary one.
       icomGzip: reader.boolean('SELO_ICOM_GZIP', { default: false }),
+      // SPI messages per ICOM POST (multipart/mixed): 1 (off, one POST per message) to the ICOM's
+      // limit of 10 (ICOM manual 1.12 §2.2.1; ICOM_MAX_MESSAGES_PER_POST). DICT requests are
+      // always one per call.
+      icomMultipart: {
+        maxMessages: reader.integer('SELO_ICOM_MULTIPART_MAX', { default: 1, min: 1, max: ICOM_MAX_MESSAGES_PER_POST }),
+        lingerMs: reader.integer('SELO_ICOM_MULTIPART_LINGER_MS', { default: 10, min: 0, max: 1000 }),
+      },
       processConfig: readWorkerProcessConfig(reader),
     };
   });
+}
+
+/** The client itself (one POST per message), or, with a maximum above 1, a port that batches. */
+function icomPort(client: IcomClient, multipart: { maxMessages: number; lingerMs: number }): IcomPort {
+  return multipart.maxMessages === 1 ? client : new MultipartIcomPort({ client, ...multipart });
 }
 
 /**
@@ -61,11 +76,13 @@ export function readTransmitWorkerConfig(env: Env): {
  * the same), `SELO_BCB_CA` (the pinned BCB CA, PEM file), `SELO_TLS_CERT` (client certificate)
  * and either `SELO_TLS_KEY` (PEM file) or `SELO_TLS_KEY_LABEL` (a key in the HSM, used through
  * the OpenSSL pkcs11 engine with the `SELO_HSM_*` settings), plus `SELO_BCB_TIMEOUT_MS` and
- * `SELO_ICOM_GZIP` (true: POST bodies to ICOM go gzip-compressed; default false).
+ * `SELO_ICOM_GZIP` (true: POST bodies to ICOM go gzip-compressed; default false),
+ * `SELO_ICOM_MULTIPART_MAX` (SPI messages per ICOM POST, 1 to 10; default 1, one POST per message)
+ * and `SELO_ICOM_MULTIPART_LINGER_MS` (how long a message waits for batch-mates; default 10).
  */
 export async function startTransmitWorker(options: TransmitWorkerOptions = {}): Promise<TransmitWorker> {
   const env = options.env ?? process.env;
-  const { config, bcb, icomUrl, dictUrl, icomGzip, processConfig } = readTransmitWorkerConfig(env);
+  const { config, bcb, icomUrl, dictUrl, icomGzip, icomMultipart, processConfig } = readTransmitWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.transmit', level: config.logLevel });
   const topology = resolveTopology(config.environment);
 
@@ -93,7 +110,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
       processConfig,
       wiring: {
         handler: createTransmitHandler({
-          icom: new IcomClient({ http: icomHttp, ispb: config.ispb, gzip: icomGzip }),
+          icom: icomPort(new IcomClient({ http: icomHttp, ispb: config.ispb, gzip: icomGzip }), icomMultipart),
           dict: dictHttp,
           ispb: config.ispb,
           sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
