@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { resolveTopology } from '../../infra/topology.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { loadWorkerConfig } from '../../shared/config/index.ts';
 import type { Env, SeloConfig } from '../../shared/config/index.ts';
-import { HsmPool, readHsmConfig } from '../../shared/hsm/index.ts';
+import { HsmPool, readHsmConfig, readPem } from '../../shared/hsm/index.ts';
 import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
@@ -44,7 +43,8 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
   const { config, hsm, certificatePath, processConfig } = readSignWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.sign', level: config.logLevel });
   const topology = resolveTopology(config.environment);
-  const certificate = readFileSync(certificatePath);
+  // SELO_SIGNING_CERT is a PEM file, or the PEM itself (an ECS secret from Secrets Manager).
+  const certificate = Buffer.from(readPem(certificatePath));
 
   const clients = createAwsClients(config.aws);
   const ownPool = options.hsmPool === undefined;
