@@ -8,7 +8,7 @@ export type { Pacs008, CreditTransfer, SpiAccount, PurposeCode, ServiceLevel } f
 export { buildPacs002, parsePacs002 } from './pacs-002.ts';
 export type { Pacs002, TransactionStatus } from './pacs-002.ts';
 export { SPI_MESSAGES, messageOfNamespace } from './namespaces.ts';
-export { checkSpiSchema, compileSpiSchemas, isSpiSchema, validateSpiMessage, SchemaValidationError, SPI_SCHEMA_FILES, schemaText } from './xsd-validation.ts';
+export { checkSpiSchema, compileSpiSchemas, isSpiSchema, spiSchemaOfNamespace, validateSpiMessage, SchemaValidationError, SPI_SCHEMA_FILES, schemaText } from './xsd-validation.ts';
 export type { SpiSchema, SchemaViolation } from './xsd-validation.ts';
 export { buildPacs004, parsePacs004, RETURN_REASON_CODES } from './pacs-004.ts';
 export type { Pacs004, PaymentReturn, ReturnReasonCode } from './pacs-004.ts';

@@ -5,6 +5,7 @@ import type { ErrorDetail, XmlDocument, XsdValidator } from 'libxml2-wasm';
 import { PermanentError } from '../errors/index.ts';
 import { childElements, elementPath, parseXml } from '../xml/index.ts';
 import type { XmlElement } from '../xml/index.ts';
+import { messageOfNamespace } from './namespaces.ts';
 
 /** A schema in `shared/iso20022/xsd/` (copied byte for byte from the SPI catalogue 5.13.1). */
 export type SpiSchema = 'pacs.008.spi.1.16' | 'pacs.002.spi.1.17';
@@ -18,6 +19,19 @@ export const SPI_SCHEMA_FILES: Readonly<Record<SpiSchema, string>> = {
 /** Whether selo has the XSD of this message definition (e.g. `pacs.008.spi.1.16`). */
 export function isSpiSchema(name: string): name is SpiSchema {
   return Object.hasOwn(SPI_SCHEMA_FILES, name);
+}
+
+/**
+ * The XSD of the message whose `Document` is in `namespace` (an XSD validates by its
+ * `targetNamespace`: `https://www.bcb.gov.br/pi/pacs.008/1.16` is `pacs.008.spi.1.16.xsd`), or
+ * undefined when selo has no XSD for it (pacs.004, pibr.001/002, admi.002, older versions: see
+ * `xsd/SOURCES.md`).
+ */
+export function spiSchemaOfNamespace(namespace: string): SpiSchema | undefined {
+  const kind = messageOfNamespace(namespace);
+  if (kind === undefined) return undefined;
+  const name = `${kind.message}.spi.${kind.version}`;
+  return isSpiSchema(name) ? name : undefined;
 }
 
 /** One schema violation. */

@@ -26,8 +26,8 @@ import type {
   SignatureInvalidData,
   UnsupportedMessageReceivedData,
 } from '../../shared/events/index.ts';
-import { UnsupportedSpiMessageError, parseAppHdr, parseSpiMessage } from '../../shared/iso20022/index.ts';
-import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr001, Pibr002, SpiMessage, TransactionStatus } from '../../shared/iso20022/index.ts';
+import { SchemaValidationError, UnsupportedSpiMessageError, parseAppHdr, parseSpiMessage, spiSchemaOfNamespace, validateSpiMessage } from '../../shared/iso20022/index.ts';
+import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr001, Pibr002, SpiMessage, SpiSchema, TransactionStatus } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
 import { SagaContendedError, isLegalTransition, sagaKindOf } from '../../shared/saga/index.ts';
@@ -62,6 +62,13 @@ export interface VerifyHandlerDeps {
    * @defaultValue 32000
    */
   inboundDecisionLimitMs?: number;
+  /**
+   * Checks a verified SPI message against its official XSD, for the messages selo has one of
+   * (pacs.008 1.16, pacs.002 1.17); throws a `SchemaValidationError` for one that does not
+   * conform. `main` compiles the schemas before the first message.
+   * @defaultValue validateSpiMessage
+   */
+  validateSpi?: (xml: string, schema: SpiSchema) => Promise<void>;
   /** Clock. @defaultValue () => new Date() */
   now?: () => Date;
 }
@@ -74,6 +81,19 @@ export class VerificationRefusedError extends PermanentError {
   constructor(code: 'BCB_SIGNER_NOT_BCB' | 'SPI_RECIPIENT_MISMATCH', message: string) {
     super(code, message);
   }
+}
+
+/** The schema check itself failed (libxml2 did not load): not the message's fault, so retried, never quarantined. */
+export class SchemaCheckUnavailableError extends TransientError {
+  constructor(cause: unknown) {
+    super('ISO20022_SCHEMA_CHECK_UNAVAILABLE', 'the XSD check of a verified SPI message could not run', { cause });
+  }
+}
+
+/** Lets a `SchemaValidationError` through; anything else the check throws becomes a {@link SchemaCheckUnavailableError}. */
+function schemaRefusalOnly(error: unknown): never {
+  if (error instanceof SchemaValidationError) throw error;
+  throw new SchemaCheckUnavailableError(error);
 }
 
 /** What became of one verified fact; written in the audit record and the log. */
@@ -247,9 +267,10 @@ function recorded(disposition: Disposition, sagaId?: string, ids?: CorrelationId
 /**
  * The verify worker's handler. A `BcbMessageReceived` (SPI, from the ICOM stream) or a
  * `DictResponseReceived` (DICT answer) is verified against the BCB trust store before anything is
- * done with it: the signer must be the BCB and, for the SPI, `AppHdr/To` must be us. What fails
- * (signature, signer, addressee, malformed or hostile XML) is quarantined with its raw bytes and
- * reported as `SignatureInvalid`, never acted on.
+ * done with it: the signer must be the BCB and, for the SPI, `AppHdr/To` must be us and the
+ * message must conform to its official XSD (when selo has it: pacs.008 1.16, pacs.002 1.17). What
+ * fails (signature, signer, addressee, schema — `ISO20022_SCHEMA_INVALID` —, malformed or hostile
+ * XML) is quarantined with its raw bytes and reported as `SignatureInvalid`, never acted on.
  *
  * What verifies is parsed and published as a fact, the saga advancing with conditional writes:
  * pacs.002 ACSC → `PaymentSettled`, RJCT → `PaymentRejected`, admi.002 → `MessageRejected`,
@@ -263,6 +284,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   const now = deps.now ?? (() => new Date());
   const parse = { maxBytes: deps.maxXmlBytes ?? DEFAULT_MAX_XML_BYTES };
   const decisionLimitMs = deps.inboundDecisionLimitMs ?? DEFAULT_INBOUND_DECISION_LIMIT_MS;
+  const validateSpi = deps.validateSpi ?? validateSpiMessage;
   if (!Number.isSafeInteger(decisionLimitMs) || decisionLimitMs < 1) throw new RangeError(`VerifyHandlerDeps.inboundDecisionLimitMs must be a positive integer, got ${String(deps.inboundDecisionLimitMs)}`);
 
   /**
@@ -664,12 +686,20 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       const header = parseAppHdr(verified.appHdr);
       bizMsgIdr = header.bizMsgIdr;
       if (header.toIspb !== deps.ispb) throw new VerificationRefusedError('SPI_RECIPIENT_MISMATCH', `AppHdr/To is ${header.toIspb}, not us (${deps.ispb})`);
+      // "A validação sintática das mensagens será feita por meio de arquivos de definição do
+      // esquema XML (XSD)" (SPI message catalogue, Introdução, "Formato de representação das
+      // mensagens"): a signed message that does not conform to its XSD is not acted on. Only the exact bytes that verified are
+      // checked, and only after the signature: an unsigned forgery costs no libxml2 work.
+      const schema = spiSchemaOfNamespace(verified.document.namespaceUri);
+      if (schema !== undefined) await validateSpi(raw, schema).catch(schemaRefusalOnly);
       message = parseSpiMessage(verified);
     } catch (error) {
       // Signed by the BCB and addressed to us, but of a type selo does not handle yet: no
       // security alert; operations get it with its exact bytes.
       if (error instanceof UnsupportedSpiMessageError) return unsupported(scope, raw, error, bizMsgIdr, data, verification);
-      // Verification and parsing do no I/O: whatever they refuse, they refuse every time.
+      if (error instanceof SchemaCheckUnavailableError) throw error;
+      // Verification, the schema check and parsing do no I/O: whatever they refuse, they refuse
+      // every time.
       return quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), signatureValid);
     }
     const steps = await onSpiMessage(scope, message, data.resourceId, receivedAt);

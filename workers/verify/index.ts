@@ -1,6 +1,6 @@
 export { readVerifyWorkerConfig, startVerifyWorker, BCB_ISPB } from './main.ts';
 export type { VerifyWorker, VerifyWorkerOptions } from './main.ts';
-export { createVerifyHandler, VerificationRefusedError } from './handler.ts';
+export { createVerifyHandler, SchemaCheckUnavailableError, VerificationRefusedError } from './handler.ts';
 export type { VerifyHandlerDeps } from './handler.ts';
 export { decodeVerifyInput, decodeDictResponseReceived, DICT_RESPONSE_RECEIVED } from './verify-input.ts';
 export type { VerifyInput, DictResponseReceivedData } from './verify-input.ts';

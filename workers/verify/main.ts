@@ -3,6 +3,7 @@ import { resolveTopology } from '../../infra/topology.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { loadWorkerConfig } from '../../shared/config/index.ts';
+import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
 import type { Env, SeloConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
@@ -61,6 +62,8 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
   const logger = options.logger ?? createLogger({ name: 'selo.verify', level: config.logLevel });
   const topology = resolveTopology(config.environment);
   const trustStore = bcbTrustStore(readFileSync(trustPath, 'utf8'), bcbIspb);
+  // Before the first message, which would otherwise wait for libxml2 and the XSDs to compile.
+  await compileSpiSchemas();
   const clients = createAwsClients(config.aws);
   const table = { client: clients.dynamodb, tableName: topology.sagaTable.name };
   return launchQueueWorker<VerifyInput>({

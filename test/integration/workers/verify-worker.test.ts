@@ -14,10 +14,10 @@ import type { AuditRecord } from '../../../shared/audit/index.ts';
 import { buildDictProblem } from '../../../shared/dict/index.ts';
 import { dictSagaId, echoSagaId, encodeEventBody, inboundSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
-import { generateEndToEndId, generateMessageId, generateReturnId } from '../../../shared/iso20022/index.ts';
+import { buildPacs002, generateEndToEndId, generateMessageId, generateReturnId } from '../../../shared/iso20022/index.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
 import type { SagaState } from '../../../shared/saga/index.ts';
-import { pemSigningKey, signDict } from '../../../shared/xmldsig/index.ts';
+import { pemSigningKey, signDict, signSpi } from '../../../shared/xmldsig/index.ts';
 import { startSignWorker } from '../../../workers/sign/index.ts';
 import type { SignWorker } from '../../../workers/sign/index.ts';
 import { startVerifyWorker } from '../../../workers/verify/index.ts';
@@ -221,6 +221,30 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     expect((await verifiedRecord(resourceId)).response_signature_valid).toBe(false);
     expect(factsFor(sagaId)).toHaveLength(0);
     expect((await sagas.get(sagaId))?.state).toBe('TRANSMITTED');
+  });
+
+  it('quarantines a BCB-signed pacs.002 that breaks its XSD with the reason in the object metadata, acts on nothing, and settles the next message', async () => {
+    const { endToEndId, sagaId } = await transmittedPayment();
+    const resourceId = newResourceId();
+    const creDt = new Date().toISOString();
+    const bizMsgIdr = generateMessageId('00038166');
+    // Signed by the BCB key, but AM05 is not in ExternalStatusReason1Code (pacs.002.spi.1.17.xsd).
+    const xml = await signSpi(buildPacs002({ appHdr: { fromIspb: '00038166', toIspb: ISPB, bizMsgIdr, creDt }, msgId: bizMsgIdr, creDtTm: creDt, statuses: [statusOf(endToEndId, 'RJCT', 'AM05')] }), bcb.key);
+    await deliver(resourceId, xml);
+    const invalid = await factOf(`INBOX#${resourceId}`, 'SignatureInvalid');
+    const data = invalid.detail.data as { code: string; reason: string; quarantine: { bucket: string; key: string } };
+    expect(data).toMatchObject({ code: 'ISO20022_SCHEMA_INVALID', resourceId });
+    expect(data.quarantine.key).toMatch(new RegExp(`^quarantine/\\d{4}/\\d{2}/\\d{2}/${resourceId}\\.xml$`));
+    const object = await stack.clients.s3.send(new GetObjectCommand({ Bucket: data.quarantine.bucket, Key: data.quarantine.key }));
+    expect(await object.Body?.transformToString('utf8')).toBe(xml);
+    expect(object.Metadata).toMatchObject({ 'selo-reason-code': 'ISO20022_SCHEMA_INVALID', 'selo-resource-id': resourceId });
+    expect(object.Metadata?.['selo-reason']).toContain('/Envelope/Document/FIToFIPmtStsRpt/TxInfAndSts/StsRsnInf/Rsn/Cd');
+    expect((await verifiedRecord(resourceId)).response_signature_valid).toBe(true);
+    expect(factsFor(sagaId)).toHaveLength(0);
+    expect((await sagas.get(sagaId))?.state).toBe('TRANSMITTED');
+    // The worker goes on: the same payment's valid ACSC settles it.
+    await deliver(newResourceId(), await signedPacs002(bcb, statusOf(endToEndId, 'ACSC')));
+    await factOf(sagaId, 'PaymentSettled');
   });
 
   it('refuses a message signed by someone other than the BCB, or addressed to another participant, the same way', async () => {

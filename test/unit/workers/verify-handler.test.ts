@@ -9,9 +9,9 @@ import {
   inboundSagaId, newTraceparent, parseEventDetail, paymentSagaId,
 } from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
-import { generateEndToEndId, generateReturnId } from '../../../shared/iso20022/index.ts';
+import { buildPacs002, buildPacs008, generateEndToEndId, generateMessageId, generateReturnId } from '../../../shared/iso20022/index.ts';
 import type { EventToPublish, HandlerContext, Outcome } from '../../../shared/runtime/index.ts';
-import { pemSigningKey, signDict, TrustStore } from '../../../shared/xmldsig/index.ts';
+import { pemSigningKey, signDict, signSpi, TrustStore } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../../shared/xmldsig/index.ts';
 import { createVerifyHandler, decodeVerifyInput } from '../../../workers/verify/index.ts';
 import type { QuarantineEntry, VerifyHandlerDeps, VerifyInput } from '../../../workers/verify/index.ts';
@@ -453,6 +453,77 @@ describe('verify handler: what fails verification is quarantined, never acted on
     const outcome = await spi({ ...deps, maxXmlBytes: 4096 }, big);
     expect(outcome.events[0]?.detail.data).toMatchObject({ code: 'XML_TOO_LARGE' });
     expect(quarantined[0]?.body).toBe(big);
+  });
+});
+
+describe('verify handler: a signed message that breaks its XSD is quarantined, never acted on', () => {
+  /** A BCB header to us, now. */
+  function bcbHeader(): { fromIspb: string; toIspb: string; bizMsgIdr: string; creDt: string } {
+    return { fromIspb: BCB, toIspb: ISPB, bizMsgIdr: generateMessageId(BCB), creDt: new Date().toISOString() };
+  }
+
+  it('quarantines a BCB-signed pacs.002 RJCT whose reason code is not in the 1.17 code list (ISO20022_SCHEMA_INVALID); the payment stays TRANSMITTED', async () => {
+    const { deps, sagas, quarantined } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    const h = bcbHeader();
+    // AM05 parses (four characters) but ExternalStatusReason1Code of pacs.002.spi.1.17.xsd has no AM05.
+    const xml = await signSpi(buildPacs002({ appHdr: h, msgId: h.bizMsgIdr, creDtTm: h.creDt, statuses: [statusOf(id, 'RJCT', 'AM05')] }), bcbKey);
+    const outcome = await spi(deps, xml, 'S1');
+    const invalid = only(outcome);
+    expect(invalid.detailType).toBe('SignatureInvalid');
+    expect(invalid.detail.data).toMatchObject({ code: 'ISO20022_SCHEMA_INVALID', resourceId: 'S1', quarantine: { key: expect.stringMatching(/^quarantine\/.*\/S1\.xml$/) as unknown } });
+    const reason = (invalid.detail.data as { reason: string }).reason;
+    expect(reason).toContain('pacs.002.spi.1.17: /Envelope/Document/FIToFIPmtStsRpt/TxInfAndSts/StsRsnInf/Rsn/Cd');
+    expect(reason).not.toContain('AM05'); // the value is left out of what reaches logs and events
+    expect(quarantined.map((q) => [q.code, q.body === xml])).toEqual([['ISO20022_SCHEMA_INVALID', true]]);
+    expect(sagas.writes).toBe(0);
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('TRANSMITTED');
+    // The signature was good: the audit record says so.
+    expect(outcome.audit.map((r) => [r.kind, r.response_signature_valid])).toEqual([['response', true]]);
+  });
+
+  it('quarantines a BCB-signed pacs.008 whose debtor name is longer than the XSD allows, opening no inbound saga', async () => {
+    const { deps, sagas, quarantined } = world();
+    const id = generateEndToEndId('99999005');
+    const h = bcbHeader();
+    const transfer = { ...inboundTransfer(id, ISPB), debtor: { name: 'N'.repeat(141), taxId: '70000000000' } }; // Max140Text
+    const xml = await signSpi(buildPacs008({ appHdr: h, msgId: h.bizMsgIdr, creDtTm: h.creDt, transactions: [transfer] }), bcbKey);
+    const invalid = only(await spi(deps, xml, 'S2'));
+    expect(invalid.detailType).toBe('SignatureInvalid');
+    expect(invalid.detail.data).toMatchObject({ code: 'ISO20022_SCHEMA_INVALID' });
+    expect((invalid.detail.data as { reason: string }).reason).toContain('/Envelope/Document/FIToFICstmrCdtTrf/CdtTrfTxInf/Dbtr/Nm');
+    expect(quarantined).toHaveLength(1);
+    expect(sagas.sagas.has(inboundSagaId(id))).toBe(false);
+    expect(sagas.writes).toBe(0);
+  });
+
+  it('checks the schema only after the signature: a forged message is refused for its signature without reaching libxml2', async () => {
+    const { deps } = world();
+    const checked: string[] = [];
+    const outcome = await spi({ ...deps, validateSpi: (_xml, schema) => Promise.resolve(void checked.push(schema)) }, corruptSignatureValue(await signedPacs002(bcb, statusOf(e2e(), 'ACSC'))));
+    expect(outcome.events[0]?.detail.data).toMatchObject({ code: 'XMLDSIG_SIGNATURE_MISMATCH' });
+    expect(checked).toEqual([]);
+  });
+
+  it('checks each verified message against the XSD of its namespace, and those selo has no XSD of not at all', async () => {
+    const { deps, sagas } = world();
+    const checked: string[] = [];
+    const counting = { ...deps, validateSpi: (_xml: string, schema: string) => Promise.resolve(void checked.push(schema)) };
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    await spi(counting, await signedPacs002(bcb, statusOf(id, 'ACSC')));
+    await spi(counting, await signedPacs008(bcb, inboundTransfer(generateEndToEndId('99999005'), ISPB)));
+    await spi(counting, await signedPibr001(bcb, 'ping'));
+    expect(checked).toEqual(['pacs.002.spi.1.17', 'pacs.008.spi.1.16']);
+  });
+
+  it('retries (throws) when the schema check itself cannot run, instead of quarantining a message that may be valid', async () => {
+    const { deps, quarantined } = world();
+    const broken = { ...deps, validateSpi: () => Promise.reject(new Error('libxml2 failed to load')) };
+    const error: unknown = await spi(broken, await signedPacs002(bcb, statusOf(e2e(), 'ACSC'))).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ISO20022_SCHEMA_CHECK_UNAVAILABLE', retryability: 'transient', cause: { message: 'libxml2 failed to load' } });
+    expect(quarantined).toEqual([]);
   });
 });
 
