@@ -1,12 +1,12 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PermanentError } from '../../shared/errors/index.ts';
 import { ISPB_PATTERN } from '../../shared/iso20022/index.ts';
 import { TokenSession } from '../../shared/hsm/index.ts';
-import { buildCertificate, certificateIssuerRfc2253, certificateSerialDecimal, softwareSigner } from '../../shared/pki/index.ts';
-import type { DistinguishedName } from '../../shared/pki/index.ts';
+import { buildCertificate, buildCrl, certificateIssuerRfc2253, certificateSerial, certificateSerialDecimal, parseCrls, softwareSigner } from '../../shared/pki/index.ts';
+import type { CrlEntryOptions, CrlReason, DistinguishedName } from '../../shared/pki/index.ts';
 
 /** File names `selo pki init` writes, relative to its `--dir`. */
 export const DEV_PKI_FILES = {
@@ -14,6 +14,8 @@ export const DEV_PKI_FILES = {
   caCertificate: 'ca.crt',
   /** Test CA private key (software, PKCS#8 PEM). */
   caKey: 'ca.key',
+  /** The test CA's CRL (PEM), empty at first; `selo pki revoke` adds to it, `selo pki crl` re-issues it. */
+  caCrl: 'ca.crl',
   /** PSP message-signing certificate; its key lives only in the HSM token. */
   pspSigningCertificate: 'psp-signing.crt',
   /** PSP mTLS client certificate for the PEM key below. */
@@ -161,8 +163,10 @@ export async function initDevPki(options: DevPkiOptions): Promise<DevPkiResult> 
     bcb: { ispb: bcbIspb, signingCertificateSerial: certificateSerialDecimal(bcbSigningCert.certificate) },
     issuerRfc2253: certificateIssuerRfc2253(pspSigning.certificate),
   };
+  const crl = await buildCrl({ issuer: caCert.certificate, signer: caSigner, nextUpdate: new Date(Date.now() + DEV_CRL_VALIDITY_DAYS * 86_400_000) });
   const writes: [string, string, number][] = [
     [files.caCertificate, caCert.pem, 0o644],
+    [files.caCrl, crl.pem, 0o644],
     [files.caKey, pkcs8(ca.privateKey), 0o600],
     [files.pspSigningCertificate, pspSigning.pem, 0o644],
     [files.pspTlsClientCertificate, pspTlsCert.pem, 0o644],
@@ -176,4 +180,52 @@ export async function initDevPki(options: DevPkiOptions): Promise<DevPkiResult> 
   ];
   for (const [path, content, mode] of writes) writeFileSync(path, content, { mode });
   return { files, manifest };
+}
+
+/** How long a CRL of the development CA is valid (`nextUpdate`), days. */
+export const DEV_CRL_VALIDITY_DAYS = 30;
+
+/** Options of {@link issueDevCrl}. */
+export interface DevCrlOptions {
+  /** The development PKI's directory (`selo pki init --dir`). */
+  dir: string;
+  /** Certificates to add to the CRL (PEM); those already listed stay listed. @defaultValue none (re-issue) */
+  revoke?: readonly { certificatePem: string; reason?: Exclude<CrlReason, 'unspecified'> }[];
+  /** `nextUpdate`. @defaultValue now + {@link DEV_CRL_VALIDITY_DAYS} days */
+  nextUpdate?: Date;
+  /** `thisUpdate`. @defaultValue now */
+  thisUpdate?: Date;
+}
+
+/**
+ * Issues a new CRL of the development CA into `ca.crl`: the entries of the current one, plus
+ * `revoke`. The file is replaced atomically (written aside, then renamed), as a job refreshing
+ * the real CRLs should do, so a reader never sees half a file.
+ *
+ * @returns the serial numbers listed (decimal) and the CRL's `nextUpdate`.
+ */
+export async function issueDevCrl(options: DevCrlOptions): Promise<{ path: string; revoked: string[]; nextUpdate: string }> {
+  const path = join(options.dir, DEV_PKI_FILES.caCrl);
+  const caCert = new X509Certificate(readFileSync(join(options.dir, DEV_PKI_FILES.caCertificate)));
+  const caKey = createPrivateKey(readFileSync(join(options.dir, DEV_PKI_FILES.caKey)));
+  const entries = new Map<bigint, CrlEntryOptions>();
+  if (existsSync(path)) {
+    for (const crl of parseCrls(readFileSync(path))) {
+      for (const [serial, entry] of crl.revoked) entries.set(serial, { serial, revokedAt: entry.revokedAt, ...(entry.reason === 'unspecified' ? {} : { reason: entry.reason }) });
+    }
+  }
+  const thisUpdate = options.thisUpdate ?? new Date();
+  for (const { certificatePem, reason } of options.revoke ?? []) {
+    const certificate = new X509Certificate(certificatePem);
+    if (!certificate.checkIssued(caCert)) throw new PermanentError('PKI_NOT_ISSUED_HERE', `certificate ${certificateSerialDecimal(certificate)} was not issued by the development CA in ${options.dir}`);
+    const serial = certificateSerial(certificate);
+    if (!entries.has(serial)) entries.set(serial, { serial, revokedAt: thisUpdate, ...(reason === undefined ? {} : { reason }) });
+  }
+  const crl = await buildCrl({
+    issuer: caCert, signer: softwareSigner(caKey), revoked: [...entries.values()], thisUpdate,
+    nextUpdate: options.nextUpdate ?? new Date(thisUpdate.getTime() + DEV_CRL_VALIDITY_DAYS * 86_400_000),
+  });
+  writeFileSync(`${path}.tmp`, crl.pem, { mode: 0o644 });
+  renameSync(`${path}.tmp`, path);
+  return { path, revoked: [...entries.keys()].map((serial) => serial.toString(10)), nextUpdate: crl.crl.nextUpdate.toISOString() };
 }

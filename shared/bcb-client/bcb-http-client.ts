@@ -1,8 +1,12 @@
-import type { ConnectionOptions } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { Agent, buildConnector, request } from 'undici';
 import { TransientError } from '../errors/index.ts';
+import { CertificateRevokedError, RevocationUnknownError } from '../pki/index.ts';
+import type { RevocationChecker } from '../pki/index.ts';
+import type { BcbTlsOptions } from './bcb-connection-config.ts';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -10,8 +14,12 @@ const gunzipAsync = promisify(gunzip);
 export interface BcbHttpClientOptions {
   /** `https://host:port` of the BCB (or the simulator). */
   origin: string;
-  /** TLS client options: client certificate and key (PEM or HSM engine), the pinned BCB CA, TLS ≥ 1.2. */
-  tls: ConnectionOptions;
+  /**
+   * TLS client options: client certificate and key (PEM or HSM engine), the pinned BCB CA, TLS ≥
+   * 1.2, and the revocation check applied to the server's chain after every handshake (resumed
+   * sessions included), before any byte of a request is written.
+   */
+  tls: BcbTlsOptions;
   /**
    * Connections kept alive per origin (the BCB allows a few; ICOM asks for reuse).
    * @defaultValue 8
@@ -127,6 +135,14 @@ function flattenHeaders(headers: Readonly<Record<string, string | string[] | und
  * the connection was up (timeouts, resets, TLS alerts on a reused socket) may have delivered it.
  */
 export function classifyTransportError(error: unknown, what: string): BcbUnavailableError {
+  // The server's certificate (or one above it) is revoked, or its status unknown under the
+  // `require` policy: the connection was refused before anything was sent.
+  if (error instanceof CertificateRevokedError) {
+    return new BcbUnavailableError('BCB_CERTIFICATE_REVOKED', `${what}: the BCB's TLS certificate is revoked (${error.message})`, 'not-sent', error);
+  }
+  if (error instanceof RevocationUnknownError) {
+    return new BcbUnavailableError('BCB_REVOCATION_UNKNOWN', `${what}: the revocation status of the BCB's TLS certificate is unknown (${error.code}: ${error.message})`, 'not-sent', error);
+  }
   const code = errorCode(error);
   const connecting = typeof error === 'object' && error !== null && CONNECT_FAILURE in error;
   if (connecting || code === 'UND_ERR_CONNECT_TIMEOUT') {
@@ -136,6 +152,31 @@ export function classifyTransportError(error: unknown, what: string): BcbUnavail
     return new BcbUnavailableError('BCB_TIMEOUT', `${what}: no answer in time (${code})`, 'unknown', error);
   }
   return new BcbUnavailableError('BCB_CONNECTION_LOST', `${what}: connection lost (${code || 'socket'})`, 'unknown', error);
+}
+
+/**
+ * Checks the server's certificate and the chain it presented against the CRLs; the error when
+ * one is revoked (or its status is unknown under `require`), undefined when the chain is good.
+ * Runs for every new connection: node skips `checkServerIdentity` on resumed TLS sessions, so
+ * the check is made here rather than there.
+ */
+function checkPeerRevocation(socket: TLSSocket, revocation: RevocationChecker): Error | undefined {
+  const chain: X509Certificate[] = [];
+  let peer: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  while (peer?.raw !== undefined && chain.length < 10) {
+    chain.push(new X509Certificate(peer.raw));
+    const next: DetailedPeerCertificate | undefined = peer.issuerCertificate;
+    if (next === undefined || next === peer || next.raw.equals(peer.raw)) break;
+    peer = next;
+  }
+  const [leaf, ...intermediates] = chain;
+  if (leaf === undefined) return new Error('the BCB presented no certificate');
+  try {
+    revocation.check(leaf, { intermediates });
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
 }
 
 /**
@@ -166,7 +207,8 @@ export class BcbHttpClient {
     this.#origin = url.origin;
     this.#host = url.hostname;
     this.#maxAnswerBytes = options.maxAnswerBytes ?? 1024 * 1024;
-    const connector = buildConnector({ ...options.tls, timeout: options.connectTimeoutMs ?? 5_000 });
+    const { revocation, ...tls } = options.tls;
+    const connector = buildConnector({ ...tls, timeout: options.connectTimeoutMs ?? 5_000 });
     this.#agent = new Agent({
       connections: options.connections ?? 8,
       headersTimeout: options.headersTimeoutMs ?? 10_000,
@@ -176,11 +218,13 @@ export class BcbHttpClient {
       allowH2: false,
       connect: (connectOptions, callback) => {
         connector(connectOptions, (error, socket) => {
-          if (error === null && socket !== null) {
+          const refused = error === null && socket !== null && revocation !== undefined ? checkPeerRevocation(socket as TLSSocket, revocation) : undefined;
+          if (refused !== undefined) socket?.destroy();
+          if (error === null && socket !== null && refused === undefined) {
             this.#handshakes += 1;
             callback(null, socket);
           } else {
-            const failure: Error = error ?? new Error('connection failed');
+            const failure: Error = refused ?? error ?? new Error('connection failed');
             Object.defineProperty(failure, CONNECT_FAILURE, { value: true });
             callback(failure, null);
           }

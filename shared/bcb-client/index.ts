@@ -5,6 +5,6 @@ export type { IcomPosted, IcomPostedBatch, IcomClientOptions } from './icom-clie
 export { IcomStreamClient, IcomStreamError } from './icom-stream.ts';
 export type { IcomStreamAnswer, IcomStreamMessage, IcomStreamClientOptions, IcomStreamErrorCode } from './icom-stream.ts';
 export { readBcbConnectionConfig, bcbTlsOptions } from './bcb-connection-config.ts';
-export type { BcbConnectionConfig } from './bcb-connection-config.ts';
+export type { BcbConnectionConfig, BcbTlsOptions } from './bcb-connection-config.ts';
 export { buildMultipart, parseMultipart, multipartBoundary, MultipartError } from './multipart.ts';
 export type { MultipartPart } from './multipart.ts';

@@ -78,6 +78,8 @@ export interface CertificateOptions {
   extendedKeyUsage?: ExtendedKeyUsage[];
   /** `subjectAltName`, omitted when empty. */
   subjectAltNames?: SubjectAltNames;
+  /** `cRLDistributionPoints` URIs (RFC 5280 §4.2.1.13), omitted when empty. */
+  crlDistributionPoints?: readonly string[];
 }
 
 /** A built certificate in its three usual shapes. */
@@ -148,6 +150,7 @@ export function buildExtensions(options: {
   subjectAltNames?: SubjectAltNames;
   subjectKeyIdentifier?: Buffer;
   authorityKeyIdentifier?: Buffer;
+  crlDistributionPoints?: readonly string[];
 }): Buffer[] {
   const extensions: Buffer[] = [
     extension('2.5.29.19', true, options.ca ? derSequence(derBoolean(true)) : derSequence()),
@@ -161,6 +164,11 @@ export function buildExtensions(options: {
     ...(options.subjectAltNames?.ip ?? []).map((ip) => derImplicitPrimitive(7, ipBytes(ip))),
   ];
   if (names.length > 0) extensions.push(extension('2.5.29.17', false, derSequence(...names)));
+  if (options.crlDistributionPoints !== undefined && options.crlDistributionPoints.length > 0) {
+    // DistributionPoint { distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } } }
+    const points = options.crlDistributionPoints.map((uri) => derSequence(derExplicit(0, derExplicit(0, derImplicitPrimitive(6, Buffer.from(uri, 'latin1'))))));
+    extensions.push(extension('2.5.29.31', false, derSequence(...points)));
+  }
   if (options.subjectKeyIdentifier !== undefined) extensions.push(extension('2.5.29.14', false, derOctetString(options.subjectKeyIdentifier)));
   if (options.authorityKeyIdentifier !== undefined) {
     extensions.push(extension('2.5.29.35', false, derSequence(derImplicitPrimitive(0, options.authorityKeyIdentifier))));
@@ -191,6 +199,7 @@ export async function buildCertificate(options: CertificateOptions): Promise<Bui
     keyUsage: options.keyUsage ?? (ca ? ['keyCertSign', 'cRLSign'] : ['digitalSignature']),
     ...(options.extendedKeyUsage === undefined ? {} : { extendedKeyUsage: options.extendedKeyUsage }),
     ...(options.subjectAltNames === undefined ? {} : { subjectAltNames: options.subjectAltNames }),
+    ...(options.crlDistributionPoints === undefined ? {} : { crlDistributionPoints: options.crlDistributionPoints }),
     subjectKeyIdentifier: keyIdentifier(options.subjectPublicKey),
     authorityKeyIdentifier: keyIdentifier(issuerPublicKey),
   });

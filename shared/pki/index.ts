@@ -5,7 +5,8 @@ export {
 export type { DerElement } from './der.ts';
 export {
   encodeName, formatRfc2253, parseDistinguishedName, certificateIssuerRfc2253, certificateSubjectRfc2253, certificateSubject,
-  certificateSerialDecimal, certificateIspb, parseCertificate, certificateNames, certificateSerial, formatRdnSequence, parseRfc2253,
+  certificateSerialDecimal, certificateIspb, parseCertificate, certificateNames, certificateSerial, formatRdnSequence, parseRfc2253, readRdnSequence,
+  certificateSubjectDer,
   namesEqual, DistinguishedNameSyntaxError,
 } from './name.ts';
 export type { NameAttribute, DistinguishedName, RdnAttribute, RdnSequence } from './name.ts';
@@ -17,3 +18,11 @@ export type {
   Signer, KeyUsage, ExtendedKeyUsage, SubjectAltNames, CertificateOptions, BuiltCertificate, CertificationRequestOptions,
   BuiltCertificationRequest,
 } from './certificate.ts';
+export { buildCrl, parseCrls, verifyCrlSignature, crlDistributionPoints, derDecodeTime, CrlFormatError } from './crl.ts';
+export type { CertificateRevocationList, RevokedEntry, CrlReason, CrlEntryOptions, CrlOptions, BuiltCrl } from './crl.ts';
+export {
+  CrlRevocationChecker, CertificateRevokedError, RevocationUnknownError, CrlInvalidError, createRevocationChecker, parseCertificateBundle,
+} from './revocation.ts';
+export type {
+  RevocationChecker, RevocationPolicy, RevocationLogger, RevocationUnknownCode, CrlRevocationCheckerOptions, CrlStatus,
+} from './revocation.ts';

@@ -286,7 +286,8 @@ function decodeDirectoryString(tag: number, bytes: Uint8Array): string {
   }
 }
 
-function readRdnSequence(nameDer: Buffer): RdnSequence {
+/** Reads a DER `Name` (RFC 5280 §4.1.2.4) as an RDN sequence, e.g. a CRL's issuer. */
+export function readRdnSequence(nameDer: Buffer): RdnSequence {
   return derChildren(derRead(nameDer).content).map((set) =>
     derChildren(set.content).map((atv) => {
       const [typeEl, valueEl] = derChildren(atv.content);
@@ -300,6 +301,11 @@ function readRdnSequence(nameDer: Buffer): RdnSequence {
 export function certificateNames(certificate: X509Certificate | Buffer): { issuer: RdnSequence; subject: RdnSequence } {
   const { issuer, subject } = tbsNames(certificate);
   return { issuer: readRdnSequence(issuer), subject: readRdnSequence(subject) };
+}
+
+/** The DER encoding of the certificate's subject Name, byte for byte (a CRL it issues repeats it). */
+export function certificateSubjectDer(certificate: X509Certificate | Buffer): Buffer {
+  return tbsNames(certificate).subject;
 }
 
 /** The certificate's serial number as an integer. */

@@ -5,7 +5,7 @@ export type { VerifyOptions, VerifiedSpiMessage, VerifiedDictMessage } from './v
 export { pemSigningKey, hsmSigningKey } from './signing-key.ts';
 export type { SigningKey, HsmKeyRef, HsmSigner } from './signing-key.ts';
 export { TrustStore } from './trust-store.ts';
-export type { TrustedCertificate, TrustOptions } from './trust-store.ts';
+export type { TrustedCertificate, TrustOptions, TrustStoreOptions } from './trust-store.ts';
 export { XmlSignatureError, XmlSigningError } from './xmldsig-error.ts';
 export type { XmlSignatureErrorCode } from './xmldsig-error.ts';
 export {

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import type { RevocationChecker } from '../pki/revocation.ts';
 import { certificateNames, certificateSerial, namesEqual } from './distinguished-name.ts';
 import type { DistinguishedName } from './distinguished-name.ts';
 
@@ -18,12 +19,28 @@ export interface TrustOptions {
   ispb?: string;
 }
 
+/** Options of {@link TrustStore}. */
+export interface TrustStoreOptions {
+  /**
+   * Checks a signer's certificate against its issuer's CRL once its signature verified; a
+   * revoked signer is refused with `CERTIFICATE_REVOKED`.
+   * @defaultValue no revocation check (validity dates only)
+   */
+  revocation?: RevocationChecker;
+}
+
 /**
  * The certificates whose signatures selo accepts. The verifier looks a signer up here by issuer
  * name (compared as a name) and serial number; certificates embedded in messages are never used.
  */
 export class TrustStore {
   private readonly bySerial = new Map<bigint, TrustedCertificate[]>();
+  /** The revocation check applied to every signer, when configured. */
+  readonly revocation: RevocationChecker | undefined;
+
+  constructor(options: TrustStoreOptions = {}) {
+    this.revocation = options.revocation;
+  }
 
   /** Adds a certificate (PEM, DER or parsed), optionally bound to an ISPB. */
   add(certificate: X509Certificate | string | Buffer, options: TrustOptions = {}): TrustedCertificate {

@@ -229,6 +229,15 @@ function findSigner(parsed: ParsedSignature, options: VerifyOptions): TrustedCer
   return signer;
 }
 
+/**
+ * The signer's revocation, checked once its signature verified (so a forged message is reported
+ * as the forgery it is). Throws `CERTIFICATE_REVOKED` (permanent) or, under the `require` policy,
+ * `CRL_MISSING`/`CRL_EXPIRED`/… (transient: retried once operations refresh the CRL file).
+ */
+function checkRevocation(signer: TrustedCertificate, options: VerifyOptions): void {
+  options.trustStore.revocation?.check(signer.certificate, { at: options.now ?? new Date() });
+}
+
 function checkDigest(reference: ParsedReference, canonical: string, name: string): void {
   const actual = createHash('sha256').update(canonical, 'utf8').digest();
   if (!actual.equals(reference.digest)) reject('XMLDSIG_DIGEST_MISMATCH', `the digest of the ${name} does not match`, { reference: name });
@@ -256,8 +265,11 @@ function allSignatures(document: XmlDocument): XmlElement[] {
  * exactly one `AppHdr` and one `Document` (anywhere in the tree); the references must be
  * `#<KeyInfo Id>`, `URI=""` (enveloped, the `AppHdr`) and URI-less (the `Document`), in that
  * order, with exc-c14n and SHA-256; the signer is found in the trust store by issuer and serial,
- * must be valid now and, when bound to an ISPB, must be `AppHdr/Fr`.
+ * must be valid now, not revoked (when the trust store has a revocation check) and, when bound
+ * to an ISPB, must be `AppHdr/Fr`.
  *
+ * @throws {@link CertificateRevokedError} (`CERTIFICATE_REVOKED`) when the signer is revoked, and
+ *   {@link RevocationUnknownError} when its status is unknown under the `require` policy.
  * @throws {@link XmlParseError} when the input is not acceptable XML.
  */
 export function verifySpi(xml: string | Uint8Array | XmlDocument, options: VerifyOptions): VerifiedSpiMessage {
@@ -301,6 +313,7 @@ export function verifySpi(xml: string | Uint8Array | XmlDocument, options: Verif
   checkDigest(appHdrRef, canonicalizeElement(appHdr, { exclude: signature }), 'AppHdr');
   checkDigest(documentRef, canonicalizeElement(parts.document), 'Document');
   checkSignatureValue(parsed, signer);
+  checkRevocation(signer, options);
   // Checked last so that a tampered Fr reports the digest mismatch it is.
   if (signer.ispb !== undefined && signer.ispb !== fromIspb) {
     reject('XMLDSIG_SIGNER_ISPB_MISMATCH', `the signer certificate belongs to ISPB ${signer.ispb}, but AppHdr/Fr is ${fromIspb}`, { signerIspb: signer.ispb, fromIspb });
@@ -328,5 +341,6 @@ export function verifyDict(xml: string | Uint8Array | XmlDocument, options: Veri
   checkDigest(parsed.references[0] as ParsedReference, canonicalizeElement(parsed.keyInfo), 'KeyInfo');
   checkDigest(documentRef, canonicalizeDocument(document, { exclude: signature }), 'document');
   checkSignatureValue(parsed, signer);
+  checkRevocation(signer, options);
   return { xml: document, root: document.root, signer, signature };
 }

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { resolveTopology } from '../../infra/topology.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
-import { loadWorkerConfig } from '../../shared/config/index.ts';
-import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
-import type { Env, SeloConfig } from '../../shared/config/index.ts';
+import { loadWorkerConfig, readRevocationConfig } from '../../shared/config/index.ts';
+import type { Env, RevocationConfig, SeloConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import { createRevocationChecker } from '../../shared/pki/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
@@ -33,6 +33,7 @@ export interface VerifyWorkerOptions {
 /** Reads and checks the verify worker's configuration, without I/O; a `ConfigError` names every problem. */
 export function readVerifyWorkerConfig(env: Env): {
   config: SeloConfig; trustPath: string; bcbIspb: string; maxXmlBytes: number; inboundDecisionLimitMs: number; processConfig: ReturnType<typeof readWorkerProcessConfig>;
+  revocation: RevocationConfig;
 } {
   return loadWorkerConfig(env, (reader) => {
     const trustPath = reader.string('SELO_BCB_SIGNING_CERT');
@@ -45,6 +46,8 @@ export function readVerifyWorkerConfig(env: Env): {
       // Above the SPI's 40 s only for simulations with a longer settlement limit.
       inboundDecisionLimitMs: reader.integer('SELO_INBOUND_DECISION_LIMIT_MS', { default: DEFAULT_INBOUND_DECISION_LIMIT_MS, min: 100, max: 600_000 }),
       processConfig: readWorkerProcessConfig(reader),
+      // Revocation of the BCB signing certificates (docs/certificates.md).
+      revocation: readRevocationConfig(reader),
     };
   });
 }
@@ -53,17 +56,16 @@ export function readVerifyWorkerConfig(env: Env): {
  * The verify worker's `main`: reads selo's configuration, `SELO_BCB_SIGNING_CERT` (PEM file with
  * one or more BCB signing certificates, required), `SELO_BCB_ISPB` (default `00038166`),
  * `SELO_VERIFY_MAX_XML_BYTES` (default 4 MiB), `SELO_INBOUND_DECISION_LIMIT_MS` (how long after a
- * pacs.008's acceptance core banking's decision is still answered, default 32000) and the shared worker settings, builds the real
+ * pacs.008's acceptance core banking's decision is still answered, default 32000), the revocation settings
+ * (`SELO_REVOCATION`, `SELO_BCB_CRL_FILES`, `SELO_BCB_CRL_ISSUERS`) and the shared worker settings, builds the real
  * clients and consumes the verify queue.
  */
 export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Promise<VerifyWorker> {
   const env = options.env ?? process.env;
-  const { config, trustPath, bcbIspb, maxXmlBytes, inboundDecisionLimitMs, processConfig } = readVerifyWorkerConfig(env);
+  const { config, trustPath, bcbIspb, maxXmlBytes, inboundDecisionLimitMs, processConfig, revocation } = readVerifyWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.verify', level: config.logLevel });
   const topology = resolveTopology(config.environment);
-  const trustStore = bcbTrustStore(readFileSync(trustPath, 'utf8'), bcbIspb);
-  // Before the first message, which would otherwise wait for libxml2 and the XSDs to compile.
-  await compileSpiSchemas();
+  const trustStore = bcbTrustStore(readFileSync(trustPath, 'utf8'), bcbIspb, createRevocationChecker(revocation, { logger }));
   const clients = createAwsClients(config.aws);
   const table = { client: clients.dynamodb, tableName: topology.sagaTable.name };
   return launchQueueWorker<VerifyInput>({
