@@ -1,37 +1,46 @@
 // What one payment costs with everything running: CPU per payment of the worker process(es) and
 // of the demo process (stand-ins, BCB simulator, publisher, subscriber), and AWS API calls per
-// payment by operation, from `selo demo --mix accept=100` at the target rate and, in the same run,
-// at a light baseline rate (ratios target / baseline). CPU is read from /proc (Linux), from the
-// moment the demo starts publishing. A script, not a test: it never fails on figures.
-//   node scripts/bench-demo-cost.ts [--payments 1500] [--rate 50] [--baseline-payments 300] [--baseline-rate 10] [--json]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+// payment by operation, from `selo demo --mix accept=100 --inbound 0` at the target rate, for this
+// tree and for a baseline tree (a git ref, checked out in a temporary worktree that shares this
+// tree's node_modules) in the same run, alternating `--rounds` times (the machine is shared and
+// noisy: the ratio of two runs made side by side is the figure to trust, not either absolute).
+// CPU is read from /proc (Linux), from the moment the demo starts publishing. --profile also
+// records a CPU profile of the worker process of each run and prints where its time went by
+// component (scripts/support/cpu-profile-summary.ts). A script, not a test: it never fails on figures.
+//   node scripts/bench-demo-cost.ts [--payments 1500] [--rate 50] [--baseline-ref HEAD] [--rounds 1] [--profile] [--json]
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { addTotals, componentRows, summarizeCpuProfile } from './support/cpu-profile-summary.ts';
 
 const { values } = parseArgs({
   options: {
     payments: { type: 'string', default: '1500' },
     rate: { type: 'string', default: '50' },
-    'baseline-payments': { type: 'string', default: '300' },
-    'baseline-rate': { type: 'string', default: '10' },
+    'baseline-ref': { type: 'string', default: 'HEAD' },
+    rounds: { type: 'string', default: '1' },
+    profile: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
 
-const SELO = fileURLToPath(new URL('../bin/selo.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HOOK = fileURLToPath(new URL('./support/count-aws-calls.ts', import.meta.url));
 const TICKS_PER_SECOND = 100;
 
 interface RunCost {
+  tree: string;
   payments: number;
   rate: number;
   summary: Record<string, unknown>;
   cpuMsPerPayment: { workers: number; demo: number; total: number };
   callsPerPayment: { workers: Record<string, number>; demo: Record<string, number> };
+  /** Worker CPU by component, ms per payment (with --profile). */
+  workerProfile?: { component: string; msPerPayment: number; share: number }[];
 }
 
 function positive(name: string, text: string): number {
@@ -74,11 +83,18 @@ function perPayment(counts: Record<string, number>, payments: number): Record<st
   return Object.fromEntries(rows);
 }
 
-async function measure(payments: number, rate: number): Promise<RunCost> {
+async function measure(tree: string, root: string, payments: number, rate: number): Promise<RunCost> {
   const callsDir = mkdtempSync(join(tmpdir(), 'selo-bench-cost-'));
+  const profileDir = join(callsDir, 'profiles');
   try {
-    const child = spawn(process.execPath, [SELO, 'demo', '--payments', String(payments), '--rate', String(rate), '--mix', 'accept=100', '--json'], {
-      env: { ...process.env, NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${HOOK}`.trim(), SELO_CALLS_DIR: callsDir },
+    const child = spawn(process.execPath, [join(root, 'bin', 'selo.ts'), 'demo', '--payments', String(payments), '--rate', String(rate), '--mix', 'accept=100', '--inbound', '0', '--json'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${HOOK}`.trim(),
+        SELO_CALLS_DIR: callsDir,
+        ...(values.profile ? { SELO_WORKER_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const demoPid = child.pid;
@@ -127,12 +143,21 @@ async function measure(payments: number, rate: number): Promise<RunCost> {
     for (const pid of workers) for (const [op, n] of Object.entries(read(pid))) workerCalls[op] = (workerCalls[op] ?? 0) + n;
     const workersMs = ms(spent(workers));
     const demoMs = ms(spent([demoPid]));
+    let workerProfile: RunCost['workerProfile'];
+    // A baseline tree older than SELO_WORKER_NODE_ARGS writes no profile.
+    if (values.profile && existsSync(profileDir)) {
+      const totals = new Map<string, number>();
+      for (const file of readdirSync(profileDir)) addTotals(totals, summarizeCpuProfile(join(profileDir, file)));
+      workerProfile = componentRows(totals, payments);
+    }
     return {
+      tree,
       payments,
       rate,
       summary: JSON.parse(summaryLine) as Record<string, unknown>,
       cpuMsPerPayment: { workers: workersMs, demo: demoMs, total: Math.round((workersMs + demoMs) * 10) / 10 },
       callsPerPayment: { workers: perPayment(workerCalls, payments), demo: perPayment(read(demoPid), payments) },
+      ...(workerProfile === undefined ? {} : { workerProfile }),
     };
   } finally {
     rmSync(callsDir, { recursive: true, force: true });
@@ -143,19 +168,60 @@ function total(calls: Record<string, number>): number {
   return Math.round(Object.values(calls).reduce((a, b) => a + b, 0) * 10) / 10;
 }
 
-const baseline = await measure(positive('baseline-payments', values['baseline-payments']), positive('baseline-rate', values['baseline-rate']));
-const target = await measure(positive('payments', values.payments), positive('rate', values.rate));
+/** A worktree of `ref` that shares this tree's node_modules; removed by the returned function. */
+function checkout(ref: string): { root: string; remove: () => void } {
+  const root = mkdtempSync(join(tmpdir(), 'selo-bench-baseline-'));
+  execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--detach', '--force', root, ref], { stdio: 'ignore' });
+  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+  return {
+    root,
+    remove: () => {
+      execFileSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', root], { stdio: 'ignore' });
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+function median(numbers: number[]): number {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+const payments = positive('payments', values.payments);
+const rate = positive('rate', values.rate);
+const rounds = positive('rounds', values.rounds);
+const ref = values['baseline-ref'];
+const baselineTree = checkout(ref);
+const runs: RunCost[] = [];
+try {
+  for (let round = 0; round < rounds; round++) {
+    runs.push(await measure(`baseline ${ref}`, baselineTree.root, payments, rate));
+    runs.push(await measure('this tree', ROOT, payments, rate));
+  }
+} finally {
+  baselineTree.remove();
+}
 const ratio = (a: number, b: number): number => (b === 0 ? 0 : Math.round((a / b) * 100) / 100);
+const baselineRuns = runs.filter((run) => run.tree !== 'this tree');
+const currentRuns = runs.filter((run) => run.tree === 'this tree');
+const cpuRatio = ratio(median(currentRuns.map((r) => r.cpuMsPerPayment.workers)), median(baselineRuns.map((r) => r.cpuMsPerPayment.workers)));
+const callRatio = ratio(median(currentRuns.map((r) => total(r.callsPerPayment.workers))), median(baselineRuns.map((r) => total(r.callsPerPayment.workers))));
 
 if (values.json) {
-  console.log(JSON.stringify({ baseline, target, ratio: { cpuPerPayment: ratio(target.cpuMsPerPayment.total, baseline.cpuMsPerPayment.total), workerCallsPerPayment: ratio(total(target.callsPerPayment.workers), total(baseline.callsPerPayment.workers)) } }));
+  console.log(JSON.stringify({ runs, ratio: { workerCpuPerPayment: cpuRatio, workerCallsPerPayment: callRatio } }));
 } else {
-  for (const run of [baseline, target]) {
+  for (const run of runs) {
     const s = run.summary;
-    console.log(`${run.payments} payments at ${run.rate}/s: reached ${String(s['throughputPerSecond'])}/s, p50 ${String(s['p50Ms'])} ms, p99 ${String(s['p99Ms'])} ms, lost ${String(s['lost'])}, duplicated ${String(s['duplicated'])}`);
+    console.log(`${run.tree}: ${run.payments} payments at ${run.rate}/s: reached ${String(s['throughputPerSecond'])}/s, p50 ${String(s['p50Ms'])} ms, p99 ${String(s['p99Ms'])} ms, lost ${String(s['lost'])}, duplicated ${String(s['duplicated'])}`);
     console.log(`  CPU per payment: workers ${run.cpuMsPerPayment.workers} ms, demo process (stand-ins, simulator, publisher, subscriber) ${run.cpuMsPerPayment.demo} ms, total ${run.cpuMsPerPayment.total} ms`);
     console.log(`  AWS calls per payment, workers (${total(run.callsPerPayment.workers)}): ${Object.entries(run.callsPerPayment.workers).map(([op, n]) => `${op} ${n}`).join(', ')}`);
     console.log(`  AWS calls per payment, demo process (${total(run.callsPerPayment.demo)}): ${Object.entries(run.callsPerPayment.demo).map(([op, n]) => `${op} ${n}`).join(', ')}`);
+    if (run.workerProfile !== undefined) {
+      // The profile samples wall time on the CPU; its shares apply to the /proc CPU above.
+      console.log('  worker CPU by component (share of the profile, ms per payment at the /proc figure):');
+      for (const row of run.workerProfile) console.log(`    ${String(row.share).padStart(5)} %  ${(Math.round(row.share * run.cpuMsPerPayment.workers) / 100).toFixed(2).padStart(6)} ms  ${row.component}`);
+    }
   }
-  console.log(`target / baseline: CPU per payment ${ratio(target.cpuMsPerPayment.total, baseline.cpuMsPerPayment.total)}×, worker calls per payment ${ratio(total(target.callsPerPayment.workers), total(baseline.callsPerPayment.workers))}×`);
+  console.log(`this tree / baseline ${ref} (medians of ${rounds} round(s)): worker CPU per payment ${cpuRatio}×, worker AWS calls per payment ${callRatio}×`);
 }

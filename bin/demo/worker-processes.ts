@@ -32,6 +32,9 @@ function exited(child: ChildProcess): Promise<void> {
  */
 export async function startWorkerProcesses(groups: readonly (readonly WorkerName[])[], env: Readonly<Record<string, string>>, readyTimeoutMs = 60_000): Promise<WorkerProcesses> {
   const children: ChildProcess[] = [];
+  // Node flags for the children only, e.g. `--cpu-prof --cpu-prof-dir=DIR` from the cost benchmark
+  // (Node refuses --cpu-prof in NODE_OPTIONS).
+  const nodeArgs = (process.env['SELO_WORKER_NODE_ARGS'] ?? '').split(/\s+/u).filter((arg) => arg !== '');
   const stop = async (graceMs = 35_000): Promise<void> => {
     for (const child of children) child.kill('SIGTERM');
     const timer = setTimeout(() => {
@@ -45,7 +48,7 @@ export async function startWorkerProcesses(groups: readonly (readonly WorkerName
       groups.map(
         (names) =>
           new Promise<void>((resolve, reject) => {
-            const child = spawn(process.execPath, [SELO, 'worker', names.join(',')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+            const child = spawn(process.execPath, [...nodeArgs, SELO, 'worker', names.join(',')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
             children.push(child);
             let stdout: string | undefined = '';
             let stderr = '';
