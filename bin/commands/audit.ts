@@ -2,21 +2,42 @@ import { parseArgs } from 'node:util';
 import type { AwsClients } from '../../shared/aws/index.ts';
 import type { SeloConfig } from '../../shared/config/index.ts';
 import type { ResolvedTopology } from '../../infra/topology.ts';
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
 import { untilSignal } from './signals.ts';
 
-const USAGE = `usage: selo audit query "<SQL>" [--from ISO] [--to ISO] [--system spi|dict] [--json]
-       selo audit deliver [--once] [--from-trim-horizon] [--poll-ms 1000] [--buffer-seconds 60] [--buffer-mib 5]
-query runs DuckDB SQL over the view "audit": the audit records (one column per AuditRecord field,
-plus year, month, day, hour) whose recorded_at lies in [--from, --to] (default: the last 24 h),
-read from the Parquet objects of the audit bucket's partitions audit/{spi|dict}/year=…/hour=…/.
-deliver is the local Firehose: it reads the audit stream and writes those objects (Parquet per
-system and hour; unreadable records under audit/errors/), resuming after its checkpoint in the
-bucket; --once reads to the tip, writes and exits, otherwise it runs until Ctrl-C or SIGTERM.
-Exit codes: 0 ok, 1 the SQL was refused (DuckDB's message) or delivery failed, 2 bad usage or configuration.`;
+const QUERY_HELP: CommandHelp = {
+  usage: ['selo audit query "<SQL>" [--from ISO] [--to ISO] [--system spi|dict] [--json]'],
+  description: `Runs DuckDB SQL over the view "audit": the audit records (one column per AuditRecord field,
+plus year, month, day, hour) whose recorded_at lies in [--from, --to], read from the Parquet objects
+of the audit bucket's partitions audit/{spi|dict}/year=…/hour=…/.`,
+  options: [
+    { flag: '--from <ISO>', description: 'earliest recorded_at, an ISO 8601 time or date (default: 24 h before --to)' },
+    { flag: '--to <ISO>', description: 'latest recorded_at (default: now)' },
+    { flag: '--system spi|dict', description: 'read only that system\'s partitions (default: both)' },
+    { flag: '--json', description: 'print the rows as one JSON array' },
+  ],
+  exitCodes: '0 ok, 1 the SQL was refused (DuckDB\'s message), 2 bad usage or configuration',
+};
 
-function fail(io: CommandIo, message: string): number {
-  io.stderr.write(`selo audit: ${message}\n${USAGE}\n`);
+const DELIVER_HELP: CommandHelp = {
+  usage: ['selo audit deliver [--once] [--from-trim-horizon] [--poll-ms 1000] [--buffer-seconds 60] [--buffer-mib 5]'],
+  description: `The local Firehose: reads the audit stream and writes Parquet objects per system and hour to the
+audit bucket (unreadable records under audit/errors/), resuming after its checkpoint in the bucket.
+Runs until Ctrl-C or SIGTERM unless --once.`,
+  options: [
+    { flag: '--once', description: 'read to the tip of the stream, write, and exit' },
+    { flag: '--from-trim-horizon', description: 'ignore the stored checkpoint and read every shard from its oldest record' },
+    { flag: '--poll-ms <ms>', description: 'pause between polls once the shards are read to their tip (default 1000)' },
+    { flag: '--buffer-seconds <s>', description: 'write once the oldest buffered record waited this long (default 60)' },
+    { flag: '--buffer-mib <MiB>', description: 'or once this much is buffered (default 5)' },
+  ],
+  exitCodes: '0 ok, 1 delivery failed, 2 bad usage or configuration',
+};
+
+
+function fail(io: CommandIo, message: string, subcommand?: string): number {
+  io.stderr.write(`selo audit: ${message}\n${formatUsage(auditCommand, subcommand)}`);
   return 2;
 }
 
@@ -64,21 +85,21 @@ async function query(args: readonly string[], io: CommandIo): Promise<number> {
       strict: true,
     });
   } catch (error) {
-    return fail(io, (error as Error).message);
+    return fail(io, (error as Error).message, 'query');
   }
   const [sql, ...extra] = parsed.positionals;
-  if (sql === undefined || sql.trim() === '' || extra.length > 0) return fail(io, 'query takes one SQL string (quote it)');
+  if (sql === undefined || sql.trim() === '' || extra.length > 0) return fail(io, 'query takes one SQL string (quote it)', 'query');
   const system = parsed.values.system;
-  if (system !== undefined && system !== 'spi' && system !== 'dict') return fail(io, `--system must be spi or dict, got ${JSON.stringify(system)}`);
+  if (system !== undefined && system !== 'spi' && system !== 'dict') return fail(io, `--system must be spi or dict, got ${JSON.stringify(system)}`, 'query');
   let from: Date;
   let to: Date;
   try {
     to = isoTime('to', parsed.values.to, new Date());
     from = isoTime('from', parsed.values.from, new Date(to.getTime() - 24 * 3_600_000));
   } catch (error) {
-    return fail(io, (error as Error).message);
+    return fail(io, (error as Error).message, 'query');
   }
-  if (from.getTime() > to.getTime()) return fail(io, `--from (${from.toISOString()}) is after --to (${to.toISOString()})`);
+  if (from.getTime() > to.getTime()) return fail(io, `--from (${from.toISOString()}) is after --to (${to.toISOString()})`, 'query');
   const env = await environment(io);
   if (env === undefined) return 2;
   const { queryAuditTrail, formatAuditTable, AuditSqlError } = await import('../../shared/audit/audit-query.ts');
@@ -122,7 +143,7 @@ async function deliver(args: readonly string[], io: CommandIo): Promise<number> 
       ...(mib === undefined ? {} : { bufferSizeBytes: Math.round(mib * 1024 * 1024) }),
     };
   } catch (error) {
-    return fail(io, (error as Error).message);
+    return fail(io, (error as Error).message, 'deliver');
   }
   const env = await environment(io);
   if (env === undefined) return 2;
@@ -168,12 +189,17 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const [action, ...rest] = args;
   if (action === 'query') return query(rest, io);
   if (action === 'deliver') return deliver(rest, io);
-  if (action === '--help' || action === 'help') {
-    io.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
   return fail(io, action === undefined ? 'query or deliver?' : `unknown action ${JSON.stringify(action)}`);
 }
 
 /** `selo audit query|deliver`: SQL over the audit trail in S3, and the local Firehose delivery. */
-export const auditCommand: Command = { name: 'audit', summary: 'query the audit trail with SQL, or deliver the audit stream to S3 as Parquet (audit query "<SQL>" | deliver)', run };
+export const auditCommand: Command = {
+  name: 'audit',
+  summary: 'query the audit trail with SQL, or deliver the audit stream to S3 as Parquet (audit query "<SQL>" | deliver)',
+  help: { usage: [], description: 'The audit trail: SQL over its Parquet objects in S3, and the local delivery that writes them.', options: [] },
+  subcommands: [
+    { name: 'query', summary: 'DuckDB SQL over the audit records of a time window', help: QUERY_HELP },
+    { name: 'deliver', summary: 'the local Firehose: audit stream to Parquet in the audit bucket', help: DELIVER_HELP },
+  ],
+  run,
+};

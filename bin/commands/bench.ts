@@ -13,14 +13,22 @@ import { buildCertificate, parseDistinguishedName, softwareSigner } from '../../
 import { TrustStore, hsmSigningKey, pemSigningKey, signDict, signSpi, verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../shared/xmldsig/index.ts';
 import { useProjectSoftHsm } from '../../infra/softhsm/index.ts';
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
 
-const USAGE = `usage: selo bench xmldsig [--seconds <n per case>] [--spec <folder with spi-5.13.1/examples>] [--hsm [--hsm-key <label>]]
-The documents are the BCB examples in shared/iso20022/examples (see SOURCES.md there) unless --spec.
-Signs and verifies the same documents with selo and with xml-crypto (software RSA-2048 key on
-both sides) and prints documents/s and the ratios. With --hsm, also SPI signing through the HSM
-pool (SELO_HSM_* configuration; key SELO_HSM_SIGNING_KEY_LABEL unless --hsm-key), 8 documents in
-flight, beside the software key. A script, not a test: it never fails on time.`;
+const XMLDSIG_HELP: CommandHelp = {
+  usage: ['selo bench xmldsig [--seconds <n per case>] [--spec <folder with spi-5.13.1/examples>] [--hsm [--hsm-key <label>]]'],
+  description: `Signs and verifies the BCB example messages (shared/iso20022/examples, see SOURCES.md there)
+with selo and with xml-crypto (software RSA-2048 key on both sides) and prints documents/s and the
+ratios. A script, not a test: it never fails on time.`,
+  options: [
+    { flag: '--seconds <n>', description: 'seconds per case (default 2)' },
+    { flag: '--spec <folder>', description: 'read <folder>/spi-5.13.1/examples instead of the copies in the repository' },
+    { flag: '--hsm', description: 'also SPI signing through the HSM pool (SELO_HSM_* configuration), 8 documents in flight' },
+    { flag: '--hsm-key <label>', description: 'the HSM key for --hsm (default SELO_HSM_SIGNING_KEY_LABEL)' },
+  ],
+};
+
 
 /**
  * The BCB's example messages the benchmark signs and verifies, kept in the repository (byte copies
@@ -218,14 +226,14 @@ async function bench(values: { seconds: number; examples: string; hsm?: string }
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const [what, ...rest] = args;
   if (what !== 'xmldsig') {
-    io.stderr.write(`${USAGE}\n`);
+    io.stderr.write(formatUsage(benchCommand));
     return 2;
   }
   let parsed: { seconds?: string; spec?: string; hsm?: boolean; 'hsm-key'?: string };
   try {
     parsed = parseArgs({ args: rest, options: { seconds: { type: 'string' }, spec: { type: 'string' }, hsm: { type: 'boolean' }, 'hsm-key': { type: 'string' } }, strict: true }).values;
   } catch (error) {
-    io.stderr.write(`selo bench: ${(error as Error).message}\n${USAGE}\n`);
+    io.stderr.write(`selo bench: ${(error as Error).message}\n${formatUsage(benchCommand, 'xmldsig')}`);
     return 2;
   }
   const seconds = Number(parsed.seconds ?? '2');
@@ -242,4 +250,10 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 }
 
 /** `selo bench xmldsig`: selo's signer and verifier side by side with xml-crypto. */
-export const benchCommand: Command = { name: 'bench', summary: 'benchmarks (selo bench xmldsig: selo vs xml-crypto, docs/s)', run };
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'benchmarks (selo bench xmldsig: selo vs xml-crypto, docs/s)',
+  help: { usage: [], description: 'Benchmarks that print figures and ratios against a baseline measured in the same run.', options: [] },
+  subcommands: [{ name: 'xmldsig', summary: 'selo\'s signer and verifier beside xml-crypto, documents/s', help: XMLDSIG_HELP }],
+  run,
+};

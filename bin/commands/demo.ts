@@ -1,25 +1,39 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
 
-const USAGE = `usage: selo demo [--payments 500] [--rate 25] [--mix accept=85,reject=7,late=5,never=3]
-                 [--settlement-limit-ms 5000] [--late-ms 1500] [--faults '<json>'] [--timeout-s N]
-                 [--worker-processes 1] [--inbound 200] [--inbound-rate 10] [--inbound-mix reject=10,never=5]
-                 [--pki-dir .selo/pki] [--json]
-Runs selo end to end on this machine: the local AWS stand-ins, the BCB simulator and every worker
-(one HSM pool); publishes N PaymentRequested events as core banking would, at R per second, with
-the simulated receivers playing the outcome mix (accept: settles; reject: RJCT AM04, compensated;
-late: answers after --late-ms, settles; never: AB03 at the settlement limit, compensated);
-subscribes as a downstream system would (its own rule and queue); shows progress; ends with a
-report. --worker-processes: 0 runs the workers in the demo's own process, 1 (default) as one
-"selo worker all" child (one HSM pool, like one ECS task), 2 splits the send side
-(sign, transmit) from the receive side (receive, verify, compensate). --faults sets simulator faults, e.g. '{"streamDuplicateRate":0.2}' (duplicates on the
-stream, dropped) or '{"invalidSignatureRate":0.05}' (answers with a bad BCB signature:
-quarantined, the payments end in doubt). At the same time, simulated payer PSPs send --inbound
-payments to our customers at --inbound-rate per second (default 200 at 10/s; 0 turns it off), and
-the demo plays core banking's decision maker: --inbound-mix says which share it rejects (AC03)
-and which it never decides (the SPI rejects those AB03); the rest it accepts. --json also prints the summary as one JSON object on the last line. Exit 0 when no
-payment was lost or duplicated, 1 otherwise, 2 for bad usage.`;
+const DEMO_HELP: CommandHelp = {
+  usage: [
+    'selo demo [--payments 500] [--rate 25] [--mix accept=85,reject=7,late=5,never=3]',
+    '          [--settlement-limit-ms 5000] [--late-ms 1500] [--faults \'<json>\'] [--timeout-s N]',
+    '          [--worker-processes 1] [--inbound 200] [--inbound-rate 10] [--inbound-mix reject=10,never=5]',
+    '          [--pki-dir .selo/pki] [--json]',
+  ],
+  description: `Runs selo end to end on this machine: the local AWS stand-ins, the BCB simulator and every worker;
+publishes PaymentRequested events as core banking would, with the simulated receivers playing the
+outcome mix (accept: settles; reject: RJCT AM04, compensated; late: answers after --late-ms, settles;
+never: AB03 at the settlement limit, compensated); subscribes as a downstream system would; shows
+progress; ends with a report. At the same time, simulated payer PSPs pay our customers and the demo
+plays core banking's decision maker.`,
+  options: [
+    { flag: '--payments <N>', description: 'PaymentRequested events to publish (default 500)' },
+    { flag: '--rate <R>', description: 'per second (default 25)' },
+    { flag: '--mix <list>', description: 'the receivers\' outcome mix (default accept=85,reject=7,late=5,never=3)' },
+    { flag: '--settlement-limit-ms <ms>', description: 'the SPI\'s limit in the simulator (default 5000)' },
+    { flag: '--late-ms <ms>', description: 'how late a late receiver answers, below the limit (default 1500)' },
+    { flag: '--faults <json>', description: 'simulator faults, e.g. \'{"streamDuplicateRate":0.2}\' or \'{"invalidSignatureRate":0.05}\'' },
+    { flag: '--timeout-s <s>', description: 'give up after this long (default: payments/rate + the limit + 120 s)' },
+    { flag: '--worker-processes <0-5>', description: '0: workers in the demo\'s process; 1 (default): one "selo worker all" child; 2: send side and receive side apart' },
+    { flag: '--inbound <N>', description: 'payments to our customers (default 200; 0 turns it off)' },
+    { flag: '--inbound-rate <R>', description: 'per second (default 10)' },
+    { flag: '--inbound-mix <list>', description: 'the share core banking rejects (AC03) and never decides (AB03); the rest it accepts' },
+    { flag: '--pki-dir <dir>', description: 'the development PKI (default .selo/pki)' },
+    { flag: '--json', description: 'also print the summary as one JSON object on the last line' },
+  ],
+  exitCodes: '0 no payment lost or duplicated, 1 otherwise, 2 bad usage',
+};
+
 
 function positive(value: string | undefined, name: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;
@@ -54,14 +68,9 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         'inbound-mix': { type: 'string' },
         'pki-dir': { type: 'string' },
         json: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
       },
       strict: true,
     }));
-    if (values.help) {
-      io.stdout.write(`${USAGE}\n`);
-      return 0;
-    }
     const { DEFAULT_MIX, parseMix } = await import('../demo/demo-plan.ts');
     const { DEFAULT_DECISION_MIX, parseDecisionMix } = await import('../demo/inbound-decider.ts');
     const payments = positive(values.payments, 'payments', 500, 1_000_000);
@@ -99,7 +108,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       inboundMix: values['inbound-mix'] === undefined ? DEFAULT_DECISION_MIX : parseDecisionMix(values['inbound-mix']),
     };
   } catch (error) {
-    io.stderr.write(`selo demo: ${(error as Error).message}\n${USAGE}\n`);
+    io.stderr.write(`selo demo: ${(error as Error).message}\n${formatUsage(demoCommand)}`);
     return 2;
   }
   const { runDemo } = await import('../demo/run-demo.ts');
@@ -108,4 +117,4 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 }
 
 /** `selo demo`: the whole pipeline end to end, with a report. */
-export const demoCommand: Command = { name: 'demo', summary: 'run selo end to end (stand-ins, BCB simulator, all workers) and report outcomes, latency and throughput', run };
+export const demoCommand: Command = { name: 'demo', summary: 'run selo end to end (stand-ins, BCB simulator, all workers) and report outcomes, latency and throughput', help: DEMO_HELP, run };

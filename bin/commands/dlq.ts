@@ -1,25 +1,40 @@
 import { parseArgs } from 'node:util';
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
 
-const USAGE = `usage: selo dlq list <queue> [--max 50] [--json]
-       selo dlq replay <queue> [--max 10]
-Inspects or replays the dead-letter queue of one of selo's queues (sign, transmit, verify,
-compensate, operations) in the environment's AWS (or the stand-ins its endpoints name).
-list shows each message's error code, reason, source queue and receive count without consuming
-it; replay moves messages back to the work queue (send first, then delete from the DLQ).`;
+const QUEUES = 'sign, transmit, verify, compensate or operations';
+
+const LIST_HELP: CommandHelp = {
+  usage: ['selo dlq list <queue> [--max 50] [--json]'],
+  description: `Shows the messages in the dead-letter queue of <queue> (${QUEUES}): each one's error code,
+reason, source queue and receive count, without consuming it (each is made visible again at once).`,
+  options: [
+    { flag: '--max <n>', description: 'at most this many messages, 1 to 1000 (default 50)' },
+    { flag: '--json', description: 'print them as one JSON array' },
+  ],
+};
+
+const REPLAY_HELP: CommandHelp = {
+  usage: ['selo dlq replay <queue> [--max 10]'],
+  description: `Moves messages from the dead-letter queue of <queue> (${QUEUES}) back to its work queue,
+oldest first: each is sent first, then deleted from the DLQ. Safe: every step is idempotent.`,
+  options: [{ flag: '--max <n>', description: 'at most this many messages, 1 to 1000 (default 10)' }],
+  exitCodes: '0 all replayed, 1 some left in the DLQ after a failure, 2 bad usage or configuration',
+};
+
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: [...args], options: { max: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
   } catch (error) {
-    io.stderr.write(`selo dlq: ${(error as Error).message}\n${USAGE}\n`);
+    io.stderr.write(`selo dlq: ${(error as Error).message}\n${formatUsage(dlqCommand)}`);
     return 2;
   }
   const [action, key] = parsed.positionals;
   const max = parsed.values.max === undefined ? undefined : Number(parsed.values.max);
   if ((action !== 'list' && action !== 'replay') || key === undefined || parsed.positionals.length !== 2 || (max !== undefined && !(Number.isInteger(max) && max > 0 && max <= 1000))) {
-    io.stderr.write(`${USAGE}\n`);
+    io.stderr.write(formatUsage(dlqCommand, action));
     return 2;
   }
   const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }, { listDeadLetters, replayDeadLetters }, { GetQueueUrlCommand }] = await Promise.all([
@@ -69,4 +84,13 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 }
 
 /** `selo dlq list|replay <queue>`: operations' view of the dead letters. */
-export const dlqCommand: Command = { name: 'dlq', summary: 'inspect or replay a queue\'s dead letters (dlq list|replay <queue>)', run };
+export const dlqCommand: Command = {
+  name: 'dlq',
+  summary: 'inspect or replay a queue\'s dead letters (dlq list|replay <queue>)',
+  help: { usage: [], description: `The dead-letter queues of selo's queues (${QUEUES}) in the environment's AWS, or the stand-ins its endpoints name.`, options: [] },
+  subcommands: [
+    { name: 'list', summary: 'show a DLQ\'s messages without consuming them', help: LIST_HELP },
+    { name: 'replay', summary: 'move a DLQ\'s messages back to the work queue', help: REPLAY_HELP },
+  ],
+  run,
+};

@@ -7,18 +7,66 @@ import type { HsmConfig } from '../../shared/hsm/index.ts';
 import { buildCertificationRequest, parseDistinguishedName } from '../../shared/pki/index.ts';
 import { useProjectSoftHsm } from '../../infra/softhsm/index.ts';
 import { formatHsmBench, runHsmBench } from '../../scripts/bench-hsm.ts';
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandIo, Subcommand } from './command.ts';
+import { formatUsage } from './help.ts';
 
-const USAGE = `usage: selo hsm <subcommand> [options]
-  init   [--label L]                             create the development token (idempotent; PINs from SELO_HSM_PIN, SELO_HSM_SO_PIN)
-  keygen --label L [--bits 2048|3072|4096]       RSA key pair inside the token (sensitive, not extractable)
-  list   [--json]                                keys and their security attributes
-  csr    --label L --subject "CN=…,O=…,C=BR" [--out file]   PKCS#10 request signed inside the HSM
-  bench  [--json] [--key L] [--sessions N] [--duration-ms MS] [--in-flight 1,2,4,8,16]
-Configuration: SELO_HSM_MODULE, SELO_HSM_TOKEN_LABEL, SELO_HSM_PIN, SELO_HSM_SO_PIN, SELO_HSM_SESSIONS (PINs are read
-from the environment only: a command line can be read by every user of the machine in the process list);
-SoftHSM uses .selo/softhsm/softhsm2.conf unless SOFTHSM2_CONF is set.
-`;
+const HSM_ENVIRONMENT = `SELO_HSM_MODULE, SELO_HSM_TOKEN_LABEL, SELO_HSM_PIN, SELO_HSM_SO_PIN, SELO_HSM_SESSIONS (PINs are
+read from the environment only: a command line can be read by every user of the machine in the process list);
+SoftHSM uses .selo/softhsm/softhsm2.conf unless SOFTHSM2_CONF is set`;
+
+const HSM_SUBCOMMANDS: readonly Subcommand[] = [
+  {
+    name: 'init',
+    summary: 'create the development token (idempotent)',
+    help: { usage: ['selo hsm init [--label L]'], description: 'Creates the development token, or says it already exists. PINs from SELO_HSM_PIN and SELO_HSM_SO_PIN.', options: [{ flag: '--label <L>', description: 'the token label (default SELO_HSM_TOKEN_LABEL)' }], environment: HSM_ENVIRONMENT },
+  },
+  {
+    name: 'keygen',
+    summary: 'an RSA key pair inside the token',
+    help: {
+      usage: ['selo hsm keygen --label L [--bits 2048|3072|4096]'],
+      description: 'Generates an RSA key pair inside the token: sensitive, not extractable.',
+      options: [{ flag: '--label <L>', description: 'the key label (required)' }, { flag: '--bits 2048|3072|4096', description: 'the modulus length (default 2048)' }],
+      environment: HSM_ENVIRONMENT,
+    },
+  },
+  {
+    name: 'list',
+    summary: 'keys and their security attributes',
+    help: { usage: ['selo hsm list [--json]'], description: 'Lists the token\'s keys with their security attributes (sensitive, extractable, …).', options: [{ flag: '--json', description: 'print them as JSON' }], environment: HSM_ENVIRONMENT },
+  },
+  {
+    name: 'csr',
+    summary: 'a PKCS#10 request signed inside the HSM',
+    help: {
+      usage: ['selo hsm csr --label L --subject "CN=…,O=…,C=BR" [--out file]'],
+      description: 'Writes a PKCS#10 certification request for a key in the token, signed inside the HSM.',
+      options: [
+        { flag: '--label <L>', description: 'the key (required)' },
+        { flag: '--subject <DN>', description: 'the subject, RFC 4514 style (required)' },
+        { flag: '--out <file>', description: 'write the PEM there (default stdout)' },
+      ],
+      environment: HSM_ENVIRONMENT,
+    },
+  },
+  {
+    name: 'bench',
+    summary: 'signatures per second through the HSM pool',
+    help: {
+      usage: ['selo hsm bench [--json] [--key L] [--sessions N] [--duration-ms MS] [--in-flight 1,2,4,8,16]'],
+      description: 'Measures RSA signatures per second through the HSM pool at several numbers of signatures in flight.',
+      options: [
+        { flag: '--json', description: 'print the result as JSON' },
+        { flag: '--key <L>', description: 'the key (default selo-bench, generated when missing)' },
+        { flag: '--sessions <N>', description: 'pool sessions (default SELO_HSM_SESSIONS)' },
+        { flag: '--duration-ms <MS>', description: 'time per step' },
+        { flag: '--in-flight <list>', description: 'signatures in flight per step, comma separated' },
+      ],
+      environment: HSM_ENVIRONMENT,
+    },
+  },
+];
+
 
 function config(io: CommandIo): HsmConfig {
   useProjectSoftHsm(process.env);
@@ -131,8 +179,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       return 0;
     }
     default:
-      write(sub === undefined || sub === 'help' ? io.stdout : io.stderr, USAGE);
-      return sub === 'help' ? 0 : 2;
+      io.stderr.write(formatUsage(hsmCommand));
+      return 2;
   }
 }
 
@@ -140,6 +188,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 export const hsmCommand: Command = {
   name: 'hsm',
   summary: 'HSM token and key tooling: init, keygen, list, csr, bench',
+  help: { usage: [], description: 'The HSM token and its keys, through PKCS#11 (SoftHSM2 locally, CloudHSM in AWS).', options: [], environment: HSM_ENVIRONMENT },
+  subcommands: HSM_SUBCOMMANDS,
   async run(args, io) {
     try {
       return await run(args, io);

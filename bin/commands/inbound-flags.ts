@@ -1,4 +1,5 @@
 import type { InboundTrafficOptions } from '../../infra/bcb-simulator/index.ts';
+import type { OptionHelp } from './command.ts';
 
 /** The inbound traffic generator's flags, as `parseArgs` returns them (strings, or absent). */
 export interface InboundFlagValues {
@@ -15,6 +16,14 @@ export const INBOUND_FLAG_OPTIONS = {
   'inbound-count': { type: 'string' },
   'inbound-payers': { type: 'string' },
 } as const;
+
+/** The inbound traffic flags' help, shared by the commands that take them. */
+export const INBOUND_FLAG_HELP: readonly OptionHelp[] = [
+  { flag: '--inbound-rate <N>', description: 'simulated payer PSPs pay the customers of --inbound-to N times a second (at most 1000)' },
+  { flag: '--inbound-to <ISPB>', description: 'whose customers they pay (default selo\'s ISPB); needs --inbound-rate' },
+  { flag: '--inbound-count <N>', description: 'that many payments in all (default until stopped); needs --inbound-rate' },
+  { flag: '--inbound-payers <ISPB,…>', description: 'the payer PSPs (default 99999010,99999011); needs --inbound-rate' },
+];
 
 /**
  * The generator's options from `--inbound-rate N [--inbound-to ISPB] [--inbound-count N]

@@ -1,4 +1,5 @@
-import type { Command } from './command.ts';
+import type { Command, CommandIo } from './command.ts';
+import { runCommandLine } from './help.ts';
 import { upCommand } from './up.ts';
 import { configCommand } from './config.ts';
 import { signCommand } from './sign.ts';
@@ -33,4 +34,10 @@ export const COMMANDS: readonly Command[] = [
   auditCommand,
 ];
 
-export type { Command, CommandIo } from './command.ts';
+/** Runs `selo <argv…>` (help included) and resolves to the exit code. */
+export function runSelo(argv: readonly string[], io: CommandIo): Promise<number> {
+  return runCommandLine(COMMANDS, argv, io);
+}
+
+export type { Command, CommandHelp, CommandIo, OptionHelp, Subcommand } from './command.ts';
+export { formatHelp, formatUsage } from './help.ts';

@@ -3,17 +3,27 @@ import { parseArgs } from 'node:util';
 import { EnvReader } from '../../shared/config/index.ts';
 import { initToken, readHsmConfig } from '../../shared/hsm/index.ts';
 import { initDevPki, useProjectSoftHsm } from '../../infra/softhsm/index.ts';
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
 
-const USAGE = `usage: selo pki init --dir <dir> [--force] [--psp-ispb 99999004] [--bcb-ispb 00038166]
-Writes the development PKI (test CA, PSP signing key inside the HSM token, PSP mTLS, BCB TLS server
-and BCB signing keys and certificates). Creates the development token first when SELO_ENV is local.
-`;
+const INIT_HELP: CommandHelp = {
+  usage: ['selo pki init --dir <dir> [--force] [--psp-ispb 99999004] [--bcb-ispb 00038166]'],
+  description: `Writes the development PKI (test CA, PSP signing key inside the HSM token, PSP mTLS, BCB TLS
+server and BCB signing keys and certificates). Creates the development token first when SELO_ENV is local.`,
+  options: [
+    { flag: '--dir <dir>', description: 'where to write it (required)' },
+    { flag: '--force', description: 'write it again over what is there' },
+    { flag: '--psp-ispb <ISPB>', description: 'selo\'s ISPB in the certificates (default SELO_ISPB, else 99999004)' },
+    { flag: '--bcb-ispb <ISPB>', description: 'the BCB\'s ISPB (default 00038166)' },
+  ],
+  environment: 'SELO_HSM_* (see "selo hsm --help"), SELO_ISPB',
+};
+
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'init') {
-    io.stderr.write(USAGE);
+    io.stderr.write(formatUsage(pkiCommand));
     return 2;
   }
   const { values } = parseArgs({
@@ -22,7 +32,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     strict: true,
   });
   if (values.dir === undefined) {
-    io.stderr.write(USAGE);
+    io.stderr.write(`selo pki: --dir is required\n${formatUsage(pkiCommand, 'init')}`);
     return 2;
   }
   useProjectSoftHsm(process.env);
@@ -44,6 +54,8 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 export const pkiCommand: Command = {
   name: 'pki',
   summary: 'development PKI: pki init --dir <dir>',
+  help: { usage: [], description: 'The development PKI: a test CA and every key and certificate the local stack needs.', options: [] },
+  subcommands: [{ name: 'init', summary: 'write the development PKI', help: INIT_HELP }],
   async run(args, io) {
     try {
       return await run(args, io);

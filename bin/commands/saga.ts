@@ -1,13 +1,36 @@
 import { parseArgs } from 'node:util';
 import type { Saga } from '../../shared/saga/index.ts';
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandIo, Subcommand } from './command.ts';
+import { formatUsage } from './help.ts';
+import { RESOLUTION_SUBCOMMANDS, isResolutionAction, runResolution } from './saga-resolve.ts';
 
-const USAGE = `usage: selo saga show <EndToEndId|RequestId|sagaId> [--json]
-       selo saga list --state <STATE> [--limit 50] [--json]
-show prints one payment's (ours, or one to our customers), DICT operation's or echo's saga: state,
-ids, full history (time, from → to, reason, attempt), registered compensations and recorded facts. list shows the sagas in one state,
-oldest change first (e.g. IN_DOUBT, COMPENSATION_FAILED, OUTCOME_CONFLICT).
-Exit codes: 0 found, 1 not found, 2 bad usage or configuration.`;
+const SAGA_SUBCOMMANDS: readonly Subcommand[] = [
+  {
+    name: 'show',
+    summary: 'one saga: state, ids, history, compensations, facts',
+    help: {
+      usage: ['selo saga show <EndToEndId|RequestId|sagaId> [--json]'],
+      description: `Prints one payment's (ours, or one to our customers), DICT operation's or echo's saga: state, ids,
+full history (time, from → to, reason, attempt), registered compensations and recorded facts.`,
+      options: [{ flag: '--json', description: 'print the saga as JSON' }],
+      exitCodes: '0 found, 1 not found, 2 bad usage or configuration',
+    },
+  },
+  {
+    name: 'list',
+    summary: 'the sagas in one state, oldest change first',
+    help: {
+      usage: ['selo saga list --state <STATE> [--limit 50] [--json]'],
+      description: 'Lists the sagas in one state, oldest change first (e.g. IN_DOUBT, COMPENSATION_FAILED, OUTCOME_CONFLICT).',
+      options: [
+        { flag: '--state <STATE>', description: 'the saga state (required)' },
+        { flag: '--limit <n>', description: 'at most this many, 1 to 10000 (default 50)' },
+        { flag: '--json', description: 'print them as one JSON array' },
+      ],
+      exitCodes: '0 listed (none is fine), 2 bad usage or configuration',
+    },
+  },
+];
 
 /** The saga ids an operator's id may name: a saga id as is, else a payment (ours, or to our customers), DICT operation or echo. */
 export function sagaIdCandidates(id: string): string[] {
@@ -38,11 +61,12 @@ export function formatSaga(saga: Saga): string {
 }
 
 function fail(io: CommandIo, message: string): number {
-  io.stderr.write(`selo saga: ${message}\n${USAGE}\n`);
+  io.stderr.write(`selo saga: ${message}\n${formatUsage(sagaCommand)}`);
   return 2;
 }
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
+  if (isResolutionAction(args[0])) return runResolution(args, io);
   let parsed;
   try {
     parsed = parseArgs({ args: [...args], options: { state: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
@@ -117,5 +141,12 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   }
 }
 
-/** `selo saga show|list`: operations' view of the saga table. */
-export const sagaCommand: Command = { name: 'saga', summary: 'show a saga\'s state and history, or list sagas in one state (saga show <id> | list --state S)', run };
+/** `selo saga show|list|resolve|approve|retry-compensation`: operations' view of the saga table, and what closes what selo raised. */
+export const sagaCommand: Command = {
+  name: 'saga',
+  summary: 'show, list and resolve sagas (saga show <id> | list --state S | resolve | approve | retry-compensation)',
+  help: { usage: [], description: 'Operations\' view of the saga table: one item per payment, DICT operation or echo.', options: [] },
+  // A subcommand runs only once it is declared here, with its help (bin/commands/help.ts).
+  subcommands: [...SAGA_SUBCOMMANDS, ...RESOLUTION_SUBCOMMANDS],
+  run,
+};

@@ -8,14 +8,24 @@ import { XmlParseError } from '../../shared/xml/index.ts';
 import { XmlSigningError, hsmSigningKey, pemSigningKey, signDict, signSpi } from '../../shared/xmldsig/index.ts';
 import type { HsmKeyRef, SigningKey } from '../../shared/xmldsig/index.ts';
 import { useProjectSoftHsm } from '../../infra/softhsm/index.ts';
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
 
-const USAGE = `usage: selo sign --profile spi|dict --key <PEM file | pkcs11:URI> --cert <PEM file> [--key-info-id <id>] [--max-bytes <n>] < in.xml > signed.xml
-Signs the XML on stdin per the BCB SPI or DICT profile and writes the signed XML to stdout.
---max-bytes: stdin larger than this is refused without being read whole (default and maximum 4194304).
-A pkcs11: URI (RFC 7512) names a key in the HSM: pkcs11:token=<label>;object=<key label>[;id=<%xx…>][;type=private];
-the PIN comes from SELO_HSM_PIN (never from the command line), the library from SELO_HSM_MODULE.
-Exit codes: 0 signed, 1 signing refused (e.g. already signed, not a SPI envelope), 2 unusable input or usage.`;
+const SIGN_HELP: CommandHelp = {
+  usage: ['selo sign --profile spi|dict --key <PEM file | pkcs11:URI> --cert <PEM file> [--key-info-id <id>] [--max-bytes <n>] < in.xml > signed.xml'],
+  description: `Signs the XML on stdin per the BCB SPI or DICT profile and writes the signed XML to stdout.
+A pkcs11: URI (RFC 7512) names a key in the HSM: pkcs11:token=<label>;object=<key label>[;id=<%xx…>][;type=private].`,
+  options: [
+    { flag: '--profile spi|dict', description: 'the SPI layout (signature in AppHdr/Sgntr) or the DICT one (enveloped, first child)' },
+    { flag: '--key <PEM file | pkcs11:URI>', description: 'the private key: a PEM file, or a key in the HSM' },
+    { flag: '--cert <PEM file>', description: 'the key\'s certificate (its issuer and serial go in KeyInfo)' },
+    { flag: '--key-info-id <id>', description: 'the KeyInfo Id (default: a fresh one)' },
+    { flag: '--max-bytes <n>', description: 'stdin larger than this is refused without being read whole (default and maximum 4194304)' },
+  ],
+  environment: 'SELO_HSM_PIN (never on the command line) and SELO_HSM_MODULE for a pkcs11: key',
+  exitCodes: '0 signed, 1 signing refused (e.g. already signed, not a SPI envelope), 2 unusable input or usage',
+};
+
 
 /** A failure that makes the command exit 2 (usage, unreadable file, malformed XML). */
 export class UnusableInputError extends Error {
@@ -215,20 +225,16 @@ async function loadKey(keyArg: string, certPath: string, io: CommandIo): Promise
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   try {
-    let values: { profile?: string; key?: string; cert?: string; 'key-info-id'?: string; 'max-bytes'?: string; help?: boolean };
+    let values: { profile?: string; key?: string; cert?: string; 'key-info-id'?: string; 'max-bytes'?: string };
     try {
       values = parseArgs({
         args: [...args],
-        options: { profile: { type: 'string' }, key: { type: 'string' }, cert: { type: 'string' }, 'key-info-id': { type: 'string' }, 'max-bytes': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+        options: { profile: { type: 'string' }, key: { type: 'string' }, cert: { type: 'string' }, 'key-info-id': { type: 'string' }, 'max-bytes': { type: 'string' } },
         strict: true,
         allowPositionals: false,
       }).values;
     } catch (error) {
       throw new UnusableInputError((error as Error).message);
-    }
-    if (values.help === true) {
-      io.stdout.write(`${USAGE}\n`);
-      return 0;
     }
     const profile = parseProfile(values.profile);
     if (values.key === undefined || values.cert === undefined) throw new UnusableInputError('--key and --cert are required');
@@ -244,7 +250,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof UnusableInputError || error instanceof XmlParseError || error instanceof RangeError) {
-      io.stderr.write(`selo sign: ${error.message}\n${error instanceof UnusableInputError && !(error instanceof InputTooLargeError) ? `${USAGE}\n` : ''}`);
+      io.stderr.write(`selo sign: ${error.message}\n${error instanceof UnusableInputError && !(error instanceof InputTooLargeError) ? formatUsage(signCommand) : ''}`);
       return 2;
     }
     if (error instanceof XmlSigningError) {
@@ -261,4 +267,4 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 }
 
 /** `selo sign`: signs XML on stdin per the SPI or DICT profile. */
-export const signCommand: Command = { name: 'sign', summary: 'sign XML on stdin per the BCB SPI or DICT profile', run };
+export const signCommand: Command = { name: 'sign', summary: 'sign XML on stdin per the BCB SPI or DICT profile', help: SIGN_HELP, run };

@@ -1,35 +1,51 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ReceiverBehaviour } from '../../infra/bcb-simulator/index.ts';
-import type { Command, CommandIo } from './command.ts';
-import { INBOUND_FLAG_OPTIONS, inboundTrafficFlags } from './inbound-flags.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
+import { INBOUND_FLAG_HELP, INBOUND_FLAG_OPTIONS, inboundTrafficFlags } from './inbound-flags.ts';
 import { portOption } from './options.ts';
 import { untilSignal } from './signals.ts';
 
-const USAGE = `usage: selo simulator [--pki <dir>] [--port 0] [--admin-port 0] [--host 127.0.0.1]
-                      [--settlement-limit-ms 40000] [--long-poll-ms 5000] [--receiver accept|reject:CODE|never|live]
-                      [--psp-receiver live|accept|reject:CODE|never]
-                      [--inbound-rate N [--inbound-to ISPB] [--inbound-count N] [--inbound-payers 99999010,99999011]]
-                      [--faults '{"errorRate":0.1,"latencyMs":50}'] [--no-schema-validation]
-                      [--dict-claim-resolution-period-ms 604800000] [--dict-claim-completion-period-ms 2592000000]
-                      [--inspection-threads <cores - 1, 2 to 4>]
-Runs the BCB simulator (ICOM and DICT over mTLS, admin over plain HTTP on loopback) with the
-development PKI written by "selo pki init" (default .selo/pki; --pki-dir is an alias). Once ready it
-prints "selo: ready {json}" with its origin (url: what SELO_BCB_URL takes), the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.
+const SIMULATOR_HELP: CommandHelp = {
+  usage: [
+    'selo simulator [--pki <dir>] [--port 0] [--admin-port 0] [--host 127.0.0.1] [--settlement-limit-ms 40000] [--long-poll-ms 5000]',
+    '               [--receiver accept|reject:CODE|never|live] [--psp-receiver live|accept|reject:CODE|never]',
+    '               [--inbound-rate N [--inbound-to ISPB] [--inbound-count N] [--inbound-payers 99999010,99999011]]',
+    '               [--faults \'{"errorRate":0.1,"latencyMs":50}\'] [--no-schema-validation] [--inspection-threads N]',
+    '               [--dict-claim-resolution-period-ms 604800000] [--dict-claim-completion-period-ms 2592000000]',
+  ],
+  description: `Runs the BCB simulator (ICOM and DICT over mTLS, admin over plain HTTP on loopback) with the
+development PKI written by "selo pki init". Once ready it prints "selo: ready {json}" with its origin
+(url: what SELO_BCB_URL takes), the icom, dict and admin URLs; Ctrl-C (SIGINT) or SIGTERM stops it.
 
 Receivers: --receiver is how participants without their own behaviour answer a pacs.008 sent to
-them (default accept). The PSP of the PKI (selo's ISPB) answers as --psp-receiver says, default
-live: selo itself must answer with its pacs.002 ACSP or RJCT, or the payment ends in AB03.
+them. The PSP of the PKI (selo's ISPB) answers as --psp-receiver says: live means selo itself must
+answer with its pacs.002 ACSP or RJCT, or the payment ends in AB03.
 
-Inbound traffic: --inbound-rate N has simulated payer PSPs (--inbound-payers, default
-99999010,99999011) pay the customers of --inbound-to (default selo's ISPB) N times a second
-(at most 1000), --inbound-count times in all (default until stopped). Each is a pacs.008 that
-the SPI forwards to the receiver's stream; its ACSP settles it (ACCC to it, ACSC to the payer),
-its RJCT or no answer in time (AB03) rejects it (RJCT to both). The SPI's messages to simulated
-payers are recorded in the ledger, not queued. The admin endpoint controls it while running:
-POST /inbound-traffic {"toIspb":"…","ratePerSecond":N,"count":N} starts or replaces a run,
-GET /inbound-traffic reports it (sent, settled, rejected, pending), DELETE /inbound-traffic stops it.
-`;
+Inbound traffic: each payment is a pacs.008 that the SPI forwards to the receiver's stream; its ACSP
+settles it (ACCC to it, ACSC to the payer), its RJCT or no answer in time (AB03) rejects it. The
+admin endpoint controls it while running: POST /inbound-traffic {"toIspb":"…","ratePerSecond":N,"count":N}
+starts or replaces a run, GET /inbound-traffic reports it, DELETE /inbound-traffic stops it.`,
+  options: [
+    { flag: '--pki <dir>', description: 'the development PKI (default .selo/pki); --pki-dir is an alias' },
+    { flag: '--pki-dir <dir>', description: 'the same as --pki' },
+    { flag: '--port <port>', description: 'the mTLS port for ICOM and DICT (default 0: any free port)' },
+    { flag: '--admin-port <port>', description: 'the plain-HTTP admin port on loopback (default 0: any free port)' },
+    { flag: '--host <address>', description: 'the loopback address to bind (default 127.0.0.1)' },
+    { flag: '--settlement-limit-ms <ms>', description: 'a payment without an answer this long after AccptncDtTm is rejected AB03 (default 40000)' },
+    { flag: '--long-poll-ms <ms>', description: 'how long a stream request waits before answering 204 (default 5000)' },
+    { flag: '--receiver <mode>', description: 'accept, reject:CODE, never or live: how other participants answer (default accept)' },
+    { flag: '--psp-receiver <mode>', description: 'the same for selo\'s ISPB (default live)' },
+    ...INBOUND_FLAG_HELP,
+    { flag: '--faults <json>', description: 'faults active from the start, e.g. \'{"errorRate":0.1,"latencyMs":50}\'' },
+    { flag: '--no-schema-validation', description: 'do not validate SPI messages against the catalogue XSDs' },
+    { flag: '--dict-claim-resolution-period-ms <ms>', description: 'the DICT claim resolution period (default 604800000, 7 days)' },
+    { flag: '--dict-claim-completion-period-ms <ms>', description: 'the DICT claim completion period (default 2592000000, 30 days)' },
+    { flag: '--inspection-threads <N>', description: 'signature inspection threads (default one less than the cores, 2 to 4)' },
+  ],
+};
+
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   let values;
@@ -52,17 +68,12 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         'dict-claim-resolution-period-ms': { type: 'string' },
         'dict-claim-completion-period-ms': { type: 'string' },
         'inspection-threads': { type: 'string' },
-        help: { type: 'boolean', default: false },
       },
       strict: true,
     }));
   } catch (error) {
-    io.stderr.write(`selo simulator: ${(error as Error).message}\n${USAGE}`);
+    io.stderr.write(`selo simulator: ${(error as Error).message}\n${formatUsage(simulatorCommand)}`);
     return 2;
-  }
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return 0;
   }
   // Loaded here so that other commands do not pay for the simulator.
   const { REPO_ROOT } = await import('../../infra/softhsm/index.ts');
@@ -133,6 +144,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 export const simulatorCommand: Command = {
   name: 'simulator',
   summary: 'run the BCB simulator (ICOM + DICT over mTLS, admin endpoint); Ctrl-C stops it',
+  help: SIMULATOR_HELP,
   async run(args, io) {
     try {
       return await run(args, io);

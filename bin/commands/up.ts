@@ -2,24 +2,40 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LocalStack } from '../../infra/local/index.ts';
 import type { LocalHsm } from '../../infra/local/local-hsm.ts';
-import type { Command, CommandIo } from './command.ts';
-import { INBOUND_FLAG_OPTIONS, inboundTrafficFlags } from './inbound-flags.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
+import { INBOUND_FLAG_HELP, INBOUND_FLAG_OPTIONS, inboundTrafficFlags } from './inbound-flags.ts';
 import { portOption } from './options.ts';
 import { untilSignal } from './signals.ts';
 
-const USAGE = `usage: selo up [--host 127.0.0.1] [--sqs-port 4566] [--kinesis-port 4567] [--dynamodb-port 4568] [--events-port 4569]
-               [--bcb-port 4570] [--bcb-admin-port <port>] [--region sa-east-1] [--env local] [--pki-dir .selo/pki] [--no-workers]
-               [--inbound-rate N [--inbound-count N] [--inbound-to ISPB] [--inbound-payers 99999010,99999011]]
-Prepares the project-local SoftHSM token and development PKI (once), starts the local stand-ins
+const UP_HELP: CommandHelp = {
+  usage: [
+    'selo up [--host 127.0.0.1] [--sqs-port 4566] [--kinesis-port 4567] [--dynamodb-port 4568] [--events-port 4569]',
+    '        [--bcb-port 4570] [--bcb-admin-port <port>] [--region sa-east-1] [--env local] [--pki-dir .selo/pki] [--no-workers]',
+    '        [--inbound-rate N [--inbound-count N] [--inbound-to ISPB] [--inbound-payers 99999010,99999011]]',
+  ],
+  description: `Prepares the project-local SoftHSM token and development PKI (once), starts the local stand-ins
 for AWS (SQS+S3, Kinesis, DynamoDB, EventBridge), creates selo's topology on them, starts the BCB
-simulator and every worker (sign, transmit, receive, verify, compensate, sharing one HSM pool;
---no-workers for the stand-ins and the simulator only: then run "selo worker all" (or one worker
-per process) with the printed exports), prints one line "selo: ready {json}" and stays up until
-Ctrl-C (SIGINT) or SIGTERM.
+simulator and every worker (sign, transmit, receive, verify, compensate, sharing one HSM pool),
+prints one line "selo: ready {json}" and stays up until Ctrl-C (SIGINT) or SIGTERM.
 The simulator forwards pacs.008 addressed to selo's ISPB to selo's stream and waits for selo's own
-pacs.002 (receiver mode live): nothing answers on selo's behalf. --bcb-admin-port opens its plain-HTTP
-admin endpoint (0: any free port; default none). --inbound-rate N has simulated payer PSPs pay selo's
-customers N times a second (--inbound-count in all, default until stopped; see "selo simulator --help").`;
+pacs.002 (receiver mode live): nothing answers on selo's behalf.`,
+  options: [
+    { flag: '--host <address>', description: 'the loopback address everything binds (default 127.0.0.1)' },
+    { flag: '--sqs-port <port>', description: 'SQS and S3, fauxqs (default 4566)' },
+    { flag: '--kinesis-port <port>', description: 'Kinesis, kinesalite (default 4567)' },
+    { flag: '--dynamodb-port <port>', description: 'DynamoDB, dynalite (default 4568)' },
+    { flag: '--events-port <port>', description: 'EventBridge, selo\'s emulator (default 4569)' },
+    { flag: '--bcb-port <port>', description: 'the BCB simulator\'s mTLS port (default 4570)' },
+    { flag: '--bcb-admin-port <port>', description: 'open the simulator\'s plain-HTTP admin endpoint there (0: any free port; default none)' },
+    { flag: '--region <region>', description: 'the AWS region the clients name (default sa-east-1)' },
+    { flag: '--env <name>', description: 'the environment, which prefixes every resource name (default local)' },
+    { flag: '--pki-dir <dir>', description: 'the development PKI (default .selo/pki)' },
+    { flag: '--no-workers', description: 'the stand-ins and the simulator only: then run "selo worker all" with the printed exports' },
+    ...INBOUND_FLAG_HELP,
+  ],
+};
+
 
 /** What a worker started by hand needs from the pipeline's environment (no secrets: the local token's PIN is the development default). */
 const WORKER_VARIABLES = ['SELO_SIGNING_CERT', 'SELO_BCB_URL', 'SELO_BCB_CA', 'SELO_BCB_SIGNING_CERT', 'SELO_TLS_CERT', 'SELO_TLS_KEY'] as const;
@@ -71,17 +87,12 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         ...INBOUND_FLAG_OPTIONS,
         workers: { type: 'boolean', default: true },
         'no-workers': { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
       },
       strict: true,
     }));
   } catch (error) {
-    io.stderr.write(`selo up: ${(error as Error).message}\n${USAGE}\n`);
+    io.stderr.write(`selo up: ${(error as Error).message}\n${formatUsage(upCommand)}`);
     return 2;
-  }
-  if (values.help) {
-    io.stdout.write(`${USAGE}\n`);
-    return 0;
   }
   let ports;
   let bcbAdminPort: number | undefined;
@@ -145,4 +156,4 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 }
 
 /** `selo up`: the local stack for people and scripts. */
-export const upCommand: Command = { name: 'up', summary: 'start the local AWS stand-ins with selo\'s topology; Ctrl-C stops them', run };
+export const upCommand: Command = { name: 'up', summary: 'start the local AWS stand-ins with selo\'s topology; Ctrl-C stops them', help: UP_HELP, run };

@@ -2,14 +2,22 @@ import { parseArgs } from 'node:util';
 import { XmlParseError } from '../../shared/xml/index.ts';
 import { TrustStore, XmlSignatureError, formatRfc2253, verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustedCertificate } from '../../shared/xmldsig/index.ts';
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
 import { InputTooLargeError, UnusableInputError, parseMaxBytes, parseProfile, readInputFile, readStream } from './sign.ts';
 
-const USAGE = `usage: selo verify --profile spi|dict --trust <PEM file> [--trust <ISPB>=<PEM file> …] [--max-bytes <n>] < signed.xml
-Verifies the signature of the XML on stdin against the trusted certificates (a certificate given as
-ISPB=file may only sign SPI messages from that ISPB).
---max-bytes: stdin larger than this is refused without being read whole (default and maximum 4194304).
-Exit codes: 0 valid, 1 invalid (the reason on stderr), 2 unusable input (malformed XML, unreadable file) or usage.`;
+const VERIFY_HELP: CommandHelp = {
+  usage: ['selo verify --profile spi|dict --trust <PEM file> [--trust <ISPB>=<PEM file> …] [--max-bytes <n>] < signed.xml'],
+  description: `Verifies the signature of the XML on stdin against the trusted certificates, found by the
+KeyInfo's issuer and serial (embedded certificates are never trusted).`,
+  options: [
+    { flag: '--profile spi|dict', description: 'the SPI layout or the DICT one' },
+    { flag: '--trust [<ISPB>=]<PEM file>', description: 'a trusted certificate, repeatable; given as ISPB=file it may only sign SPI messages from that ISPB' },
+    { flag: '--max-bytes <n>', description: 'stdin larger than this is refused without being read whole (default and maximum 4194304)' },
+  ],
+  exitCodes: '0 valid, 1 invalid (the reason on stderr), 2 unusable input (malformed XML, unreadable file) or usage',
+};
+
 
 function buildTrustStore(entries: readonly string[]): TrustStore {
   const store = new TrustStore();
@@ -32,20 +40,16 @@ function describeSigner(signer: TrustedCertificate): string {
 
 async function run(args: readonly string[], io: CommandIo): Promise<number> {
   try {
-    let values: { profile?: string; trust?: string[]; 'max-bytes'?: string; help?: boolean };
+    let values: { profile?: string; trust?: string[]; 'max-bytes'?: string };
     try {
       values = parseArgs({
         args: [...args],
-        options: { profile: { type: 'string' }, trust: { type: 'string', multiple: true }, 'max-bytes': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+        options: { profile: { type: 'string' }, trust: { type: 'string', multiple: true }, 'max-bytes': { type: 'string' } },
         strict: true,
         allowPositionals: false,
       }).values;
     } catch (error) {
       throw new UnusableInputError((error as Error).message);
-    }
-    if (values.help === true) {
-      io.stdout.write(`${USAGE}\n`);
-      return 0;
     }
     const profile = parseProfile(values.profile);
     if (values.trust === undefined || values.trust.length === 0) throw new UnusableInputError('at least one --trust is required');
@@ -67,7 +71,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     }
     if (error instanceof UnusableInputError || error instanceof XmlParseError) {
       const code = error instanceof XmlParseError ? `${error.code}: ` : '';
-      io.stderr.write(`selo verify: unusable input: ${code}${error.message}\n${error instanceof UnusableInputError && !(error instanceof InputTooLargeError) ? `${USAGE}\n` : ''}`);
+      io.stderr.write(`selo verify: unusable input: ${code}${error.message}\n${error instanceof UnusableInputError && !(error instanceof InputTooLargeError) ? formatUsage(verifyCommand) : ''}`);
       return 2;
     }
     throw error;
@@ -75,4 +79,4 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 }
 
 /** `selo verify`: verifies XML on stdin per the SPI or DICT profile. */
-export const verifyCommand: Command = { name: 'verify', summary: 'verify a signed SPI or DICT message on stdin (exit 0 valid, 1 invalid, 2 unusable)', run };
+export const verifyCommand: Command = { name: 'verify', summary: 'verify a signed SPI or DICT message on stdin (exit 0 valid, 1 invalid, 2 unusable)', help: VERIFY_HELP, run };

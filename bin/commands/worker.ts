@@ -1,9 +1,15 @@
-import type { Command, CommandIo } from './command.ts';
+import type { Command, CommandHelp, CommandIo } from './command.ts';
+import { formatUsage } from './help.ts';
 
-const USAGE = `usage: selo worker <name>[,<name>…] | all
-Runs workers until SIGTERM or SIGINT (what an ECS Fargate task runs): sign, transmit, receive,
-verify, compensate, or several in one process sharing one HSM pool ("all" for every one).
-Configuration comes from the environment (see README); \`selo up\` prints the local values.`;
+const WORKER_HELP: CommandHelp = {
+  usage: ['selo worker <name>[,<name>…] | all'],
+  description: `Runs workers until SIGTERM or SIGINT (what an ECS Fargate task runs): sign, transmit, receive,
+verify, compensate, or several in one process sharing one HSM pool ("all" for every one). Prints
+"selo: workers ready {json}" with their health ports once they run.`,
+  options: [],
+  environment: 'selo\'s configuration (see README); "selo up" prints the local values',
+};
+
 
 /** How long a worker that has shut down may take to end by itself before it is ended. */
 const LINGER_MS = 2_000;
@@ -13,7 +19,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   const [text, ...rest] = args;
   const names = text === undefined ? undefined : parseWorkerNames(text);
   if (names === undefined || rest.length > 0) {
-    io.stderr.write(`${USAGE}\n`);
+    io.stderr.write(formatUsage(workerCommand));
     return 2;
   }
   const [{ ConfigError, loadConfig }, { handleShutdownSignals }, { createLogger }] = await Promise.all([
@@ -62,4 +68,4 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
 }
 
 /** `selo worker <names>`: workers as a long-lived process. */
-export const workerCommand: Command = { name: 'worker', summary: 'run workers (sign, transmit, receive, verify, compensate, or all) until SIGTERM', run };
+export const workerCommand: Command = { name: 'worker', summary: 'run workers (sign, transmit, receive, verify, compensate, or all) until SIGTERM', help: WORKER_HELP, run };
