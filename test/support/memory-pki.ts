@@ -28,8 +28,8 @@ export async function memoryCa(cn: string, parent?: MemoryIdentity): Promise<Mem
   return { name, ...key, certificate: built.certificate, certPem: built.pem, keyPem: key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }
 
-/** A leaf issued by `ca`: a TLS server certificate for localhost/127.0.0.1, or a signing certificate. */
-export async function memoryLeaf(ca: MemoryIdentity, cn: string, usage: 'server' | 'signing' = 'signing', extra: { crlDistributionPoints?: string[]; serialNumber?: string } = {}): Promise<MemoryIdentity> {
+/** A leaf issued by `ca`: a TLS server certificate for localhost/127.0.0.1, a TLS client certificate, or a signing certificate. */
+export async function memoryLeaf(ca: MemoryIdentity, cn: string, usage: 'server' | 'client' | 'signing' = 'signing', extra: { crlDistributionPoints?: string[]; serialNumber?: string } = {}): Promise<MemoryIdentity> {
   const name: DistinguishedName = [
     { type: 'C', value: 'BR' }, { type: 'O', value: 'Banco Central do Brasil (test)' },
     ...(extra.serialNumber === undefined ? [] : [{ type: 'serialNumber', value: extra.serialNumber }]), { type: 'CN', value: cn },
@@ -39,7 +39,9 @@ export async function memoryLeaf(ca: MemoryIdentity, cn: string, usage: 'server'
     subject: name, issuer: ca.name, subjectPublicKey: key.publicKey, issuerPublicKey: ca.publicKey, signer: softwareSigner(ca.privateKey),
     ...(usage === 'server'
       ? { keyUsage: ['digitalSignature', 'keyEncipherment'] as const, extendedKeyUsage: ['serverAuth' as const], subjectAltNames: { dns: ['localhost'], ip: ['127.0.0.1'] } }
-      : { keyUsage: ['digitalSignature', 'nonRepudiation'] as const }),
+      : usage === 'client'
+        ? { keyUsage: ['digitalSignature', 'keyEncipherment'] as const, extendedKeyUsage: ['clientAuth' as const] }
+        : { keyUsage: ['digitalSignature', 'nonRepudiation'] as const }),
     ...(extra.crlDistributionPoints === undefined ? {} : { crlDistributionPoints: extra.crlDistributionPoints }),
   });
   return { name, ...key, certificate: built.certificate, certPem: built.pem, keyPem: key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
