@@ -148,7 +148,8 @@ export const TOPOLOGY: TopologyDeclaration = {
       targets: [{ queue: 'operations' }],
     },
   ],
-  audit: { shardCount: 2, retentionHours: 24 },
+  // 7 days: a delivery stopped over a long weekend is still replayable from the stream (issue 19).
+  audit: { shardCount: 2, retentionHours: 168 },
   sagaTable: { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt', stateIndex: { name: 'by-state', partitionKey: 'state', sortKey: 'updatedAt' } },
 };
 
@@ -204,3 +205,44 @@ export function resolveTopology(environment: string, declaration: TopologyDeclar
     sagaTable: { ...declaration.sagaTable, name: `${prefix}-saga` },
   };
 }
+
+/** The certificates and PINs a worker reads at start (Secrets Manager in AWS, files or variables locally). */
+export type WorkerSecret = 'hsm-pin' | 'signing-cert' | 'tls-client-cert' | 'bcb-ca' | 'bcb-signing-certs';
+
+/**
+ * What one worker touches, and nothing more: the CDK app derives each task role from it (least
+ * privilege) and the local stack has the same resources, so a worker that needs more than this
+ * fails in AWS and in review, not silently.
+ */
+export interface WorkerDeclaration {
+  /** `selo worker <name>`. */
+  name: 'sign' | 'transmit' | 'receive' | 'verify' | 'compensate';
+  /** Key of the queue it consumes (and whose DLQ it dead-letters to); none for receive (the ICOM stream). */
+  consumes?: string;
+  /** Keys of the queues it sends to directly, besides its own DLQ. */
+  sendsTo: readonly string[];
+  /** Publishes events on the bus (PutEvents). */
+  publishes: boolean;
+  /** What it does with the payload bucket (claim checks, quarantine, DICT answers). */
+  payloads: 'none' | 'read' | 'write' | 'read-write';
+  /** Queries the saga table's state index (the in-doubt sweeper). */
+  queriesByState: boolean;
+  /** Opens sessions in the HSM (signing, or the mTLS client key through the pkcs11 engine). */
+  hsm: boolean;
+  /** Talks to the BCB (ICOM, DICT) over mutual TLS. */
+  bcb: boolean;
+  /** What it reads at start. */
+  secrets: readonly WorkerSecret[];
+}
+
+/** The five workers and what each touches (README "Workers"). */
+export const WORKERS: readonly WorkerDeclaration[] = [
+  { name: 'sign', consumes: 'sign', sendsTo: [], publishes: true, payloads: 'write', queriesByState: false, hsm: true, bcb: false, secrets: ['hsm-pin', 'signing-cert'] },
+  // Reads claim-checked signed messages; writes DICT answers for the verify worker.
+  { name: 'transmit', consumes: 'transmit', sendsTo: [], publishes: true, payloads: 'read-write', queriesByState: false, hsm: true, bcb: true, secrets: ['hsm-pin', 'tls-client-cert', 'bcb-ca'] },
+  // Puts what the ICOM stream delivers on the verify queue itself (payloads above 128 KiB in S3).
+  { name: 'receive', sendsTo: ['verify'], publishes: false, payloads: 'write', queriesByState: false, hsm: true, bcb: true, secrets: ['hsm-pin', 'tls-client-cert', 'bcb-ca'] },
+  // Reads claim checks; writes quarantined and unsupported messages.
+  { name: 'verify', consumes: 'verify', sendsTo: [], publishes: true, payloads: 'read-write', queriesByState: false, hsm: false, bcb: false, secrets: ['bcb-signing-certs'] },
+  { name: 'compensate', consumes: 'compensate', sendsTo: [], publishes: true, payloads: 'none', queriesByState: true, hsm: false, bcb: false, secrets: [] },
+];
