@@ -13,6 +13,7 @@ import { dlqCommand } from './dlq.ts';
 import { sagaCommand } from './saga.ts';
 import { demoCommand } from './demo.ts';
 import { auditCommand } from './audit.ts';
+import { opsCommand } from './ops.ts';
 
 /**
  * Every `selo` command. Each lives in its own file in this folder; add one line here to
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   dlqCommand,
   sagaCommand,
   auditCommand,
+  opsCommand,
 ];
 
 /** Runs `selo <argv…>` (help included) and resolves to the exit code. */
