@@ -1,4 +1,4 @@
-import { childElementsNamed, parseXml } from '../xml/index.ts';
+import { childElementsNamed, findPath, parseXml, textContent } from '../xml/index.ts';
 import type { XmlDocument, XmlElement } from '../xml/index.ts';
 import { MessageFormatError, appHdrSpec, documentBody, optionalText, parseAppHdr, requiredText } from './app-hdr.ts';
 import type { AppHdr } from './app-hdr.ts';
@@ -6,6 +6,7 @@ import { END_TO_END_ID, MESSAGE_ID } from './identifiers.ts';
 import { SPI_MESSAGES, messageOfNamespace } from './namespaces.ts';
 import { envelopeParts } from './pacs-008.ts';
 import { el, writeXml } from './xml-writer.ts';
+import type { XmlElementSpec } from './xml-writer.ts';
 
 /** The status of one transaction (`TxInfAndSts`). */
 export interface TransactionStatus {
@@ -14,7 +15,10 @@ export interface TransactionStatus {
   readonly originalEndToEndId: string;
   /** `ACCC` settled, `ACSP` accepted by the PSP, `ACSC`, `RJCT` rejected. */
   readonly status: 'ACCC' | 'ACSC' | 'ACSP' | 'RJCT';
-  /** `StsRsnInf/Rsn/Cd` (e.g. `AB03`) and `AddtlInf`, for RJCT. */
+  /**
+   * `StsRsnInf/Rsn/Cd` (e.g. `AB03`) and `AddtlInf`, for RJCT. Any length: a text longer than
+   * {@link ADDITIONAL_INFORMATION_MAX_CHARS} is written as several `AddtlInf` and read back whole.
+   */
   readonly reason?: { readonly code: string; readonly additionalInformation?: string };
   /** `FctvIntrBkSttlmDt/DtTm`, UTC with milliseconds. */
   readonly settlementDateTime?: string;
@@ -28,6 +32,23 @@ export interface Pacs002 {
   readonly msgId: string;
   readonly creDtTm: string;
   readonly statuses: readonly TransactionStatus[];
+}
+
+/** `AddtlInf` is a `Max105Text` (1 to 105 characters) that may repeat (`StatusReasonInformation12` in `pacs.002.spi.1.17.xsd`). */
+export const ADDITIONAL_INFORMATION_MAX_CHARS = 105;
+
+/**
+ * `text` as consecutive `AddtlInf` elements of at most {@link ADDITIONAL_INFORMATION_MAX_CHARS}
+ * characters (code points, as the XSD counts them), in order; none for an empty text, which
+ * `Max105Text` (minLength 1) does not allow.
+ */
+function additionalInformation(text: string): XmlElementSpec[] {
+  const characters = Array.from(text);
+  const parts: XmlElementSpec[] = [];
+  for (let start = 0; start < characters.length; start += ADDITIONAL_INFORMATION_MAX_CHARS) {
+    parts.push(el('AddtlInf', characters.slice(start, start + ADDITIONAL_INFORMATION_MAX_CHARS).join('')));
+  }
+  return parts;
 }
 
 /**
@@ -54,7 +75,7 @@ export function buildPacs002(message: Pacs002): string {
                 el('TxSts', s.status),
                 s.reason === undefined
                   ? undefined
-                  : el('StsRsnInf', [el('Rsn', [el('Cd', s.reason.code)]), s.reason.additionalInformation === undefined ? undefined : el('AddtlInf', s.reason.additionalInformation)]),
+                  : el('StsRsnInf', [el('Rsn', [el('Cd', s.reason.code)]), ...additionalInformation(s.reason.additionalInformation ?? '')]),
                 s.settlementDateTime === undefined ? undefined : el('FctvIntrBkSttlmDt', [el('DtTm', s.settlementDateTime)]),
                 s.interbankSettlementDate === undefined ? undefined : el('OrgnlTxRef', [el('IntrBkSttlmDt', s.interbankSettlementDate)]),
               ]);
@@ -81,7 +102,9 @@ export function parsePacs002(input: { appHdr: XmlElement; document: XmlElement }
     creDtTm: requiredText(body, ['GrpHdr', 'CreDtTm']),
     statuses: childElementsNamed(body, 'TxInfAndSts').map((tx): TransactionStatus => {
       const code = optionalText(tx, ['StsRsnInf', 'Rsn', 'Cd']);
-      const info = optionalText(tx, ['StsRsnInf', 'AddtlInf']);
+      // Every AddtlInf, in order: a longer text is written as several (see additionalInformation).
+      const reasonInformation = findPath(tx, ['StsRsnInf']);
+      const info = reasonInformation === undefined ? undefined : childElementsNamed(reasonInformation, 'AddtlInf').map(textContent).join('').trim() || undefined;
       const settled = optionalText(tx, ['FctvIntrBkSttlmDt', 'DtTm']);
       const date = optionalText(tx, ['OrgnlTxRef', 'IntrBkSttlmDt']);
       return {
