@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { X509Certificate } from 'node:crypto';
+import { RECEIVER_REJECTION_CODES } from '../../shared/events/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { SigningKey } from '../../shared/xmldsig/index.ts';
 import type { FaultSettings } from './faults.ts';
@@ -156,7 +157,11 @@ export function validateReceiver(field: string, behaviour: ReceiverBehaviour): R
   if ((behaviour.mode === 'accept' || behaviour.mode === 'reject') && behaviour.delayMs !== undefined && !(Number.isFinite(behaviour.delayMs) && behaviour.delayMs >= 0)) {
     throw new RangeError(`${field}.delayMs must be a non-negative number, got ${JSON.stringify(behaviour.delayMs)}`);
   }
-  if (behaviour.mode === 'reject' && !/^[A-Z0-9]{4}$/.test(behaviour.reasonCode)) throw new RangeError(`${field}.reasonCode must be a 4-character code, got ${JSON.stringify(behaviour.reasonCode)}`);
+  // The simulated receiver's RJCT goes into a pacs.002 the simulator signs: a code outside the
+  // pacs.002 1.17 list (ExternalStatusReason1Code) would make it emit a message the XSD refuses.
+  if (behaviour.mode === 'reject' && !RECEIVER_REJECTION_CODES.includes(behaviour.reasonCode)) {
+    throw new RangeError(`${field}.reasonCode must be a code a receiver may give (pacs.002.spi.1.17.xsd: ${RECEIVER_REJECTION_CODES.join(', ')}), got ${JSON.stringify(behaviour.reasonCode)}`);
+  }
   return behaviour;
 }
 

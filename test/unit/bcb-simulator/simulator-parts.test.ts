@@ -39,6 +39,9 @@ describe('options', () => {
     expect(() => resolveSimulatorOptions({ ...BASE, host: '0.0.0.0' })).toThrow(/host must be a loopback address/);
     expect(() => resolveSimulatorOptions({ ...BASE, participants: [{ ispb: 'abc' }] })).toThrow(/participants\[0\]\.ispb/);
     expect(() => resolveSimulatorOptions({ ...BASE, defaultReceiver: { mode: 'reject', reasonCode: 'x' } })).toThrow(/reasonCode/);
+    // AM05 has the form of a code but is not in pacs.002.spi.1.17.xsd's list: the RJCT would not conform.
+    expect(() => resolveSimulatorOptions({ ...BASE, defaultReceiver: { mode: 'reject', reasonCode: 'AM05' } })).toThrow(/defaultReceiver\.reasonCode must be a code a receiver may give \(pacs\.002\.spi\.1\.17\.xsd: AB09, AC03/);
+    expect(resolveSimulatorOptions({ ...BASE, defaultReceiver: { mode: 'reject', reasonCode: 'AM04' } }).defaultReceiver).toEqual({ mode: 'reject', reasonCode: 'AM04' });
   });
 });
 
