@@ -8,9 +8,10 @@ import { untilSignal } from './signals.ts';
 
 const QUERY_HELP: CommandHelp = {
   usage: ['selo audit query "<SQL>" [--from ISO] [--to ISO] [--system spi|dict] [--json]'],
-  description: `Runs DuckDB SQL over the view "audit": the audit records (one column per AuditRecord field,
+  description: `Runs DuckDB SQL over the table "audit": the audit records (one column per AuditRecord field,
 plus year, month, day, hour) whose recorded_at lies in [--from, --to], read from the Parquet objects
-of the audit bucket's partitions audit/{spi|dict}/year=…/hour=…/.`,
+of the audit bucket's partitions audit/{spi|dict}/year=…/hour=…/. The SQL reads nothing else: DuckDB's
+access to files (and COPY, ATTACH, extensions) is off while it runs.`,
   options: [
     { flag: '--from <ISO>', description: 'earliest recorded_at, an ISO 8601 time or date (default: 24 h before --to)' },
     { flag: '--to <ISO>', description: 'latest recorded_at (default: now)' },

@@ -111,9 +111,10 @@ export function jsonSafe(value: unknown): unknown {
 /**
  * Runs `sql` in DuckDB over the audit trail between `from` and `to`: lists the Parquet objects of
  * the hour partitions covering the range, downloads them to a temporary folder (DuckDB cannot
- * reach S3 here), and defines the view `audit` as their rows with `recorded_at` in [from, to],
- * with the hive partition columns year, month, day and hour (INTEGER). With no objects the view
- * is empty but has every column. Throws {@link AuditSqlError} when DuckDB refuses the SQL.
+ * reach S3 here), and loads into the table `audit` their rows with `recorded_at` in [from, to],
+ * with the hive partition columns year, month, day and hour (INTEGER). With no objects `audit`
+ * is empty but has every column. `sql` then runs with DuckDB's external access off: it reads
+ * `audit` and nothing on the machine. Throws {@link AuditSqlError} when DuckDB refuses the SQL.
  */
 export async function queryAuditTrail(options: AuditQueryOptions): Promise<AuditQueryResult> {
   if (!(options.from.getTime() <= options.to.getTime())) throw new RangeError(`AuditQueryOptions.from must not be after to, got ${options.from.toISOString()} > ${options.to.toISOString()}`);
@@ -132,9 +133,13 @@ export async function queryAuditTrail(options: AuditQueryOptions): Promise<Audit
     } else {
       const glob = join(dir, 'audit', '*', '*', '*', '*', '*', '*.parquet');
       await connection.run(
-        `CREATE VIEW audit AS SELECT ${columns} FROM ${readAuditParquetSql(glob)} WHERE recorded_at BETWEEN ${timestampLiteral(options.from)} AND ${timestampLiteral(options.to)}`,
+        `CREATE TABLE audit AS SELECT ${columns} FROM ${readAuditParquetSql(glob)} WHERE recorded_at BETWEEN ${timestampLiteral(options.from)} AND ${timestampLiteral(options.to)}`,
       );
     }
+    // The records are in memory now; the SQL that follows may read nothing else: no local file
+    // (the PKI's keys sit on the same machine), no COPY TO, ATTACH or extension. DuckDB refuses to
+    // turn this back on while the database runs, so the SQL cannot undo it.
+    await connection.run('SET enable_external_access = false');
     let reader;
     try {
       reader = await connection.runAndReadAll(options.sql);

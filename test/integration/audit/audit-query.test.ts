@@ -90,6 +90,13 @@ describe('selo audit query', () => {
     expect(result.stdout).toBe('');
   });
 
+  it('reads the audit records and nothing else on the machine: a local file is refused', async () => {
+    const result = await selo('audit', 'query', "SELECT content FROM read_text('/etc/hostname')");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('file system operations are disabled by config');
+    expect(result.stdout).toBe('');
+  });
+
   it('exits 2 on bad usage', async () => {
     for (const args of [['query'], ['query', 'SELECT 1', '--system', 'pix'], ['query', 'SELECT 1', '--from', 'yesterday'], ['nothing']]) {
       const result = await selo('audit', ...args);
