@@ -207,7 +207,7 @@ export function resolveTopology(environment: string, declaration: TopologyDeclar
 }
 
 /** The certificates and PINs a worker reads at start (Secrets Manager in AWS, files or variables locally). */
-export type WorkerSecret = 'hsm-pin' | 'signing-cert' | 'tls-client-cert' | 'bcb-ca' | 'bcb-signing-certs';
+export type WorkerSecret = 'hsm-pin' | 'cloudhsm-customer-ca' | 'signing-cert' | 'tls-client-cert' | 'bcb-ca' | 'bcb-signing-certs';
 
 /**
  * What one worker touches, and nothing more: the CDK app derives each task role from it (least
@@ -237,11 +237,11 @@ export interface WorkerDeclaration {
 
 /** The five workers and what each touches (README "Workers"). */
 export const WORKERS: readonly WorkerDeclaration[] = [
-  { name: 'sign', consumes: 'sign', sendsTo: [], publishes: true, payloads: 'write', queriesByState: false, hsm: true, bcb: false, secrets: ['hsm-pin', 'signing-cert'] },
+  { name: 'sign', consumes: 'sign', sendsTo: [], publishes: true, payloads: 'write', queriesByState: false, hsm: true, bcb: false, secrets: ['hsm-pin', 'cloudhsm-customer-ca', 'signing-cert'] },
   // Reads claim-checked signed messages; writes DICT answers for the verify worker.
-  { name: 'transmit', consumes: 'transmit', sendsTo: [], publishes: true, payloads: 'read-write', queriesByState: false, hsm: true, bcb: true, secrets: ['hsm-pin', 'tls-client-cert', 'bcb-ca'] },
+  { name: 'transmit', consumes: 'transmit', sendsTo: [], publishes: true, payloads: 'read-write', queriesByState: false, hsm: true, bcb: true, secrets: ['hsm-pin', 'cloudhsm-customer-ca', 'tls-client-cert', 'bcb-ca'] },
   // Puts what the ICOM stream delivers on the verify queue itself (payloads above 128 KiB in S3).
-  { name: 'receive', sendsTo: ['verify'], publishes: false, payloads: 'write', queriesByState: false, hsm: true, bcb: true, secrets: ['hsm-pin', 'tls-client-cert', 'bcb-ca'] },
+  { name: 'receive', sendsTo: ['verify'], publishes: false, payloads: 'write', queriesByState: false, hsm: true, bcb: true, secrets: ['hsm-pin', 'cloudhsm-customer-ca', 'tls-client-cert', 'bcb-ca'] },
   // Reads claim checks; writes quarantined and unsupported messages.
   { name: 'verify', consumes: 'verify', sendsTo: [], publishes: true, payloads: 'read-write', queriesByState: false, hsm: false, bcb: false, secrets: ['bcb-signing-certs'] },
   { name: 'compensate', consumes: 'compensate', sendsTo: [], publishes: true, payloads: 'none', queriesByState: true, hsm: false, bcb: false, secrets: [] },

@@ -60,6 +60,7 @@ export const BCB_PRODUCTION = { icomUrl: 'https://icom.pi.rsfn.net.br:16422', di
 /** What each secret holds (its value is put by hand: `docs/deploying.md`). */
 const SECRET_DESCRIPTIONS: Readonly<Record<WorkerSecret, string>> = {
   'hsm-pin': 'CloudHSM crypto user as <CU user>:<password> (SELO_HSM_PIN)',
+  'cloudhsm-customer-ca': "PEM of the certificate that signed the CloudHSM cluster's CSR (customerCA.crt, SELO_CLOUDHSM_CUSTOMER_CA)",
   'signing-cert': "PEM of the PSP's ICP-Brasil message-signing certificate (SELO_SIGNING_CERT)",
   'tls-client-cert': "PEM of the PSP's ICP-Brasil mTLS client certificate (SELO_TLS_CERT)",
   'bcb-ca': "PEM of the CA that issued the BCB's TLS server certificates (SELO_BCB_CA)",
@@ -236,6 +237,7 @@ export class SeloStack extends Stack {
 
     const network = new SeloNetwork(this, 'network', { prefix, key, rsfnCidrs: props.rsfnCidrs ?? [], rsfnPorts: [...new Set([props.bcb ?? BCB_HOMOLOGATION].flatMap((b) => [b.icomUrl, b.dictUrl]).map((u) => Number(new URL(u).port || 443)))] });
     const hsm = new SeloHsm(this, 'hsm', { vpc: network.vpc, clients: network.workers });
+    const singleHsm = new CfnParameter(this, 'CloudHsmSingleHsm', { type: 'String', default: 'false', allowedValues: ['true', 'false'], description: 'true while the cluster has one HSM (test environments): the client skips its key availability check' });
     const hsmIp = new CfnParameter(this, 'CloudHsmIp', { type: 'String', default: '', description: 'ENI address of one HSM in the cluster (after aws cloudhsmv2 create-hsm): the CloudHSM client finds the others from it' });
 
     const secretNames = [...new Set(WORKERS.flatMap((w) => w.secrets))];
@@ -246,7 +248,7 @@ export class SeloStack extends Stack {
           id: 'AwsSolutions-SMG4',
           reason: name === 'hsm-pin'
             ? "The crypto user's password is changed inside CloudHSM (cloudhsm-cli user change-password) and then here; no rotation Lambda can reach the HSM."
-            : 'A certificate is renewed by its issuer (ICP-Brasil, or the BCB for its own); the new PEM is put here by hand (docs/deploying.md).',
+            : 'A certificate is renewed by its issuer (ICP-Brasil, the BCB, or the bank for the CloudHSM cluster); the new PEM is put here by hand (docs/deploying.md).',
         });
         return [name, secret];
       }),
@@ -275,8 +277,8 @@ export class SeloStack extends Stack {
         tokenLabel: 'hsm1',
         signingKeyLabel: props.hsmKeys?.signing ?? 'selo-psp-signing',
         tlsKeyLabel: props.hsmKeys?.tls ?? 'selo-psp-tls',
-        clusterId: hsm.cluster.attrClusterId,
         hsmIp: hsmIp.valueAsString,
+        singleHsm: singleHsm.valueAsString,
       },
       logRetention: RetentionDays.ONE_YEAR,
       payloadBucketLogicalId: this.resolve(this.getLogicalId(payloadBucket.node.defaultChild as CfnBucket)) as string,

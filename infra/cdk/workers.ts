@@ -16,6 +16,7 @@ import type { ResolvedTopology, WorkerDeclaration, WorkerSecret } from '../topol
 /** The environment variable each secret is given to a worker as (README "Workers", "HSM"). */
 export const SECRET_VARIABLES: Readonly<Record<WorkerSecret, string>> = {
   'hsm-pin': 'SELO_HSM_PIN',
+  'cloudhsm-customer-ca': 'SELO_CLOUDHSM_CUSTOMER_CA',
   'signing-cert': 'SELO_SIGNING_CERT',
   'tls-client-cert': 'SELO_TLS_CERT',
   'bcb-ca': 'SELO_BCB_CA',
@@ -58,7 +59,7 @@ export interface SeloWorkersProps {
   /** ICOM and DICT origins on the RSFN. */
   bcb: { icomUrl: string; dictUrl: string };
   /** CloudHSM client settings given to the tasks that open HSM sessions. */
-  hsm: { module: string; tokenLabel: string; signingKeyLabel: string; tlsKeyLabel: string; clusterId: string; hsmIp: string };
+  hsm: { module: string; tokenLabel: string; signingKeyLabel: string; tlsKeyLabel: string; hsmIp: string; singleHsm: string };
   logRetention: RetentionDays;
   /** The payload bucket's logical id (cdk-nag names wildcard resources by it). */
   payloadBucketLogicalId: string;
@@ -127,8 +128,9 @@ export class SeloWorkers extends Construct {
       Object.assign(environment, {
         SELO_HSM_MODULE: props.hsm.module,
         SELO_HSM_TOKEN_LABEL: props.hsm.tokenLabel,
-        SELO_CLOUDHSM_CLUSTER_ID: props.hsm.clusterId,
+        // Read by the cloudhsm image's entry point (scripts/containers-cloudhsm-entrypoint.sh).
         SELO_CLOUDHSM_HSM_IP: props.hsm.hsmIp,
+        SELO_CLOUDHSM_SINGLE_HSM: props.hsm.singleHsm,
       });
     }
     if (worker.name === 'sign') environment.SELO_HSM_SIGNING_KEY_LABEL = props.hsm.signingKeyLabel;
@@ -138,7 +140,8 @@ export class SeloWorkers extends Construct {
     taskDefinition.addContainer('worker', {
       containerName: options.id,
       image: props.image,
-      command: ['worker', worker.name],
+      // The image's entry point is `selo worker` (Dockerfile): the command names the worker.
+      command: [worker.name],
       environment,
       secrets,
       essential: true,

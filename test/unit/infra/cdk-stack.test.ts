@@ -188,7 +188,8 @@ describe('SeloStack: compute', () => {
     expect(resources('AWS::ECS::Service').map((s) => s.Properties.ServiceName).sort()).toEqual(families.map((f) => `selo-prod-${f}`).sort());
     for (const family of families) {
       const container = containerOf(`selo-prod-${family}`);
-      expect(container.Command, family).toEqual(['worker', family.replace('-sweeper', '')]);
+      // The image's entry point is `selo worker`.
+      expect(container.Command, family).toEqual([family.replace('-sweeper', '')]);
       expect(container.StopTimeout, family).toBe(30);
       expect((container.HealthCheck as { Command: string[] }).Command.join(' '), family).toContain('http://127.0.0.1:8080/ready');
       expect(serviceOf(`selo-prod-${family}`).LaunchType, family).toBe('FARGATE');
@@ -217,9 +218,9 @@ describe('SeloStack: compute', () => {
   it('gives the workers the documented environment, no endpoint variables, and the PIN and certificates only as secrets', () => {
     const secretId = (name: string): string => logicalIdOf('AWS::SecretsManager::Secret', (s) => s.Properties.Name === `selo-prod/${name}`);
     const expected: Record<string, Record<string, string>> = {
-      sign: { SELO_HSM_PIN: 'hsm-pin', SELO_SIGNING_CERT: 'signing-cert' },
-      transmit: { SELO_HSM_PIN: 'hsm-pin', SELO_TLS_CERT: 'tls-client-cert', SELO_BCB_CA: 'bcb-ca' },
-      receive: { SELO_HSM_PIN: 'hsm-pin', SELO_TLS_CERT: 'tls-client-cert', SELO_BCB_CA: 'bcb-ca' },
+      sign: { SELO_HSM_PIN: 'hsm-pin', SELO_CLOUDHSM_CUSTOMER_CA: 'cloudhsm-customer-ca', SELO_SIGNING_CERT: 'signing-cert' },
+      transmit: { SELO_HSM_PIN: 'hsm-pin', SELO_CLOUDHSM_CUSTOMER_CA: 'cloudhsm-customer-ca', SELO_TLS_CERT: 'tls-client-cert', SELO_BCB_CA: 'bcb-ca' },
+      receive: { SELO_HSM_PIN: 'hsm-pin', SELO_CLOUDHSM_CUSTOMER_CA: 'cloudhsm-customer-ca', SELO_TLS_CERT: 'tls-client-cert', SELO_BCB_CA: 'bcb-ca' },
       verify: { SELO_BCB_SIGNING_CERT: 'bcb-signing-certs' },
       compensate: {},
     };
@@ -231,7 +232,8 @@ describe('SeloStack: compute', () => {
       expect(environment, worker).toMatchObject({ SELO_ENV: 'prod', SELO_ISPB: '12345678', AWS_REGION: 'sa-east-1', SELO_HEALTH_PORT: '8080' });
       expect(Object.keys(environment).filter((name) => name.endsWith('_ENDPOINT') || name in secrets || name === 'SELO_TLS_KEY'), worker).toEqual([]);
     }
-    expect(environmentOf('selo-prod-sign')).toMatchObject({ SELO_HSM_MODULE: '/opt/cloudhsm/lib/libcloudhsm_pkcs11.so', SELO_HSM_SIGNING_KEY_LABEL: 'selo-psp-signing' });
+    expect(environmentOf('selo-prod-sign')).toMatchObject({ SELO_HSM_MODULE: '/opt/cloudhsm/lib/libcloudhsm_pkcs11.so', SELO_HSM_SIGNING_KEY_LABEL: 'selo-psp-signing', SELO_CLOUDHSM_HSM_IP: { Ref: 'CloudHsmIp' }, SELO_CLOUDHSM_SINGLE_HSM: { Ref: 'CloudHsmSingleHsm' } });
+    expect(environmentOf('selo-prod-verify').SELO_HSM_MODULE).toBeUndefined();
     expect(environmentOf('selo-prod-transmit')).toMatchObject({ SELO_BCB_URL: 'https://icom-h.pi.rsfn.net.br:16522', SELO_BCB_DICT_URL: 'https://dict-h.pi.rsfn.net.br:16522', SELO_TLS_KEY_LABEL: 'selo-psp-tls' });
     expect(JSON.stringify(template.toJSON())).not.toMatch(/selo-dev-pin|BEGIN (CERTIFICATE|PRIVATE KEY)/);
   });
