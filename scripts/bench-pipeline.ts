@@ -3,7 +3,6 @@
 // this process. Baseline measured in the same run: SoftHSM signatures/s through the same pool
 // size. Also prints HTTP requests per TLS handshake. A script, not a test: it never fails on time.
 //   node scripts/bench-pipeline.ts [--payments 500] [--json]
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import { HsmPool, initToken } from '../shared/hsm/index.ts';
 import { createLogger } from '../shared/logging/index.ts';
 import { startSignWorker } from '../workers/sign/index.ts';
 import { startTransmitWorker } from '../workers/transmit/index.ts';
+import { generateEndToEndId } from '../shared/iso20022/index.ts';
 
 const { values } = parseArgs({ options: { payments: { type: 'string', default: '500' }, json: { type: 'boolean', default: false } } });
 const PAYMENTS = Number(values.payments);
@@ -119,7 +119,7 @@ const latencies: number[] = [];
 const started = performance.now();
 for (let i = 0; i < PAYMENTS; i += 10) {
   const entries = Array.from({ length: Math.min(10, PAYMENTS - i) }, () => {
-    const endToEndId = `E${ISPB}202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+    const endToEndId = generateEndToEndId(ISPB);
     publishedAt.set(endToEndId, performance.now());
     const transaction = {
       endToEndId, amount: '10.00', acceptanceDateTime: new Date().toISOString(), localInstrument: 'MANU',

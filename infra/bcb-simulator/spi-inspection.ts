@@ -12,7 +12,7 @@ import {
   parsePibr001,
   parsePibr002,
 } from '../../shared/iso20022/index.ts';
-import type { AppHdr, CreditTransfer, PaymentReturn, TransactionStatus } from '../../shared/iso20022/index.ts';
+import type { AppHdr, CreditTransfer, PaymentReturn, ServiceLevel, TransactionStatus } from '../../shared/iso20022/index.ts';
 import { XmlParseError, parseXml } from '../../shared/xml/index.ts';
 import { XmlSignatureError, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustStore } from '../../shared/xmldsig/index.ts';
@@ -27,7 +27,12 @@ export interface SpiFinding {
 
 /** The business content of a verified SPI message, as plain data. */
 export type SpiContent =
-  | { readonly type: 'pacs.008'; readonly transactions: readonly CreditTransfer[] }
+  | {
+      readonly type: 'pacs.008';
+      readonly transactions: readonly CreditTransfer[];
+      /** `SvcLvl/Prtry` (PAGPRI: a priority order, `InstrPrty` HIGH); absent when the message has none. */
+      readonly serviceLevel?: ServiceLevel;
+    }
   | { readonly type: 'pacs.002'; readonly statuses: readonly TransactionStatus[] }
   | { readonly type: 'pacs.004'; readonly returns: readonly PaymentReturn[] }
   | { readonly type: 'pibr.001'; readonly data: string }
@@ -70,8 +75,10 @@ function formatFinding(error: unknown): SpiFinding | undefined {
 
 function readContent(type: string, parts: ReturnType<typeof envelopeParts>): SpiContent {
   switch (type) {
-    case 'pacs.008':
-      return { type, transactions: parsePacs008(parts).transactions };
+    case 'pacs.008': {
+      const message = parsePacs008(parts);
+      return { type, transactions: message.transactions, ...(message.serviceLevel === undefined ? {} : { serviceLevel: message.serviceLevel }) };
+    }
     case 'pacs.002':
       return { type, statuses: parsePacs002(parts).statuses };
     case 'pacs.004':

@@ -1,4 +1,4 @@
-import { END_TO_END_ID, MESSAGE_ID, MessageFormatError, RETURN_ID, buildPibr002 } from '../../shared/iso20022/index.ts';
+import { END_TO_END_ID, END_TO_END_ID_TIME_REASON, MESSAGE_ID, MessageFormatError, PAYMENT_PRIORITIES, RETURN_ID, buildPibr002, endToEndIdTimeProblem } from '../../shared/iso20022/index.ts';
 import type { AppHdr } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Ledger, ReceivedMessage } from './ledger.ts';
@@ -146,6 +146,19 @@ export class SpiProcessor {
             // A second pacs.008 with a known EndToEndId never settles twice (reason code: see DUPLICATE_INSTRUCTION_REASON).
             this.deps.ledger.setOutcome(record, 'duplicate', { code: 'DUPLICATE_ENDTOENDID', message: `EndToEndId ${tx.endToEndId} was already received` });
             this.deps.engine.refuse(tx, header.fromIspb, DUPLICATE_INSTRUCTION_REASON, `EndToEndId ${tx.endToEndId} duplicado`);
+            continue;
+          }
+          // The EndToEndId's time must be near the SPI's (END_TO_END_ID_TIME_TOLERANCE names the
+          // BCB sources: 1 h 30 min behind at most for a priority order, 12 h either way for any).
+          // Checked after the duplicate rule: a late copy of a known payment is a copy, not a refusal.
+          const priority = PAYMENT_PRIORITIES[content.serviceLevel ?? 'PAGPRI'] === 'HIGH';
+          const late = endToEndIdTimeProblem(tx.endToEndId, now, { priority });
+          if (late !== undefined) {
+            // The id is spent all the same: the SPI refuses any later use of it.
+            this.deps.ledger.addPayment({ endToEndId: tx.endToEndId, kind: 'pacs.008', payerIspb: header.fromIspb, receiverIspb: tx.creditorAgentIspb, amount: tx.amount, bizMsgIdr: header.bizMsgIdr, receivedAt: now.toISOString(), status: 'pending' });
+            this.deps.ledger.decide(tx.endToEndId, 'rejected', END_TO_END_ID_TIME_REASON);
+            // The SPI's own words for the priority case (bacen/pix-perguntas-e-respostas #282).
+            this.deps.engine.refuse(tx, header.fromIspb, END_TO_END_ID_TIME_REASON, late.rule === 'PRIORITY_LATE' ? 'A data/hora no identificador da ordem de novo pagamento prioritario está mais de 1h30m atrasada' : `A data/hora no identificador da ordem está fora da tolerância de 12 horas: ${late.message}`);
             continue;
           }
           this.deps.engine.begin(tx, header.bizMsgIdr, header.fromIspb, now);

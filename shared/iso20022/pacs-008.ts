@@ -184,10 +184,13 @@ export function parsePacs008(input: { appHdr: XmlElement; document: XmlElement }
       ...(remittance === undefined ? {} : { remittanceInformation: remittance }),
     };
   });
+  const serviceLevel = optionalText(body, ['GrpHdr', 'PmtTpInf', 'SvcLvl', 'Prtry']);
+  if (serviceLevel !== undefined && !Object.hasOwn(PAYMENT_PRIORITIES, serviceLevel)) throw new MessageFormatError(`GrpHdr/PmtTpInf/SvcLvl/Prtry must be one of ${Object.keys(PAYMENT_PRIORITIES).join(', ')}, got ${JSON.stringify(serviceLevel)}`);
   return {
     appHdr: parseAppHdr(appHdr),
     msgId: requiredText(body, ['GrpHdr', 'MsgId']),
     creDtTm: requiredText(body, ['GrpHdr', 'CreDtTm']),
+    ...(serviceLevel === undefined ? {} : { serviceLevel: serviceLevel as ServiceLevel }),
     transactions,
   };
 }

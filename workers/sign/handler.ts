@@ -7,7 +7,7 @@ import { DICT_OPERATIONS, buildDictBody } from '../../shared/dict/index.ts';
 import { PermanentError, TransientError, classifyError } from '../../shared/errors/index.ts';
 import { INBOUND_EVENTS, deriveDetail, describeDecision, dictSagaId, echoSagaId, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
 import type { EchoReceivedData, EventDetail, InboundDecisionLateData, InboundPaymentDecidedData, MessageSignedData } from '../../shared/events/index.ts';
-import { buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
+import { END_TO_END_ID_TIME_REASON, PAYMENT_PRIORITIES, buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, endToEndIdTimeProblem, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { SpiSchema } from '../../shared/iso20022/index.ts';
 import type { EventToPublish, Handler, Outcome } from '../../shared/runtime/index.ts';
 import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
@@ -155,7 +155,16 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
 
   const created = await deps.sagas.create({ sagaId, ids, reason: 'PaymentRequested', attempt });
   const signedBefore = created.status === 'already-applied' ? created.saga.history.find((t) => t.key === 'sign') : undefined;
-  const creDt = data.message === 'pacs.008' ? creationTimeOf(signedBefore, data.transaction, (deps.now ?? (() => new Date()))()) : '';
+  const now = (deps.now ?? (() => new Date()))();
+  if (data.message === 'pacs.008' && signedBefore === undefined) {
+    // The SPI refuses a pacs.008 whose EndToEndId time is out of its window (pacs.002 RJCT FF08:
+    // 1 h 30 min behind for a priority order, 12 h either way for any; END_TO_END_ID_TIME_TOLERANCE
+    // names the BCB sources). Checked when first signed, never on a redelivery of what was signed.
+    const priority = PAYMENT_PRIORITIES[data.serviceLevel ?? 'PAGPRI'] === 'HIGH';
+    const late = endToEndIdTimeProblem(data.transaction.endToEndId, now, { priority });
+    if (late !== undefined) throw new SignRequestInvalidError(`data.transaction.endToEndId: ${late.message} (the SPI would refuse it with ${END_TO_END_ID_TIME_REASON})`);
+  }
+  const creDt = data.message === 'pacs.008' ? creationTimeOf(signedBefore, data.transaction, now) : '';
   const draft = draftSpi(data, deps.ispb, detail.requestId, creDt);
   const { bizMsgIdr } = draft;
   const signed = await signSpi(draft.unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });

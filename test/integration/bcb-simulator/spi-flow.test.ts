@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import type { BcbSimulator } from '../../../infra/bcb-simulator/index.ts';
-import { parseAdmi002, parsePacs002, parsePacs008, validateSpiMessage } from '../../../shared/iso20022/index.ts';
+import { generateEndToEndId, parseAdmi002, parsePacs002, parsePacs008, validateSpiMessage } from '../../../shared/iso20022/index.ts';
 import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../../shared/xmldsig/index.ts';
 import {
@@ -110,6 +110,28 @@ describe('BCB simulator SPI flow', () => {
     expect(sim.ledger.received().filter((r) => r.bizMsgIdr === first.bizMsgIdr).map((r) => r.outcome)).toEqual(['accepted', 'duplicate']);
     expect(b.filter((m) => describeMessage(m.xml).status === 'ACCC')).toHaveLength(1);
     expect(sim.ledger.payments().filter((p) => p.endToEndId === first.endToEndId && p.status === 'settled')).toHaveLength(1);
+  });
+
+  it("refuses a priority pacs.008 whose EndToEndId time is over 1 h 30 min behind with RJCT FF08 and the SPI's words, and takes a scheduled one 11 h behind", async () => {
+    const HOUR = 3_600_000;
+    const late = await signedPacs008(keyA, { endToEndId: generateEndToEndId(ISPB_A, { at: new Date(Date.now() - 2 * HOUR) }) });
+    const recent = await signedPacs008(keyA, { endToEndId: generateEndToEndId(ISPB_A, { at: new Date(Date.now() - 80 * 60_000) }) });
+    // PAGAGD (scheduled, InstrPrty NORM): the 12 h window applies, not the 1 h 30 min one.
+    const asScheduled = (unsigned: string): string => unsigned.replace('<InstrPrty>HIGH</InstrPrty>', '<InstrPrty>NORM</InstrPrty>').replace('<Prtry>PAGPRI</Prtry>', '<Prtry>PAGAGD</Prtry>');
+    const scheduled = await signedPacs008(keyA, { endToEndId: generateEndToEndId(ISPB_A, { at: new Date(Date.now() - 11 * HOUR) }), alter: asScheduled });
+    const beyond = await signedPacs008(keyA, { endToEndId: generateEndToEndId(ISPB_A, { at: new Date(Date.now() + 13 * HOUR) }), alter: asScheduled });
+    for (const message of [late, recent, scheduled, beyond]) expect((await postMessages(agentA, sim, ISPB_A, message.xml)).status).toBe(201);
+    expect(await sim.ledger.waitForDecision(late.endToEndId)).toMatchObject({ status: 'rejected', reasonCode: 'FF08' });
+    expect(await sim.ledger.waitForDecision(beyond.endToEndId)).toMatchObject({ status: 'rejected', reasonCode: 'FF08' });
+    expect((await sim.ledger.waitForDecision(recent.endToEndId)).status).toBe('settled');
+    expect((await sim.ledger.waitForDecision(scheduled.endToEndId)).status).toBe('settled');
+    const { a, b } = await drainBoth();
+    const refusals = a.map((m) => verifySpi(m.xml, { trustStore: bcbTrust })).flatMap((v) => parsePacs002({ appHdr: v.appHdr, document: v.document }).statuses).filter((st) => st.status === 'RJCT');
+    expect(refusals.find((st) => st.originalEndToEndId === late.endToEndId)?.reason).toEqual({ code: 'FF08', additionalInformation: 'A data/hora no identificador da ordem de novo pagamento prioritario está mais de 1h30m atrasada' });
+    expect(refusals.find((st) => st.originalEndToEndId === beyond.endToEndId)?.reason?.code).toBe('FF08');
+    await validateSpiMessage(a.find((m) => m.xml.includes(late.endToEndId))?.xml ?? '', 'pacs.002.spi.1.17');
+    // Refused ones never reach the receiver.
+    expect(b.filter((m) => m.xml.includes(late.endToEndId) || m.xml.includes(beyond.endToEndId))).toEqual([]);
   });
 
   it('rejects with the receiver reason code when the receiver rejects', async () => {

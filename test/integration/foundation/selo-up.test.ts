@@ -8,13 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSoftHsmConf } from '../../../infra/softhsm/index.ts';
-import { randomUUID } from 'node:crypto';
 import { ListQueuesCommand } from '@aws-sdk/client-sqs';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { resolveTopology } from '../../../infra/topology.ts';
 import { newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
 import { createAwsClients } from '../../../shared/aws/index.ts';
+import { generateEndToEndId } from '../../../shared/iso20022/index.ts';
 
 const SELO = fileURLToPath(new URL('../../../bin/selo.ts', import.meta.url));
 
@@ -142,7 +142,7 @@ describe('selo up', () => {
         }
         if (signal === 'SIGTERM') {
           // The workers run too: a payment requested on the bus goes the whole way to SETTLED.
-          const endToEndId = `E99999004202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+          const endToEndId = generateEndToEndId('99999004');
           await requestPayment(clients2(endpoints), endToEndId);
           const sagas = new SagaStore({ client: clients2(endpoints).dynamodb, tableName: resolveTopology('local').sagaTable.name });
           await expect.poll(async () => (await sagas.get(paymentSagaId(endToEndId)))?.state, { timeout: 30_000, interval: 250 }).toBe('SETTLED');
@@ -183,7 +183,7 @@ describe('selo up', () => {
       workers = spawn(process.execPath, [SELO, 'worker', 'all'], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', ...exports, SELO_HEALTH_PORT: '0' } });
       const workerOutput: string[] = [];
       workers.stderr.on('data', (chunk: Buffer) => workerOutput.push(chunk.toString('utf8')));
-      const endToEndId = `E99999004202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+      const endToEndId = generateEndToEndId('99999004');
       await requestPayment(clients2(endpoints), endToEndId);
       const sagas = new SagaStore({ client: clients2(endpoints).dynamodb, tableName: resolveTopology('local').sagaTable.name });
       await expect.poll(async () => (await sagas.get(paymentSagaId(endToEndId)))?.state, { timeout: 45_000, interval: 250 }).toBe('SETTLED');

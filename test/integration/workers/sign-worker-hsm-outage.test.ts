@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import type { SignWorker } from '../../../workers/sign/index.ts';
 import { createTestToken } from '../../support/softhsm.ts';
 import { workerTestEnv } from '../../support/local-aws.ts';
 import type { TestToken } from '../../support/softhsm.ts';
+import { generateEndToEndId } from '../../../shared/iso20022/index.ts';
 
 const topology = resolveTopology('local');
 const ISPB = '99999004';
@@ -59,7 +59,7 @@ async function readiness(): Promise<{ status: number; hsm: boolean | undefined }
 describe('sign worker with a dead HSM', () => {
   it('reports not ready, keeps the request with transient failures, and signs it once the HSM is back', async () => {
     expect(await readiness()).toEqual({ status: 503, hsm: false });
-    const endToEndId = `E${ISPB}202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+    const endToEndId = generateEndToEndId(ISPB);
     const transaction = {
       endToEndId, amount: '5.00', acceptanceDateTime: new Date().toISOString(), localInstrument: 'MANU',
       debtor: { name: 'Fulano', taxId: '70000000000' }, debtorAccount: { number: '1', type: 'CACC' },

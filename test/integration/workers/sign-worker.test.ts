@@ -13,7 +13,7 @@ import type { AuditRecord } from '../../../shared/audit/index.ts';
 import { encodeEventBody, newTraceparent, paymentSagaId, dictSagaId } from '../../../shared/events/index.ts';
 import { creditTransfer, paymentRequestedEntry as requestedEntry, readAuditRecords, receiveMatching as receiveFrom, workerTestEnv } from '../../support/local-aws.ts';
 import type { ReceivedMessage } from '../../support/local-aws.ts';
-import { parsePacs008 } from '../../../shared/iso20022/index.ts';
+import { generateEndToEndId, parsePacs008 } from '../../../shared/iso20022/index.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
 import { TrustStore, verifyDict, verifySpi } from '../../../shared/xmldsig/index.ts';
 import { startSignWorker } from '../../../workers/sign/index.ts';
@@ -37,7 +37,7 @@ function queue(key: string): { url: string; dlqUrl: string } {
 }
 
 function newEndToEndId(): string {
-  return `E${ISPB}202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+  return generateEndToEndId(ISPB);
 }
 
 function transaction(endToEndId: string, amount = '150.00'): Record<string, unknown> {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import type { TransmitWorker } from '../../../workers/transmit/index.ts';
 import { creditTransfer, paymentRequestedEntry, workerTestEnv } from '../../support/local-aws.ts';
 import { createTestToken } from '../../support/softhsm.ts';
 import type { TestToken } from '../../support/softhsm.ts';
+import { generateEndToEndId } from '../../../shared/iso20022/index.ts';
 
 const topology = resolveTopology('local');
 const ISPB = '99999004';
@@ -55,7 +55,7 @@ afterAll(async () => {
 
 describe('transmit worker with its mTLS key in the HSM', () => {
   it('delivers a payment the simulator settles, over a TLS session whose client key is held in SoftHSM', async () => {
-    const endToEndId = `E${ISPB}202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+    const endToEndId = generateEndToEndId(ISPB);
     const transaction = creditTransfer(endToEndId, { acceptanceDateTime: new Date().toISOString() });
     await stack.clients.events.send(new PutEventsCommand({ Entries: [paymentRequestedEntry(topology.eventBusName, endToEndId, { message: 'pacs.008', transaction })] }));
     expect((await simulator.ledger.waitForDecision(endToEndId, 20_000)).status).toBe('settled');

@@ -21,6 +21,7 @@ import type { TransmitWorker } from '../../../workers/transmit/index.ts';
 import { createTestToken } from '../../support/softhsm.ts';
 import { creditTransfer, paymentRequestedEntry, readAuditRecords, workerTestEnv } from '../../support/local-aws.ts';
 import type { TestToken } from '../../support/softhsm.ts';
+import { generateEndToEndId } from '../../../shared/iso20022/index.ts';
 
 const topology = resolveTopology('local');
 const ISPB = '99999004';
@@ -35,7 +36,7 @@ let sagas: SagaStore;
 let outcomesUrl: string;
 
 function newEndToEndId(): string {
-  return `E${ISPB}202611281700${randomUUID().replace(/-/g, '').slice(0, 11)}`;
+  return generateEndToEndId(ISPB);
 }
 
 async function requestPayment(endToEndId: string): Promise<void> {

@@ -203,6 +203,45 @@ describe('sign handler', () => {
     expect(pointers.get(`message:${signed.bizMsgIdr ?? ''}`)).toBe(echoSagaId(requestId));
   });
 
+  describe("the EndToEndId's time rule (SPI: pacs.002 RJCT FF08)", () => {
+    // The handler's clock reads 2026-11-28T17:00:02Z (deps.now).
+    const at = (stamp: string, suffix: string): string => `E${ISPB}${stamp}${suffix}`;
+    function scheduled(m: DecodedMessage<SignRequest>): DecodedMessage<SignRequest> {
+      const data = m.event.detail.data.data as Extract<SignRequest, { kind: 'payment' }>['data'];
+      return { ...m, event: { ...m.event, detail: { ...m.event.detail, data: { kind: 'payment', data: { ...data, serviceLevel: 'PAGAGD' } as typeof data } } } };
+    }
+
+    it('refuses to sign a priority pacs.008 whose EndToEndId time is over 1 h 30 min behind, naming the field', async () => {
+      const handler = createSignHandler(deps);
+      await expect(handler(message(at('202611281529', 'late0000001')), context)).rejects.toMatchObject({
+        code: 'SIGN_REQUEST_INVALID', retryability: 'permanent', message: expect.stringMatching(/data\.transaction\.endToEndId: .*91 min behind.*1 h 30 min.*FF08/) as unknown,
+      });
+      expect(signedData(await handler(message(at('202611281531', 'inside00001')), context)).bizMsgIdr).toMatch(/^M/);
+    });
+
+    it('signs a scheduled (PAGAGD) pacs.008 up to 12 h either way, not beyond', async () => {
+      const handler = createSignHandler(deps);
+      expect(signedData(await handler(scheduled(message(at('202611280600', 'sched000001'))), context)).bizMsgIdr).toMatch(/^M/);
+      await expect(handler(scheduled(message(at('202611290501', 'sched000002'))), context)).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID', message: expect.stringMatching(/ahead of.*12 h/) as unknown });
+      await expect(handler(scheduled(message(at('202611280459', 'sched000003'))), context)).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID' });
+    });
+
+    it('signs again, without the time check, a request signed before (a redelivery hours later sends the same bytes)', async () => {
+      const e2e = at('202611281700', 'redeliver01');
+      const first = signedData(await createSignHandler(deps)(message(e2e), context));
+      const signStep = transitions.find((t) => t.sagaId === paymentSagaId(e2e) && t.idempotencyKey === 'sign');
+      expect(signStep).toBeDefined();
+      const recorded = { key: 'sign', reason: `pacs.008 ${first.bizMsgIdr ?? ''} signed sha256=x creDt=2026-11-28T17:00:02.000Z` };
+      const later = createSignHandler({
+        ...deps,
+        now: () => new Date('2026-11-28T23:00:00.000Z'),
+        sagas: { ...fakeSagas, create: () => Promise.resolve({ status: 'already-applied', saga: { history: [recorded] } as never }) },
+      });
+      // Not refused for its time: the digest differs from the fake record, so it is a conflict, not SIGN_REQUEST_INVALID.
+      await expect(later(message(e2e), context)).resolves.toBeDefined();
+    });
+  });
+
   it('refuses an echo without a RequestId', async () => {
     const data = decodeSignRequest({ message: 'pibr.001', echo: { data: 'ping', requestedAt: '2026-11-28T17:00:00.000Z' } }, 'PaymentRequested');
     const handler = createSignHandler(deps);
