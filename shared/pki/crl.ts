@@ -320,6 +320,7 @@ export async function buildCrl(options: CrlOptions): Promise<BuiltCrl> {
   const nextUpdate = options.nextUpdate ?? new Date(thisUpdate.getTime() + 7 * 86_400_000);
   const crlNumber = options.crlNumber ?? BigInt(Math.floor(thisUpdate.getTime() / 1000));
   const entries = (options.revoked ?? []).map((entry) => {
+    if (entry.reason !== undefined && (REASONS.indexOf(entry.reason) < 1)) throw new RangeError(`CrlEntryOptions.reason must be a CRLReason of RFC 5280 §5.3.1, got ${JSON.stringify(entry.reason)}`);
     const extensions = entry.reason === undefined
       ? []
       : [derSequence(derSequence(derOid(OID.reasonCode), derOctetString(derTlv(0x0a, Buffer.from([REASONS.indexOf(entry.reason)])))))];

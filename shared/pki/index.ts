@@ -26,3 +26,5 @@ export {
 export type {
   RevocationChecker, RevocationPolicy, RevocationLogger, RevocationUnknownCode, CrlRevocationCheckerOptions, CrlStatus,
 } from './revocation.ts';
+export { refreshCrlFile, CrlRefreshError, CrlFetchError } from './crl-refresh.ts';
+export type { CrlRefreshOptions, CrlRefreshResult } from './crl-refresh.ts';
