@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import { RETURN_TIMEOUT_REASON } from '../../../infra/bcb-simulator/index.ts';
 import type { BcbSimulator } from '../../../infra/bcb-simulator/index.ts';
-import { buildPacs002, buildPacs004, generateMessageId, generateReturnId, parseSpiMessage } from '../../../shared/iso20022/index.ts';
+import { buildPacs002, generateMessageId, parseSpiMessage } from '../../../shared/iso20022/index.ts';
 import type { SpiMessage, TransactionStatus } from '../../../shared/iso20022/index.ts';
 import { signSpi, verifySpi } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey, TrustStore } from '../../../shared/xmldsig/index.ts';
 import type { SimulatorTestPki, TestParticipants } from './simulator-fixture.ts';
-import { BCB_ISPB, ISPB_A, ISPB_B, createSimulatorTestPki, drainStream, postMessages, signedPacs008, startTestSimulator, testParticipants } from './simulator-fixture.ts';
+import { BCB_ISPB, ISPB_A, ISPB_B, createSimulatorTestPki, drainStream, postMessages, signedPacs004, signedPacs008, startTestSimulator, testParticipants } from './simulator-fixture.ts';
 
 let pki: SimulatorTestPki;
 let sim: BcbSimulator;
@@ -59,16 +59,8 @@ async function settledPaymentFromA(on: BcbSimulator, amount: string): Promise<st
 
 /** B returns `amount` of the payment `originalEndToEndId` it received from A; the RtrId. */
 async function returnFromB(on: BcbSimulator, originalEndToEndId: string, amount: string): Promise<string> {
-  const returnId = generateReturnId(ISPB_B);
-  const bizMsgIdr = generateMessageId(ISPB_B);
-  const now = new Date().toISOString();
-  const xml = buildPacs004({
-    appHdr: { fromIspb: ISPB_B, toIspb: BCB_ISPB, bizMsgIdr, creDt: now },
-    msgId: bizMsgIdr,
-    creDtTm: now,
-    returns: [{ returnId, originalEndToEndId, amount, reason: { code: 'MD06' }, debtorAgentIspb: ISPB_B, creditorAgentIspb: ISPB_A }],
-  });
-  expect((await postMessages(agentB, on, ISPB_B, await signSpi(xml, keyB))).status).toBe(201);
+  const { xml, returnId } = await signedPacs004(keyB, { originalEndToEndId, amount });
+  expect((await postMessages(agentB, on, ISPB_B, xml)).status).toBe(201);
   await on.idle();
   return returnId;
 }

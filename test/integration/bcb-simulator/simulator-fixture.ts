@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { gunzipSync } from 'node:zlib';
-import { buildPacs008, generateEndToEndId, generateMessageId } from '../../../shared/iso20022/index.ts';
+import { buildPacs004, buildPacs008, generateEndToEndId, generateMessageId, generateReturnId } from '../../../shared/iso20022/index.ts';
 import type { CreditTransfer } from '../../../shared/iso20022/index.ts';
 import { buildCertificate, softwareSigner } from '../../../shared/pki/index.ts';
 import type { DistinguishedName } from '../../../shared/pki/index.ts';
@@ -175,6 +175,27 @@ export async function signedPacs008(
     ],
   });
   return { xml: await signSpi(options.alter === undefined ? xml : options.alter(xml), key), endToEndId, bizMsgIdr };
+}
+
+/**
+ * A signed pacs.004 by which `from` (default B, the original receiver) returns `amount` of the
+ * payment `originalEndToEndId` to `to` (default A), reason MD06.
+ */
+export async function signedPacs004(
+  key: SigningKey,
+  options: { originalEndToEndId: string; amount: string; from?: string; to?: string },
+): Promise<{ xml: string; returnId: string }> {
+  const from = options.from ?? ISPB_B;
+  const returnId = generateReturnId(from);
+  const bizMsgIdr = generateMessageId(from);
+  const now = new Date().toISOString();
+  const xml = buildPacs004({
+    appHdr: { fromIspb: from, toIspb: BCB_ISPB, bizMsgIdr, creDt: now },
+    msgId: bizMsgIdr,
+    creDtTm: now,
+    returns: [{ returnId, originalEndToEndId: options.originalEndToEndId, amount: options.amount, reason: { code: 'MD06' }, debtorAgentIspb: from, creditorAgentIspb: options.to ?? ISPB_A }],
+  });
+  return { xml: await signSpi(xml, key), returnId };
 }
 
 /** Headers every ICOM request sends: Host without port (DESIGN §2). */
