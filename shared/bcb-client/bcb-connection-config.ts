@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { readRevocationConfig } from '../config/index.ts';
 import type { EnvReader, RevocationConfig } from '../config/index.ts';
-import { buildTlsClientOptions, readHsmConfig } from '../hsm/index.ts';
+import { buildTlsClientOptions, readHsmConfig, readPem } from '../hsm/index.ts';
 import type { ClientKeySource, HsmConfig } from '../hsm/index.ts';
 import { createLogger } from '../logging/index.ts';
 import { createRevocationChecker } from '../pki/index.ts';
@@ -12,9 +12,9 @@ import type { RevocationChecker, RevocationLogger } from '../pki/index.ts';
 export interface BcbConnectionConfig {
   /** `SELO_BCB_URL`: ICOM origin (`https://host:port`). */
   url: string;
-  /** `SELO_BCB_CA`: the pinned BCB CA, PEM file. */
+  /** `SELO_BCB_CA`: the pinned BCB CA, a PEM file or the PEM itself. */
   caPath: string;
-  /** `SELO_TLS_CERT`: the client certificate, PEM file. */
+  /** `SELO_TLS_CERT`: the client certificate, a PEM file or the PEM itself. */
   certPath: string;
   /**
    * The client key: `SELO_TLS_KEY` (PEM file) or `SELO_TLS_KEY_LABEL` (a key in the HSM, used
@@ -70,8 +70,9 @@ export function bcbTlsOptions(config: BcbConnectionConfig, options: { logger?: R
     config.key.kind === 'pem'
       ? { kind: 'pem', pem: readFileSync(config.key.path) }
       : { kind: 'hsm', modulePath: config.key.hsm.modulePath, tokenLabel: config.key.hsm.tokenLabel, keyLabel: config.key.label, pin: config.key.hsm.pin };
-  const ca = readFileSync(config.caPath);
-  const tls = buildTlsClientOptions({ key, cert: readFileSync(config.certPath), ca });
+  // SELO_BCB_CA and SELO_TLS_CERT are PEM files, or the PEM itself (ECS secrets from Secrets Manager).
+  const ca = Buffer.from(readPem(config.caPath));
+  const tls = buildTlsClientOptions({ key, cert: Buffer.from(readPem(config.certPath)), ca });
   const revocation = config.revocation.policy === 'off'
     ? undefined
     : createRevocationChecker(config.revocation, { extraIssuersPem: ca, logger: options.logger ?? createLogger({ name: 'selo.revocation' }) });
