@@ -4,7 +4,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SignedXml } from 'xml-crypto';
 import { EnvReader } from '../../shared/config/index.ts';
 import { HsmPool, TokenSession, readHsmConfig } from '../../shared/hsm/index.ts';
 import type { HsmConfig } from '../../shared/hsm/index.ts';
@@ -14,6 +13,7 @@ import { TrustStore, hsmSigningKey, pemSigningKey, signDict, signSpi, verifyDict
 import type { SigningKey } from '../../shared/xmldsig/index.ts';
 import { useProjectSoftHsm } from '../../infra/softhsm/index.ts';
 import type { Command, CommandHelp, CommandIo } from './command.ts';
+import type { SignedXml } from 'xml-crypto';
 import { formatUsage } from './help.ts';
 
 const XMLDSIG_HELP: CommandHelp = {
@@ -70,9 +70,12 @@ async function rate(seconds: number, once: () => unknown): Promise<number> {
   return count / ((performance.now() - start) / 1000);
 }
 
-function xmlCryptoSigner(keyPem: string, certPem: string): (xml: string) => string {
+/** xml-crypto's signer class: a development dependency, loaded by the benchmark alone (the worker image has production dependencies only). */
+type SignedXmlClass = typeof SignedXml;
+
+function xmlCryptoSigner(SignedXmlImpl: SignedXmlClass, keyPem: string, certPem: string): (xml: string) => string {
   return (xml) => {
-    const sig = new SignedXml({ privateKey: keyPem, publicCert: certPem, canonicalizationAlgorithm: EXC, signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256' });
+    const sig = new SignedXmlImpl({ privateKey: keyPem, publicCert: certPem, canonicalizationAlgorithm: EXC, signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256' });
     sig.addReference({
       xpath: '/*',
       transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', EXC],
@@ -84,9 +87,9 @@ function xmlCryptoSigner(keyPem: string, certPem: string): (xml: string) => stri
   };
 }
 
-function xmlCryptoVerifier(certPem: string): (xml: string) => boolean {
+function xmlCryptoVerifier(SignedXmlImpl: SignedXmlClass, certPem: string): (xml: string) => boolean {
   return (xml) => {
-    const sig = new SignedXml({ publicCert: certPem });
+    const sig = new SignedXmlImpl({ publicCert: certPem });
     const doc = xml;
     const signature = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(doc)?.[0];
     if (signature === undefined) throw new Error('no signature');
@@ -176,8 +179,9 @@ async function bench(values: { seconds: number; examples: string; hsm?: string }
     const inlineKey: SigningKey = { certificate: new X509Certificate(material.certPem), sign: (data) => Promise.resolve(cryptoSign('sha256', data, privateKey)) };
     const trustStore = new TrustStore();
     trustStore.add(material.certPem);
-    const xcSign = xmlCryptoSigner(material.keyPem, material.certPem);
-    const xcVerify = xmlCryptoVerifier(material.certPem);
+    const xmlCrypto = (await import('xml-crypto')).SignedXml;
+    const xcSign = xmlCryptoSigner(xmlCrypto, material.keyPem, material.certPem);
+    const xcVerify = xmlCryptoVerifier(xmlCrypto, material.certPem);
     const cases = BENCH_EXAMPLE_FILES.map((file) => ({ file, xml: readFileSync(join(values.examples, file), 'utf8') }));
     const rsa = await rate(values.seconds, () => cryptoSign('sha256', Buffer.from('x'.repeat(600)), privateKey));
     io.stdout.write(`selo bench xmldsig — ${values.seconds}s per case, RSA-2048 software key, one document at a time\n`);
