@@ -2,7 +2,7 @@ import { IllegalTransitionError, SagaNotFoundError, isLegalTransition, sagaKindO
 import type { Compensation, CompensationRegistration, Saga, SagaState, SagaStore, SagaWriteResult } from '../../shared/saga/index.ts';
 import type { EventPublisher, EventToPublish } from '../../shared/runtime/index.ts';
 
-type Store = Pick<SagaStore, 'get' | 'transition' | 'recordCompensation' | 'pageByState'>;
+type Store = Pick<SagaStore, 'get' | 'transition' | 'recordCompensation' | 'pageByState' | 'recordFacts'>;
 
 /**
  * An in-memory saga store with the real rules: idempotency keys, expected `from` states, the
@@ -47,7 +47,18 @@ export class FakeSagaStore implements Store {
     saga.state = input.to;
     saga.version += 1;
     saga.updatedAt = at;
+    if (input.facts !== undefined) saga.facts = { ...saga.facts, ...input.facts };
     return { status: 'applied', saga: structuredClone(saga) };
+  }
+
+  async recordFacts(input: Parameters<SagaStore['recordFacts']>[0]): Promise<Saga | undefined> {
+    await Promise.resolve();
+    const saga = this.sagas.get(input.sagaId);
+    if (saga === undefined) throw new SagaNotFoundError(input.sagaId);
+    if (saga.version !== input.expectedVersion) return undefined;
+    saga.facts = { ...saga.facts, ...input.facts };
+    saga.version += 1;
+    return structuredClone(saga);
   }
 
   async recordCompensation(input: Parameters<SagaStore['recordCompensation']>[0]): Promise<SagaWriteResult> {

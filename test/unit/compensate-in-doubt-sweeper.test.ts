@@ -32,7 +32,7 @@ describe('in-doubt sweeper', () => {
   it('moves a payment TRANSMITTED more than 40 s + margin ago to IN_DOUBT with PaymentInDoubt, and nothing else', async () => {
     const { sagas, publisher, sweeper, audited } = setup(T0 + 60_001);
     const result = await sweeper.sweep();
-    expect(result).toEqual({ inDoubt: [OLD], unpublished: 0 });
+    expect(result).toEqual({ inDoubt: [OLD], unpublished: 0, resolved: [], unresolved: [] });
     expect(audited).toEqual([
       expect.objectContaining({ kind: 'transition', worker: 'compensate', saga_id: OLD, end_to_end_id: OLD.slice(4), biz_msg_idr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa', transition_from: 'TRANSMITTED', transition_to: 'IN_DOUBT' }),
     ]);
@@ -80,9 +80,9 @@ describe('in-doubt sweeper', () => {
     const { sagas, publisher, sweeper } = setup(T0 + 60_001);
     publisher.failures = [new TransientError('EVENTBRIDGE_UNAVAILABLE', 'down')];
     // Not announced, so not IN_DOUBT yet: the payment stays TRANSMITTED and is swept again.
-    expect(await sweeper.sweep()).toEqual({ inDoubt: [], unpublished: 1 });
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [], unpublished: 1, resolved: [], unresolved: [] });
     expect(sagas.state(OLD)).toBe('TRANSMITTED');
-    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 0 });
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 0, resolved: [], unresolved: [] });
     expect(sagas.state(OLD)).toBe('IN_DOUBT');
     expect(publisher.of('PaymentInDoubt').map((e) => e.detail.sagaId)).toEqual([OLD]);
   });

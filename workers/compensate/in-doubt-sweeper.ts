@@ -1,7 +1,9 @@
-import { transitionAuditRecord } from '../../shared/audit/index.ts';
+import { exchangeAuditRecord, transitionAuditRecord } from '../../shared/audit/index.ts';
 import type { AuditSink } from '../../shared/audit/index.ts';
-import { IllegalTransitionError } from '../../shared/saga/index.ts';
-import type { Saga, SagaStore } from '../../shared/saga/index.ts';
+import type { BcbOutcomeQuery } from '../../shared/bcb-query/index.ts';
+import { classifyError } from '../../shared/errors/index.ts';
+import { IllegalTransitionError, ResolutionError, resolveSaga } from '../../shared/saga/index.ts';
+import type { ResolveSagaDeps, Saga, SagaStore } from '../../shared/saga/index.ts';
 import { COMPENSATE_SOURCE, COMPENSATION_FACTS, newTraceparent } from '../../shared/events/index.ts';
 import type { EventDetail } from '../../shared/events/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
@@ -12,7 +14,7 @@ export const SPI_SETTLEMENT_LIMIT_MS = 40_000;
 
 /** Options of {@link InDoubtSweeper}. */
 export interface InDoubtSweeperOptions {
-  sagas: Pick<SagaStore, 'pageByState' | 'transition'>;
+  sagas: Pick<SagaStore, 'pageByState' | 'transition' | 'get' | 'recordFacts'>;
   /** Where `PaymentInDoubt` goes (an EventBridgePublisher on selo's bus). */
   publisher: EventPublisher;
   /**
@@ -31,6 +33,18 @@ export interface InDoubtSweeperOptions {
   pageSize?: number;
   /** Clock. @defaultValue () => new Date() */
   now?: () => Date;
+  /**
+   * Asks the BCB how each IN_DOUBT payment ended (camt.060 → camt.054, `shared/bcb-query`) and
+   * resolves it when the answer is definite (settled), through `resolveSaga` with these deps.
+   * @defaultValue no query: IN_DOUBT payments wait for a person or a late pacs.002
+   */
+  bcbQuery?: {
+    query: BcbOutcomeQuery;
+    /** The resolution's dependencies (its publisher's source `selo.compensate`). */
+    resolve: ResolveSagaDeps;
+    /** Least time between two questions about one payment (`SELO_IN_DOUBT_QUERY_INTERVAL_MS`). @defaultValue 60000 */
+    intervalMs?: number;
+  };
 }
 
 /** What one sweep did. */
@@ -39,6 +53,10 @@ export interface SweepResult {
   inDoubt: string[];
   /** PaymentInDoubt events still to publish (the bus refused them); retried on the next sweep. */
   unpublished: number;
+  /** IN_DOUBT payments the BCB's answer resolved (settled) in this sweep. */
+  resolved: string[];
+  /** IN_DOUBT payments asked about whose answer was not definite (they stay IN_DOUBT). */
+  unresolved: string[];
 }
 
 function positiveInteger(name: string, value: number, min: number): number {
@@ -67,6 +85,8 @@ export class InDoubtSweeper {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
+  /** When each IN_DOUBT payment was last asked about (ms), so one is asked at most every interval. */
+  readonly #asked = new Map<string, number>();
 
   constructor(options: InDoubtSweeperOptions) {
     this.#intervalMs = positiveInteger('intervalMs', options.intervalMs ?? 5_000, 1);
@@ -100,7 +120,7 @@ export class InDoubtSweeper {
    * `PaymentInDoubt`. Sagas that moved on meanwhile (settled, rejected) are left alone.
    */
   async sweep(): Promise<SweepResult> {
-    const result: SweepResult = { inDoubt: [], unpublished: 0 };
+    const result: SweepResult = { inDoubt: [], unpublished: 0, resolved: [], unresolved: [] };
     const cutoff = new Date(this.#now().getTime() - this.#thresholdMs);
     let cursor: string | undefined;
     do {
@@ -113,7 +133,80 @@ export class InDoubtSweeper {
         if (marked === 'unpublished') result.unpublished += 1;
       }
     } while (cursor !== undefined && !this.#closed);
+    if (this.#options.bcbQuery !== undefined) await this.#askAboutInDoubt(this.#options.bcbQuery, result);
     return result;
+  }
+
+  /**
+   * Asks the BCB about every IN_DOUBT payment not asked within the interval. A definite answer
+   * (settled: the debit is booked on our PI account) resolves it as an automatic outcome would
+   * (SETTLED, `PaymentSettled`), audited with the BCB's answer as evidence; anything else leaves it
+   * IN_DOUBT, with the answer recorded in its facts (`bcbQuery`) for the person who decides. A
+   * rejection is never inferred (see `judgeEntryReport`), so nothing is reversed from here.
+   */
+  async #askAboutInDoubt(bcbQuery: NonNullable<InDoubtSweeperOptions['bcbQuery']>, result: SweepResult): Promise<void> {
+    const intervalMs = bcbQuery.intervalMs ?? 60_000;
+    const now = this.#now().getTime();
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      const page = await this.#options.sagas.pageByState('IN_DOUBT', { limit: this.#pageSize, ...(cursor === undefined ? {} : { cursor }) });
+      cursor = page.cursor;
+      for (const saga of page.sagas) {
+        if (this.#closed) return;
+        seen.add(saga.sagaId);
+        if (saga.kind !== 'payment' || saga.endToEndId === undefined) continue;
+        const last = this.#asked.get(saga.sagaId);
+        if (last !== undefined && now - last < intervalMs) continue;
+        this.#asked.set(saga.sagaId, now);
+        const outcome = await this.#ask(bcbQuery, saga);
+        if (outcome === 'resolved') result.resolved.push(saga.sagaId);
+        if (outcome === 'unresolved') result.unresolved.push(saga.sagaId);
+      }
+    } while (cursor !== undefined && !this.#closed);
+    for (const sagaId of this.#asked.keys()) if (!seen.has(sagaId)) this.#asked.delete(sagaId);
+  }
+
+  async #ask(bcbQuery: NonNullable<InDoubtSweeperOptions['bcbQuery']>, saga: Saga): Promise<'resolved' | 'unresolved' | 'failed'> {
+    const { logger } = this.#options;
+    const endToEndId = saga.endToEndId ?? '';
+    const amount = saga.compensations.map((c) => c.params.amount).find((a): a is string => typeof a === 'string');
+    const origin = { worker: 'compensate', system: 'spi' as const, sagaId: saga.sagaId, endToEndId, attempt: 1, ...(saga.bizMsgIdr === undefined ? {} : { bizMsgIdr: saga.bizMsgIdr }) };
+    const sentAt = this.#now();
+    let answer;
+    try {
+      answer = await bcbQuery.query.ask({ sagaId: saga.sagaId, endToEndId, ...(amount === undefined ? {} : { amount }) });
+    } catch (error) {
+      logger.warn({ err: error, sagaId: saga.sagaId, code: classifyError(error).code }, 'the BCB query about an in-doubt payment failed; asked again next interval');
+      return 'failed';
+    }
+    const exchange = exchangeAuditRecord(origin, {
+      requestDate: sentAt,
+      method: 'POST',
+      path: 'camt.060',
+      requestHeaders: {},
+      requestBody: answer.request,
+      ...(answer.response === undefined ? {} : { response: { statusCode: 200, headers: {}, body: answer.response, signatureValid: true, receivedAt: this.#now() } }),
+    }, this.#now());
+    await bcbQuery.resolve.audit.put([exchange]);
+    if (answer.outcome !== 'settled') {
+      logger.info({ sagaId: saga.sagaId, evidence: answer.evidence }, 'the BCB does not know this payment as settled; it stays IN_DOUBT for operations');
+      const current = await this.#options.sagas.get(saga.sagaId);
+      if (current?.state === 'IN_DOUBT') await this.#options.sagas.recordFacts({ sagaId: saga.sagaId, facts: { bcbQuery: `${sentAt.toISOString()} ${answer.evidence}`.slice(0, 500) }, expectedVersion: current.version });
+      return 'unresolved';
+    }
+    try {
+      const resolved = await resolveSaga(bcbQuery.resolve, { sagaId: saga.sagaId, outcome: 'settled', evidence: answer.evidence.slice(0, 500), operator: 'selo.compensate', by: 'bcb-query' });
+      logger.warn({ sagaId: saga.sagaId, status: resolved.status, evidence: answer.evidence }, 'in-doubt payment resolved from the BCB\'s answer: settled');
+      return resolved.status === 'resolved' ? 'resolved' : 'unresolved';
+    } catch (error) {
+      // Ended meanwhile (a late pacs.002, an operator): its outcome stands.
+      if (error instanceof ResolutionError) {
+        logger.error({ err: error, sagaId: saga.sagaId, evidence: answer.evidence }, 'the BCB says settled, but the payment was resolved otherwise meanwhile');
+        return 'unresolved';
+      }
+      throw error;
+    }
   }
 
   /**

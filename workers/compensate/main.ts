@@ -1,6 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { COMPENSATION_TRIGGERS, resolveTopology } from '../../infra/topology.ts';
 import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
+import { BcbHttpClient, bcbTlsOptions, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
+import type { BcbConnectionConfig } from '../../shared/bcb-client/index.ts';
+import { IcomOutcomeQuery } from '../../shared/bcb-query/index.ts';
+import { TrustStore } from '../../shared/xmldsig/index.ts';
 import { loadWorkerConfig } from '../../shared/config/index.ts';
 import type { Env, SeloConfig } from '../../shared/config/index.ts';
 import { COMPENSATE_SOURCE, decodeCompensationTrigger } from '../../shared/events/index.ts';
@@ -27,18 +32,59 @@ export interface CompensateWorkerOptions {
   logger?: Logger;
 }
 
+/** How the worker asks the BCB about in-doubt payments (absent: it does not ask). */
+export interface InDoubtQueryConfig {
+  bcb: BcbConnectionConfig;
+  /** `SELO_BCB_SIGNING_CERT`: the BCB's signing certificate(s), PEM file: the answer must verify. */
+  trustPath: string;
+  /** `SELO_BCB_ISPB`. @defaultValue '00038166' */
+  bcbIspb: string;
+  /** `SELO_IN_DOUBT_QUERY_INTERVAL_MS`: least time between two questions about one payment. @defaultValue 60000 */
+  intervalMs: number;
+}
+
 /** Reads and checks the compensation worker's configuration, without I/O; a `ConfigError` names every problem. */
-export function readCompensateWorkerConfig(env: Env): { config: SeloConfig; sweep: boolean; intervalMs: number; marginMs: number; settlementLimitMs: number; processConfig: ReturnType<typeof readWorkerProcessConfig> } {
-  return loadWorkerConfig(env, (reader) => ({
-    // Off in every compensate task but one when the queue's consumers scale (infra/cdk: the
-    // sweeper's own single-task service), so a payment is announced in doubt once.
-    sweep: reader.boolean('SELO_IN_DOUBT_SWEEPER', { default: true }),
-    intervalMs: reader.integer('SELO_SWEEP_INTERVAL_MS', { default: 5_000, min: 100, max: 3_600_000 }),
-    marginMs: reader.integer('SELO_IN_DOUBT_MARGIN_MS', { default: 20_000, min: 0, max: 86_400_000 }),
-    // The SPI's own limit is 40 s (DESIGN §2); only a simulator configured otherwise needs this.
-    settlementLimitMs: reader.integer('SELO_SPI_SETTLEMENT_LIMIT_MS', { default: SPI_SETTLEMENT_LIMIT_MS, min: 100, max: 3_600_000 }),
-    processConfig: readWorkerProcessConfig(reader),
-  }));
+export function readCompensateWorkerConfig(env: Env): {
+  config: SeloConfig; sweep: boolean; intervalMs: number; marginMs: number; settlementLimitMs: number; processConfig: ReturnType<typeof readWorkerProcessConfig>; query: InDoubtQueryConfig | undefined;
+} {
+  return loadWorkerConfig(env, (reader) => {
+    // Asking the BCB needs its connection: on by default wherever the BCB's URL is configured.
+    const asks = reader.boolean('SELO_IN_DOUBT_QUERY', { default: reader.optionalString('SELO_BCB_URL') !== undefined });
+    let query: InDoubtQueryConfig | undefined;
+    if (asks) {
+      const bcbIspb = reader.string('SELO_BCB_ISPB', { default: '00038166' });
+      if (!/^[0-9A-Z]{8}$/.test(bcbIspb)) reader.problem('SELO_BCB_ISPB', `must be an ISPB (8 characters [0-9A-Z]), got ${JSON.stringify(bcbIspb)}`);
+      if ((reader.optionalString('SELO_ISPB') ?? '') === '') reader.problem('SELO_ISPB', 'is required to ask the BCB about in-doubt payments (SELO_IN_DOUBT_QUERY)');
+      query = {
+        bcb: readBcbConnectionConfig(reader),
+        trustPath: reader.string('SELO_BCB_SIGNING_CERT'),
+        bcbIspb,
+        intervalMs: reader.integer('SELO_IN_DOUBT_QUERY_INTERVAL_MS', { default: 60_000, min: 100, max: 86_400_000 }),
+      };
+    }
+    return {
+      // Off in every compensate task but one when the queue's consumers scale (infra/cdk: the
+      // sweeper's own single-task service), so a payment is announced in doubt once.
+      sweep: reader.boolean('SELO_IN_DOUBT_SWEEPER', { default: true }),
+      intervalMs: reader.integer('SELO_SWEEP_INTERVAL_MS', { default: 5_000, min: 100, max: 3_600_000 }),
+      marginMs: reader.integer('SELO_IN_DOUBT_MARGIN_MS', { default: 20_000, min: 0, max: 86_400_000 }),
+      // The SPI's own limit is 40 s (DESIGN §2); only a simulator configured otherwise needs this.
+      settlementLimitMs: reader.integer('SELO_SPI_SETTLEMENT_LIMIT_MS', { default: SPI_SETTLEMENT_LIMIT_MS, min: 100, max: 3_600_000 }),
+      processConfig: readWorkerProcessConfig(reader),
+      query,
+    };
+  });
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** The BCB's signing certificates, each bound to its ISPB (an answer must carry `AppHdr/Fr` = the BCB). */
+function bcbTrust(pem: string, bcbIspb: string): TrustStore {
+  const store = new TrustStore();
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new RangeError('SELO_BCB_SIGNING_CERT holds no certificate');
+  for (const block of blocks) store.add(block, { ispb: bcbIspb });
+  return store;
 }
 
 /**
@@ -46,18 +92,31 @@ export function readCompensateWorkerConfig(env: Env): { config: SeloConfig; swee
  * `CompensationFailed`) and the in-doubt sweeper, in one process. Reads
  * `SELO_IN_DOUBT_SWEEPER` (default true: run the sweeper in this process), `SELO_SWEEP_INTERVAL_MS`
  * (default 5000) and `SELO_IN_DOUBT_MARGIN_MS` (default 20000, added to the SPI's 40 s) besides the
- * settings every worker shares.
+ * settings every worker shares; with `SELO_IN_DOUBT_QUERY` (default: on when `SELO_BCB_URL` is set)
+ * the sweeper asks the BCB about IN_DOUBT payments every `SELO_IN_DOUBT_QUERY_INTERVAL_MS` (default
+ * 60000), with the BCB connection settings, `SELO_BCB_SIGNING_CERT`, `SELO_BCB_ISPB` and `SELO_ISPB`.
  */
 export async function startCompensateWorker(options: CompensateWorkerOptions = {}): Promise<CompensateWorker> {
   const env = options.env ?? process.env;
-  const { config, sweep, intervalMs, marginMs, settlementLimitMs, processConfig } = readCompensateWorkerConfig(env);
+  const { config, sweep, intervalMs, marginMs, settlementLimitMs, processConfig, query } = readCompensateWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.compensate', level: config.logLevel });
   const topology = resolveTopology(config.environment);
   const clients = createAwsClients(config.aws);
   const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
   const publisher = new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger });
   const sweeperAudit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
-  const sweeper = new InDoubtSweeper({ sagas, publisher, audit: sweeperAudit, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs, settlementLimitMs });
+  // The BCB query (camt.060 → camt.054) over the transmit worker's mTLS settings; a definite answer
+  // resolves the payment through shared/saga's resolveSaga, as `selo saga resolve` does.
+  const http = query === undefined ? undefined : new BcbHttpClient({ origin: query.bcb.url, tls: bcbTlsOptions(query.bcb), headersTimeoutMs: query.bcb.timeoutMs, bodyTimeoutMs: query.bcb.timeoutMs, connections: 1 });
+  const bcbQuery =
+    query === undefined || http === undefined
+      ? undefined
+      : {
+          query: new IcomOutcomeQuery({ http, ispb: config.ispb, bcbIspb: query.bcbIspb, trustStore: bcbTrust(readFileSync(query.trustPath, 'utf8'), query.bcbIspb) }),
+          resolve: { sagas, publisher, audit: sweeperAudit, source: COMPENSATE_SOURCE, auditWorker: 'compensate' },
+          intervalMs: query.intervalMs,
+        };
+  const sweeper = new InDoubtSweeper({ sagas, publisher, audit: sweeperAudit, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs, settlementLimitMs, ...(bcbQuery === undefined ? {} : { bcbQuery }) });
   const launched = await launchQueueWorker<CompensationTrigger>({
     name: 'compensate',
     topology,
@@ -69,7 +128,11 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
       decode: (data, detailType) => decodeCompensationTrigger(data, detailType),
       failureDetailType: 'CompensationFailed',
       // In order: the sweeper stops first, then its audit records are flushed.
-      closeables: [{ name: 'in-doubt sweeper', close: () => sweeper.close() }, { name: 'in-doubt sweeper audit', close: () => sweeperAudit.close() }],
+      closeables: [
+        { name: 'in-doubt sweeper', close: () => sweeper.close() },
+        { name: 'in-doubt sweeper audit', close: () => sweeperAudit.close() },
+        ...(http === undefined ? [] : [{ name: 'bcb query client', close: () => http.close() }]),
+      ],
     },
   });
   if (sweep) sweeper.start();
