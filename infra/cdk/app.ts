@@ -18,7 +18,7 @@ const app = new App();
 const context = (name: string): string | undefined => app.node.tryGetContext(name) as string | undefined;
 const environment = context('env') ?? 'dev';
 const repository = context('imageRepository');
-const stack = new SeloStack(app, `selo-${environment}`, {
+new SeloStack(app, `selo-${environment}`, {
   environment,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION ?? 'sa-east-1' },
   ispb: context('ispb') ?? '99999004',
@@ -30,5 +30,4 @@ const stack = new SeloStack(app, `selo-${environment}`, {
       : ContainerImage.fromEcrRepository(Repository.fromRepositoryName(scope, 'worker-repository', repository), context('imageTag') ?? 'latest'),
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-void stack;
 app.synth();

@@ -27,6 +27,7 @@ export interface SeloHsmProps {
  * security group — and the workers one matching egress rule.
  */
 export class SeloHsm extends Construct {
+  /** The cluster; its `attrClusterId` is what `aws cloudhsmv2 create-hsm` takes. */
   readonly cluster: CfnCluster;
 
   constructor(scope: Construct, id: string, props: SeloHsmProps) {

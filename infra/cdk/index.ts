@@ -1,2 +1,10 @@
-export { SeloStack } from './selo-stack.ts';
+export { SeloStack, BCB_HOMOLOGATION, BCB_PRODUCTION } from './selo-stack.ts';
 export type { SeloStackProps } from './selo-stack.ts';
+export { SeloNetwork, INTERFACE_ENDPOINTS } from './network.ts';
+export type { SeloNetworkProps } from './network.ts';
+export { SeloHsm, CLOUDHSM_PORTS } from './hsm.ts';
+export type { SeloHsmProps } from './hsm.ts';
+export { SeloWorkers, SCALING, SECRET_VARIABLES, HEALTH_PORT, taskStatements } from './workers.ts';
+export type { SeloWorkersProps, WorkerService } from './workers.ts';
+export { SeloAlarms, LOG_METRICS, SPI_SETTLEMENT_LIMIT_SECONDS } from './observability.ts';
+export type { SeloAlarmsProps } from './observability.ts';

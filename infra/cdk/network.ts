@@ -50,6 +50,7 @@ export const INTERFACE_ENDPOINTS: Readonly<Record<string, IInterfaceVpcEndpointS
  * construct) and the BCB's ports on the RSFN CIDRs.
  */
 export class SeloNetwork extends Construct {
+  /** Two availability zones, private (isolated) subnets only. */
   readonly vpc: Vpc;
   /** The workers' tasks. */
   readonly workers: SecurityGroup;

@@ -43,7 +43,9 @@ export interface SeloAlarmsProps {
  * service not running.
  */
 export class SeloAlarms extends Construct {
+  /** Where every alarm goes (subscribe the operations team: docs/deploying.md). */
   readonly topic: Topic;
+  /** Every alarm built. */
   readonly alarms: Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: SeloAlarmsProps) {

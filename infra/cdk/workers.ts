@@ -67,9 +67,12 @@ export interface SeloWorkersProps {
 
 /** What {@link SeloWorkers} built for one service. */
 export interface WorkerService {
+  /** Service id: the worker's name, or `compensate-sweeper`. */
   name: string;
   service: FargateService;
+  /** Exactly what {@link taskStatements} grants. */
   taskRole: Role;
+  /** `/selo/<env>/<name>`, the task's awslogs destination. */
   logGroup: LogGroup;
 }
 
@@ -81,7 +84,9 @@ export interface WorkerService {
  * twice); sign, transmit, verify and compensate scale on their queue's backlog per task.
  */
 export class SeloWorkers extends Construct {
+  /** The ECS cluster (Container Insights on: the scaling policies read its RunningTaskCount). */
   readonly cluster: Cluster;
+  /** One per service, in topology order (compensate's sweeper after compensate). */
   readonly services: WorkerService[] = [];
 
   constructor(scope: Construct, id: string, props: SeloWorkersProps) {

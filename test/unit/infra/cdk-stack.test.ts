@@ -6,8 +6,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { PolicyValidationPluginReport } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SeloStack } from '../../../infra/cdk/index.ts';
-import { SCALING } from '../../../infra/cdk/workers.ts';
+import { SCALING, SeloStack } from '../../../infra/cdk/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import { AUDIT_COLUMNS } from '../../../shared/audit/audit-schema.ts';
 
