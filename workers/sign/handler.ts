@@ -7,7 +7,7 @@ import { DICT_OPERATIONS, buildDictBody } from '../../shared/dict/index.ts';
 import { PermanentError, TransientError, classifyError } from '../../shared/errors/index.ts';
 import { INBOUND_EVENTS, deriveDetail, describeDecision, dictSagaId, echoSagaId, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
 import type { EchoReceivedData, EventDetail, InboundDecisionLateData, InboundPaymentDecidedData, MessageSignedData } from '../../shared/events/index.ts';
-import { END_TO_END_ID_TIME_REASON, PAYMENT_PRIORITIES, buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, endToEndIdTimeProblem, generateMessageId, validateSpiMessage } from '../../shared/iso20022/index.ts';
+import { END_TO_END_ID_TIME_REASON, PAYMENT_PRIORITIES, SPI_MESSAGES, buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, endToEndIdTimeProblem, generateMessageId, spiSchemaOfNamespace, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { SpiSchema } from '../../shared/iso20022/index.ts';
 import type { EventToPublish, Handler, Outcome } from '../../shared/runtime/index.ts';
 import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
@@ -35,7 +35,7 @@ export interface SignHandlerDeps {
    */
   bizMsgIndex: Pick<BizMsgIndex, 'recordMessage' | 'recordEcho'>;
   /**
-   * Validates a signed SPI message against its XSD (pacs.008 1.16, pacs.002 1.17).
+   * Validates a signed SPI message against its XSD (those the repository has: pacs.008 1.16, pacs.002 1.17).
    * @defaultValue validateSpiMessage
    */
   validateSpi?: (xml: string, schema: SpiSchema) => Promise<void>;
@@ -76,8 +76,6 @@ interface SpiDraft {
   paymentId: string;
   unsigned: string;
   bizMsgIdr: string;
-  /** The official XSD, when selo has it (pacs.004: none in the catalogue copy, checked structurally by the builder). */
-  schema: 'pacs.008.spi.1.16' | undefined;
   compensation: { step: string; action: string; params: Readonly<Record<string, unknown>> } | undefined;
 }
 
@@ -103,7 +101,7 @@ function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | 
     const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${echoSagaId(requestId ?? '')}:pibr.001`) });
     const createdAt = new Date(data.echo.requestedAt).toISOString();
     const unsigned = buildPibr001({ appHdr: { fromIspb: ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt: createdAt }, msgId: bizMsgIdr, creDtTm: createdAt, data: data.echo.data });
-    return { paymentId: requestId ?? '', unsigned, bizMsgIdr, schema: undefined, compensation: undefined };
+    return { paymentId: requestId ?? '', unsigned, bizMsgIdr, compensation: undefined };
   }
   if (data.message === 'pacs.008') {
     const tx = data.transaction;
@@ -118,7 +116,7 @@ function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | 
       transactions: [{ ...tx, debtorAgentIspb: ispb }],
     });
     // Core banking reserved the amount before asking; a definite failure later releases it.
-    return { paymentId: tx.endToEndId, unsigned, bizMsgIdr, schema: 'pacs.008.spi.1.16', compensation: { step: 'sign', action: 'PaymentReversalRequested', params: { endToEndId: tx.endToEndId, amount: tx.amount } } };
+    return { paymentId: tx.endToEndId, unsigned, bizMsgIdr, compensation: { step: 'sign', action: 'PaymentReversalRequested', params: { endToEndId: tx.endToEndId, amount: tx.amount } } };
   }
   const { returnedAt, ...ret } = data.return;
   const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${paymentSagaId(ret.returnId)}:pacs.004`) });
@@ -129,7 +127,18 @@ function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | 
     creDtTm: createdAt,
     returns: [{ ...ret, debtorAgentIspb: ispb }],
   });
-  return { paymentId: ret.returnId, unsigned, bizMsgIdr, schema: undefined, compensation: { step: 'sign', action: 'PaymentReversalRequested', params: { returnId: ret.returnId, amount: ret.amount } } };
+  return { paymentId: ret.returnId, unsigned, bizMsgIdr, compensation: { step: 'sign', action: 'PaymentReversalRequested', params: { returnId: ret.returnId, amount: ret.amount } } };
+}
+
+/**
+ * Checks a signed SPI message against the official XSD of its type when the repository has it
+ * (`shared/iso20022/xsd/SOURCES.md`: pacs.008 1.16 and pacs.002 1.17; none yet for pacs.004,
+ * pibr.001 and pibr.002, which their builders check field by field), so that a message the BCB's
+ * schema refuses never leaves.
+ */
+async function validateIfSchema(signed: string, type: keyof typeof SPI_MESSAGES, deps: SignHandlerDeps): Promise<void> {
+  const schema = spiSchemaOfNamespace(SPI_MESSAGES[type].namespace);
+  if (schema !== undefined) await (deps.validateSpi ?? validateSpiMessage)(signed, schema);
 }
 
 async function signPayment(detail: EventDetail<SignRequest>, data: PaymentRequestedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
@@ -170,8 +179,7 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   const signed = await signSpi(draft.unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
   // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
   // message, exactly as the BCB will validate it.
-  const schema = draft.schema;
-  if (schema !== undefined) await (deps.validateSpi ?? validateSpiMessage)(signed, schema);
+  await validateIfSchema(signed, data.message, deps);
   const digest = createHash('sha256').update(signed).digest('hex');
   if (created.status === 'already-applied') {
     if (signedBefore !== undefined && !signedBefore.reason.includes(`sha256=${digest}`)) {
@@ -240,7 +248,7 @@ async function signAnswer(saga: Saga, instructionId: string, decision: InboundPa
     statuses: [{ originalInstructionId: instructionId, originalEndToEndId: endToEndId, status: decision.decision, ...(decision.decision === 'RJCT' ? { reason: decision.reason } : {}) }],
   });
   const xml = await signSpi(unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
-  await (deps.validateSpi ?? validateSpiMessage)(xml, 'pacs.002.spi.1.17');
+  await validateIfSchema(xml, 'pacs.002', deps);
   return { xml, bizMsgIdr, digest: createHash('sha256').update(xml).digest('hex') };
 }
 
@@ -334,6 +342,7 @@ async function signEchoAnswer(detail: EventDetail<SignRequest>, echo: EchoReceiv
   const creDt = new Date(echo.receivedAt).toISOString();
   const unsigned = buildPibr002({ appHdr: { fromIspb: deps.ispb, toIspb: SPI_ISPB, bizMsgIdr, creDt }, msgId: bizMsgIdr, creDtTm: creDt, originalData: echo.originalData });
   const signed = await signSpi(unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
+  await validateIfSchema(signed, 'pibr.002', deps);
   const digest = createHash('sha256').update(signed).digest('hex');
   const signedBefore = created.saga.history.find((t) => t.key === 'sign');
   if (signedBefore !== undefined && !signedBefore.reason.includes(`sha256=${digest}`)) return { events: [], audit: [] };

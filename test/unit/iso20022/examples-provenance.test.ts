@@ -3,19 +3,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BENCH_EXAMPLES_DIR, BENCH_EXAMPLE_FILES } from '../../../bin/commands/bench.ts';
+import { recordedFiles } from '../../support/provenance.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
 const EXAMPLES = join(ROOT, 'shared/iso20022/examples');
 
 /** Rows of the SOURCES.md table: file → bytes and SHA-256. */
-function recorded(): Map<string, { bytes: number; sha256: string }> {
-  const rows = new Map<string, { bytes: number; sha256: string }>();
-  for (const line of readFileSync(join(EXAMPLES, 'SOURCES.md'), 'utf8').split('\n')) {
-    const match = /^\| `([^`]+\.xml)` \|.*\| (\d+) \| `([0-9a-f]{64})` \|$/.exec(line);
-    if (match?.[1] !== undefined) rows.set(match[1], { bytes: Number(match[2]), sha256: match[3] ?? '' });
-  }
-  return rows;
-}
+const recorded = (): ReturnType<typeof recordedFiles> => recordedFiles(join(EXAMPLES, 'SOURCES.md'), '.xml');
 
 describe('the BCB example messages kept in the repository', () => {
   it('are where selo bench xmldsig reads them by default, inside the repository', () => {

@@ -5,7 +5,7 @@ import type { EventDetail, MessageSignedData } from '../../../shared/events/inde
 import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
 import type { BizMsgIndex, SagaStore } from '../../../shared/saga/index.ts';
 import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
-import { generateReturnId, parsePacs004, parsePibr001 } from '../../../shared/iso20022/index.ts';
+import { generateEndToEndId, generateReturnId, parsePacs004, parsePibr001 } from '../../../shared/iso20022/index.ts';
 import { createSignHandler, decodeSignRequest } from '../../../workers/sign/index.ts';
 import type { SignRequest } from '../../../workers/sign/index.ts';
 import { createTestPki } from '../../support/test-pki.ts';
@@ -240,6 +240,23 @@ describe('sign handler', () => {
       // Not refused for its time: the digest differs from the fake record, so it is a conflict, not SIGN_REQUEST_INVALID.
       await expect(later(message(e2e), context)).resolves.toBeDefined();
     });
+  });
+
+  it('checks what it signs against the official XSD of its type, where the repository has one (pacs.008 1.16; none for pacs.004 and pibr.001)', async () => {
+    const checked: string[] = [];
+    const handler = createSignHandler({ ...deps, validateSpi: (_xml, schema) => Promise.resolve(void checked.push(schema)) });
+    await handler(message(generateEndToEndId(ISPB, { at: new Date('2026-11-28T17:00:00Z') })), context);
+    expect(checked).toEqual(['pacs.008.spi.1.16']);
+    const returnId = generateReturnId(ISPB, { at: new Date('2026-11-28T17:00:00Z') });
+    const ret = decodeSignRequest(
+      { message: 'pacs.004', return: { returnId, originalEndToEndId: 'E99999005202611281600abcdefghijk', amount: '1.00', creditorAgentIspb: '99999005', reason: { code: 'MD06' }, returnedAt: '2026-11-28T17:00:00.000Z' } },
+      'PaymentRequested',
+    );
+    await handler({ event: { id: 'r', detailType: 'PaymentRequested', source: 'core.banking', time: undefined, detail: { version: 1, sagaId: paymentSagaId(returnId), endToEndId: returnId, attempt: 1, traceparent: newTraceparent(), data: ret } }, sqs: { messageId: 'm', receiveCount: 1 } }, context);
+    const requestId = '0b6f7a1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b';
+    const echo = decodeSignRequest({ message: 'pibr.001', echo: { data: 'schema', requestedAt: '2026-11-28T17:00:00.000Z' } }, 'PaymentRequested');
+    await handler({ event: { id: 'e', detailType: 'PaymentRequested', source: 'ops', time: undefined, detail: { version: 1, sagaId: echoSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data: echo } }, sqs: { messageId: 'm', receiveCount: 1 } }, context);
+    expect(checked).toEqual(['pacs.008.spi.1.16']);
   });
 
   it('refuses an echo without a RequestId', async () => {
