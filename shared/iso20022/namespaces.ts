@@ -1,10 +1,11 @@
 /**
  * Message definitions selo writes (SPI catalogue 5.13.1) and the namespace of each.
  *
- * pacs.008 1.16 and pacs.002 1.17 come with their XSDs (shared/spec). pacs.004 1.5 is the
+ * pacs.008 1.16 and pacs.002 1.17 come with their XSDs (`xsd/`). pacs.004 1.5 is the
  * version the catalogue 5.13.1 README names, but its XSD was not copied; pibr.001 1.3,
  * pibr.002 1.3 and admi.002 1.5 are the versions public SPI client projects targeting the 5.13
- * catalogue use — none of these four has an official schema in the project.
+ * catalogue use — none of these four has an official schema in the project (where they were
+ * looked for: `xsd/SOURCES.md`).
  */
 export const SPI_MESSAGES = {
   'pacs.008': { msgDefIdr: 'pacs.008.spi.1.16', namespace: 'https://www.bcb.gov.br/pi/pacs.008/1.16' },

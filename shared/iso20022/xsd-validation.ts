@@ -7,7 +7,7 @@ import { childElements, elementPath, parseXml } from '../xml/index.ts';
 import type { XmlElement } from '../xml/index.ts';
 import { messageOfNamespace } from './namespaces.ts';
 
-/** A schema in `shared/iso20022/xsd/` (copied byte for byte from the SPI catalogue 5.13.1). */
+/** A schema in `shared/iso20022/xsd/` (copied byte for byte from the SPI catalogue 5.13.1; provenance in `xsd/SOURCES.md`). */
 export type SpiSchema = 'pacs.008.spi.1.16' | 'pacs.002.spi.1.17';
 
 /** The schema files of each message definition. */
@@ -62,7 +62,7 @@ const schemaCache = new Map<SpiSchema, string>();
 
 /**
  * The schema text selo validates with: the official XSD with the `Sgntr` wildcard made lax (the
- * verifier checks the signature's structure field by field; see spec/SOURCES.md).
+ * verifier checks the signature's structure field by field; see xsd/SOURCES.md).
  */
 export function schemaText(schema: SpiSchema): string {
   let text = schemaCache.get(schema);
