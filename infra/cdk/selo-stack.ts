@@ -9,7 +9,7 @@ import { Stream, StreamEncryption } from 'aws-cdk-lib/aws-kinesis';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { CfnWorkGroup } from 'aws-cdk-lib/aws-athena';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, StorageClass } from 'aws-cdk-lib/aws-s3';
-import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
+import type { BucketProps, CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ContainerImage } from 'aws-cdk-lib/aws-ecs';
@@ -184,38 +184,31 @@ export class SeloStack extends Stack {
       removalPolicy,
     });
     Validations.of(accessLogs).acknowledge({ id: 'AwsSolutions-S1', reason: 'This bucket receives the other buckets\' server access logs; logging it into itself would loop.' });
-    const auditBucket = new Bucket(this, 'audit-bucket', {
-      bucketName: topology.auditBucket,
+    // Encrypted with the data key, TLS only, never public, versioned, access logged.
+    const dataBucket = (bucketName: string, logsPrefix: string): BucketProps => ({
+      bucketName,
       encryption: BucketEncryption.KMS,
       encryptionKey: key,
       bucketKeyEnabled: true,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       versioned: true,
-      objectLockEnabled: true,
       serverAccessLogsBucket: accessLogs,
-      serverAccessLogsPrefix: 'audit/',
+      serverAccessLogsPrefix: logsPrefix,
+      removalPolicy,
+    });
+    const auditBucket = new Bucket(this, 'audit-bucket', {
+      ...dataBucket(topology.auditBucket, 'audit/'),
+      objectLockEnabled: true,
       // Queried by Athena for the first months; then kept for the regulator, rarely read. Glacier
       // Instant Retrieval stays queryable (millisecond reads); nothing expires before the lock ends.
       lifecycleRules: [{ transitions: [{ storageClass: StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(90) }, { storageClass: StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(365) }] }],
-      removalPolicy,
     });
     // Compliance mode: no user, root included, can shorten the retention or delete a locked version.
     (auditBucket.node.defaultChild as CfnBucket).objectLockConfiguration = { objectLockEnabled: 'Enabled', rule: { defaultRetention: { mode: 'COMPLIANCE', days: auditRetentionDays.valueAsNumber } } };
-    const payloadBucket = new Bucket(this, 'payload-bucket', {
-      bucketName: topology.payloadBucket,
-      encryption: BucketEncryption.KMS,
-      encryptionKey: key,
-      bucketKeyEnabled: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      versioned: true,
-      serverAccessLogsBucket: accessLogs,
-      serverAccessLogsPrefix: 'payloads/',
-      removalPolicy,
-    });
+    const payloadBucket = new Bucket(this, 'payload-bucket', dataBucket(topology.payloadBucket, 'payloads/'));
     this.#auditDelivery(topology, auditStream, auditBucket, key.keyArn);
-    this.#athena(prefix, topology, key, accessLogs, removalPolicy);
+    this.#athena(prefix, topology, key, dataBucket(`${prefix}-athena-results-${this.account}`, 'athena-results/'));
 
     const table = new Table(this, 'saga-table', {
       tableName: topology.sagaTable.name,
@@ -301,19 +294,9 @@ export class SeloStack extends Stack {
   }
 
   /** The Athena workgroup for the audit tables, its results encrypted in a bucket of their own. */
-  #athena(prefix: string, topology: ResolvedTopology, key: Key, accessLogs: Bucket, removalPolicy: RemovalPolicy): void {
-    const results = new Bucket(this, 'athena-results-bucket', {
-      bucketName: `${prefix}-athena-results-${this.account}`,
-      encryption: BucketEncryption.KMS,
-      encryptionKey: key,
-      bucketKeyEnabled: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      serverAccessLogsBucket: accessLogs,
-      serverAccessLogsPrefix: 'athena-results/',
-      lifecycleRules: [{ expiration: Duration.days(30) }],
-      removalPolicy,
-    });
+  #athena(prefix: string, topology: ResolvedTopology, key: Key, bucketProps: BucketProps): void {
+    // Query results are scratch: unversioned, gone after 30 days.
+    const results = new Bucket(this, 'athena-results-bucket', { ...bucketProps, versioned: false, lifecycleRules: [{ expiration: Duration.days(30) }] });
     new CfnWorkGroup(this, 'athena-workgroup', {
       name: `${prefix}-audit`,
       description: `Queries over ${topology.auditBucket} (Glue database selo_${topology.environment.replaceAll('-', '_')}_audit)`,
