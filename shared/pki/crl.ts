@@ -62,12 +62,14 @@ export interface CertificateRevocationList {
   readonly signature: Buffer;
 }
 
+// The DER of the reasonCode OID (2.5.29.21), compared as bytes: a CRL has many entries.
+const REASON_CODE_OID = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x15]);
+
 const OID = {
   authorityKeyIdentifier: '2.5.29.35',
   crlNumber: '2.5.29.20',
   deltaCrlIndicator: '2.5.29.27',
   issuingDistributionPoint: '2.5.29.28',
-  reasonCode: '2.5.29.21',
   invalidityDate: '2.5.29.24',
   certificateIssuer: '2.5.29.29',
   crlDistributionPoints: '2.5.29.31',
@@ -87,21 +89,43 @@ function fail(message: string): never {
   throw new CrlFormatError(message);
 }
 
-/** UTCTime or GeneralizedTime in the forms RFC 5280 §4.1.2.5 allows (`Z`, whole seconds). */
-export function derDecodeTime(element: DerElement): Date {
-  const text = element.content.toString('latin1');
-  let match: RegExpExecArray | null;
-  let year: number;
-  if (element.tag === 0x17 && (match = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)) !== null) {
-    const yy = Number(match[1]);
-    year = yy >= 50 ? 1900 + yy : 2000 + yy;
-  } else if (element.tag === 0x18 && (match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)) !== null) {
-    year = Number(match[1]);
-  } else {
-    fail(`bad time ${JSON.stringify(text)}`);
+function digits(bytes: Buffer, from: number, count: number): number {
+  let value = 0;
+  for (let i = from; i < from + count; i += 1) {
+    const d = (bytes[i] ?? 0) - 0x30;
+    if (d < 0 || d > 9) return Number.NaN;
+    value = value * 10 + d;
   }
-  const [, , month = 1, day, hour, minute, second] = match.map(Number);
-  return new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  return value;
+}
+
+/** The time in `bytes[start, end)` with DER tag `tag` (UTCTime 0x17 or GeneralizedTime 0x18). */
+function timeIn(bytes: Buffer, tag: number, start: number, end: number): Date {
+  const length = end - start;
+  const utc = tag === 0x17 && length === 13;
+  const generalized = tag === 0x18 && length === 15;
+  if ((!utc && !generalized) || bytes[end - 1] !== 0x5a) fail(`bad time ${JSON.stringify(bytes.toString('latin1', start, end))}`);
+  let year: number;
+  let at: number;
+  if (utc) {
+    const yy = digits(bytes, start, 2);
+    year = yy >= 50 ? 1900 + yy : 2000 + yy;
+    at = start + 2;
+  } else {
+    year = digits(bytes, start, 4);
+    at = start + 4;
+  }
+  const time = Date.UTC(year, digits(bytes, at, 2) - 1, digits(bytes, at + 2, 2), digits(bytes, at + 4, 2), digits(bytes, at + 6, 2), digits(bytes, at + 8, 2));
+  if (Number.isNaN(time)) fail(`bad time ${JSON.stringify(bytes.toString('latin1', start, end))}`);
+  return new Date(time);
+}
+
+/**
+ * UTCTime or GeneralizedTime in the forms RFC 5280 §4.1.2.5 allows (`Z`, whole seconds), read
+ * digit by digit: a CRL of an ICP-Brasil AC holds tens of thousands of them.
+ */
+export function derDecodeTime(element: DerElement): Date {
+  return timeIn(element.content, element.tag, 0, element.content.length);
 }
 
 /** A DER INTEGER's content as an unsigned integer (how node:crypto reports serial numbers). */
@@ -142,24 +166,75 @@ function readIssuingDistributionPoint(value: Buffer): CertificateRevocationList[
   return scope;
 }
 
+/** A TLV's position in a buffer, read without copying (a CRL's entries are tens of thousands). */
+interface Span {
+  tag: number;
+  /** First content byte. */
+  start: number;
+  /** One past the last content byte. */
+  end: number;
+}
+
+function spanAt(bytes: Buffer, offset: number, limit: number, span: Span): Span {
+  const tag = bytes[offset];
+  const first = bytes[offset + 1];
+  if (tag === undefined || first === undefined || offset + 2 > limit) fail('truncated entry');
+  let length = first;
+  let header = 2;
+  if (first & 0x80) {
+    const count = first & 0x7f;
+    if (count === 0 || count > 4) fail('unsupported length in an entry');
+    length = 0;
+    for (let i = 0; i < count; i += 1) length = length * 256 + (bytes[offset + 2 + i] ?? fail('truncated entry'));
+    header += count;
+  }
+  span.tag = tag;
+  span.start = offset + header;
+  span.end = span.start + length;
+  if (span.end > limit) fail('truncated entry');
+  return span;
+}
+
+/**
+ * The `revokedCertificates` entries, read by offset: serial, revocation date, and the
+ * `reasonCode` entry extension; an unknown critical entry extension (certificateIssuer, i.e. an
+ * indirect CRL) refuses the CRL.
+ */
 function readEntries(sequence: DerElement): Map<bigint, RevokedEntry> {
   const revoked = new Map<bigint, RevokedEntry>();
-  for (const entry of derChildren(sequence.content)) {
-    const [serial, date, extensions] = derChildren(entry.content);
-    if (serial === undefined || date === undefined) fail('bad revokedCertificates entry');
+  const bytes = sequence.content;
+  const entry: Span = { tag: 0, start: 0, end: 0 };
+  const field: Span = { tag: 0, start: 0, end: 0 };
+  const ext: Span = { tag: 0, start: 0, end: 0 };
+  const part: Span = { tag: 0, start: 0, end: 0 };
+  for (let offset = 0; offset < bytes.length; offset = entry.end) {
+    spanAt(bytes, offset, bytes.length, entry);
+    if (entry.tag !== 0x30) fail('bad revokedCertificates entry');
+    if (spanAt(bytes, entry.start, entry.end, field).tag !== 0x02 || field.end === field.start) fail('bad serial number in an entry');
+    const serial = BigInt(`0x${bytes.toString('hex', field.start, field.end)}`);
+    spanAt(bytes, field.end, entry.end, field);
+    const revokedAt = timeIn(bytes, field.tag, field.start, field.end);
     let reason: CrlReason = 'unspecified';
-    if (extensions !== undefined) {
-      for (const ext of readExtensions(extensions)) {
-        if (ext.oid === OID.reasonCode) {
-          const code = derRead(ext.value);
+    if (field.end < entry.end) {
+      if (spanAt(bytes, field.end, entry.end, field).tag !== 0x30) fail('bad entry extensions');
+      for (let at = field.start; at < field.end; at = ext.end) {
+        spanAt(bytes, at, field.end, ext);
+        spanAt(bytes, ext.start, ext.end, part);
+        const oid = bytes.subarray(ext.start, part.end);
+        spanAt(bytes, part.end, ext.end, part);
+        const critical = part.tag === 0x01 && bytes[part.start] !== 0;
+        if (part.tag === 0x01) spanAt(bytes, part.end, ext.end, part);
+        if (part.tag !== 0x04) fail('bad entry extension');
+        if (oid.equals(REASON_CODE_OID)) {
+          const code = derRead(bytes.subarray(part.start, part.end));
           reason = (code.tag === 0x0a ? REASONS[code.content[0] ?? 0] : undefined) ?? fail('bad reasonCode');
-        } else if (ext.critical) {
+        } else if (critical) {
           // certificateIssuer (indirect CRL) is always critical: an entry may then name another CA's certificate.
-          fail(`critical entry extension ${ext.oid} is not supported (indirect CRL?)`);
+          fail(`critical entry extension ${derDecodeOid(oid.subarray(2))} is not supported (indirect CRL?)`);
         }
       }
     }
-    revoked.set(unsignedInteger(serial), { revokedAt: derDecodeTime(date), reason });
+    revoked.set(serial, { revokedAt, reason });
   }
   return revoked;
 }
@@ -323,7 +398,7 @@ export async function buildCrl(options: CrlOptions): Promise<BuiltCrl> {
     if (entry.reason !== undefined && (REASONS.indexOf(entry.reason) < 1)) throw new RangeError(`CrlEntryOptions.reason must be a CRLReason of RFC 5280 §5.3.1, got ${JSON.stringify(entry.reason)}`);
     const extensions = entry.reason === undefined
       ? []
-      : [derSequence(derSequence(derOid(OID.reasonCode), derOctetString(derTlv(0x0a, Buffer.from([REASONS.indexOf(entry.reason)])))))];
+      : [derSequence(derSequence(REASON_CODE_OID, derOctetString(derTlv(0x0a, Buffer.from([REASONS.indexOf(entry.reason)])))))];
     return derSequence(derInteger(entry.serial), derTime(entry.revokedAt), ...extensions);
   });
   const extensions = derSequence(

@@ -5,6 +5,7 @@ import { PermanentError, TransientError } from '../errors/index.ts';
 import { CrlFormatError, parseCrls, verifyCrlSignature } from './crl.ts';
 import type { CertificateRevocationList, CrlReason } from './crl.ts';
 import { certificateNames, certificateSerial, formatRdnSequence, namesEqual } from './name.ts';
+import type { RdnSequence } from './name.ts';
 
 /**
  * The certificate is listed in its issuer's CRL (`CERTIFICATE_REVOKED`). Permanent: a signature
@@ -126,6 +127,24 @@ export interface CrlStatus {
 // Tolerated clock difference for thisUpdate (RFC 5280 leaves it to the relying party).
 const CLOCK_SKEW_MS = 5 * 60_000;
 const MAX_PATH = 8;
+const MAX_CACHED_PATHS = 1000;
+
+/** One certificate of a path and what identifies its issuer's CRL. */
+interface PathLink {
+  certificate: X509Certificate;
+  serial: bigint;
+  isCa: boolean;
+  /** SubjectPublicKeyInfo (base64) of the issuer. */
+  issuerKey: string;
+  issuerName: RdnSequence;
+  issuerLabel: string;
+}
+
+/** A certificate's path up to its root; `unknownIssuer` when it stops at a certificate whose issuer is not configured. */
+interface CertificationPath {
+  links: PathLink[];
+  unknownIssuer?: { certificate: X509Certificate; issuerLabel: string };
+}
 
 function spki(certificate: X509Certificate): string {
   return certificate.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
@@ -153,6 +172,7 @@ export class CrlRevocationChecker implements RevocationChecker {
   readonly #now: () => Date;
   readonly #logger: RevocationLogger | undefined;
   #crls: LoadedCrl[] = [];
+  readonly #paths = new Map<string, CertificationPath>();
   #fileStamp = '';
   #lastStat = 0;
   /** Conditions already logged since the last load, so a stale CRL logs once, not per message. */
@@ -192,41 +212,62 @@ export class CrlRevocationChecker implements RevocationChecker {
   check(certificate: X509Certificate, options: { at?: Date; intermediates?: readonly X509Certificate[] } = {}): void {
     this.#reloadIfChanged();
     const at = options.at ?? this.#now();
-    const candidates = [...this.#issuers, ...(options.intermediates ?? [])];
+    const path = this.#pathOf(certificate, options.intermediates ?? []);
+    for (const link of path.links) this.#checkLink(link, at);
+    if (path.unknownIssuer !== undefined) {
+      const { certificate: orphan, issuerLabel } = path.unknownIssuer;
+      this.#unknown('CRL_ISSUER_UNKNOWN', orphan, `the issuer of certificate ${certificateSerial(orphan).toString(10)} (${issuerLabel}) is not among the configured CA certificates`);
+    }
+  }
+
+  /**
+   * The certification path above `certificate` (each certificate with its issuer's key and name)
+   * up to the self-signed root. Built once per certificate and kept: building it costs an RSA
+   * verification per link, the CRL lookup afterwards only a map access.
+   */
+  #pathOf(certificate: X509Certificate, intermediates: readonly X509Certificate[]): CertificationPath {
+    const key = [certificate, ...intermediates].map((c) => c.fingerprint256).join('|');
+    const cached = this.#paths.get(key);
+    if (cached !== undefined) return cached;
+    const candidates = [...this.#issuers, ...intermediates];
+    const links: PathLink[] = [];
+    let unknownIssuer: CertificationPath['unknownIssuer'];
     let current = certificate;
     for (let depth = 0; depth < MAX_PATH && !isSelfSigned(current); depth += 1) {
       const issuerName = certificateNames(current).issuer;
       const issuer = candidates.find((c) => namesEqual(certificateNames(c).subject, issuerName) && current.verify(c.publicKey));
       if (issuer === undefined) {
-        this.#unknown('CRL_ISSUER_UNKNOWN', current, `the issuer of certificate ${certificateSerial(current).toString(10)} (${formatRdnSequence(issuerName)}) is not among the configured CA certificates`);
-        return;
+        unknownIssuer = { certificate: current, issuerLabel: formatRdnSequence(issuerName) };
+        break;
       }
-      this.#checkOne(current, issuer, at);
+      links.push({ certificate: current, serial: certificateSerial(current), isCa: current.ca, issuerKey: spki(issuer), issuerName, issuerLabel: formatRdnSequence(issuerName) });
       current = issuer;
     }
+    const path: CertificationPath = unknownIssuer === undefined ? { links } : { links, unknownIssuer };
+    if (this.#paths.size >= MAX_CACHED_PATHS) this.#paths.clear();
+    this.#paths.set(key, path);
+    return path;
   }
 
-  #checkOne(certificate: X509Certificate, issuer: X509Certificate, at: Date): void {
-    const key = spki(issuer);
-    const isCa = certificate.ca;
-    const applicable = this.#crls
-      .filter((l) => l.issuerKey === key && namesEqual(l.crl.issuer, certificateNames(issuer).subject))
-      .filter((l) => l.crl.scope === 'all' || (l.crl.scope === 'ca') === isCa)
-      .sort((a, b) => b.crl.thisUpdate.getTime() - a.crl.thisUpdate.getTime());
-    const newest = applicable[0];
-    const serial = certificateSerial(certificate);
+  #checkLink(link: PathLink, at: Date): void {
+    let newest: LoadedCrl | undefined;
+    for (const loaded of this.#crls) {
+      if (loaded.issuerKey !== link.issuerKey || !namesEqual(loaded.crl.issuer, link.issuerName)) continue;
+      if (loaded.crl.scope !== 'all' && (loaded.crl.scope === 'ca') !== link.isCa) continue;
+      if (newest === undefined || loaded.crl.thisUpdate > newest.crl.thisUpdate) newest = loaded;
+    }
     if (newest === undefined) {
-      this.#unknown('CRL_MISSING', certificate, `no configured CRL is issued by ${formatRdnSequence(certificateNames(issuer).subject)}`);
+      this.#unknown('CRL_MISSING', link.certificate, `no configured CRL is issued by ${link.issuerLabel}`);
       return;
     }
     // A listed serial is revoked whatever the CRL's age: revocation is not undone (removeFromCRL
     // exists only in delta CRLs, which are refused).
-    const entry = newest.crl.revoked.get(serial);
-    if (entry !== undefined) throw new CertificateRevokedError(certificate, entry.revokedAt, entry.reason);
+    const entry = newest.crl.revoked.get(link.serial);
+    if (entry !== undefined) throw new CertificateRevokedError(link.certificate, entry.revokedAt, entry.reason);
     if (at.getTime() > newest.crl.nextUpdate.getTime()) {
-      this.#unknown('CRL_EXPIRED', certificate, `the CRL of ${formatRdnSequence(newest.crl.issuer)} in ${newest.file} expired at ${newest.crl.nextUpdate.toISOString()} (nextUpdate); refresh the file`, { file: newest.file, nextUpdate: newest.crl.nextUpdate.toISOString() });
+      this.#unknown('CRL_EXPIRED', link.certificate, `the CRL of ${link.issuerLabel} in ${newest.file} expired at ${newest.crl.nextUpdate.toISOString()} (nextUpdate); refresh the file`, { file: newest.file, nextUpdate: newest.crl.nextUpdate.toISOString() });
     } else if (newest.crl.thisUpdate.getTime() > at.getTime() + CLOCK_SKEW_MS) {
-      this.#unknown('CRL_NOT_YET_VALID', certificate, `the CRL of ${formatRdnSequence(newest.crl.issuer)} in ${newest.file} is valid from ${newest.crl.thisUpdate.toISOString()} (thisUpdate); check the clock`, { file: newest.file, thisUpdate: newest.crl.thisUpdate.toISOString() });
+      this.#unknown('CRL_NOT_YET_VALID', link.certificate, `the CRL of ${link.issuerLabel} in ${newest.file} is valid from ${newest.crl.thisUpdate.toISOString()} (thisUpdate); check the clock`, { file: newest.file, thisUpdate: newest.crl.thisUpdate.toISOString() });
     }
   }
 

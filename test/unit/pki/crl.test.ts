@@ -104,6 +104,12 @@ describe('parseCrls', () => {
     };
     const delta = derSequence(derOid('2.5.29.27'), Buffer.from([0x01, 0x01, 0xff]), derOctetString(derInteger(7)));
     expect(() => parseCrls(unsigned([delta], true))).toThrow(/delta CRLs are not supported/);
+    const indirect = derSequence(derSequence(
+      derInteger(7n), derTime(new Date()),
+      derSequence(derSequence(derOid('2.5.29.29'), Buffer.from([0x01, 0x01, 0xff]), derOctetString(derSequence()))),
+    ));
+    const tbs = derSequence(derInteger(1), sha256WithRsaAlgorithm(), derSequence(), derTime(new Date()), derTime(new Date(Date.now() + 86_400_000)), indirect);
+    expect(() => parseCrls(derSequence(tbs, sha256WithRsaAlgorithm(), derBitString(Buffer.alloc(256))))).toThrow(/critical entry extension 2\.5\.29\.29 is not supported \(indirect CRL\?\)/);
     expect(() => parseCrls(unsigned([], false))).toThrow(/no nextUpdate/);
     expect(parseCrls(unsigned([], true))).toHaveLength(1);
   });
