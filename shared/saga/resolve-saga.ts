@@ -291,7 +291,8 @@ async function apply(deps: ResolveSagaDeps, start: Saga, decision: Decision): Pr
         attempt: 1,
         idempotencyKey: key,
         current: saga,
-        facts: { resolutionReasonCode: decision.reasonCode, [PENDING_RESOLUTION_FACT]: '' },
+        // A four-eyes request stays as it was: void once the saga moved (see pendingResolution).
+        facts: { resolutionReasonCode: decision.reasonCode },
       });
     } catch (error) {
       // Moved under us (a late pacs.002, another operator): decide again from what is there now.

@@ -19,7 +19,7 @@ import { waitUntil } from '../support/wait-until.ts';
 import { ISPB_A, ISPB_B, createSimulatorTestPki, mtlsAgent, postMessages, signedPacs008, startTestSimulator } from './bcb-simulator/simulator-fixture.ts';
 import type { SimulatorTestPki } from './bcb-simulator/simulator-fixture.ts';
 import { pemSigningKey } from '../../shared/xmldsig/index.ts';
-import { Subscriber, newEndToEndId, seedPayment, signReversal } from './compensate-support.ts';
+import { Subscriber, seedPayment, signReversal } from './compensate-support.ts';
 
 /**
  * Issue 17's acceptance, through the real local stack: the compensation worker (its in-doubt
@@ -209,5 +209,24 @@ describe('in-doubt payments (issue 17)', () => {
     expect(settled?.detail.data).toMatchObject({ resolution: { by: 'operator', operators: ['alice', 'bob'], evidence: 'camt.053 statement line 17' } });
     await settle(1_000);
     expect(counts(sagaId)).toMatchObject({ PaymentSettled: 1, PaymentRejected: 0, PaymentReversalRequested: 0 });
+  }, 60_000);
+  it('`selo saga retry-compensation` runs a COMPENSATION_FAILED saga\'s failed compensation once, through the compensation worker', async () => {
+    const { sagaId, endToEndId } = await seedPayment(sagas, ['SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'REJECTED']);
+    await sagas.transition({ sagaId, to: 'COMPENSATING', from: ['REJECTED'], reason: 'PaymentRejected AM04 event=e-1', attempt: 1, idempotencyKey: 'compensating#1' });
+    await sagas.recordCompensation({ sagaId, step: 'sign', outcome: 'FAILED', errorCode: 'EVENTBRIDGE_UNAVAILABLE' });
+    await sagas.transition({ sagaId, to: 'COMPENSATION_FAILED', from: ['COMPENSATING'], reason: 'sign PaymentRejected AM04 event=e-1', attempt: 5, idempotencyKey: 'compensation-failed#1' });
+
+    const retried = await selo(['saga', 'retry-compensation', endToEndId, '--operator', 'alice', '--evidence', 'core banking is back']);
+    expect(retried.stderr).toBe('');
+    expect(retried.stdout).toBe(`${sagaId}: compensation retry requested; published CompensationRetryRequested\n`);
+    const [reversal] = await downstream.waitFor(sagaId, 'PaymentReversalRequested');
+    expect(reversal?.detail.data).toMatchObject({ compensationId: `${sagaId}#sign`, reasonCode: 'AM04', trigger: 'CompensationRetryRequested' });
+    await downstream.waitFor(sagaId, 'PaymentCompensated');
+    await waitUntil('COMPENSATED', async () => (await sagas.get(sagaId))?.state === 'COMPENSATED');
+    const again = await selo(['saga', 'retry-compensation', sagaId, '--operator', 'alice']);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('COMPENSATION_NOT_FAILED');
+    await settle(1_000);
+    expect(counts(sagaId)).toMatchObject({ PaymentReversalRequested: 1, PaymentCompensated: 1 });
   }, 60_000);
 });

@@ -151,3 +151,48 @@ describe('in-doubt sweeper', () => {
     expect(() => new InDoubtSweeper({ sagas: new FakeSagaStore(), publisher: new ScriptedPublisher(), audit: { put: () => Promise.resolve() }, logger: silentLogger(), intervalMs: 0 })).toThrow(/intervalMs must be an integer ≥ 1, got 0/);
   });
 });
+
+describe('in-doubt sweeper asking the BCB', () => {
+  function asking(answers: Record<string, 'settled' | 'unknown' | 'fails'>) {
+    const { sagas, publisher, audited } = setup(T0 + 60_001);
+    const asked: string[] = [];
+    const query = {
+      ask: (question: { endToEndId: string }) => {
+        asked.push(question.endToEndId);
+        const answer = answers[question.endToEndId];
+        if (answer === 'fails') return Promise.reject(new TransientError('BCB_UNAVAILABLE', 'no answer'));
+        return Promise.resolve({ outcome: answer === 'settled' ? ('settled' as const) : ('unknown' as const), evidence: `camt.054 says ${answer ?? 'nothing'}`, request: '<camt.060/>', response: '<camt.054/>' });
+      },
+    };
+    let now = T0 + 60_001;
+    const sweeper = new InDoubtSweeper({
+      sagas, publisher, audit: { put: (records: readonly AuditRecord[]) => Promise.resolve(void audited.push(...records)) }, logger: silentLogger(), now: () => new Date(now), marginMs: 20_000,
+      bcbQuery: { query, resolve: { sagas, publisher, audit: { put: (records) => Promise.resolve(void audited.push(...records)) }, source: 'selo.compensate', auditWorker: 'compensate' }, intervalMs: 10_000 },
+    });
+    return { sagas, publisher, audited, sweeper, asked, advance: (ms: number) => (now += ms) };
+  }
+
+  it('settles an IN_DOUBT payment the BCB booked, with PaymentSettled from selo.compensate and the exchange audited', async () => {
+    const { sagas, publisher, audited, sweeper } = asking({ [OLD.slice(4)]: 'settled' });
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 0, resolved: [OLD], unresolved: [] });
+    expect(sagas.state(OLD)).toBe('SETTLED');
+    expect(publisher.published.map((e) => `${e.source ?? ''} ${e.detailType}`)).toEqual(['selo.compensate PaymentInDoubt', 'selo.compensate PaymentSettled']);
+    expect(audited.map((r) => `${r.kind} ${r.transition_to ?? r.request_body ?? ''}`)).toEqual(['transition IN_DOUBT', 'response <camt.060/>', 'transition SETTLED']);
+  });
+
+  it('leaves a payment IN_DOUBT when the answer is not definite or the query fails, records the answer, and asks again only after the interval', async () => {
+    const { sagas, publisher, sweeper, asked, advance } = asking({ [OLD.slice(4)]: 'unknown' });
+    expect(await sweeper.sweep()).toMatchObject({ resolved: [], unresolved: [OLD] });
+    expect(sagas.state(OLD)).toBe('IN_DOUBT');
+    expect((await sagas.get(OLD))?.facts.bcbQuery).toBe('2026-11-28T17:01:00.001Z camt.054 says unknown');
+    expect(publisher.published.map((e) => e.detailType)).toEqual(['PaymentInDoubt']);
+    expect(await sweeper.sweep()).toMatchObject({ unresolved: [] });
+    advance(10_000);
+    expect(await sweeper.sweep()).toMatchObject({ unresolved: [OLD] });
+    expect(asked).toEqual([OLD.slice(4), OLD.slice(4)]);
+
+    const failing = asking({ [OLD.slice(4)]: 'fails' });
+    expect(await failing.sweeper.sweep()).toMatchObject({ inDoubt: [OLD], resolved: [], unresolved: [] });
+    expect(failing.sagas.state(OLD)).toBe('IN_DOUBT');
+  });
+});
