@@ -14,6 +14,7 @@ import { sagaCommand } from './saga.ts';
 import { demoCommand } from './demo.ts';
 import { auditCommand } from './audit.ts';
 import { opsCommand } from './ops.ts';
+import { consoleCommand } from './console.ts';
 
 /**
  * Every `selo` command. Each lives in its own file in this folder; add one line here to
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command[] = [
   sagaCommand,
   auditCommand,
   opsCommand,
+  consoleCommand,
 ];
 
 /** Runs `selo <argv…>` (help included) and resolves to the exit code. */

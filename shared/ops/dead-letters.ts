@@ -1,4 +1,4 @@
-import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { DEAD_LETTER_ATTRIBUTES } from '../runtime/index.ts';
 
@@ -18,10 +18,12 @@ export interface DeadLetter {
 
 /**
  * Lists up to `max` messages of a DLQ without consuming them: each is received with a short
- * visibility timeout and made visible again at once.
+ * visibility timeout (so one listing sees each message once) and made visible again once the
+ * listing is done, so a replay right after it finds them (the timeout is the fallback).
  */
 export async function listDeadLetters(sqs: SQSClient, dlqUrl: string, max = 50): Promise<DeadLetter[]> {
   const seen = new Map<string, DeadLetter>();
+  const handles: string[] = [];
   for (let round = 0; round < Math.ceil(max / 10) + 2 && seen.size < max; round += 1) {
     const got = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 2, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['ApproximateReceiveCount'] }),
@@ -29,6 +31,7 @@ export async function listDeadLetters(sqs: SQSClient, dlqUrl: string, max = 50):
     const messages = got.Messages ?? [];
     if (messages.length === 0) break;
     for (const m of messages) {
+      if (m.ReceiptHandle !== undefined) handles.push(m.ReceiptHandle);
       const attr = (name: string): string | undefined => m.MessageAttributes?.[name]?.StringValue;
       seen.set(m.MessageId ?? '', {
         messageId: m.MessageId ?? '',
@@ -40,6 +43,11 @@ export async function listDeadLetters(sqs: SQSClient, dlqUrl: string, max = 50):
         preview: (m.Body ?? '').slice(0, 160),
       });
     }
+  }
+  for (let i = 0; i < handles.length; i += 10) {
+    const entries = handles.slice(i, i + 10).map((ReceiptHandle, j) => ({ Id: String(j), ReceiptHandle, VisibilityTimeout: 0 }));
+    // Best effort: a handle that fails simply waits out its 2 s.
+    await sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: dlqUrl, Entries: entries })).catch(() => undefined);
   }
   return [...seen.values()].slice(0, max);
 }

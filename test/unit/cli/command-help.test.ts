@@ -48,7 +48,7 @@ function expectHelp(ran: Ran, prefix: string, help: CommandHelp, usage: readonly
 
 describe('selo --help', () => {
   it('registers at least the operations commands', () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(expect.arrayContaining(['saga', 'dlq', 'audit', 'ops']));
+    expect(COMMANDS.map((c) => c.name)).toEqual(expect.arrayContaining(['saga', 'dlq', 'audit', 'ops', 'console']));
   });
 
   for (const command of COMMANDS) {
