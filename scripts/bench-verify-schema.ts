@@ -17,6 +17,7 @@ import {
   buildPacs002, buildPacs008, checkSpiSchema, compileSpiSchemas, generateEndToEndId, generateMessageId, parseAppHdr, parseSpiMessage, spiSchemaOfNamespace,
 } from '../shared/iso20022/index.ts';
 import { TrustStore, pemSigningKey, signSpi, verifySpi } from '../shared/xmldsig/index.ts';
+import { median, microsPerCall } from './support/micro-bench.ts';
 
 const BCB = '00038166';
 const PSP = '99999004';
@@ -47,25 +48,6 @@ function verifyPath(xml: string, trustStore: TrustStore, withSchema: boolean): v
     checkSpiSchema(xml, schema);
   }
   parseSpiMessage(verified);
-}
-
-/** Microseconds per call of `once`, run back to back for `seconds` after a short warm-up. */
-function microsPerCall(seconds: number, once: () => void): number {
-  const warmUntil = performance.now() + 200;
-  while (performance.now() < warmUntil) once();
-  let count = 0;
-  const start = performance.now();
-  const until = start + seconds * 1000;
-  while (performance.now() < until) {
-    once();
-    count += 1;
-  }
-  return ((performance.now() - start) * 1000) / count;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 async function main(): Promise<void> {
