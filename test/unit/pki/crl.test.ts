@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CrlFormatError, buildCrl, certificateSerial, crlDistributionPoints, derBitString, derExplicit, derInteger, derOctetString, derOid, derSequence,
-  derTime, formatRdnSequence, parseCrls, sha256WithRsaAlgorithm, softwareSigner, verifyCrlSignature,
+  derTime, formatRdnSequence, parseCertificateBundle, parseCrls, sha256WithRsaAlgorithm, softwareSigner, verifyCrlSignature,
 } from '../../../shared/pki/index.ts';
 import { createTestPki } from '../../support/test-pki.ts';
 import type { TestPki } from '../../support/test-pki.ts';
@@ -126,6 +126,16 @@ describe('verifyCrlSignature', () => {
 });
 
 describe('crlDistributionPoints', () => {
+  it('reads the distribution points of real ICP-Brasil CA certificates (AC DIGITAL and AC SOLUTI, AC Raiz v2 chain)', () => {
+    const [acDigital, acSoluti] = parseCertificateBundle(readFileSync(join(import.meta.dirname, '../../fixtures/pki/icp-brasil-ac-soluti-chain.pem'), 'utf8'));
+    expect(acDigital === undefined ? [] : crlDistributionPoints(acDigital)).toEqual([
+      'http://ccd.acsoluti.com.br/lcr/ac-soluti-v1.crl',
+      'http://ccd2.acsoluti.com.br/lcr/ac-soluti-v1.crl',
+      'http://repositorio.icpbrasil.gov.br/lcr/ACSOLUTI/ac-soluti-v1.crl',
+    ]);
+    expect(acSoluti === undefined ? [] : crlDistributionPoints(acSoluti)).toEqual(['http://acraiz.icpbrasil.gov.br/LCRacraizv2.crl']);
+  });
+
   it('lists the URIs of the cRLDistributionPoints extension, and none when it is absent', async () => {
     const urls = ['http://acraiz.icpbrasil.gov.br/LCRacraizv5.crl', 'http://repositorio.example/lcr.crl'];
     const withPoints = await memoryLeaf(ca, 'with points', 'signing', { crlDistributionPoints: urls });
