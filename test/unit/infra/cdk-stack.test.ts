@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Repository } from 'aws-cdk-lib/aws-ecr';
@@ -354,6 +356,19 @@ describe('SeloStack: HSM, network and alarms', () => {
     expect(filters.filter((f) => JSON.stringify(f.Properties.MetricTransformations).includes('PaymentsInDoubt')).length).toBe(2);
     for (const filter of filters) expect(filter.Properties.FilterPattern).toMatch(/^\{ \(?\$\.msg = /);
     template.hasResourceProperties('AWS::SNS::TopicPolicy', { PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) } });
+  });
+});
+
+describe('SeloStack: inventory', () => {
+  it('is the inventory docs/deploying.md lists, and the total the README gives', () => {
+    const counts: Record<string, number> = {};
+    for (const resource of Object.values((template.toJSON() as { Resources: Resources }).Resources)) counts[resource.Type] = (counts[resource.Type] ?? 0) + 1;
+    const root = join(import.meta.dirname, '..', '..', '..');
+    const listed: Record<string, number> = {};
+    for (const m of readFileSync(join(root, 'docs', 'deploying.md'), 'utf8').matchAll(/^\| `(AWS::[A-Za-z0-9:]+)` \| (\d+) \|$/gm)) listed[m[1] ?? ''] = Number(m[2]);
+    expect(listed).toEqual(counts);
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain(`The \`prod\` template has ${total} resources`);
   });
 });
 
