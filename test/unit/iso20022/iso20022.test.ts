@@ -141,7 +141,8 @@ describe('pacs.008', () => {
     const verified = verifySpi(signed, { trustStore: trust });
     const parsed = parsePacs008(verified);
     expect(parsed.transactions[0]?.amount).toBe('1234.50');
-    expect(parsed).toEqual({ ...sample, appHdr: { ...sample.appHdr, msgDefIdr: 'pacs.008.spi.1.16' }, transactions: [{ ...sample.transactions[0], amount: '1234.50' }] });
+    // parsePacs008 reads SvcLvl/Prtry: the builder's default, PAGPRI.
+    expect(parsed).toEqual({ ...sample, serviceLevel: 'PAGPRI', appHdr: { ...sample.appHdr, msgDefIdr: 'pacs.008.spi.1.16' }, transactions: [{ ...sample.transactions[0], amount: '1234.50' }] });
   });
 
   it('parses the BCB examples', () => {
