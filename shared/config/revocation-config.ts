@@ -12,9 +12,9 @@ export interface RevocationConfig {
   /** `SELO_BCB_CRL_FILES`: comma-separated CRL files (DER, or PEM with one or more `X509 CRL` blocks). */
   crlFiles: string[];
   /**
-   * `SELO_BCB_CRL_ISSUERS`: PEM file with the CA certificates that issue the CRLs and the BCB's
-   * certificates (the ICP-Brasil chain, root included). Components that connect to the BCB also
-   * use the certificates of `SELO_BCB_CA`.
+   * `SELO_BCB_CRL_ISSUERS`: PEM file (or the PEM itself) with the CA certificates that issue the
+   * CRLs and the BCB's certificates (the ICP-Brasil chain, root included). Components that connect
+   * to the BCB also use the certificates of `SELO_BCB_CA`.
    */
   issuersPath: string | undefined;
 }

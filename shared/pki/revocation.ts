@@ -354,11 +354,13 @@ export function createRevocationChecker(
   if (config.policy === 'off') return undefined;
   const issuers: X509Certificate[] = [];
   try {
-    if (config.issuersPath !== undefined) issuers.push(...parseCertificateBundle(readFileSync(config.issuersPath, 'utf8')));
+    // Like SELO_BCB_CA, the variable may hold the PEM itself (an ECS secret) instead of a path.
+    const issuersPath = config.issuersPath;
+    if (issuersPath !== undefined) issuers.push(...parseCertificateBundle(issuersPath.trimStart().startsWith('-----BEGIN') ? issuersPath : readFileSync(issuersPath, 'utf8')));
     if (options.extraIssuersPem !== undefined) issuers.push(...parseCertificateBundle(options.extraIssuersPem.toString()));
   } catch (error) {
-    throw new CrlInvalidError(`the CA certificates for the CRLs cannot be read (${config.issuersPath ?? 'SELO_BCB_CA'}): ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new CrlInvalidError(`the CA certificates for the CRLs (SELO_BCB_CRL_ISSUERS) cannot be read: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  if (issuers.length === 0) throw new CrlInvalidError(`no CA certificate found to verify the CRLs (${config.issuersPath ?? 'SELO_BCB_CA'})`);
+  if (issuers.length === 0) throw new CrlInvalidError('no CA certificate found to verify the CRLs (SELO_BCB_CRL_ISSUERS, SELO_BCB_CA)');
   return new CrlRevocationChecker({ files: config.crlFiles, issuers, policy: config.policy, ...(options.logger === undefined ? {} : { logger: options.logger }) });
 }

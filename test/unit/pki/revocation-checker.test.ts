@@ -169,12 +169,14 @@ describe('CrlRevocationChecker', () => {
 });
 
 describe('createRevocationChecker', () => {
-  it('is off without CRLs, and reads the CA certificates from the issuers file and the extra PEM', async () => {
+  it('is off without CRLs, and reads the CA certificates from the issuers file (or the PEM itself) and the extra PEM', async () => {
     expect(createRevocationChecker({ policy: 'off', crlFiles: [], issuersPath: undefined })).toBeUndefined();
     const issuersPath = join(dir, 'issuers.pem');
     writeFileSync(issuersPath, root.certPem);
     const checker = createRevocationChecker({ policy: 'require', crlFiles: await chainFiles(), issuersPath }, { extraIssuersPem: ca.certPem });
     expect(codeOf(() => checker?.check(revoked.certificate))).toBe('CERTIFICATE_REVOKED');
     expect(() => createRevocationChecker({ policy: 'require', crlFiles: ['x'], issuersPath: join(dir, 'none.pem') })).toThrow(CrlInvalidError);
+    const inline = createRevocationChecker({ policy: 'require', crlFiles: await chainFiles(), issuersPath: `${root.certPem}${ca.certPem}` });
+    expect(codeOf(() => inline?.check(revoked.certificate))).toBe('CERTIFICATE_REVOKED');
   });
 });
