@@ -2,7 +2,7 @@
 // come from the CDK's usual environment (CDK_DEFAULT_REGION / CDK_DEFAULT_ACCOUNT); the rest from
 // context values (`-c name=value`, docs/deploying.md):
 //   env            environment name (selo-<env>-…)                       dev
-//   ispb           the PSP's ISPB                                          99999004
+//   ispb           the PSP's ISPB (required unless env is dev)             99999004
 //   imageRepository, imageTag  the worker image in the bank's ECR          built from ./Dockerfile (target cloudhsm)
 //   rsfnCidrs      the BCB's networks on the RSFN link, comma-separated    none
 //   bcb            homologation | production (DICT/ICOM hosts)             homologation
@@ -18,10 +18,13 @@ const app = new App();
 const context = (name: string): string | undefined => app.node.tryGetContext(name) as string | undefined;
 const environment = context('env') ?? 'dev';
 const repository = context('imageRepository');
+const ispb = context('ispb');
+// The development PKI's ISPB may name only a development stack: every other one signs as the bank.
+if (ispb === undefined && environment !== 'dev') throw new Error(`selo-${environment}: give the PSP's ISPB with -c ispb=<ISPB>`);
 new SeloStack(app, `selo-${environment}`, {
   environment,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION ?? 'sa-east-1' },
-  ispb: context('ispb') ?? '99999004',
+  ispb: ispb ?? '99999004',
   rsfnCidrs: (context('rsfnCidrs') ?? '').split(',').filter((c) => c !== ''),
   bcb: context('bcb') === 'production' ? BCB_PRODUCTION : BCB_HOMOLOGATION,
   image: (scope) =>
