@@ -81,7 +81,8 @@ describe('sign worker: answering inbound payments', () => {
     const outcome = await createSignHandler(deps)(decision(e2e, { decision: 'ACSP', decidedAt: '2026-12-07T10:00:00.900Z' }), context);
     const xml = signedXml(outcome);
     await expect(validateSpiMessage(xml, 'pacs.002.spi.1.17')).resolves.toBeUndefined();
-    const verified = verifySpi(xml, { trustStore, now: clock });
+    // The certificate's validity by the real clock: it was issued when the test started.
+    const verified = verifySpi(xml, { trustStore });
     expect(verified.fromIspb).toBe(ISPB);
     const pacs002 = parsePacs002(xml);
     expect(pacs002.appHdr).toMatchObject({ fromIspb: ISPB, toIspb: '00038166', creDt: '2026-12-07T10:00:00.900Z' });
@@ -172,7 +173,7 @@ describe('sign worker: answering the SPI\'s echo', () => {
     };
     const handler = createSignHandler(deps);
     const xml = signedXml(await handler(message, context));
-    expect(verifySpi(xml, { trustStore, now: clock }).fromIspb).toBe(ISPB);
+    expect(verifySpi(xml, { trustStore }).fromIspb).toBe(ISPB);
     expect(parsePibr002(xml)).toMatchObject({ originalData: 'ping-9', appHdr: { fromIspb: ISPB, toIspb: '00038166' } });
     expect(signedXml(await handler(message, context))).toBe(xml);
     expect(sagas.sagas.get(echoSagaId(bizMsgIdr))?.state).toBe('SIGNED');
