@@ -111,19 +111,26 @@ export async function drainOperationsQueue(options: DrainOptions): Promise<Drain
   return result;
 }
 
+/** Saga reads in flight at once while checking open alerts (a page load waits for them). */
+const SAGA_READS_IN_FLIGHT = 16;
+
 /**
  * Acknowledges every open alert whose saga has left the state that raised it
  * ({@link alertResolution}), as `selo`, with the reason. Resolves to the alerts acknowledged now.
  */
 export async function acknowledgeResolvedAlerts(alerts: Pick<AlertStore, 'acknowledge'>, sagas: { get(sagaId: string): Promise<Saga | undefined> }, open: readonly OperationsAlert[]): Promise<OperationsAlert[]> {
+  const candidates = open.filter((a) => a.status === 'OPEN' && a.raisedIn !== undefined && a.sagaId !== undefined);
   const acknowledged: OperationsAlert[] = [];
-  for (const alert of open) {
-    if (alert.status !== 'OPEN' || alert.raisedIn === undefined || alert.sagaId === undefined) continue;
-    const saga = await sagas.get(alert.sagaId);
-    const why = saga === undefined ? undefined : alertResolution(alert, saga);
-    if (why === undefined) continue;
-    const written = await alerts.acknowledge(alert.alertId, 'selo', why);
-    if (written !== undefined) acknowledged.push(written);
+  for (let i = 0; i < candidates.length; i += SAGA_READS_IN_FLIGHT) {
+    await Promise.all(
+      candidates.slice(i, i + SAGA_READS_IN_FLIGHT).map(async (alert) => {
+        const saga = await sagas.get(alert.sagaId ?? '');
+        const why = saga === undefined ? undefined : alertResolution(alert, saga);
+        if (why === undefined) return;
+        const written = await alerts.acknowledge(alert.alertId, 'selo', why);
+        if (written !== undefined) acknowledged.push(written);
+      }),
+    );
   }
   return acknowledged;
 }

@@ -105,8 +105,10 @@ export class Operations {
   /** Drains the operations queue into the alert record, acknowledges what resolved sagas settle, and lists what stays open. */
   async refreshAlerts(): Promise<AlertRefresh> {
     const drained = await drainOperationsQueue({ sqs: this.#options.sqs, queueUrl: await this.#url(this.#queue('operations').name), alerts: this.alerts });
-    const acknowledged = await acknowledgeResolvedAlerts(this.alerts, this.sagas, await this.alerts.listOpen());
-    return { drained, acknowledged, open: await this.alerts.listOpen() };
+    const open = await this.alerts.listOpen();
+    const acknowledged = await acknowledgeResolvedAlerts(this.alerts, this.sagas, open);
+    const gone = new Set(acknowledged.map((a) => a.alertId));
+    return { drained, acknowledged, open: open.filter((a) => !gone.has(a.alertId)) };
   }
 
   /** An operator's acknowledgement of an alert no saga settles ({@link acknowledgeAlert}). */
