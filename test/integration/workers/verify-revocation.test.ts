@@ -11,6 +11,7 @@ import type { LocalStack } from '../../../infra/local/index.ts';
 import { DEV_PKI_FILES, initDevPki, issueDevCrl } from '../../../infra/softhsm/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import { encodeEventBody, paymentSagaId } from '../../../shared/events/index.ts';
+import { createLogger } from '../../../shared/logging/index.ts';
 import { generateEndToEndId, generateMessageId } from '../../../shared/iso20022/index.ts';
 import { buildCertificate, certificateSubject, softwareSigner } from '../../../shared/pki/index.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
@@ -37,6 +38,8 @@ let bcb: BcbSender;
 /** A second BCB signing certificate of the dev CA, trusted like the first (a rotation), revoked by the tests. */
 let rotated: BcbSender;
 let rotatedPem: string;
+/** The verify worker's log lines (JSON). */
+const logLines: string[] = [];
 
 interface Fact {
   detailType: string;
@@ -120,9 +123,12 @@ beforeAll(async () => {
         // The dev CA's CRL (selo pki init writes it, empty) and the CA that signs it; SELO_REVOCATION defaults to require.
         SELO_BCB_CRL_FILES: join(pkiDir, DEV_PKI_FILES.caCrl),
         SELO_BCB_CRL_ISSUERS: pki.files.caCertificate,
-        SELO_BACKOFF_BASE_SECONDS: '0', SELO_BACKOFF_MAX_SECONDS: '1',
+        // A message whose CRL is stale is retried: 1–2 s, then 2–4 s, … so that the five receives
+        // of the verify queue outlast the CRL refresh in the last test.
+        SELO_BACKOFF_BASE_SECONDS: '2', SELO_BACKOFF_MAX_SECONDS: '8',
       },
     }),
+    logger: createLogger({ name: 'selo.verify', level: 'info', destination: { write: (line: string) => { logLines.push(line); } } }),
   });
 }, 120_000);
 
@@ -160,5 +166,20 @@ describe('verify worker: revoked BCB signing certificates', () => {
     // The worker goes on: the current certificate still settles.
     const next = await deliverSettlement(bcb);
     await factOf(next.sagaId, 'PaymentSettled');
+  });
+
+  it('retries, never quarantines, a message whose CRL is past nextUpdate (require), and settles it once the CRL file is refreshed', async () => {
+    const day = 86_400_000;
+    await issueDevCrl({ dir: pkiDir, thisUpdate: new Date(Date.now() - 2 * day), nextUpdate: new Date(Date.now() - day) });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const { sagaId, resourceId } = await deliverSettlement(bcb);
+    await expect.poll(() => logLines.some((line) => line.includes('"CRL_EXPIRED"')), { timeout: 30_000 }).toBe(true);
+    expect((await sagas.get(sagaId))?.state).toBe('TRANSMITTED');
+    expect(seen.some((f) => f.detail.sagaId === `INBOX#${resourceId}` && f.detailType === 'SignatureInvalid')).toBe(false);
+    expect(logLines.find((line) => line.includes('"CRL_EXPIRED"'))).toMatch(/expired at .* \(nextUpdate\); refresh the file/);
+
+    await issueDevCrl({ dir: pkiDir });
+    await factOf(sagaId, 'PaymentSettled');
+    expect(seen.some((f) => f.detail.sagaId === `INBOX#${resourceId}` && f.detailType === 'SignatureInvalid')).toBe(false);
   });
 });
