@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData, Unit } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
@@ -19,6 +19,21 @@ export const LOG_METRICS = {
   /** The HSM pool's failures (shared/hsm/hsm-pool.ts). */
   HsmErrors: ['hsm operation failed', 'hsm module failed; re-initialising with backoff', 'hsm re-initialise failed', 'hsm pool failed permanently'],
 } as const;
+
+/**
+ * Timings from the workers' log lines (metric filters extract the value), namespace `selo/<env>`:
+ * each handled message's handler and publish time per worker (the runtime's `message handled`
+ * line, dimension `Worker` = the pino logger's name, e.g. `selo.sign`), and the time from a
+ * pacs.008's receipt to the ICOM's 201 for our answer (transmit).
+ */
+export const LOG_TIMINGS = [
+  { metricName: 'HandlerMs', message: 'message handled', value: '$.handlerMs', byWorker: true },
+  { metricName: 'PublishMs', message: 'message handled', value: '$.publishMs', byWorker: true },
+  { metricName: 'InboundAnswerMs', message: 'answer to an inbound payment accepted by the ICOM', value: '$.answerMs', byWorker: false, service: 'transmit' },
+] as const;
+
+/** The BCB's indicator for a receiver's answer (Manual de Tempos do Pix, README "Performance"): P95 2.3 s. */
+export const INBOUND_ANSWER_P95_MS = 2_300;
 
 /** Options of {@link SeloAlarms}. */
 export interface SeloAlarmsProps {
@@ -86,6 +101,21 @@ export class SeloAlarms extends Construct {
       const metric = new Metric({ namespace, metricName, statistic: 'Sum', period: Duration.minutes(5) });
       alarm(metricName === 'PaymentsInDoubt' ? 'payments-in-doubt' : 'hsm-errors', metric, 1, metricName === 'PaymentsInDoubt' ? 'A payment is in doubt: find its outcome (the BCB ledger, a late pacs.002), never reverse it blindly' : 'The HSM pool failed (CloudHSM unreachable, sessions lost, login refused): signing and mTLS stop; /ready fails');
     }
+    for (const timing of LOG_TIMINGS) {
+      for (const [service, logGroup] of props.logGroups) {
+        if ('service' in timing && service !== timing.service) continue;
+        new MetricFilter(this, `${service}-${timing.metricName}`, {
+          logGroup,
+          filterPattern: FilterPattern.stringValue('$.msg', '=', timing.message),
+          metricNamespace: namespace,
+          metricName: timing.metricName,
+          metricValue: timing.value,
+          unit: Unit.MILLISECONDS,
+          ...(timing.byWorker ? { dimensions: { Worker: '$.name' } } : {}),
+        });
+      }
+    }
+    alarm('inbound-answer-slow', new Metric({ namespace, metricName: 'InboundAnswerMs', statistic: 'p95', period: Duration.minutes(5) }), INBOUND_ANSWER_P95_MS, `Our answers to inbound payments take longer than the BCB's P95 indicator (${INBOUND_ANSWER_P95_MS} ms from receipt to the ICOM's 201)`, 2);
     alarm('audit-delivery-freshness', new Metric({ namespace: 'AWS/Firehose', metricName: 'DeliveryToS3.DataFreshness', dimensionsMap: { DeliveryStreamName: props.deliveryStreamName }, statistic: 'Maximum', period: Duration.minutes(5) }), 900, 'Audit records older than 15 minutes are not yet in S3 (Firehose delivery failing or stalled)');
     alarm('audit-stream-iterator-age', new Metric({ namespace: 'AWS/Kinesis', metricName: 'GetRecords.IteratorAgeMilliseconds', dimensionsMap: { StreamName: props.auditStreamName }, statistic: 'Maximum', period: Duration.minutes(5) }), 15 * 60_000, 'Firehose reads the audit stream more than 15 minutes behind');
     const running = new Metric({ namespace: 'ECS/ContainerInsights', metricName: 'RunningTaskCount', dimensionsMap: { ClusterName: props.receive.clusterName, ServiceName: props.receive.serviceName }, statistic: 'Minimum', period: minute });

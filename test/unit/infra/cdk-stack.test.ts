@@ -351,9 +351,17 @@ describe('SeloStack: HSM, network and alarms', () => {
     expect(byName('audit-delivery-freshness')).toMatchObject({ Namespace: 'AWS/Firehose', MetricName: 'DeliveryToS3.DataFreshness' });
     expect(byName('audit-stream-iterator-age')).toMatchObject({ Namespace: 'AWS/Kinesis', MetricName: 'GetRecords.IteratorAgeMilliseconds' });
     expect(byName('receive-not-running')).toMatchObject({ MetricName: 'RunningTaskCount', ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching' });
-    expect(alarms.length).toBe(topology.queues.length + 1 + 3 + 1 + 2 + 2 + 1);
+    expect(byName('inbound-answer-slow')).toMatchObject({ Namespace: 'selo/prod', MetricName: 'InboundAnswerMs', ExtendedStatistic: 'p95', Threshold: 2300 });
+    expect(alarms.length).toBe(topology.queues.length + 1 + 3 + 1 + 2 + 2 + 1 + 1);
     const filters = resources('AWS::Logs::MetricFilter');
-    expect(filters.filter((f) => JSON.stringify(f.Properties.MetricTransformations).includes('PaymentsInDoubt')).length).toBe(2);
+    const named = (metric: string): Resource[] => filters.filter((f) => (f.Properties.MetricTransformations as { MetricName: string }[])[0]?.MetricName === metric);
+    expect(named('PaymentsInDoubt').length).toBe(2);
+    // Every service's handler and publish times, by worker (the pino logger's name).
+    for (const metric of ['HandlerMs', 'PublishMs']) {
+      expect(named(metric).length, metric).toBe(6);
+      for (const filter of named(metric)) expect(filter.Properties.MetricTransformations, metric).toEqual([expect.objectContaining({ MetricValue: `$.${metric.charAt(0).toLowerCase()}${metric.slice(1)}`, Unit: 'Milliseconds', Dimensions: [{ Key: 'Worker', Value: '$.name' }] })]);
+    }
+    expect(named('InboundAnswerMs').map((f) => f.Properties.LogGroupName)).toEqual([{ Ref: logicalIdOf('AWS::Logs::LogGroup', (g) => g.Properties.LogGroupName === '/selo/prod/transmit') }]);
     for (const filter of filters) expect(filter.Properties.FilterPattern).toMatch(/^\{ \(?\$\.msg = /);
     template.hasResourceProperties('AWS::SNS::TopicPolicy', { PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) } });
   });
