@@ -1,6 +1,8 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { ResolutionResult, ResolveSagaDeps } from '../../shared/saga/index.ts';
+import type { ResolvedTopology } from '../../infra/topology.ts';
+import type { AwsClients } from '../../shared/aws/index.ts';
+import type { ResolutionResult, ResolveSagaDeps, SagaStore } from '../../shared/saga/index.ts';
 import type { CommandIo, Subcommand } from './command.ts';
 
 const IDENTITY = `Who acts is --operator, else SELO_OPERATOR, else the OS user; it is recorded in the audit trail.`;
@@ -106,6 +108,29 @@ function usage(io: CommandIo, action: string, message: string): number {
   return 2;
 }
 
+/** The environment's saga table and the AWS clients behind it (destroy them after); undefined once a configuration problem was printed. */
+export async function openSagaTable(io: CommandIo): Promise<{ topology: ResolvedTopology; clients: AwsClients; sagas: SagaStore } | undefined> {
+  const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }, { SagaStore }] = await Promise.all([
+    import('../../shared/config/index.ts'),
+    import('../../shared/aws/index.ts'),
+    import('../../infra/topology.ts'),
+    import('../../shared/saga/index.ts'),
+  ]);
+  let config;
+  try {
+    config = loadConfig(io.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`selo saga: ${error.message}\n`);
+      return undefined;
+    }
+    throw error;
+  }
+  const topology = resolveTopology(config.environment);
+  const clients = createAwsClients(config.aws);
+  return { topology, clients, sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name, stateIndexName: topology.sagaTable.stateIndex.name }) };
+}
+
 /**
  * Runs `selo saga resolve | approve | retry-compensation` against the environment's saga table,
  * bus and audit stream: the same `shared/saga` functions the console calls.
@@ -137,28 +162,15 @@ export async function runResolution(args: readonly string[], io: CommandIo): Pro
   const operator = operatorOf(values.operator, io.env);
   const sagaId = id.includes('#') ? id : action === 'retry-compensation' ? undefined : `PAY#${id}`;
 
-  const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }, saga, { EventBridgePublisher, eventBridgePutEventsPort }, { KinesisAuditProducer, kinesisPutRecordsPort }, { SeloError }] = await Promise.all([
-    import('../../shared/config/index.ts'),
-    import('../../shared/aws/index.ts'),
-    import('../../infra/topology.ts'),
+  const [saga, { EventBridgePublisher, eventBridgePutEventsPort }, { KinesisAuditProducer, kinesisPutRecordsPort }, { SeloError }] = await Promise.all([
     import('../../shared/saga/index.ts'),
     import('../../shared/runtime/index.ts'),
     import('../../shared/audit/index.ts'),
     import('../../shared/errors/index.ts'),
   ]);
-  let config;
-  try {
-    config = loadConfig(io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr.write(`selo saga: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  const topology = resolveTopology(config.environment);
-  const clients = createAwsClients(config.aws);
-  const sagas = new saga.SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name, stateIndexName: topology.sagaTable.stateIndex.name });
+  const opened = await openSagaTable(io);
+  if (opened === undefined) return 2;
+  const { topology, clients, sagas } = opened;
   const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name });
   const deps: ResolveSagaDeps = {
     sagas,

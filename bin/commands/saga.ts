@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import type { Saga } from '../../shared/saga/index.ts';
 import type { Command, CommandIo, Subcommand } from './command.ts';
 import { formatUsage } from './help.ts';
-import { RESOLUTION_SUBCOMMANDS, isResolutionAction, runResolution } from './saga-resolve.ts';
+import { RESOLUTION_SUBCOMMANDS, isResolutionAction, openSagaTable, runResolution } from './saga-resolve.ts';
 
 const SAGA_SUBCOMMANDS: readonly Subcommand[] = [
   {
@@ -89,25 +89,9 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     return fail(io, action === undefined ? 'show or list?' : `unknown action ${JSON.stringify(action)}`);
   }
 
-  const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }, { SagaStore }] = await Promise.all([
-    import('../../shared/config/index.ts'),
-    import('../../shared/aws/index.ts'),
-    import('../../infra/topology.ts'),
-    import('../../shared/saga/index.ts'),
-  ]);
-  let config;
-  try {
-    config = loadConfig(io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr.write(`selo saga: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  const topology = resolveTopology(config.environment);
-  const clients = createAwsClients(config.aws);
-  const store = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name, stateIndexName: topology.sagaTable.stateIndex.name });
+  const opened = await openSagaTable(io);
+  if (opened === undefined) return 2;
+  const { clients, sagas: store } = opened;
   try {
     if (action === 'show') {
       for (const candidate of sagaIdCandidates(id ?? '')) {

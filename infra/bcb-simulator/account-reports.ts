@@ -4,6 +4,8 @@ import { parseXml } from '../../shared/xml/index.ts';
 import type { XmlElement } from '../../shared/xml/index.ts';
 import { signSpi } from '../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../shared/xmldsig/index.ts';
+import { corruptSignature } from './faults.ts';
+import type { FaultController } from './faults.ts';
 import type { Ledger } from './ledger.ts';
 
 /** The simulator's code for "no booked entry for that EndToEndId on your account" (no BCB list of query error codes was found). */
@@ -14,6 +16,8 @@ export interface AccountReportDeps {
   readonly ledger: Ledger;
   readonly bcbIspb: string;
   readonly key: SigningKey;
+  /** `invalidSignatureRate` breaks this answer's signature as it breaks every other signed answer. @defaultValue no faults */
+  readonly faults?: Pick<FaultController, 'breakSignature'>;
   /** @defaultValue () => new Date() */
   readonly now?: () => Date;
 }
@@ -63,5 +67,6 @@ export async function answerAccountReport(deps: AccountReportDeps, body: string,
       ? { entry: { status: 'BOOK' as const, creditDebit: side, amount: payment.amount, at: payment.decidedAt ?? now.toISOString(), payerIspb: payment.payerIspb, receiverIspb: payment.receiverIspb } }
       : { error: { code: ENTRY_NOT_FOUND, detail: `no booked entry ${query.id} on the PI account of ${callerIspb}` } }),
   });
-  return signSpi(xml, deps.key);
+  const signed = await signSpi(xml, deps.key);
+  return deps.faults?.breakSignature() === true ? corruptSignature(signed) : signed;
 }

@@ -407,7 +407,7 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
       if (req.method !== 'POST') throw new HttpProblem(405, 'MethodNotAllowed', 'use POST', { allow: 'POST' });
       let answer: string;
       try {
-        answer = await answerAccountReport({ ledger, bcbIspb: options.bcbIspb, key: options.signingKey }, (await readBody(req, options.maxBodyBytes)).toString('utf8'), caller);
+        answer = await answerAccountReport({ ledger, bcbIspb: options.bcbIspb, key: options.signingKey, faults }, (await readBody(req, options.maxBodyBytes)).toString('utf8'), caller);
       } catch (error) {
         if (error instanceof AccountReportRequestError) throw new HttpProblem(400, 'BadRequest', error.message);
         throw error;

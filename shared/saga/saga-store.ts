@@ -210,6 +210,16 @@ function fromItem(item: Item): Saga {
   return saga;
 }
 
+/** Adds `SET #facts.<name> = <value>` for each fact to an UpdateItem's names, values and SET clauses. */
+function setFacts(facts: Readonly<Record<string, string>>, names: Record<string, string>, values: Item, sets: string[]): void {
+  Object.entries(facts).forEach(([name, value], i) => {
+    names['#facts'] = 'facts';
+    names[`#fact${i}`] = name;
+    values[`:fact${i}`] = s(value);
+    sets.push(`#facts.#fact${i} = :fact${i}`);
+  });
+}
+
 function isConditionFailure(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
@@ -377,19 +387,19 @@ export class SagaStore {
       values[`:${field}`] = s(id);
       sets.push(`#${field} = :${field}`);
     }
-    Object.entries(input.facts ?? {}).forEach(([name, value], i) => {
-      // Every saga written since facts exist has the map (created with it); see create().
-      names['#facts'] = 'facts';
-      names[`#fact${i}`] = name;
-      values[`:fact${i}`] = s(value);
-      sets.push(`#facts.#fact${i} = :fact${i}`);
-    });
+    // Every saga written since facts exist has the map (created with it); see create().
+    setFacts(input.facts ?? {}, names, values, sets);
+    return this.#conditionalUpdate(input.sagaId, `SET ${sets.join(', ')} ADD #keys :key`, condition, names, values);
+  }
+
+  /** One conditional UpdateItem of a saga: the saga as written, or undefined when the condition failed. */
+  async #conditionalUpdate(sagaId: string, update: string, condition: string, names: Record<string, string>, values: Item): Promise<Saga | undefined> {
     try {
       const updated = await this.#client.send(
         new UpdateItemCommand({
           TableName: this.#table,
-          Key: { pk: s(input.sagaId), sk: s(SORT_KEY) },
-          UpdateExpression: `SET ${sets.join(', ')} ADD #keys :key`,
+          Key: { pk: s(sagaId), sk: s(SORT_KEY) },
+          UpdateExpression: update,
           ConditionExpression: condition,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
@@ -450,32 +460,13 @@ export class SagaStore {
    * again); {@link SagaNotFoundError} when there is no saga.
    */
   async recordFacts(input: { sagaId: string; facts: Readonly<Record<string, string>>; expectedVersion: number }): Promise<Saga | undefined> {
-    const names: Record<string, string> = { '#facts': 'facts', '#version': 'version', '#updatedAt': 'updatedAt' };
+    const names: Record<string, string> = { '#version': 'version', '#updatedAt': 'updatedAt' };
     const values: Item = { ':version': n(input.expectedVersion), ':one': n(1), ':at': s(this.#now().toISOString()) };
     const sets = ['#updatedAt = :at'];
-    Object.entries(input.facts).forEach(([name, value], i) => {
-      names[`#fact${i}`] = name;
-      values[`:fact${i}`] = s(value);
-      sets.push(`#facts.#fact${i} = :fact${i}`);
-    });
-    try {
-      const updated = await this.#client.send(
-        new UpdateItemCommand({
-          TableName: this.#table,
-          Key: { pk: s(input.sagaId), sk: s(SORT_KEY) },
-          UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
-          ConditionExpression: '#version = :version',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return fromItem(updated.Attributes ?? {});
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      if ((await this.get(input.sagaId)) === undefined) throw new SagaNotFoundError(input.sagaId);
-      return undefined;
-    }
+    setFacts(input.facts, names, values, sets);
+    const written = await this.#conditionalUpdate(input.sagaId, `SET ${sets.join(', ')} ADD #version :one`, '#version = :version', names, values);
+    if (written === undefined && (await this.get(input.sagaId)) === undefined) throw new SagaNotFoundError(input.sagaId);
+    return written;
   }
 
   /** Sagas in `state`, oldest change first (GSI `by-state`), for `selo saga list` and the in-doubt sweeper. */
