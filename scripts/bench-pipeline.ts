@@ -1,13 +1,15 @@
 // Signed-and-transmitted payments per second through the real path on this machine: the local
 // stack, the sign worker with SoftHSM, the transmit worker over mTLS, the BCB simulator, all in
 // this process. Baseline measured in the same run: SoftHSM signatures/s through the same pool
-// size. Also prints HTTP requests per TLS handshake. A script, not a test: it never fails on time.
-//   node scripts/bench-pipeline.ts [--payments 500] [--json]
+// size. Also prints HTTP requests per TLS handshake. Then the same again with the transmit worker
+// posting multipart/mixed (SELO_ICOM_MULTIPART_MAX = --multipart), with its ratios to the first
+// run. A script, not a test: it never fails on time.
+//   node scripts/bench-pipeline.ts [--payments 500] [--multipart 10] [--multipart-first] [--json]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -21,8 +23,11 @@ import { startSignWorker } from '../workers/sign/index.ts';
 import { startTransmitWorker } from '../workers/transmit/index.ts';
 import { generateEndToEndId } from '../shared/iso20022/index.ts';
 
-const { values } = parseArgs({ options: { payments: { type: 'string', default: '500' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { payments: { type: 'string', default: '500' }, multipart: { type: 'string', default: '10' }, 'multipart-first': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
 const PAYMENTS = Number(values.payments);
+/** SELO_ICOM_MULTIPART_MAX of the second run (1: no second run). */
+const MULTIPART = Number(values.multipart);
+if (!Number.isSafeInteger(MULTIPART) || MULTIPART < 1 || MULTIPART > 10) throw new RangeError(`--multipart must be 1 to 10 (the ICOM's messages per POST), got ${String(values.multipart)}`);
 const ISPB = '99999004';
 const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 const topology = resolveTopology('local');
@@ -111,70 +116,127 @@ const env = {
   SELO_SQS_WAIT_SECONDS: '1',
   SELO_LOG_LEVEL: 'silent',
 };
-const sign = await startSignWorker({ env });
-const transmit = await startTransmitWorker({ env });
+const transmitQueueName = topology.queues.find((q) => q.key === 'transmit')?.name ?? '';
+const transmitQueueUrl = (await stack.clients.sqs.send(new GetQueueUrlCommand({ QueueName: transmitQueueName }))).QueueUrl ?? '';
 
-const publishedAt = new Map<string, number>();
-const latencies: number[] = [];
-const started = performance.now();
-for (let i = 0; i < PAYMENTS; i += 10) {
-  const entries = Array.from({ length: Math.min(10, PAYMENTS - i) }, () => {
-    const endToEndId = generateEndToEndId(ISPB);
-    publishedAt.set(endToEndId, performance.now());
-    const transaction = {
-      endToEndId, amount: '10.00', acceptanceDateTime: new Date().toISOString(), localInstrument: 'MANU',
-      debtor: { name: 'Bench', taxId: '70000000000' }, debtorAccount: { number: '1', type: 'CACC' },
-      creditorAgentIspb: '99999005', creditor: { taxId: '80000000000' }, creditorAccount: { number: '2', type: 'CACC' }, purpose: 'IPAY',
-    };
-    return {
-      EventBusName: topology.eventBusName, Source: 'core.banking', DetailType: 'PaymentRequested',
-      Detail: JSON.stringify({ version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), data: { message: 'pacs.008', transaction } }),
-    };
-  });
-  await stack.clients.events.send(new PutEventsCommand({ Entries: entries }));
+/** Messages waiting in the transmit queue. */
+async function transmitBacklog(): Promise<number> {
+  const attributes = await stack.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: transmitQueueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+  return Number(attributes.Attributes?.ApproximateNumberOfMessages ?? '0');
 }
-const counts = new Map<string, number>();
-let done = 0;
-const deadline = Date.now() + 600_000;
-while (done < PAYMENTS && Date.now() < deadline) {
-  const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: outcomes, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-  const messages = got.Messages ?? [];
-  for (const m of messages) {
-    const body = JSON.parse(m.Body ?? '{}') as { 'detail-type': string; detail: { endToEndId: string } };
-    counts.set(body['detail-type'], (counts.get(body['detail-type']) ?? 0) + 1);
-    const at = publishedAt.get(body.detail.endToEndId);
-    if (at !== undefined) {
-      latencies.push(performance.now() - at);
-      publishedAt.delete(body.detail.endToEndId);
-      done += 1;
+
+/**
+ * One run of the sign and transmit workers over the same stand-ins and simulator. `stage`:
+ * the transmit worker starts only once every payment is signed and waiting in its queue, and the
+ * time is the transmit stage's alone (its queue full, as after an outage or under a burst).
+ */
+async function runVariant(extraEnv: Record<string, string>, options: { payments?: number; stage?: boolean } = {}): Promise<{
+  transmitted: number; outcomes: Record<string, number>; seconds: number; paymentsPerSecond: number;
+  latencyMs: { p50: number; p95: number; p99: number }; bcbRequests: number; tlsHandshakes: number; requestsPerHandshake: number;
+}> {
+  const payments = options.payments ?? PAYMENTS;
+  const sign = await startSignWorker({ env: { ...env, ...extraEnv } });
+  let transmit = options.stage === true ? undefined : await startTransmitWorker({ env: { ...env, ...extraEnv } });
+  const publishedAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let started = performance.now();
+  for (let i = 0; i < payments; i += 10) {
+    const entries = Array.from({ length: Math.min(10, payments - i) }, () => {
+      const endToEndId = generateEndToEndId(ISPB);
+      publishedAt.set(endToEndId, performance.now());
+      const transaction = {
+        endToEndId, amount: '10.00', acceptanceDateTime: new Date().toISOString(), localInstrument: 'MANU',
+        debtor: { name: 'Bench', taxId: '70000000000' }, debtorAccount: { number: '1', type: 'CACC' },
+        creditorAgentIspb: '99999005', creditor: { taxId: '80000000000' }, creditorAccount: { number: '2', type: 'CACC' }, purpose: 'IPAY',
+      };
+      return {
+        EventBusName: topology.eventBusName, Source: 'core.banking', DetailType: 'PaymentRequested',
+        Detail: JSON.stringify({ version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), data: { message: 'pacs.008', transaction } }),
+      };
+    });
+    await stack.clients.events.send(new PutEventsCommand({ Entries: entries }));
+  }
+  if (transmit === undefined) {
+    const signedBy = Date.now() + 600_000;
+    while ((await transmitBacklog()) < payments && Date.now() < signedBy) await new Promise((resolve) => setTimeout(resolve, 100));
+    started = performance.now();
+    for (const id of publishedAt.keys()) publishedAt.set(id, started);
+    transmit = await startTransmitWorker({ env: { ...env, ...extraEnv } });
+  }
+  const counts = new Map<string, number>();
+  let done = 0;
+  const deadline = Date.now() + 600_000;
+  while (done < payments && Date.now() < deadline) {
+    const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: outcomes, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const messages = got.Messages ?? [];
+    for (const m of messages) {
+      const body = JSON.parse(m.Body ?? '{}') as { 'detail-type': string; detail: { endToEndId: string } };
+      const at = publishedAt.get(body.detail.endToEndId);
+      if (at !== undefined) {
+        counts.set(body['detail-type'], (counts.get(body['detail-type']) ?? 0) + 1);
+        latencies.push(performance.now() - at);
+        publishedAt.delete(body.detail.endToEndId);
+        done += 1;
+      }
+    }
+    if (messages.length > 0) {
+      await stack.clients.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: outcomes, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
     }
   }
-  if (messages.length > 0) {
-    await stack.clients.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: outcomes, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
-  }
+  const seconds = (performance.now() - started) / 1000;
+  const bcb = transmit.bcbStats();
+  await transmit.close();
+  await sign.close();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0);
+  return {
+    transmitted: done,
+    outcomes: Object.fromEntries(counts),
+    seconds: +seconds.toFixed(2),
+    paymentsPerSecond: +(done / seconds).toFixed(1),
+    latencyMs: { p50: pct(50), p95: pct(95), p99: pct(99) },
+    bcbRequests: bcb.requests,
+    tlsHandshakes: bcb.handshakes,
+    requestsPerHandshake: +(bcb.requests / Math.max(1, bcb.handshakes)).toFixed(1),
+  };
 }
-const seconds = (performance.now() - started) / 1000;
-const bcb = transmit.bcbStats();
-await transmit.close();
-await sign.close();
+
+// Both variants in the same run, after a warm-up run that is not counted (the first run of a
+// process is slower), the one-POST-per-message baseline first (--multipart-first: the other way
+// round). Each is measured end to end, then for the transmit stage alone.
+const multipartEnv = { SELO_ICOM_MULTIPART_MAX: String(MULTIPART) };
+await runVariant({}, { payments: Math.min(PAYMENTS, 100) });
+const early = values['multipart-first'] && MULTIPART > 1 ? await runVariant(multipartEnv) : undefined;
+const single = await runVariant({});
+const multipart = MULTIPART > 1 ? (early ?? (await runVariant(multipartEnv))) : undefined;
+const earlyStage = values['multipart-first'] && MULTIPART > 1 ? await runVariant(multipartEnv, { stage: true }) : undefined;
+const singleStage = await runVariant({}, { stage: true });
+const multipartStage = MULTIPART > 1 ? (earlyStage ?? (await runVariant(multipartEnv, { stage: true }))) : undefined;
 await stack.close();
 await simulator.close();
 rmSync(scratch, { recursive: true, force: true });
 
-latencies.sort((a, b) => a - b);
-const pct = (p: number): number => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0);
 const result = {
   payments: PAYMENTS,
-  transmitted: done,
-  outcomes: Object.fromEntries(counts),
-  seconds: +seconds.toFixed(2),
-  paymentsPerSecond: +(done / seconds).toFixed(1),
-  latencyMs: { p50: pct(50), p95: pct(95), p99: pct(99) },
+  ...single,
   hsmSignaturesPerSecond: Math.round(hsmSignaturesPerSecond),
-  pipelineToHsmRatio: +(done / seconds / hsmSignaturesPerSecond).toFixed(3),
-  bcbRequests: bcb.requests,
-  tlsHandshakes: bcb.handshakes,
-  requestsPerHandshake: +(bcb.requests / Math.max(1, bcb.handshakes)).toFixed(1),
+  pipelineToHsmRatio: +(single.paymentsPerSecond / hsmSignaturesPerSecond).toFixed(3),
+  ...(multipart === undefined
+    ? {}
+    : {
+        multipart: {
+          maxMessagesPerPost: MULTIPART,
+          ...multipart,
+          // Against the one-POST-per-message run above, same machine, same run.
+          throughputRatio: +(multipart.paymentsPerSecond / single.paymentsPerSecond).toFixed(2),
+          requestRatio: +(multipart.bcbRequests / Math.max(1, single.bcbRequests)).toFixed(3),
+          p50LatencyRatio: +(multipart.latencyMs.p50 / Math.max(1, single.latencyMs.p50)).toFixed(2),
+        },
+      }),
+  transmitStage: {
+    single: singleStage,
+    ...(multipartStage === undefined ? {} : { multipart: multipartStage, throughputRatio: +(multipartStage.paymentsPerSecond / singleStage.paymentsPerSecond).toFixed(2) }),
+  },
 };
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
@@ -184,6 +246,17 @@ else {
       `  publish → MessageTransmitted latency p50 ${result.latencyMs.p50} ms, p95 ${result.latencyMs.p95} ms, p99 ${result.latencyMs.p99} ms; outcomes ${JSON.stringify(result.outcomes)}`,
       `  baseline, same run: SoftHSM pool ${result.hsmSignaturesPerSecond} signatures/s; pipeline / HSM = ${result.pipelineToHsmRatio}`,
       `  BCB: ${result.bcbRequests} requests over ${result.tlsHandshakes} TLS handshakes = ${result.requestsPerHandshake} requests per handshake`,
+      ...(result.multipart === undefined
+        ? []
+        : [
+            `multipart (SELO_ICOM_MULTIPART_MAX=${result.multipart.maxMessagesPerPost}): ${result.multipart.transmitted}/${PAYMENTS} in ${result.multipart.seconds} s: ${result.multipart.paymentsPerSecond}/s = ${result.multipart.throughputRatio}× the one-POST-per-message run`,
+            `  latency p50 ${result.multipart.latencyMs.p50} ms, p95 ${result.multipart.latencyMs.p95} ms, p99 ${result.multipart.latencyMs.p99} ms (p50 ${result.multipart.p50LatencyRatio}×); outcomes ${JSON.stringify(result.multipart.outcomes)}`,
+            `  BCB: ${result.multipart.bcbRequests} requests (${result.multipart.requestRatio}× the single run's ${result.bcbRequests}) over ${result.multipart.tlsHandshakes} TLS handshakes`,
+          ]),
+      `transmit stage alone (its queue full of ${PAYMENTS} signed payments): one POST per message ${result.transmitStage.single.paymentsPerSecond}/s (${result.transmitStage.single.bcbRequests} requests)` +
+        (result.transmitStage.multipart === undefined
+          ? ''
+          : `; multipart ${result.transmitStage.multipart.paymentsPerSecond}/s (${result.transmitStage.multipart.bcbRequests} requests) = ${result.transmitStage.throughputRatio}×`),
       '',
     ].join('\n'),
   );

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { AuditRecord } from '../../shared/audit/index.ts';
@@ -46,6 +48,18 @@ export async function readAuditRecords(kinesis: KinesisClient, streamName: strin
     for (const r of got.Records ?? []) records.push(JSON.parse(Buffer.from(r.Data ?? []).toString('utf8')) as AuditRecord);
   }
   return records;
+}
+
+/**
+ * A downstream subscriber: a queue `name` and a rule of the same name on `eventBusName` sending it
+ * the events that match `pattern`. Returns the queue's URL.
+ */
+export async function subscribeQueue(clients: { sqs: SQSClient; events: EventBridgeClient }, eventBusName: string, name: string, pattern: Record<string, unknown>): Promise<string> {
+  const url = (await clients.sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl ?? '';
+  const arn = (await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn;
+  await clients.events.send(new PutRuleCommand({ Name: name, EventBusName: eventBusName, EventPattern: JSON.stringify(pattern) }));
+  await clients.events.send(new PutTargetsCommand({ Rule: name, EventBusName: eventBusName, Targets: [{ Id: 'q', Arn: arn }] }));
+  return url;
 }
 
 /** A valid pacs.008 credit transfer from PSP 99999004 to 99999005, as core banking sends it. */

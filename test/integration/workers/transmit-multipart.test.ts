@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { loadSimulatorPki, startBcbSimulator } from '../../../infra/bcb-simulator/index.ts';
 import type { BcbSimulator } from '../../../infra/bcb-simulator/index.ts';
 import { startLocalStack } from '../../../infra/local/index.ts';
@@ -17,7 +17,7 @@ import { startSignWorker } from '../../../workers/sign/index.ts';
 import type { SignWorker } from '../../../workers/sign/index.ts';
 import { startTransmitWorker } from '../../../workers/transmit/index.ts';
 import { createTestToken } from '../../support/softhsm.ts';
-import { creditTransfer, paymentRequestedEntry, readAuditRecords, workerTestEnv } from '../../support/local-aws.ts';
+import { creditTransfer, paymentRequestedEntry, readAuditRecords, subscribeQueue, workerTestEnv } from '../../support/local-aws.ts';
 import type { TestToken } from '../../support/softhsm.ts';
 import { waitUntil } from '../../support/wait-until.ts';
 
@@ -96,11 +96,7 @@ beforeAll(async () => {
   simulator = await startBcbSimulator({ ...loadSimulatorPki(pkiDir), adminPort: null, settlementLimitMs: 10_000 });
   stack = await startLocalStack();
   sagas = new SagaStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name });
-  const queue = await stack.clients.sqs.send(new CreateQueueCommand({ QueueName: 'downstream-multipart-outcomes' }));
-  outcomesUrl = queue.QueueUrl ?? '';
-  const arn = (await stack.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: outcomesUrl, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn;
-  await stack.clients.events.send(new PutRuleCommand({ Name: 'downstream-multipart', EventBusName: topology.eventBusName, EventPattern: JSON.stringify({ source: ['selo.transmit'] }) }));
-  await stack.clients.events.send(new PutTargetsCommand({ Rule: 'downstream-multipart', EventBusName: topology.eventBusName, Targets: [{ Id: 'q', Arn: arn }] }));
+  outcomesUrl = await subscribeQueue(stack.clients, topology.eventBusName, 'downstream-multipart', { source: ['selo.transmit'] });
   env = workerTestEnv({
     stackEnv: stack.env(), token, pkiDir, bcbUrl: simulator.url,
     extra: {

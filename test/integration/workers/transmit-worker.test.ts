@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { loadSimulatorPki, startBcbSimulator } from '../../../infra/bcb-simulator/index.ts';
 import type { BcbSimulator } from '../../../infra/bcb-simulator/index.ts';
 import { startLocalStack } from '../../../infra/local/index.ts';
@@ -19,7 +19,7 @@ import type { SignWorker } from '../../../workers/sign/index.ts';
 import { startTransmitWorker } from '../../../workers/transmit/index.ts';
 import type { TransmitWorker } from '../../../workers/transmit/index.ts';
 import { createTestToken } from '../../support/softhsm.ts';
-import { creditTransfer, paymentRequestedEntry, readAuditRecords, workerTestEnv } from '../../support/local-aws.ts';
+import { creditTransfer, paymentRequestedEntry, readAuditRecords, subscribeQueue, workerTestEnv } from '../../support/local-aws.ts';
 import type { TestToken } from '../../support/softhsm.ts';
 import { generateEndToEndId } from '../../../shared/iso20022/index.ts';
 
@@ -69,11 +69,7 @@ beforeAll(async () => {
   stack = await startLocalStack();
   sagas = new SagaStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name });
 
-  const queue = await stack.clients.sqs.send(new CreateQueueCommand({ QueueName: 'downstream-transmit-outcomes' }));
-  outcomesUrl = queue.QueueUrl ?? '';
-  const arn = (await stack.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: outcomesUrl, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn;
-  await stack.clients.events.send(new PutRuleCommand({ Name: 'downstream-transmit', EventBusName: topology.eventBusName, EventPattern: JSON.stringify({ source: ['selo.transmit'] }) }));
-  await stack.clients.events.send(new PutTargetsCommand({ Rule: 'downstream-transmit', EventBusName: topology.eventBusName, Targets: [{ Id: 'q', Arn: arn }] }));
+  outcomesUrl = await subscribeQueue(stack.clients, topology.eventBusName, 'downstream-transmit', { source: ['selo.transmit'] });
 
   const env = workerTestEnv({
     stackEnv: stack.env(), token, pkiDir, bcbUrl: simulator.url,
