@@ -4,6 +4,7 @@ import type { SeloConfig } from '../../shared/config/index.ts';
 import type { ResolvedTopology } from '../../infra/topology.ts';
 import type { Command, CommandHelp, CommandIo } from './command.ts';
 import { formatUsage } from './help.ts';
+import { commandConfig } from './options.ts';
 import { untilSignal } from './signals.ts';
 
 const QUERY_HELP: CommandHelp = {
@@ -36,7 +37,6 @@ Runs until Ctrl-C or SIGTERM unless --once.`,
   exitCodes: '0 ok, 1 delivery failed, 2 bad usage or configuration',
 };
 
-
 function fail(io: CommandIo, message: string, subcommand?: string): number {
   io.stderr.write(`selo audit: ${message}\n${formatUsage(auditCommand, subcommand)}`);
   return 2;
@@ -59,21 +59,10 @@ function positive(name: string, value: string | undefined): number | undefined {
 }
 
 async function environment(io: CommandIo): Promise<{ clients: AwsClients; topology: ResolvedTopology; logLevel: SeloConfig['logLevel'] } | undefined> {
-  const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }] = await Promise.all([
-    import('../../shared/config/index.ts'),
-    import('../../shared/aws/index.ts'),
-    import('../../infra/topology.ts'),
-  ]);
-  try {
-    const config = loadConfig(io.env);
-    return { clients: createAwsClients(config.aws), topology: resolveTopology(config.environment), logLevel: config.logLevel };
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr.write(`selo audit: ${error.message}\n`);
-      return undefined;
-    }
-    throw error;
-  }
+  const config = await commandConfig(io, 'selo audit');
+  if (config === undefined) return undefined;
+  const [{ createAwsClients }, { resolveTopology }] = await Promise.all([import('../../shared/aws/index.ts'), import('../../infra/topology.ts')]);
+  return { clients: createAwsClients(config.aws), topology: resolveTopology(config.environment), logLevel: config.logLevel };
 }
 
 async function query(args: readonly string[], io: CommandIo): Promise<number> {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Command, CommandHelp, CommandIo } from './command.ts';
 import { formatUsage } from './help.ts';
+import { commandConfig } from './options.ts';
 
 const QUEUES = 'sign, transmit, verify, compensate or operations';
 
@@ -37,23 +38,14 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
     io.stderr.write(formatUsage(dlqCommand, action));
     return 2;
   }
-  const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }, { listDeadLetters, replayDeadLetters }, { GetQueueUrlCommand }] = await Promise.all([
-    import('../../shared/config/index.ts'),
+  const config = await commandConfig(io, 'selo dlq');
+  if (config === undefined) return 2;
+  const [{ createAwsClients }, { resolveTopology }, { listDeadLetters, replayDeadLetters }, { GetQueueUrlCommand }] = await Promise.all([
     import('../../shared/aws/index.ts'),
     import('../../infra/topology.ts'),
     import('../../shared/ops/index.ts'),
     import('@aws-sdk/client-sqs'),
   ]);
-  let config;
-  try {
-    config = loadConfig(io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr.write(`selo dlq: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
   const topology = resolveTopology(config.environment);
   const queue = topology.queues.find((q) => q.key === key);
   if (queue === undefined) {

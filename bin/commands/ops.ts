@@ -7,6 +7,7 @@ import type { AlertGroup, AlertRefresh, DeadLetterCount, Operations } from '../.
 import type { ResolvedTopology } from '../../infra/topology.ts';
 import type { Command, CommandHelp, CommandIo } from './command.ts';
 import { formatUsage } from './help.ts';
+import { commandConfig } from './options.ts';
 import { sagaIdCandidates } from './saga.ts';
 import { untilSignal } from './signals.ts';
 
@@ -52,22 +53,9 @@ export interface OperationsEnvironment {
  * unusable. The caller destroys `clients`.
  */
 export async function operationsEnvironment(io: CommandIo, command: string): Promise<OperationsEnvironment | undefined> {
-  const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }, { Operations }] = await Promise.all([
-    import('../../shared/config/index.ts'),
-    import('../../shared/aws/index.ts'),
-    import('../../infra/topology.ts'),
-    import('../../shared/ops/index.ts'),
-  ]);
-  let config;
-  try {
-    config = loadConfig(io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr.write(`${command}: ${error.message}\n`);
-      return undefined;
-    }
-    throw error;
-  }
+  const config = await commandConfig(io, command);
+  if (config === undefined) return undefined;
+  const [{ createAwsClients }, { resolveTopology }, { Operations }] = await Promise.all([import('../../shared/aws/index.ts'), import('../../infra/topology.ts'), import('../../shared/ops/index.ts')]);
   const topology = resolveTopology(config.environment);
   const clients = createAwsClients(config.aws);
   const operations = new Operations({

@@ -17,11 +17,12 @@ import { resolveTopology } from '../../../infra/topology.ts';
 import { startLocalAuditDelivery } from '../../../shared/audit/parquet-delivery.ts';
 import type { LocalAuditDelivery } from '../../../shared/audit/parquet-delivery.ts';
 import { Operations } from '../../../shared/ops/index.ts';
+import { SELO_CLI } from '../../support/selo-cli.ts';
 import { waitUntil } from '../../support/wait-until.ts';
 import { Subscriber, publishFailure, seedPayment } from '../compensate-support.ts';
 
-const SELO = fileURLToPath(new URL('../../../bin/selo.ts', import.meta.url));
-const IMAGES = fileURLToPath(new URL('../../../docs/img/', import.meta.url));
+/** The screenshots go to docs/img (committed) with SELO_CONSOLE_SCREENSHOTS=docs, else to a temporary folder, so a test run leaves the tree as it was. */
+const IMAGES = process.env.SELO_CONSOLE_SCREENSHOTS === 'docs' ? fileURLToPath(new URL('../../../docs/img/', import.meta.url)) : mkdtempSync(join(tmpdir(), 'selo-console-shots-'));
 /** Debian's chromium; without the background-networking flags it stalls on this closed network. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const topology = resolveTopology('local');
@@ -44,7 +45,7 @@ function queueUrl(name: string): Promise<string> {
 
 /** Starts `selo console` as an operator would, on a free port, and reads its ready line. */
 async function startConsoleProcess(): Promise<void> {
-  consoleProcess = spawn(process.execPath, [SELO, 'console', '--port', '0'], { env: { PATH: process.env.PATH ?? '', ...stack.env(), SELO_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  consoleProcess = spawn(process.execPath, [SELO_CLI, 'console', '--port', '0'], { env: { PATH: process.env.PATH ?? '', ...stack.env(), SELO_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   consoleProcess.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
   consoleProcess.stderr?.on('data', (chunk: Buffer) => process.stderr.write(`[selo console] ${chunk.toString('utf8')}`));
@@ -78,6 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
   if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+  if (process.env.SELO_CONSOLE_SCREENSHOTS !== 'docs') rmSync(IMAGES, { recursive: true, force: true });
   consoleProcess?.kill('SIGTERM');
   await new Promise((resolve) => (consoleProcess?.exitCode === null ? consoleProcess.once('exit', resolve) : resolve(undefined)));
   await new Promise((resolve) => elsewhere?.close(resolve));

@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack } from '../../../infra/local/index.ts';
@@ -7,10 +5,11 @@ import type { LocalStack } from '../../../infra/local/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
 import type { OpsView } from '../../../bin/commands/ops.ts';
+import { runSeloCli } from '../../support/selo-cli.ts';
+import type { SeloCliRun } from '../../support/selo-cli.ts';
 import { waitUntil } from '../../support/wait-until.ts';
 import { publishFailure, seedPayment } from '../compensate-support.ts';
 
-const SELO = fileURLToPath(new URL('../../../bin/selo.ts', import.meta.url));
 const topology = resolveTopology('local');
 const operationsQueue = topology.queues.find((q) => q.key === 'operations');
 let stack: LocalStack;
@@ -27,13 +26,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** Runs the CLI in a child process, asynchronously: the stand-ins it talks to live in this process. */
-function selo(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SELO, ...args], { env: { PATH: process.env.PATH ?? '', ...stack.env() }, encoding: 'utf8' }, (error, stdout, stderr) => {
-      resolve({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr });
-    });
-  });
+function selo(...args: string[]): Promise<SeloCliRun> {
+  return runSeloCli(stack.env(), ...args);
 }
 
 async function queued(): Promise<number> {
