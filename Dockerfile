@@ -48,12 +48,13 @@ FROM runtime AS softhsm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends softhsm2 libengine-pkcs11-openssl \
  && rm -rf /var/lib/apt/lists/*
-# The token lives in /app/.selo/softhsm/tokens (a volume shared by the containers), not in the image.
+# The token lives in /app/.selo/softhsm/tokens (a volume shared by the containers), not in the
+# image; the configuration is outside /etc/softhsm, which Debian's package keeps from other users.
 RUN printf '%s\n' 'directories.tokendir = /app/.selo/softhsm/tokens' 'objectstore.backend = file' 'log.level = ERROR' \
-      'slots.removable = false' 'slots.mechanisms = ALL' 'library.reset_on_fork = false' > /etc/softhsm/softhsm2.conf \
+      'slots.removable = false' 'slots.mechanisms = ALL' 'library.reset_on_fork = false' > /etc/selo-softhsm2.conf \
  && mkdir -p /app/.selo/softhsm/tokens /app/.selo/pki \
  && chown -R selo:selo /app/.selo && chmod 0700 /app/.selo/softhsm/tokens
-ENV SOFTHSM2_CONF=/etc/softhsm/softhsm2.conf \
+ENV SOFTHSM2_CONF=/etc/selo-softhsm2.conf \
     SELO_HSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
 COPY --from=deps /app/node_modules ./node_modules
 # Node 24 runs the .ts files as they are (type stripping): no build step, the sources are the app.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Docker for selo's worker image, its compose file and the container tests, on a machine that may
 # have neither a Docker engine nor a registry (issue 18):
-#   scripts/containers.sh test [vitest args]  everything below, then the container suite
-#                                             (npm run test:containers); stops the dockerd it started
+#   scripts/containers.sh prepare             everything below, for the container suite (npm run
+#                                             test:containers, whose global setup runs it and then
+#                                             stop-dockerd if it started one); prints one JSON line
 #   scripts/containers.sh build               the worker image (target softhsm) and the stack image;
 #                                             prints their tags
 #   scripts/containers.sh base                the base image to build from: node:24-bookworm-slim
@@ -207,24 +208,22 @@ compose() {
   fi
 }
 
-command="${1:-test}"
+command="${1:-prepare}"
 [ "$#" -gt 0 ] && shift
 case "$command" in
-  test)
+  prepare)
+    # For the container suite's global setup (test/containers/global-setup.ts): everything it
+    # needs, then one JSON line on stdout; it runs stop-dockerd at the end if dockerd was started.
     ensure_packages
     started_here=false
     if ! engine_up; then ensure_dockerd; started_here=true; fi
-    [ "$started_here" = true ] && trap stop_dockerd EXIT
     build_images
-    export SELO_WORKER_IMAGE="$WORKER_IMAGE" SELO_STACK_IMAGE="$STACK_IMAGE"
-    # Ryuk (testcontainers' reaper) is an image from a registry: off; the suite removes what it starts.
-    export TESTCONTAINERS_RYUK_DISABLED=true
-    "$root/node_modules/.bin/vitest" run --project containers "$@"
+    printf '{"workerImage":"%s","stackImage":"%s","startedDockerd":%s}\n' "$WORKER_IMAGE" "$STACK_IMAGE" "$started_here"
     ;;
   build) ensure_packages; ensure_dockerd; build_images; printf '%s\n%s\n' "$WORKER_IMAGE" "$STACK_IMAGE" ;;
   base) ensure_packages; ensure_dockerd; base_image; echo ;;
   dockerd) ensure_packages; ensure_dockerd ;;
   stop-dockerd) stop_dockerd ;;
   compose) ensure_packages; ensure_dockerd; compose "$@" ;;
-  *) say "unknown command $command (test, build, base, dockerd, stop-dockerd, compose)"; exit 2 ;;
+  *) say "unknown command $command (prepare, build, base, dockerd, stop-dockerd, compose)"; exit 2 ;;
 esac
