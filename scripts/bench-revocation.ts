@@ -15,6 +15,7 @@ import { buildPacs002, generateEndToEndId, generateMessageId } from '../shared/i
 import { CrlRevocationChecker, buildCertificate, buildCrl, softwareSigner } from '../shared/pki/index.ts';
 import type { BuiltCertificate, DistinguishedName } from '../shared/pki/index.ts';
 import { TrustStore, pemSigningKey, signSpi, verifySpi } from '../shared/xmldsig/index.ts';
+import { median, microsPerCall } from './support/micro-bench.ts';
 
 const BCB = '00038166';
 const PSP = '99999004';
@@ -33,24 +34,6 @@ async function ca(cn: string, parent?: Ca): Promise<Ca> {
     signer: softwareSigner(parent?.keys.privateKey ?? keys.privateKey), ca: true,
   });
   return { name, keys, built };
-}
-
-function microsPerCall(seconds: number, once: () => void): number {
-  const warmUntil = performance.now() + 200;
-  while (performance.now() < warmUntil) once();
-  let count = 0;
-  const start = performance.now();
-  const until = start + seconds * 1000;
-  while (performance.now() < until) {
-    once();
-    count += 1;
-  }
-  return ((performance.now() - start) * 1000) / count;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 async function main(): Promise<void> {

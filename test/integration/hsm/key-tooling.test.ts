@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hsmCommand } from '../../../bin/commands/hsm.ts';
-import type { CommandIo } from '../../../bin/commands/command.ts';
 import { loadPkcs11js, TokenSession } from '../../../shared/hsm/index.ts';
+import { capturedIo } from '../../support/command-io.ts';
+import type { CapturedIo } from '../../support/command-io.ts';
 import { createTestToken } from '../../support/softhsm.ts';
 import type { TestToken } from '../../support/softhsm.ts';
-import { PassThrough } from 'node:stream';
 
 const execFileAsync = promisify(execFile);
 let token: TestToken;
@@ -18,15 +18,8 @@ beforeAll(() => {
 });
 afterAll(() => token.cleanup());
 
-function io(): { io: CommandIo; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-  stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
-  const env = { SOFTHSM2_CONF: token.conf, SELO_HSM_MODULE: token.modulePath, SELO_HSM_TOKEN_LABEL: token.tokenLabel, SELO_HSM_PIN: token.pin, SELO_HSM_SO_PIN: token.soPin };
-  return { io: { stdin: new PassThrough(), stdout, stderr, env }, out: () => out, err: () => err };
+function io(): CapturedIo {
+  return capturedIo({ SOFTHSM2_CONF: token.conf, SELO_HSM_MODULE: token.modulePath, SELO_HSM_TOKEN_LABEL: token.tokenLabel, SELO_HSM_PIN: token.pin, SELO_HSM_SO_PIN: token.soPin });
 }
 
 describe('selo hsm key tooling', () => {

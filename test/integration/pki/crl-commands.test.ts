@@ -4,13 +4,12 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pkiCommand } from '../../../bin/commands/pki.ts';
-import type { CommandIo } from '../../../bin/commands/command.ts';
 import { initDevPki } from '../../../infra/softhsm/index.ts';
 import type { DevPkiResult } from '../../../infra/softhsm/index.ts';
 import { certificateSerial, parseCrls } from '../../../shared/pki/index.ts';
+import { capturedIo } from '../../support/command-io.ts';
 import { createTestToken } from '../../support/softhsm.ts';
 import type { TestToken } from '../../support/softhsm.ts';
 import { memoryCa, memoryCrl, memoryLeaf } from '../../support/memory-pki.ts';
@@ -23,15 +22,9 @@ let base: string;
 const served = new Map<string, { status: number; body: Buffer }>();
 
 async function selo(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-  stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
-  const io: CommandIo = { stdin: new PassThrough(), stdout, stderr, env: {} };
-  const code = await pkiCommand.run(args, io);
-  return { code, out, err };
+  const captured = capturedIo();
+  const code = await pkiCommand.run(args, captured.io);
+  return { code, out: captured.out(), err: captured.err() };
 }
 
 function crlOnDisk(): ReturnType<typeof parseCrls>[number] {

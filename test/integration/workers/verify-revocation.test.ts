@@ -3,8 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startLocalStack } from '../../../infra/local/index.ts';
 import type { LocalStack } from '../../../infra/local/index.ts';
@@ -21,7 +20,9 @@ import { startVerifyWorker } from '../../../workers/verify/index.ts';
 import type { VerifyWorker } from '../../../workers/verify/index.ts';
 import { createTestToken } from '../../support/softhsm.ts';
 import type { TestToken } from '../../support/softhsm.ts';
-import { workerTestEnv } from '../../support/local-aws.ts';
+import { collectFacts } from '../../support/fact-collector.ts';
+import type { FactCollector } from '../../support/fact-collector.ts';
+import { subscribeQueue, workerTestEnv } from '../../support/local-aws.ts';
 import { bcbMessageReceived, signedPacs002, statusOf } from '../../unit/workers/verify-messages.ts';
 import type { BcbSender } from '../../unit/workers/verify-messages.ts';
 
@@ -41,33 +42,7 @@ let rotatedPem: string;
 /** The verify worker's log lines (JSON). */
 const logLines: string[] = [];
 
-interface Fact {
-  detailType: string;
-  detail: { sagaId: string; data: Record<string, unknown> };
-}
-const seen: Fact[] = [];
-let collecting = true;
-let collector: Promise<void> | undefined;
-
-async function collect(url: string): Promise<void> {
-  while (collecting) {
-    const got = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    const messages = got.Messages ?? [];
-    for (const m of messages) {
-      const body = JSON.parse(m.Body ?? '{}') as { 'detail-type': string; detail: Fact['detail'] };
-      seen.push({ detailType: body['detail-type'], detail: body.detail });
-    }
-    if (messages.length > 0) {
-      await stack.clients.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
-    }
-  }
-}
-
-async function factOf(sagaId: string, detailType: string): Promise<Fact> {
-  const find = (): Fact | undefined => seen.find((f) => f.detail.sagaId === sagaId && f.detailType === detailType);
-  await expect.poll(() => find() !== undefined, { timeout: 30_000 }).toBe(true);
-  return find() as Fact;
-}
+let facts: FactCollector;
 
 async function transmittedPayment(): Promise<{ endToEndId: string; sagaId: string }> {
   const endToEndId = generateEndToEndId(ISPB);
@@ -108,12 +83,7 @@ beforeAll(async () => {
   stack = await startLocalStack();
   sagas = new SagaStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name });
   verifyUrl = stack.provisioned?.queues.verify?.url ?? '';
-  const queue = await stack.clients.sqs.send(new CreateQueueCommand({ QueueName: 'downstream-revocation-facts' }));
-  const downstreamUrl = queue.QueueUrl ?? '';
-  const arn = (await stack.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: downstreamUrl, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn;
-  await stack.clients.events.send(new PutRuleCommand({ Name: 'downstream-revocation', EventBusName: topology.eventBusName, EventPattern: JSON.stringify({ source: ['selo.verify'] }) }));
-  await stack.clients.events.send(new PutTargetsCommand({ Rule: 'downstream-revocation', EventBusName: topology.eventBusName, Targets: [{ Id: 'q', Arn: arn }] }));
-  collector = collect(downstreamUrl);
+  facts = collectFacts(stack.clients.sqs, await subscribeQueue(stack.clients, topology.eventBusName, 'downstream-revocation', { source: ['selo.verify'] }));
 
   verify = await startVerifyWorker({
     env: workerTestEnv({
@@ -133,8 +103,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  collecting = false;
-  await collector;
+  await facts?.stop();
   await verify?.close();
   await stack?.close();
   rmSync(pkiDir, { recursive: true, force: true });
@@ -144,7 +113,7 @@ afterAll(async () => {
 describe('verify worker: revoked BCB signing certificates', () => {
   it('settles a payment on an ACSC signed with a certificate the CRL does not list', async () => {
     const { sagaId } = await deliverSettlement(rotated);
-    await factOf(sagaId, 'PaymentSettled');
+    await facts.factOf(sagaId, 'PaymentSettled');
     expect((await sagas.get(sagaId))?.state).toBe('SETTLED');
   });
 
@@ -154,18 +123,18 @@ describe('verify worker: revoked BCB signing certificates', () => {
     // The checker looks at the file's modification time at most once a second.
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     const { sagaId, resourceId } = await deliverSettlement(rotated);
-    const invalid = await factOf(`INBOX#${resourceId}`, 'SignatureInvalid');
+    const invalid = await facts.factOf(`INBOX#${resourceId}`, 'SignatureInvalid');
     const data = invalid.detail.data as { code: string; reason: string; quarantine: { bucket: string; key: string } };
     expect(data.code).toBe('CERTIFICATE_REVOKED');
     expect(data.reason).toMatch(/revoked by its issuer at .* \(keyCompromise\)/);
     const object = await stack.clients.s3.send(new GetObjectCommand({ Bucket: data.quarantine.bucket, Key: data.quarantine.key }));
     expect(object.Metadata?.['selo-reason-code']).toBe('CERTIFICATE_REVOKED');
     expect((await sagas.get(sagaId))?.state).toBe('TRANSMITTED');
-    expect(seen.some((f) => f.detail.sagaId === sagaId && f.detailType === 'PaymentSettled')).toBe(false);
+    expect(facts.has(sagaId, 'PaymentSettled')).toBe(false);
 
     // The worker goes on: the current certificate still settles.
     const next = await deliverSettlement(bcb);
-    await factOf(next.sagaId, 'PaymentSettled');
+    await facts.factOf(next.sagaId, 'PaymentSettled');
   });
 
   it('retries, never quarantines, a message whose CRL is past nextUpdate (require), and settles it once the CRL file is refreshed', async () => {
@@ -175,11 +144,11 @@ describe('verify worker: revoked BCB signing certificates', () => {
     const { sagaId, resourceId } = await deliverSettlement(bcb);
     await expect.poll(() => logLines.some((line) => line.includes('"CRL_EXPIRED"')), { timeout: 30_000 }).toBe(true);
     expect((await sagas.get(sagaId))?.state).toBe('TRANSMITTED');
-    expect(seen.some((f) => f.detail.sagaId === `INBOX#${resourceId}` && f.detailType === 'SignatureInvalid')).toBe(false);
+    expect(facts.has(`INBOX#${resourceId}`, 'SignatureInvalid')).toBe(false);
     expect(logLines.find((line) => line.includes('"CRL_EXPIRED"'))).toMatch(/expired at .* \(nextUpdate\); refresh the file/);
 
     await issueDevCrl({ dir: pkiDir });
-    await factOf(sagaId, 'PaymentSettled');
-    expect(seen.some((f) => f.detail.sagaId === `INBOX#${resourceId}` && f.detailType === 'SignatureInvalid')).toBe(false);
+    await facts.factOf(sagaId, 'PaymentSettled');
+    expect(facts.has(`INBOX#${resourceId}`, 'SignatureInvalid')).toBe(false);
   });
 });

@@ -32,13 +32,19 @@ function recordingLogger(): RevocationLogger & { lines: { level: string; facts: 
   };
 }
 
-function codeOf(run: () => void): string | undefined {
+/** What `run` threw; undefined when it returned. */
+function errorOf(run: () => void): unknown {
   try {
     run();
     return undefined;
   } catch (error) {
-    return (error as { code?: string }).code ?? String(error);
+    return error;
   }
+}
+
+function codeOf(run: () => void): string | undefined {
+  const error = errorOf(run);
+  return error === undefined ? undefined : (error as { code?: string }).code ?? (error instanceof Error ? error.message : 'a non-Error');
 }
 
 beforeAll(async () => {
@@ -69,12 +75,7 @@ describe('CrlRevocationChecker', () => {
   it('refuses a revoked certificate with CERTIFICATE_REVOKED, a permanent error carrying the serial and reason', async () => {
     const crl = await memoryCrl(ca, [revoked], { reason: 'keyCompromise' });
     const checker = new CrlRevocationChecker({ files: [crlFile(crl.pem), (await chainFiles())[1] as string], issuers: [root.certificate, ca.certificate] });
-    let caught: unknown;
-    try {
-      checker.check(revoked.certificate);
-    } catch (error) {
-      caught = error;
-    }
+    const caught = errorOf(() => checker.check(revoked.certificate));
     expect(caught).toBeInstanceOf(CertificateRevokedError);
     expect((caught as CertificateRevokedError).code).toBe('CERTIFICATE_REVOKED');
     expect((caught as CertificateRevokedError).reason).toBe('keyCompromise');
@@ -114,12 +115,7 @@ describe('CrlRevocationChecker', () => {
   it('refuses with CRL_EXPIRED (transient) once nextUpdate has passed, logging it once, and still refuses a serial the stale CRL lists', async () => {
     const logger = recordingLogger();
     const checker = new CrlRevocationChecker({ files: await chainFiles({ leafCrlNextUpdate: new Date(Date.now() - 60_000) }), issuers: [root.certificate, ca.certificate], logger });
-    let caught: unknown;
-    try {
-      checker.check(good.certificate);
-    } catch (error) {
-      caught = error;
-    }
+    const caught = errorOf(() => checker.check(good.certificate));
     expect(caught).toBeInstanceOf(RevocationUnknownError);
     expect((caught as RevocationUnknownError).code).toBe('CRL_EXPIRED');
     expect((caught as Error).message).toMatch(/expired at .* \(nextUpdate\); refresh the file/);
