@@ -21,6 +21,8 @@ export interface OutcomeAnswer {
   readonly evidence: string;
   /** The camt.060 sent, signed when a key was given (for the audit trail). */
   readonly request: string;
+  /** Where it was sent (ICOM path). */
+  readonly path: string;
   /** The camt.054 received, as the BCB signed it; absent when no answer came. */
   readonly response?: string;
 }
@@ -74,12 +76,13 @@ export class IcomOutcomeQuery implements BcbOutcomeQuery {
     const msgId = generateMessageId(ispb);
     const unsigned = buildEntryQuery({ ispb, bcbIspb: this.#bcbIspb, msgId, createdAt: this.#now().toISOString(), endToEndId: question.endToEndId });
     const request = this.#options.signingKey === undefined ? unsigned : await signSpi(unsigned, this.#options.signingKey);
-    const response = await this.#options.http.send('POST', this.#options.path ?? `/api/v1/in/${ispb}/account-reports`, request, { 'content-type': 'application/xml; charset=utf-8' });
+    const path = this.#options.path ?? `/api/v1/in/${ispb}/account-reports`;
+    const response = await this.#options.http.send('POST', path, request, { 'content-type': 'application/xml; charset=utf-8' });
     if (response.status < 200 || response.status > 299) throw new Error(`the account report answered ${response.status}: ${response.body.slice(0, 200)}`);
     const verified = verifySpi(response.body, { trustStore: this.#options.trustStore, now: this.#now() });
     const appHdr = parseAppHdr(verified.appHdr);
     if (appHdr.fromIspb !== this.#bcbIspb || appHdr.toIspb !== ispb) throw new Error(`the account report is from ${appHdr.fromIspb} to ${appHdr.toIspb}, not from the BCB to us`);
     const verdict = judgeEntryReport(readEntryReport(verified.document), { ispb, msgId, endToEndId: question.endToEndId, ...(question.amount === undefined ? {} : { amount: question.amount }) }, appHdr.bizMsgIdr);
-    return { ...verdict, request, response: response.body };
+    return { ...verdict, request, path, response: response.body };
   }
 }

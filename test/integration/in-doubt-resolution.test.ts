@@ -140,6 +140,7 @@ describe('in-doubt payments (issue 17)', () => {
     expect(audit.filter((r) => r.kind === 'transition').map((r) => `${r.transition_from ?? ''}→${r.transition_to ?? ''}`)).toEqual(['TRANSMITTED→IN_DOUBT', 'IN_DOUBT→SETTLED']);
     // The exchange itself: our camt.060 and the BCB's camt.054 as it signed it.
     const exchange = audit.find((r) => r.kind === 'response');
+    expect(exchange).toMatchObject({ worker: 'compensate', request_method: 'POST', request_path: '/api/v1/in/99999004/account-reports', response_status_code: 200, response_signature_valid: true });
     expect(exchange?.request_body).toContain('<ReqdMsgNmId>camt.054</ReqdMsgNmId>');
     expect(exchange?.response_body).toContain('<Cd>BOOK</Cd>');
     expect(exchange?.response_body).toContain('ds:SignatureValue');

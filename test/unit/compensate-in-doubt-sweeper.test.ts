@@ -161,7 +161,7 @@ describe('in-doubt sweeper asking the BCB', () => {
         asked.push(question.endToEndId);
         const answer = answers[question.endToEndId];
         if (answer === 'fails') return Promise.reject(new TransientError('BCB_UNAVAILABLE', 'no answer'));
-        return Promise.resolve({ outcome: answer === 'settled' ? ('settled' as const) : ('unknown' as const), evidence: `camt.054 says ${answer ?? 'nothing'}`, request: '<camt.060/>', response: '<camt.054/>' });
+        return Promise.resolve({ outcome: answer === 'settled' ? ('settled' as const) : ('unknown' as const), evidence: `camt.054 says ${answer ?? 'nothing'}`, request: '<camt.060/>', path: '/api/v1/in/99999004/account-reports', response: '<camt.054/>' });
       },
     };
     let now = T0 + 60_001;

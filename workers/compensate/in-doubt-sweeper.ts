@@ -183,7 +183,7 @@ export class InDoubtSweeper {
     const exchange = exchangeAuditRecord(origin, {
       requestDate: sentAt,
       method: 'POST',
-      path: 'camt.060',
+      path: answer.path,
       requestHeaders: {},
       requestBody: answer.request,
       ...(answer.response === undefined ? {} : { response: { statusCode: 200, headers: {}, body: answer.response, signatureValid: true, receivedAt: this.#now() } }),
