@@ -19,7 +19,7 @@ import type { TestIdentity, TestPki } from '../../support/test-pki.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/xml');
 const EXAMPLE_FILES = ['pacs.008_CONTA_1_msg.xml', 'pacs.008_END_1_msg.xml', 'pacs.008_END_10_msg.xml', 'pacs.002_SPI_1_msg.xml', 'pacs.002_PSP_1_msg.xml', 'pacs.002_ERRO_1_msg.xml'];
-const EXAMPLE_SOURCE = join(FIXTURES, 'c14n');
+const EXAMPLE_SOURCE = join(import.meta.dirname, '../../../shared/iso20022/examples');
 const PACS008 = readFileSync(join(EXAMPLE_SOURCE, 'pacs.008_END_1_msg.xml'), 'utf8');
 const DICT_BODY = readFileSync(join(FIXTURES, 'dict/create-entry-request.xml'), 'utf8');
 
