@@ -1,6 +1,7 @@
 import type { AuditQueryResult } from '../../shared/audit/audit-query.ts';
 import { formatAge, groupAlertsByKind } from '../../shared/ops/index.ts';
 import type { AlertRefresh, DeadLetter, DeadLetterCount, OperationsAlert } from '../../shared/ops/index.ts';
+import { RESOLVABLE_STATES, pendingResolution } from '../../shared/saga/index.ts';
 import type { Saga, SagaState } from '../../shared/saga/index.ts';
 import { html } from './html.ts';
 import type { SafeHtml } from './html.ts';
@@ -16,8 +17,6 @@ export interface PageContext {
   flash?: string;
 }
 
-const RESOLVABLE: readonly SagaState[] = ['IN_DOUBT', 'OUTCOME_CONFLICT'];
-const RESOLUTION_REQUEST_FACT = 'resolutionRequest';
 
 function layout(title: string, context: PageContext | undefined, body: SafeHtml): SafeHtml {
   const nav =
@@ -111,7 +110,8 @@ function resolutionForms(context: PageContext, saga: Saga): SafeHtml {
   if (!context.canResolve) return html``;
   const base = `/sagas/${encodeURIComponent(saga.sagaId)}`;
   const forms: SafeHtml[] = [];
-  if (RESOLVABLE.includes(saga.state) && saga.kind === 'payment') {
+  const pending = pendingResolution(saga);
+  if (RESOLVABLE_STATES.includes(saga.state) && saga.kind === 'payment' && pending === undefined) {
     forms.push(html`<form method="post" action="${base}/resolve" class="action"><h2>Resolve</h2>${csrfField(context)}
 <fieldset><legend>How did the payment end?</legend>
 <label><input type="radio" name="outcome" value="settled" required> settled (PaymentSettled)</label>
@@ -120,8 +120,10 @@ function resolutionForms(context: PageContext, saga: Saga): SafeHtml {
 <label>Reason code for a rejection <input name="reasonCode" maxlength="4" pattern="[A-Z0-9]{4}" placeholder="NARR"></label>
 <button>Resolve</button></form>`);
   }
-  if (saga.facts[RESOLUTION_REQUEST_FACT] !== undefined) {
-    forms.push(html`<form method="post" action="${base}/approve" class="action"><h2>Approve the pending resolution</h2>${csrfField(context)}<p>Another operator asked for it; a second pair of eyes applies it.</p><button>Approve</button></form>`);
+  if (pending !== undefined) {
+    forms.push(html`<form method="post" action="${base}/approve" class="action"><h2>Approve the pending resolution</h2>${csrfField(context)}
+<p><strong>${pending.outcome}</strong>, requested by ${pending.operator} at ${pending.requestedAt}: ${pending.evidence}</p>
+<p>A second operator applies it; the one who asked cannot.</p><button>Approve</button></form>`);
   }
   if (saga.state === 'COMPENSATION_FAILED') {
     forms.push(html`<form method="post" action="${base}/retry-compensation" class="action"><h2>Retry the compensation</h2>${csrfField(context)}

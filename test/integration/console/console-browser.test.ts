@@ -30,7 +30,6 @@ const topology = resolveTopology('local');
 let stack: LocalStack;
 let operations: Operations;
 let delivery: LocalAuditDelivery;
-let consoleProcess: ChildProcess;
 let consoleUrl: string;
 let token: string;
 let profile: string;
@@ -43,14 +42,31 @@ function queueUrl(name: string): Promise<string> {
   return stack.clients.sqs.send(new GetQueueUrlCommand({ QueueName: name })).then((got) => got.QueueUrl ?? '');
 }
 
+interface RunningConsole {
+  child: ChildProcess;
+  url: string;
+  token: string;
+}
+
+const consoles: RunningConsole[] = [];
+
 /** Starts `selo console` as an operator would, on a free port, and reads its ready line. */
-async function startConsoleProcess(): Promise<void> {
-  consoleProcess = spawn(process.execPath, [SELO_CLI, 'console', '--port', '0'], { env: { PATH: process.env.PATH ?? '', ...stack.env(), SELO_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startConsoleProcess(env: Record<string, string> = {}): Promise<RunningConsole> {
+  const child = spawn(process.execPath, [SELO_CLI, 'console', '--port', '0'], { env: { PATH: process.env.PATH ?? '', ...stack.env(), SELO_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  consoleProcess.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-  consoleProcess.stderr?.on('data', (chunk: Buffer) => process.stderr.write(`[selo console] ${chunk.toString('utf8')}`));
+  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(`[selo console] ${chunk.toString('utf8')}`));
   const ready = await waitUntil('selo console ready', () => /selo: ready (\{.*\})\n/.exec(out)?.[1], { timeoutMs: 60_000, intervalMs: 50 });
-  ({ url: consoleUrl, token } = JSON.parse(ready) as { url: string; token: string });
+  const running = { child, ...(JSON.parse(ready) as { url: string; token: string }) };
+  consoles.push(running);
+  return running;
+}
+
+/** Logs in without a browser; resolves to the session cookie. */
+async function logIn(console_: RunningConsole, operator: string): Promise<string> {
+  const answer = await fetch(`${console_.url}/login`, { method: 'POST', redirect: 'manual', headers: { origin: console_.url, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ operator, token: console_.token }).toString() });
+  expect(answer.status).toBe(303);
+  return (answer.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
 }
 
 async function shot(name: string): Promise<void> {
@@ -64,7 +80,7 @@ beforeAll(async () => {
   // A downstream subscriber: sees what a resolution publishes.
   subscriber = new Subscriber(stack);
   await subscriber.start('console-test-downstream', { source: ['selo.operations'] });
-  await startConsoleProcess();
+  ({ url: consoleUrl, token } = await startConsoleProcess());
   profile = mkdtempSync(join(tmpdir(), 'selo-console-chromium-'));
   browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport: { width: 1100, height: 720 } });
   page = browser.pages()[0] ?? (await browser.newPage());
@@ -80,8 +96,10 @@ afterAll(async () => {
   await browser?.close().catch(() => undefined);
   if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
   if (process.env.SELO_CONSOLE_SCREENSHOTS !== 'docs') rmSync(IMAGES, { recursive: true, force: true });
-  consoleProcess?.kill('SIGTERM');
-  await new Promise((resolve) => (consoleProcess?.exitCode === null ? consoleProcess.once('exit', resolve) : resolve(undefined)));
+  for (const { child } of consoles) {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(undefined)));
+  }
   await new Promise((resolve) => elsewhere?.close(resolve));
   await subscriber?.stop();
   await delivery?.close();
@@ -228,5 +246,36 @@ describe('selo console', () => {
     await page.goto(`${consoleUrl}/alerts`);
     await shot('alerts');
     for (const name of ['login', 'attention', 'saga', 'audit', 'dead-letters', 'alerts']) expect(statSync(join(IMAGES, `console-${name}.png`)).size).toBeLessThan(200_000);
+  });
+
+  it('with four eyes, applies a resolution only when a second operator approves it', async () => {
+    const fourEyes = await startConsoleProcess({ SELO_RESOLVE_APPROVALS: '2' });
+    const { sagaId } = await seedPayment(operations.sagas, ['SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT']);
+    const sagaPath = `/sagas/${encodeURIComponent(sagaId)}`;
+    await page.goto(`${fourEyes.url}/login`);
+    await page.getByLabel('Your name').fill('ana');
+    await page.getByLabel('Console token').fill(fourEyes.token);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${fourEyes.url}/`);
+    await page.goto(`${fourEyes.url}${sagaPath}`);
+    await page.getByLabel('rejected (PaymentRejected, then compensated)').check();
+    await page.getByLabel('Evidence').fill('SPI desk: rejected AB03 at 10:02');
+    await page.getByLabel('Reason code for a rejection').fill('AB03');
+    await page.getByRole('button', { name: 'Resolve' }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('waiting for another operator');
+    expect(await page.locator('.state').textContent()).toBe('IN_DOUBT');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('RESOLUTION_SELF_APPROVAL');
+    expect((await operations.sagas.get(sagaId))?.state).toBe('IN_DOUBT');
+
+    const bob = await logIn(fourEyes, 'bob');
+    const pageForBob = await (await fetch(`${fourEyes.url}${sagaPath}`, { headers: { cookie: bob } })).text();
+    expect(pageForBob).toContain('requested by ana');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(pageForBob)?.[1] ?? '';
+    const approved = await fetch(`${fourEyes.url}${sagaPath}/approve`, { method: 'POST', redirect: 'manual', headers: { cookie: bob, origin: fourEyes.url, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf }).toString() });
+    expect(approved.status).toBe(303);
+    const saga = await operations.sagas.get(sagaId);
+    expect(saga?.state).toBe('REJECTED');
+    expect(saga?.history.at(-1)?.reason).toMatch(/ana.*approved by bob|bob.*ana/);
   });
 });
