@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack } from '../../../infra/local/index.ts';
@@ -5,7 +6,7 @@ import type { LocalStack } from '../../../infra/local/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import { SagaStore } from '../../../shared/saga/index.ts';
 import type { OpsView } from '../../../bin/commands/ops.ts';
-import { runSeloCli } from '../../support/selo-cli.ts';
+import { SELO_CLI, runSeloCli } from '../../support/selo-cli.ts';
 import type { SeloCliRun } from '../../support/selo-cli.ts';
 import { waitUntil } from '../../support/wait-until.ts';
 import { publishFailure, seedPayment } from '../compensate-support.ts';
@@ -109,6 +110,24 @@ describe('selo ops', () => {
     expect(unreadable).toHaveLength(1);
     expect(unreadable[0]?.facts.reason).toBe(`operations queue message ${sent.MessageId ?? ''} is not an EventBridge event`);
     expect(JSON.stringify(view)).not.toContain('70000000000');
+  });
+
+  it('without --once, prints again when what is open changes, and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [SELO_CLI, 'ops', 'watch', '--json', '--interval-s', '1'], { env: { PATH: process.env.PATH ?? '', ...stack.env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    const views = (): OpsView[] => out.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as OpsView);
+    await waitUntil('the first view', () => views().length === 1, { timeoutMs: 30_000 });
+    const conflict = await seedPayment(sagas, ['SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'SETTLED', 'OUTCOME_CONFLICT']);
+    await publishFailure(stack, 'OutcomeConflict', { sagaId: conflict.sagaId, endToEndId: conflict.endToEndId }, { channel: 'spi', reason: 'RJCT after ACSC' });
+    const second = await waitUntil('a view with the conflict', () => views().find((v) => openOf(v, 'OutcomeConflict').some((a) => a.sagaId === conflict.sagaId)), { timeoutMs: 30_000 });
+    expect(openOf(second, 'OutcomeConflict')[0]).toMatchObject({ raisedIn: 'OUTCOME_CONFLICT', facts: { channel: 'spi', reason: 'RJCT after ACSC' } });
+    const printed = views().length;
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(0);
+    // Nothing changed between the reads after the conflict: no view was printed for them.
+    expect(views()).toHaveLength(printed);
   });
 
   it('exits 2 on bad usage, naming the problem', async () => {
