@@ -1,5 +1,5 @@
-import type { RevocationChecker } from '../../shared/pki/index.ts';
-import { TrustStore } from '../../shared/xmldsig/index.ts';
+import type { RevocationChecker } from '../pki/index.ts';
+import { TrustStore } from '../xmldsig/index.ts';
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 

@@ -8,3 +8,4 @@ export { readBcbConnectionConfig, bcbTlsOptions } from './bcb-connection-config.
 export type { BcbConnectionConfig, BcbTlsOptions } from './bcb-connection-config.ts';
 export { buildMultipart, parseMultipart, multipartBoundary, MultipartError } from './multipart.ts';
 export type { MultipartPart } from './multipart.ts';
+export { bcbTrustStore } from './bcb-trust.ts';

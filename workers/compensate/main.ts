@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { COMPENSATION_TRIGGERS, resolveTopology } from '../../infra/topology.ts';
 import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
-import { BcbHttpClient, bcbTlsOptions, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
+import { readPem } from '../../shared/hsm/index.ts';
+import { BcbHttpClient, bcbTlsOptions, bcbTrustStore, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
 import type { BcbConnectionConfig } from '../../shared/bcb-client/index.ts';
 import { IcomOutcomeQuery } from '../../shared/bcb-query/index.ts';
-import { TrustStore } from '../../shared/xmldsig/index.ts';
 import { loadWorkerConfig } from '../../shared/config/index.ts';
 import type { Env, SeloConfig } from '../../shared/config/index.ts';
 import { COMPENSATE_SOURCE, decodeCompensationTrigger } from '../../shared/events/index.ts';
@@ -76,17 +75,6 @@ export function readCompensateWorkerConfig(env: Env): {
   });
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/** The BCB's signing certificates, each bound to its ISPB (an answer must carry `AppHdr/Fr` = the BCB). */
-function bcbTrust(pem: string, bcbIspb: string): TrustStore {
-  const store = new TrustStore();
-  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) throw new RangeError('SELO_BCB_SIGNING_CERT holds no certificate');
-  for (const block of blocks) store.add(block, { ispb: bcbIspb });
-  return store;
-}
-
 /**
  * The compensation worker's `main`: the handler on the `compensate` queue (failure detail type
  * `CompensationFailed`) and the in-doubt sweeper, in one process. Reads
@@ -107,12 +95,13 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   const sweeperAudit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
   // The BCB query (camt.060 → camt.054) over the transmit worker's mTLS settings; a definite answer
   // resolves the payment through shared/saga's resolveSaga, as `selo saga resolve` does.
-  const http = query === undefined ? undefined : new BcbHttpClient({ origin: query.bcb.url, tls: bcbTlsOptions(query.bcb), headersTimeoutMs: query.bcb.timeoutMs, bodyTimeoutMs: query.bcb.timeoutMs, connections: 1 });
+  const tls = query === undefined ? undefined : bcbTlsOptions(query.bcb, { logger });
+  const http = query === undefined || tls === undefined ? undefined : new BcbHttpClient({ origin: query.bcb.url, tls, headersTimeoutMs: query.bcb.timeoutMs, bodyTimeoutMs: query.bcb.timeoutMs, connections: 1 });
   const bcbQuery =
     query === undefined || http === undefined
       ? undefined
       : {
-          query: new IcomOutcomeQuery({ http, ispb: config.ispb, bcbIspb: query.bcbIspb, trustStore: bcbTrust(readFileSync(query.trustPath, 'utf8'), query.bcbIspb) }),
+          query: new IcomOutcomeQuery({ http, ispb: config.ispb, bcbIspb: query.bcbIspb, trustStore: bcbTrustStore(readPem(query.trustPath), query.bcbIspb, tls?.revocation) }),
           resolve: { sagas, publisher, audit: sweeperAudit, source: COMPENSATE_SOURCE, auditWorker: 'compensate' },
           intervalMs: query.intervalMs,
         };

@@ -4,6 +4,5 @@ export { createVerifyHandler, SchemaCheckUnavailableError, VerificationRefusedEr
 export type { VerifyHandlerDeps } from './handler.ts';
 export { decodeVerifyInput, decodeDictResponseReceived, DICT_RESPONSE_RECEIVED } from './verify-input.ts';
 export type { VerifyInput, DictResponseReceivedData } from './verify-input.ts';
-export { bcbTrustStore } from './bcb-trust.ts';
 export { S3Quarantine, quarantineKey } from './quarantine.ts';
 export type { QuarantinePort, QuarantineEntry } from './quarantine.ts';

@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { resolveTopology } from '../../infra/topology.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { loadWorkerConfig, readRevocationConfig } from '../../shared/config/index.ts';
+import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
+import { readPem } from '../../shared/hsm/index.ts';
+import { bcbTrustStore } from '../../shared/bcb-client/index.ts';
 import type { Env, RevocationConfig, SeloConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
@@ -10,7 +12,6 @@ import { createRevocationChecker } from '../../shared/pki/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
-import { bcbTrustStore } from './bcb-trust.ts';
 import { DEFAULT_INBOUND_DECISION_LIMIT_MS, createVerifyHandler } from './handler.ts';
 import { S3Quarantine } from './quarantine.ts';
 import { decodeVerifyInput } from './verify-input.ts';
@@ -65,7 +66,9 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
   const { config, trustPath, bcbIspb, maxXmlBytes, inboundDecisionLimitMs, processConfig, revocation } = readVerifyWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.verify', level: config.logLevel });
   const topology = resolveTopology(config.environment);
-  const trustStore = bcbTrustStore(readFileSync(trustPath, 'utf8'), bcbIspb, createRevocationChecker(revocation, { logger }));
+  const trustStore = bcbTrustStore(readPem(trustPath), bcbIspb, createRevocationChecker(revocation, { logger }));
+  // Before the first message, which would otherwise wait for libxml2 and the XSDs to compile.
+  await compileSpiSchemas();
   const clients = createAwsClients(config.aws);
   const table = { client: clients.dynamodb, tableName: topology.sagaTable.name };
   return launchQueueWorker<VerifyInput>({
