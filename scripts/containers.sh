@@ -214,6 +214,10 @@ case "$command" in
   prepare)
     # For the container suite's global setup (test/containers/global-setup.ts): everything it
     # needs, then one JSON line on stdout; it runs stop-dockerd at the end if dockerd was started.
+    # Tags of this checkout's own (several clones on one machine share one engine).
+    checkout="$(printf '%s' "$root" | sha256sum | cut -c1-8)"
+    WORKER_IMAGE="${SELO_WORKER_IMAGE:-selo-worker:softhsm-$checkout}"
+    STACK_IMAGE="${SELO_STACK_IMAGE:-selo-worker:stack-$checkout}"
     ensure_packages
     started_here=false
     if ! engine_up; then ensure_dockerd; started_here=true; fi
