@@ -157,8 +157,16 @@ async function runVariant(extraEnv: Record<string, string>, options: { payments?
     await stack.clients.events.send(new PutEventsCommand({ Entries: entries }));
   }
   if (transmit === undefined) {
-    const signedBy = Date.now() + 600_000;
-    while ((await transmitBacklog()) < payments && Date.now() < signedBy) await new Promise((resolve) => setTimeout(resolve, 100));
+    // Until every payment waits in the transmit queue, or its backlog stops growing for 10 s.
+    let backlog = 0;
+    let grewAt = Date.now();
+    while (backlog < payments && Date.now() - grewAt < 10_000) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const now = await transmitBacklog();
+      if (now > backlog) grewAt = Date.now();
+      backlog = now;
+    }
+    process.stderr.write(`bench: ${backlog} of ${payments} signed payments waiting for the transmit worker\n`);
     started = performance.now();
     for (const id of publishedAt.keys()) publishedAt.set(id, started);
     transmit = await startTransmitWorker({ env: { ...env, ...extraEnv } });
@@ -184,6 +192,7 @@ async function runVariant(extraEnv: Record<string, string>, options: { payments?
     }
   }
   const seconds = (performance.now() - started) / 1000;
+  process.stderr.write(`bench: ${JSON.stringify(extraEnv)}${options.stage === true ? ' transmit stage' : ''}: ${done}/${payments} in ${seconds.toFixed(1)} s\n`);
   const bcb = transmit.bcbStats();
   await transmit.close();
   await sign.close();

@@ -75,6 +75,19 @@ describe('ICOM HTTP rules (issue 16 item 2)', () => {
     posted.resourceIds.forEach((id, i) => {
       expect(received.find((m) => m.resourceId === id)?.bizMsgIdr).toBe(messages[i]?.bizMsgIdr);
     });
+    // The simulator records which POST carried each message: one for the three.
+    expect(new Set(posted.resourceIds.map((id) => received.find((m) => m.resourceId === id)?.post)).size).toBe(1);
+  });
+
+  it('answers 400 to a multipart POST of 11 messages (the ICOM limit is 10) and stores none of them', async () => {
+    const messages = await Promise.all(Array.from({ length: 11 }, () => signedPacs008(key)));
+    const before = sim.ledger.received().length;
+    const answer = await postMessages(agent, sim, ISPB_A, messages.map((m) => m.xml));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toContain('1 to 10 messages');
+    expect(answer.headers['pi-resourceid']).toBeUndefined();
+    await sim.idle();
+    expect(sim.ledger.received()).toHaveLength(before);
   });
 
   it('refuses to post more messages than the ICOM limit of 10 per POST', async () => {
