@@ -21,6 +21,7 @@ import { ContainerStack, docker, healthOf, IMAGE_UID, SELO_ISPB, until } from '.
  */
 const PAYMENTS = 300;
 const RATE = 10;
+const BURST = 50;
 const INBOUND = 60;
 const topology = resolveTopology('local');
 
@@ -66,33 +67,46 @@ describe('containers killed mid-run', () => {
     await stack.admin(`/participants/${RECEIVER_OF.reject}/receiver`, { method: 'PUT', body: { mode: 'reject', reasonCode: DEMO_REJECT_REASON } });
     await stack.admin('/inbound-traffic', { method: 'POST', body: { toIspb: SELO_ISPB, ratePerSecond: 2, count: INBOUND } });
 
+    // Bursts of 50 (10/s on average), so that a container killed just after one has dozens of
+    // messages in hand: what it had taken and not finished must come back, not vanish.
     const payments: DemoPayment[] = [];
-    const publishing = (async () => {
-      const begin = Date.now();
-      for (let i = 0; i < PAYMENTS; i += 10) {
-        const due = begin + (i / RATE) * 1000;
-        if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
-        const batch = Array.from({ length: 10 }, (_, j) => demoPayment(topology.eventBusName, SELO_ISPB, (i + j) % 10 === 0 ? 'reject' : 'accept', i + j, new Date()));
-        payments.push(...batch);
-        const result = await stack.clients.events.send(new PutEventsCommand({ Entries: batch.map((p) => p.entry) }));
+    const publish = async (burst: number): Promise<void> => {
+      const batch = Array.from({ length: BURST }, (_, j) => demoPayment(topology.eventBusName, SELO_ISPB, (burst * BURST + j) % 10 === 0 ? 'reject' : 'accept', burst * BURST + j, new Date()));
+      payments.push(...batch);
+      for (let i = 0; i < batch.length; i += 10) {
+        const result = await stack.clients.events.send(new PutEventsCommand({ Entries: batch.slice(i, i + 10).map((p) => p.entry) }));
         expect(result.FailedEntryCount ?? 0).toBe(0);
       }
-    })();
-
-    // Mid-run, while payments are still being published and many are inside the pipeline.
-    await until(() => payments.length >= 80, 120_000);
-    await docker('kill', workerId('transmit'));
-    await stack.restart(workerId('transmit'));
-    await until(() => payments.length >= 160, 120_000);
-    await docker('kill', workerId('sign'));
-    await stack.restart(workerId('sign'));
-    await until(() => payments.length >= 240, 120_000);
-    const stopping = Date.now();
-    await docker('stop', '--time', '30', workerId('verify'));
-    const stopMs = Date.now() - stopping;
-    const stopped = JSON.parse(await docker('inspect', '-f', '{{json .State}}', workerId('verify'))) as { ExitCode: number; OOMKilled: boolean };
-    await stack.restart(workerId('verify'));
-    await publishing;
+    };
+    const atSimulator = async (count: number): Promise<void> => {
+      await until(async () => (await stack.admin<{ received: number }>('/ledger/summary')).received >= count, 120_000, 100);
+    };
+    const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, (BURST / RATE) * 1000));
+    let stopMs = 0;
+    let stopped: { ExitCode: number; OOMKilled: boolean } | undefined;
+    for (let burst = 0; burst < PAYMENTS / BURST; burst++) {
+      await publish(burst);
+      if (burst === 1) {
+        // Transmit, while it posts this burst to the BCB.
+        await atSimulator(BURST + 5);
+        await docker('kill', workerId('transmit'));
+        await stack.restart(workerId('transmit'));
+      } else if (burst === 3) {
+        // Sign, while it signs this burst.
+        await docker('kill', workerId('sign'));
+        await stack.restart(workerId('sign'));
+      } else if (burst === 4) {
+        // Verify, stopped as ECS stops a task (SIGTERM, 30 s), while the SPI's answers arrive.
+        await atSimulator(4 * BURST + 5);
+        const stopping = Date.now();
+        await docker('stop', '--time', '30', workerId('verify'));
+        stopMs = Date.now() - stopping;
+        stopped = JSON.parse(await docker('inspect', '-f', '{{json .State}}', workerId('verify'))) as { ExitCode: number; OOMKilled: boolean };
+        await stack.restart(workerId('verify'));
+      } else {
+        await pause();
+      }
+    }
 
     await until(() => terminal.size === PAYMENTS && (decider?.finished ?? 0) === INBOUND, 300_000, 500);
     const ledger = new Map((await stack.ledgerPayments()).map((p) => [p.endToEndId, p]));
@@ -102,7 +116,7 @@ describe('containers killed mid-run', () => {
       const key = `${p.receiverIspb === SELO_ISPB ? 'inbound' : 'outbound'} ${p.status}${p.reasonCode === undefined ? '' : ` ${p.reasonCode}`}`;
       outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     }
-    console.info(`containers: ${PAYMENTS} payments at ${RATE}/s and ${INBOUND} inbound; transmit and sign killed, verify stopped in ${stopMs} ms (exit ${stopped.ExitCode}); outcomes ${terminal.size}, inbound finished ${decider.finished}; ledger ${JSON.stringify(Object.fromEntries(outcomes))}; refused as duplicate EndToEndId ${refused}`);
+    console.info(`containers: ${PAYMENTS} payments in bursts of ${BURST} (${RATE}/s) and ${INBOUND} inbound; transmit and sign killed, verify stopped in ${stopMs} ms (exit ${String(stopped?.ExitCode)}); outcomes ${terminal.size}, inbound finished ${decider.finished}; ledger ${JSON.stringify(Object.fromEntries(outcomes))}; refused as duplicate EndToEndId ${refused}`);
 
     // docker stop: drained and ended by itself (exit 0) inside the 30 s before Docker's SIGKILL.
     expect(stopped).toMatchObject({ ExitCode: 0, OOMKilled: false });
