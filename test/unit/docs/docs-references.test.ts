@@ -33,6 +33,7 @@ describe('the checks themselves', () => {
     expect(checkCommandReference(FAKE, 'selo saga show E1 --csv')).toEqual(["'selo saga show' has no option --csv"]);
     expect(checkCommandReference(FAKE, 'selo saga show E1 --help')).toEqual([]);
     expect(checkCommandReference(FAKE, 'selo help saga show')).toEqual([]);
+    expect(checkCommandReference(FAKE, 'selo demo: local stack up')).toEqual([]);
     expect(checkCommandReference(FAKE, 'selo help sagas')).toEqual(["no command 'selo sagas'"]);
   });
 

@@ -60,8 +60,8 @@ function declaredFlags(flags: readonly { flag: string }[]): Set<string> {
 export function checkCommandReference(commands: readonly Command[], text: string): string[] {
   const words = text.split(/\s+/u).slice(1);
   const name = words[0];
-  // `selo` alone, or a placeholder for any command.
-  if (name === undefined || /^[<[…|]/u.test(name)) return [];
+  // `selo` alone, a placeholder for any command, or a line of output (`selo console: open …`).
+  if (name === undefined || /^[<[…|]/u.test(name) || name.endsWith(':')) return [];
   // `selo test` is the wrapper script's (./selo); `selo help [<command> [<sub>]]` the framework's.
   if (name === 'test') return [];
   if (name === 'help') return words.length > 1 ? checkCommandReference(commands, `selo ${words.slice(1).join(' ')}`) : [];
