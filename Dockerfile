@@ -24,6 +24,18 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-fund --no-audit --loglevel=error \
  && npm cache clean --force
 
+# ---- the application: production node_modules and the sources --------------------------------
+FROM scratch AS app
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+# Node 24 runs the .ts files as they are (type stripping): no build step, the sources are the app.
+COPY package.json package-lock.json tsconfig.json ./
+COPY bin ./bin
+COPY shared ./shared
+COPY workers ./workers
+COPY infra ./infra
+COPY scripts ./scripts
+
 # ---- what every target shares: the user and how the process runs ------------------------------
 FROM ${BASE_IMAGE} AS runtime
 # A fixed, unprivileged uid/gid: files on shared volumes (the SoftHSM token) keep one owner.
@@ -56,14 +68,7 @@ RUN printf '%s\n' 'directories.tokendir = /app/.selo/softhsm/tokens' 'objectstor
  && chown -R selo:selo /app/.selo && chmod 0700 /app/.selo/softhsm/tokens
 ENV SOFTHSM2_CONF=/etc/selo-softhsm2.conf \
     SELO_HSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
-COPY --from=deps /app/node_modules ./node_modules
-# Node 24 runs the .ts files as they are (type stripping): no build step, the sources are the app.
-COPY package.json package-lock.json tsconfig.json ./
-COPY bin ./bin
-COPY shared ./shared
-COPY workers ./workers
-COPY infra ./infra
-COPY scripts ./scripts
+COPY --from=app /app/ /app/
 USER selo
 
 # ---- the stand-ins' dependencies: fauxqs, kinesalite, dynalite -------------------------------
@@ -97,13 +102,7 @@ RUN apt-get update \
  && chown -R selo:selo /opt/cloudhsm/etc
 ENV SELO_HSM_MODULE=/opt/cloudhsm/lib/libcloudhsm_pkcs11.so
 COPY scripts/containers-cloudhsm-entrypoint.sh /usr/local/bin/selo-cloudhsm-entrypoint
-COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
-COPY bin ./bin
-COPY shared ./shared
-COPY workers ./workers
-COPY infra ./infra
-COPY scripts ./scripts
+COPY --from=app /app/ /app/
 USER selo
 ENTRYPOINT ["/usr/local/bin/selo-cloudhsm-entrypoint", "worker"]
 CMD ["all"]
