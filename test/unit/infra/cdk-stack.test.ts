@@ -368,7 +368,7 @@ describe('SeloStack: HSM, network and alarms', () => {
 });
 
 describe('SeloStack: inventory', () => {
-  it('is the inventory docs/deploying.md lists, and the total the README gives', () => {
+  it('is the inventory docs/deploying.md lists, with the total its summary gives', () => {
     const counts: Record<string, number> = {};
     for (const resource of Object.values((template.toJSON() as { Resources: Resources }).Resources)) counts[resource.Type] = (counts[resource.Type] ?? 0) + 1;
     const root = join(import.meta.dirname, '..', '..', '..');
@@ -376,7 +376,7 @@ describe('SeloStack: inventory', () => {
     for (const m of readFileSync(join(root, 'docs', 'deploying.md'), 'utf8').matchAll(/^\| `(AWS::[A-Za-z0-9:]+)` \| (\d+) \|$/gm)) listed[m[1] ?? ''] = Number(m[2]);
     expect(listed).toEqual(counts);
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
-    expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain(`The \`prod\` template has ${total} resources`);
+    expect(readFileSync(join(root, 'docs', 'deploying.md'), 'utf8')).toContain(`The \`prod\` template has ${total} resources`);
   });
 });
 
