@@ -7,13 +7,14 @@ import { childElements, elementPath, parseXml } from '../xml/index.ts';
 import type { XmlElement } from '../xml/index.ts';
 import { messageOfNamespace } from './namespaces.ts';
 
-/** A schema in `shared/iso20022/xsd/` (copied byte for byte from the SPI catalogue 5.13.1; provenance in `xsd/SOURCES.md`). */
-export type SpiSchema = 'pacs.008.spi.1.16' | 'pacs.002.spi.1.17';
+/** A schema in `shared/iso20022/xsd/` (copied byte for byte from redistributions of the SPI catalogue 5.13.x; provenance in `xsd/SOURCES.md`). */
+export type SpiSchema = 'pacs.008.spi.1.16' | 'pacs.002.spi.1.17' | 'pacs.004.spi.1.5';
 
 /** The schema files of each message definition. */
 export const SPI_SCHEMA_FILES: Readonly<Record<SpiSchema, string>> = {
   'pacs.008.spi.1.16': 'pacs.008.spi.1.16.xsd',
   'pacs.002.spi.1.17': 'pacs.002.spi.1.17.xsd',
+  'pacs.004.spi.1.5': 'pacs.004.spi.1.5.xsd',
 };
 
 /** Whether selo has the XSD of this message definition (e.g. `pacs.008.spi.1.16`). */
@@ -24,7 +25,7 @@ export function isSpiSchema(name: string): name is SpiSchema {
 /**
  * The XSD of the message whose `Document` is in `namespace` (an XSD validates by its
  * `targetNamespace`: `https://www.bcb.gov.br/pi/pacs.008/1.16` is `pacs.008.spi.1.16.xsd`), or
- * undefined when selo has no XSD for it (pacs.004, pibr.001/002, admi.002, older versions: see
+ * undefined when selo has no XSD for it (pibr.001/002, admi.002, older versions: see
  * `xsd/SOURCES.md`).
  */
 export function spiSchemaOfNamespace(namespace: string): SpiSchema | undefined {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RECEIVER_REJECTION_CODES } from '../../../shared/events/index.ts';
 import {
-  PAYMENT_PRIORITIES, PURPOSE_CODES, buildPacs002, buildPacs008, checkSpiSchema, compileSpiSchemas, generateEndToEndId, generateMessageId, generateReturnId, parsePacs002,
+  PAYMENT_PRIORITIES, PURPOSE_CODES, RETURN_REASON_CODES, buildPacs002, buildPacs004, buildPacs008, checkSpiSchema, compileSpiSchemas, generateEndToEndId, generateMessageId, generateReturnId, parsePacs002,
   spiSchemaOfNamespace, SPI_MESSAGES,
 } from '../../../shared/iso20022/index.ts';
 import type { CreditTransfer, ServiceLevel, TransactionStatus } from '../../../shared/iso20022/index.ts';
@@ -48,7 +48,7 @@ function transfer(overrides: Partial<CreditTransfer> = {}): CreditTransfer {
 }
 
 /** Signs `unsigned` and checks it against the official XSD, as the sign worker does before anything leaves. */
-async function conforms(unsigned: string, schema: 'pacs.008.spi.1.16' | 'pacs.002.spi.1.17'): Promise<void> {
+async function conforms(unsigned: string, schema: 'pacs.008.spi.1.16' | 'pacs.002.spi.1.17' | 'pacs.004.spi.1.5'): Promise<void> {
   checkSpiSchema(await signSpi(unsigned, key), schema);
 }
 
@@ -115,11 +115,34 @@ describe('every pacs.002 selo (and the simulator) builds conforms to pacs.002.sp
   });
 });
 
+describe('every pacs.004 selo (and the simulator) builds conforms to pacs.004.spi.1.5.xsd', () => {
+  it('with every return reason and settlement priority, with and without text and remittance information, and several returns', async () => {
+    for (const code of RETURN_REASON_CODES) {
+      for (const settlementPriority of ['HIGH', 'NORM'] as const) {
+        const h = header(PSP);
+        const one = {
+          returnId: generateReturnId(PSP),
+          originalEndToEndId: generateEndToEndId(OTHER),
+          amount: '10.5',
+          settlementPriority,
+          reason: code === 'MD06' ? { code, additionalInformation: 'devolvido a pedido do recebedor' } : { code },
+          ...(code === 'BE08' ? { remittanceInformation: 'estorno da compra 42' } : {}),
+          debtorAgentIspb: PSP,
+          creditorAgentIspb: OTHER,
+        };
+        const returns = code === 'FR01' ? [one, { ...one, returnId: generateReturnId(PSP), amount: '0.01' }] : [one];
+        await conforms(buildPacs004({ appHdr: h, msgId: h.bizMsgIdr, creDtTm: h.creDt, returns }), 'pacs.004.spi.1.5');
+      }
+    }
+  });
+});
+
 describe('spiSchemaOfNamespace', () => {
-  it('names the XSD of the two message versions selo has one of, and nothing for the others', () => {
+  it('names the XSD of the three message versions selo has one of, and nothing for the others', () => {
     expect(spiSchemaOfNamespace(SPI_MESSAGES['pacs.008'].namespace)).toBe('pacs.008.spi.1.16');
     expect(spiSchemaOfNamespace(SPI_MESSAGES['pacs.002'].namespace)).toBe('pacs.002.spi.1.17');
-    for (const type of ['pacs.004', 'pibr.001', 'pibr.002', 'admi.002'] as const) expect(spiSchemaOfNamespace(SPI_MESSAGES[type].namespace)).toBeUndefined();
+    expect(spiSchemaOfNamespace(SPI_MESSAGES['pacs.004'].namespace)).toBe('pacs.004.spi.1.5');
+    for (const type of ['pibr.001', 'pibr.002', 'admi.002'] as const) expect(spiSchemaOfNamespace(SPI_MESSAGES[type].namespace)).toBeUndefined();
     expect(spiSchemaOfNamespace('https://www.bcb.gov.br/pi/pacs.008/1.15')).toBeUndefined();
     expect(spiSchemaOfNamespace('urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08')).toBeUndefined();
   });

@@ -242,7 +242,7 @@ describe('sign handler', () => {
     });
   });
 
-  it('checks what it signs against the official XSD of its type, where the repository has one (pacs.008 1.16; none for pacs.004 and pibr.001)', async () => {
+  it('checks what it signs against the official XSD of its type, where the repository has one (pacs.008 1.16, pacs.004 1.5; none for pibr.001)', async () => {
     const checked: string[] = [];
     const handler = createSignHandler({ ...deps, validateSpi: (_xml, schema) => Promise.resolve(void checked.push(schema)) });
     await handler(message(generateEndToEndId(ISPB, { at: new Date('2026-11-28T17:00:00Z') })), context);
@@ -256,7 +256,7 @@ describe('sign handler', () => {
     const requestId = '0b6f7a1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b';
     const echo = decodeSignRequest({ message: 'pibr.001', echo: { data: 'schema', requestedAt: '2026-11-28T17:00:00.000Z' } }, 'PaymentRequested');
     await handler({ event: { id: 'e', detailType: 'PaymentRequested', source: 'ops', time: undefined, detail: { version: 1, sagaId: echoSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data: echo } }, sqs: { messageId: 'm', receiveCount: 1 } }, context);
-    expect(checked).toEqual(['pacs.008.spi.1.16']);
+    expect(checked).toEqual(['pacs.008.spi.1.16', 'pacs.004.spi.1.5']);
   });
 
   it('refuses an echo without a RequestId', async () => {
