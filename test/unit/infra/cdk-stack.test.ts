@@ -368,7 +368,7 @@ describe('SeloStack: HSM, network and alarms', () => {
 });
 
 describe('SeloStack: inventory', () => {
-  it('is the inventory docs/deploying.md lists, with the total its summary gives', () => {
+  it('is the inventory docs/deploying.md lists, with the total its summary and the README give', () => {
     const counts: Record<string, number> = {};
     for (const resource of Object.values((template.toJSON() as { Resources: Resources }).Resources)) counts[resource.Type] = (counts[resource.Type] ?? 0) + 1;
     const root = join(import.meta.dirname, '..', '..', '..');
@@ -377,6 +377,7 @@ describe('SeloStack: inventory', () => {
     expect(listed).toEqual(counts);
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     expect(readFileSync(join(root, 'docs', 'deploying.md'), 'utf8')).toContain(`The \`prod\` template has ${total} resources`);
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain(`the \`prod\` template has ${total}\nresources`);
   });
 });
 
