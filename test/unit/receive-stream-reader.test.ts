@@ -5,18 +5,7 @@ import { StreamReader, backoffDelayMs } from '../../workers/receive/index.ts';
 import type { ForwardResult, IcomStreamPort } from '../../workers/receive/index.ts';
 import { drainEventLoop } from '../support/wait-until.ts';
 import { deferred, silentLogger } from './runtime/fakes.ts';
-
-const BASE = '/api/v1/out/99999004/stream';
-
-function answer(pullNext: string, ids: string[] = []): IcomStreamAnswer {
-  const at = new Date();
-  return {
-    status: ids.length === 0 ? 204 : 200,
-    pullNext,
-    messages: ids.map((id) => ({ resourceId: id, contentType: 'application/xml', body: Buffer.from('<A/>'), headers: {} })),
-    exchange: { requestDate: at, method: 'GET', path: pullNext, requestHeaders: {}, responseHeaders: {}, receivedAt: at },
-  };
-}
+import { BASE, answer, forwarded, until } from './receive-fakes.ts';
 
 type Step = IcomStreamAnswer | Error | 'hang';
 
@@ -54,16 +43,6 @@ class ScriptedIcom implements IcomStreamPort {
 
 function reader(icom: IcomStreamPort, forward: (a: IcomStreamAnswer) => Promise<ForwardResult>, options: { closeTimeoutMs?: number } = {}): StreamReader {
   return new StreamReader({ icom, forward, logger: silentLogger(), streams: 1, backoff: { baseMs: 1, maxMs: 5 }, closeTimeoutMs: options.closeTimeoutMs ?? 1_000 });
-}
-
-const forwarded = (a: IcomStreamAnswer): Promise<ForwardResult> => Promise.resolve({ read: a.messages.length, forwarded: a.messages.length, duplicates: 0 });
-
-async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 describe('receive: the stream loop', () => {

@@ -4,18 +4,7 @@ import type { IcomStreamAnswer } from '../../shared/bcb-client/index.ts';
 import { STREAM_SLOTS, StreamLeaseLostError, StreamReader } from '../../workers/receive/index.ts';
 import type { ForwardResult, IcomStreamPort, SlotClaim, StreamPositionPort } from '../../workers/receive/index.ts';
 import { deferred, silentLogger } from './runtime/fakes.ts';
-
-const BASE = '/api/v1/out/99999004/stream';
-
-function answer(pullNext: string, ids: string[] = []): IcomStreamAnswer {
-  const at = new Date();
-  return {
-    status: ids.length === 0 ? 204 : 200,
-    pullNext,
-    messages: ids.map((id) => ({ resourceId: id, contentType: 'application/xml', body: Buffer.from('<A/>'), headers: {} })),
-    exchange: { requestDate: at, method: 'GET', path: pullNext, requestHeaders: {}, responseHeaders: {}, receivedAt: at },
-  };
-}
+import { BASE, answer, forwarded, until } from './receive-fakes.ts';
 
 /** An ICOM whose answers are chosen per request path; unknown paths long-poll briefly and answer 204. */
 class PathIcom implements IcomStreamPort {
@@ -106,18 +95,8 @@ class MemoryPositions {
   }
 }
 
-const forwarded = (a: IcomStreamAnswer): Promise<ForwardResult> => Promise.resolve({ read: a.messages.length, forwarded: a.messages.length, duplicates: 0 });
-
 function reader(icom: IcomStreamPort, positions: StreamPositionPort, options: { streams?: number; forward?: (a: IcomStreamAnswer) => Promise<ForwardResult> } = {}): StreamReader {
   return new StreamReader({ icom, forward: options.forward ?? forwarded, logger: silentLogger(), streams: options.streams ?? 1, backoff: { baseMs: 1, maxMs: 5 }, closeTimeoutMs: 1_000, positions });
-}
-
-async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 describe('receive: streams that survive a restart', () => {
