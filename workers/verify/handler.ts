@@ -29,7 +29,6 @@ import type {
 import { SchemaValidationError, UnsupportedSpiMessageError, parseAppHdr, parseSpiMessage, spiSchemaOfNamespace, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr001, Pibr002, SpiMessage, SpiSchema, TransactionStatus } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import { RevocationUnknownError } from '../../shared/pki/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
 import { SagaContendedError, isLegalTransition, sagaKindOf } from '../../shared/saga/index.ts';
 import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
@@ -698,10 +697,10 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       // Signed by the BCB and addressed to us, but of a type selo does not handle yet: no
       // security alert; operations get it with its exact bytes.
       if (error instanceof UnsupportedSpiMessageError) return unsupported(scope, raw, error, bizMsgIdr, data, verification);
-      if (error instanceof SchemaCheckUnavailableError) throw error;
-      // The signer's CRL is missing or stale (SELO_REVOCATION=require): not the message's fault;
-      // retried until operations refresh the CRL file (docs/certificates.md).
-      if (error instanceof RevocationUnknownError) throw error;
+      // What says "retry" is not the message's fault: the schema check could not run, or the
+      // signer's CRL is missing or stale under SELO_REVOCATION=require (RevocationUnknownError,
+      // until operations refresh the file: docs/certificates.md).
+      if (error instanceof TransientError) throw error;
       // Verification, the schema check and parsing do no I/O: whatever they refuse, they refuse
       // every time.
       return quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), signatureValid);
@@ -746,7 +745,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       // Every certificate in the trust store is the BCB's; the check states the rule, should it change.
       if (verified.signer.ispb !== deps.bcbIspb) throw new VerificationRefusedError('BCB_SIGNER_NOT_BCB', `the DICT answer is signed by ${verified.signer.ispb ?? 'an unbound certificate'}, not the BCB`);
     } catch (error) {
-      if (error instanceof RevocationUnknownError) throw error;
+      if (error instanceof TransientError) throw error;
       return quarantine(scope, raw, error, { name: sagaId, at, operation: data.operation }, exchange, false);
     }
     const source = sha256(raw).slice(0, 32);
