@@ -3,7 +3,7 @@ import type { Command, CommandHelp, CommandIo } from './command.ts';
 import { formatUsage } from './help.ts';
 import { operationsEnvironment } from './ops.ts';
 import { portOption } from './options.ts';
-import { approvalsOf, formatResolution } from './saga-resolve.ts';
+import { approvalsOf, formatResolution, resolutionDeps } from './saga-resolve.ts';
 import { untilSignal } from './signals.ts';
 
 const CONSOLE_HELP: CommandHelp = {
@@ -42,22 +42,14 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
   }
   const env = await operationsEnvironment(io, 'selo console');
   if (env === undefined) return 2;
-  const [{ startConsole }, saga, { EventBridgePublisher, eventBridgePutEventsPort }, { KinesisAuditProducer, kinesisPutRecordsPort }, { createLogger }] = await Promise.all([
+  const [{ startConsole }, saga, { createLogger }] = await Promise.all([
     import('../../infra/console/index.ts'),
     import('../../shared/saga/index.ts'),
-    import('../../shared/runtime/index.ts'),
-    import('../../shared/audit/index.ts'),
     import('../../shared/logging/index.ts'),
   ]);
   const { clients, topology, operations, config } = env;
-  const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name });
   // The same functions and dependencies as "selo saga resolve | approve | retry-compensation".
-  const deps = {
-    sagas: operations.sagas,
-    publisher: new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: saga.OPERATIONS_SOURCE }),
-    audit,
-    approvals,
-  };
+  const { deps, audit } = await resolutionDeps(clients, topology, operations.sagas, approvals);
   const signal = untilSignal();
   const server = await startConsole({
     operations,

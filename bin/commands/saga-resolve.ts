@@ -109,6 +109,22 @@ function usage(io: CommandIo, action: string, message: string): number {
 }
 
 /** The environment's saga table and the AWS clients behind it (destroy them after); undefined once a configuration problem was printed. */
+/**
+ * What shared/saga's resolution functions need in one environment: its saga table, its bus
+ * (source `selo.operations`) and its audit stream; the audit producer is returned to be closed.
+ * `selo saga resolve | approve | retry-compensation` and `selo console` use these same ones.
+ */
+export async function resolutionDeps(clients: AwsClients, topology: ResolvedTopology, sagas: ResolveSagaDeps['sagas'], approvals: 1 | 2): Promise<{ deps: ResolveSagaDeps; audit: { close(): Promise<void> } }> {
+  const [{ OPERATIONS_SOURCE }, { EventBridgePublisher, eventBridgePutEventsPort }, { KinesisAuditProducer, kinesisPutRecordsPort }] = await Promise.all([
+    import('../../shared/saga/index.ts'),
+    import('../../shared/runtime/index.ts'),
+    import('../../shared/audit/index.ts'),
+  ]);
+  const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name });
+  const publisher = new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: OPERATIONS_SOURCE });
+  return { deps: { sagas, publisher, audit, approvals }, audit };
+}
+
 export async function openSagaTable(io: CommandIo): Promise<{ topology: ResolvedTopology; clients: AwsClients; sagas: SagaStore } | undefined> {
   const [{ ConfigError, loadConfig }, { createAwsClients }, { resolveTopology }, { SagaStore }] = await Promise.all([
     import('../../shared/config/index.ts'),
@@ -162,22 +178,11 @@ export async function runResolution(args: readonly string[], io: CommandIo): Pro
   const operator = operatorOf(values.operator, io.env);
   const sagaId = id.includes('#') ? id : action === 'retry-compensation' ? undefined : `PAY#${id}`;
 
-  const [saga, { EventBridgePublisher, eventBridgePutEventsPort }, { KinesisAuditProducer, kinesisPutRecordsPort }, { SeloError }] = await Promise.all([
-    import('../../shared/saga/index.ts'),
-    import('../../shared/runtime/index.ts'),
-    import('../../shared/audit/index.ts'),
-    import('../../shared/errors/index.ts'),
-  ]);
+  const [saga, { SeloError }] = await Promise.all([import('../../shared/saga/index.ts'), import('../../shared/errors/index.ts')]);
   const opened = await openSagaTable(io);
   if (opened === undefined) return 2;
   const { topology, clients, sagas } = opened;
-  const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name });
-  const deps: ResolveSagaDeps = {
-    sagas,
-    publisher: new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: saga.OPERATIONS_SOURCE }),
-    audit,
-    approvals,
-  };
+  const { deps, audit } = await resolutionDeps(clients, topology, sagas, approvals);
   try {
     // retry-compensation also serves DICT operations: the first saga an id names.
     let target = sagaId;
