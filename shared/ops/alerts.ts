@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PermanentError } from '../errors/index.ts';
+import { PermanentError, isConditionalCheckFailure } from '../errors/index.ts';
 import { isSagaState } from '../saga/index.ts';
 import type { Saga, SagaState } from '../saga/index.ts';
 
@@ -202,10 +202,6 @@ function fromItem(item: Item): OperationsAlert {
   return alert;
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
-
 /**
  * The durable record of operations alerts: one item per alert in the saga table (`pk`
  * `ALERT#<alertId>`, `sk` `ALERT`). An open alert's `state` is `ALERT#OPEN`, which puts it on the
@@ -292,7 +288,7 @@ export class AlertStore {
       );
       return { alert: fromItem(updated.Attributes ?? {}), recorded: true };
     } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+      if (!isConditionalCheckFailure(error)) throw error;
       const existing = await this.get(alertId);
       if (existing === undefined) throw error;
       return { alert: existing, recorded: false };
@@ -349,7 +345,7 @@ export class AlertStore {
       );
       return fromItem(updated.Attributes ?? {});
     } catch (error) {
-      if (isConditionFailure(error)) return undefined;
+      if (isConditionalCheckFailure(error)) return undefined;
       throw error;
     }
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PermanentError } from '../errors/index.ts';
+import { PermanentError, isConditionalCheckFailure } from '../errors/index.ts';
 
 /** Options of {@link BizMsgIndex}. */
 export interface BizMsgIndexOptions {
@@ -73,7 +73,7 @@ export class BizMsgIndex {
         }),
       );
     } catch (error) {
-      if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+      if (!isConditionalCheckFailure(error)) throw error;
       throw new BizMsgIndexConflictError(bizMsgIdr, (await this.#read(pk)) ?? '(unknown)', sagaId);
     }
   }

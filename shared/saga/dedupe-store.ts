@@ -1,4 +1,5 @@
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { isConditionalCheckFailure } from '../errors/index.ts';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 /** Options of {@link DedupeStore}. */
@@ -53,7 +54,7 @@ export class DedupeStore {
       );
       return true;
     } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      if (isConditionalCheckFailure(error)) return false;
       throw error;
     }
   }

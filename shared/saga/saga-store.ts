@@ -1,4 +1,5 @@
 import { GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { isConditionalCheckFailure } from '../errors/index.ts';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { CorrelationIds } from '../events/index.ts';
 import { CompensationNotFoundError, IllegalTransitionError, SagaContendedError, SagaNotFoundError } from './saga-errors.ts';
@@ -220,10 +221,6 @@ function setFacts(facts: Readonly<Record<string, string>>, names: Record<string,
   });
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
-
 /**
  * Saga state in DynamoDB: one item per payment (`PAY#<EndToEndId>`) or DICT operation
  * (`DICT#<RequestId>`), sort key `SAGA`. Every change is a conditional write on the expected
@@ -284,7 +281,7 @@ export class SagaStore {
       await this.#client.send(new PutItemCommand({ TableName: this.#table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
       return { status: 'applied', saga: fromItem(item) };
     } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+      if (!isConditionalCheckFailure(error)) throw error;
       const existing = await this.get(input.sagaId);
       if (existing === undefined) throw error;
       return { status: 'already-applied', saga: existing };
@@ -408,7 +405,7 @@ export class SagaStore {
       );
       return fromItem(updated.Attributes ?? {});
     } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+      if (!isConditionalCheckFailure(error)) throw error;
       return undefined;
     }
   }
@@ -445,7 +442,7 @@ export class SagaStore {
       );
       return { status: 'applied', saga: fromItem(updated.Attributes ?? {}) };
     } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+      if (!isConditionalCheckFailure(error)) throw error;
       const again = await this.get(input.sagaId);
       if (again === undefined) throw new SagaNotFoundError(input.sagaId);
       return { status: 'already-applied', saga: again };

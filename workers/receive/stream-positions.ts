@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteItemCommand, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PermanentError } from '../../shared/errors/index.ts';
+import { PermanentError, isConditionalCheckFailure } from '../../shared/errors/index.ts';
 import { ISPB_PATTERN } from '../../shared/iso20022/index.ts';
 
 /** Stream slots per participant: the ICOM limit of 6 parallel reads (DESIGN §2). */
@@ -65,10 +65,6 @@ export interface DynamoStreamPositionsOptions {
   itemTtlSeconds?: number;
   /** Clock. @defaultValue Date.now */
   now?: () => number;
-}
-
-function conditionFailed(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
 
 /**
@@ -138,7 +134,7 @@ export class DynamoStreamPositions implements StreamPositionPort {
       );
       return { status: 'claimed', pullNext: out.Attributes?.pullNext?.S };
     } catch (error) {
-      if (!conditionFailed(error)) throw error;
+      if (!isConditionalCheckFailure(error)) throw error;
       const got = await this.#client.send(new GetItemCommand({ TableName: this.#table, Key: this.#key(slot), ConsistentRead: true }));
       const until = Number(got.Item?.leaseUntil?.N ?? now);
       return { status: 'held', until: Math.max(until, now) };
@@ -183,7 +179,7 @@ export class DynamoStreamPositions implements StreamPositionPort {
         );
       }
     } catch (error) {
-      if (!conditionFailed(error)) throw error;
+      if (!isConditionalCheckFailure(error)) throw error;
     }
   }
 
@@ -200,7 +196,7 @@ export class DynamoStreamPositions implements StreamPositionPort {
         }),
       );
     } catch (error) {
-      if (conditionFailed(error)) throw new StreamLeaseLostError(slot);
+      if (isConditionalCheckFailure(error)) throw new StreamLeaseLostError(slot);
       throw error;
     }
   }
