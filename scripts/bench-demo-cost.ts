@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { addTotals, componentRows, summarizeCpuProfile } from './support/cpu-profile-summary.ts';
+import { median } from './support/micro-bench.ts';
 
 const { values } = parseArgs({
   options: {
@@ -180,12 +181,6 @@ function checkout(ref: string): { root: string; remove: () => void } {
       rmSync(root, { recursive: true, force: true });
     },
   };
-}
-
-function median(numbers: number[]): number {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 const payments = positive('payments', values.payments);
