@@ -13,7 +13,7 @@ export type {
   TransitionInput,
   SagaStoreOptions,
 } from './saga-store.ts';
-export { DedupeStore } from './dedupe-store.ts';
+export { DedupeBatchIncompleteError, DedupeStore } from './dedupe-store.ts';
 export type { DedupeStoreOptions } from './dedupe-store.ts';
 export { BizMsgIndex, BizMsgIndexConflictError } from './biz-msg-index.ts';
 export type { BizMsgIndexOptions } from './biz-msg-index.ts';

@@ -47,15 +47,20 @@ class FakeDedupe {
   constructor(log: string[]) {
     this.#log = log;
   }
-  isClaimed(key: string): Promise<boolean> {
+  /** Requests made, to show they are batched: one read and one write per answer. */
+  readonly requests: string[] = [];
+  claimedAmong(keys: readonly string[]): Promise<Set<string>> {
+    this.requests.push(`read:${keys.length}`);
     if (this.failChecks) return Promise.reject(new Error('dynamodb down'));
-    return Promise.resolve(this.claimed.has(key));
+    return Promise.resolve(new Set(keys.filter((key) => this.claimed.has(key))));
   }
-  claim(key: string): Promise<boolean> {
-    this.#log.push(`claim:${key}`);
-    const first = !this.claimed.has(key);
-    this.claimed.add(key);
-    return Promise.resolve(first);
+  markAll(keys: readonly string[]): Promise<void> {
+    this.requests.push(`write:${keys.length}`);
+    for (const key of keys) {
+      this.#log.push(`claim:${key}`);
+      this.claimed.add(key);
+    }
+    return Promise.resolve();
   }
 }
 
@@ -123,6 +128,14 @@ describe('receive: forwarding one stream answer', () => {
     const { log, forward } = setup();
     await forward(answerOf([{ id: 'r1', xml: '<A/>' }]));
     expect(log).toEqual(['send:r1', `claim:${dedupeKey('r1')}`]);
+  });
+
+  it('reads and writes the dedupe markers of an answer in one request each, not one per message', async () => {
+    const { dedupe, forward } = setup();
+    dedupe.claimed.add(dedupeKey('r2'));
+    const result = await forward(answerOf([{ id: 'r1', xml: '<A/>' }, { id: 'r2', xml: '<B/>' }, { id: 'r3', xml: '<C/>' }]));
+    expect(result).toEqual({ read: 3, forwarded: 2, duplicates: 1 });
+    expect(dedupe.requests).toEqual(['read:3', 'write:2']);
   });
 
   it('drops a PI-ResourceId already marked, repeated in the same answer, or in flight on another stream', async () => {

@@ -42,8 +42,8 @@ export class ReceiveAuditError extends TransientError {
 export interface AnswerForwarderDeps {
   /** The verify queue. */
   queue: VerifyQueuePort;
-  /** Seen-before markers of `PI-ResourceId`s. */
-  dedupe: Pick<DedupeStore, 'isClaimed' | 'claim'>;
+  /** Seen-before markers of `PI-ResourceId`s, read and written once per answer (batched). */
+  dedupe: Pick<DedupeStore, 'claimedAmong' | 'markAll'>;
   /** Where payloads over {@link CLAIM_CHECK_THRESHOLD_BYTES} go. */
   claimCheck: ClaimCheckStore;
   /** The audit trail. */
@@ -137,23 +137,28 @@ export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomS
     };
   }
 
-  async function seenBefore(id: string): Promise<boolean> {
+  /** The ids of `ids` handled before (one batched read for the whole answer). */
+  async function seenBefore(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
     try {
-      return await deps.dedupe.isClaimed(dedupeKey(id));
+      const claimed = await deps.dedupe.claimedAmong(ids.map(dedupeKey));
+      return new Set(ids.filter((id) => claimed.has(dedupeKey(id))));
     } catch (error) {
       // The marker only saves the verify worker some work (it is idempotent): without the store,
       // forward rather than stall the stream.
-      deps.logger.warn({ err: error, resourceId: id, code: 'DEDUPE_CHECK_FAILED' }, 'could not check the dedupe marker; forwarding');
-      return false;
+      deps.logger.warn({ err: error, resourceIds: ids, code: 'DEDUPE_CHECK_FAILED' }, 'could not check the dedupe markers; forwarding');
+      return new Set();
     }
   }
 
-  async function markDone(id: string): Promise<void> {
-    deps.recent.done(id);
+  /** Marks `ids` handled (one batched write for the whole answer). */
+  async function markDone(ids: readonly string[]): Promise<void> {
+    for (const id of ids) deps.recent.done(id);
+    if (ids.length === 0) return;
     try {
-      await deps.dedupe.claim(dedupeKey(id), ttl);
+      await deps.dedupe.markAll(ids.map(dedupeKey), ttl);
     } catch (error) {
-      deps.logger.warn({ err: error, resourceId: id, code: 'DEDUPE_CLAIM_FAILED' }, 'could not write the dedupe marker; a redelivery will be forwarded again');
+      deps.logger.warn({ err: error, resourceIds: ids, code: 'DEDUPE_CLAIM_FAILED' }, 'could not write the dedupe markers; a redelivery will be forwarded again');
     }
   }
 
@@ -194,9 +199,9 @@ export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomS
         const durable = await Promise.all(waiting.map((item) => deps.recent.waitFor(item.message.resourceId)));
         pending = waiting.filter((_, i) => durable[i] !== true);
       }
-      const seen = await Promise.all(acquired.map((item) => seenBefore(item.message.resourceId)));
-      const fresh = acquired.filter((_, i) => seen[i] !== true);
-      for (const item of acquired.filter((_, i) => seen[i] === true)) {
+      const seen = await seenBefore(acquired.map((item) => item.message.resourceId));
+      const fresh = acquired.filter((item) => !seen.has(item.message.resourceId));
+      for (const item of acquired.filter((item) => seen.has(item.message.resourceId))) {
         deps.recent.done(item.message.resourceId);
         settled.add(item.message.resourceId);
       }
@@ -204,7 +209,7 @@ export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomS
       const outcome = await sendDurably(deps.queue, entries, deps.send);
       const sentIds = new Set(outcome.sent);
       const sent = fresh.filter((_, i) => sentIds.has(`m${i}`));
-      await Promise.all(sent.map((item) => markDone(item.message.resourceId)));
+      await markDone(sent.map((item) => item.message.resourceId));
       for (const item of sent) settled.add(item.message.resourceId);
       const auditError = await audited;
       if (outcome.failed.length > 0) throw new VerifyQueueSendError(outcome.failed);

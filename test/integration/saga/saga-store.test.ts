@@ -213,4 +213,20 @@ describe('DedupeStore', () => {
     expect(await dedupe.isClaimed(key)).toBe(false);
     expect(await dedupe.claim(key, 60)).toBe(true);
   });
+
+  it('reads and writes many markers in batches larger than one DynamoDB request takes', async () => {
+    let now = new Date('2026-01-01T12:00:00Z');
+    const dedupe = new DedupeStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name, now: () => now });
+    const run = randomUUID();
+    // 130 keys: six BatchWriteItem requests (25 each) and two BatchGetItem requests (100 each).
+    const keys = Array.from({ length: 130 }, (_, i) => `batch-${run}-${i}`);
+    const marked = keys.filter((_, i) => i % 3 === 0);
+    await dedupe.markAll(marked, 60);
+    expect([...(await dedupe.claimedAmong(keys))].sort()).toEqual([...marked].sort());
+    // A marker written by markAll is one claim() sees.
+    expect(await dedupe.claim(marked[0] ?? '', 60)).toBe(false);
+    expect(await dedupe.claim(keys[1] ?? '', 60)).toBe(true);
+    now = new Date('2026-01-01T12:01:01Z');
+    expect((await dedupe.claimedAmong(keys)).size).toBe(0);
+  });
 });
