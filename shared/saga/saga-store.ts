@@ -254,37 +254,77 @@ export class SagaStore {
 
   /** Creates a saga in REQUESTED; a saga that already exists is reported as already applied. */
   async create(input: CreateSagaInput): Promise<SagaWriteResult> {
+    const item = this.#newItem(input, undefined);
+    const written = await this.#putNew(item);
+    if (written !== undefined) return { status: 'applied', saga: written };
+    const existing = await this.get(input.sagaId);
+    if (existing === undefined) throw new SagaNotFoundError(input.sagaId);
+    return { status: 'already-applied', saga: existing };
+  }
+
+  /**
+   * Creates a saga and applies its first step in one write, as {@link create} followed by
+   * {@link transition} from the initial state would (the same item, history, compensation and
+   * facts), for a step that has done its work before the saga exists (the sign worker's first
+   * delivery: one round trip instead of two). The saga as written, or `undefined` when it exists
+   * already: then nothing was written, and the caller takes the ordinary path (create, read,
+   * decide), which sees what the other delivery did.
+   */
+  async createWithStep(input: CreateSagaInput & { step: Omit<TransitionInput, 'sagaId' | 'attempt' | 'from' | 'current'> }): Promise<Saga | undefined> {
+    return this.#putNew(this.#newItem(input, input.step));
+  }
+
+  /**
+   * The item of a new saga: created in its kind's initial state and, with `step`, moved on by it
+   * (checked against `SAGA_TRANSITIONS`; its compensation registered with `seq` 1, as a
+   * transition after the creation would).
+   */
+  #newItem(input: CreateSagaInput, step: Omit<TransitionInput, 'sagaId' | 'attempt' | 'from' | 'current'> | undefined): Item {
     const kind = sagaKindOf(input.sagaId);
     if (kind === undefined) throw new RangeError(`sagaId must start with PAY#, DICT#, ECHO# or IN#, got ${JSON.stringify(input.sagaId)}`);
     const at = this.#now().toISOString();
     const key = input.idempotencyKey ?? 'create';
     const initial = INITIAL_SAGA_STATES[kind];
-    const entry: SagaTransition = { at, from: null, to: initial, reason: input.reason, attempt: input.attempt, key };
+    const history: SagaTransition[] = [{ at, from: null, to: initial, reason: input.reason, attempt: input.attempt, key }];
+    const compensations: Record<string, AttributeValue> = {};
+    if (step !== undefined) {
+      if (!isLegalTransition(kind, initial, step.to)) throw new IllegalTransitionError(input.sagaId, initial, step.to);
+      if (step.idempotencyKey === key) throw new RangeError(`the step's idempotency key must differ from the creation's, got ${JSON.stringify(key)} for both`);
+      history.push({ at, from: initial, to: step.to, reason: step.reason, attempt: input.attempt, key: step.idempotencyKey });
+      if (step.compensation !== undefined) {
+        compensations[step.compensation.step] = compensationItem({ ...step.compensation, seq: 1, registeredAt: at, status: 'PENDING', attempts: 0, lastError: null });
+      }
+    }
+    const facts = { ...input.facts, ...step?.facts };
     const item: Item = {
       pk: s(input.sagaId),
       sk: s(SORT_KEY),
       kind: s(kind),
-      state: s(initial),
-      version: n(1),
+      state: s(history.at(-1)?.to ?? initial),
+      version: n(history.length),
       createdAt: s(at),
       updatedAt: s(at),
-      history: { L: [transitionItem(entry)] },
-      keys: { SS: [key] },
-      compensations: { M: {} },
-      facts: { M: Object.fromEntries(Object.entries(input.facts ?? {}).map(([name, value]) => [name, s(value)])) },
+      history: { L: history.map(transitionItem) },
+      keys: { SS: history.map((t) => t.key) },
+      compensations: { M: compensations },
+      facts: { M: Object.fromEntries(Object.entries(facts).map(([name, value]) => [name, s(value)])) },
     };
+    const ids = { ...input.ids, ...step?.ids };
     for (const field of ['endToEndId', 'bizMsgIdr', 'requestId'] as const) {
-      const id = input.ids[field];
+      const id = ids[field];
       if (id !== undefined) item[field] = s(id);
     }
+    return item;
+  }
+
+  /** A conditional PutItem of a new saga: the saga as written, or undefined when one exists. */
+  async #putNew(item: Item): Promise<Saga | undefined> {
     try {
       await this.#client.send(new PutItemCommand({ TableName: this.#table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
-      return { status: 'applied', saga: fromItem(item) };
+      return fromItem(item);
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
-      const existing = await this.get(input.sagaId);
-      if (existing === undefined) throw error;
-      return { status: 'already-applied', saga: existing };
+      return undefined;
     }
   }
 

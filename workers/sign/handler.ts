@@ -6,7 +6,7 @@ import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS, buildDictBody } from '../../shared/dict/index.ts';
 import { PermanentError, TransientError, classifyError } from '../../shared/errors/index.ts';
 import { INBOUND_EVENTS, deriveDetail, describeDecision, dictSagaId, echoSagaId, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
-import type { EchoReceivedData, EventDetail, InboundDecisionLateData, InboundPaymentDecidedData, MessageSignedData } from '../../shared/events/index.ts';
+import type { CorrelationIds, EchoReceivedData, EventDetail, InboundDecisionLateData, InboundPaymentDecidedData, MessageSignedData } from '../../shared/events/index.ts';
 import { END_TO_END_ID_TIME_REASON, PAYMENT_PRIORITIES, SPI_MESSAGES, buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, endToEndIdTimeProblem, generateMessageId, spiSchemaOfNamespace, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { SpiSchema } from '../../shared/iso20022/index.ts';
 import type { EventToPublish, Handler, Outcome } from '../../shared/runtime/index.ts';
@@ -26,7 +26,7 @@ export interface SignHandlerDeps {
   /** The signing key: in the HSM in production, PEM in some tests. */
   signingKey: SigningKey;
   /** The saga store. */
-  sagas: Pick<SagaStore, 'create' | 'transition' | 'get'>;
+  sagas: Pick<SagaStore, 'create' | 'createWithStep' | 'transition' | 'get'>;
   /** Where payloads too large for an event go. */
   claimCheck: ClaimCheckStore;
   /**
@@ -141,7 +141,8 @@ async function validateIfSchema(signed: string, type: keyof typeof SPI_MESSAGES,
   if (schema !== undefined) await (deps.validateSpi ?? validateSpiMessage)(signed, schema);
 }
 
-async function signPayment(detail: EventDetail<SignRequest>, data: PaymentRequestedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
+/** The saga a payment request (pacs.008, pacs.004) or an echo request (pibr.001) keys, checked against the request. */
+function requestSagaOf(detail: EventDetail<SignRequest>, data: PaymentRequestedData, deps: SignHandlerDeps): { sagaId: string; ids: { endToEndId: string } | { requestId: string } } {
   let sagaId: string;
   let ids: { endToEndId: string } | { requestId: string };
   if (data.message === 'pibr.001') {
@@ -161,26 +162,65 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
     ids = { endToEndId };
   }
   if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
+  return { sagaId, ids };
+}
 
-  const created = await deps.sagas.create({ sagaId, ids, reason: 'PaymentRequested', attempt });
-  const signedBefore = created.status === 'already-applied' ? created.saga.history.find((t) => t.key === 'sign') : undefined;
-  const now = (deps.now ?? (() => new Date()))();
-  if (data.message === 'pacs.008' && signedBefore === undefined) {
-    // The SPI refuses a pacs.008 whose EndToEndId time is out of its window (pacs.002 RJCT FF08:
-    // 1 h 30 min behind for a priority order, 12 h either way for any; END_TO_END_ID_TIME_TOLERANCE
-    // names the BCB sources). Checked when first signed, never on a redelivery of what was signed.
+/** A request's message, signed and checked against its XSD. */
+interface SignedRequest {
+  draft: SpiDraft;
+  signed: string;
+  digest: string;
+  /** The reason of the `sign` step: type, BizMsgIdr, digest and (pacs.008) creation time, which a redelivery reads back. */
+  reason: string;
+}
+
+/**
+ * Signs the message of `data` created at `creDt`. A pacs.008 signed for the first time
+ * (`firstSigning`) must have an EndToEndId the SPI still accepts (pacs.002 RJCT FF08: 1 h 30 min
+ * behind for a priority order, 12 h either way for any; END_TO_END_ID_TIME_TOLERANCE names the
+ * BCB sources); a redelivery of what was signed is never refused for its age.
+ */
+async function signRequest(detail: EventDetail<SignRequest>, data: PaymentRequestedData, creDt: string, firstSigning: boolean, deps: SignHandlerDeps): Promise<SignedRequest> {
+  if (data.message === 'pacs.008' && firstSigning) {
     const priority = PAYMENT_PRIORITIES[data.serviceLevel ?? 'PAGPRI'] === 'HIGH';
-    const late = endToEndIdTimeProblem(data.transaction.endToEndId, now, { priority });
+    const late = endToEndIdTimeProblem(data.transaction.endToEndId, new Date(creDt), { priority });
     if (late !== undefined) throw new SignRequestInvalidError(`data.transaction.endToEndId: ${late.message} (the SPI would refuse it with ${END_TO_END_ID_TIME_REASON})`);
   }
-  const creDt = data.message === 'pacs.008' ? creationTimeOf(signedBefore, data.transaction, now) : '';
   const draft = draftSpi(data, deps.ispb, detail.requestId, creDt);
-  const { bizMsgIdr } = draft;
-  const signed = await signSpi(draft.unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(bizMsgIdr) });
+  const signed = await signSpi(draft.unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(draft.bizMsgIdr) });
   // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
   // message, exactly as the BCB will validate it.
   await validateIfSchema(signed, data.message, deps);
   const digest = createHash('sha256').update(signed).digest('hex');
+  const reason = `${data.message} ${draft.bizMsgIdr} signed sha256=${digest}${data.message === 'pacs.008' ? ` creDt=${creDt}` : ''}`;
+  return { draft, signed, digest, reason };
+}
+
+/**
+ * The BizMsgIdr pointer (and an echo's Data pointer), written on every delivery (idempotent; a
+ * crash between it and the saga write is repaired by the redelivery) and always before
+ * MessageSigned, so before the BCB can answer; it does not depend on the saga write, so both go
+ * in one round trip.
+ */
+function recordPointers(data: PaymentRequestedData, bizMsgIdr: string, sagaId: string, deps: SignHandlerDeps): Promise<unknown> {
+  return Promise.all([
+    deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId),
+    data.message === 'pibr.001' ? deps.bizMsgIndex.recordEcho(data.echo.data, sagaId) : undefined,
+  ]);
+}
+
+async function signPayment(detail: EventDetail<SignRequest>, data: PaymentRequestedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
+  const { sagaId, ids } = requestSagaOf(detail, data, deps);
+  if (attempt === 1) {
+    const first = await signFirstDelivery(detail, data, sagaId, ids, deps);
+    if (first !== undefined) return first;
+  }
+  const created = await deps.sagas.create({ sagaId, ids, reason: 'PaymentRequested', attempt });
+  const signedBefore = created.status === 'already-applied' ? created.saga.history.find((t) => t.key === 'sign') : undefined;
+  const now = (deps.now ?? (() => new Date()))();
+  const creDt = data.message === 'pacs.008' ? creationTimeOf(signedBefore, data.transaction, now) : '';
+  const { draft, signed, digest, reason } = await signRequest(detail, data, creDt === '' ? now.toISOString() : creDt, signedBefore === undefined, deps);
+  const { bizMsgIdr } = draft;
   if (created.status === 'already-applied') {
     if (signedBefore !== undefined && !signedBefore.reason.includes(`sha256=${digest}`)) {
       // Same EndToEndId, other content: never a second, different message for one payment.
@@ -189,25 +229,18 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   }
   // Content-addressed, so a stored payload is never replaced by other bytes.
   const payload = await payloadOf(signed, `claim-check/${draft.paymentId}/${digest}.xml`, deps);
-  // The BizMsgIdr pointer is written on every delivery (idempotent; a crash between it and the
-  // transition is repaired by the redelivery) and always before MessageSigned, so before the BCB
-  // can answer; it does not depend on the saga write, so both go in one round trip.
-  const indexed = Promise.all([
-    deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId),
-    data.message === 'pibr.001' ? deps.bizMsgIndex.recordEcho(data.echo.data, sagaId) : undefined,
-  ]);
   const transitioned = deps.sagas.transition({
     sagaId,
     to: 'SIGNED',
     from: ['REQUESTED'],
-    reason: `${data.message} ${bizMsgIdr} signed sha256=${digest}${data.message === 'pacs.008' ? ` creDt=${creDt}` : ''}`,
+    reason,
     attempt,
     idempotencyKey: 'sign',
     ids: { bizMsgIdr },
     current: created.saga,
     ...(draft.compensation === undefined ? {} : { compensation: draft.compensation }),
   });
-  const [written] = await bothOrFirstFailure(transitioned, indexed);
+  const [written] = await bothOrFirstFailure(transitioned, recordPointers(data, bizMsgIdr, sagaId, deps));
   // Another delivery signed first, possibly at another creation time: publish only what it
   // recorded; the next delivery signs again with its creDt (the same bytes).
   if (written.status !== 'applied' && data.message === 'pacs.008') {
@@ -218,6 +251,36 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   }
   const messageSigned: MessageSignedData = { channel: 'spi', messageType: data.message, bizMsgIdr, payload };
   return outcome(detail, messageSigned, { bizMsgIdr }, written.status === 'applied', sagaId, attempt, 'spi');
+}
+
+/**
+ * The first delivery of a request, the common case: signed before its saga exists, and the saga
+ * then created already SIGNED in one write (SagaStore.createWithStep: the same item as a creation
+ * followed by the `sign` step), beside the pointers: one round trip instead of two after
+ * signing. Undefined, and nothing written to the saga, when the saga exists (a duplicate
+ * delivery, an operator's replay, an earlier delivery that got further) or the request is
+ * refused for good (e.g. an EndToEndId too old, which a replay of a request signed before may
+ * have): the ordinary path then decides from what it reads, and a refused request leaves its saga
+ * in REQUESTED for the compensation worker to close, as before.
+ */
+async function signFirstDelivery(detail: EventDetail<SignRequest>, data: PaymentRequestedData, sagaId: string, ids: CorrelationIds, deps: SignHandlerDeps): Promise<Outcome | undefined> {
+  const attempt = 1;
+  const now = (deps.now ?? (() => new Date()))();
+  let request: SignedRequest;
+  let payload: MessageSignedData['payload'];
+  try {
+    request = await signRequest(detail, data, now.toISOString(), true, deps);
+    payload = await payloadOf(request.signed, `claim-check/${request.draft.paymentId}/${request.digest}.xml`, deps);
+  } catch (error) {
+    if (classifyError(error).retryability === 'permanent') return undefined;
+    throw error;
+  }
+  const { draft, reason } = request;
+  const { bizMsgIdr } = draft;
+  const step = { to: 'SIGNED', reason, idempotencyKey: 'sign', ids: { bizMsgIdr }, ...(draft.compensation === undefined ? {} : { compensation: draft.compensation }) } as const;
+  const [written] = await bothOrFirstFailure(deps.sagas.createWithStep({ sagaId, ids, reason: 'PaymentRequested', attempt, step }), recordPointers(data, bizMsgIdr, sagaId, deps));
+  if (written === undefined) return undefined;
+  return outcome(detail, { channel: 'spi', messageType: data.message, bizMsgIdr, payload }, { bizMsgIdr }, true, sagaId, attempt, 'spi');
 }
 
 /** What the `sign` step of an inbound payment records: the decision, the answer's BizMsgIdr, digest and creation time. */

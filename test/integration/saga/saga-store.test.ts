@@ -40,6 +40,29 @@ describe('SagaStore', () => {
     expect(second.saga.history).toHaveLength(1);
   });
 
+  it('creates a saga with its first step in one write, the same saga as a create and a transition give', async () => {
+    const { e2e, sagaId } = newPayment();
+    const other = newPayment();
+    const step = { to: 'SIGNED', reason: 'pacs.008 signed', idempotencyKey: 'sign', ids: { bizMsgIdr: 'M99999004abcdefghijklmnopqrstuvw' }, compensation: { step: 'sign', action: 'PaymentReversalRequested', params: { amount: '1.00' } } } as const;
+    const written = await store.createWithStep({ sagaId, ids: { endToEndId: e2e }, reason: 'PaymentRequested', attempt: 1, step });
+    await store.create({ sagaId: other.sagaId, ids: { endToEndId: other.e2e }, reason: 'PaymentRequested', attempt: 1 });
+    const twoWrites = (await store.transition({ sagaId: other.sagaId, from: ['REQUESTED'], attempt: 1, ...step })).saga;
+    const read = await store.get(sagaId);
+    expect(read).toEqual(written);
+    const shape = (saga: typeof read): unknown => ({ ...saga, sagaId: undefined, endToEndId: undefined, createdAt: undefined, updatedAt: undefined, history: saga?.history.map((t) => ({ ...t, at: undefined })), compensations: saga?.compensations.map((c) => ({ ...c, registeredAt: undefined })) });
+    expect(shape(read)).toEqual(shape(twoWrites));
+    expect(read).toMatchObject({ state: 'SIGNED', version: 2, bizMsgIdr: 'M99999004abcdefghijklmnopqrstuvw', compensations: [{ step: 'sign', seq: 1, status: 'PENDING' }] });
+    // The step's key counts as applied: a later transition with it is already applied.
+    expect((await store.transition({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'again', attempt: 2, idempotencyKey: 'sign' })).status).toBe('already-applied');
+    // A saga that exists is left as it is.
+    expect(await store.createWithStep({ sagaId, ids: { endToEndId: e2e }, reason: 'PaymentRequested', attempt: 3, step: { ...step, reason: 'other bytes' } })).toBeUndefined();
+    expect(await store.get(sagaId)).toEqual(read);
+    // An illegal first step is refused before anything is written.
+    const illegal = newPayment();
+    await expect(store.createWithStep({ sagaId: illegal.sagaId, ids: {}, reason: 'x', attempt: 1, step: { to: 'SETTLED', reason: 'x', idempotencyKey: 'settled' } })).rejects.toBeInstanceOf(IllegalTransitionError);
+    expect(await store.get(illegal.sagaId)).toBeUndefined();
+  });
+
   it('applies a legal transition with its history entry and bumps the version', async () => {
     const { e2e, sagaId } = newPayment();
     await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });

@@ -2,7 +2,7 @@ import { IllegalTransitionError, SagaNotFoundError, isLegalTransition, sagaKindO
 import type { Saga, SagaState, SagaStore } from '../../../shared/saga/index.ts';
 
 /** An in-memory saga store with the real rules: idempotency keys, expected `from` states, the legal transition table. */
-export class FakeSagas implements Pick<SagaStore, 'get' | 'transition' | 'applyUnread' | 'create'> {
+export class FakeSagas implements Pick<SagaStore, 'get' | 'transition' | 'applyUnread' | 'create' | 'createWithStep'> {
   readonly sagas = new Map<string, Saga>();
   writes = 0;
   reads = 0;
@@ -26,6 +26,17 @@ export class FakeSagas implements Pick<SagaStore, 'get' | 'transition' | 'applyU
     };
     this.sagas.set(input.sagaId, saga);
     return Promise.resolve({ status: 'applied', saga: structuredClone(saga) });
+  }
+
+  /** As the store: the saga created and moved on by `step` in one write; undefined (nothing written) when it exists. */
+  async createWithStep(input: Parameters<SagaStore['createWithStep']>[0]): ReturnType<SagaStore['createWithStep']> {
+    if (this.sagas.has(input.sagaId)) return undefined;
+    await this.create(input);
+    const saga = this.sagas.get(input.sagaId);
+    if (saga === undefined || !isLegalTransition(saga.kind, saga.state, input.step.to)) throw new IllegalTransitionError(input.sagaId, saga?.state ?? 'REQUESTED', input.step.to);
+    this.writes -= 1;
+    if (input.step.ids !== undefined) Object.assign(saga, input.step.ids);
+    return this.#write(saga, { ...input.step, sagaId: input.sagaId, attempt: input.attempt });
   }
 
   get(sagaId: string): Promise<Saga | undefined> {

@@ -35,7 +35,7 @@ beforeAll(() => {
   deps = {
     ispb: ISPB,
     signingKey: pemSigningKey(leaf.keyPem, leaf.certPem),
-    sagas: { get: (id) => sagas.get(id), create: (input) => sagas.create(input), transition: (input) => sagas.transition(input) },
+    sagas: { get: (id) => sagas.get(id), create: (input) => sagas.create(input), createWithStep: () => Promise.reject(new Error('an answer is signed on a saga that exists')), transition: (input) => sagas.transition(input) },
     claimCheck,
     bizMsgIndex: { recordMessage: (b, s) => Promise.resolve(void pointers.set(b, s)), recordEcho: () => Promise.reject(new Error('unused')) },
     // The official pacs.002 1.17 XSD, in process.

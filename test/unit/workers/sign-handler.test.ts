@@ -25,8 +25,13 @@ const fakeIndex: Pick<BizMsgIndex, 'recordMessage' | 'recordEcho'> = {
 };
 
 /** A saga store that records calls; the first `sign` transition applies, later ones are already applied. */
-const fakeSagas: Pick<SagaStore, 'create' | 'transition' | 'get'> = {
+const fakeSagas: Pick<SagaStore, 'create' | 'createWithStep' | 'transition' | 'get'> = {
   create: () => Promise.resolve({ status: 'applied', saga: undefined as never }),
+  createWithStep: (input) => {
+    const seen = transitions.some((t) => t.sagaId === input.sagaId && t.idempotencyKey === input.step.idempotencyKey);
+    transitions.push({ sagaId: input.sagaId, to: input.step.to, idempotencyKey: input.step.idempotencyKey });
+    return Promise.resolve(seen ? undefined : ({ sagaId: input.sagaId } as never));
+  },
   get: () => Promise.reject(new Error('a request from core banking is signed without reading its saga')),
   transition: (input) => {
     const seen = transitions.some((t) => t.sagaId === input.sagaId && t.idempotencyKey === input.idempotencyKey);
@@ -144,8 +149,9 @@ describe('sign handler', () => {
 
   it('refuses a second request for the same payment with other content, alerting operations instead of signing', async () => {
     const e2e = 'E99999004202611281700iiiiiiiiiii';
-    const signedOnce: Pick<SagaStore, 'create' | 'transition' | 'get'> = {
+    const signedOnce: Pick<SagaStore, 'create' | 'createWithStep' | 'transition' | 'get'> = {
       get: () => Promise.reject(new Error('must not read')),
+      createWithStep: () => Promise.resolve(undefined),
       create: () =>
         Promise.resolve({
           status: 'already-applied',
@@ -185,7 +191,7 @@ describe('sign handler', () => {
     const recorded: { compensation?: unknown; sagaId: string }[] = [];
     const handler = createSignHandler({
       ...deps,
-      sagas: { ...fakeSagas, transition: (input) => (recorded.push(input), fakeSagas.transition(input)) },
+      sagas: { ...fakeSagas, createWithStep: (input) => (recorded.push({ sagaId: input.sagaId, ...input.step }), fakeSagas.createWithStep(input)) },
     });
     const outcome = await handler(
       { event: { id: 'e', detailType: 'PaymentRequested', source: 'ops', time: undefined, detail: { version: 1, sagaId: echoSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data } }, sqs: { messageId: 'm', receiveCount: 1 } },
@@ -235,7 +241,7 @@ describe('sign handler', () => {
       const later = createSignHandler({
         ...deps,
         now: () => new Date('2026-11-28T23:00:00.000Z'),
-        sagas: { ...fakeSagas, create: () => Promise.resolve({ status: 'already-applied', saga: { history: [recorded] } as never }) },
+        sagas: { ...fakeSagas, createWithStep: () => Promise.resolve(undefined), create: () => Promise.resolve({ status: 'already-applied', saga: { history: [recorded] } as never }) },
       });
       // Not refused for its time: the digest differs from the fake record, so it is a conflict, not SIGN_REQUEST_INVALID.
       await expect(later(message(e2e), context)).resolves.toBeDefined();

@@ -98,10 +98,34 @@ describe('sign handler: the pacs.008 header', () => {
       saga.history = [...saga.history, recorded];
       saga.state = 'SIGNED';
     };
-    const raced = await handler(request(e2e, data), context).then(() => undefined, (error: unknown) => error);
+    // A redelivery (attempt 2) takes the ordinary path: create, sign, transition.
+    const redelivery = { ...context, attempt: 2 };
+    const raced = await handler(request(e2e, data), redelivery).then(() => undefined, (error: unknown) => error);
     expect(classifyError(raced)).toMatchObject({ code: 'SIGN_RACED', retryability: 'transient' });
     clock.now = new Date('2026-12-07T10:05:00.000Z');
-    expect(parsePacs008(signedXml(await handler(request(e2e, data), context))).appHdr.creDt).toBe('2026-12-07T10:00:00.900Z');
+    expect(parsePacs008(signedXml(await handler(request(e2e, data), redelivery))).appHdr.creDt).toBe('2026-12-07T10:00:00.900Z');
+  });
+
+  it('writes a first delivery\'s saga once, already SIGNED; one that finds the saga created meanwhile publishes what was recorded', async () => {
+    const { handler, sagas } = world();
+    const e2e = generateEndToEndId(ISPB, { at: new Date(ACCEPTED_AT) });
+    const data = { message: 'pacs.008', transaction: transaction(e2e) };
+    await handler(request(e2e, data), context);
+    expect(sagas.writes).toBe(1);
+    expect(sagas.reads).toBe(0);
+    const saga = sagas.sagas.get(paymentSagaId(e2e));
+    expect(saga?.history.map((t) => [t.from, t.to, t.key])).toEqual([[null, 'REQUESTED', 'create'], ['REQUESTED', 'SIGNED', 'sign']]);
+    expect(saga?.bizMsgIdr).toMatch(/^M99999004/);
+
+    // Another first delivery of the same request, an hour later: its saga exists, so it signs
+    // again with the creation time recorded and publishes the very same bytes.
+    const other = world();
+    other.sagas.sagas.set(paymentSagaId(e2e), structuredClone(saga) as NonNullable<typeof saga>);
+    const first = sagas.sagas.get(paymentSagaId(e2e));
+    other.clock.now = new Date('2026-12-07T11:00:00.000Z');
+    const again = await other.handler(request(e2e, data), context);
+    expect(parsePacs008(signedXml(again)).appHdr.creDt).toBe(first?.history[1]?.reason.split('creDt=')[1]);
+    expect(other.sagas.writes).toBe(0);
   });
 
   it('writes the requested service level with its priority (PAGAGD and PAGFRD are NORM), PAGPRI/HIGH by default, valid under the pacs.008 1.16 XSD', async () => {
