@@ -1,5 +1,6 @@
 import type { HsmPool } from '../shared/hsm/index.ts';
 import type { Logger } from '../shared/logging/index.ts';
+import type { Metrics } from '../shared/metrics/index.ts';
 
 /** The workers selo runs, in pipeline order. */
 export const WORKER_NAMES = ['sign', 'transmit', 'receive', 'verify', 'compensate'] as const;
@@ -20,6 +21,8 @@ export interface WorkerSetOptions {
   /** Their configuration (see README). */
   env: Readonly<Record<string, string | undefined>>;
   logger: Logger;
+  /** Where the process's metrics lines go when `SELO_METRICS=emf`. @defaultValue standard output */
+  writeMetrics?: (line: string) => void;
 }
 
 /** Several workers in one process sharing one HSM pool (when one of them signs). */
@@ -34,7 +37,9 @@ export interface WorkerSet {
   start(name: WorkerName): Promise<void>;
   /** Stops one worker; stopping a stopped one is fine. */
   stop(name: WorkerName): Promise<void>;
-  /** Stops every worker together, then the pool; every step runs even if one fails. */
+  /** The process's one metrics emitter (`SELO_METRICS`), shared by its workers and its HSM pool. */
+  readonly metrics: Metrics;
+  /** Stops every worker together, then the pool, then writes the last metrics; every step runs even if one fails. */
   close(): Promise<void>;
 }
 
@@ -101,14 +106,21 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
   const { logger } = options;
   const baseEnv = options.env;
   await checkWorkerConfig(options.names, baseEnv);
+  const [{ EnvReader }, { readMetricsConfig, startProcessMetrics }] = await Promise.all([import('../shared/config/index.ts'), import('../shared/metrics/index.ts')]);
+  const metricsReader = new EnvReader(baseEnv);
+  const metricsConfig = readMetricsConfig(metricsReader, baseEnv['SELO_ENV'] ?? 'local');
+  metricsReader.finish();
+  // One emitter per process: every worker and the shared HSM pool record into it (issue 19).
+  const processMetrics = startProcessMetrics(metricsConfig, options.names.join(','), options.writeMetrics);
+  const { metrics } = processMetrics;
   let pool: HsmPool | undefined;
   let hsmSessions = 0;
   if (options.names.includes('sign')) {
-    const [{ EnvReader }, { HsmPool: Pool, readHsmConfig }] = await Promise.all([import('../shared/config/index.ts'), import('../shared/hsm/index.ts')]);
+    const { HsmPool: Pool, readHsmConfig } = await import('../shared/hsm/index.ts');
     const reader = new EnvReader(baseEnv);
     const hsm = readHsmConfig(reader);
     reader.finish();
-    pool = new Pool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, logger });
+    pool = new Pool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, logger, metrics });
     await pool.start();
     hsmSessions = hsm.sessions;
   }
@@ -117,18 +129,19 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
   const starters: Record<WorkerName, () => Promise<StartedWorker>> = {
     sign: async () => {
       if (shared === undefined) throw new Error('the sign worker needs the HSM pool');
-      return (await import('../workers/sign/index.ts')).startSignWorker({ env: envOf('sign'), hsmPool: shared, logger });
+      return (await import('../workers/sign/index.ts')).startSignWorker({ env: envOf('sign'), hsmPool: shared, logger, metrics });
     },
-    transmit: async () => (await import('../workers/transmit/index.ts')).startTransmitWorker({ env: envOf('transmit'), logger, ...(shared === undefined ? {} : { hsmPool: shared }) }),
-    receive: async () => (await import('../workers/receive/index.ts')).startReceiveWorker({ env: envOf('receive'), logger }),
-    verify: async () => (await import('../workers/verify/index.ts')).startVerifyWorker({ env: envOf('verify'), logger }),
-    compensate: async () => (await import('../workers/compensate/index.ts')).startCompensateWorker({ env: envOf('compensate'), logger }),
+    transmit: async () => (await import('../workers/transmit/index.ts')).startTransmitWorker({ env: envOf('transmit'), logger, metrics, ...(shared === undefined ? {} : { hsmPool: shared }) }),
+    receive: async () => (await import('../workers/receive/index.ts')).startReceiveWorker({ env: envOf('receive'), logger, metrics }),
+    verify: async () => (await import('../workers/verify/index.ts')).startVerifyWorker({ env: envOf('verify'), logger, metrics }),
+    compensate: async () => (await import('../workers/compensate/index.ts')).startCompensateWorker({ env: envOf('compensate'), logger, metrics }),
   };
   const running = new Map<WorkerName, StartedWorker>();
   const healthPorts: Partial<Record<WorkerName, number | undefined>> = {};
   const set: WorkerSet = {
     healthPorts,
     hsmSessions,
+    metrics,
     running: () => [...running.keys()],
     async start(name) {
       if (running.has(name)) return;
@@ -149,6 +162,7 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
       await Promise.all([...running.keys()].map((name) => set.stop(name).catch((error: unknown) => failures.push(error))));
       await pool?.close().catch((error: unknown) => failures.push(error));
       pool = undefined;
+      await processMetrics.close().catch((error: unknown) => failures.push(error));
       if (failures.length > 0) throw new AggregateError(failures, 'a worker or the HSM pool did not stop cleanly');
     },
   };

@@ -150,7 +150,7 @@ export const TOPOLOGY: TopologyDeclaration = {
   ],
   // 7 days: a delivery stopped over a long weekend is still replayable from the stream (issue 19).
   audit: { shardCount: 2, retentionHours: 168 },
-  sagaTable: { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt', stateIndex: { name: 'by-state', partitionKey: 'state', sortKey: 'updatedAt' } },
+  sagaTable: { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt', stateIndex: { name: 'by-state', partitionKey: 'stateShard', sortKey: 'updatedAt' } },
 };
 
 /** A queue with its physical names. */

@@ -16,9 +16,15 @@ export const SPI_SETTLEMENT_LIMIT_SECONDS = 40;
 export const LOG_METRICS = {
   /** The in-doubt sweeper's announcement (workers/compensate/in-doubt-sweeper.ts). */
   PaymentsInDoubt: ['payment in doubt; raised to operations, nothing reversed'],
-  /** The HSM pool's failures (shared/hsm/hsm-pool.ts). */
-  HsmErrors: ['hsm operation failed', 'hsm module failed; re-initialising with backoff', 'hsm re-initialise failed', 'hsm pool failed permanently'],
 } as const;
+
+/**
+ * The namespace of selo's custom metrics: the workers' own (CloudWatch embedded metric format,
+ * `SELO_METRICS_NAMESPACE`, shared/metrics) and those from their log lines.
+ */
+export function metricsNamespace(environment: string): string {
+  return `selo/${environment}`;
+}
 
 /**
  * Timings from the workers' log lines (metric filters extract the value), namespace `selo/<env>`:
@@ -53,8 +59,9 @@ export interface SeloAlarmsProps {
 /**
  * Alarms, all to one SNS topic (encrypted, TLS only): any DLQ not empty; the oldest message on
  * sign, transmit and verify older than half the SPI's 40 s; the operations queue not empty (in
- * doubt, failed compensations, conflicts); payments in doubt and HSM errors (metric filters on the
- * workers' logs); Firehose delivery freshness; the audit stream's iterator age; the receive
+ * doubt, failed compensations, conflicts); payments marked in doubt (a metric filter on the
+ * sweeper's log), HSM errors and payments still in doubt after 15 minutes (the workers' embedded
+ * metric format); Firehose delivery freshness; the audit stream's iterator age; the receive
  * service not running.
  */
 export class SeloAlarms extends Construct {
@@ -91,16 +98,19 @@ export class SeloAlarms extends Construct {
       }
     }
     alarm('events-dlq-not-empty', props.eventsDlq.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }), 1, 'EventBridge could not deliver events to a queue (KMS or queue policy): the events are in the events DLQ');
-    const namespace = `selo/${props.environment}`;
+    const namespace = metricsNamespace(props.environment);
     for (const [metricName, messages] of Object.entries(LOG_METRICS)) {
       const pattern = FilterPattern.any(...messages.map((m) => FilterPattern.stringValue('$.msg', '=', m)));
       for (const [service, logGroup] of props.logGroups) {
-        if (metricName === 'PaymentsInDoubt' && !service.startsWith('compensate')) continue;
+        if (!service.startsWith('compensate')) continue;
         new MetricFilter(this, `${service}-${metricName}`, { logGroup, filterPattern: pattern, metricNamespace: namespace, metricName, metricValue: '1', defaultValue: 0 });
       }
-      const metric = new Metric({ namespace, metricName, statistic: 'Sum', period: Duration.minutes(5) });
-      alarm(metricName === 'PaymentsInDoubt' ? 'payments-in-doubt' : 'hsm-errors', metric, 1, metricName === 'PaymentsInDoubt' ? 'A payment is in doubt: find its outcome (the BCB ledger, a late pacs.002), never reverse it blindly' : 'The HSM pool failed (CloudHSM unreachable, sessions lost, login refused): signing and mTLS stop; /ready fails');
     }
+    alarm('payments-in-doubt', new Metric({ namespace, metricName: 'PaymentsInDoubt', statistic: 'Sum', period: Duration.minutes(5) }), 1, 'A payment is in doubt: find its outcome (the BCB ledger, a late pacs.002), never reverse it blindly');
+    // From the workers' embedded metric format lines (shared/metrics, SELO_METRICS=emf): all
+    // services together (the empty dimension set).
+    alarm('hsm-errors', new Metric({ namespace, metricName: 'HsmErrors', statistic: 'Sum', period: Duration.minutes(5) }), 1, 'The HSM pool failed (CloudHSM unreachable, sessions lost, login refused): signing and mTLS stop; /ready fails');
+    alarm('sagas-in-doubt', new Metric({ namespace, metricName: 'SagasInDoubt', statistic: 'Maximum', period: Duration.minutes(5) }), 1, 'Payments are still IN_DOUBT (counted by the in-doubt sweeper): resolve each with the BCB (selo saga list --state IN_DOUBT, selo saga resolve); it clears when none is left', 3);
     for (const timing of LOG_TIMINGS) {
       for (const [service, logGroup] of props.logGroups) {
         if ('service' in timing && service !== timing.service) continue;

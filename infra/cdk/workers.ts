@@ -11,6 +11,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { WORKERS } from '../topology.ts';
+import { metricsNamespace } from './observability.ts';
 import type { ResolvedTopology, WorkerDeclaration, WorkerSecret } from '../topology.ts';
 
 /** The environment variable each secret is given to a worker as (README "Workers", "HSM"). */
@@ -128,6 +129,11 @@ export class SeloWorkers extends Construct {
       SELO_AWS_ACCOUNT_ID: Stack.of(this).account,
       SELO_LOG_LEVEL: 'info',
       SELO_HEALTH_PORT: String(HEALTH_PORT),
+      // Embedded metric format lines on stdout: the awslogs driver delivers them, CloudWatch Logs
+      // extracts the metrics (docs/deploying.md "Metrics").
+      SELO_METRICS: 'emf',
+      SELO_METRICS_NAMESPACE: metricsNamespace(topology.environment),
+      SELO_METRICS_SERVICE: options.id,
     };
     if (worker.hsm) {
       Object.assign(environment, {

@@ -7,6 +7,8 @@ import { TransientError } from '../errors/index.ts';
 import { CertificateRevokedError, RevocationUnknownError } from '../pki/index.ts';
 import type { RevocationChecker } from '../pki/index.ts';
 import type { BcbTlsOptions } from './bcb-connection-config.ts';
+import { NO_METRICS } from '../metrics/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -46,6 +48,8 @@ export interface BcbHttpClientOptions {
    * @defaultValue 1048576
    */
   maxAnswerBytes?: number;
+  /** Where each answer's HTTP status (`BcbResponses`, `none` for no answer) is counted. @defaultValue metrics off */
+  metrics?: Metrics;
 }
 
 /** A response from the BCB. */
@@ -192,6 +196,7 @@ export class BcbHttpClient {
   #requests = 0;
   #closed = false;
   readonly #maxAnswerBytes: number;
+  readonly #metrics: Metrics;
 
   constructor(options: BcbHttpClientOptions) {
     let url: URL;
@@ -205,6 +210,7 @@ export class BcbHttpClient {
       if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new RangeError(`${field} must be a positive integer, got ${String(value)}`);
     }
     this.#origin = url.origin;
+    this.#metrics = options.metrics ?? NO_METRICS;
     this.#host = url.hostname;
     this.#maxAnswerBytes = options.maxAnswerBytes ?? 1024 * 1024;
     const { revocation, ...tls } = options.tls;
@@ -266,7 +272,7 @@ export class BcbHttpClient {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`maxBodyBytes must be a positive integer, got ${String(limit)}`);
     this.#requests += 1;
     const what = `${method} ${path}`;
-    let status: number;
+    let status: number | undefined;
     let headers: Record<string, string>;
     let encoded: Buffer;
     try {
@@ -283,6 +289,7 @@ export class BcbHttpClient {
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
       status = response.statusCode;
+      this.#metrics.count('BcbResponses', { Status: String(status) });
       headers = flattenHeaders(response.headers);
       const chunks: Buffer[] = [];
       let size = 0;
@@ -298,6 +305,7 @@ export class BcbHttpClient {
       encoded = Buffer.concat(chunks);
     } catch (error) {
       if (error instanceof BcbBodyInvalidError) throw error;
+      if (status === undefined) this.#metrics.count('BcbResponses', { Status: 'none' });
       throw classifyTransportError(error, what);
     }
     const encoding = (headers['content-encoding'] ?? 'identity').trim().toLowerCase();

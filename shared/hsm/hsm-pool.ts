@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { PermanentError } from '../errors/index.ts';
 import { createLogger } from '../logging/index.ts';
 import type { Logger } from '../logging/index.ts';
+import { NO_METRICS } from '../metrics/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { CKR, ckrOf, hsmError, recoveryOf, toHsmError } from './hsm-errors.ts';
 import type { HsmError } from './hsm-errors.ts';
 import { createPkcs11jsPort } from './pkcs11-port.ts';
@@ -61,6 +63,12 @@ export interface HsmPoolOptions {
    * @defaultValue a pino logger named `selo.hsm`
    */
   logger?: Logger;
+  /**
+   * Where each signature's wait for a session and the sessions then in use (`HsmPoolWait`,
+   * `HsmSessionsInUse`) and every HSM failure (`HsmErrors`) are recorded.
+   * @defaultValue metrics off
+   */
+  metrics?: Metrics;
 }
 
 /** Where the pool is in its life. */
@@ -192,6 +200,7 @@ export class HsmPool extends EventEmitter<HsmPoolEvents> {
   readonly #maxSignatureLength: number;
   readonly #port: Pkcs11Port;
   readonly #logger: Logger;
+  readonly #metrics: Metrics;
 
   readonly #slots: Slot[];
   readonly #waiters: Waiter[] = [];
@@ -237,6 +246,7 @@ export class HsmPool extends EventEmitter<HsmPoolEvents> {
     this.#maxSignatureLength = integerOption(options.maxSignatureLength, 'maxSignatureLength', 512, 64, 8192);
     this.#port = options.port ?? createPkcs11jsPort();
     this.#logger = options.logger ?? createLogger({ name: 'selo.hsm' });
+    this.#metrics = options.metrics ?? NO_METRICS;
     this.#slots = Array.from({ length: sessions }, (_, index) => ({ index, handle: undefined, busy: false, broken: false, reopenTimer: undefined }));
   }
 
@@ -318,6 +328,8 @@ export class HsmPool extends EventEmitter<HsmPoolEvents> {
         this.#failures += 1;
         throw error;
       }
+      this.#metrics.observe('HsmPoolWait', {}, performance.now() - started);
+      this.#metrics.observe('HsmSessionsInUse', {}, this.#busyCount);
       try {
         const session = slot.handle;
         if (session === undefined) throw hsmError('HSM_SESSION_LOST', true, 'HSM sign: session is gone', { recovery: 'session' });
@@ -448,6 +460,7 @@ export class HsmPool extends EventEmitter<HsmPoolEvents> {
       this.#lastError = cause;
       this.#setState('recovering');
       this.#logger.warn({ code: cause.code, err: cause.message }, 'hsm module failed; re-initialising with backoff');
+      this.#metrics.count('HsmErrors', {});
       this.#rejectWaiters(() => hsmError('HSM_UNAVAILABLE', true, `HSM unavailable: ${cause.message}`, { recovery: 'none' }, cause));
       // C_Finalize while a C_Sign runs on a worker thread would pull the library's state from
       // under it, so wait for in-flight operations first.
@@ -479,6 +492,7 @@ export class HsmPool extends EventEmitter<HsmPoolEvents> {
           }
           this.#lastError = failure;
           this.#logger.warn({ code: failure.code, err: failure.message, nextDelayMs: Math.min(delay * 2, this.#recoveryMaxDelayMs) }, 'hsm re-initialise failed');
+          this.#metrics.count('HsmErrors', {});
           delay = Math.min(delay * 2, this.#recoveryMaxDelayMs);
         }
       }
@@ -515,6 +529,7 @@ export class HsmPool extends EventEmitter<HsmPoolEvents> {
     this.#lastError = error;
     this.#setState('failed');
     this.#logger.error({ code: error.code, err: error.message }, 'hsm pool failed permanently');
+    this.#metrics.count('HsmErrors', {});
     this.#rejectWaiters(() => error);
     // Operations still running on worker threads must end before C_Finalize.
     void this.#drain().then(() => {
@@ -606,6 +621,7 @@ export class HsmPool extends EventEmitter<HsmPoolEvents> {
 
   #afterFailure(slot: Slot, error: HsmError): void {
     this.#logger.warn({ code: error.code, session: slot.index, err: error.message }, 'hsm operation failed');
+    this.#metrics.count('HsmErrors', {});
     switch (recoveryOf(error)) {
       case 'session':
         slot.broken = true;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PermanentError, isConditionalCheckFailure } from '../errors/index.ts';
-import { isSagaState } from '../saga/index.ts';
+import { isSagaState, queryStateIndex, STATE_SHARD_ATTRIBUTE, stateIndexKey } from '../saga/index.ts';
 import type { Saga, SagaState } from '../saga/index.ts';
 
 /**
@@ -244,9 +244,10 @@ export class AlertStore {
     const raisedIn = raisedInOf(raised.kind, raised.data);
     const facts = Object.fromEntries(Object.entries(alertFacts(raised.data)).map(([k, v]) => [k, s(v)]));
     const ids = (['sagaId', 'endToEndId', 'bizMsgIdr', 'requestId'] as const).filter((f) => raised[f] !== undefined);
-    const names: Record<string, string> = { '#state': 'state', '#updatedAt': 'updatedAt', '#events': 'eventIds' };
+    const names: Record<string, string> = { '#state': 'state', '#stateShard': STATE_SHARD_ATTRIBUTE, '#updatedAt': 'updatedAt', '#events': 'eventIds' };
     const values: Item = {
       ':open': s(ALERT_OPEN),
+      ':openShard': s(stateIndexKey(ALERT_OPEN, key.pk.S ?? '')),
       ':kind': s(raised.kind),
       ':source': s(raised.source),
       ':time': s(raised.time),
@@ -257,6 +258,7 @@ export class AlertStore {
     };
     const sets = [
       '#state = :open',
+      '#stateShard = :openShard',
       'kind = :kind',
       '#source = :source',
       'firstRaisedAt = if_not_exists(firstRaisedAt, :time)',
@@ -298,23 +300,13 @@ export class AlertStore {
   /** The open alerts, oldest first (at most `limit`). */
   async listOpen(limit = 1000): Promise<OperationsAlert[]> {
     const alerts: OperationsAlert[] = [];
-    let startKey: Item | undefined;
+    let cursor: string | undefined;
     do {
-      const page = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#table,
-          IndexName: this.#index,
-          KeyConditionExpression: '#state = :open',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':open': s(ALERT_OPEN) },
-          Limit: Math.min(100, limit - alerts.length),
-          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-        }),
-      );
+      const page = await queryStateIndex({ client: this.#client, tableName: this.#table, indexName: this.#index, state: ALERT_OPEN, limit: Math.min(100, limit - alerts.length), ...(cursor === undefined ? {} : { cursor }) });
       // The index is eventually consistent: the item itself decides.
-      alerts.push(...(page.Items ?? []).map(fromItem));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined && alerts.length < limit);
+      alerts.push(...page.items.map(fromItem));
+      cursor = page.cursor;
+    } while (cursor !== undefined && alerts.length < limit);
     return alerts;
   }
 
@@ -329,11 +321,12 @@ export class AlertStore {
         new UpdateItemCommand({
           TableName: this.#table,
           Key: { pk: s(`${ALERT_KEY_PREFIX}${alertId}`), sk: s(SORT_KEY) },
-          UpdateExpression: 'SET #state = :acked, acknowledgedAt = :at, acknowledgedBy = :by, acknowledgement = :why, expiresAt = :expires',
+          UpdateExpression: 'SET #state = :acked, #stateShard = :ackedShard, acknowledgedAt = :at, acknowledgedBy = :by, acknowledgement = :why, expiresAt = :expires',
           ConditionExpression: '#state = :open',
-          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeNames: { '#state': 'state', '#stateShard': STATE_SHARD_ATTRIBUTE },
           ExpressionAttributeValues: {
             ':acked': s(ALERT_ACKNOWLEDGED),
+            ':ackedShard': s(stateIndexKey(ALERT_ACKNOWLEDGED, `${ALERT_KEY_PREFIX}${alertId}`)),
             ':open': s(ALERT_OPEN),
             ':at': s(now.toISOString()),
             ':by': s(by.slice(0, 200)),

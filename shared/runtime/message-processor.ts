@@ -9,6 +9,8 @@ import type { Logger } from '../logging/index.ts';
 import { visibilityBackoffSeconds } from './backoff.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { EventPublisher } from './event-publisher.ts';
+import { NO_METRICS, recordStage } from '../metrics/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import type { QueuePort } from './queue-port.ts';
 import type { Handler } from './types.ts';
 
@@ -57,6 +59,8 @@ export interface MessageProcessorOptions<T> {
   backoff?: BackoffOptions;
   /** Random source for jitter. @defaultValue Math.random */
   random?: () => number;
+  /** Where the stage latency of each handled message is recorded ({@link recordStage}). @defaultValue metrics off */
+  metrics?: Metrics;
 }
 
 /**
@@ -176,6 +180,7 @@ export class MessageProcessor<T> {
       const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure !== undefined) throw failure.reason;
       published = performance.now();
+      recordStage(this.#options.metrics ?? NO_METRICS, this.#options.worker, { time: envelope.time, data: detail.data }, outcome.events, Date.now());
     } catch (error) {
       // What a failed attempt did (e.g. a request that may have reached the BCB) is audited too.
       await this.#auditAttempt(error, logger);

@@ -8,6 +8,8 @@ import { coalescingPutEventsPort, EventBridgePublisher, eventBridgePutEventsPort
 import type { Closeable, Handler, ReadinessCheck } from './types.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { WorkerRuntime } from './worker-runtime.ts';
+import { countingPublisher, NO_METRICS } from '../metrics/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 
 /** What {@link startWorkerRuntime} needs: the worker's own parts and where it sits in the topology. */
 export interface WorkerWiring<T> {
@@ -35,6 +37,8 @@ export interface WorkerWiring<T> {
   checks?: readonly ReadinessCheck[];
   /** Backoff of transient failures. @defaultValue the runtime's */
   backoff?: BackoffOptions;
+  /** The process's metrics: payments by outcome (from the published events) and stage latency. @defaultValue metrics off */
+  metrics?: Metrics;
 }
 
 /**
@@ -54,7 +58,7 @@ export async function startWorkerRuntime<T>(wiring: WorkerWiring<T>): Promise<Wo
     decode: wiring.decode,
     sqs: clients.sqs,
     queue: { key: queue.key, url, dlqUrl, visibilityTimeoutSeconds: queue.visibilityTimeoutSeconds, maxReceiveCount: queue.maxReceiveCount },
-    publisher: new EventBridgePublisher({ port: coalescingPutEventsPort(eventBridgePutEventsPort(clients.events)), eventBusName: wiring.eventBusName, defaultSource: `selo.${wiring.name}`, logger }),
+    publisher: countingPublisher(new EventBridgePublisher({ port: coalescingPutEventsPort(eventBridgePutEventsPort(clients.events)), eventBusName: wiring.eventBusName, defaultSource: `selo.${wiring.name}`, logger }), wiring.metrics ?? NO_METRICS),
     audit,
     logger,
     ...(wiring.failureDetailType === undefined ? {} : { failureDetailType: wiring.failureDetailType }),
@@ -64,6 +68,7 @@ export async function startWorkerRuntime<T>(wiring: WorkerWiring<T>): Promise<Wo
     checks: wiring.checks ?? [],
     health: { port: wiring.healthPort ?? 8080 },
     ...(wiring.backoff === undefined ? {} : { backoff: wiring.backoff }),
+    ...(wiring.metrics === undefined ? {} : { metrics: wiring.metrics }),
   });
   await runtime.start();
   return runtime;
@@ -123,7 +128,7 @@ export interface LaunchQueueWorkerOptions<T> {
   /** The settings every worker process shares ({@link readWorkerProcessConfig}). */
   processConfig: WorkerProcessConfig;
   /** The worker's own parts. */
-  wiring: Pick<WorkerWiring<T>, 'handler' | 'decode' | 'failureDetailType' | 'closeables' | 'checks'>;
+  wiring: Pick<WorkerWiring<T>, 'handler' | 'decode' | 'failureDetailType' | 'closeables' | 'checks' | 'metrics'>;
 }
 
 /**

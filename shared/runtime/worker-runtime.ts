@@ -7,6 +7,7 @@ import type { Logger } from '../logging/index.ts';
 import { jitteredBackoff } from './backoff.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { EventPublisher } from './event-publisher.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { startHealthServer, runChecks } from './health-server.ts';
 import type { HealthReport, HealthServer } from './health-server.ts';
 import { MessageProcessor } from './message-processor.ts';
@@ -68,6 +69,8 @@ export interface WorkerRuntimeOptions<T> {
    * @defaultValue \{ initialMs: 200, maxMs: 10000 \}
    */
   receiveBackoff?: { initialMs?: number; maxMs?: number };
+  /** Where the handled messages' stage latency is recorded. @defaultValue metrics off */
+  metrics?: Metrics;
   /** Queue operations; replaced in tests. @defaultValue SQS through `sqs` */
   queuePort?: QueuePort;
 }
@@ -142,6 +145,7 @@ export class WorkerRuntime<T> {
       ...(options.failureDetailType === undefined ? {} : { failureDetailType: options.failureDetailType }),
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
       ...(options.random === undefined ? {} : { random: options.random }),
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     });
     const pollers = integerIn('pollers', options.pollers, 4, 1, 64);
     const initialMs = integerIn('receiveBackoff.initialMs', options.receiveBackoff?.initialMs, 200, 1, 600_000);

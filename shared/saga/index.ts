@@ -13,6 +13,8 @@ export type {
   TransitionInput,
   SagaStoreOptions,
 } from './saga-store.ts';
+export { STATE_INDEX_SHARDS, STATE_SHARD_ATTRIBUTE, stateShardOf, stateIndexKey, queryStateIndex } from './state-index.ts';
+export type { StateIndexQuery } from './state-index.ts';
 export { DedupeBatchIncompleteError, DedupeStore } from './dedupe-store.ts';
 export type { DedupeStoreOptions } from './dedupe-store.ts';
 export { BizMsgIndex, BizMsgIndexConflictError } from './biz-msg-index.ts';

@@ -1,8 +1,9 @@
-import { GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { isConditionalCheckFailure } from '../errors/index.ts';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { CorrelationIds } from '../events/index.ts';
 import { CompensationNotFoundError, IllegalTransitionError, SagaContendedError, SagaNotFoundError } from './saga-errors.ts';
+import { queryStateIndex, STATE_SHARD_ATTRIBUTE, stateIndexKey } from './state-index.ts';
 import { INITIAL_SAGA_STATES, isLegalTransition, isSagaState, sagaKindOf } from './saga-states.ts';
 import type { SagaKind, SagaState } from './saga-states.ts';
 
@@ -119,7 +120,7 @@ export interface SagaStoreOptions {
   client: DynamoDBClient;
   /** The saga table (topology `sagaTable.name`). */
   tableName: string;
-  /** Name of the GSI on state/updatedAt. @defaultValue 'by-state' */
+  /** Name of the GSI on `stateShard` (`<state>#<n>`, {@link STATE_INDEX_SHARDS} shards) / `updatedAt`. @defaultValue 'by-state' */
   stateIndexName?: string;
   /** Attempts to apply a transition while other writers race it. @defaultValue 5 */
   maxContendedAttempts?: number;
@@ -296,11 +297,13 @@ export class SagaStore {
       }
     }
     const facts = { ...input.facts, ...step?.facts };
+    const state = history.at(-1)?.to ?? initial;
     const item: Item = {
       pk: s(input.sagaId),
       sk: s(SORT_KEY),
       kind: s(kind),
-      state: s(history.at(-1)?.to ?? initial),
+      state: s(state),
+      [STATE_SHARD_ATTRIBUTE]: s(stateIndexKey(state, input.sagaId)),
       version: n(history.length),
       createdAt: s(at),
       updatedAt: s(at),
@@ -385,10 +388,11 @@ export class SagaStore {
   async #write(input: TransitionInput, from: SagaState, read: Saga | undefined): Promise<Saga | undefined> {
     const at = this.#now().toISOString();
     const entry: SagaTransition = { at, from, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey };
-    const names: Record<string, string> = { '#state': 'state', '#version': 'version', '#history': 'history', '#keys': 'keys', '#updatedAt': 'updatedAt' };
+    const names: Record<string, string> = { '#state': 'state', '#stateShard': STATE_SHARD_ATTRIBUTE, '#version': 'version', '#history': 'history', '#keys': 'keys', '#updatedAt': 'updatedAt' };
     const values: Item = {
       ':from': s(from),
       ':to': s(input.to),
+      ':toShard': s(stateIndexKey(input.to, input.sagaId)),
       ':one': n(1),
       ':at': s(at),
       ':entry': { L: [transitionItem(entry)] },
@@ -402,7 +406,7 @@ export class SagaStore {
       condition = '#state = :from AND #version = :version';
       values[':version'] = n(read.version);
     }
-    const sets = ['#state = :to', '#version = #version + :one', '#updatedAt = :at', '#history = list_append(#history, :entry)'];
+    const sets = ['#state = :to', '#stateShard = :toShard', '#version = #version + :one', '#updatedAt = :at', '#history = list_append(#history, :entry)'];
     if (input.compensation !== undefined) {
       if (read === undefined) throw new Error('a compensation is registered only on a saga that was read');
       names['#compensations'] = 'compensations';
@@ -518,34 +522,17 @@ export class SagaStore {
    * seeing only the first page forever.
    */
   async pageByState(sagaState: SagaState, options: { limit?: number; updatedBefore?: Date; cursor?: string } = {}): Promise<{ sagas: Saga[]; cursor?: string }> {
-    const values: Item = { ':state': s(sagaState) };
-    let condition = '#state = :state';
-    if (options.updatedBefore !== undefined) {
-      condition += ' AND #updatedAt < :before';
-      values[':before'] = s(options.updatedBefore.toISOString());
-    }
-    let startKey: Item | undefined;
-    if (options.cursor !== undefined) {
-      try {
-        startKey = JSON.parse(Buffer.from(options.cursor, 'base64url').toString('utf8')) as Item;
-      } catch (error) {
-        throw new RangeError(`cursor is not one a page returned, got ${JSON.stringify(options.cursor)}`, { cause: error });
-      }
-    }
-    const result = await this.#client.send(
-      new QueryCommand({
-        TableName: this.#table,
-        IndexName: this.#index,
-        KeyConditionExpression: condition,
-        ExpressionAttributeNames: { '#state': 'state', ...(options.updatedBefore === undefined ? {} : { '#updatedAt': 'updatedAt' }) },
-        ExpressionAttributeValues: values,
-        Limit: options.limit ?? 100,
-        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-      }),
-    );
-    const sagas = (result.Items ?? []).filter((item) => str(item, 'sk') === SORT_KEY).map(fromItem);
-    const last = result.LastEvaluatedKey;
-    return last === undefined ? { sagas } : { sagas, cursor: Buffer.from(JSON.stringify(last), 'utf8').toString('base64url') };
+    const page = await queryStateIndex({
+      client: this.#client,
+      tableName: this.#table,
+      indexName: this.#index,
+      state: sagaState,
+      limit: options.limit ?? 100,
+      ...(options.updatedBefore === undefined ? {} : { updatedBefore: options.updatedBefore }),
+      ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
+    });
+    const sagas = page.items.filter((item) => str(item, 'sk') === SORT_KEY).map(fromItem);
+    return page.cursor === undefined ? { sagas } : { sagas, cursor: page.cursor };
   }
 }
 

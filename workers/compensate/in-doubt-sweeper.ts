@@ -7,6 +7,7 @@ import type { ResolveSagaDeps, Saga, SagaStore } from '../../shared/saga/index.t
 import { COMPENSATE_SOURCE, COMPENSATION_FACTS, newTraceparent } from '../../shared/events/index.ts';
 import type { EventDetail } from '../../shared/events/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import type { Metrics } from '../../shared/metrics/index.ts';
 import type { EventPublisher } from '../../shared/runtime/index.ts';
 
 /** The SPI settles or rejects within 40 s of `AccptncDtTm` (DESIGN §2). */
@@ -38,6 +39,8 @@ export interface InDoubtSweeperOptions {
    * resolves it when the answer is definite (settled), through `resolveSaga` with these deps.
    * @defaultValue no query: IN_DOUBT payments wait for a person or a late pacs.002
    */
+  /** Where each pass records how many sagas are IN_DOUBT (`SagasInDoubt`). @defaultValue metrics off (and not counted) */
+  metrics?: Metrics;
   bcbQuery?: {
     query: BcbOutcomeQuery;
     /** The resolution's dependencies (its publisher's source `selo.compensate`). */
@@ -134,7 +137,20 @@ export class InDoubtSweeper {
       }
     } while (cursor !== undefined && !this.#closed);
     if (this.#options.bcbQuery !== undefined) await this.#askAboutInDoubt(this.#options.bcbQuery, result);
+    if (this.#options.metrics !== undefined && !this.#closed) this.#options.metrics.observe('SagasInDoubt', {}, await this.#countInDoubt());
     return result;
+  }
+
+  /** How many sagas are IN_DOUBT now (every page of the state index). */
+  async #countInDoubt(): Promise<number> {
+    let count = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.#options.sagas.pageByState('IN_DOUBT', { limit: this.#pageSize, ...(cursor === undefined ? {} : { cursor }) });
+      count += page.sagas.length;
+      cursor = page.cursor;
+    } while (cursor !== undefined && !this.#closed);
+    return count;
   }
 
   /**

@@ -11,6 +11,8 @@ import { COMPENSATE_SOURCE, decodeCompensationTrigger } from '../../shared/event
 import type { CompensationTrigger } from '../../shared/events/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import { countingPublisher, NO_METRICS } from '../../shared/metrics/index.ts';
+import type { Metrics } from '../../shared/metrics/index.ts';
 import { EventBridgePublisher, eventBridgePutEventsPort, launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
@@ -29,6 +31,8 @@ export interface CompensateWorkerOptions {
   env?: Env;
   /** @defaultValue a pino logger named `selo.compensate` */
   logger?: Logger;
+  /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
+  metrics?: Metrics;
 }
 
 /** How the worker asks the BCB about in-doubt payments (absent: it does not ask). */
@@ -91,12 +95,13 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   const topology = resolveTopology(config.environment);
   const clients = createAwsClients(config.aws);
   const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
-  const publisher = new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger });
+  const metrics = options.metrics ?? NO_METRICS;
+  const publisher = countingPublisher(new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger }), metrics);
   const sweeperAudit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
   // The BCB query (camt.060 → camt.054) over the transmit worker's mTLS settings; a definite answer
   // resolves the payment through shared/saga's resolveSaga, as `selo saga resolve` does.
   const tls = query === undefined ? undefined : bcbTlsOptions(query.bcb, { logger });
-  const http = query === undefined || tls === undefined ? undefined : new BcbHttpClient({ origin: query.bcb.url, tls, headersTimeoutMs: query.bcb.timeoutMs, bodyTimeoutMs: query.bcb.timeoutMs, connections: 1 });
+  const http = query === undefined || tls === undefined ? undefined : new BcbHttpClient({ origin: query.bcb.url, tls, headersTimeoutMs: query.bcb.timeoutMs, bodyTimeoutMs: query.bcb.timeoutMs, connections: 1, metrics });
   const bcbQuery =
     query === undefined || http === undefined
       ? undefined
@@ -105,7 +110,7 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
           resolve: { sagas, publisher, audit: sweeperAudit, source: COMPENSATE_SOURCE, auditWorker: 'compensate' },
           intervalMs: query.intervalMs,
         };
-  const sweeper = new InDoubtSweeper({ sagas, publisher, audit: sweeperAudit, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs, settlementLimitMs, ...(bcbQuery === undefined ? {} : { bcbQuery }) });
+  const sweeper = new InDoubtSweeper({ sagas, publisher, audit: sweeperAudit, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs, settlementLimitMs, metrics, ...(bcbQuery === undefined ? {} : { bcbQuery }) });
   const launched = await launchQueueWorker<CompensationTrigger>({
     name: 'compensate',
     topology,
@@ -116,6 +121,7 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
       handler: createCompensateHandler({ sagas, publisher, triggers: COMPENSATION_TRIGGERS }),
       decode: (data, detailType) => decodeCompensationTrigger(data, detailType),
       failureDetailType: 'CompensationFailed',
+      metrics,
       // In order: the sweeper stops first, then its audit records are flushed.
       closeables: [
         { name: 'in-doubt sweeper', close: () => sweeper.close() },

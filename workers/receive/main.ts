@@ -8,6 +8,7 @@ import { loadWorkerConfig } from '../../shared/config/index.ts';
 import type { Env, EnvReader, SeloConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import type { Metrics } from '../../shared/metrics/index.ts';
 import { startHealthServer } from '../../shared/runtime/index.ts';
 import type { HealthServer } from '../../shared/runtime/index.ts';
 import { DedupeStore } from '../../shared/saga/index.ts';
@@ -36,6 +37,8 @@ export interface ReceiveWorkerOptions {
   env?: Env;
   /** @defaultValue a pino logger named `selo.receive` */
   logger?: Logger;
+  /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
+  metrics?: Metrics;
 }
 
 /** The receive worker's own settings, parsed once at start. */
@@ -101,7 +104,7 @@ export async function startReceiveWorker(options: ReceiveWorkerOptions = {}): Pr
 
   const clients = createAwsClients(config.aws);
   // One connection per stream (a long poll holds its connection) and one to spare.
-  const http = new BcbHttpClient({ origin: bcb.url, tls: bcbTlsOptions(bcb), connections: settings.streams + 1, headersTimeoutMs: settings.pollTimeoutMs, bodyTimeoutMs: bcb.timeoutMs });
+  const http = new BcbHttpClient({ origin: bcb.url, tls: bcbTlsOptions(bcb), connections: settings.streams + 1, headersTimeoutMs: settings.pollTimeoutMs, bodyTimeoutMs: bcb.timeoutMs, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) });
   const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
   let health: HealthServer | undefined;
   let icomReader: StreamReader | undefined;

@@ -7,6 +7,7 @@ import { HsmPool, readHsmConfig, readPem } from '../../shared/hsm/index.ts';
 import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import type { Metrics } from '../../shared/metrics/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
@@ -26,6 +27,8 @@ export interface SignWorkerOptions {
   logger?: Logger;
   /** A pool shared with other workers of the process; closed by its owner, not here. @defaultValue a pool of its own */
   hsmPool?: HsmPool;
+  /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
+  metrics?: Metrics;
 }
 
 /** Reads and checks the sign worker's configuration, without I/O; a `ConfigError` names every problem. */
@@ -48,7 +51,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
 
   const clients = createAwsClients(config.aws);
   const ownPool = options.hsmPool === undefined;
-  const pool = options.hsmPool ?? new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, acquireTimeoutMs: hsm.acquireTimeoutMs, maxWaiting: hsm.maxWaiting, logger });
+  const pool = options.hsmPool ?? new HsmPool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, acquireTimeoutMs: hsm.acquireTimeoutMs, maxWaiting: hsm.maxWaiting, logger, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) });
   try {
     // Before the first message, which would otherwise wait for it.
     await compileSpiSchemas();
@@ -69,6 +72,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
         }),
         decode: decodeSignRequest,
         failureDetailType: 'SigningFailed',
+        ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
         closeables: ownPool ? [{ name: 'hsm pool', close: () => pool.close() }] : [],
         checks: [{ name: 'hsm', check: () => ({ ok: pool.ready(), detail: pool.health().state }) }],
       },

@@ -9,6 +9,7 @@ import type { MessageSignedData } from '../../shared/events/index.ts';
 import { HsmPool } from '../../shared/hsm/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import type { Metrics } from '../../shared/metrics/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { DedupeStore, SagaStore } from '../../shared/saga/index.ts';
@@ -33,6 +34,8 @@ export interface TransmitWorkerOptions {
    * (`SELO_TLS_KEY_LABEL`); closed by its owner, not here. @defaultValue a one-session pool of its own when the key is in the HSM
    */
   hsmPool?: HsmPool;
+  /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
+  metrics?: Metrics;
 }
 
 /** Reads and checks the transmit worker's configuration, without I/O; a `ConfigError` names every problem. */
@@ -92,7 +95,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
   const hsmPool = bcb.key.kind !== 'hsm' ? undefined : (options.hsmPool ?? new HsmPool({ modulePath: bcb.key.hsm.modulePath, tokenLabel: bcb.key.hsm.tokenLabel, pin: bcb.key.hsm.pin, sessions: 1, logger }));
   if (ownPool) await hsmPool?.start();
   const tls = bcbTlsOptions(bcb);
-  const timeouts = { headersTimeoutMs: bcb.timeoutMs, bodyTimeoutMs: bcb.timeoutMs };
+  const timeouts = { headersTimeoutMs: bcb.timeoutMs, bodyTimeoutMs: bcb.timeoutMs, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) };
   const icomHttp = new BcbHttpClient({ origin: icomUrl, tls, ...timeouts });
   const dictHttp = dictUrl === icomUrl ? icomHttp : new BcbHttpClient({ origin: dictUrl, tls, ...timeouts });
   const clients = createAwsClients(config.aws);
@@ -122,6 +125,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
         // Not TransmissionFailed: a dead-lettered transmit message proves nothing about the payment
         // (it may have reached the BCB), so operations look at it rather than compensation.
         failureDetailType: 'TransmitStepDeadLettered',
+        ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
         closeables: [{ name: 'bcb http clients', close: closeHttp }, ...(ownPool && hsmPool !== undefined ? [{ name: 'hsm pool', close: () => hsmPool.close() }] : [])],
         checks: hsmPool === undefined ? [] : [{ name: 'hsm', check: () => ({ ok: hsmPool.ready(), detail: hsmPool.health().state }) }],
       },

@@ -8,6 +8,7 @@ import { bcbTrustStore } from '../../shared/bcb-client/index.ts';
 import type { Env, RevocationConfig, SeloConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import type { Metrics } from '../../shared/metrics/index.ts';
 import { createRevocationChecker } from '../../shared/pki/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
@@ -29,6 +30,8 @@ export interface VerifyWorkerOptions {
   env?: Env;
   /** @defaultValue a pino logger named `selo.verify` */
   logger?: Logger;
+  /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
+  metrics?: Metrics;
 }
 
 /** Reads and checks the verify worker's configuration, without I/O; a `ConfigError` names every problem. */
@@ -93,6 +96,7 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
       // A message dead-lettered here was never acted on (its claim check vanished, or a saga
       // write kept failing): operations look at it; nothing to compensate.
       failureDetailType: 'VerifyStepDeadLettered',
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     },
   });
 }

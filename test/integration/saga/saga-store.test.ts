@@ -7,7 +7,7 @@ import type { LocalStack } from '../../../infra/local/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import type { AuditSink } from '../../../shared/audit/index.ts';
 import { encodeEventBody, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
-import { DedupeStore, IllegalTransitionError, SagaStore, pendingCompensations } from '../../../shared/saga/index.ts';
+import { DedupeStore, IllegalTransitionError, SagaStore, pendingCompensations, stateShardOf } from '../../../shared/saga/index.ts';
 import { MessageProcessor, sqsQueuePort } from '../../../shared/runtime/index.ts';
 import type { EventPublisher } from '../../../shared/runtime/index.ts';
 import { silentLogger } from '../../unit/runtime/fakes.ts';
@@ -52,6 +52,8 @@ describe('SagaStore', () => {
     const shape = (saga: typeof read): unknown => ({ ...saga, sagaId: undefined, endToEndId: undefined, createdAt: undefined, updatedAt: undefined, history: saga?.history.map((t) => ({ ...t, at: undefined })), compensations: saga?.compensations.map((c) => ({ ...c, registeredAt: undefined })) });
     expect(shape(read)).toEqual(shape(twoWrites));
     expect(read).toMatchObject({ state: 'SIGNED', version: 2, bizMsgIdr: 'M99999004abcdefghijklmnopqrstuvw', compensations: [{ step: 'sign', seq: 1, status: 'PENDING' }] });
+    // Listed under its state, as a saga moved by a transition is.
+    expect((await store.listByState('SIGNED', { limit: 1000 })).map((saga) => saga.sagaId)).toContain(sagaId);
     // The step's key counts as applied: a later transition with it is already applied.
     expect((await store.transition({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'again', attempt: 2, idempotencyKey: 'sign' })).status).toBe('already-applied');
     // A saga that exists is left as it is.
@@ -185,6 +187,33 @@ describe('SagaStore', () => {
     await store.transition({ sagaId, to: 'FAILED', reason: 'XSD_INVALID', attempt: 1, idempotencyKey: 'sign' });
     const failed = await store.listByState('FAILED', { limit: 50 });
     expect(failed.map((s) => s.sagaId)).toContain(sagaId);
+  });
+
+  it('lists every saga of a state across the shards of the index, in order, page by page, each once', async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      const { e2e, sagaId } = newPayment();
+      await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+      await store.transition({ sagaId, to: 'FAILED', reason: 'XSD_INVALID', attempt: 1, idempotencyKey: 'sign' });
+      created.push(sagaId);
+    }
+    expect(new Set(created.map(stateShardOf)).size).toBeGreaterThanOrEqual(8);
+    const listed: { sagaId: string; updatedAt: string }[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.pageByState('FAILED', { limit: 7, ...(cursor === undefined ? {} : { cursor }) });
+      expect(page.sagas.length).toBeLessThanOrEqual(7);
+      listed.push(...page.sagas.map((saga) => ({ sagaId: saga.sagaId, updatedAt: saga.updatedAt })));
+      cursor = page.cursor;
+      pages += 1;
+    } while (cursor !== undefined);
+    const ids = listed.map((l) => l.sagaId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(expect.arrayContaining(created));
+    expect(pages).toBeGreaterThan(5);
+    const times = listed.map((l) => l.updatedAt);
+    expect(times).toEqual([...times].sort());
   });
 
   it('does not repeat a transition when the same SQS message is delivered again', async () => {

@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SCALING, SeloStack } from '../../../infra/cdk/index.ts';
 import { resolveTopology } from '../../../infra/topology.ts';
 import { AUDIT_COLUMNS } from '../../../shared/audit/audit-schema.ts';
+import { STATE_SHARD_ATTRIBUTE } from '../../../shared/saga/index.ts';
 
 const topology = resolveTopology('prod');
 const RSFN = '10.200.16.0/24';
@@ -125,6 +126,23 @@ describe('SeloStack: data plane from the topology', () => {
     });
   });
 
+  it('keys the state index on the sharded <state>#<n> attribute the saga store writes, sorted by updatedAt', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: topology.sagaTable.name,
+      AttributeDefinitions: Match.arrayWith([{ AttributeName: STATE_SHARD_ATTRIBUTE, AttributeType: 'S' }, { AttributeName: 'updatedAt', AttributeType: 'S' }]),
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'by-state',
+          KeySchema: [
+            { AttributeName: STATE_SHARD_ATTRIBUTE, KeyType: 'HASH' },
+            { AttributeName: 'updatedAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    });
+  });
+
   it('locks every audit object in compliance mode for the retention parameter, moves it to colder storage, and logs access to the data buckets', () => {
     const audit = resources('AWS::S3::Bucket').find((b) => b.Properties.BucketName === topology.auditBucket);
     expect(audit?.Properties.ObjectLockEnabled).toBe(true);
@@ -235,6 +253,10 @@ describe('SeloStack: compute', () => {
     }
     expect(environmentOf('selo-prod-sign')).toMatchObject({ SELO_HSM_MODULE: '/opt/cloudhsm/lib/libcloudhsm_pkcs11.so', SELO_HSM_SIGNING_KEY_LABEL: 'selo-psp-signing', SELO_CLOUDHSM_HSM_IP: { Ref: 'CloudHsmIp' }, SELO_CLOUDHSM_SINGLE_HSM: { Ref: 'CloudHsmSingleHsm' } });
     expect(environmentOf('selo-prod-verify').SELO_HSM_MODULE).toBeUndefined();
+    // Metrics as embedded metric format lines on stdout, under the namespace the alarms read, named by service.
+    for (const service of ['sign', 'transmit', 'receive', 'verify', 'compensate', 'compensate-sweeper']) {
+      expect(environmentOf(`selo-prod-${service}`), service).toMatchObject({ SELO_METRICS: 'emf', SELO_METRICS_NAMESPACE: 'selo/prod', SELO_METRICS_SERVICE: service });
+    }
     expect(environmentOf('selo-prod-transmit')).toMatchObject({ SELO_BCB_URL: 'https://icom-h.pi.rsfn.net.br:16522', SELO_BCB_DICT_URL: 'https://dict-h.pi.rsfn.net.br:16522', SELO_TLS_KEY_LABEL: 'selo-psp-tls' });
     expect(JSON.stringify(template.toJSON())).not.toMatch(/selo-dev-pin|BEGIN (CERTIFICATE|PRIVATE KEY)/);
   });
@@ -347,15 +369,20 @@ describe('SeloStack: HSM, network and alarms', () => {
     }
     expect(byName('operations-not-empty')).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     expect(byName('payments-in-doubt')).toMatchObject({ Namespace: 'selo/prod', MetricName: 'PaymentsInDoubt', Threshold: 1 });
-    expect(byName('hsm-errors')).toMatchObject({ Namespace: 'selo/prod', MetricName: 'HsmErrors', Threshold: 1 });
+    // From the workers' embedded metric format: all services together (no dimension).
+    expect(byName('hsm-errors')).toMatchObject({ Namespace: 'selo/prod', MetricName: 'HsmErrors', Statistic: 'Sum', Threshold: 1 });
+    expect(byName('hsm-errors')?.Dimensions).toBeUndefined();
+    expect(byName('sagas-in-doubt')).toMatchObject({ Namespace: 'selo/prod', MetricName: 'SagasInDoubt', Statistic: 'Maximum', Threshold: 1, EvaluationPeriods: 3 });
     expect(byName('audit-delivery-freshness')).toMatchObject({ Namespace: 'AWS/Firehose', MetricName: 'DeliveryToS3.DataFreshness' });
     expect(byName('audit-stream-iterator-age')).toMatchObject({ Namespace: 'AWS/Kinesis', MetricName: 'GetRecords.IteratorAgeMilliseconds' });
     expect(byName('receive-not-running')).toMatchObject({ MetricName: 'RunningTaskCount', ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching' });
     expect(byName('inbound-answer-slow')).toMatchObject({ Namespace: 'selo/prod', MetricName: 'InboundAnswerMs', ExtendedStatistic: 'p95', Threshold: 2300 });
-    expect(alarms.length).toBe(topology.queues.length + 1 + 3 + 1 + 2 + 2 + 1 + 1);
+    expect(alarms.length).toBe(topology.queues.length + 1 + 3 + 1 + 3 + 2 + 1 + 1);
     const filters = resources('AWS::Logs::MetricFilter');
     const named = (metric: string): Resource[] => filters.filter((f) => (f.Properties.MetricTransformations as { MetricName: string }[])[0]?.MetricName === metric);
     expect(named('PaymentsInDoubt').length).toBe(2);
+    // HSM errors come from the workers' own metrics now, not from their log lines.
+    expect(named('HsmErrors')).toEqual([]);
     // Every service's handler and publish times, by worker (the pino logger's name).
     for (const metric of ['HandlerMs', 'PublishMs']) {
       expect(named(metric).length, metric).toBe(6);
