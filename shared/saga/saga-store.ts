@@ -255,7 +255,7 @@ export class SagaStore {
   /** Creates a saga in REQUESTED; a saga that already exists is reported as already applied. */
   async create(input: CreateSagaInput): Promise<SagaWriteResult> {
     const kind = sagaKindOf(input.sagaId);
-    if (kind === undefined) throw new RangeError(`sagaId must start with PAY#, DICT#, ECHO# or IN#, got ${JSON.stringify(input.sagaId)}`);
+    if (kind === undefined) throw new RangeError(`sagaId must start with PAY#, DICT#, ECHO#, IN# or QUERY#, got ${JSON.stringify(input.sagaId)}`);
     const at = this.#now().toISOString();
     const key = input.idempotencyKey ?? 'create';
     const initial = INITIAL_SAGA_STATES[kind];
