@@ -124,6 +124,12 @@ export const TOPOLOGY: TopologyDeclaration = {
       targets: [{ queue: 'sign' }],
     },
     {
+      key: 'queries-to-sign',
+      description: "The in-doubt sweeper's questions to the BCB (camt.060) are signed and sent like any SPI message",
+      eventPattern: { source: ['selo.compensate'], 'detail-type': ['OutcomeQueryRequested'] },
+      targets: [{ queue: 'sign' }],
+    },
+    {
       key: 'signed-to-transmit',
       description: 'Signed messages go to the transmit worker',
       eventPattern: { source: ['selo.sign'], 'detail-type': ['MessageSigned'] },

@@ -1,72 +1,75 @@
-import { buildEntryReport, readEntryQuery } from '../../shared/bcb-query/index.ts';
-import { generateMessageId } from '../../shared/iso20022/index.ts';
-import { parseXml } from '../../shared/xml/index.ts';
-import type { XmlElement } from '../../shared/xml/index.ts';
-import { signSpi } from '../../shared/xmldsig/index.ts';
-import type { SigningKey } from '../../shared/xmldsig/index.ts';
-import { corruptSignature } from './faults.ts';
-import type { FaultController } from './faults.ts';
+import { buildEntryReport } from '../../shared/bcb-query/index.ts';
 import type { Ledger } from './ledger.ts';
 
 /** The simulator's code for "no booked entry for that EndToEndId on your account" (no BCB list of query error codes was found). */
 export const ENTRY_NOT_FOUND = 'ENNF';
 
-/** What {@link answerAccountReport} needs. */
-export interface AccountReportDeps {
-  readonly ledger: Ledger;
-  readonly bcbIspb: string;
-  readonly key: SigningKey;
-  /** `invalidSignatureRate` breaks this answer's signature as it breaks every other signed answer. @defaultValue no faults */
-  readonly faults?: Pick<FaultController, 'breakSignature'>;
-  /** @defaultValue () => new Date() */
-  readonly now?: () => Date;
+/** A camt.060 as the simulated SPI reads it (plain data: it crosses the inspection threads). */
+export interface EntryQueryContent {
+  readonly type: 'camt.060';
+  readonly msgId: string | undefined;
+  /** `RptgReq/ReqdMsgNmId`: camt.054 for the detail of one entry. */
+  readonly requested: string | undefined;
+  /** `RptgReq/Id`: the EndToEndId (or RtrId) of the entry. */
+  readonly id: string | undefined;
+  /** `RptgReq/AcctOwnr/Agt/…/MmbId`: whose PI account. */
+  readonly ownerIspb: string | undefined;
 }
 
-/** A request the simulator refuses (answered 400 with the reason). */
-export class AccountReportRequestError extends Error {}
+/** Why a camt.060 is refused: an admi.002 to its sender names it. */
+export interface EntryQueryProblem {
+  readonly code: string;
+  readonly message: string;
+  readonly location: string;
+}
 
-function documentOf(root: XmlElement): XmlElement {
-  const document = root.children.find((c): c is XmlElement => c.kind === 'element' && c.localName === 'Document');
-  if (document === undefined) throw new AccountReportRequestError('the camt.060 has no Document');
-  return document;
+/** What the simulated SPI refuses in a camt.060 from `senderIspb` (after its signature verified), or undefined. */
+export function entryQueryProblem(query: EntryQueryContent, senderIspb: string, bizMsgIdr: string): EntryQueryProblem | undefined {
+  const request = '/Envelope/Document/AcctRptgReq/RptgReq';
+  if (query.msgId !== bizMsgIdr) return { code: 'MSGID_INVALID', message: `GrpHdr/MsgId ${query.msgId ?? '(none)'} is not the BizMsgIdr ${bizMsgIdr}`, location: '/Envelope/Document/AcctRptgReq/GrpHdr/MsgId' };
+  if (query.requested !== 'camt.054' || query.id === undefined) return { code: 'REPORT_NOT_SUPPORTED', message: 'only the camt.054 of one entry (ReqdMsgNmId camt.054 with an Id) is answered by the simulator', location: `${request}/ReqdMsgNmId` };
+  if (query.ownerIspb !== senderIspb) return { code: 'ACCOUNT_NOT_OWNED', message: `the account of ${query.ownerIspb ?? '(none)'} is not the sender's (${senderIspb})`, location: `${request}/AcctOwnr` };
+  return undefined;
+}
+
+/** A settled payment's entry on one participant's PI account, as the ledger has it now. */
+export interface BookedEntry {
+  readonly creditDebit: 'DBIT' | 'CRDT';
+  readonly amount: string;
+  readonly at: string | undefined;
+  readonly payerIspb: string;
+  readonly receiverIspb: string;
 }
 
 /**
- * Answers a camt.060 asking for the camt.054 of one entry (`ReqdMsgNmId` camt.054, `Id` =
- * EndToEndId) from the ledger, signed with the BCB's key like every message the simulated SPI
- * sends: a settled payment of the caller's is a BOOK entry (DBIT for its payer, CRDT for its
- * receiver); anything else — unknown, pending, rejected, or not the caller's — is the error
- * {@link ENTRY_NOT_FOUND}: the simulator, like the BCB's booking query, reports bookings only.
- *
- * The BCB answers a camt.060 on the ICOM stream; this synchronous form (the answer in the HTTP
- * response) exists so that selo's compensation worker can ask without reading a stream. The
- * request's signature is not checked here (mTLS names the caller); the BCB checks it.
+ * The entry `id` on the PI account of `callerIspb`: a settled payment of the caller's is booked
+ * (DBIT for its payer, CRDT for its receiver); anything else — unknown, pending, rejected, or not
+ * the caller's — is not: the simulator, like the BCB's booking query, reports bookings only.
  */
-export async function answerAccountReport(deps: AccountReportDeps, body: string, callerIspb: string): Promise<string> {
-  let query;
-  try {
-    query = readEntryQuery(documentOf(parseXml(body).root));
-  } catch (error) {
-    if (error instanceof AccountReportRequestError) throw error;
-    throw new AccountReportRequestError(`not a camt.060: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (query.requested !== 'camt.054' || query.id === undefined || query.msgId === undefined) throw new AccountReportRequestError('only the camt.054 of one entry (ReqdMsgNmId camt.054 with an Id) is answered here');
-  if (query.ownerIspb !== callerIspb) throw new AccountReportRequestError(`the account of ${query.ownerIspb ?? '(none)'} is not the caller's (${callerIspb})`);
-  const now = (deps.now ?? (() => new Date()))();
-  const payment = deps.ledger.payment(query.id);
-  const side = payment === undefined ? undefined : payment.payerIspb === callerIspb ? 'DBIT' : payment.receiverIspb === callerIspb ? 'CRDT' : undefined;
-  const booked = payment !== undefined && payment.status === 'settled' && side !== undefined;
-  const xml = buildEntryReport({
-    bcbIspb: deps.bcbIspb,
+export function bookedEntry(ledger: Ledger, id: string, callerIspb: string): BookedEntry | undefined {
+  const payment = ledger.payment(id);
+  if (payment?.status !== 'settled') return undefined;
+  const creditDebit = payment.payerIspb === callerIspb ? 'DBIT' : payment.receiverIspb === callerIspb ? 'CRDT' : undefined;
+  if (creditDebit === undefined) return undefined;
+  return { creditDebit, amount: payment.amount, at: payment.decidedAt, payerIspb: payment.payerIspb, receiverIspb: payment.receiverIspb };
+}
+
+/**
+ * The camt.054 answering a valid camt.060 (see {@link entryQueryProblem}), unsigned: the emitter
+ * signs it as the BCB and queues it on the sender's ICOM stream, as the SPI answers a camt.060
+ * (bacen/pix-perguntas-e-respostas #28). `booked` is read when the query is processed (the
+ * emitter builds at the first delivery); without it the answer is the error {@link ENTRY_NOT_FOUND}.
+ */
+export function entryReport(query: { msgId: string; id: string }, callerIspb: string, header: { fromIspb: string; bizMsgIdr: string; creDt: string }, booked: BookedEntry | undefined): string {
+  return buildEntryReport({
+    bcbIspb: header.fromIspb,
     ispb: callerIspb,
-    bizMsgIdr: generateMessageId(deps.bcbIspb),
-    createdAt: now.toISOString(),
+    bizMsgIdr: header.bizMsgIdr,
+    createdAt: header.creDt,
     queryMsgId: query.msgId,
     endToEndId: query.id,
-    ...(booked
-      ? { entry: { status: 'BOOK' as const, creditDebit: side, amount: payment.amount, at: payment.decidedAt ?? now.toISOString(), payerIspb: payment.payerIspb, receiverIspb: payment.receiverIspb } }
-      : { error: { code: ENTRY_NOT_FOUND, detail: `no booked entry ${query.id} on the PI account of ${callerIspb}` } }),
+    ...(booked === undefined
+      ? { error: { code: ENTRY_NOT_FOUND, detail: `no booked entry ${query.id} on the PI account of ${callerIspb}` } }
+      : { entry: { status: 'BOOK' as const, creditDebit: booked.creditDebit, amount: booked.amount, at: booked.at ?? header.creDt, payerIspb: booked.payerIspb, receiverIspb: booked.receiverIspb } }),
   });
-  const signed = await signSpi(xml, deps.key);
-  return deps.faults?.breakSignature() === true ? corruptSignature(signed) : signed;
 }

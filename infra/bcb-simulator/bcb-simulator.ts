@@ -13,7 +13,6 @@ import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { certificateIspb } from '../../shared/pki/index.ts';
 import { TrustStore } from '../../shared/xmldsig/index.ts';
-import { AccountReportRequestError, answerAccountReport } from './account-reports.ts';
 import { DictService } from './dict-service.ts';
 import { FaultController } from './faults.ts';
 import type { FaultSettings } from './faults.ts';
@@ -400,20 +399,6 @@ export async function startBcbSimulator(input: BcbSimulatorOptions): Promise<Bcb
     if (direction === 'in' && rest === 'msgs') {
       if (req.method !== 'POST') throw new HttpProblem(405, 'MethodNotAllowed', 'use POST', { allow: 'POST' });
       await postMessages(req, res, caller);
-      return;
-    }
-    if (direction === 'in' && rest === 'account-reports') {
-      // The simulator's synchronous form of camt.060 → camt.054 (issue 17; infra/bcb-simulator/account-reports.ts).
-      if (req.method !== 'POST') throw new HttpProblem(405, 'MethodNotAllowed', 'use POST', { allow: 'POST' });
-      let answer: string;
-      try {
-        answer = await answerAccountReport({ ledger, bcbIspb: options.bcbIspb, key: options.signingKey, faults }, (await readBody(req, options.maxBodyBytes)).toString('utf8'), caller);
-      } catch (error) {
-        if (error instanceof AccountReportRequestError) throw new HttpProblem(400, 'BadRequest', error.message);
-        throw error;
-      }
-      res.writeHead(200, { 'content-type': 'application/xml; charset=utf-8', 'content-length': String(Buffer.byteLength(answer)) });
-      res.end(answer);
       return;
     }
     if (direction === 'out' && rest === 'stream/start') {

@@ -21,6 +21,12 @@ export interface FaultSettings {
   invalidSignatureRate?: number;
   /** Share of pacs.008 whose receiver answer is dropped, so the payment ends in AB03. @defaultValue 0 */
   dropAnswerRate?: number;
+  /**
+   * Share of settled or rejected payments whose pacs.002 to the payer is never queued: the SPI
+   * decided and its ledger knows, the payer hears nothing (its payment becomes in doubt; issue 17).
+   * @defaultValue 0
+   */
+  dropPayerStatusRate?: number;
   /** Share of stream deliveries repeated later with the same `PI-ResourceId`. @defaultValue 0 */
   streamDuplicateRate?: number;
   /** Refuse TLS handshakes with a fatal `handshake_failure` alert. @defaultValue false */
@@ -35,7 +41,7 @@ export interface FaultSettings {
 /** A request fault chosen for one request. */
 export type RequestFault = 'error' | 'reset' | 'hang' | 'throttle' | undefined;
 
-const RATE_FIELDS = ['errorRate', 'resetRate', 'hangRate', 'throttleRate', 'invalidSignatureRate', 'dropAnswerRate', 'streamDuplicateRate'] as const;
+const RATE_FIELDS = ['errorRate', 'resetRate', 'hangRate', 'throttleRate', 'invalidSignatureRate', 'dropAnswerRate', 'dropPayerStatusRate', 'streamDuplicateRate'] as const;
 
 /** Checks fault settings, naming the field and value that is wrong. */
 export function validateFaults(settings: FaultSettings): FaultSettings {
@@ -69,6 +75,7 @@ export interface FaultCounts {
   throttle: number;
   invalidSignature: number;
   droppedAnswer: number;
+  droppedPayerStatus: number;
   streamDuplicate: number;
   tlsHandshakeFailure: number;
 }
@@ -79,7 +86,7 @@ export class FaultController {
   private budgetLeft: number | undefined;
   private readonly random: () => number;
   /** What was injected since start (never reset by {@link FaultController.clear}). */
-  readonly counts: FaultCounts = { error: 0, reset: 0, hang: 0, throttle: 0, invalidSignature: 0, droppedAnswer: 0, streamDuplicate: 0, tlsHandshakeFailure: 0 };
+  readonly counts: FaultCounts = { error: 0, reset: 0, hang: 0, throttle: 0, invalidSignature: 0, droppedAnswer: 0, droppedPayerStatus: 0, streamDuplicate: 0, tlsHandshakeFailure: 0 };
 
   constructor(initial: FaultSettings = {}, random: () => number = Math.random) {
     this.random = random;
@@ -147,6 +154,13 @@ export class FaultController {
   dropAnswer(): boolean {
     const hit = this.hit(this.settings.dropAnswerRate);
     if (hit) this.counts.droppedAnswer++;
+    return hit;
+  }
+
+  /** Whether the payer's pacs.002 about this decided payment is dropped. */
+  dropPayerStatus(): boolean {
+    const hit = this.hit(this.settings.dropPayerStatusRate);
+    if (hit) this.counts.droppedPayerStatus++;
     return hit;
   }
 

@@ -225,7 +225,7 @@ export class SettlementEngine {
     this.notify(e2e);
     const now = new Date();
     const base = { ...identifiers(payment), settlementDateTime: now.toISOString(), interbankSettlementDate: settlementDate(now) };
-    emitter.pacs002(payment.payerIspb, { ...base, status: 'ACSC' });
+    if (!this.deps.faults.dropPayerStatus()) emitter.pacs002(payment.payerIspb, { ...base, status: 'ACSC' });
     emitter.pacs002(payment.receiverIspb, { ...base, status: 'ACCC' });
     this.finish(e2e);
     this.deps.logger.debug({ ...identifiers(payment) }, 'payment settled');
@@ -241,7 +241,7 @@ export class SettlementEngine {
       status: 'RJCT',
       ...(code === undefined ? {} : { reason: { code, ...(information === undefined ? {} : { additionalInformation: information }) } }),
     };
-    emitter.pacs002(payment.payerIspb, status);
+    if (!this.deps.faults.dropPayerStatus()) emitter.pacs002(payment.payerIspb, status);
     if (tellReceiver) emitter.pacs002(payment.receiverIspb, status);
     this.finish(e2e);
     this.deps.logger.debug({ ...identifiers(payment), reason: code }, 'payment rejected');

@@ -13,9 +13,12 @@ import {
   parsePibr002,
 } from '../../shared/iso20022/index.ts';
 import type { AppHdr, CreditTransfer, PaymentReturn, ServiceLevel, TransactionStatus } from '../../shared/iso20022/index.ts';
+// The module itself, not the folder's index: the inspection threads need no saga store.
+import { readEntryQuery } from '../../shared/bcb-query/account-report.ts';
 import { XmlParseError, parseXml } from '../../shared/xml/index.ts';
 import { XmlSignatureError, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustStore } from '../../shared/xmldsig/index.ts';
+import type { EntryQueryContent } from './account-reports.ts';
 
 /** Why a message is refused: becomes an admi.002 naming the problem. Plain data (crosses threads). */
 export interface SpiFinding {
@@ -38,6 +41,8 @@ export type SpiContent =
   | { readonly type: 'pibr.001'; readonly data: string }
   /** A participant's answer to the SPI's echo: `OrgnlData` repeats the pibr.001's `Data`. */
   | { readonly type: 'pibr.002'; readonly originalData: string }
+  /** A participant asking for a report of its PI account (camt.060; issue 17). */
+  | EntryQueryContent
   | { readonly type: 'unsupported'; readonly message: string }
   /** Reading the content failed unexpectedly (a defect): the processor raises it where it would have read the content. */
   | { readonly type: 'defect'; readonly message: string; readonly stack: string | undefined };
@@ -87,6 +92,8 @@ function readContent(type: string, parts: ReturnType<typeof envelopeParts>): Spi
       return { type, data: parsePibr001(parts).data };
     case 'pibr.002':
       return { type, originalData: parsePibr002(parts).originalData };
+    case 'camt.060':
+      return { type, ...readEntryQuery(parts.document) };
     default:
       return { type: 'unsupported', message: type };
   }

@@ -1,6 +1,7 @@
 import { END_TO_END_ID, END_TO_END_ID_TIME_REASON, MESSAGE_ID, MessageFormatError, PAYMENT_PRIORITIES, RETURN_ID, buildPibr002, endToEndIdTimeProblem } from '../../shared/iso20022/index.ts';
 import type { AppHdr } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
+import { bookedEntry, entryQueryProblem, entryReport, ENTRY_NOT_FOUND } from './account-reports.ts';
 import type { Ledger, ReceivedMessage } from './ledger.ts';
 import { DUPLICATE_INSTRUCTION_REASON } from './settlement-engine.ts';
 import type { SettlementEngine } from './settlement-engine.ts';
@@ -199,6 +200,18 @@ export class SpiProcessor {
         if (echo === undefined) {
           throw new Refusal('ECHO_UNKNOWN', `OrgnlData ${JSON.stringify(content.originalData)} matches no pibr.001 the SPI sent to ${header.fromIspb}`, '/Envelope/Document/EchoRpt/EchoTxInf/OrgnlData');
         }
+        return;
+      }
+      case 'camt.060': {
+        // A participant asks about an entry of its PI account; the SPI answers on the participant's
+        // ICOM stream with a camt.054 signed like every SPI message (bacen/pix-perguntas-e-respostas
+        // #28: "foi gerada uma CAMT.054 ... em resposta a CAMT.060"; #43: a camt.060 POSTed like any
+        // message, answered asynchronously or refused with an admi.002).
+        const problem = entryQueryProblem(content, header.fromIspb, header.bizMsgIdr);
+        if (problem !== undefined) throw new Refusal(problem.code, problem.message, problem.location);
+        const query = { msgId: header.bizMsgIdr, id: content.id ?? '' };
+        const booked = bookedEntry(this.deps.ledger, query.id, header.fromIspb);
+        this.deps.emitter.emit(header.fromIspb, 'camt.054', query.id, booked === undefined ? ENTRY_NOT_FOUND : 'BOOK', (h) => entryReport(query, header.fromIspb, h, booked));
         return;
       }
       case 'unsupported':

@@ -17,11 +17,18 @@ import type { XmlElement } from '../xml/index.ts';
  *   receiver's; `Ntry/AddtlNtryInf` carries an error code and `Ntfctn/AddtlNtfctnInf` its detail
  *   when the query failed.
  *
+ * Both are SPI messages like a pacs.008: the camt.060 is signed by the participant and POSTed to
+ * ICOM (`/api/v1/in/{ispb}/msgs`); the SPI answers asynchronously, the camt.054 signed by the BCB
+ * on the participant's ICOM stream (`/api/v1/out/{ispb}/stream/start`), or an admi.002.
+ *
  * Sources: the SPI message catalogue's camt.060 1.9 and camt.054 1.16 as public SPI clients model
  * them (RicardoSantos-99/isox `lib/isox/dictionary/camt060.ex`, `camt054.ex`,
- * `lib/isox/generated/camt060/v1_9.ex`); the BCB's answers in bacen/pix-perguntas-e-respostas #28
- * (a camt.060 asking for camt.054 is answered with a camt.054 on the stream) and #52 (a camt.054
- * "consulta de detalhes de um lançamento" for an EndToEndId: `Sts/Cd` BOOK, `CdtDbtInd` DBIT).
+ * `lib/isox/generated/camt060/v1_9.ex`); the BCB's staff in bacen/pix-perguntas-e-respostas #28
+ * ("foi gerada uma CAMT.054 … em resposta a CAMT.060"), #43 (a participant's camt.060 posted as a
+ * message, its answer awaited on the stream, "nem um retorno do admi.002") and #52 (a camt.054
+ * "consulta de detalhes de um lançamento" for an EndToEndId: `Ntfctn/Id` the participant's MsgId,
+ * `Sts/Cd` BOOK, `CdtDbtInd` DBIT). No camt.060/camt.054 XSD is in the repository
+ * (docs/conformance.md): these builders and readers check the fields selo writes and reads.
  */
 
 /** camt.060 as selo writes it (SPI catalogue 5.13). */

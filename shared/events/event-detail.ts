@@ -33,10 +33,10 @@ export interface EventDetail<T = unknown> extends CorrelationIds {
 
 /**
  * A saga id: `PAY#<EndToEndId>` for a payment, `DICT#<RequestId>` for a DICT operation,
- * `ECHO#<RequestId>` for an echo, `IN#<EndToEndId>` for a payment another PSP sends us, `INBOX#<key>` for a message read from the BCB whose saga is not
+ * `ECHO#<RequestId>` for an echo, `IN#<EndToEndId>` for a payment another PSP sends us, `QUERY#<MsgId>` for a camt.060 asking the BCB about an in-doubt payment, `INBOX#<key>` for a message read from the BCB whose saga is not
  * known until its signature is verified (the receive worker's `BcbMessageReceived`).
  */
-const SAGA_ID = /^(PAY|DICT|ECHO|IN|INBOX)#[A-Za-z0-9-]{1,64}$/;
+const SAGA_ID = /^(PAY|DICT|ECHO|IN|INBOX|QUERY)#[A-Za-z0-9-]{1,64}$/;
 
 /** Whether `value` is a well-formed saga id. */
 export function isSagaId(value: unknown): value is string {
@@ -51,6 +51,11 @@ export function paymentSagaId(endToEndId: string): string {
 /** The saga id of a DICT operation. */
 export function dictSagaId(requestId: string): string {
   return `DICT#${requestId}`;
+}
+
+/** The saga id of a camt.060 asking the BCB about an in-doubt payment, keyed by its MsgId (= BizMsgIdr). */
+export function querySagaId(msgId: string): string {
+  return `QUERY#${msgId}`;
 }
 
 /** The saga id of a pibr.001 echo, keyed by the requester's RequestId. */

@@ -1,4 +1,4 @@
-export { EVENT_DETAIL_VERSION, EventDetailInvalidError, parseEventDetail, deriveDetail, isSagaId, paymentSagaId, dictSagaId, echoSagaId } from './event-detail.ts';
+export { EVENT_DETAIL_VERSION, EventDetailInvalidError, parseEventDetail, deriveDetail, isSagaId, paymentSagaId, dictSagaId, echoSagaId, querySagaId } from './event-detail.ts';
 export type { CorrelationIds, EventDetail, DeriveDetailOptions } from './event-detail.ts';
 export { MalformedEventError, decodeEventBody, encodeEventBody } from './event-envelope.ts';
 export type { EventEnvelope, DataDecoder } from './event-envelope.ts';

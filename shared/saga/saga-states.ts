@@ -82,9 +82,10 @@ export type SagaState = (typeof SAGA_STATES)[number];
 
 /**
  * What a saga tracks: a payment (`PAY#<EndToEndId>`), a DICT operation (`DICT#<RequestId>`), an
- * echo (`ECHO#…`) or a payment another PSP sends to one of our customers (`IN#<EndToEndId>`).
+ * echo (`ECHO#…`), a payment another PSP sends to one of our customers (`IN#<EndToEndId>`) or a
+ * question to the BCB about an in-doubt payment (`QUERY#<MsgId of the camt.060>`, issue 17).
  */
-export type SagaKind = 'payment' | 'dict' | 'echo' | 'inbound';
+export type SagaKind = 'payment' | 'dict' | 'echo' | 'inbound' | 'query';
 
 /** The legal transitions of one kind of saga: from each state, the states it may enter. */
 export type TransitionTable = Readonly<Record<SagaState, readonly SagaState[]>>;
@@ -147,6 +148,14 @@ const ECHO: TransitionTable = {
   LATE: [],
 };
 
+/**
+ * Questions to the BCB about an in-doubt payment (`QUERY#<MsgId>`: a camt.060, answered by a
+ * camt.054 on the ICOM stream; shared/bcb-query). Sent like an echo; COMPLETED when the answer is
+ * verified and matched, whatever it says. FAILED → COMPLETED: a camt.060 whose transmission was
+ * given up on (or refused) may still have reached the SPI, and its signed answer still counts.
+ */
+const QUERY: TransitionTable = { ...ECHO, FAILED: ['COMPLETED'] };
+
 /** Inbound payments (`IN#<EndToEndId>`): see the table above. */
 const INBOUND: TransitionTable = {
   REQUESTED: [],
@@ -170,13 +179,13 @@ const INBOUND: TransitionTable = {
  * The legal transitions, per kind. DICT: a COMPLETED step may still be compensated when a later
  * step of a multi-step DICT operation fails (issue 8: a claim created before a later step failed).
  */
-export const SAGA_TRANSITIONS: Readonly<Record<SagaKind, TransitionTable>> = { payment: PAYMENT, dict: DICT, echo: ECHO, inbound: INBOUND };
+export const SAGA_TRANSITIONS: Readonly<Record<SagaKind, TransitionTable>> = { payment: PAYMENT, dict: DICT, echo: ECHO, inbound: INBOUND, query: QUERY };
 
 /** The state every saga we start begins in (a request from core banking). */
 export const INITIAL_SAGA_STATE: SagaState = 'REQUESTED';
 
 /** The state each kind of saga begins in: what the BCB sends us begins RECEIVED. */
-export const INITIAL_SAGA_STATES: Readonly<Record<SagaKind, SagaState>> = { payment: 'REQUESTED', dict: 'REQUESTED', echo: 'REQUESTED', inbound: 'RECEIVED' };
+export const INITIAL_SAGA_STATES: Readonly<Record<SagaKind, SagaState>> = { payment: 'REQUESTED', dict: 'REQUESTED', echo: 'REQUESTED', inbound: 'RECEIVED', query: 'REQUESTED' };
 
 /** Whether a saga of `kind` may go from `from` to `to`. */
 export function isLegalTransition(kind: SagaKind, from: SagaState, to: SagaState): boolean {
@@ -188,11 +197,12 @@ export function isSagaState(value: unknown): value is SagaState {
   return typeof value === 'string' && (SAGA_STATES as readonly string[]).includes(value);
 }
 
-/** The kind of saga an id names: `PAY#…` is a payment, `DICT#…` a DICT operation, `ECHO#…` a pibr.001 echo, `IN#…` an inbound payment. */
+/** The kind of saga an id names: `PAY#…` is a payment, `DICT#…` a DICT operation, `ECHO#…` a pibr.001 echo, `IN#…` an inbound payment, `QUERY#…` a camt.060 about an in-doubt payment. */
 export function sagaKindOf(sagaId: string): SagaKind | undefined {
   if (sagaId.startsWith('PAY#')) return 'payment';
   if (sagaId.startsWith('IN#')) return 'inbound';
   if (sagaId.startsWith('DICT#')) return 'dict';
   if (sagaId.startsWith('ECHO#')) return 'echo';
+  if (sagaId.startsWith('QUERY#')) return 'query';
   return undefined;
 }

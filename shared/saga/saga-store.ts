@@ -282,7 +282,7 @@ export class SagaStore {
    */
   #newItem(input: CreateSagaInput, step: Omit<TransitionInput, 'sagaId' | 'attempt' | 'from' | 'current'> | undefined): Item {
     const kind = sagaKindOf(input.sagaId);
-    if (kind === undefined) throw new RangeError(`sagaId must start with PAY#, DICT#, ECHO# or IN#, got ${JSON.stringify(input.sagaId)}`);
+    if (kind === undefined) throw new RangeError(`sagaId must start with PAY#, DICT#, ECHO#, IN# or QUERY#, got ${JSON.stringify(input.sagaId)}`);
     const at = this.#now().toISOString();
     const key = input.idempotencyKey ?? 'create';
     const initial = INITIAL_SAGA_STATES[kind];

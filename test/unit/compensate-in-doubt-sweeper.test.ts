@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AuditRecord } from '../../shared/audit/index.ts';
+import { decodeOutcomeQueryRequested } from '../../shared/bcb-query/index.ts';
 import { TransientError } from '../../shared/errors/index.ts';
 import { InDoubtSweeper } from '../../workers/compensate/index.ts';
 import { FakeSagaStore, ScriptedPublisher } from './compensate-fakes.ts';
@@ -32,7 +33,7 @@ describe('in-doubt sweeper', () => {
   it('moves a payment TRANSMITTED more than 40 s + margin ago to IN_DOUBT with PaymentInDoubt, and nothing else', async () => {
     const { sagas, publisher, sweeper, audited } = setup(T0 + 60_001);
     const result = await sweeper.sweep();
-    expect(result).toEqual({ inDoubt: [OLD], unpublished: 0, resolved: [], unresolved: [] });
+    expect(result).toEqual({ inDoubt: [OLD], unpublished: 0, asked: [] });
     expect(audited).toEqual([
       expect.objectContaining({ kind: 'transition', worker: 'compensate', saga_id: OLD, end_to_end_id: OLD.slice(4), biz_msg_idr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa', transition_from: 'TRANSMITTED', transition_to: 'IN_DOUBT' }),
     ]);
@@ -80,9 +81,9 @@ describe('in-doubt sweeper', () => {
     const { sagas, publisher, sweeper } = setup(T0 + 60_001);
     publisher.failures = [new TransientError('EVENTBRIDGE_UNAVAILABLE', 'down')];
     // Not announced, so not IN_DOUBT yet: the payment stays TRANSMITTED and is swept again.
-    expect(await sweeper.sweep()).toEqual({ inDoubt: [], unpublished: 1, resolved: [], unresolved: [] });
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [], unpublished: 1, asked: [] });
     expect(sagas.state(OLD)).toBe('TRANSMITTED');
-    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 0, resolved: [], unresolved: [] });
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 0, asked: [] });
     expect(sagas.state(OLD)).toBe('IN_DOUBT');
     expect(publisher.of('PaymentInDoubt').map((e) => e.detail.sagaId)).toEqual([OLD]);
   });
@@ -153,46 +154,48 @@ describe('in-doubt sweeper', () => {
 });
 
 describe('in-doubt sweeper asking the BCB', () => {
-  function asking(answers: Record<string, 'settled' | 'unknown' | 'fails'>) {
+  function asking() {
     const { sagas, publisher, audited } = setup(T0 + 60_001);
-    const asked: string[] = [];
-    const query = {
-      ask: (question: { endToEndId: string }) => {
-        asked.push(question.endToEndId);
-        const answer = answers[question.endToEndId];
-        if (answer === 'fails') return Promise.reject(new TransientError('BCB_UNAVAILABLE', 'no answer'));
-        return Promise.resolve({ outcome: answer === 'settled' ? ('settled' as const) : ('unknown' as const), evidence: `camt.054 says ${answer ?? 'nothing'}`, request: '<camt.060/>', path: '/api/v1/in/99999004/account-reports', response: '<camt.054/>' });
-      },
-    };
+    sagas.seed(OLD, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], {
+      at: () => new Date(T0).toISOString(), ids: { endToEndId: OLD.slice(4) },
+      compensations: [{ step: 'sign', action: 'PaymentReversalRequested', params: { endToEndId: OLD.slice(4), amount: '10.50' } }],
+    });
     let now = T0 + 60_001;
+    let n = 0;
     const sweeper = new InDoubtSweeper({
       sagas, publisher, audit: { put: (records: readonly AuditRecord[]) => Promise.resolve(void audited.push(...records)) }, logger: silentLogger(), now: () => new Date(now), marginMs: 20_000,
-      bcbQuery: { query, resolve: { sagas, publisher, audit: { put: (records) => Promise.resolve(void audited.push(...records)) }, source: 'selo.compensate', auditWorker: 'compensate' }, intervalMs: 10_000 },
+      bcbQuery: { ispb: '99999004', intervalMs: 10_000, messageId: (ispb) => `M${ispb}query${String(++n).padStart(18, '0')}` },
     });
-    return { sagas, publisher, audited, sweeper, asked, advance: (ms: number) => (now += ms) };
+    return { sagas, publisher, sweeper, advance: (ms: number) => (now += ms) };
   }
 
-  it('settles an IN_DOUBT payment the BCB booked, with PaymentSettled from selo.compensate and the exchange audited', async () => {
-    const { sagas, publisher, audited, sweeper } = asking({ [OLD.slice(4)]: 'settled' });
-    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 0, resolved: [OLD], unresolved: [] });
-    expect(sagas.state(OLD)).toBe('SETTLED');
-    expect(publisher.published.map((e) => `${e.source ?? ''} ${e.detailType}`)).toEqual(['selo.compensate PaymentInDoubt', 'selo.compensate PaymentSettled']);
-    expect(audited.map((r) => `${r.kind} ${r.transition_to ?? r.request_body ?? ''}`)).toEqual(['transition IN_DOUBT', 'response <camt.060/>', 'transition SETTLED']);
+  it('asks about each IN_DOUBT payment with one OutcomeQueryRequested (a camt.060 to sign), decides nothing, and asks again only after the interval', async () => {
+    const { sagas, publisher, sweeper, advance } = asking();
+    expect(await sweeper.sweep()).toEqual({ inDoubt: [OLD], unpublished: 0, asked: [OLD] });
+    const query = publisher.published.find((e) => e.detailType === 'OutcomeQueryRequested');
+    expect(query).toMatchObject({
+      source: 'selo.compensate',
+      detail: {
+        sagaId: 'QUERY#M99999004query000000000000000001', requestId: 'M99999004query000000000000000001', endToEndId: OLD.slice(4),
+        data: { message: 'camt.060', msgId: 'M99999004query000000000000000001', endToEndId: OLD.slice(4), paymentSagaId: OLD, requestedAt: '2026-11-28T17:01:00.001Z', amount: '10.50' },
+      },
+    });
+    expect(decodeOutcomeQueryRequested(query?.detail.data)).toEqual(query?.detail.data);
+    // The answer decides (the verify worker): here the payment stays IN_DOUBT, nothing reversed.
+    expect(sagas.state(OLD)).toBe('IN_DOUBT');
+    expect(publisher.published.map((e) => e.detailType)).toEqual(['PaymentInDoubt', 'OutcomeQueryRequested']);
+    expect(await sweeper.sweep()).toMatchObject({ asked: [] });
+    advance(10_000);
+    expect(await sweeper.sweep()).toMatchObject({ asked: [OLD] });
+    expect(publisher.published.filter((e) => e.detailType === 'OutcomeQueryRequested').map((e) => e.detail.requestId)).toEqual(['M99999004query000000000000000001', 'M99999004query000000000000000002']);
   });
 
-  it('leaves a payment IN_DOUBT when the answer is not definite or the query fails, records the answer, and asks again only after the interval', async () => {
-    const { sagas, publisher, sweeper, asked, advance } = asking({ [OLD.slice(4)]: 'unknown' });
-    expect(await sweeper.sweep()).toMatchObject({ resolved: [], unresolved: [OLD] });
-    expect(sagas.state(OLD)).toBe('IN_DOUBT');
-    expect((await sagas.get(OLD))?.facts.bcbQuery).toBe('2026-11-28T17:01:00.001Z camt.054 says unknown');
-    expect(publisher.published.map((e) => e.detailType)).toEqual(['PaymentInDoubt']);
-    expect(await sweeper.sweep()).toMatchObject({ unresolved: [] });
-    advance(10_000);
-    expect(await sweeper.sweep()).toMatchObject({ unresolved: [OLD] });
-    expect(asked).toEqual([OLD.slice(4), OLD.slice(4)]);
-
-    const failing = asking({ [OLD.slice(4)]: 'fails' });
-    expect(await failing.sweeper.sweep()).toMatchObject({ inDoubt: [OLD], resolved: [], unresolved: [] });
-    expect(failing.sagas.state(OLD)).toBe('IN_DOUBT');
+  it('asks again on the next sweep, not the next interval, when the bus refused the question', async () => {
+    const { sagas, publisher, sweeper } = asking();
+    sagas.seed(OLD, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], { ids: { endToEndId: OLD.slice(4) } });
+    publisher.failures = [new Error('the bus refused')];
+    expect(await sweeper.sweep()).toMatchObject({ inDoubt: [], asked: [] });
+    expect(await sweeper.sweep()).toMatchObject({ asked: [OLD] });
+    expect(publisher.of('OutcomeQueryRequested')).toHaveLength(1);
   });
 });

@@ -330,7 +330,7 @@ export function createCompensateHandler(deps: CompensateHandlerDeps): Handler<Co
     // INBOX#: a message read from the BCB before verification; ECHO#: nothing to undo; IN#: a
     // payment to one of our customers, whose money moves only when the SPI settles it (our
     // answer refused or lost ends in the SPI's RJCT, InboundPaymentRejected).
-    if (kind === undefined || kind === 'echo' || kind === 'inbound') return ignore(run, `a ${detail.sagaId.split('#')[0] ?? ''} saga has nothing to compensate`);
+    if (kind === undefined || kind === 'echo' || kind === 'inbound' || kind === 'query') return ignore(run, `a ${detail.sagaId.split('#')[0] ?? ''} saga has nothing to compensate`);
     // A bad signature on something the BCB sent us proves nothing about our own steps.
     if (event.detailType === 'SignatureInvalid' && detail.data.path !== 'outbound') return ignore(run, 'SignatureInvalid on the inbound path');
     for (let i = 0; i < MAX_DISPATCHES; i += 1) {

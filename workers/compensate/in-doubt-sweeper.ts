@@ -1,9 +1,10 @@
-import { exchangeAuditRecord, transitionAuditRecord } from '../../shared/audit/index.ts';
+import { transitionAuditRecord } from '../../shared/audit/index.ts';
 import type { AuditSink } from '../../shared/audit/index.ts';
-import type { BcbOutcomeQuery } from '../../shared/bcb-query/index.ts';
+import { OUTCOME_QUERY_REQUESTED, outcomeQueryDetail } from '../../shared/bcb-query/index.ts';
 import { classifyError } from '../../shared/errors/index.ts';
-import { IllegalTransitionError, ResolutionError, resolveSaga } from '../../shared/saga/index.ts';
-import type { ResolveSagaDeps, Saga, SagaStore } from '../../shared/saga/index.ts';
+import { generateMessageId } from '../../shared/iso20022/index.ts';
+import { IllegalTransitionError } from '../../shared/saga/index.ts';
+import type { Saga, SagaStore } from '../../shared/saga/index.ts';
 import { COMPENSATE_SOURCE, COMPENSATION_FACTS, newTraceparent } from '../../shared/events/index.ts';
 import type { EventDetail } from '../../shared/events/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
@@ -15,7 +16,7 @@ export const SPI_SETTLEMENT_LIMIT_MS = 40_000;
 
 /** Options of {@link InDoubtSweeper}. */
 export interface InDoubtSweeperOptions {
-  sagas: Pick<SagaStore, 'pageByState' | 'transition' | 'get' | 'recordFacts'>;
+  sagas: Pick<SagaStore, 'pageByState' | 'transition'>;
   /** Where `PaymentInDoubt` goes (an EventBridgePublisher on selo's bus). */
   publisher: EventPublisher;
   /**
@@ -35,18 +36,20 @@ export interface InDoubtSweeperOptions {
   /** Clock. @defaultValue () => new Date() */
   now?: () => Date;
   /**
-   * Asks the BCB how each IN_DOUBT payment ended (camt.060 → camt.054, `shared/bcb-query`) and
-   * resolves it when the answer is definite (settled), through `resolveSaga` with these deps.
+   * Asks the BCB how each IN_DOUBT payment ended: publishes `OutcomeQueryRequested` (a camt.060
+   * through sign and transmit; the camt.054 comes back through receive and verify, which resolves
+   * the payment when the answer is definite; `shared/bcb-query`).
    * @defaultValue no query: IN_DOUBT payments wait for a person or a late pacs.002
    */
   /** Where each pass records how many sagas are IN_DOUBT (`SagasInDoubt`). @defaultValue metrics off (and not counted) */
   metrics?: Metrics;
   bcbQuery?: {
-    query: BcbOutcomeQuery;
-    /** The resolution's dependencies (its publisher's source `selo.compensate`). */
-    resolve: ResolveSagaDeps;
+    /** Our ISPB: the camt.060's MsgId is `M` + it + 23 alphanumerics. */
+    ispb: string;
     /** Least time between two questions about one payment (`SELO_IN_DOUBT_QUERY_INTERVAL_MS`). @defaultValue 60000 */
     intervalMs?: number;
+    /** Mints the camt.060's MsgId. @defaultValue generateMessageId */
+    messageId?: (ispb: string) => string;
   };
 }
 
@@ -56,10 +59,8 @@ export interface SweepResult {
   inDoubt: string[];
   /** PaymentInDoubt events still to publish (the bus refused them); retried on the next sweep. */
   unpublished: number;
-  /** IN_DOUBT payments the BCB's answer resolved (settled) in this sweep. */
-  resolved: string[];
-  /** IN_DOUBT payments asked about whose answer was not definite (they stay IN_DOUBT). */
-  unresolved: string[];
+  /** IN_DOUBT payments asked about in this sweep (`OutcomeQueryRequested` accepted by the bus). */
+  asked: string[];
 }
 
 function positiveInteger(name: string, value: number, min: number): number {
@@ -123,7 +124,7 @@ export class InDoubtSweeper {
    * `PaymentInDoubt`. Sagas that moved on meanwhile (settled, rejected) are left alone.
    */
   async sweep(): Promise<SweepResult> {
-    const result: SweepResult = { inDoubt: [], unpublished: 0, resolved: [], unresolved: [] };
+    const result: SweepResult = { inDoubt: [], unpublished: 0, asked: [] };
     const cutoff = new Date(this.#now().getTime() - this.#thresholdMs);
     let cursor: string | undefined;
     do {
@@ -154,11 +155,11 @@ export class InDoubtSweeper {
   }
 
   /**
-   * Asks the BCB about every IN_DOUBT payment not asked within the interval. A definite answer
-   * (settled: the debit is booked on our PI account) resolves it as an automatic outcome would
-   * (SETTLED, `PaymentSettled`), audited with the BCB's answer as evidence; anything else leaves it
-   * IN_DOUBT, with the answer recorded in its facts (`bcbQuery`) for the person who decides. A
-   * rejection is never inferred (see `judgeEntryReport`), so nothing is reversed from here.
+   * Asks the BCB about every IN_DOUBT payment not asked within the interval: publishes one
+   * `OutcomeQueryRequested` per payment (shared/bcb-query), which the sign worker turns into a
+   * signed camt.060, the transmit worker POSTs to ICOM, and whose camt.054 the verify worker
+   * matches and acts on (a definite settlement resolves the payment through `resolveSaga`; nothing
+   * else does: a rejection is never inferred). Nothing is decided here.
    */
   async #askAboutInDoubt(bcbQuery: NonNullable<InDoubtSweeperOptions['bcbQuery']>, result: SweepResult): Promise<void> {
     const intervalMs = bcbQuery.intervalMs ?? 60_000;
@@ -175,54 +176,20 @@ export class InDoubtSweeper {
         const last = this.#asked.get(saga.sagaId);
         if (last !== undefined && now - last < intervalMs) continue;
         this.#asked.set(saga.sagaId, now);
-        const outcome = await this.#ask(bcbQuery, saga);
-        if (outcome === 'resolved') result.resolved.push(saga.sagaId);
-        if (outcome === 'unresolved') result.unresolved.push(saga.sagaId);
+        const amount = saga.compensations.map((c) => c.params.amount).find((a): a is string => typeof a === 'string');
+        const msgId = (bcbQuery.messageId ?? generateMessageId)(bcbQuery.ispb);
+        const detail = outcomeQueryDetail({ sagaId: saga.sagaId, endToEndId: saga.endToEndId, ...(amount === undefined ? {} : { amount }) }, msgId, this.#now());
+        try {
+          await this.#options.publisher.publish([{ detailType: OUTCOME_QUERY_REQUESTED, source: COMPENSATE_SOURCE, detail }]);
+          result.asked.push(saga.sagaId);
+        } catch (error) {
+          // Asked again next sweep, not next interval.
+          this.#asked.delete(saga.sagaId);
+          this.#options.logger.warn({ err: error, sagaId: saga.sagaId, code: classifyError(error).code }, 'could not ask the BCB about an in-doubt payment; asked again next sweep');
+        }
       }
     } while (cursor !== undefined && !this.#closed);
     for (const sagaId of this.#asked.keys()) if (!seen.has(sagaId)) this.#asked.delete(sagaId);
-  }
-
-  async #ask(bcbQuery: NonNullable<InDoubtSweeperOptions['bcbQuery']>, saga: Saga): Promise<'resolved' | 'unresolved' | 'failed'> {
-    const { logger } = this.#options;
-    const endToEndId = saga.endToEndId ?? '';
-    const amount = saga.compensations.map((c) => c.params.amount).find((a): a is string => typeof a === 'string');
-    const origin = { worker: 'compensate', system: 'spi' as const, sagaId: saga.sagaId, endToEndId, attempt: 1, ...(saga.bizMsgIdr === undefined ? {} : { bizMsgIdr: saga.bizMsgIdr }) };
-    const sentAt = this.#now();
-    let answer;
-    try {
-      answer = await bcbQuery.query.ask({ sagaId: saga.sagaId, endToEndId, ...(amount === undefined ? {} : { amount }) });
-    } catch (error) {
-      logger.warn({ err: error, sagaId: saga.sagaId, code: classifyError(error).code }, 'the BCB query about an in-doubt payment failed; asked again next interval');
-      return 'failed';
-    }
-    const exchange = exchangeAuditRecord(origin, {
-      requestDate: sentAt,
-      method: 'POST',
-      path: answer.path,
-      requestHeaders: {},
-      requestBody: answer.request,
-      ...(answer.response === undefined ? {} : { response: { statusCode: 200, headers: {}, body: answer.response, signatureValid: true, receivedAt: this.#now() } }),
-    }, this.#now());
-    await bcbQuery.resolve.audit.put([exchange]);
-    if (answer.outcome !== 'settled') {
-      logger.info({ sagaId: saga.sagaId, evidence: answer.evidence }, 'the BCB does not know this payment as settled; it stays IN_DOUBT for operations');
-      const current = await this.#options.sagas.get(saga.sagaId);
-      if (current?.state === 'IN_DOUBT') await this.#options.sagas.recordFacts({ sagaId: saga.sagaId, facts: { bcbQuery: `${sentAt.toISOString()} ${answer.evidence}`.slice(0, 500) }, expectedVersion: current.version });
-      return 'unresolved';
-    }
-    try {
-      const resolved = await resolveSaga(bcbQuery.resolve, { sagaId: saga.sagaId, outcome: 'settled', evidence: answer.evidence.slice(0, 500), operator: 'selo.compensate', by: 'bcb-query' });
-      logger.warn({ sagaId: saga.sagaId, status: resolved.status, evidence: answer.evidence }, 'in-doubt payment resolved from the BCB\'s answer: settled');
-      return resolved.status === 'resolved' ? 'resolved' : 'unresolved';
-    } catch (error) {
-      // Ended meanwhile (a late pacs.002, an operator): its outcome stands.
-      if (error instanceof ResolutionError) {
-        logger.error({ err: error, sagaId: saga.sagaId, evidence: answer.evidence }, 'the BCB says settled, but the payment was resolved otherwise meanwhile');
-        return 'unresolved';
-      }
-      throw error;
-    }
   }
 
   /**

@@ -1,10 +1,6 @@
 import { COMPENSATION_TRIGGERS, resolveTopology } from '../../infra/topology.ts';
 import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
-import { readPem } from '../../shared/hsm/index.ts';
-import { BcbHttpClient, bcbTlsOptions, bcbTrustStore, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
-import type { BcbConnectionConfig } from '../../shared/bcb-client/index.ts';
-import { IcomOutcomeQuery } from '../../shared/bcb-query/index.ts';
 import { loadWorkerConfig } from '../../shared/config/index.ts';
 import type { Env, SeloConfig } from '../../shared/config/index.ts';
 import { COMPENSATE_SOURCE, decodeCompensationTrigger } from '../../shared/events/index.ts';
@@ -37,11 +33,6 @@ export interface CompensateWorkerOptions {
 
 /** How the worker asks the BCB about in-doubt payments (absent: it does not ask). */
 export interface InDoubtQueryConfig {
-  bcb: BcbConnectionConfig;
-  /** `SELO_BCB_SIGNING_CERT`: the BCB's signing certificate(s), PEM file: the answer must verify. */
-  trustPath: string;
-  /** `SELO_BCB_ISPB`. @defaultValue '00038166' */
-  bcbIspb: string;
   /** `SELO_IN_DOUBT_QUERY_INTERVAL_MS`: least time between two questions about one payment. @defaultValue 60000 */
   intervalMs: number;
 }
@@ -51,20 +42,10 @@ export function readCompensateWorkerConfig(env: Env): {
   config: SeloConfig; sweep: boolean; intervalMs: number; marginMs: number; settlementLimitMs: number; processConfig: ReturnType<typeof readWorkerProcessConfig>; query: InDoubtQueryConfig | undefined;
 } {
   return loadWorkerConfig(env, (reader) => {
-    // Asking the BCB needs its connection: on by default wherever the BCB's URL is configured.
-    const asks = reader.boolean('SELO_IN_DOUBT_QUERY', { default: reader.optionalString('SELO_BCB_URL') !== undefined });
-    let query: InDoubtQueryConfig | undefined;
-    if (asks) {
-      const bcbIspb = reader.string('SELO_BCB_ISPB', { default: '00038166' });
-      if (!/^[0-9A-Z]{8}$/.test(bcbIspb)) reader.problem('SELO_BCB_ISPB', `must be an ISPB (8 characters [0-9A-Z]), got ${JSON.stringify(bcbIspb)}`);
-      if ((reader.optionalString('SELO_ISPB') ?? '') === '') reader.problem('SELO_ISPB', 'is required to ask the BCB about in-doubt payments (SELO_IN_DOUBT_QUERY)');
-      query = {
-        bcb: readBcbConnectionConfig(reader),
-        trustPath: reader.string('SELO_BCB_SIGNING_CERT'),
-        bcbIspb,
-        intervalMs: reader.integer('SELO_IN_DOUBT_QUERY_INTERVAL_MS', { default: 60_000, min: 100, max: 86_400_000 }),
-      };
-    }
+    // The question goes out as an event (sign → transmit; the answer: receive → verify), so the
+    // sweeper needs nothing but our ISPB (required anyway) and the bus.
+    const asks = reader.boolean('SELO_IN_DOUBT_QUERY', { default: true });
+    const query: InDoubtQueryConfig | undefined = asks ? { intervalMs: reader.integer('SELO_IN_DOUBT_QUERY_INTERVAL_MS', { default: 60_000, min: 100, max: 86_400_000 }) } : undefined;
     return {
       // Off in every compensate task but one when the queue's consumers scale (infra/cdk: the
       // sweeper's own single-task service), so a payment is announced in doubt once.
@@ -84,9 +65,9 @@ export function readCompensateWorkerConfig(env: Env): {
  * `CompensationFailed`) and the in-doubt sweeper, in one process. Reads
  * `SELO_IN_DOUBT_SWEEPER` (default true: run the sweeper in this process), `SELO_SWEEP_INTERVAL_MS`
  * (default 5000) and `SELO_IN_DOUBT_MARGIN_MS` (default 20000, added to the SPI's 40 s) besides the
- * settings every worker shares; with `SELO_IN_DOUBT_QUERY` (default: on when `SELO_BCB_URL` is set)
- * the sweeper asks the BCB about IN_DOUBT payments every `SELO_IN_DOUBT_QUERY_INTERVAL_MS` (default
- * 60000), with the BCB connection settings, `SELO_BCB_SIGNING_CERT`, `SELO_BCB_ISPB` and `SELO_ISPB`.
+ * settings every worker shares; with `SELO_IN_DOUBT_QUERY` (default true)
+ * the sweeper asks the BCB about each IN_DOUBT payment at most every `SELO_IN_DOUBT_QUERY_INTERVAL_MS`
+ * (default 60000) by publishing `OutcomeQueryRequested`.
  */
 export async function startCompensateWorker(options: CompensateWorkerOptions = {}): Promise<CompensateWorker> {
   const env = options.env ?? process.env;
@@ -98,18 +79,9 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   const metrics = options.metrics ?? NO_METRICS;
   const publisher = countingPublisher(new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger }), metrics);
   const sweeperAudit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
-  // The BCB query (camt.060 → camt.054) over the transmit worker's mTLS settings; a definite answer
-  // resolves the payment through shared/saga's resolveSaga, as `selo saga resolve` does.
-  const tls = query === undefined ? undefined : bcbTlsOptions(query.bcb, { logger });
-  const http = query === undefined || tls === undefined ? undefined : new BcbHttpClient({ origin: query.bcb.url, tls, headersTimeoutMs: query.bcb.timeoutMs, bodyTimeoutMs: query.bcb.timeoutMs, connections: 1, metrics });
-  const bcbQuery =
-    query === undefined || http === undefined
-      ? undefined
-      : {
-          query: new IcomOutcomeQuery({ http, ispb: config.ispb, bcbIspb: query.bcbIspb, trustStore: bcbTrustStore(readPem(query.trustPath), query.bcbIspb, tls?.revocation) }),
-          resolve: { sagas, publisher, audit: sweeperAudit, source: COMPENSATE_SOURCE, auditWorker: 'compensate' },
-          intervalMs: query.intervalMs,
-        };
+  // The BCB query (camt.060 → camt.054) travels as an event through sign and transmit; the
+  // verify worker resolves the payment from the answer (shared/bcb-query).
+  const bcbQuery = query === undefined ? undefined : { ispb: config.ispb, intervalMs: query.intervalMs };
   const sweeper = new InDoubtSweeper({ sagas, publisher, audit: sweeperAudit, logger: logger.child({ component: 'in-doubt-sweeper' }), intervalMs, marginMs, settlementLimitMs, metrics, ...(bcbQuery === undefined ? {} : { bcbQuery }) });
   const launched = await launchQueueWorker<CompensationTrigger>({
     name: 'compensate',
@@ -126,7 +98,6 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
       closeables: [
         { name: 'in-doubt sweeper', close: () => sweeper.close() },
         { name: 'in-doubt sweeper audit', close: () => sweeperAudit.close() },
-        ...(http === undefined ? [] : [{ name: 'bcb query client', close: () => http.close() }]),
       ],
     },
   });

@@ -3,9 +3,11 @@ import { transitionAuditRecord } from '../../shared/audit/index.ts';
 import type { AuditOrigin, AuditRecord } from '../../shared/audit/index.ts';
 import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckStore } from '../../shared/claim-check/index.ts';
+import { buildEntryQuery } from '../../shared/bcb-query/index.ts';
+import type { OutcomeQueryRequestedData } from '../../shared/bcb-query/index.ts';
 import { DICT_OPERATIONS, buildDictBody } from '../../shared/dict/index.ts';
 import { PermanentError, TransientError, classifyError } from '../../shared/errors/index.ts';
-import { INBOUND_EVENTS, deriveDetail, describeDecision, dictSagaId, echoSagaId, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
+import { INBOUND_EVENTS, deriveDetail, describeDecision, dictSagaId, echoSagaId, inboundSagaId, paymentSagaId, querySagaId } from '../../shared/events/index.ts';
 import type { CorrelationIds, EchoReceivedData, EventDetail, InboundDecisionLateData, InboundPaymentDecidedData, MessageSignedData } from '../../shared/events/index.ts';
 import { END_TO_END_ID_TIME_REASON, PAYMENT_PRIORITIES, SPI_MESSAGES, buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, endToEndIdTimeProblem, generateMessageId, spiSchemaOfNamespace, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { SpiSchema } from '../../shared/iso20022/index.ts';
@@ -416,6 +418,31 @@ async function signEchoAnswer(detail: EventDetail<SignRequest>, echo: EchoReceiv
 }
 
 /**
+ * The in-doubt sweeper's question about one of our payments becomes a signed camt.060 asking the
+ * SPI for the camt.054 of that entry (shared/bcb-query), once per question (`QUERY#<MsgId>`): the
+ * MsgId and creation time come with the request, so a redelivery signs the same bytes. Signed in
+ * the HSM like every SPI message (SPI catalogue: every message carries the participant's
+ * signature; the BCB refuses an unsigned one with an admi.002). No camt.060 XSD is in the
+ * repository (shared/iso20022/xsd/SOURCES.md): its builder's field checks stand in for it.
+ */
+async function signQuery(detail: EventDetail<SignRequest>, query: OutcomeQueryRequestedData, attempt: number, deps: SignHandlerDeps): Promise<Outcome> {
+  const sagaId = querySagaId(query.msgId);
+  if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
+  if (query.msgId.slice(1, 9) !== deps.ispb) throw new SignRequestInvalidError(`data.msgId ${query.msgId} was not issued by ISPB ${deps.ispb}`);
+  if (!query.endToEndId.startsWith(`E${deps.ispb}`)) throw new SignRequestInvalidError(`data.endToEndId ${query.endToEndId} is not a payment of ISPB ${deps.ispb}`);
+  const facts = { paymentSagaId: query.paymentSagaId, endToEndId: query.endToEndId, ...(query.amount === undefined ? {} : { amount: query.amount }) };
+  const created = await deps.sagas.create({ sagaId, ids: { requestId: query.msgId, endToEndId: query.endToEndId }, reason: `OutcomeQueryRequested about ${query.paymentSagaId}`, attempt, facts });
+  const unsigned = buildEntryQuery({ ispb: deps.ispb, bcbIspb: SPI_ISPB, msgId: query.msgId, createdAt: query.requestedAt, endToEndId: query.endToEndId });
+  const signed = await signSpi(unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(query.msgId) });
+  const digest = createHash('sha256').update(signed).digest('hex');
+  // Before MessageSigned, so before the SPI can answer: the camt.054 (Ntfctn/Id) and an admi.002 find the query.
+  await deps.bizMsgIndex.recordMessage(query.msgId, sagaId);
+  const written = await deps.sagas.transition({ sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: `camt.060 ${query.msgId} signed sha256=${digest}`, attempt, idempotencyKey: 'sign', ids: { bizMsgIdr: query.msgId }, current: created.saga });
+  const payload = await payloadOf(signed, `claim-check/query/${query.msgId}/${digest}.xml`, deps);
+  return outcome(detail, { channel: 'spi', messageType: 'camt.060', bizMsgIdr: query.msgId, payload }, { bizMsgIdr: query.msgId }, written.status === 'applied', sagaId, attempt, 'spi');
+}
+
+/**
  * Both results once both settled; else the first one's failure (then the second's): neither is
  * left unobserved, and nothing is published unless both writes were accepted.
  */
@@ -504,6 +531,8 @@ export function createSignHandler(deps: SignHandlerDeps): Handler<SignRequest> {
         return signDecision(detail, request.data, context.attempt, deps);
       case 'echo':
         return signEchoAnswer(detail, request.data, context.attempt, deps);
+      case 'query':
+        return signQuery(detail, request.data, context.attempt, deps);
     }
   };
 }

@@ -4,6 +4,8 @@ import type { EchoReceivedData, InboundPaymentDecidedData } from '../../shared/e
 import { PAYMENT_PRIORITIES, PURPOSE_CODES } from '../../shared/iso20022/index.ts';
 import type { CreditTransfer, PaymentReturn, ServiceLevel } from '../../shared/iso20022/index.ts';
 import { DICT_OPERATIONS } from '../../shared/dict/index.ts';
+import { OUTCOME_QUERY_REQUESTED, decodeOutcomeQueryRequested } from '../../shared/bcb-query/index.ts';
+import type { OutcomeQueryRequestedData } from '../../shared/bcb-query/index.ts';
 import type { DictObject, DictOperation } from '../../shared/dict/index.ts';
 
 /**
@@ -67,13 +69,15 @@ const DICT_REQUEST_HEADERS: Readonly<Record<string, RegExp>> = {
  * What the sign worker consumes: requests from core banking to send (`PaymentRequested`,
  * `DictRequested`), and answers to what the BCB sent us (`InboundPaymentDecided`: core banking's
  * decision on an inbound pacs.008, answered with a pacs.002; `EchoReceived`: the SPI's pibr.001,
- * answered with a pibr.002).
+ * answered with a pibr.002) and the in-doubt sweeper's questions to the BCB (`OutcomeQueryRequested`:
+ * a camt.060).
  */
 export type SignRequest =
   | { kind: 'payment'; data: PaymentRequestedData }
   | { kind: 'dict'; data: DictRequestedData }
   | { kind: 'decision'; data: InboundPaymentDecidedData }
-  | { kind: 'echo'; data: EchoReceivedData };
+  | { kind: 'echo'; data: EchoReceivedData }
+  | { kind: 'query'; data: OutcomeQueryRequestedData };
 
 /** The request is not what `PaymentRequested`/`DictRequested` v1 promise: `SIGN_REQUEST_INVALID`. */
 export class SignRequestInvalidError extends PermanentError {
@@ -111,6 +115,7 @@ function account(value: unknown, path: string): void {
 export function decodeSignRequest(data: unknown, detailType: string): SignRequest {
   if (detailType === 'InboundPaymentDecided') return { kind: 'decision', data: decodeInboundPaymentDecided(data) };
   if (detailType === 'EchoReceived') return { kind: 'echo', data: decodeEchoReceived(data) };
+  if (detailType === OUTCOME_QUERY_REQUESTED) return { kind: 'query', data: decodeOutcomeQueryRequested(data) };
   const root = requireRecord(data, 'data');
   if (detailType === 'PaymentRequested' && root.message === 'pibr.001') {
     const echo = requireRecord(root.echo, 'data.echo');
@@ -199,5 +204,5 @@ export function decodeSignRequest(data: unknown, detailType: string): SignReques
       },
     };
   }
-  throw new SignRequestInvalidError(`the sign worker takes PaymentRequested, DictRequested, InboundPaymentDecided and EchoReceived, not ${detailType}`);
+  throw new SignRequestInvalidError(`the sign worker takes PaymentRequested, DictRequested, InboundPaymentDecided, EchoReceived and OutcomeQueryRequested, not ${detailType}`);
 }

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { exchangeAuditRecord, transitionAuditRecord } from '../../shared/audit/index.ts';
 import type { AuditOrigin, AuditRecord } from '../../shared/audit/index.ts';
+import { CAMT_054, EntryReportUnmatchedError, applyEntryReport, readEntryReport } from '../../shared/bcb-query/index.ts';
+import type { EntryReport, EntryReportDeps } from '../../shared/bcb-query/index.ts';
 import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS, parseDictProblem } from '../../shared/dict/index.ts';
@@ -69,6 +71,13 @@ export interface VerifyHandlerDeps {
    * @defaultValue validateSpiMessage
    */
   validateSpi?: (xml: string, schema: SpiSchema) => Promise<void>;
+  /**
+   * The SPI's answers to our questions about in-doubt payments (camt.054, issue 17): matched and
+   * acted on by shared/bcb-query's `applyEntryReport` with these deps (their `resolve` is
+   * `resolveSaga` with this worker's saga table, bus and audit stream).
+   * @defaultValue not handled: a camt.054 is kept as `UnsupportedMessageReceived`
+   */
+  entryReports?: Omit<EntryReportDeps, 'ispb'>;
   /** Clock. @defaultValue () => new Date() */
   now?: () => Date;
 }
@@ -493,11 +502,11 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       },
       resourceId,
     };
-    // A refused message is a definite failure: payments are REJECTED; an echo or our answer to an
-    // inbound payment (whose outcome the SPI still decides) FAILED where the table allows it, else
-    // recorded only.
+    // A refused message is a definite failure: payments are REJECTED; an echo, a query (camt.060)
+    // or our answer to an inbound payment (whose outcome the SPI still decides) FAILED where the
+    // table allows it, else recorded only.
     return applyOutcome(scope, {
-      sagaId, to: kind === 'echo' || kind === 'inbound' ? 'FAILED' : 'REJECTED',
+      sagaId, to: kind === 'echo' || kind === 'inbound' || kind === 'query' ? 'FAILED' : 'REJECTED',
       // An inbound payment's own outcome (the SPI's RJCT) is still to come under the key `rejected`.
       key: kind === 'inbound' ? 'answer-refused' : 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
       reason: `admi.002 ${reason.code} ${message.appHdr.bizMsgIdr} about ${rejected}`,
@@ -651,6 +660,31 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     return { events: [event(scope, VERIFIED_EVENTS.signatureInvalid, sagaId, ids, data)], audit: [exchange('quarantined', auditBody(raw, location), signatureValid)] };
   }
 
+  /**
+   * The SPI's camt.054 answering one of our camt.060 (shared/bcb-query, `applyEntryReport`): a
+   * definite settlement resolves the in-doubt payment through `resolveSaga`, which publishes
+   * `PaymentSettled` and audits the transition itself; an answer that matches no question of ours
+   * about an in-doubt payment is quarantined with its reason and acts on nothing.
+   */
+  async function onEntryReport(scope: Scope, raw: string, report: EntryReport, bizMsgIdr: string, data: BcbMessageReceivedData, verification: Verification): Promise<Outcome> {
+    const entryReports = deps.entryReports;
+    if (entryReports === undefined) throw new Error('camt.054 read without entryReports');
+    let applied;
+    try {
+      applied = await applyEntryReport({ ...entryReports, ispb: deps.ispb }, report, { bizMsgIdr, resourceId: data.resourceId });
+    } catch (error) {
+      if (!(error instanceof EntryReportUnmatchedError)) throw error;
+      return quarantine(scope, raw, error, { name: data.resourceId, at: new Date(data.receivedAt), resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), true);
+    }
+    const ids = { endToEndId: applied.endToEndId, bizMsgIdr: report.notificationId ?? bizMsgIdr };
+    const resolution = applied.resolution?.status ?? 'none';
+    scope.logger.info({ resourceId: data.resourceId, sagaId: applied.paymentSagaId, querySagaId: applied.querySagaId, outcome: applied.verdict.outcome, status: applied.status, resolution, evidence: applied.verdict.evidence }, 'the BCB answered our query about an in-doubt payment');
+    if (applied.status === 'contradicted') scope.logger.error({ sagaId: applied.paymentSagaId, evidence: applied.verdict.evidence }, 'the BCB says settled, but the payment was resolved otherwise meanwhile: operations decide');
+    const audit: AuditRecord[] = [verificationRecord(scope, applied.paymentSagaId, ids, verification)(`camt.054 ${applied.status}`, auditBody(raw), true)];
+    if (applied.queryTransition !== undefined) audit.push(transitionAuditRecord(origin(scope, applied.querySagaId, { ...ids, requestId: report.notificationId ?? '' }), applied.queryTransition));
+    return { events: [], audit };
+  }
+
   /** Keeps a verified message of a type selo does not handle and tells operations (`UnsupportedMessageReceived`). */
   async function unsupported(scope: Scope, raw: string, error: UnsupportedSpiMessageError, bizMsgIdr: string, data: BcbMessageReceivedData, verification: Verification): Promise<Outcome> {
     const receivedAt = new Date(data.receivedAt);
@@ -677,7 +711,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       headers: { 'content-type': data.contentType, 'pi-resourceid': data.resourceId }, receivedAt: now(),
     };
     let signatureValid = false;
-    let message: SpiMessage;
+    let message: SpiMessage | { type: 'camt.054'; report: EntryReport };
     let bizMsgIdr = '';
     try {
       const verified = verifySpi(raw, { trustStore: deps.trustStore, now: now(), parse });
@@ -692,7 +726,8 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       // checked, and only after the signature: an unsigned forgery costs no libxml2 work.
       const schema = spiSchemaOfNamespace(verified.document.namespaceUri);
       if (schema !== undefined) await validateSpi(raw, schema).catch(schemaRefusalOnly);
-      message = parseSpiMessage(verified);
+      // The SPI's answer to our camt.060 (no camt.054 XSD in the repository: its reader's checks stand in).
+      message = deps.entryReports !== undefined && verified.document.namespaceUri === CAMT_054.namespace ? { type: 'camt.054', report: readEntryReport(verified.document) } : parseSpiMessage(verified);
     } catch (error) {
       // Signed by the BCB and addressed to us, but of a type selo does not handle yet: no
       // security alert; operations get it with its exact bytes.
@@ -705,6 +740,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       // every time.
       return quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), signatureValid);
     }
+    if (message.type === 'camt.054') return onEntryReport(scope, raw, message.report, bizMsgIdr, data, verification);
     const steps = await onSpiMessage(scope, message, data.resourceId, receivedAt);
     const first = steps.find((s) => s.sagaId !== undefined);
     const dispositions = steps.map((s) => s.disposition).join(',');

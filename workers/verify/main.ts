@@ -1,4 +1,5 @@
 import { resolveTopology } from '../../infra/topology.ts';
+import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { loadWorkerConfig, readRevocationConfig } from '../../shared/config/index.ts';
@@ -10,9 +11,9 @@ import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
 import { createRevocationChecker } from '../../shared/pki/index.ts';
-import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
+import { EventBridgePublisher, eventBridgePutEventsPort, launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
-import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
+import { BizMsgIndex, SagaStore, resolveSaga } from '../../shared/saga/index.ts';
 import { DEFAULT_INBOUND_DECISION_LIMIT_MS, createVerifyHandler } from './handler.ts';
 import { S3Quarantine } from './quarantine.ts';
 import { decodeVerifyInput } from './verify-input.ts';
@@ -74,6 +75,13 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
   await compileSpiSchemas();
   const clients = createAwsClients(config.aws);
   const table = { client: clients.dynamodb, tableName: topology.sagaTable.name };
+  const sagas = new SagaStore(table);
+  const index = new BizMsgIndex({ ...table, ttlAttribute: topology.sagaTable.ttlAttribute });
+  // The BCB's camt.054 answering our camt.060 resolves an in-doubt payment through resolveSaga,
+  // which publishes and audits on its own (as `selo saga resolve` does), exactly once.
+  const resolutionBus = new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: 'selo.verify', logger });
+  const resolutionAudit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
+  const resolveDeps = { sagas, publisher: resolutionBus, audit: resolutionAudit, source: 'selo.verify', auditWorker: 'verify' };
   return launchQueueWorker<VerifyInput>({
     name: 'verify',
     topology,
@@ -85,18 +93,20 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
         ispb: config.ispb,
         bcbIspb,
         trustStore,
-        sagas: new SagaStore(table),
-        index: new BizMsgIndex({ ...table, ttlAttribute: topology.sagaTable.ttlAttribute }),
+        sagas,
+        index,
         claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
         quarantine: new S3Quarantine({ client: clients.s3, bucket: topology.payloadBucket }),
         maxXmlBytes,
         inboundDecisionLimitMs,
+        entryReports: { sagas, index, resolve: (input) => resolveSaga(resolveDeps, input) },
       }),
       decode: decodeVerifyInput,
       // A message dead-lettered here was never acted on (its claim check vanished, or a saga
       // write kept failing): operations look at it; nothing to compensate.
       failureDetailType: 'VerifyStepDeadLettered',
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      closeables: [{ name: 'resolution audit', close: () => resolutionAudit.close() }],
     },
   });
 }

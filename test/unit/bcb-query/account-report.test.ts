@@ -1,11 +1,7 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { buildEntryQuery, buildEntryReport, IcomOutcomeQuery, judgeEntryReport, readEntryQuery, readEntryReport } from '../../../shared/bcb-query/index.ts';
-import { buildCertificate, softwareSigner } from '../../../shared/pki/index.ts';
-import type { DistinguishedName } from '../../../shared/pki/index.ts';
+import { buildEntryQuery, buildEntryReport, judgeEntryReport, readEntryQuery, readEntryReport } from '../../../shared/bcb-query/index.ts';
 import { parseXml } from '../../../shared/xml/index.ts';
 import type { XmlElement } from '../../../shared/xml/index.ts';
-import { pemSigningKey, signSpi, TrustStore } from '../../../shared/xmldsig/index.ts';
 
 const ISPB = '99999004';
 const BCB = '00038166';
@@ -52,26 +48,4 @@ describe('camt.060 / camt.054 (the BCB query of one PI-account entry)', () => {
     expect(notFound).toEqual({ outcome: 'unknown', evidence: `camt.054 ${REPORT} answering camt.060 ${MSG} for ${E2E}: entry INFO DBIT 0.00 error ENNF (no booked entry)` });
   });
 
-  it('believes an answer only when the BCB\'s signature verifies and it is from the BCB to us', async () => {
-    const dn: DistinguishedName = [{ type: 'CN', value: 'BCB signing' }];
-    const key = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const cert = await buildCertificate({ subject: dn, issuer: dn, subjectPublicKey: key.publicKey, signer: softwareSigner(key.privateKey), keyUsage: ['digitalSignature', 'nonRepudiation'] });
-    const bcbKey = pemSigningKey(key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), cert.pem);
-    const trustStore = new TrustStore();
-    trustStore.add(cert.pem, { ispb: BCB });
-    let answer = '';
-    const http = {
-      send: async (_method: string, path: string, body?: string | Buffer) => {
-        const query = readEntryQuery(documentOf(String(body)));
-        expect(path).toBe(`/api/v1/in/${ISPB}/account-reports`);
-        return { status: 200, headers: {}, body: (answer = await signSpi(report({ queryMsgId: query.msgId ?? '' }), bcbKey)) };
-      },
-    };
-    const query = new IcomOutcomeQuery({ http, ispb: ISPB, trustStore });
-    expect(await query.ask({ sagaId: `PAY#${E2E}`, endToEndId: E2E, amount: '10.50' })).toMatchObject({ outcome: 'settled', response: answer });
-    const tampered = { send: async (...args: Parameters<typeof http.send>) => ({ ...(await http.send(...args)), body: answer.replace('<Cd>BOOK</Cd>', '<Cd>INFO</Cd>') }) };
-    const forged = { send: async (...args: Parameters<typeof http.send>) => ({ ...(await http.send(...args)), body: answer.replace('DBIT', 'CRDT') }) };
-    await expect(new IcomOutcomeQuery({ http: tampered, ispb: ISPB, trustStore }).ask({ sagaId: `PAY#${E2E}`, endToEndId: E2E })).rejects.toThrow();
-    await expect(new IcomOutcomeQuery({ http: forged, ispb: ISPB, trustStore }).ask({ sagaId: `PAY#${E2E}`, endToEndId: E2E })).rejects.toThrow();
-  });
 });

@@ -51,6 +51,12 @@ describe('topology', () => {
     expect(topology.rules.every((r) => r.name.startsWith('selo-prod-'))).toBe(true);
   });
 
+  it('sends only the in-doubt sweeper\'s OutcomeQueryRequested to the sign worker, never to compensation or operations (issue 17)', () => {
+    const rules = resolveTopology('local').rules;
+    expect(rules.find((r) => r.key === 'queries-to-sign')).toMatchObject({ eventPattern: { source: ['selo.compensate'], 'detail-type': ['OutcomeQueryRequested'] }, targets: [{ queue: 'sign' }] });
+    expect(COMPENSATION_TRIGGERS).not.toContain('OutcomeQueryRequested');
+  });
+
   it('routes core banking requests to the sign queue and definite failures to compensation', () => {
     const rules = resolveTopology('local').rules;
     expect(rules.find((r) => r.key === 'requests-to-sign')?.targets).toEqual([{ queue: 'sign' }]);

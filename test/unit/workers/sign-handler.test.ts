@@ -6,6 +6,7 @@ import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/ind
 import type { BizMsgIndex, SagaStore } from '../../../shared/saga/index.ts';
 import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
 import { generateEndToEndId, generateReturnId, parsePacs004, parsePibr001 } from '../../../shared/iso20022/index.ts';
+import { outcomeQueryDetail, readEntryQuery } from '../../../shared/bcb-query/index.ts';
 import { createSignHandler, decodeSignRequest } from '../../../workers/sign/index.ts';
 import type { SignRequest } from '../../../workers/sign/index.ts';
 import { createTestPki } from '../../support/test-pki.ts';
@@ -183,6 +184,31 @@ describe('sign handler', () => {
     const inline = signed.payload !== null && 'inline' in signed.payload ? signed.payload.inline : '';
     const parsed = parsePacs004(verifySpi(inline, { trustStore }));
     expect(parsed.returns[0]).toMatchObject({ returnId, amount: '10.00', debtorAgentIspb: ISPB });
+  });
+
+  it('signs the in-doubt sweeper\'s question as a camt.060 asking for the camt.054 of that payment, on a QUERY# saga holding the payment, indexed by its MsgId (issue 17)', async () => {
+    const msgId = 'M99999004query000000000000000001';
+    const e2e = 'E99999004202611281700aaaaaaaaaaa';
+    const detail = outcomeQueryDetail({ sagaId: paymentSagaId(e2e), endToEndId: e2e, amount: '10.50' }, msgId, new Date('2026-11-28T17:01:00.000Z'));
+    const created: Parameters<SagaStore['create']>[0][] = [];
+    const handler = createSignHandler({ ...deps, sagas: { ...fakeSagas, create: (input) => (created.push(input), fakeSagas.create(input)) } });
+    const deliver = () => handler({ event: { id: 'e', detailType: 'OutcomeQueryRequested', source: 'selo.compensate', time: undefined, detail: { ...detail, data: decodeSignRequest(detail.data, 'OutcomeQueryRequested') } }, sqs: { messageId: 'm', receiveCount: 1 } }, context);
+    const outcome = await deliver();
+    const signed = signedData(outcome);
+    expect(signed).toMatchObject({ channel: 'spi', messageType: 'camt.060', bizMsgIdr: msgId });
+    const trustStore = new TrustStore();
+    trustStore.add(deps.signingKey.certificate.toString(), { ispb: ISPB });
+    const inline = signed.payload !== null && 'inline' in signed.payload ? signed.payload.inline : '';
+    const verified = verifySpi(inline, { trustStore });
+    expect(verified.fromIspb).toBe(ISPB);
+    expect(readEntryQuery(verified.document)).toEqual({ msgId, requested: 'camt.054', id: e2e, ownerIspb: ISPB });
+    expect(created).toEqual([expect.objectContaining({ sagaId: `QUERY#${msgId}`, facts: { paymentSagaId: paymentSagaId(e2e), endToEndId: e2e, amount: '10.50' } })]);
+    expect(pointers.get(`message:${msgId}`)).toBe(`QUERY#${msgId}`);
+    // A redelivery signs the same bytes (MsgId and creation time come with the request).
+    expect(signedData(await deliver())).toEqual(signed);
+    // Only our own payments are asked about.
+    const foreign = outcomeQueryDetail({ sagaId: paymentSagaId('E20000000202611281700aaaaaaaaaaa'), endToEndId: 'E20000000202611281700aaaaaaaaaaa' }, msgId, new Date());
+    await expect(handler({ event: { id: 'e', detailType: 'OutcomeQueryRequested', source: 'selo.compensate', time: undefined, detail: { ...foreign, data: decodeSignRequest(foreign.data, 'OutcomeQueryRequested') } }, sqs: { messageId: 'm', receiveCount: 1 } }, context)).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID' });
   });
 
   it('signs a pibr.001 echo keyed by the requester\'s RequestId, with nothing to compensate', async () => {
