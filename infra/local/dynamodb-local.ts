@@ -149,8 +149,15 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
       '-inMemory',
       // One database whatever the credentials and region, as dynalite has.
       '-sharedDb',
+      '-disableTelemetry',
     ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      // DynamoDB Local configures telemetry on its own as well (and writes its metadata file into
+      // its working directory): off through its variable, and the file kept out of the project.
+      env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
+      cwd: classes,
+    },
   );
   let bound: number;
   try {

@@ -3,8 +3,8 @@
 // `new Server(port)`); selo's stand-ins listen on loopback only. This builds the server exactly as
 // the jar's own main does (ServerRunner.createServerFromCommandLineArgs, the same flags), sets the
 // host on its one Jetty connector before starting it, and prints the bound port, so port 0 (an
-// ephemeral port) works as it does for the other stand-ins. Telemetry is never configured, so
-// none is sent. It ends when its standard input closes: the parent closed it, or the parent died
+// ephemeral port) works as it does for the other stand-ins. The parent passes -disableTelemetry
+// and DDB_LOCAL_TELEMETRY=0, so no telemetry is sent. It ends when its standard input closes: the parent closed it, or the parent died
 // (even by SIGKILL), so no server outlives the process that started it.
 //   java -cp DynamoDBLocal.jar:<dir of this class> LoopbackDynamoDBLocal <host> <port> [jar flags…]
 import java.io.IOException;
