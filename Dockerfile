@@ -82,6 +82,8 @@ RUN node -e "const fs = require('node:fs'); const p = JSON.parse(fs.readFileSync
 # ---- stack: softhsm plus the local AWS stand-ins and the BCB simulator (`selo up`) -----------
 FROM softhsm AS stack
 COPY --from=stack-deps /app/node_modules ./node_modules
+# No Java in this image: its stack runs dynalite, not DynamoDB Local (docs/local-stack.md).
+ENV SELO_LOCAL_DYNAMODB=dynalite
 ENTRYPOINT ["node", "/app/bin/selo.ts"]
 CMD ["up", "--no-workers"]
 

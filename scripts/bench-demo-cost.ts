@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { addTotals, componentRows, summarizeCpuProfile } from './support/cpu-profile-summary.ts';
 import { median } from './support/micro-bench.ts';
+import { TICKS_PER_SECOND, cpuTicks } from './support/proc-stat.ts';
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +32,6 @@ const { values } = parseArgs({
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HOOK = fileURLToPath(new URL('./support/count-aws-calls.ts', import.meta.url));
-const TICKS_PER_SECOND = 100;
 
 interface RunCost {
   tree: string;
@@ -48,17 +48,6 @@ function positive(name: string, text: string): number {
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0) throw new RangeError(`--${name} must be a positive number, got ${JSON.stringify(text)}`);
   return value;
-}
-
-/** utime + stime of a process in clock ticks; undefined once it is gone. */
-function cpuTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The direct children of `pid`. */

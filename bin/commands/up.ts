@@ -24,7 +24,7 @@ pacs.002 (receiver mode live): nothing answers on selo's behalf.`,
     { flag: '--host <address>', description: 'the loopback address everything binds (default 127.0.0.1)' },
     { flag: '--sqs-port <port>', description: 'SQS and S3, fauxqs (default 4566)' },
     { flag: '--kinesis-port <port>', description: 'Kinesis, kinesalite (default 4567)' },
-    { flag: '--dynamodb-port <port>', description: 'DynamoDB, dynalite (default 4568)' },
+    { flag: '--dynamodb-port <port>', description: 'DynamoDB, dynalite (SELO_LOCAL_DYNAMODB=dynamodb-local: DynamoDB Local) (default 4568)' },
     { flag: '--events-port <port>', description: 'EventBridge, selo\'s emulator (default 4569)' },
     { flag: '--bcb-port <port>', description: 'the BCB simulator\'s mTLS port (default 4570)' },
     { flag: '--bcb-admin-port <port>', description: 'open the simulator\'s plain-HTTP admin endpoint there (0: any free port; default none)' },
@@ -47,7 +47,7 @@ function describe(stack: LocalStack, hsm: LocalHsm, workerEnv: Readonly<Record<s
     `  PKI         development   ${hsm.pkiDir}${hsm.created ? ' (created now)' : ''}`,
     `  SQS + S3    fauxqs        ${stack.endpoints.sqs}`,
     `  Kinesis     kinesalite    ${stack.endpoints.kinesis}`,
-    `  DynamoDB    dynalite      ${stack.endpoints.dynamodb}`,
+    `  DynamoDB    ${stack.dynamodbStandIn === 'dynalite' ? 'dynalite      ' : 'DynamoDB Local'} ${stack.endpoints.dynamodb}`,
     `  EventBridge selo emulator ${stack.endpoints.events}`,
   ];
   const provisioned = stack.provisioned;

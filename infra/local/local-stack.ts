@@ -9,6 +9,7 @@ import { resolveTopology } from '../topology.ts';
 import { provisionTopology } from './provision.ts';
 import type { ProvisionedTopology } from './provision.ts';
 import { closeServer, listen } from './node-server.ts';
+import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { fixFauxqsLongPolling } from './sqs-long-poll.ts';
 
 const require = createRequire(import.meta.url);
@@ -16,13 +17,37 @@ const require = createRequire(import.meta.url);
 /** kinesalite and dynalite: CommonJS factories of `http.Server`s (no type declarations). */
 type LevelServerFactory = (options: Record<string, unknown>) => Server;
 
+/**
+ * The DynamoDB stand-ins the local stack can run: DynamoDB Local (AWS's own emulator, a JVM child
+ * process; transactions, ReturnValuesOnConditionCheckFailure, TTL settings) or dynalite (in this
+ * process; starts in a fraction of a second, neither of those). Chosen by measurement in
+ * scripts/bench-dynamodb-standins.ts (docs/local-stack.md).
+ */
+export const LOCAL_DYNAMODB_STAND_INS = ['dynamodb-local', 'dynalite'] as const;
+export type LocalDynamoDbStandIn = (typeof LOCAL_DYNAMODB_STAND_INS)[number];
+
+/** The stand-in when neither {@link LocalStackOptions.dynamodb} nor `SELO_LOCAL_DYNAMODB` names one. */
+export const DEFAULT_LOCAL_DYNAMODB: LocalDynamoDbStandIn = 'dynalite';
+
+/**
+ * The DynamoDB stand-in `SELO_LOCAL_DYNAMODB` names (`dynamodb-local` or `dynalite`), or the
+ * default when it is unset or empty; any other value is a RangeError that names the variable.
+ */
+export function localDynamoDbFromEnv(env: Readonly<Record<string, string | undefined>>): LocalDynamoDbStandIn {
+  const value = env['SELO_LOCAL_DYNAMODB'];
+  if (value === undefined || value === '') return DEFAULT_LOCAL_DYNAMODB;
+  const known = LOCAL_DYNAMODB_STAND_INS.find((name) => name === value);
+  if (known === undefined) throw new RangeError(`SELO_LOCAL_DYNAMODB must be one of ${LOCAL_DYNAMODB_STAND_INS.join(', ')}, got ${JSON.stringify(value)}`);
+  return known;
+}
+
 /** Ports of the local stand-ins; 0 picks a free one. */
 export interface LocalStackPorts {
   /** fauxqs: SQS and S3 on one port. @defaultValue 0 */
   sqs?: number;
   /** kinesalite. @defaultValue 0 */
   kinesis?: number;
-  /** dynalite. @defaultValue 0 */
+  /** DynamoDB (DynamoDB Local or dynalite). @defaultValue 0 */
   dynamodb?: number;
   /** selo's EventBridge emulator. @defaultValue 0 */
   events?: number;
@@ -47,6 +72,12 @@ export interface LocalStackOptions {
   provision?: boolean;
   /** The PSP's ISPB, passed to workers through {@link LocalStack.env}. @defaultValue '99999004' */
   ispb?: string;
+  /**
+   * The DynamoDB stand-in. The one place it is chosen: `selo up`, the demo and every test stack
+   * come through here.
+   * @defaultValue `SELO_LOCAL_DYNAMODB` when set, else {@link DEFAULT_LOCAL_DYNAMODB}
+   */
+  dynamodb?: LocalDynamoDbStandIn;
 }
 
 /** Endpoint URLs of a running local stack, as `selo up` prints them. */
@@ -62,6 +93,8 @@ export interface LocalEndpoints {
 /** A running local stack. */
 export interface LocalStack {
   endpoints: LocalEndpoints;
+  /** Which DynamoDB stand-in runs. */
+  dynamodbStandIn: LocalDynamoDbStandIn;
   accountId: string;
   /** The provisioned topology, when `provision` was true. */
   provisioned: ProvisionedTopology | undefined;
@@ -82,9 +115,10 @@ function validatePort(name: string, value: number | undefined): number {
 }
 
 /**
- * Starts the local stand-ins for AWS in this process (fauxqs for SQS and S3, kinesalite for
- * Kinesis, dynalite for DynamoDB, selo's EventBridge emulator) and provisions the topology.
- * Everything runs in-process, so nothing outlives `close()` or the process.
+ * Starts the local stand-ins for AWS (fauxqs for SQS and S3, kinesalite for Kinesis, DynamoDB
+ * Local or dynalite for DynamoDB, selo's EventBridge emulator) and provisions the topology.
+ * Everything but DynamoDB Local runs in this process; DynamoDB Local's JVM ends with `close()` or
+ * when this process dies, however it dies, so nothing outlives either.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const host = options.host ?? '127.0.0.1';
@@ -97,6 +131,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     dynamodb: validatePort('dynamodb', options.ports?.dynamodb),
     events: validatePort('events', options.ports?.events),
   };
+  const dynamodbStandIn = options.dynamodb ?? localDynamoDbFromEnv(process.env);
+  if (!LOCAL_DYNAMODB_STAND_INS.includes(dynamodbStandIn)) throw new RangeError(`LocalStackOptions.dynamodb must be one of ${LOCAL_DYNAMODB_STAND_INS.join(', ')}, got ${JSON.stringify(dynamodbStandIn)}`);
   const cleanups: (() => Promise<void>)[] = [];
   let closed = false;
   const close = async (): Promise<void> => {
@@ -114,6 +150,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   try {
+    // The JVM takes seconds to start: it starts first and the others start meanwhile.
+    const dynamoDbLocal = dynamodbStandIn === 'dynamodb-local' ? startDynamoDbLocal({ host, port: ports.dynamodb }) : undefined;
+    if (dynamoDbLocal !== undefined) {
+      // Registered now, so a failure of another stand-in still stops the JVM.
+      cleanups.push(async () => {
+        const started = await dynamoDbLocal.catch(() => undefined);
+        await started?.close();
+      });
+    }
     // Long polls answer as on Amazon SQS (see sqs-long-poll.ts); without it fauxqs still works.
     await fixFauxqsLongPolling();
     // fauxqs's own start function binds every interface; its app bound here keeps to loopback.
@@ -126,12 +171,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const kinesisPort = await listen(kinesalite, ports.kinesis, host);
     cleanups.push(() => closeServer(kinesalite));
 
-    const dynalite = (require('dynalite') as LevelServerFactory)({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    const dynamodbPort = await listen(dynalite, ports.dynamodb, host);
-    cleanups.push(() => closeServer(dynalite));
+    let dynamodbPort = ports.dynamodb;
+    if (dynamoDbLocal === undefined) {
+      const dynalite = (require('dynalite') as LevelServerFactory)({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+      dynamodbPort = await listen(dynalite, ports.dynamodb, host);
+      cleanups.push(() => closeServer(dynalite));
+    }
 
     const events = await startEventBridgeEmulator({ host, port: ports.events, region, accountId, sqsEndpoint: sqsUrl });
     cleanups.push(() => events.close());
+    if (dynamoDbLocal !== undefined) dynamodbPort = (await dynamoDbLocal).port;
 
     const endpoints: LocalEndpoints = {
       sqs: sqsUrl,
@@ -147,6 +196,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     return {
       endpoints,
+      dynamodbStandIn,
       accountId,
       provisioned,
       clients,

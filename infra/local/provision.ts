@@ -3,6 +3,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { BucketLocationConstraint } from '@aws-sdk/client-s3';
 import { CreateStreamCommand, DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import type { AwsClients } from '../../shared/aws/index.ts';
 import type { ResolvedTopology } from '../topology.ts';
@@ -48,6 +49,58 @@ async function createQueue(clients: AwsClients, name: string, attributes: Record
 }
 
 /**
+ * Creates the saga table with its `by-state` index and TTL, idempotently (what exists is left as
+ * it is): what {@link provisionTopology} does for DynamoDB, also used by the stand-ins' benchmark.
+ * Returns the warnings (a stand-in without TTL).
+ */
+export async function provisionSagaTable(dynamodb: DynamoDBClient, table: ResolvedTopology['sagaTable']): Promise<string[]> {
+  try {
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: table.name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: table.partitionKey, AttributeType: 'S' },
+          { AttributeName: table.sortKey, AttributeType: 'S' },
+          { AttributeName: table.stateIndex.partitionKey, AttributeType: 'S' },
+          { AttributeName: table.stateIndex.sortKey, AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: table.partitionKey, KeyType: 'HASH' },
+          { AttributeName: table.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: table.stateIndex.name,
+            KeySchema: [
+              { AttributeName: table.stateIndex.partitionKey, KeyType: 'HASH' },
+              { AttributeName: table.stateIndex.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (errorName(error) !== 'ResourceInUseException') throw error;
+  }
+  await waitFor(`table ${table.name}`, async () => {
+    const described = await dynamodb.send(new DescribeTableCommand({ TableName: table.name }));
+    return described.Table?.TableStatus === 'ACTIVE';
+  });
+  try {
+    await dynamodb.send(
+      new UpdateTimeToLiveCommand({ TableName: table.name, TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true } }),
+    );
+  } catch (error) {
+    // dynalite implements no TTL (DESIGN §3); readers must treat expired items as absent anyway,
+    // because DynamoDB deletes them only eventually.
+    return [`table ${table.name}: TTL not enabled (${errorName(error) || 'error'}); expired items are filtered on read`];
+  }
+  return [];
+}
+
+/**
  * Creates the topology's resources through the real SDK clients, idempotently: what exists is
  * left as it is. Used for the local stand-ins; in AWS the CDK app builds the same declaration.
  */
@@ -89,50 +142,7 @@ export async function provisionTopology(clients: AwsClients, topology: ResolvedT
     return summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
   });
 
-  const table = topology.sagaTable;
-  try {
-    await clients.dynamodb.send(
-      new CreateTableCommand({
-        TableName: table.name,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: table.partitionKey, AttributeType: 'S' },
-          { AttributeName: table.sortKey, AttributeType: 'S' },
-          { AttributeName: table.stateIndex.partitionKey, AttributeType: 'S' },
-          { AttributeName: table.stateIndex.sortKey, AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: table.partitionKey, KeyType: 'HASH' },
-          { AttributeName: table.sortKey, KeyType: 'RANGE' },
-        ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: table.stateIndex.name,
-            KeySchema: [
-              { AttributeName: table.stateIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: table.stateIndex.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (errorName(error) !== 'ResourceInUseException') throw error;
-  }
-  await waitFor(`table ${table.name}`, async () => {
-    const described = await clients.dynamodb.send(new DescribeTableCommand({ TableName: table.name }));
-    return described.Table?.TableStatus === 'ACTIVE';
-  });
-  try {
-    await clients.dynamodb.send(
-      new UpdateTimeToLiveCommand({ TableName: table.name, TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true } }),
-    );
-  } catch (error) {
-    // dynalite implements no TTL (DESIGN §3); readers must treat expired items as absent anyway,
-    // because DynamoDB deletes them only eventually.
-    warnings.push(`table ${table.name}: TTL not enabled (${errorName(error) || 'error'}); expired items are filtered on read`);
-  }
+  warnings.push(...(await provisionSagaTable(clients.dynamodb, topology.sagaTable)));
 
   try {
     await clients.events.send(new CreateEventBusCommand({ Name: topology.eventBusName }));
