@@ -27,6 +27,7 @@ new SeloStack(app, `selo-${environment}`, {
   ispb: ispb ?? '99999004',
   rsfnCidrs: (context('rsfnCidrs') ?? '').split(',').filter((c) => c !== ''),
   bcb: context('bcb') === 'production' ? BCB_PRODUCTION : BCB_HOMOLOGATION,
+  transmitMarkerItem: context('transmitMarkerItem') === 'true',
   image: (scope) =>
     repository === undefined
       ? ContainerImage.fromAsset(join(import.meta.dirname, '..', '..'), { target: 'cloudhsm' })

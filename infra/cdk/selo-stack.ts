@@ -28,6 +28,13 @@ export interface SeloStackProps extends StackProps {
   /** Environment whose topology is built (names `selo-<env>-…`). */
   environment: string;
   /**
+   * The transmit worker also writes its may-have-arrived marker in an item of its own, as versions
+   * before the marker moved into the saga read it (`SELO_TRANSMIT_MARKER_ITEM`): on for a deploy
+   * that replaces, or rolls back to, such a version (docs/deploying.md, "Upgrading").
+   * @defaultValue false
+   */
+  transmitMarkerItem?: boolean;
+  /**
    * What happens to data stores when the stack is deleted. Production keeps them.
    * @defaultValue RemovalPolicy.RETAIN
    */
@@ -250,6 +257,7 @@ export class SeloStack extends Stack {
     const workers = new SeloWorkers(this, 'workers', {
       topology,
       ispb: props.ispb ?? '99999004',
+      transmitMarkerItem: props.transmitMarkerItem === true,
       vpc: network.vpc,
       securityGroup: network.workers,
       key,

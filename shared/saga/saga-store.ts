@@ -443,7 +443,8 @@ export class SagaStore {
           UpdateExpression: update,
           ConditionExpression: condition,
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          // DynamoDB refuses an empty map here.
+          ...(Object.keys(values).length === 0 ? {} : { ExpressionAttributeValues: values }),
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -508,6 +509,24 @@ export class SagaStore {
     const written = await this.#conditionalUpdate(input.sagaId, `SET ${sets.join(', ')} ADD #version :one`, '#version = :version', names, values);
     if (written === undefined && (await this.get(input.sagaId)) === undefined) throw new SagaNotFoundError(input.sagaId);
     return written;
+  }
+
+  /**
+   * Sets fact `name` to `value` unless the saga has it already: one UpdateItem conditioned on the
+   * fact's absence, which leaves the state, the history and the version alone (a marker, not a
+   * step; e.g. the transmit worker's may-have-arrived marker). True when this call set it.
+   * {@link SagaNotFoundError} when there is no saga.
+   */
+  async claimFact(sagaId: string, name: string, value: string): Promise<boolean> {
+    const written = await this.#conditionalUpdate(sagaId, 'SET #facts.#name = :value', 'attribute_exists(pk) AND attribute_not_exists(#facts.#name)', { '#facts': 'facts', '#name': name }, { ':value': s(value) });
+    if (written !== undefined) return true;
+    if ((await this.get(sagaId)) === undefined) throw new SagaNotFoundError(sagaId);
+    return false;
+  }
+
+  /** Removes fact `name` (see {@link claimFact}); removing an absent fact, or from an absent saga, is fine. */
+  async releaseFact(sagaId: string, name: string): Promise<void> {
+    await this.#conditionalUpdate(sagaId, 'REMOVE #facts.#name', 'attribute_exists(pk)', { '#facts': 'facts', '#name': name }, {});
   }
 
   /** Sagas in `state`, oldest change first (GSI `by-state`), for `selo saga list` and the in-doubt sweeper. */

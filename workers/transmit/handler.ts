@@ -32,9 +32,19 @@ export interface DictPort {
 export interface TransmitHandlerDeps {
   icom: IcomPort;
   dict: DictPort;
-  sagas: Pick<SagaStore, 'get' | 'transition' | 'applyUnread'>;
-  /** Remembers that an attempt's outcome was unknown (the request may have reached the BCB). */
+  sagas: Pick<SagaStore, 'get' | 'transition' | 'applyUnread' | 'claimFact' | 'releaseFact'>;
+  /**
+   * Where transmit workers before the marker moved into the saga (issue 20) kept it: an item of its
+   * own (`DEDUPE#transmit-unknown#<sagaId>`). Always read, so that a delivery never misses an
+   * earlier version's attempt; written too with {@link TransmitHandlerDeps.markerItem}.
+   */
   dedupe: Pick<DedupeStore, 'claim' | 'isClaimed' | 'release'>;
+  /**
+   * Also write the marker in its own item, as earlier versions did and still read: on while a
+   * rolling deploy runs tasks of a version from before the move beside this one
+   * (`SELO_TRANSMIT_MARKER_ITEM`, docs/deploying.md). @defaultValue false
+   */
+  markerItem?: boolean;
   claimCheck: ClaimCheckStore;
   /** Bucket of {@link TransmitHandlerDeps.claimCheck}, where DICT answers are kept for redeliveries. */
   claimCheckBucket: string;
@@ -55,8 +65,13 @@ const FINISHED_STEPS: Readonly<Record<string, string>> = {
   'transmission-failed': 'TransmissionFailed',
   'in-doubt': 'PaymentInDoubt',
 };
-/** How long the "outcome unknown" marker of a payment is kept: well past any retry budget. */
+/** How long the "outcome unknown" marker of a payment is kept in its own item: well past any retry budget. */
 const UNKNOWN_MARKER_TTL_SECONDS = 7 * 86_400;
+/**
+ * The saga fact that says an attempt may have reached the BCB (when it was made): written with
+ * TRANSMITTING, in the same UpdateItem, removed only when that attempt provably never left.
+ */
+export const MAY_HAVE_ARRIVED_FACT = 'mayHaveArrivedAt';
 
 function unknownMarker(sagaId: string): string {
   return `transmit-unknown#${sagaId}`;
@@ -162,34 +177,42 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
 
     // The first delivery (the common case) writes TRANSMITTING without reading the saga; any
     // other finds the step there, or the saga elsewhere, and decides from what it read.
+    //
+    // From here until proven otherwise the message may reach the BCB: the may-have-arrived marker
+    // (MAY_HAVE_ARRIVED_FACT) is written before the POST, in the TRANSMITTING write itself, so a
+    // crash after it still counts. Only the first claimant ever counts as the first attempt: any
+    // other delivery (a retry, or a concurrent duplicate) knows an earlier attempt may have
+    // arrived, and then no refusal can prove the payment failed.
     const audit: AuditRecord[] = [];
-    const step = { sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting' } as const;
-    let started: SagaWriteResult;
-    // From here until proven otherwise the message may reach the BCB: the marker is written
-    // before the POST, so a crash after it still counts. Only the first claimant ever sees
-    // `true`: any other delivery (a retry, or a concurrent duplicate) knows an earlier attempt
-    // may have arrived, and then no refusal can prove the payment failed. Claimed beside the
-    // TRANSMITTING write (one round trip, not two): a delivery that then finds the step done
-    // sends nothing, and its claim changes nothing (the first delivery claimed before it posted).
+    const at = now().toISOString();
+    const step = { sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt, idempotencyKey: 'transmitting', facts: { [MAY_HAVE_ARRIVED_FACT]: at } } as const;
     const marker = unknownMarker(sagaId);
-    const claiming = deps.dedupe.claim(marker, UNKNOWN_MARKER_TTL_SECONDS).then(
-      (first) => ({ first }),
-      (error: unknown) => ({ error }),
-    );
+    // The marker in its own item too, for tasks of an earlier version during a rolling deploy.
+    const claimingItem = deps.markerItem === true
+      ? deps.dedupe.claim(marker, UNKNOWN_MARKER_TTL_SECONDS).then((first) => ({ first }), (error: unknown) => ({ error }))
+      : undefined;
+    let started: SagaWriteResult;
+    let firstAttempt: boolean;
     const unread = await deps.sagas.applyUnread(step);
     if (unread === undefined) {
       const current = await deps.sagas.get(sagaId);
       const done = alreadyDone(current, detail, attempt);
       if (done !== undefined) return done;
       started = await deps.sagas.transition({ ...step, ...(current === undefined ? {} : { current }) });
+      // Unless this delivery wrote TRANSMITTING just now, an earlier one did, with the marker; a
+      // marker removed since (that attempt provably never left) is claimed again. An earlier
+      // version kept the marker in its own item only: it counts as well.
+      firstAttempt = (started.status === 'applied' || (await deps.sagas.claimFact(sagaId, MAY_HAVE_ARRIVED_FACT, at))) && !(await deps.dedupe.isClaimed(marker));
     } else {
       started = { status: 'applied', saga: unread };
+      firstAttempt = true;
     }
     if (started.status === 'applied') audit.push(transitionAuditRecord(origin, { from: 'SIGNED', to: 'TRANSMITTING', reason: 'POST to ICOM' }));
-
-    const claimed = await claiming;
-    if ('error' in claimed) throw claimed.error;
-    const firstAttempt = claimed.first;
+    if (claimingItem !== undefined) {
+      const claimed = await claimingItem;
+      if ('error' in claimed) throw claimed.error;
+      firstAttempt &&= claimed.first;
+    }
     const requestDate = now();
     const requestHeaders: Record<string, string> = { 'content-type': 'application/xml; charset=utf-8', ...(deps.icom.gzip === true ? { 'content-encoding': 'gzip' } : {}) };
     // The exchanges that carried the message: as a port that batches reports them (a multipart
@@ -216,10 +239,13 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
       }
       const classified = classifyError(error);
       // This attempt provably never reached the BCB: it does not count as "may have arrived".
-      if (firstAttempt && error instanceof BcbUnavailableError && error.delivery === 'not-sent') await deps.dedupe.release(marker);
+      if (firstAttempt && error instanceof BcbUnavailableError && error.delivery === 'not-sent') {
+        await deps.sagas.releaseFact(sagaId, MAY_HAVE_ARRIVED_FACT);
+        if (deps.markerItem === true) await deps.dedupe.release(marker);
+      }
       if (attempt < context.maxReceiveCount) throw withAuditRecords(error, audit);
       // The retry budget is spent.
-      if (await deps.dedupe.isClaimed(marker)) {
+      if ((await deps.sagas.get(sagaId))?.facts[MAY_HAVE_ARRIVED_FACT] !== undefined || (await deps.dedupe.isClaimed(marker))) {
         return settle(detail, attempt, origin, audit, 'IN_DOUBT', 'in-doubt', 'PaymentInDoubt', `retry budget spent; an attempt may have reached the BCB (${classified.code})`, { code: classified.code });
       }
       return settle(detail, attempt, origin, audit, 'FAILED', 'transmission-failed', 'TransmissionFailed', `retry budget spent; no attempt reached the BCB (${classified.code})`, { code: classified.code });

@@ -46,6 +46,7 @@ export function readTransmitWorkerConfig(env: Env): {
   dictUrl: string;
   icomGzip: boolean;
   icomMultipart: { maxMessages: number; lingerMs: number };
+  markerItem: boolean;
   processConfig: ReturnType<typeof readWorkerProcessConfig>;
 } {
   return loadWorkerConfig(env, (reader) => {
@@ -64,6 +65,10 @@ export function readTransmitWorkerConfig(env: Env): {
         maxMessages: reader.integer('SELO_ICOM_MULTIPART_MAX', { default: 1, min: 1, max: ICOM_MAX_MESSAGES_PER_POST }),
         lingerMs: reader.integer('SELO_ICOM_MULTIPART_LINGER_MS', { default: 10, min: 0, max: 1000 }),
       },
+      // The may-have-arrived marker in its own item too, as transmit workers before it moved into
+      // the saga wrote and read it: on only while a rolling deploy runs such tasks beside these
+      // (docs/deploying.md, "Upgrading").
+      markerItem: reader.boolean('SELO_TRANSMIT_MARKER_ITEM', { default: false }),
       processConfig: readWorkerProcessConfig(reader),
     };
   });
@@ -85,7 +90,7 @@ function icomPort(client: IcomClient, multipart: { maxMessages: number; lingerMs
  */
 export async function startTransmitWorker(options: TransmitWorkerOptions = {}): Promise<TransmitWorker> {
   const env = options.env ?? process.env;
-  const { config, bcb, icomUrl, dictUrl, icomGzip, icomMultipart, processConfig } = readTransmitWorkerConfig(env);
+  const { config, bcb, icomUrl, dictUrl, icomGzip, icomMultipart, markerItem, processConfig } = readTransmitWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.transmit', level: config.logLevel });
   const topology = resolveTopology(config.environment);
 
@@ -118,6 +123,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
           ispb: config.ispb,
           sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
           dedupe: new DedupeStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
+          markerItem,
           claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
           claimCheckBucket: topology.payloadBucket,
         }),

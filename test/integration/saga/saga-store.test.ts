@@ -68,6 +68,24 @@ describe.each(LOCAL_DYNAMODB_STAND_INS)('on %s', (dynamodb) => {
       expect(await store.get(illegal.sagaId)).toBeUndefined();
     });
 
+    it('claims a fact once, without a step or a new version, and claims it again once released', async () => {
+      const { e2e, sagaId } = newPayment();
+      await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });
+      const written = await store.transition({ sagaId, to: 'SIGNED', reason: 'signed', attempt: 1, idempotencyKey: 'sign', facts: { marker: 'a' } });
+      expect(await store.claimFact(sagaId, 'marker', 'b')).toBe(false);
+      expect((await store.get(sagaId))?.facts.marker).toBe('a');
+      await store.releaseFact(sagaId, 'marker');
+      expect((await store.get(sagaId))?.facts.marker).toBeUndefined();
+      expect(await store.claimFact(sagaId, 'marker', 'c')).toBe(true);
+      const read = await store.get(sagaId);
+      expect(read).toMatchObject({ state: 'SIGNED', version: written.saga.version, facts: { marker: 'c' } });
+      expect(read?.history).toHaveLength(2);
+      const absent = newPayment();
+      await expect(store.claimFact(absent.sagaId, 'marker', 'x')).rejects.toMatchObject({ code: 'SAGA_NOT_FOUND' });
+      await store.releaseFact(absent.sagaId, 'marker');
+      expect(await store.get(absent.sagaId)).toBeUndefined();
+    });
+
     it('applies a legal transition with its history entry and bumps the version', async () => {
       const { e2e, sagaId } = newPayment();
       await store.create({ sagaId, ids: { endToEndId: e2e }, reason: 'requested', attempt: 1 });

@@ -224,6 +224,8 @@ describe('SeloStack: compute', () => {
     expect(resources('AWS::ApplicationAutoScaling::ScalableTarget').map((t) => JSON.stringify(t.Properties.ResourceId))).not.toEqual(expect.arrayContaining([expect.stringMatching(/receive|sweeper/)]));
     expect(environmentOf('selo-prod-compensate-sweeper').SELO_IN_DOUBT_SWEEPER).toBe('true');
     expect(environmentOf('selo-prod-compensate').SELO_IN_DOUBT_SWEEPER).toBe('false');
+    // The transmit marker's own item is written only for a deploy beside (or back to) an older version.
+    expect(environmentOf('selo-prod-transmit').SELO_TRANSMIT_MARKER_ITEM).toBeUndefined();
   });
 
   it('keeps the scaled services available while they deploy, and leaves their task count to autoscaling', () => {

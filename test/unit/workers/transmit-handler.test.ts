@@ -7,7 +7,7 @@ import type { MessageSignedData } from '../../../shared/events/index.ts';
 import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
 import { IllegalTransitionError, isLegalTransition } from '../../../shared/saga/index.ts';
 import type { Saga, SagaState, SagaStore, DedupeStore } from '../../../shared/saga/index.ts';
-import { createTransmitHandler } from '../../../workers/transmit/index.ts';
+import { MAY_HAVE_ARRIVED_FACT, createTransmitHandler } from '../../../workers/transmit/index.ts';
 import type { IcomPort } from '../../../workers/transmit/index.ts';
 import { silentLogger } from '../runtime/fakes.ts';
 import { auditRecordsOf } from '../../../shared/runtime/index.ts';
@@ -18,12 +18,13 @@ const E2E = 'E99999004202611281700aaaaaaaaaaa';
  * An in-memory saga store with the real rules: idempotency keys, the expected `from` states and
  * the legal transition table. `failWrites` makes writes to the given states fail like an outage.
  */
-function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaState> = new Set()): Pick<SagaStore, 'get' | 'transition' | 'applyUnread'> & { saga: Saga; reads: number } {
+function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaState> = new Set()): Pick<SagaStore, 'get' | 'transition' | 'applyUnread' | 'claimFact' | 'releaseFact'> & { saga: Saga; reads: number } {
   const saga: Saga = { sagaId: paymentSagaId(E2E), kind: 'payment', state: initial, version: 1, createdAt: '', updatedAt: '', history: [], compensations: [], facts: {} };
   const write = (input: Parameters<SagaStore['transition']>[0]): Promise<Saga> => {
     if (failWrites.has(input.to)) return Promise.reject(new Error('DynamoDB unavailable'));
     (saga.history as Saga['history'][number][]).push({ at: '', from: saga.state, to: input.to, reason: input.reason, attempt: input.attempt, key: input.idempotencyKey });
     saga.state = input.to;
+    saga.facts = { ...saga.facts, ...input.facts };
     return Promise.resolve(saga);
   };
   return {
@@ -40,6 +41,16 @@ function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaSt
       }
       return write(input).then((written) => ({ status: 'applied', saga: written }));
     },
+    claimFact: (name, fact, value) => {
+      if (saga.facts[fact] !== undefined) return Promise.resolve(false);
+      saga.facts = { ...saga.facts, [fact]: value };
+      return Promise.resolve(true);
+    },
+    releaseFact: (_name, fact) => {
+      const { [fact]: _released, ...rest } = saga.facts;
+      saga.facts = rest;
+      return Promise.resolve();
+    },
     // As the store: the write conditioned on the one `from` state and the key being absent, without a read.
     applyUnread: (input) => {
       const from = input.from?.length === 1 ? input.from[0] : undefined;
@@ -49,9 +60,10 @@ function fakeSagas(initial: SagaState = 'SIGNED', failWrites: ReadonlySet<SagaSt
   };
 }
 
-function fakeDedupe(): Pick<DedupeStore, 'claim' | 'isClaimed' | 'release'> {
+function fakeDedupe(): Pick<DedupeStore, 'claim' | 'isClaimed' | 'release'> & { keys: Set<string> } {
   const keys = new Set<string>();
   return {
+    keys,
     claim: (key) => Promise.resolve(!keys.has(key) && keys.add(key) !== undefined),
     isClaimed: (key) => Promise.resolve(keys.has(key)),
     release: (key) => Promise.resolve(void keys.delete(key)),
@@ -186,6 +198,52 @@ describe('transmit handler', () => {
     const second = await handler(message(), context(2));
     expect(second.events[0]?.detailType).toBe('PaymentInDoubt');
     expect(sagas.saga.state).toBe('IN_DOUBT');
+  });
+
+  it('writes the may-have-arrived marker in the TRANSMITTING write itself: no other item, no extra call', async () => {
+    const sagas = fakeSagas();
+    const dedupe = fakeDedupe();
+    const icom = icomAnswering(new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe, claimCheck: noClaimCheck, claimCheckBucket: 'payloads', now: () => new Date('2026-12-07T13:00:00.000Z') });
+    await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
+    expect(sagas.saga.facts[MAY_HAVE_ARRIVED_FACT]).toBe('2026-12-07T13:00:00.000Z');
+    expect(sagas.saga.history.map((t) => t.to)).toEqual(['TRANSMITTING']);
+    expect(dedupe.keys.size).toBe(0);
+  });
+
+  it('removes the marker after a first attempt that provably never left, so the next one may still prove a refusal', async () => {
+    const sagas = fakeSagas();
+    const icom = icomAnswering(new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined), new BcbRequestRejectedError('POST', answer(403)));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_UNREACHABLE' });
+    expect(sagas.saga.facts[MAY_HAVE_ARRIVED_FACT]).toBeUndefined();
+    const second = await handler(message(), context(2));
+    expect(second.events[0]?.detailType).toBe('TransmissionRejected');
+    // The retry claimed the marker again before its POST.
+    expect(sagas.saga.facts[MAY_HAVE_ARRIVED_FACT]).toBeDefined();
+  });
+
+  it('counts a marker an earlier version kept in its own item: a 4xx then is in doubt (rolling deploys)', async () => {
+    const sagas = fakeSagas();
+    const dedupe = fakeDedupe();
+    // An earlier version's attempt: TRANSMITTING recorded, its marker in its own item, none in the saga.
+    await sagas.transition({ sagaId: paymentSagaId(E2E), to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt: 1, idempotencyKey: 'transmitting' });
+    await dedupe.claim(`transmit-unknown#${paymentSagaId(E2E)}`, 60);
+    const icom = icomAnswering(new BcbRequestRejectedError('POST', answer(409)));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe, claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const outcome = await handler(message(), context(2));
+    expect(outcome.events[0]?.detailType).toBe('PaymentInDoubt');
+    expect(sagas.saga.state).toBe('IN_DOUBT');
+  });
+
+  it('with markerItem, also writes the marker in its own item, where an earlier version looks for it', async () => {
+    const sagas = fakeSagas();
+    const dedupe = fakeDedupe();
+    const icom = icomAnswering(new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe, markerItem: true, claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
+    expect([...dedupe.keys]).toEqual([`transmit-unknown#${paymentSagaId(E2E)}`]);
+    expect(sagas.saga.facts[MAY_HAVE_ARRIVED_FACT]).toBeDefined();
   });
 
   it('never fails a payment when a concurrent duplicate delivery gets a 4xx while the other got a 201', async () => {
