@@ -7,11 +7,12 @@ import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
  * written to one index partition, and a DynamoDB partition takes at most 1,000 write units a
  * second (DynamoDB Developer Guide, "Partitions and data distribution" / "Burst and adaptive
  * capacity"). A saga item of about 2 KB costs 2 write units per index write, so one state could
- * carry only about 500 payments a second; 16 shards carry 16 times that, above the SPI's peaks
- * for one participant, while a reader pays 16 small queries per page. Changing the count re-keys
+ * carry only about 500 payments a second; 8 shards carry 8 times that (about 4,000 payments a
+ * second per state, above one participant's peaks in the SPI), while a reader pays 8 small
+ * queries per page (the in-doubt sweeper reads two states per sweep). Changing the count re-keys
  * every item: it is a constant, not a setting.
  */
-export const STATE_INDEX_SHARDS = 16;
+export const STATE_INDEX_SHARDS = 8;
 
 /** The attribute that holds the index's partition key (`<state>#<n>`), beside the plain `state`. */
 export const STATE_SHARD_ATTRIBUTE = 'stateShard';
