@@ -8,7 +8,7 @@ const DEMO_HELP: CommandHelp = {
     'selo demo [--payments 500] [--rate 25] [--mix accept=85,reject=7,late=5,never=3]',
     '          [--settlement-limit-ms 5000] [--late-ms 1500] [--faults \'<json>\'] [--timeout-s N]',
     '          [--worker-processes 1] [--inbound 200] [--inbound-rate 10] [--inbound-mix reject=10,never=5]',
-    '          [--pki-dir .selo/pki] [--json]',
+    '          [--warm-up 20] [--pki-dir .selo/pki] [--json]',
   ],
   description: `Runs selo end to end on this machine: the local AWS stand-ins, the BCB simulator and every worker;
 publishes PaymentRequested events as core banking would, with the simulated receivers playing the
@@ -28,6 +28,7 @@ plays core banking's decision maker.`,
     { flag: '--inbound <N>', description: 'payments to our customers (default 200; 0 turns it off)' },
     { flag: '--inbound-rate <R>', description: 'per second (default 10)' },
     { flag: '--inbound-mix <list>', description: 'the share core banking rejects (AC03) and never decides (AB03); the rest it accepts' },
+    { flag: '--warm-up <N>', description: 'SPI echoes (pibr.001 → pibr.002) sent through every worker and awaited before the first payment, so that the figures are those of warm processes (default 20; 0: none, the first payments meet cold processes)' },
     { flag: '--pki-dir <dir>', description: 'the development PKI (default .selo/pki)' },
     { flag: '--json', description: 'also print the summary as one JSON object on the last line' },
   ],
@@ -67,6 +68,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
         'inbound-rate': { type: 'string' },
         'inbound-mix': { type: 'string' },
         'pki-dir': { type: 'string' },
+        'warm-up': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
       strict: true,
@@ -106,6 +108,7 @@ async function run(args: readonly string[], io: CommandIo): Promise<number> {
       inboundPayments: values.inbound === '0' ? 0 : Math.round(positive(values.inbound, 'inbound', 200, 1_000_000)),
       inboundRatePerSecond: positive(values['inbound-rate'], 'inbound-rate', 10, 10_000),
       inboundMix: values['inbound-mix'] === undefined ? DEFAULT_DECISION_MIX : parseDecisionMix(values['inbound-mix']),
+      warmUpEchoes: values['warm-up'] === '0' ? 0 : Math.round(positive(values['warm-up'], 'warm-up', 20, 10_000)),
     };
   } catch (error) {
     io.stderr.write(`selo demo: ${(error as Error).message}\n${formatUsage(demoCommand)}`);

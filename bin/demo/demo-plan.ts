@@ -1,5 +1,6 @@
 import { generateEndToEndId } from '../../shared/iso20022/index.ts';
-import { newTraceparent, paymentSagaId } from '../../shared/events/index.ts';
+import { randomUUID } from 'node:crypto';
+import { echoSagaId, newTraceparent, paymentSagaId } from '../../shared/events/index.ts';
 
 /**
  * The outcomes the demo asks the simulated receivers for. `accept`: settles at once; `reject`:
@@ -99,4 +100,22 @@ export function demoPayment(eventBusName: string, ispb: string, outcome: DemoOut
   };
   const detail = { version: 1, sagaId: paymentSagaId(endToEndId), endToEndId, attempt: 1, traceparent: newTraceparent(), data: { message: 'pacs.008', transaction } };
   return { endToEndId, outcome, entry: { EventBusName: eventBusName, Source: 'core.banking', DetailType: 'PaymentRequested', Detail: JSON.stringify(detail) } };
+}
+
+/** An SPI echo request (pibr.001) as core banking's operations would publish it: `PaymentRequested` keyed by its RequestId. */
+export interface DemoEcho {
+  sagaId: string;
+  entry: { EventBusName: string; Source: string; DetailType: string; Detail: string };
+}
+
+/**
+ * The `index`th echo of the demo's warm-up: a pibr.001 that every stage handles as it handles a
+ * payment (signed in the HSM, POSTed over mTLS, answered by the simulator with a signed pibr.002 on
+ * the stream, read and verified), without moving money or touching the payments' figures.
+ */
+export function demoEcho(eventBusName: string, index: number, at: Date): DemoEcho {
+  const requestId = randomUUID();
+  const data = { message: 'pibr.001', echo: { data: `selo demo warm-up ${index}`, requestedAt: at.toISOString() } };
+  const detail = { version: 1, sagaId: echoSagaId(requestId), requestId, attempt: 1, traceparent: newTraceparent(), data };
+  return { sagaId: echoSagaId(requestId), entry: { EventBusName: eventBusName, Source: 'core.banking', DetailType: 'PaymentRequested', Detail: JSON.stringify(detail) } };
 }

@@ -1,8 +1,10 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { FaultSettings } from '../../infra/bcb-simulator/index.ts';
+import type { LocalStack } from '../../infra/local/index.ts';
+import type { ResolvedTopology } from '../../infra/topology.ts';
 import type { CommandIo } from '../commands/command.ts';
-import { assignOutcomes, demoPayment, DEMO_REJECT_REASON, RECEIVER_OF } from './demo-plan.ts';
+import { assignOutcomes, demoEcho, demoPayment, DEMO_REJECT_REASON, RECEIVER_OF } from './demo-plan.ts';
 import type { DemoPayment, OutcomeMix } from './demo-plan.ts';
 import { COMPENSATED_EVENT, renderProgress, renderReport, renderStages, stageLatencies, summarise, TERMINAL_EVENTS } from './demo-report.ts';
 import type { DemoSummary, LedgerCheck, PaymentObservation, TerminalOutcome } from './demo-report.ts';
@@ -44,6 +46,12 @@ export interface DemoOptions {
   inboundRatePerSecond?: number;
   /** How core banking decides on them. @defaultValue {@link DEFAULT_DECISION_MIX} */
   inboundMix?: DecisionMix;
+  /**
+   * SPI echoes (pibr.001 → pibr.002) sent through every worker and the simulator before the first
+   * payment, and awaited: a run measures warm processes, as a long-lived task is, not the first
+   * second after start (JIT, first connections). 0: none. @defaultValue 0
+   */
+  warmUpEchoes?: number;
 }
 
 /** What {@link runDemo} returns: the summary and the checks against the simulator's ledger. */
@@ -161,6 +169,9 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       cleanups.push(() => core.close());
     }
 
+    const warmUp = await warmUpWithEchoes(stack.clients, topology, options.warmUpEchoes ?? 0, options.ratePerSecond);
+    if (warmUp !== undefined) io.stderr.write(`selo demo: warm-up: ${warmUp.echoes} SPI echoes answered in ${warmUp.ms} ms\n`);
+
     const outcomes = assignOutcomes(options.payments, options.mix);
     const started = Date.now();
     if (inboundPayments > 0) pipeline.simulator.inbound.start({ toIspb: config.ispb, ratePerSecond: options.inboundRatePerSecond ?? 10, count: inboundPayments });
@@ -240,6 +251,7 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       summary.duplicated += duplicates;
       io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));
       io.stdout.write(renderStages(stageLatencies(observations, stageTimes)));
+      io.stdout.write(warmUp === undefined ? '  warm-up: none (the first payments meet cold processes)\n' : `  warm-up: ${warmUp.echoes} SPI echoes (pibr.001 → pibr.002) through every worker before the first payment, answered in ${warmUp.ms} ms\n`);
       io.stdout.write(`  audit as Parquet ${delivered.records} records in ${delivered.objects.length} objects under s3://${topology.auditBucket}/audit/ (local Firehose)\n`);
       if (inbound !== undefined && decider !== undefined) {
         io.stdout.write(renderInbound(inbound, ledgerOf((p) => p.receiverIspb === config.ispb)));
@@ -255,8 +267,38 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
   }
 }
 
+/**
+ * Sends `count` SPI echoes at the run's rate (at most 50/s) and waits until each echo's saga is
+ * COMPLETED (its pibr.002 verified): every stage has then run its code and opened its
+ * connections. Undefined when `count` is 0; an error when they are not answered within 60 s.
+ */
+async function warmUpWithEchoes(clients: LocalStack['clients'], topology: ResolvedTopology, count: number, ratePerSecond: number): Promise<{ echoes: number; ms: number } | undefined> {
+  if (count === 0) return undefined;
+  const start = Date.now();
+  const { SagaStore } = await import('../../shared/saga/index.ts');
+  const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
+  const echoes: string[] = [];
+  const perSecond = Math.min(50, ratePerSecond);
+  for (let i = 0; i < count; i++) {
+    const wait = start + (i / perSecond) * 1000 - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const echo = demoEcho(topology.eventBusName, i, new Date());
+    await publishAll(clients.events, [echo]);
+    echoes.push(echo.sagaId);
+  }
+  const deadline = Date.now() + 60_000;
+  let pending = echoes;
+  while (pending.length > 0) {
+    if (Date.now() > deadline) throw new Error(`warm-up: ${pending.length} of ${count} SPI echoes not answered within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const states = await Promise.all(pending.map(async (id) => (await sagas.get(id))?.state));
+    pending = pending.filter((_, i) => states[i] !== 'COMPLETED');
+  }
+  return { echoes: count, ms: Date.now() - start };
+}
+
 /** PutEvents with the failed entries retried (the emulator, like EventBridge, may refuse some). */
-async function publishAll(events: EventBridgeClient, batch: readonly DemoPayment[]): Promise<void> {
+async function publishAll(events: EventBridgeClient, batch: readonly { entry: DemoPayment['entry'] }[]): Promise<void> {
   let pending = batch.map((p) => p.entry);
   for (let attempt = 1; pending.length > 0; attempt++) {
     const result = await events.send(new PutEventsCommand({ Entries: pending }));

@@ -55,7 +55,7 @@ describe('selo end to end (local stack, simulator, every worker)', () => {
       // The SPI's own 40 s settlement limit: far above the backlog of 20/s even on a loaded 2-core
       // CI machine, so that every receiver's answer, not the clock, decides its payments. Only the
       // `never` payments wait for it (AB03), and the run waits for every payment to end.
-      options({ payments: 200, ratePerSecond: 20, settlementLimitMs: 40_000, mix: { accept: 80, reject: 10, late: 5, never: 5 }, faults: { streamDuplicateRate: 0.2 } }),
+      options({ payments: 200, ratePerSecond: 20, settlementLimitMs: 40_000, mix: { accept: 80, reject: 10, late: 5, never: 5 }, faults: { streamDuplicateRate: 0.2 }, warmUpEchoes: 5 }),
       run.io,
     );
     const { summary, ledger } = result;
@@ -75,6 +75,8 @@ describe('selo end to end (local stack, simulator, every worker)', () => {
     // The local Firehose turned the stream into Parquet (records retried by a producer collapse by record_id).
     expect(result.parquetRecords).toBeGreaterThan(0.9 * summary.auditRecords);
     expect(result.parquetRecords).toBeLessThanOrEqual(summary.auditRecords);
+    // Five SPI echoes went through every worker before the first payment, and changed none of its figures.
+    expect(run.output()).toMatch(/warm-up: 5 SPI echoes \(pibr\.001 → pibr\.002\) through every worker before the first payment, answered in \d+ ms/);
     // The last line of the output is the JSON summary.
     const last = run.output().trim().split('\n').at(-1) ?? '';
     expect(JSON.parse(last)).toEqual(summary);
