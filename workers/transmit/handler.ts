@@ -201,8 +201,9 @@ export function createTransmitHandler(deps: TransmitHandlerDeps): Handler<Messag
       started = await deps.sagas.transition({ ...step, ...(current === undefined ? {} : { current }) });
       // Unless this delivery wrote TRANSMITTING just now, an earlier one did, with the marker; a
       // marker removed since (that attempt provably never left) is claimed again. An earlier
-      // version kept the marker in its own item only: it counts as well.
-      firstAttempt = (started.status === 'applied' || (await deps.sagas.claimFact(sagaId, MAY_HAVE_ARRIVED_FACT, at))) && !(await deps.dedupe.isClaimed(marker));
+      // version kept the marker in its own item only: it counts as well (with markerItem, this
+      // delivery's own claim of that item, below, tells).
+      firstAttempt = (started.status === 'applied' || (await deps.sagas.claimFact(sagaId, MAY_HAVE_ARRIVED_FACT, at))) && (claimingItem !== undefined || !(await deps.dedupe.isClaimed(marker)));
     } else {
       started = { status: 'applied', saga: unread };
       firstAttempt = true;

@@ -246,6 +246,16 @@ describe('transmit handler', () => {
     expect(sagas.saga.facts[MAY_HAVE_ARRIVED_FACT]).toBeDefined();
   });
 
+  it('with markerItem, a retry after a first attempt that never left may still prove a refusal', async () => {
+    const sagas = fakeSagas();
+    const dedupe = fakeDedupe();
+    const icom = icomAnswering(new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined), new BcbRequestRejectedError('POST', answer(403)));
+    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe, markerItem: true, claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_UNREACHABLE' });
+    expect(dedupe.keys.size).toBe(0);
+    expect((await handler(message(), context(2))).events[0]?.detailType).toBe('TransmissionRejected');
+  });
+
   it('never fails a payment when a concurrent duplicate delivery gets a 4xx while the other got a 201', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(created('R6'), new BcbRequestRejectedError('POST', answer(409)));
