@@ -15,5 +15,5 @@ export { startHealthServer, runChecks } from './health-server.ts';
 export type { HealthServer, HealthServerOptions, HealthReport } from './health-server.ts';
 export { handleShutdownSignals } from './shutdown.ts';
 export type { ShutdownOptions } from './shutdown.ts';
-export { startWorkerRuntime, launchQueueWorker, readBackoff, readWorkerProcessConfig } from './start-worker.ts';
+export { startWorkerRuntime, launchQueueWorker, readBackoff, readWorkerProcessConfig, workerAuditProducer, workerPublisher } from './start-worker.ts';
 export type { WorkerWiring, WorkerProcessConfig, LaunchedWorker, LaunchQueueWorkerOptions } from './start-worker.ts';

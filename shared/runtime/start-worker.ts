@@ -5,6 +5,7 @@ import type { DataDecoder } from '../events/index.ts';
 import type { Logger } from '../logging/index.ts';
 import type { EnvReader } from '../config/index.ts';
 import { coalescingPutEventsPort, EventBridgePublisher, eventBridgePutEventsPort } from './event-publisher.ts';
+import type { EventPublisher } from './event-publisher.ts';
 import type { Closeable, Handler, ReadinessCheck } from './types.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { WorkerRuntime } from './worker-runtime.ts';
@@ -39,6 +40,22 @@ export interface WorkerWiring<T> {
   backoff?: BackoffOptions;
   /** The process's metrics: payments by outcome (from the published events) and stage latency. @defaultValue metrics off */
   metrics?: Metrics;
+  /**
+   * The worker's audit producer and publisher, when its own parts write to them too (the verify
+   * worker's resolutions): one of each per worker, flushed and closed by the runtime.
+   * @defaultValue {@link workerAuditProducer} and {@link workerPublisher}, made here
+   */
+  outputs?: { audit: KinesisAuditProducer; publisher: EventPublisher };
+}
+
+/** The Kinesis audit producer a worker writes its audit records with. */
+export function workerAuditProducer(clients: AwsClients, auditStreamName: string, logger: Logger): KinesisAuditProducer {
+  return new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: auditStreamName, logger });
+}
+
+/** The EventBridge publisher of worker `name` (source `selo.<name>`; concurrent PutEvents coalesced). */
+export function workerPublisher(clients: AwsClients, eventBusName: string, name: string, logger: Logger): EventBridgePublisher {
+  return new EventBridgePublisher({ port: coalescingPutEventsPort(eventBridgePutEventsPort(clients.events)), eventBusName, defaultSource: `selo.${name}`, logger });
 }
 
 /**
@@ -51,14 +68,15 @@ export async function startWorkerRuntime<T>(wiring: WorkerWiring<T>): Promise<Wo
   const url = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }))).QueueUrl;
   const dlqUrl = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.dlqName }))).QueueUrl;
   if (url === undefined || dlqUrl === undefined) throw new Error(`queue ${queue.name} or its DLQ has no URL`);
-  const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: wiring.auditStreamName, logger });
+  const audit = wiring.outputs?.audit ?? workerAuditProducer(clients, wiring.auditStreamName, logger);
+  const publisher = wiring.outputs?.publisher ?? workerPublisher(clients, wiring.eventBusName, wiring.name, logger);
   const runtime = new WorkerRuntime<T>({
     name: wiring.name,
     handler: wiring.handler,
     decode: wiring.decode,
     sqs: clients.sqs,
     queue: { key: queue.key, url, dlqUrl, visibilityTimeoutSeconds: queue.visibilityTimeoutSeconds, maxReceiveCount: queue.maxReceiveCount },
-    publisher: countingPublisher(new EventBridgePublisher({ port: coalescingPutEventsPort(eventBridgePutEventsPort(clients.events)), eventBusName: wiring.eventBusName, defaultSource: `selo.${wiring.name}`, logger }), wiring.metrics ?? NO_METRICS),
+    publisher: countingPublisher(publisher, wiring.metrics ?? NO_METRICS),
     audit,
     logger,
     ...(wiring.failureDetailType === undefined ? {} : { failureDetailType: wiring.failureDetailType }),
@@ -128,7 +146,7 @@ export interface LaunchQueueWorkerOptions<T> {
   /** The settings every worker process shares ({@link readWorkerProcessConfig}). */
   processConfig: WorkerProcessConfig;
   /** The worker's own parts. */
-  wiring: Pick<WorkerWiring<T>, 'handler' | 'decode' | 'failureDetailType' | 'closeables' | 'checks' | 'metrics'>;
+  wiring: Pick<WorkerWiring<T>, 'handler' | 'decode' | 'failureDetailType' | 'closeables' | 'checks' | 'metrics' | 'outputs'>;
 }
 
 /**

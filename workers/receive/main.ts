@@ -1,6 +1,5 @@
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { resolveTopology } from '../../infra/topology.ts';
-import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { BcbHttpClient, IcomStreamClient, bcbTlsOptions, readBcbConnectionConfig } from '../../shared/bcb-client/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
@@ -9,7 +8,7 @@ import type { Env, EnvReader, SeloConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
-import { startHealthServer } from '../../shared/runtime/index.ts';
+import { startHealthServer, workerAuditProducer } from '../../shared/runtime/index.ts';
 import type { HealthServer } from '../../shared/runtime/index.ts';
 import { DedupeStore } from '../../shared/saga/index.ts';
 import { createAnswerForwarder } from './forward-answer.ts';
@@ -105,7 +104,7 @@ export async function startReceiveWorker(options: ReceiveWorkerOptions = {}): Pr
   const clients = createAwsClients(config.aws);
   // One connection per stream (a long poll holds its connection) and one to spare.
   const http = new BcbHttpClient({ origin: bcb.url, tls: bcbTlsOptions(bcb), connections: settings.streams + 1, headersTimeoutMs: settings.pollTimeoutMs, bodyTimeoutMs: bcb.timeoutMs, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) });
-  const audit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
+  const audit = workerAuditProducer(clients, topology.auditStream.name, logger);
   let health: HealthServer | undefined;
   let icomReader: StreamReader | undefined;
   const cleanup = async (): Promise<void> => {

@@ -1,5 +1,4 @@
 import { resolveTopology } from '../../infra/topology.ts';
-import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { S3ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { loadWorkerConfig, readRevocationConfig } from '../../shared/config/index.ts';
@@ -11,7 +10,7 @@ import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
 import { createRevocationChecker } from '../../shared/pki/index.ts';
-import { EventBridgePublisher, eventBridgePutEventsPort, launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
+import { launchQueueWorker, readWorkerProcessConfig, workerAuditProducer, workerPublisher } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore, resolveSaga } from '../../shared/saga/index.ts';
 import { DEFAULT_INBOUND_DECISION_LIMIT_MS, createVerifyHandler } from './handler.ts';
@@ -78,10 +77,10 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
   const sagas = new SagaStore(table);
   const index = new BizMsgIndex({ ...table, ttlAttribute: topology.sagaTable.ttlAttribute });
   // The BCB's camt.054 answering our camt.060 resolves an in-doubt payment through resolveSaga,
-  // which publishes and audits on its own (as `selo saga resolve` does), exactly once.
-  const resolutionBus = new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: 'selo.verify', logger });
-  const resolutionAudit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
-  const resolveDeps = { sagas, publisher: resolutionBus, audit: resolutionAudit, source: 'selo.verify', auditWorker: 'verify' };
+  // which publishes and audits on its own (as `selo saga resolve` does), exactly once: through the
+  // worker's own publisher and audit producer.
+  const outputs = { audit: workerAuditProducer(clients, topology.auditStream.name, logger), publisher: workerPublisher(clients, topology.eventBusName, 'verify', logger) };
+  const resolveDeps = { sagas, publisher: outputs.publisher, audit: outputs.audit, source: 'selo.verify', auditWorker: 'verify' };
   return launchQueueWorker<VerifyInput>({
     name: 'verify',
     topology,
@@ -106,7 +105,7 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
       // write kept failing): operations look at it; nothing to compensate.
       failureDetailType: 'VerifyStepDeadLettered',
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
-      closeables: [{ name: 'resolution audit', close: () => resolutionAudit.close() }],
+      outputs,
     },
   });
 }
