@@ -190,6 +190,19 @@ describe('in-doubt sweeper asking the BCB', () => {
     expect(publisher.published.filter((e) => e.detailType === 'OutcomeQueryRequested').map((e) => e.detail.requestId)).toEqual(['M99999004query000000000000000001', 'M99999004query000000000000000002']);
   });
 
+  it('reads the IN_DOUBT sagas once a sweep for both the questions and the SagasInDoubt metric', async () => {
+    const { sagas, publisher } = asking();
+    const observed: number[] = [];
+    const metrics = { count: () => undefined, observe: (name: string, _dimensions: unknown, value: number) => void (name === 'SagasInDoubt' && observed.push(value)) };
+    const sweeper = new InDoubtSweeper({ sagas, publisher, audit: { put: () => Promise.resolve() }, logger: silentLogger(), now: () => new Date(T0 + 60_001), marginMs: 20_000, metrics, bcbQuery: { ispb: '99999004' } });
+    const states: string[] = [];
+    const page = sagas.pageByState.bind(sagas);
+    sagas.pageByState = (state, options) => (states.push(state), page(state, options));
+    expect(await sweeper.sweep()).toMatchObject({ inDoubt: [OLD], asked: [OLD] });
+    expect(states.filter((s) => s === 'IN_DOUBT')).toHaveLength(1);
+    expect(observed).toEqual([1]);
+  });
+
   it('asks again on the next sweep, not the next interval, when the bus refused the question', async () => {
     const { sagas, publisher, sweeper } = asking();
     sagas.seed(OLD, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], { ids: { endToEndId: OLD.slice(4) } });

@@ -137,32 +137,23 @@ export class InDoubtSweeper {
         if (marked === 'unpublished') result.unpublished += 1;
       }
     } while (cursor !== undefined && !this.#closed);
-    if (this.#options.bcbQuery !== undefined) await this.#askAboutInDoubt(this.#options.bcbQuery, result);
-    if (this.#options.metrics !== undefined && !this.#closed) this.#options.metrics.observe('SagasInDoubt', {}, await this.#countInDoubt());
+    // One walk of the IN_DOUBT sagas a sweep, for the BCB query and the metric alike.
+    if (this.#options.bcbQuery === undefined && this.#options.metrics === undefined) return result;
+    const inDoubt = await this.#walkInDoubt(this.#options.bcbQuery, result);
+    if (this.#options.metrics !== undefined && !this.#closed) this.#options.metrics.observe('SagasInDoubt', {}, inDoubt);
     return result;
   }
 
-  /** How many sagas are IN_DOUBT now (every page of the state index). */
-  async #countInDoubt(): Promise<number> {
-    let count = 0;
-    let cursor: string | undefined;
-    do {
-      const page = await this.#options.sagas.pageByState('IN_DOUBT', { limit: this.#pageSize, ...(cursor === undefined ? {} : { cursor }) });
-      count += page.sagas.length;
-      cursor = page.cursor;
-    } while (cursor !== undefined && !this.#closed);
-    return count;
-  }
-
   /**
-   * Asks the BCB about every IN_DOUBT payment not asked within the interval: publishes one
+   * Walks the IN_DOUBT sagas once and returns how many there are; with `bcbQuery`, asks the BCB
+   * about every IN_DOUBT payment not asked within the interval: publishes one
    * `OutcomeQueryRequested` per payment (shared/bcb-query), which the sign worker turns into a
    * signed camt.060, the transmit worker POSTs to ICOM, and whose camt.054 the verify worker
    * matches and acts on (a definite settlement resolves the payment through `resolveSaga`; nothing
    * else does: a rejection is never inferred). Nothing is decided here.
    */
-  async #askAboutInDoubt(bcbQuery: NonNullable<InDoubtSweeperOptions['bcbQuery']>, result: SweepResult): Promise<void> {
-    const intervalMs = bcbQuery.intervalMs ?? 60_000;
+  async #walkInDoubt(bcbQuery: InDoubtSweeperOptions['bcbQuery'], result: SweepResult): Promise<number> {
+    const intervalMs = bcbQuery?.intervalMs ?? 60_000;
     const now = this.#now().getTime();
     const seen = new Set<string>();
     let cursor: string | undefined;
@@ -170,9 +161,9 @@ export class InDoubtSweeper {
       const page = await this.#options.sagas.pageByState('IN_DOUBT', { limit: this.#pageSize, ...(cursor === undefined ? {} : { cursor }) });
       cursor = page.cursor;
       for (const saga of page.sagas) {
-        if (this.#closed) return;
+        if (this.#closed) return seen.size;
         seen.add(saga.sagaId);
-        if (saga.kind !== 'payment' || saga.endToEndId === undefined) continue;
+        if (bcbQuery === undefined || saga.kind !== 'payment' || saga.endToEndId === undefined) continue;
         const last = this.#asked.get(saga.sagaId);
         if (last !== undefined && now - last < intervalMs) continue;
         this.#asked.set(saga.sagaId, now);
@@ -190,6 +181,7 @@ export class InDoubtSweeper {
       }
     } while (cursor !== undefined && !this.#closed);
     for (const sagaId of this.#asked.keys()) if (!seen.has(sagaId)) this.#asked.delete(sagaId);
+    return seen.size;
   }
 
   /**
