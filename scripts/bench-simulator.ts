@@ -30,6 +30,7 @@ import {
 } from '../test/integration/bcb-simulator/simulator-fixture.ts';
 import type { SimulatorTestPki } from '../test/integration/bcb-simulator/simulator-fixture.ts';
 import type { BcbSimulator } from '../infra/bcb-simulator/index.ts';
+import { TICKS_PER_SECOND, cpuTicks } from './support/proc-stat.ts';
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -59,11 +60,7 @@ async function serveNull(pkiFile: string): Promise<void> {
 
 /** CPU seconds of one process (all threads), from /proc/<pid>/stat. */
 function statCpu(pid: number): { self: number } {
-  // Fields after the command name: state is field 3; utime 14, stime 15 (clock ticks, 100/s on Linux).
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-  const tick = (i: number): number => (fields[i - 3] ?? 0) / 100;
-  return { self: tick(14) + tick(15) };
+  return { self: (cpuTicks(pid) ?? 0) / TICKS_PER_SECOND };
 }
 
 function clientCpu(): number {
