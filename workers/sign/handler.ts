@@ -220,8 +220,9 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   const created = await deps.sagas.create({ sagaId, ids, reason: 'PaymentRequested', attempt });
   const signedBefore = created.status === 'already-applied' ? created.saga.history.find((t) => t.key === 'sign') : undefined;
   const now = (deps.now ?? (() => new Date()))();
-  const creDt = data.message === 'pacs.008' ? creationTimeOf(signedBefore, data.transaction, now) : '';
-  const { draft, signed, digest, reason } = await signRequest(detail, data, creDt === '' ? now.toISOString() : creDt, signedBefore === undefined, deps);
+  // Only a pacs.008 carries the creation time of its first signing; the others derive theirs from the request.
+  const creDt = data.message === 'pacs.008' ? creationTimeOf(signedBefore, data.transaction, now) : now.toISOString();
+  const { draft, signed, digest, reason } = await signRequest(detail, data, creDt, signedBefore === undefined, deps);
   const { bizMsgIdr } = draft;
   if (created.status === 'already-applied') {
     if (signedBefore !== undefined && !signedBefore.reason.includes(`sha256=${digest}`)) {
