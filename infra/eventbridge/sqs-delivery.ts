@@ -212,6 +212,8 @@ export class SqsTargetDispatcher implements TargetDispatcher {
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
         // Retries are ours (counted in stats); the SDK's own would hide them.
         maxAttempts: 1,
+        // The middleware chain built once, not per SendMessageBatch (the demo process's CPU).
+        cacheMiddleware: true,
         requestHandler: new NodeHttpHandler({
           connectionTimeout: this.#requestTimeoutMs,
           requestTimeout: this.#requestTimeoutMs,

@@ -1,0 +1,57 @@
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createAwsClients } from '../../../shared/aws/index.ts';
+
+// A loopback server that answers every JSON-protocol call with `{}` (enough for PutItem and an
+// empty PutRecords answer), so the real SDK clients run their whole chain without a stand-in.
+let server: Server;
+let endpoint: string;
+
+beforeAll(async () => {
+  server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end('{"Records":[],"FailedRecordCount":0}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+describe('createAwsClients', () => {
+  it('builds each command class’s middleware chain once per client, not on every call', async () => {
+    const clients = createAwsClients({ region: 'sa-east-1', accountId: '000000000000', endpoints: { dynamodb: endpoint, kinesis: endpoint } });
+    const putItem = vi.spyOn(PutItemCommand.prototype, 'resolveMiddleware');
+    const putRecords = vi.spyOn(PutRecordsCommand.prototype, 'resolveMiddleware');
+    try {
+      for (let i = 0; i < 5; i += 1) {
+        await clients.dynamodb.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: `k${i}` } } }));
+        await clients.kinesis.send(new PutRecordsCommand({ StreamName: 's', Records: [{ Data: new Uint8Array([i]), PartitionKey: 'p' }] }));
+      }
+      expect(putItem).toHaveBeenCalledTimes(1);
+      expect(putRecords).toHaveBeenCalledTimes(1);
+    } finally {
+      putItem.mockRestore();
+      putRecords.mockRestore();
+      clients.destroy();
+    }
+  });
+
+  it('caches the chains of the clients that talk to AWS too', () => {
+    const clients = createAwsClients({ region: 'sa-east-1', accountId: '000000000000', endpoints: {} });
+    try {
+      for (const client of [clients.sqs, clients.s3, clients.events, clients.kinesis, clients.dynamodb]) expect(client.config.cacheMiddleware).toBe(true);
+    } finally {
+      clients.destroy();
+    }
+  });
+});
