@@ -35,6 +35,13 @@ export interface SeloStackProps extends StackProps {
    */
   transmitMarkerItem?: boolean;
   /**
+   * The sign worker also writes the BizMsgIdr pointer of a pacs.008, as verify workers before the
+   * BizMsgIdr derived from the EndToEndId read only pointers (`SELO_SIGN_PAYMENT_POINTERS`): on for
+   * a deploy that replaces, or rolls back to, such a version (docs/deploying.md, "Upgrading").
+   * @defaultValue false
+   */
+  paymentPointers?: boolean;
+  /**
    * What happens to data stores when the stack is deleted. Production keeps them.
    * @defaultValue RemovalPolicy.RETAIN
    */
@@ -258,6 +265,7 @@ export class SeloStack extends Stack {
       topology,
       ispb: props.ispb ?? '99999004',
       transmitMarkerItem: props.transmitMarkerItem === true,
+      paymentPointers: props.paymentPointers === true,
       vpc: network.vpc,
       securityGroup: network.workers,
       key,

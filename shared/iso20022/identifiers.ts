@@ -122,6 +122,30 @@ export function generateMessageId(ispb: string, options: IdOptions = {}): string
   return `M${ispb}${randomAlphanumerics(23, options.random ?? randomInt)}`;
 }
 
+/**
+ * The BizMsgIdr / MsgId of the pacs.008 of the payment `endToEndId`: `M` followed by the
+ * EndToEndId's 31 characters after its `E` (its ISPB, minute stamp and 11 alphanumerics). The
+ * catalogue's XSD types allow it: MsgIdType is `[M][0-9A-Z]{8}[a-zA-Z0-9]{23}` and the
+ * EndToEndId `[E][0-9A-Z]{8}` + 12 digits + `[a-zA-Z0-9]{11}` (pacs.008.spi.1.16.xsd). One
+ * payment, one pacs.008, so it is unique as the EndToEndId is, and an admi.002 quoting it leads
+ * back to the payment with no pointer item to write ({@link endToEndIdOfPaymentMessageId}).
+ */
+export function paymentMessageId(endToEndId: string): string {
+  if (!END_TO_END_ID.test(endToEndId)) throw new RangeError(`not an EndToEndId: ${JSON.stringify(endToEndId)}`);
+  return `M${endToEndId.slice(1)}`;
+}
+
+/**
+ * The EndToEndId whose pacs.008 would carry `msgId` ({@link paymentMessageId}); undefined when
+ * `msgId` cannot be one. Only a candidate: whether that payment's message had this id is the
+ * saga's to say (other messages have ids of the same form).
+ */
+export function endToEndIdOfPaymentMessageId(msgId: string): string | undefined {
+  if (!msgId.startsWith('M')) return undefined;
+  const endToEndId = `E${msgId.slice(1)}`;
+  return END_TO_END_ID.test(endToEndId) ? endToEndId : undefined;
+}
+
 /** A date-time in the SPI's ISONormalisedDateTime form: UTC with milliseconds (`2020-01-01T08:30:12.000Z`). */
 export function isoDateTime(at: Date): string {
   return at.toISOString();

@@ -1,4 +1,4 @@
-export { generateEndToEndId, generateReturnId, generateMessageId, isoDateTime, endToEndIdTime, endToEndIdTimeProblem, END_TO_END_ID, END_TO_END_ID_TIME_REASON, END_TO_END_ID_TIME_TOLERANCE, RETURN_ID, MESSAGE_ID, ISPB_PATTERN } from './identifiers.ts';
+export { generateEndToEndId, generateReturnId, generateMessageId, paymentMessageId, endToEndIdOfPaymentMessageId, isoDateTime, endToEndIdTime, endToEndIdTimeProblem, END_TO_END_ID, END_TO_END_ID_TIME_REASON, END_TO_END_ID_TIME_TOLERANCE, RETURN_ID, MESSAGE_ID, ISPB_PATTERN } from './identifiers.ts';
 export type { EndToEndIdTimeProblem, IdOptions, RandomIndex } from './identifiers.ts';
 export { normalizeAmount, amountToCents, amountFromCents } from './amount.ts';
 export { MessageFormatError, parseAppHdr } from './app-hdr.ts';

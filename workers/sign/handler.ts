@@ -9,7 +9,7 @@ import { DICT_OPERATIONS, buildDictBody } from '../../shared/dict/index.ts';
 import { PermanentError, TransientError, classifyError } from '../../shared/errors/index.ts';
 import { INBOUND_EVENTS, deriveDetail, describeDecision, dictSagaId, echoSagaId, inboundSagaId, paymentSagaId, querySagaId } from '../../shared/events/index.ts';
 import type { CorrelationIds, EchoReceivedData, EventDetail, InboundDecisionLateData, InboundPaymentDecidedData, MessageSignedData } from '../../shared/events/index.ts';
-import { END_TO_END_ID_TIME_REASON, PAYMENT_PRIORITIES, SPI_MESSAGES, buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, endToEndIdTimeProblem, generateMessageId, spiSchemaOfNamespace, validateSpiMessage } from '../../shared/iso20022/index.ts';
+import { END_TO_END_ID_TIME_REASON, PAYMENT_PRIORITIES, SPI_MESSAGES, buildPacs002, buildPacs004, buildPacs008, buildPibr001, buildPibr002, endToEndIdTimeProblem, generateMessageId, paymentMessageId, spiSchemaOfNamespace, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { SpiSchema } from '../../shared/iso20022/index.ts';
 import type { EventToPublish, Handler, Outcome } from '../../shared/runtime/index.ts';
 import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
@@ -36,6 +36,13 @@ export interface SignHandlerDeps {
    * verify worker can correlate an admi.002 or a pibr.002 that quotes only those.
    */
   bizMsgIndex: Pick<BizMsgIndex, 'recordMessage' | 'recordEcho'>;
+  /**
+   * Also write the pointer of a pacs.008, whose BizMsgIdr the verify worker now derives from the
+   * EndToEndId (`paymentMessageId`), as verify workers before that change read only pointers
+   * (`SELO_SIGN_PAYMENT_POINTERS`, docs/deploying.md): only for a rolling deploy or rollback across it.
+   * @defaultValue false
+   */
+  paymentPointers?: boolean;
   /**
    * Validates a signed SPI message against its XSD (those the repository has: pacs.008 1.16, pacs.002 1.17).
    * @defaultValue validateSpiMessage
@@ -98,7 +105,14 @@ function creationTimeOf(signedBefore: { reason: string } | undefined, transactio
   return SIGNED_CREATION.exec(signedBefore.reason)?.[1] ?? new Date(transaction.acceptanceDateTime).toISOString();
 }
 
-function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | undefined, creDt: string): SpiDraft {
+/** The BizMsgIdr a pacs.008's `sign` step recorded (SignedRequest.reason). */
+const SIGNED_PAYMENT_MESSAGE_ID = /^pacs\.008 (M[0-9A-Z]{8}[a-zA-Z0-9]{23}) signed /;
+
+/**
+ * `recordedBizMsgIdr`: the pacs.008's BizMsgIdr as its first signing recorded it, so a redelivery
+ * signs the same bytes even when that signing was done by a version that drew the id otherwise.
+ */
+function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | undefined, creDt: string, recordedBizMsgIdr?: string): SpiDraft {
   if (data.message === 'pibr.001') {
     const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${echoSagaId(requestId ?? '')}:pibr.001`) });
     const createdAt = new Date(data.echo.requestedAt).toISOString();
@@ -107,7 +121,7 @@ function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | 
   }
   if (data.message === 'pacs.008') {
     const tx = data.transaction;
-    const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${paymentSagaId(tx.endToEndId)}:pacs.008`) });
+    const bizMsgIdr = recordedBizMsgIdr ?? paymentMessageId(tx.endToEndId);
     // Everything else in the message derives from the request itself; the creation time is the
     // first signing's (creationTimeOf), so the same request always gives the same bytes.
     const unsigned = buildPacs008({
@@ -182,13 +196,14 @@ interface SignedRequest {
  * behind for a priority order, 12 h either way for any; END_TO_END_ID_TIME_TOLERANCE names the
  * BCB sources); a redelivery of what was signed is never refused for its age.
  */
-async function signRequest(detail: EventDetail<SignRequest>, data: PaymentRequestedData, creDt: string, firstSigning: boolean, deps: SignHandlerDeps): Promise<SignedRequest> {
+async function signRequest(detail: EventDetail<SignRequest>, data: PaymentRequestedData, creDt: string, signedBefore: { reason: string } | undefined, deps: SignHandlerDeps): Promise<SignedRequest> {
+  const firstSigning = signedBefore === undefined;
   if (data.message === 'pacs.008' && firstSigning) {
     const priority = PAYMENT_PRIORITIES[data.serviceLevel ?? 'PAGPRI'] === 'HIGH';
     const late = endToEndIdTimeProblem(data.transaction.endToEndId, new Date(creDt), { priority });
     if (late !== undefined) throw new SignRequestInvalidError(`data.transaction.endToEndId: ${late.message} (the SPI would refuse it with ${END_TO_END_ID_TIME_REASON})`);
   }
-  const draft = draftSpi(data, deps.ispb, detail.requestId, creDt);
+  const draft = draftSpi(data, deps.ispb, detail.requestId, creDt, signedBefore === undefined ? undefined : SIGNED_PAYMENT_MESSAGE_ID.exec(signedBefore.reason)?.[1]);
   const signed = await signSpi(draft.unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(draft.bizMsgIdr) });
   // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
   // message, exactly as the BCB will validate it.
@@ -202,11 +217,13 @@ async function signRequest(detail: EventDetail<SignRequest>, data: PaymentReques
  * The BizMsgIdr pointer (and an echo's Data pointer), written on every delivery (idempotent; a
  * crash between it and the saga write is repaired by the redelivery) and always before
  * MessageSigned, so before the BCB can answer; it does not depend on the saga write, so both go
- * in one round trip.
+ * in one round trip. None for a pacs.008 whose BizMsgIdr derives from its EndToEndId (the verify
+ * worker derives it back), unless {@link SignHandlerDeps.paymentPointers}.
  */
 function recordPointers(data: PaymentRequestedData, bizMsgIdr: string, sagaId: string, deps: SignHandlerDeps): Promise<unknown> {
+  const derived = data.message === 'pacs.008' && bizMsgIdr === paymentMessageId(data.transaction.endToEndId);
   return Promise.all([
-    deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId),
+    derived && deps.paymentPointers !== true ? undefined : deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId),
     data.message === 'pibr.001' ? deps.bizMsgIndex.recordEcho(data.echo.data, sagaId) : undefined,
   ]);
 }
@@ -222,7 +239,7 @@ async function signPayment(detail: EventDetail<SignRequest>, data: PaymentReques
   const now = (deps.now ?? (() => new Date()))();
   // Only a pacs.008 carries the creation time of its first signing; the others derive theirs from the request.
   const creDt = data.message === 'pacs.008' ? creationTimeOf(signedBefore, data.transaction, now) : now.toISOString();
-  const { draft, signed, digest, reason } = await signRequest(detail, data, creDt, signedBefore === undefined, deps);
+  const { draft, signed, digest, reason } = await signRequest(detail, data, creDt, signedBefore, deps);
   const { bizMsgIdr } = draft;
   if (created.status === 'already-applied') {
     if (signedBefore !== undefined && !signedBefore.reason.includes(`sha256=${digest}`)) {
@@ -272,7 +289,7 @@ async function signFirstDelivery(detail: EventDetail<SignRequest>, data: Payment
   let request: SignedRequest;
   let payload: MessageSignedData['payload'];
   try {
-    request = await signRequest(detail, data, now.toISOString(), true, deps);
+    request = await signRequest(detail, data, now.toISOString(), undefined, deps);
     payload = await payloadOf(request.signed, `claim-check/${request.draft.paymentId}/${request.digest}.xml`, deps);
   } catch (error) {
     if (classifyError(error).retryability === 'permanent') return undefined;

@@ -28,7 +28,7 @@ import type {
   SignatureInvalidData,
   UnsupportedMessageReceivedData,
 } from '../../shared/events/index.ts';
-import { SchemaValidationError, UnsupportedSpiMessageError, parseAppHdr, parseSpiMessage, spiSchemaOfNamespace, validateSpiMessage } from '../../shared/iso20022/index.ts';
+import { SchemaValidationError, UnsupportedSpiMessageError, endToEndIdOfPaymentMessageId, parseAppHdr, parseSpiMessage, spiSchemaOfNamespace, validateSpiMessage } from '../../shared/iso20022/index.ts';
 import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr001, Pibr002, SpiMessage, SpiSchema, TransactionStatus } from '../../shared/iso20022/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
@@ -460,9 +460,23 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     });
   }
 
+  /**
+   * The saga of a message we sent, from its BizMsgIdr: the pointer the sign worker wrote, or, for a
+   * pacs.008 (no pointer: its BizMsgIdr derives from the EndToEndId, `paymentMessageId`), the
+   * payment whose saga recorded exactly this BizMsgIdr.
+   */
+  async function sagaOfSentMessage(bizMsgIdr: string): Promise<string | undefined> {
+    const pointed = await deps.index.sagaOfMessage(bizMsgIdr);
+    if (pointed !== undefined) return pointed;
+    const endToEndId = endToEndIdOfPaymentMessageId(bizMsgIdr);
+    if (endToEndId === undefined || !endToEndId.startsWith(`E${deps.ispb}`)) return undefined;
+    const saga = await deps.sagas.get(paymentSagaId(endToEndId));
+    return saga?.bizMsgIdr === bizMsgIdr ? saga.sagaId : undefined;
+  }
+
   async function onAdmi002(scope: Scope, message: Admi002, resourceId: string): Promise<Step> {
     const rejected = message.rejectedBizMsgIdr;
-    const sagaId = await deps.index.sagaOfMessage(rejected);
+    const sagaId = await sagaOfSentMessage(rejected);
     if (sagaId === undefined) return recorded('unknown-saga');
     const kind = sagaKindOf(sagaId);
     const { reason } = message;

@@ -14,8 +14,8 @@ import type { AuditRecord } from '../../../shared/audit/index.ts';
 import { buildDictProblem } from '../../../shared/dict/index.ts';
 import { dictSagaId, echoSagaId, encodeEventBody, inboundSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
-import { buildPacs002, generateEndToEndId, generateMessageId, generateReturnId } from '../../../shared/iso20022/index.ts';
-import { SagaStore } from '../../../shared/saga/index.ts';
+import { buildPacs002, generateEndToEndId, generateMessageId, generateReturnId, paymentMessageId } from '../../../shared/iso20022/index.ts';
+import { BizMsgIndex, SagaStore } from '../../../shared/saga/index.ts';
 import type { SagaState } from '../../../shared/saga/index.ts';
 import { pemSigningKey, signDict, signSpi } from '../../../shared/xmldsig/index.ts';
 import { startSignWorker } from '../../../workers/sign/index.ts';
@@ -271,13 +271,15 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     await factOf(sagaId, 'PaymentSettled');
   });
 
-  it('correlates an admi.002 to the payment through the BizMsgIdr the sign worker indexed', async () => {
+  it('correlates an admi.002 to the payment through the BizMsgIdr the sign worker derived from its EndToEndId, with no pointer item written', async () => {
     const endToEndId = generateEndToEndId(ISPB);
     const sagaId = paymentSagaId(endToEndId);
     const transaction = creditTransfer(endToEndId, { acceptanceDateTime: new Date().toISOString() });
     await stack.clients.events.send(new PutEventsCommand({ Entries: [paymentRequestedEntry(topology.eventBusName, endToEndId, { message: 'pacs.008', transaction })] }));
     await expect.poll(async () => (await sagas.get(sagaId))?.state, { timeout: 30_000 }).toBe('SIGNED');
     const bizMsgIdr = (await sagas.get(sagaId))?.bizMsgIdr ?? '';
+    expect(bizMsgIdr).toBe(paymentMessageId(endToEndId));
+    expect(await new BizMsgIndex({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name }).sagaOfMessage(bizMsgIdr)).toBeUndefined();
     // As the transmit worker would, without a BCB: the message was POSTed and taken.
     await sagas.transition({ sagaId, to: 'TRANSMITTING', reason: 'test', attempt: 1, idempotencyKey: 'transmitting' });
     await sagas.transition({ sagaId, to: 'TRANSMITTED', reason: 'test', attempt: 1, idempotencyKey: 'transmitted' });

@@ -10,7 +10,9 @@ import {
   generateEndToEndId,
   generateMessageId,
   generateReturnId,
+  endToEndIdOfPaymentMessageId,
   normalizeAmount,
+  paymentMessageId,
   parsePacs002,
   parsePacs008,
   validateSpiMessage,
@@ -79,6 +81,18 @@ describe('identifiers', () => {
     expect(generateMessageId('00038166')).toMatch(MESSAGE_ID);
     expect(generateReturnId('00038166', { at: AT })).toMatch(RETURN_ID);
     expect(generateEndToEndId('00038166', { at: AT, random: () => 0 })).toBe('E00038166202403051407AAAAAAAAAAA');
+  });
+
+  it('derives a pacs.008\'s MsgId from its EndToEndId and back (MsgIdType of pacs.008.spi.1.16.xsd), refusing what is not one', () => {
+    const e2e = generateEndToEndId('00038166', { at: AT });
+    const msgId = paymentMessageId(e2e);
+    expect(msgId).toMatch(MESSAGE_ID);
+    expect(msgId).toBe(`M${e2e.slice(1)}`);
+    expect(endToEndIdOfPaymentMessageId(msgId)).toBe(e2e);
+    // A MsgId drawn at random is not, as a rule, one of a payment (its characters 10–21 are no minute stamp).
+    expect(endToEndIdOfPaymentMessageId('M00038166abcdefghijklmnopqrstuvw')).toBeUndefined();
+    expect(endToEndIdOfPaymentMessageId(`D${e2e.slice(1)}`)).toBeUndefined();
+    expect(() => paymentMessageId(`D${e2e.slice(1)}`)).toThrow(RangeError);
   });
 
   it('refuses an ISPB that is not 8 characters', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim-check/index.ts';
 import { echoSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
@@ -112,11 +113,39 @@ describe('sign handler', () => {
     expect(a.bizMsgIdr).not.toBe(b.bizMsgIdr);
   });
 
-  it('points each signed message\'s BizMsgIdr to its saga, for the admi.002 that quotes only that', async () => {
-    const handler = createSignHandler(deps);
+  it('derives a pacs.008\'s BizMsgIdr from its EndToEndId and writes no pointer for it (verify derives it back); with paymentPointers it writes one', async () => {
     const e2e = 'E99999004202611281700jjjjjjjjjjj';
-    const data = signedData(await handler(message(e2e), context));
-    expect(pointers.get(`message:${data.bizMsgIdr ?? ''}`)).toBe(paymentSagaId(e2e));
+    const data = signedData(await createSignHandler(deps)(message(e2e), context));
+    expect(data.bizMsgIdr).toBe('M99999004202611281700jjjjjjjjjjj');
+    expect(pointers.has(`message:${data.bizMsgIdr ?? ''}`)).toBe(false);
+    // For a rolling deploy beside verify workers that read only pointers (SELO_SIGN_PAYMENT_POINTERS).
+    const e2eOld = 'E99999004202611281700jjjjjjjjjjk';
+    const withPointer = signedData(await createSignHandler({ ...deps, paymentPointers: true })(message(e2eOld), context));
+    expect(pointers.get(`message:${withPointer.bizMsgIdr ?? ''}`)).toBe(paymentSagaId(e2eOld));
+  });
+
+  it('re-signs a redelivered pacs.008 with the BizMsgIdr its first signing recorded, also one an older version drew otherwise', async () => {
+    const e2e = 'E99999004202611281700lllllllllll';
+    const olderId = 'M99999004Ab3dE5gH7jK9mN1pQ3sT5vW';
+    const creDt = '2026-11-28T17:00:01.500Z';
+    let validated = '';
+    const signedBefore = (digest: string): Pick<SagaStore, 'create' | 'createWithStep' | 'transition' | 'get'> => ({
+      ...fakeSagas,
+      create: () =>
+        Promise.resolve({
+          status: 'already-applied',
+          saga: { sagaId: paymentSagaId(e2e), kind: 'payment', state: 'SIGNED', version: 2, createdAt: '', updatedAt: '', compensations: [], facts: {},
+            history: [{ at: '', from: 'REQUESTED', to: 'SIGNED', reason: `pacs.008 ${olderId} signed sha256=${digest} creDt=${creDt}`, attempt: 1, key: 'sign' }] },
+        }),
+    });
+    const capture = { ...deps, validateSpi: (xml: string) => Promise.resolve(void (validated = xml)) };
+    const redelivered = { ...context, attempt: 2 };
+    // First with a digest that cannot match, to see the bytes signed again.
+    await createSignHandler({ ...capture, sagas: signedBefore('0'.repeat(64)) })(message(e2e), redelivered);
+    expect(validated).toMatch(new RegExp(`BizMsgIdr>${olderId}</`));
+    const digest = createHash('sha256').update(validated).digest('hex');
+    const again = signedData(await createSignHandler({ ...capture, sagas: signedBefore(digest) })(message(e2e), redelivered));
+    expect(again).toMatchObject({ messageType: 'pacs.008', bizMsgIdr: olderId });
   });
 
   it('signs in the SPI profile with our ISPB in AppHdr/Fr', async () => {

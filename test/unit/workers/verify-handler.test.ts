@@ -9,7 +9,7 @@ import {
   inboundSagaId, newTraceparent, parseEventDetail, paymentSagaId,
 } from '../../../shared/events/index.ts';
 import type { EventDetail } from '../../../shared/events/index.ts';
-import { buildPacs002, buildPacs008, generateEndToEndId, generateMessageId, generateReturnId } from '../../../shared/iso20022/index.ts';
+import { buildPacs002, buildPacs008, generateEndToEndId, generateMessageId, generateReturnId, paymentMessageId } from '../../../shared/iso20022/index.ts';
 import type { EventToPublish, HandlerContext, Outcome } from '../../../shared/runtime/index.ts';
 import { pemSigningKey, signDict, signSpi, TrustStore } from '../../../shared/xmldsig/index.ts';
 import type { SigningKey } from '../../../shared/xmldsig/index.ts';
@@ -248,6 +248,22 @@ describe('verify handler: SPI outcomes of our payments', () => {
     expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('REJECTED');
     // The saga read to judge the refusal is the one the outcome is applied to: one read.
     expect(sagas.reads).toBe(1);
+  });
+
+  it('finds the payment of an admi.002 about a pacs.008 whose BizMsgIdr derives from its EndToEndId, with no pointer, only when its saga recorded that BizMsgIdr', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    const bizMsgIdr = paymentMessageId(id);
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr });
+    const rejected = only(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SIGNATURE_INVALID')));
+    expect(rejected.detailType).toBe('MessageRejected');
+    expect(rejected.detail).toMatchObject({ sagaId: paymentSagaId(id), endToEndId: id, bizMsgIdr });
+    expect(sagas.sagas.get(paymentSagaId(id))?.state).toBe('REJECTED');
+    // A payment signed by an older version under another BizMsgIdr is not this message's.
+    const other = e2e();
+    sagas.add(paymentSagaId(other), 'TRANSMITTED', { endToEndId: other, bizMsgIdr: 'M99999004ddddddddddddddddddddddd' });
+    expect(types(await spi(deps, await signedAdmi002(bcb, paymentMessageId(other), 'SIGNATURE_INVALID')))).toEqual([]);
+    expect(sagas.sagas.get(paymentSagaId(other))?.state).toBe('TRANSMITTED');
   });
 
   it('rejects a payment sent once on an admi.002 whatever its reason text (the SPI has no duplicate code to spare it)', async () => {
