@@ -156,6 +156,9 @@ export class MessageProcessor<T> {
     // Kept once the envelope decodes, so a failure of `data` still yields a correlated failure event.
     let envelope: EventEnvelope<unknown> | undefined;
     const started = performance.now();
+    // How long the message waited in its queue (SQS's SentTimestamp: when the bus delivered it).
+    const sentAt = Number(message.Attributes?.SentTimestamp);
+    const queueMs = Number.isFinite(sentAt) ? Math.max(0, Date.now() - sentAt) : undefined;
     let handled = started;
     let published = started;
     try {
@@ -201,10 +204,10 @@ export class MessageProcessor<T> {
       logger.warn({ err: error }, 'handled but not deleted; it will be redelivered');
       return 'retried';
     }
-    // Where the time went, for operators looking at latency: the handler, publishing the events
-    // and audit records, and the deletion.
+    // Where the time went, for operators looking at latency: the wait in the queue, the handler,
+    // publishing the events and audit records, and the deletion.
     const done = performance.now();
-    logger.info({ handlerMs: Math.round(handled - started), publishMs: Math.round(published - handled), deleteMs: Math.round(done - published) }, 'message handled');
+    logger.info({ ...(queueMs === undefined ? {} : { queueMs }), handlerMs: Math.round(handled - started), publishMs: Math.round(published - handled), deleteMs: Math.round(done - published) }, 'message handled');
     return 'deleted';
   }
 

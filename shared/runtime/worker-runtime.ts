@@ -173,7 +173,8 @@ export class WorkerRuntime<T> {
       waitTimeSeconds,
       visibilityTimeout: visibility,
       heartbeatInterval: heartbeat,
-      messageSystemAttributeNames: ['ApproximateReceiveCount'],
+      // SentTimestamp: the queue wait in each message's 'message handled' line.
+      messageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
       messageAttributeNames: ['All'],
       // The processor deletes, backs off and dead-letters itself: deletion must wait for the
       // events and audit records, and each message's fate is decided alone.

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
@@ -11,7 +12,7 @@ import { TransientError } from '../../../shared/errors/index.ts';
 import { deriveDetail, encodeEventBody, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import { EventBridgePublisher, WorkerRuntime, eventBridgePutEventsPort } from '../../../shared/runtime/index.ts';
 import type { Handler } from '../../../shared/runtime/index.ts';
-import { silentLogger } from '../../unit/runtime/fakes.ts';
+import { createLogger } from '../../../shared/logging/index.ts';
 
 const topology = resolveTopology('local');
 let stack: LocalStack;
@@ -85,6 +86,9 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
   }
 }
 
+/** The runtime's log lines, parsed. */
+const logLines: Record<string, unknown>[] = [];
+
 beforeAll(async () => {
   stack = await startLocalStack();
   producer = new KinesisAuditProducer({ port: kinesisPutRecordsPort(stack.clients.kinesis), streamName: topology.auditStream.name });
@@ -100,7 +104,7 @@ beforeAll(async () => {
     queue: { key: 'sign', ...queue('sign'), visibilityTimeoutSeconds: declared.visibilityTimeoutSeconds, maxReceiveCount: declared.maxReceiveCount },
     publisher: new EventBridgePublisher({ port: eventBridgePutEventsPort(stack.clients.events), eventBusName: topology.eventBusName, defaultSource: 'selo.sign' }),
     audit: producer,
-    logger: silentLogger(),
+    logger: createLogger({ name: 'test', level: 'info', destination: new Writable({ write: (chunk: Buffer, _e, cb) => cb(void logLines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)) }) }),
     failureDetailType: 'SigningFailed',
     waitTimeSeconds: 1,
     backoff: { baseSeconds: 1, maxSeconds: 1 },
@@ -125,6 +129,9 @@ describe('WorkerRuntime against the local stack', () => {
     const again = await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queue('sign').url, WaitTimeSeconds: 0, VisibilityTimeout: 0 }));
     expect((again.Messages ?? []).filter((m) => m.Body?.includes(e2e))).toEqual([]);
     expect(attemptsBySaga.get(paymentSagaId(e2e))).toBe(1);
+    // Where its time went, with the wait in the queue from SQS's SentTimestamp.
+    const handled = logLines.find((line) => line['msg'] === 'message handled' && line['endToEndId'] === e2e);
+    expect(handled).toMatchObject({ queueMs: expect.any(Number) as unknown, handlerMs: expect.any(Number) as unknown, publishMs: expect.any(Number) as unknown });
   });
 
   it('moves a malformed message to the DLQ with its reason and keeps consuming', async () => {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
 import { transitionAuditRecord } from '../../../shared/audit/index.ts';
 import { PermanentError, TransientError } from '../../../shared/errors/index.ts';
 import { deriveDetail } from '../../../shared/events/index.ts';
+import { createLogger } from '../../../shared/logging/index.ts';
 import { MessageProcessor, RETRY_BUDGET_EXHAUSTED, visibilityBackoffSeconds } from '../../../shared/runtime/index.ts';
 import type { Handler, MessageProcessorOptions } from '../../../shared/runtime/index.ts';
 import { drainEventLoop, waitUntil } from '../../support/wait-until.ts';
@@ -51,6 +53,23 @@ describe('MessageProcessor', () => {
     expect(publisher.published.map((e) => e.detailType)).toEqual(['MessageSigned']);
     expect(audit.accepted).toHaveLength(1);
     expect(queue.calls).toEqual([{ op: 'delete', messageId: '1' }]);
+  });
+
+  it('logs where a handled message\'s time went: queue wait (from SentTimestamp), handler, publishing, deletion', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ name: 'test', level: 'info', destination: new Writable({ write: (chunk: Buffer, _e, cb) => cb(void lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)) }) });
+    const { processor } = setup(signed, { logger });
+    const message = paymentMessage('1');
+    message.Attributes = { ...message.Attributes, SentTimestamp: String(Date.now() - 1_500) };
+    expect(await processor.process(message)).toBe('deleted');
+    await processor.process(paymentMessage('2'));
+    const handled = lines.filter((line) => line['msg'] === 'message handled');
+    expect(handled).toHaveLength(2);
+    expect(handled[0]?.['queueMs']).toBeGreaterThanOrEqual(1_500);
+    expect(handled[0]?.['queueMs']).toBeLessThan(60_000);
+    for (const field of ['handlerMs', 'publishMs', 'deleteMs']) expect(typeof handled[0]?.[field], field).toBe('number');
+    // Without the attribute there is no wait to tell.
+    expect(handled[1]).not.toHaveProperty('queueMs');
   });
 
   it('does not delete until the audit sink accepted the records', async () => {
