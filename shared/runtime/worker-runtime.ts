@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer } from 'sqs-consumer';
-import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import type { AuditSink } from '../audit/index.ts';
 import type { DataDecoder } from '../events/index.ts';
 import type { Logger } from '../logging/index.ts';
@@ -40,12 +40,18 @@ export interface WorkerRuntimeOptions<T> {
   /** Messages per receive (≤10). @defaultValue 10 */
   batchSize?: number;
   /**
-   * Independent pollers of the queue. One poller waits for its whole batch before receiving
-   * again, and a queue fed a message at a time returns small batches, so a single poller leaves
-   * the worker idle between receives.
+   * Independent pollers of the queue. A queue fed a message at a time returns small batches, so a
+   * single poller leaves the worker idle while it waits for SQS.
    * @defaultValue 4
    */
   pollers?: number;
+  /**
+   * Messages handled at once at most. A poller receives again as soon as its batch has started,
+   * not when the batch's slowest message is done (sqs-consumer's way, under which a message
+   * waited in the queue for an unrelated one); at this many in flight it waits for one to end.
+   * @defaultValue pollers × batchSize
+   */
+  maxInFlight?: number;
   /** Long-poll wait. @defaultValue 20 */
   waitTimeSeconds?: number;
   /** Seconds between visibility extensions of a message in flight. @defaultValue a third of the visibility timeout */
@@ -123,6 +129,15 @@ export class WorkerRuntime<T> {
   readonly #receiveErrors = new Map<Consumer, string>();
   readonly #receiveBackoff: { initialMs: number; maxMs: number };
   readonly #stopping = new AbortController();
+  readonly #queuePort: QueuePort;
+  readonly #maxInFlight: number;
+  readonly #visibilitySeconds: number;
+  readonly #heartbeatMs: number;
+  /** Messages being handled, with when each was received or last made invisible again (ms): the heartbeat's list. */
+  readonly #received = new Map<Message, number>();
+  /** Pollers waiting for a free place under `maxInFlight`. */
+  #waitingForRoom: (() => void)[] = [];
+  #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: WorkerRuntimeOptions<T>) {
     const visibility = integerIn('queue.visibilityTimeoutSeconds', options.queue.visibilityTimeoutSeconds, 30, 1, 43_200);
@@ -133,11 +148,14 @@ export class WorkerRuntime<T> {
     this.#drainTimeoutMs = integerIn('drainTimeoutMs', options.drainTimeoutMs, 20_000, 0, 600_000);
     this.#options = options;
     this.#logger = options.logger.child({ worker: options.name, queue: options.queue.key });
+    this.#queuePort = options.queuePort ?? sqsQueuePort(options.sqs, options.queue);
+    this.#visibilitySeconds = visibility;
+    this.#heartbeatMs = heartbeat * 1000;
     this.#processor = new MessageProcessor<T>({
       worker: options.name,
       handler: options.handler,
       decode: options.decode,
-      queue: options.queuePort ?? sqsQueuePort(options.sqs, options.queue),
+      queue: this.#queuePort,
       publisher: options.publisher,
       audit: options.audit,
       logger: options.logger,
@@ -148,12 +166,45 @@ export class WorkerRuntime<T> {
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     });
     const pollers = integerIn('pollers', options.pollers, 4, 1, 64);
+    this.#maxInFlight = integerIn('maxInFlight', options.maxInFlight, pollers * batchSize, 1, 10_000);
     const initialMs = integerIn('receiveBackoff.initialMs', options.receiveBackoff?.initialMs, 200, 1, 600_000);
     this.#receiveBackoff = { initialMs, maxMs: integerIn('receiveBackoff.maxMs', options.receiveBackoff?.maxMs, Math.max(initialMs, 10_000), initialMs, 600_000) };
-    this.#consumers = Array.from({ length: pollers }, () => this.#createConsumer(options, batchSize, waitTimeSeconds, visibility, heartbeat));
+    this.#consumers = Array.from({ length: pollers }, () => this.#createConsumer(options, batchSize, waitTimeSeconds, visibility));
   }
 
-  #createConsumer(options: WorkerRuntimeOptions<T>, batchSize: number, waitTimeSeconds: number, visibility: number, heartbeat: number): Consumer {
+  /**
+   * Starts handling `message` and returns once the poller may receive again: at once, or when
+   * fewer than `maxInFlight` messages are in flight. The message is deleted, retried or
+   * dead-lettered by the processor; until then the heartbeat keeps it invisible.
+   */
+  async #admit(message: Message): Promise<void> {
+    this.#received.set(message, Date.now());
+    void this.#processor.process(message).finally(() => {
+      this.#received.delete(message);
+      this.#waitingForRoom.shift()?.();
+    });
+    while (this.#processor.inFlight >= this.#maxInFlight && this.#closing === undefined) {
+      await new Promise<void>((resolve) => this.#waitingForRoom.push(resolve));
+    }
+  }
+
+  /**
+   * Extends the visibility of every message handled for longer than a heartbeat interval, so a
+   * slow one (an HSM or a BCB that takes its time) is not delivered a second time meanwhile. A
+   * failed extension is logged: at worst the message is redelivered, which the sagas make harmless.
+   */
+  #extendVisibility(): void {
+    const now = Date.now();
+    for (const [message, since] of this.#received) {
+      if (now - since < this.#heartbeatMs) continue;
+      this.#received.set(message, now);
+      this.#queuePort.changeVisibility(message, this.#visibilitySeconds).catch((error: unknown) => {
+        if (this.#received.has(message)) this.#logger.warn({ err: error, messageId: message.MessageId }, 'could not extend the visibility of a message in flight');
+      });
+    }
+  }
+
+  #createConsumer(options: WorkerRuntimeOptions<T>, batchSize: number, waitTimeSeconds: number, visibility: number): Consumer {
     // Consecutive failed receives of this poller, and the pause before its next receive. The
     // pause is taken in preReceiveMessageCallback (sqs-consumer's own pollingWaitTimeMs is read
     // when a poll starts, so it would pause one poll late, also after SQS answered again).
@@ -172,7 +223,8 @@ export class WorkerRuntime<T> {
       batchSize,
       waitTimeSeconds,
       visibilityTimeout: visibility,
-      heartbeatInterval: heartbeat,
+      // No heartbeatInterval: handleMessage returns before the message is done (#admit), so the
+      // runtime extends the visibility itself (#extendVisibility).
       // SentTimestamp: the queue wait in each message's 'message handled' line.
       messageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
       messageAttributeNames: ['All'],
@@ -182,7 +234,7 @@ export class WorkerRuntime<T> {
       // Ended early by close(): the receive it precedes is aborted anyway.
       preReceiveMessageCallback: () => (pauseMs > 0 ? sleep(pauseMs, undefined, { signal: this.#stopping.signal }) : Promise.resolve()),
       handleMessage: async (message) => {
-        await this.#processor.process(message);
+        await this.#admit(message);
         return undefined;
       },
     });
@@ -227,6 +279,8 @@ export class WorkerRuntime<T> {
           checks: () => this.#checks(),
         });
       }
+      this.#heartbeat = setInterval(() => this.#extendVisibility(), Math.max(250, Math.floor(this.#heartbeatMs / 2)));
+      this.#heartbeat.unref();
       for (const consumer of this.#consumers) consumer.start();
       this.#logger.info({ healthPort: this.#health?.port }, 'worker started');
     })();
@@ -281,9 +335,13 @@ export class WorkerRuntime<T> {
       // Abort the long poll (and a poller's pause) so close does not wait up to 20 s for it.
       this.#stopping.abort();
       await step('stop polling', () => Promise.resolve(this.#consumers.forEach((consumer) => consumer.stop({ abort: true }))));
+      // Pollers waiting for room receive nothing more.
+      for (const wake of this.#waitingForRoom.splice(0)) wake();
       await step('drain', async () => {
         if (!(await this.#processor.drain(this.#drainTimeoutMs))) throw new Error(`messages still in flight after ${this.#drainTimeoutMs} ms`);
       });
+      // Kept beating through the drain: the messages finishing are still invisible.
+      clearInterval(this.#heartbeat);
       // Bounded: with Kinesis unreachable a flush never ends, and the closeables after it (the
       // HSM pool, HTTP clients) must still close. What is not flushed belongs to messages that
       // were not deleted, so it is written again on redelivery.

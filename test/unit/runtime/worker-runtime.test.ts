@@ -49,7 +49,116 @@ function idleRuntime(sqs: SQSClient, options: Pick<WorkerRuntimeOptions<unknown>
   });
 }
 
+/** An SQS client that hands out one batch per receive, in order, then long-polls empty until aborted; counts receives. */
+function batchesSqs(batches: Message[][]): { sqs: SQSClient; receives: () => number } {
+  let receives = 0;
+  const client = {
+    send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
+      if (!(command instanceof ReceiveMessageCommand)) return Promise.resolve({});
+      receives += 1;
+      const batch = batches.shift();
+      if (batch !== undefined) return Promise.resolve({ Messages: batch });
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => resolve({ Messages: [] }), 50);
+        options?.abortSignal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+        });
+      });
+    },
+  };
+  return { sqs: client as unknown as SQSClient, receives: () => receives };
+}
+
+/** A runtime with one poller whose handler waits for the gate of the message's id, if it has one. */
+function gatedRuntime(sqs: SQSClient, queue: FakeQueue, gates: Map<string, Promise<void>>, handled: string[], options: Partial<WorkerRuntimeOptions<unknown>> = {}): WorkerRuntime<unknown> {
+  return new WorkerRuntime<unknown>({
+    name: 'sign',
+    handler: async (message) => {
+      await gates.get(message.sqs.messageId);
+      handled.push(message.sqs.messageId);
+      return { events: [], audit: [] };
+    },
+    decode: (data) => data,
+    sqs,
+    queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
+    queuePort: queue,
+    publisher: new FakePublisher(),
+    audit: new FakeAudit(),
+    logger: silentLogger(),
+    health: false,
+    pollers: 1,
+    ...options,
+  });
+}
+
 describe('WorkerRuntime', () => {
+  it('receives again while a message of its last batch is still being handled: no message waits in the queue for an unrelated one', async () => {
+    const slow = deferred();
+    const { sqs, receives } = batchesSqs([[paymentMessage('1'), paymentMessage('2')], [paymentMessage('3')]]);
+    const queue = new FakeQueue();
+    const handled: string[] = [];
+    const runtime = gatedRuntime(sqs, queue, new Map([['1', slow.promise]]), handled);
+    await runtime.start();
+    try {
+      // Message 3 came in a later receive and was handled while 1 of the first batch still waits.
+      await waitUntil('message 3 handled', () => handled.includes('3'));
+      expect(handled).toEqual(['2', '3']);
+      expect(receives()).toBeGreaterThanOrEqual(2);
+      slow.resolve();
+      await waitUntil('message 1 handled', () => handled.includes('1'));
+      await waitUntil('all deleted', () => queue.calls.filter((c) => c.op === 'delete').length === 3);
+    } finally {
+      slow.resolve();
+      await runtime.close();
+    }
+  });
+
+  it('receives nothing more while maxInFlight messages are being handled', async () => {
+    const slow = deferred();
+    const { sqs, receives } = batchesSqs([[paymentMessage('1'), paymentMessage('2')], [paymentMessage('3')]]);
+    const handled: string[] = [];
+    const runtime = gatedRuntime(sqs, new FakeQueue(), new Map([['1', slow.promise], ['2', slow.promise]]), handled, { maxInFlight: 2 });
+    await runtime.start();
+    try {
+      await waitUntil('the first batch in flight', () => runtime.inFlight === 2);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(receives()).toBe(1);
+      expect(handled).toEqual([]);
+      slow.resolve();
+      await waitUntil('message 3 handled', () => handled.includes('3'));
+      expect(handled).toEqual(['1', '2', '3']);
+    } finally {
+      slow.resolve();
+      await runtime.close();
+    }
+  });
+
+  it('keeps extending the visibility of a message handled longer than a heartbeat interval, and stops once it is done', async () => {
+    const slow = deferred();
+    const { sqs } = batchesSqs([[paymentMessage('1'), paymentMessage('2')]]);
+    const queue = new FakeQueue();
+    const handled: string[] = [];
+    const runtime = gatedRuntime(sqs, queue, new Map([['1', slow.promise]]), handled, { heartbeatIntervalSeconds: 1 });
+    await runtime.start();
+    try {
+      await waitUntil('two extensions', () => queue.calls.filter((c) => c.op === 'visibility').length >= 2);
+      // Only the slow message, each time back to the queue's full visibility timeout.
+      expect(queue.calls.filter((c) => c.op === 'visibility')).toEqual([
+        { op: 'visibility', messageId: '1', seconds: 30 },
+        { op: 'visibility', messageId: '1', seconds: 30 },
+      ]);
+      slow.resolve();
+      await waitUntil('message 1 deleted', () => queue.calls.some((c) => c.op === 'delete' && c.messageId === '1'));
+      const extensions = queue.calls.filter((c) => c.op === 'visibility').length;
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      expect(queue.calls.filter((c) => c.op === 'visibility')).toHaveLength(extensions);
+    } finally {
+      slow.resolve();
+      await runtime.close();
+    }
+  });
+
   it('on close stops polling, finishes the message in flight, flushes audit, and closes every closeable even if one fails', async () => {
     const gate = deferred();
     const queue = new FakeQueue();
