@@ -5,6 +5,7 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAwsClients } from '../../../shared/aws/index.ts';
+import { UndiciRequestHandler } from '../../../shared/aws/undici-request-handler.ts';
 
 // A loopback server that answers every JSON-protocol call with `{}` (enough for PutItem and an
 // empty PutRecords answer), so the real SDK clients run their whole chain without a stand-in.
@@ -46,10 +47,13 @@ describe('createAwsClients', () => {
     }
   });
 
-  it('caches the chains of the clients that talk to AWS too', () => {
+  it('caches the chains of the clients that talk to AWS too, and sends the JSON-protocol ones through undici', () => {
     const clients = createAwsClients({ region: 'sa-east-1', accountId: '000000000000', endpoints: {} });
     try {
       for (const client of [clients.sqs, clients.s3, clients.events, clients.kinesis, clients.dynamodb]) expect(client.config.cacheMiddleware).toBe(true);
+      // The JSON-protocol clients send through undici; S3 keeps the SDK's handler (streamed bodies).
+      for (const client of [clients.sqs, clients.events, clients.kinesis, clients.dynamodb]) expect(client.config.requestHandler).toBeInstanceOf(UndiciRequestHandler);
+      expect(clients.s3.config.requestHandler).not.toBeInstanceOf(UndiciRequestHandler);
     } finally {
       clients.destroy();
     }
