@@ -2,6 +2,9 @@
 // counts the HTTP requests the process makes, by AWS operation (the X-Amz-Target header: SQS,
 // DynamoDB, Kinesis, EventBridge) or by method and port, and writes them to
 // `$SELO_CALLS_DIR/<pid>.json` when the process exits. Measurement only; nothing is changed.
+// The clients that send through undici (shared/aws's UndiciRequestHandler) are counted from
+// undici's diagnostics channel, AWS operations only (the ICOM client is undici too).
+import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { ClientRequest, RequestOptions } from 'node:http';
 import { writeFileSync } from 'node:fs';
@@ -20,6 +23,14 @@ if (dir !== undefined && dir !== '') {
     return request(...args);
   };
   (http as { request: unknown }).request = counted;
+  diagnostics.subscribe('undici:request:create', (message) => {
+    // undici gives a request's headers as a flat [name, value, name, value, …] list.
+    const headers = (message as { request?: { headers?: unknown } }).request?.headers;
+    if (!Array.isArray(headers)) return;
+    const at = headers.findIndex((name, i) => i % 2 === 0 && typeof name === 'string' && name.toLowerCase() === 'x-amz-target');
+    const target: unknown = at < 0 ? undefined : headers[at + 1];
+    if (typeof target === 'string') counts.set(target, (counts.get(target) ?? 0) + 1);
+  });
   process.on('exit', () => {
     writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify(Object.fromEntries(counts)));
   });
