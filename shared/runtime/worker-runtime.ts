@@ -133,6 +133,8 @@ export class WorkerRuntime<T> {
   readonly #maxInFlight: number;
   readonly #visibilitySeconds: number;
   readonly #heartbeatMs: number;
+  /** How often the heartbeat looks at the messages in flight, ms. */
+  readonly #heartbeatTickMs: number;
   /** Messages being handled, with when each was received or last made invisible again (ms): the heartbeat's list. */
   readonly #received = new Map<Message, number>();
   /** Pollers waiting for a free place under `maxInFlight`. */
@@ -151,6 +153,7 @@ export class WorkerRuntime<T> {
     this.#queuePort = options.queuePort ?? sqsQueuePort(options.sqs, options.queue);
     this.#visibilitySeconds = visibility;
     this.#heartbeatMs = heartbeat * 1000;
+    this.#heartbeatTickMs = Math.max(100, Math.min(1000, Math.floor(this.#heartbeatMs / 4)));
     this.#processor = new MessageProcessor<T>({
       worker: options.name,
       handler: options.handler,
@@ -196,7 +199,9 @@ export class WorkerRuntime<T> {
   #extendVisibility(): void {
     const now = Date.now();
     for (const [message, since] of this.#received) {
-      if (now - since < this.#heartbeatMs) continue;
+      // Due within the next tick counts as due: no message goes longer than a heartbeat interval
+      // unextended, even with an interval just under the visibility timeout.
+      if (now - since + this.#heartbeatTickMs < this.#heartbeatMs) continue;
       this.#received.set(message, now);
       this.#queuePort.changeVisibility(message, this.#visibilitySeconds).catch((error: unknown) => {
         if (this.#received.has(message)) this.#logger.warn({ err: error, messageId: message.MessageId }, 'could not extend the visibility of a message in flight');
@@ -279,7 +284,7 @@ export class WorkerRuntime<T> {
           checks: () => this.#checks(),
         });
       }
-      this.#heartbeat = setInterval(() => this.#extendVisibility(), Math.max(250, Math.floor(this.#heartbeatMs / 2)));
+      this.#heartbeat = setInterval(() => this.#extendVisibility(), this.#heartbeatTickMs);
       this.#heartbeat.unref();
       for (const consumer of this.#consumers) consumer.start();
       this.#logger.info({ healthPort: this.#health?.port }, 'worker started');
