@@ -46,9 +46,10 @@ export interface WorkerRuntimeOptions<T> {
    */
   pollers?: number;
   /**
-   * Messages handled at once at most. A poller receives again as soon as its batch has started,
-   * not when the batch's slowest message is done (sqs-consumer's way, under which a message
-   * waited in the queue for an unrelated one); at this many in flight it waits for one to end.
+   * Messages handled at once at most (at least `batchSize`). A poller receives again as soon as
+   * its batch has started, not when the batch's slowest message is done (sqs-consumer's way, under
+   * which a message waited in the queue for an unrelated one); it receives only when a whole batch
+   * more still fits under this cap (places are reserved before the receive), else it waits.
    * @defaultValue pollers × batchSize
    */
   maxInFlight?: number;
@@ -135,9 +136,15 @@ export class WorkerRuntime<T> {
   readonly #heartbeatMs: number;
   /** How often the heartbeat looks at the messages in flight, ms. */
   readonly #heartbeatTickMs: number;
-  /** Messages being handled, with when each was received or last made invisible again (ms): the heartbeat's list. */
-  readonly #received = new Map<Message, number>();
-  /** Pollers waiting for a free place under `maxInFlight`. */
+  /**
+   * Messages being handled: when each was received or last made invisible again (ms), and the
+   * extension under way, if any. The heartbeat's list; a message leaves it before its final queue
+   * operation (QueuePort wrapped in the constructor).
+   */
+  readonly #received = new Map<Message, { since: number; extending: Promise<void> | undefined }>();
+  /** Places under `maxInFlight` that pollers reserved for the receive they are making. */
+  #reserved = 0;
+  /** Pollers waiting for room for a batch; all are woken when a message ends, and check again. */
   #waitingForRoom: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
 
@@ -154,11 +161,24 @@ export class WorkerRuntime<T> {
     this.#visibilitySeconds = visibility;
     this.#heartbeatMs = heartbeat * 1000;
     this.#heartbeatTickMs = Math.max(100, Math.min(1000, Math.floor(this.#heartbeatMs / 4)));
+    // A message's final queue operation (deleted, backed off, released, dead-lettered) first takes
+    // it off the heartbeat's list and waits for an extension under way, which would otherwise
+    // override a backoff (a peer's Retry-After) with the full visibility timeout.
+    const port = this.#queuePort;
+    const leaveHeartbeat = async (message: Message): Promise<void> => {
+      const entry = this.#received.get(message);
+      this.#received.delete(message);
+      await entry?.extending;
+    };
     this.#processor = new MessageProcessor<T>({
       worker: options.name,
       handler: options.handler,
       decode: options.decode,
-      queue: this.#queuePort,
+      queue: {
+        delete: (message) => leaveHeartbeat(message).then(() => port.delete(message)),
+        changeVisibility: (message, seconds) => leaveHeartbeat(message).then(() => port.changeVisibility(message, seconds)),
+        sendToDeadLetter: (message, reason) => leaveHeartbeat(message).then(() => port.sendToDeadLetter(message, reason)),
+      },
       publisher: options.publisher,
       audit: options.audit,
       logger: options.logger,
@@ -169,26 +189,42 @@ export class WorkerRuntime<T> {
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     });
     const pollers = integerIn('pollers', options.pollers, 4, 1, 64);
-    this.#maxInFlight = integerIn('maxInFlight', options.maxInFlight, pollers * batchSize, 1, 10_000);
+    this.#maxInFlight = integerIn('maxInFlight', options.maxInFlight, pollers * batchSize, batchSize, 10_000);
     const initialMs = integerIn('receiveBackoff.initialMs', options.receiveBackoff?.initialMs, 200, 1, 600_000);
     this.#receiveBackoff = { initialMs, maxMs: integerIn('receiveBackoff.maxMs', options.receiveBackoff?.maxMs, Math.max(initialMs, 10_000), initialMs, 600_000) };
     this.#consumers = Array.from({ length: pollers }, () => this.#createConsumer(options, batchSize, waitTimeSeconds, visibility));
   }
 
   /**
-   * Starts handling `message` and returns once the poller may receive again: at once, or when
-   * fewer than `maxInFlight` messages are in flight. The message is deleted, retried or
-   * dead-lettered by the processor; until then the heartbeat keeps it invisible.
+   * Waits until a batch of `batchSize` more fits under `maxInFlight`, counting the places other
+   * pollers reserved for their receives, then reserves them. Ends at once when the runtime closes.
    */
-  async #admit(message: Message): Promise<void> {
-    this.#received.set(message, Date.now());
-    void this.#processor.process(message).finally(() => {
-      this.#received.delete(message);
-      this.#waitingForRoom.shift()?.();
-    });
-    while (this.#processor.inFlight >= this.#maxInFlight && this.#closing === undefined) {
+  async #reserveRoom(batchSize: number): Promise<void> {
+    while (this.#processor.inFlight + this.#reserved + batchSize > this.#maxInFlight && !this.#stopping.signal.aborted) {
       await new Promise<void>((resolve) => this.#waitingForRoom.push(resolve));
     }
+    this.#reserved += batchSize;
+  }
+
+  /** Gives back `places` reserved and not used; wakes the pollers waiting for room. */
+  #release(places: number): void {
+    this.#reserved -= places;
+    for (const wake of this.#waitingForRoom.splice(0)) wake();
+  }
+
+  /**
+   * Starts handling `message` (the processor deletes, retries or dead-letters it; until then the
+   * heartbeat keeps it invisible) without waiting for it to end.
+   */
+  #admit(message: Message): void {
+    this.#received.set(message, { since: Date.now(), extending: undefined });
+    this.#processor
+      .process(message)
+      .catch((error: unknown) => this.#logger.error({ err: error, messageId: message.MessageId }, 'unexpected processing error'))
+      .finally(() => {
+        this.#received.delete(message);
+        this.#release(0);
+      });
   }
 
   /**
@@ -198,14 +234,23 @@ export class WorkerRuntime<T> {
    */
   #extendVisibility(): void {
     const now = Date.now();
-    for (const [message, since] of this.#received) {
+    for (const [message, entry] of this.#received) {
       // Due within the next tick counts as due: no message goes longer than a heartbeat interval
       // unextended, even with an interval just under the visibility timeout.
-      if (now - since + this.#heartbeatTickMs < this.#heartbeatMs) continue;
-      this.#received.set(message, now);
-      this.#queuePort.changeVisibility(message, this.#visibilitySeconds).catch((error: unknown) => {
-        if (this.#received.has(message)) this.#logger.warn({ err: error, messageId: message.MessageId }, 'could not extend the visibility of a message in flight');
-      });
+      if (entry.extending !== undefined || now - entry.since + this.#heartbeatTickMs < this.#heartbeatMs) continue;
+      const since = entry.since;
+      entry.since = now;
+      entry.extending = this.#queuePort.changeVisibility(message, this.#visibilitySeconds).then(
+        () => {
+          entry.extending = undefined;
+        },
+        (error: unknown) => {
+          entry.extending = undefined;
+          // Tried again at the next tick, not an interval later.
+          entry.since = since;
+          if (this.#received.has(message)) this.#logger.warn({ err: error, messageId: message.MessageId }, 'could not extend the visibility of a message in flight');
+        },
+      );
     }
   }
 
@@ -215,7 +260,15 @@ export class WorkerRuntime<T> {
     // when a poll starts, so it would pause one poll late, also after SQS answered again).
     let failures = 0;
     let pauseMs = 0;
+    // Places this poller reserved for its receive and not yet taken by a message.
+    let reservedHere = 0;
+    const received = (): void => {
+      const unused = reservedHere;
+      reservedHere = 0;
+      this.#release(unused);
+    };
     const answered = (): void => {
+      received();
       this.#receiveErrors.delete(consumer);
       if (failures === 0) return;
       this.#logger.info({ failures }, 'SQS receive recovered');
@@ -237,14 +290,23 @@ export class WorkerRuntime<T> {
       // events and audit records, and each message's fate is decided alone.
       shouldDeleteMessages: false,
       // Ended early by close(): the receive it precedes is aborted anyway.
-      preReceiveMessageCallback: () => (pauseMs > 0 ? sleep(pauseMs, undefined, { signal: this.#stopping.signal }) : Promise.resolve()),
-      handleMessage: async (message) => {
-        await this.#admit(message);
-        return undefined;
+      preReceiveMessageCallback: async () => {
+        if (pauseMs > 0) await sleep(pauseMs, undefined, { signal: this.#stopping.signal });
+        await this.#reserveRoom(batchSize);
+        reservedHere = batchSize;
+      },
+      handleMessage: (message) => {
+        if (reservedHere > 0) {
+          reservedHere -= 1;
+          this.#reserved -= 1;
+        }
+        this.#admit(message);
+        return Promise.resolve(undefined);
       },
     });
     consumer.on('error', (error, message) => {
       if (message === undefined) {
+        received();
         // Receives aborted by close() are the shutdown working, not a failure.
         if (this.#closing !== undefined) return;
         this.#receiveErrors.set(consumer, receiveErrorCode(error));
@@ -341,7 +403,7 @@ export class WorkerRuntime<T> {
       this.#stopping.abort();
       await step('stop polling', () => Promise.resolve(this.#consumers.forEach((consumer) => consumer.stop({ abort: true }))));
       // Pollers waiting for room receive nothing more.
-      for (const wake of this.#waitingForRoom.splice(0)) wake();
+      this.#release(0);
       await step('drain', async () => {
         if (!(await this.#processor.drain(this.#drainTimeoutMs))) throw new Error(`messages still in flight after ${this.#drainTimeoutMs} ms`);
       });

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import { TransientError } from '../../../shared/errors/index.ts';
 import { WorkerRuntime } from '../../../shared/runtime/index.ts';
 import type { WorkerRuntimeOptions } from '../../../shared/runtime/index.ts';
 import { drainEventLoop, waitUntil } from '../../support/wait-until.ts';
@@ -98,7 +99,7 @@ describe('WorkerRuntime', () => {
     const { sqs, receives } = batchesSqs([[paymentMessage('1'), paymentMessage('2')], [paymentMessage('3')]]);
     const queue = new FakeQueue();
     const handled: string[] = [];
-    const runtime = gatedRuntime(sqs, queue, new Map([['1', slow.promise]]), handled);
+    const runtime = gatedRuntime(sqs, queue, new Map([['1', slow.promise]]), handled, { maxInFlight: 20 });
     await runtime.start();
     try {
       // Message 3 came in a later receive and was handled while 1 of the first batch still waits.
@@ -114,11 +115,11 @@ describe('WorkerRuntime', () => {
     }
   });
 
-  it('receives nothing more while maxInFlight messages are being handled', async () => {
+  it('receives only when a whole batch more fits under maxInFlight', async () => {
     const slow = deferred();
     const { sqs, receives } = batchesSqs([[paymentMessage('1'), paymentMessage('2')], [paymentMessage('3')]]);
     const handled: string[] = [];
-    const runtime = gatedRuntime(sqs, new FakeQueue(), new Map([['1', slow.promise], ['2', slow.promise]]), handled, { maxInFlight: 2 });
+    const runtime = gatedRuntime(sqs, new FakeQueue(), new Map([['1', slow.promise], ['2', slow.promise]]), handled, { batchSize: 2, maxInFlight: 3 });
     await runtime.start();
     try {
       await waitUntil('the first batch in flight', () => runtime.inFlight === 2);
@@ -130,6 +131,84 @@ describe('WorkerRuntime', () => {
       expect(handled).toEqual(['1', '2', '3']);
     } finally {
       slow.resolve();
+      await runtime.close();
+    }
+  });
+
+  it('handles every message of many batches of mixed speed, never more than maxInFlight at once, and no poller is left waiting', async () => {
+    const batches = Array.from({ length: 8 }, (_, b) => Array.from({ length: 10 }, (_, i) => paymentMessage(String(b * 10 + i + 1))));
+    const { sqs } = batchesSqs(batches);
+    let running = 0;
+    let most = 0;
+    const handled: string[] = [];
+    const runtime = new WorkerRuntime<unknown>({
+      name: 'sign',
+      handler: async (message) => {
+        running += 1;
+        most = Math.max(most, running);
+        // Deterministic mixed speeds: 0–12 ms.
+        await new Promise((resolve) => setTimeout(resolve, (Number(message.sqs.messageId) * 7) % 13));
+        running -= 1;
+        handled.push(message.sqs.messageId);
+        return { events: [], audit: [] };
+      },
+      decode: (data) => data,
+      sqs,
+      queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
+      queuePort: new FakeQueue(),
+      publisher: new FakePublisher(),
+      audit: new FakeAudit(),
+      logger: silentLogger(),
+      health: false,
+      pollers: 3,
+      maxInFlight: 10,
+    });
+    await runtime.start();
+    try {
+      await waitUntil('all 80 handled', () => handled.length === 80);
+      expect(new Set(handled).size).toBe(80);
+      expect(most).toBeLessThanOrEqual(10);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('lets a backoff stand over a visibility extension still under way when the message fails', async () => {
+    // Extensions take a while to be answered; each call is recorded when SQS would apply it.
+    const applied: { messageId: string | undefined; seconds: number }[] = [];
+    const queue = new FakeQueue();
+    queue.changeVisibility = (message, seconds) =>
+      new Promise<void>((resolve) => setTimeout(() => resolve(void applied.push({ messageId: message.MessageId, seconds })), seconds === 30 ? 300 : 0));
+    const { sqs } = batchesSqs([[paymentMessage('1')]]);
+    let extended = false;
+    const runtime = new WorkerRuntime<unknown>({
+      name: 'sign',
+      handler: async () => {
+        await waitUntil('an extension under way', () => extended);
+        throw new TransientError('ICOM_THROTTLED', 'slow down', { retryAfterSeconds: 600 });
+      },
+      decode: (data) => data,
+      sqs,
+      queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
+      queuePort: queue,
+      publisher: new FakePublisher(),
+      audit: new FakeAudit(),
+      logger: silentLogger(),
+      health: false,
+      pollers: 1,
+      heartbeatIntervalSeconds: 1,
+    });
+    const original = queue.changeVisibility.bind(queue);
+    queue.changeVisibility = (message, seconds) => {
+      if (seconds === 30) extended = true;
+      return original(message, seconds);
+    };
+    await runtime.start();
+    try {
+      await waitUntil('the backoff applied', () => applied.some((a) => a.seconds === 600));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(applied.at(-1)).toEqual({ messageId: '1', seconds: 600 });
+    } finally {
       await runtime.close();
     }
   });
