@@ -28,7 +28,7 @@ new SeloStack(app, `selo-${environment}`, {
   rsfnCidrs: (context('rsfnCidrs') ?? '').split(',').filter((c) => c !== ''),
   bcb: context('bcb') === 'production' ? BCB_PRODUCTION : BCB_HOMOLOGATION,
   transmitMarkerItem: context('transmitMarkerItem') === 'true',
-  paymentPointers: context('paymentPointers') === 'true',
+  legacyMessageIds: context('legacyMessageIds') === 'true',
   image: (scope) =>
     repository === undefined
       ? ContainerImage.fromAsset(join(import.meta.dirname, '..', '..'), { target: 'cloudhsm' })

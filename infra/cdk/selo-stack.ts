@@ -35,12 +35,12 @@ export interface SeloStackProps extends StackProps {
    */
   transmitMarkerItem?: boolean;
   /**
-   * The sign worker also writes the BizMsgIdr pointer of a pacs.008, as verify workers before the
-   * BizMsgIdr derived from the EndToEndId read only pointers (`SELO_SIGN_PAYMENT_POINTERS`): on for
-   * a deploy that replaces, or rolls back to, such a version (docs/deploying.md, "Upgrading").
+   * The sign worker signs a pacs.008 as versions before the BizMsgIdr derived from the EndToEndId
+   * did, with a drawn id and a pointer (`SELO_SIGN_LEGACY_MESSAGE_IDS`): on for a deploy that
+   * replaces, or rolls back to, such a version (docs/deploying.md, "Upgrading").
    * @defaultValue false
    */
-  paymentPointers?: boolean;
+  legacyMessageIds?: boolean;
   /**
    * What happens to data stores when the stack is deleted. Production keeps them.
    * @defaultValue RemovalPolicy.RETAIN
@@ -265,7 +265,7 @@ export class SeloStack extends Stack {
       topology,
       ispb: props.ispb ?? '99999004',
       transmitMarkerItem: props.transmitMarkerItem === true,
-      paymentPointers: props.paymentPointers === true,
+      legacyMessageIds: props.legacyMessageIds === true,
       vpc: network.vpc,
       securityGroup: network.workers,
       key,

@@ -48,8 +48,8 @@ const TASK = { cpu: 1024, memoryLimitMiB: 2048 } as const;
 export interface SeloWorkersProps {
   /** Sets `SELO_TRANSMIT_MARKER_ITEM=true` on the transmit service (SeloStackProps.transmitMarkerItem). */
   transmitMarkerItem: boolean;
-  /** Sets `SELO_SIGN_PAYMENT_POINTERS=true` on the sign service (SeloStackProps.paymentPointers). */
-  paymentPointers: boolean;
+  /** Sets `SELO_SIGN_LEGACY_MESSAGE_IDS=true` on the sign service (SeloStackProps.legacyMessageIds). */
+  legacyMessageIds: boolean;
   topology: ResolvedTopology;
   /** The PSP's ISPB (`SELO_ISPB`). */
   ispb: string;
@@ -151,7 +151,7 @@ export class SeloWorkers extends Construct {
     if (worker.name === 'sign') environment.SELO_HSM_SIGNING_KEY_LABEL = props.hsm.signingKeyLabel;
     if (worker.bcb) Object.assign(environment, { SELO_BCB_URL: props.bcb.icomUrl, SELO_BCB_DICT_URL: props.bcb.dictUrl, SELO_TLS_KEY_LABEL: props.hsm.tlsKeyLabel });
     if (worker.name === 'transmit' && props.transmitMarkerItem) environment.SELO_TRANSMIT_MARKER_ITEM = 'true';
-    if (worker.name === 'sign' && props.paymentPointers) environment.SELO_SIGN_PAYMENT_POINTERS = 'true';
+    if (worker.name === 'sign' && props.legacyMessageIds) environment.SELO_SIGN_LEGACY_MESSAGE_IDS = 'true';
     if (worker.name === 'compensate') environment.SELO_IN_DOUBT_SWEEPER = options.sweeper === true ? 'true' : 'false';
     const secrets = Object.fromEntries(worker.secrets.map((s) => [SECRET_VARIABLES[s], EcsSecret.fromSecretsManager(props.secrets[s])]));
     taskDefinition.addContainer('worker', {

@@ -33,7 +33,7 @@ export class BizMsgIndexConflictError extends PermanentError {
  * - `BIZMSG#<BizMsgIdr>` → saga id: an admi.002 names the rejected message only by its BizMsgIdr
  *   (`RltdRef/Ref`), a camt.054 our camt.060 only by its MsgId. Not written for a pacs.008, whose
  *   BizMsgIdr derives from its EndToEndId (`paymentMessageId`; the verify worker derives it back),
- *   except for a rolling deploy (`SELO_SIGN_PAYMENT_POINTERS`).
+ *   except when signed with a drawn id (`SELO_SIGN_LEGACY_MESSAGE_IDS`, or by older versions).
  * - `ECHODATA#<SHA-256 of Data>` → saga id: a pibr.002 quotes only the pibr.001's `Data`
  *   (`EchoTxInf/OrgnlData`), so an echo is found by its data; the latest echo with the same data
  *   wins (requesters should make the data unique, e.g. a counter or a timestamp).

@@ -37,12 +37,14 @@ export interface SignHandlerDeps {
    */
   bizMsgIndex: Pick<BizMsgIndex, 'recordMessage' | 'recordEcho'>;
   /**
-   * Also write the pointer of a pacs.008, whose BizMsgIdr the verify worker now derives from the
-   * EndToEndId (`paymentMessageId`), as verify workers before that change read only pointers
-   * (`SELO_SIGN_PAYMENT_POINTERS`, docs/deploying.md): only for a rolling deploy or rollback across it.
+   * Sign a pacs.008 as versions before the BizMsgIdr derived from the EndToEndId did: its
+   * BizMsgIdr drawn from the saga id, with a pointer item (`SELO_SIGN_LEGACY_MESSAGE_IDS`,
+   * docs/deploying.md). Only for a rolling deploy or rollback across that change: an older sign
+   * task re-signs a redelivered request with the id it draws (a derived one would make it see
+   * other bytes, a conflict), an older verify task finds payments only through pointers.
    * @defaultValue false
    */
-  paymentPointers?: boolean;
+  legacyMessageIds?: boolean;
   /**
    * Validates a signed SPI message against its XSD (those the repository has: pacs.008 1.16, pacs.002 1.17).
    * @defaultValue validateSpiMessage
@@ -112,7 +114,7 @@ const SIGNED_PAYMENT_MESSAGE_ID = /^pacs\.008 (M[0-9A-Z]{8}[a-zA-Z0-9]{23}) sign
  * `recordedBizMsgIdr`: the pacs.008's BizMsgIdr as its first signing recorded it, so a redelivery
  * signs the same bytes even when that signing was done by a version that drew the id otherwise.
  */
-function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | undefined, creDt: string, recordedBizMsgIdr?: string): SpiDraft {
+function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | undefined, creDt: string, recordedBizMsgIdr: string | undefined, legacyMessageIds: boolean): SpiDraft {
   if (data.message === 'pibr.001') {
     const bizMsgIdr = generateMessageId(ispb, { random: seededIndex(`${echoSagaId(requestId ?? '')}:pibr.001`) });
     const createdAt = new Date(data.echo.requestedAt).toISOString();
@@ -121,7 +123,7 @@ function draftSpi(data: PaymentRequestedData, ispb: string, requestId: string | 
   }
   if (data.message === 'pacs.008') {
     const tx = data.transaction;
-    const bizMsgIdr = recordedBizMsgIdr ?? paymentMessageId(tx.endToEndId);
+    const bizMsgIdr = recordedBizMsgIdr ?? (legacyMessageIds ? generateMessageId(ispb, { random: seededIndex(`${paymentSagaId(tx.endToEndId)}:pacs.008`) }) : paymentMessageId(tx.endToEndId));
     // Everything else in the message derives from the request itself; the creation time is the
     // first signing's (creationTimeOf), so the same request always gives the same bytes.
     const unsigned = buildPacs008({
@@ -203,7 +205,7 @@ async function signRequest(detail: EventDetail<SignRequest>, data: PaymentReques
     const late = endToEndIdTimeProblem(data.transaction.endToEndId, new Date(creDt), { priority });
     if (late !== undefined) throw new SignRequestInvalidError(`data.transaction.endToEndId: ${late.message} (the SPI would refuse it with ${END_TO_END_ID_TIME_REASON})`);
   }
-  const draft = draftSpi(data, deps.ispb, detail.requestId, creDt, signedBefore === undefined ? undefined : SIGNED_PAYMENT_MESSAGE_ID.exec(signedBefore.reason)?.[1]);
+  const draft = draftSpi(data, deps.ispb, detail.requestId, creDt, signedBefore === undefined ? undefined : SIGNED_PAYMENT_MESSAGE_ID.exec(signedBefore.reason)?.[1], deps.legacyMessageIds === true);
   const signed = await signSpi(draft.unsigned, deps.signingKey, { keyInfoId: keyInfoIdFor(draft.bizMsgIdr) });
   // The XSD requires the ds:Signature in AppHdr/Sgntr, so what is validated is the signed
   // message, exactly as the BCB will validate it.
@@ -218,12 +220,12 @@ async function signRequest(detail: EventDetail<SignRequest>, data: PaymentReques
  * crash between it and the saga write is repaired by the redelivery) and always before
  * MessageSigned, so before the BCB can answer; it does not depend on the saga write, so both go
  * in one round trip. None for a pacs.008 whose BizMsgIdr derives from its EndToEndId (the verify
- * worker derives it back), unless {@link SignHandlerDeps.paymentPointers}.
+ * worker derives it back); one for a pacs.008 signed with a drawn id ({@link SignHandlerDeps.legacyMessageIds}, or recorded so by an older version).
  */
 function recordPointers(data: PaymentRequestedData, bizMsgIdr: string, sagaId: string, deps: SignHandlerDeps): Promise<unknown> {
   const derived = data.message === 'pacs.008' && bizMsgIdr === paymentMessageId(data.transaction.endToEndId);
   return Promise.all([
-    derived && deps.paymentPointers !== true ? undefined : deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId),
+    derived ? undefined : deps.bizMsgIndex.recordMessage(bizMsgIdr, sagaId),
     data.message === 'pibr.001' ? deps.bizMsgIndex.recordEcho(data.echo.data, sagaId) : undefined,
   ]);
 }

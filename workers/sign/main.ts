@@ -32,11 +32,11 @@ export interface SignWorkerOptions {
 }
 
 /** Reads and checks the sign worker's configuration, without I/O; a `ConfigError` names every problem. */
-export function readSignWorkerConfig(env: Env): { config: SeloConfig; hsm: ReturnType<typeof readHsmConfig>; certificatePath: string; paymentPointers: boolean; processConfig: ReturnType<typeof readWorkerProcessConfig> } {
+export function readSignWorkerConfig(env: Env): { config: SeloConfig; hsm: ReturnType<typeof readHsmConfig>; certificatePath: string; legacyMessageIds: boolean; processConfig: ReturnType<typeof readWorkerProcessConfig> } {
   return loadWorkerConfig(env, (reader) => ({
     hsm: readHsmConfig(reader),
     certificatePath: reader.string('SELO_SIGNING_CERT'),
-    paymentPointers: reader.boolean('SELO_SIGN_PAYMENT_POINTERS', { default: false }),
+    legacyMessageIds: reader.boolean('SELO_SIGN_LEGACY_MESSAGE_IDS', { default: false }),
     processConfig: readWorkerProcessConfig(reader),
   }));
 }
@@ -48,7 +48,7 @@ export function readSignWorkerConfig(env: Env): { config: SeloConfig; hsm: Retur
  */
 export async function startSignWorker(options: SignWorkerOptions = {}): Promise<SignWorker> {
   const env = options.env ?? process.env;
-  const { config, hsm, certificatePath, paymentPointers, processConfig } = readSignWorkerConfig(env);
+  const { config, hsm, certificatePath, legacyMessageIds, processConfig } = readSignWorkerConfig(env);
   const logger = options.logger ?? createLogger({ name: 'selo.sign', level: config.logLevel });
   const topology = resolveTopology(config.environment);
   // SELO_SIGNING_CERT is a PEM file, or the PEM itself (an ECS secret from Secrets Manager).
@@ -74,7 +74,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
           sagas: new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name }),
           claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
           bizMsgIndex: new BizMsgIndex({ client: clients.dynamodb, tableName: topology.sagaTable.name, ttlAttribute: topology.sagaTable.ttlAttribute }),
-          paymentPointers,
+          legacyMessageIds,
         }),
         decode: decodeSignRequest,
         failureDetailType: 'SigningFailed',

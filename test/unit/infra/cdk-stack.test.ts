@@ -227,7 +227,7 @@ describe('SeloStack: compute', () => {
     // The transmit marker's own item is written only for a deploy beside (or back to) an older version.
     expect(environmentOf('selo-prod-transmit').SELO_TRANSMIT_MARKER_ITEM).toBeUndefined();
     // Nor the pointers of payments, whose BizMsgIdr the verify worker derives from the EndToEndId.
-    expect(environmentOf('selo-prod-sign').SELO_SIGN_PAYMENT_POINTERS).toBeUndefined();
+    expect(environmentOf('selo-prod-sign').SELO_SIGN_LEGACY_MESSAGE_IDS).toBeUndefined();
   });
 
   it('keeps the scaled services available while they deploy, and leaves their task count to autoscaling', () => {

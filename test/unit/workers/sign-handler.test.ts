@@ -6,9 +6,9 @@ import type { EventDetail, MessageSignedData } from '../../../shared/events/inde
 import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
 import type { BizMsgIndex, SagaStore } from '../../../shared/saga/index.ts';
 import { TrustStore, pemSigningKey, verifySpi } from '../../../shared/xmldsig/index.ts';
-import { generateEndToEndId, generateReturnId, parsePacs004, parsePibr001 } from '../../../shared/iso20022/index.ts';
+import { generateEndToEndId, generateReturnId, parsePacs004, paymentMessageId, parsePibr001 } from '../../../shared/iso20022/index.ts';
 import { outcomeQueryDetail, readEntryQuery } from '../../../shared/bcb-query/index.ts';
-import { createSignHandler, decodeSignRequest } from '../../../workers/sign/index.ts';
+import { createSignHandler, decodeSignRequest, readSignWorkerConfig } from '../../../workers/sign/index.ts';
 import type { SignRequest } from '../../../workers/sign/index.ts';
 import { createTestPki } from '../../support/test-pki.ts';
 import type { TestPki } from '../../support/test-pki.ts';
@@ -113,15 +113,19 @@ describe('sign handler', () => {
     expect(a.bizMsgIdr).not.toBe(b.bizMsgIdr);
   });
 
-  it('derives a pacs.008\'s BizMsgIdr from its EndToEndId and writes no pointer for it (verify derives it back); with paymentPointers it writes one', async () => {
+  it('derives a pacs.008\'s BizMsgIdr from its EndToEndId and writes no pointer for it (verify derives it back); with legacyMessageIds it draws it from the saga id, as older versions, with a pointer', async () => {
     const e2e = 'E99999004202611281700jjjjjjjjjjj';
     const data = signedData(await createSignHandler(deps)(message(e2e), context));
     expect(data.bizMsgIdr).toBe('M99999004202611281700jjjjjjjjjjj');
     expect(pointers.has(`message:${data.bizMsgIdr ?? ''}`)).toBe(false);
-    // For a rolling deploy beside verify workers that read only pointers (SELO_SIGN_PAYMENT_POINTERS).
+    // For a rolling deploy beside older sign and verify tasks (SELO_SIGN_LEGACY_MESSAGE_IDS): the
+    // id an older version draws for this payment (its MsgId derived from the saga id by seeded draws).
     const e2eOld = 'E99999004202611281700jjjjjjjjjjk';
-    const withPointer = signedData(await createSignHandler({ ...deps, paymentPointers: true })(message(e2eOld), context));
-    expect(pointers.get(`message:${withPointer.bizMsgIdr ?? ''}`)).toBe(paymentSagaId(e2eOld));
+    const legacy = signedData(await createSignHandler({ ...deps, legacyMessageIds: true })(message(e2eOld), context));
+    expect(legacy.bizMsgIdr).toMatch(/^M99999004[a-zA-Z0-9]{23}$/);
+    expect(legacy.bizMsgIdr).not.toBe(paymentMessageId(e2eOld));
+    expect(signedData(await createSignHandler({ ...deps, legacyMessageIds: true })(message(e2eOld), context)).bizMsgIdr).toBe(legacy.bizMsgIdr);
+    expect(pointers.get(`message:${legacy.bizMsgIdr ?? ''}`)).toBe(paymentSagaId(e2eOld));
   });
 
   it('re-signs a redelivered pacs.008 with the BizMsgIdr its first signing recorded, also one an older version drew otherwise', async () => {
@@ -374,5 +378,15 @@ describe('decodeSignRequest', () => {
     expect(() => decodeSignRequest({ operation: 'listClaims', query: { Colour: 'blue' } }, 'DictRequested')).toThrow('data.query.Colour is not a query parameter of listClaims');
     expect(() => decodeSignRequest({ operation: 'getClaim', pathParameters: { ClaimId: 'c' }, query: { Limit: '5' } }, 'DictRequested')).toThrow('it takes none');
     expect(() => decodeSignRequest({ operation: 'listClaims', query: { Limit: 5 } }, 'DictRequested')).toThrow('data.query.Limit must be a non-empty string');
+  });
+});
+
+describe('readSignWorkerConfig', () => {
+  const base = { SELO_ISPB: ISPB, SELO_SIGNING_CERT: 'cert.pem' };
+
+  it('reads SELO_SIGN_LEGACY_MESSAGE_IDS, off unless set (for rolling deploys across the derived BizMsgIdr)', () => {
+    expect(readSignWorkerConfig(base).legacyMessageIds).toBe(false);
+    expect(readSignWorkerConfig({ ...base, SELO_SIGN_LEGACY_MESSAGE_IDS: 'true' }).legacyMessageIds).toBe(true);
+    expect(() => readSignWorkerConfig({ ...base, SELO_SIGN_LEGACY_MESSAGE_IDS: 'perhaps' })).toThrow(/SELO_SIGN_LEGACY_MESSAGE_IDS/);
   });
 });
