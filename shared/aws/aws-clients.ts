@@ -32,18 +32,22 @@ interface ClientSettings {
 
 /**
  * The JSON-protocol clients (SQS, EventBridge, Kinesis, DynamoDB) send through undici, in AWS and
- * locally: about 0.7× the CPU per call of the SDK's node:http handler. S3, with streamed bodies
- * and checksums, keeps the SDK's own handler.
+ * locally: about 0.7× the CPU per call of the SDK's node:http handler over plain HTTP on loopback
+ * (scripts/bench-sdk-call.ts; not measured over TLS to AWS). S3, with streamed bodies and
+ * checksums, keeps the SDK's own handler.
  */
 const UNDICI_SERVICES: ReadonlySet<keyof AwsEndpoints> = new Set(['sqs', 'events', 'kinesis', 'dynamodb']);
 
 function settingsFor(config: AwsConfig, service: keyof AwsEndpoints): ClientSettings {
   const endpoint = config.endpoints[service];
-  const undici = UNDICI_SERVICES.has(service) ? { requestHandler: new UndiciRequestHandler() } : {};
+  const undici: { requestHandler?: UndiciRequestHandler } = UNDICI_SERVICES.has(service) ? { requestHandler: new UndiciRequestHandler() } : {};
   // Each command class's middleware chain is built once per client, not on every call (selo adds
-  // no middleware after a client is made). Measured on a PutItem loop: 360 against 442 µs of CPU
-  // per call (docs/performance.md). A send with options (sqs-consumer's abortSignal) still
-  // builds its chain and empties that client's cache, so it helps SQS least.
+  // no middleware after a client is made). Measured on a PutItem loop: 369 against 424 µs of CPU
+  // per call (scripts/bench-sdk-call.ts). A send with options (sqs-consumer's abortSignal) still
+  // builds its chain and empties that client's cache, so it helps SQS least. The concurrent sends
+  // of one command class then share one handler context, which the SDK's steps write per call
+  // (endpoint, auth scheme, signing region): the same values for every call of a client here, one
+  // endpoint and region each (SQS's queue URLs all on its one host).
   if (endpoint === undefined) return { region: config.region, cacheMiddleware: true, ...undici };
   // Local stand-ins: plain HTTP/1.1 with keep-alive. kinesis-local breaks on large responses
   // through the SDK's HTTP/2 handler (DESIGN §3), and one handler type everywhere keeps the
@@ -53,8 +57,7 @@ function settingsFor(config: AwsConfig, service: keyof AwsEndpoints): ClientSett
     cacheMiddleware: true,
     endpoint,
     credentials: LOCAL_CREDENTIALS,
-    requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }) }),
-    ...undici,
+    requestHandler: undici.requestHandler ?? new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }) }),
   };
 }
 

@@ -13,12 +13,17 @@ interface SdkHttpRequest {
   body?: unknown;
 }
 
-/** The SDK's HttpResponse, as its deserializers read it (HttpResponse.isInstance is structural). */
+/**
+ * The SDK's HttpResponse, as its deserializers read it (HttpResponse.isInstance is structural).
+ * The body is read whole here (the JSON protocols have no streamed responses; the SDK's
+ * collectBody takes bytes as they are), so a connection lost mid-body is reported like one lost
+ * before the headers.
+ */
 interface SdkHttpResponse {
   statusCode: number;
   reason?: string;
   headers: Record<string, string>;
-  body: NodeJS.ReadableStream;
+  body: Uint8Array;
 }
 
 /** Options of {@link UndiciRequestHandler}. */
@@ -35,8 +40,11 @@ export interface UndiciRequestHandlerOptions {
 
 /** undici's timeout errors, which the SDK's retry strategy knows as `TimeoutError`. */
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-/** A connection that broke mid-request: what node:http reports as ECONNRESET. */
-const RESET_CODES = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+/**
+ * A connection that broke mid-request or mid-response: what node:http reports as ECONNRESET. Not
+ * UND_ERR_CLOSED / UND_ERR_DESTROYED (this handler was closed: retrying cannot help).
+ */
+const RESET_CODES = new Set(['UND_ERR_SOCKET', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH']);
 
 /**
  * An undici error in the terms of the SDK's retry strategy (`@smithy` `isTransientError`: error
@@ -52,16 +60,21 @@ function asSdkNetworkError(error: unknown): unknown {
   return error;
 }
 
+/** RFC 3986 encoding, as SigV4 signs a query (encodeURIComponent leaves !'()* alone). */
+function rfc3986(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/gu, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** The query part of a request (the JSON protocols send none; kept exact for any that does). */
 function queryString(query: SdkHttpRequest['query']): string {
   if (query === undefined) return '';
-  const params = new URLSearchParams();
+  const parts: string[] = [];
   for (const [key, value] of Object.entries(query)) {
-    if (value === null) params.append(key, '');
-    else if (typeof value === 'string') params.append(key, value);
-    else for (const item of value) params.append(key, item ?? '');
+    if (value === null) parts.push(rfc3986(key));
+    else if (typeof value === 'string') parts.push(`${rfc3986(key)}=${rfc3986(value)}`);
+    else for (const item of value) parts.push(item === null ? rfc3986(key) : `${rfc3986(key)}=${rfc3986(item)}`);
   }
-  const text = params.toString();
-  return text === '' ? '' : `?${text}`;
+  return parts.length === 0 ? '' : `?${parts.join('&')}`;
 }
 
 function responseHeaders(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
@@ -75,8 +88,9 @@ function responseHeaders(headers: Dispatcher.ResponseData['headers']): Record<st
 /**
  * The AWS SDK's HTTP transport over undici (HTTP/1.1 with keep-alive, one pool per origin) for
  * the JSON-protocol clients (SQS, EventBridge, Kinesis, DynamoDB): each call costs about 0.7× the
- * CPU of the SDK's default node:http handler (docs/performance.md). Request and response bodies
- * are the SDK's own (strings or bytes out; a Node stream in).
+ * CPU of the SDK's default node:http handler over plain HTTP on loopback (docs/performance.md).
+ * Request bodies are the SDK's own (strings or bytes); responses are read whole. The SDK's
+ * per-request `requestTimeout` is not read: the timeouts are this handler's options.
  */
 export class UndiciRequestHandler {
   readonly #pools = new Map<string, Pool>();
@@ -118,7 +132,8 @@ export class UndiciRequestHandler {
         // A DOM AbortSignal (sqs-consumer's); the SDK's deprecated signal type has no listeners to offer.
         ...(options.abortSignal instanceof AbortSignal ? { signal: options.abortSignal } : {}),
       });
-      return { response: { statusCode: answer.statusCode, headers: responseHeaders(answer.headers), body: answer.body } };
+      const body = new Uint8Array(await answer.body.arrayBuffer());
+      return { response: { statusCode: answer.statusCode, headers: responseHeaders(answer.headers), body } };
     } catch (error) {
       throw asSdkNetworkError(error);
     }
