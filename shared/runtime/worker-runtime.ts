@@ -49,8 +49,10 @@ export interface WorkerRuntimeOptions<T> {
    * Messages handled at once at most (at least `batchSize`). A poller receives again as soon as
    * its batch has started, not when the batch's slowest message is done (sqs-consumer's way, under
    * which a message waited in the queue for an unrelated one); it receives only when a whole batch
-   * more still fits under this cap (places are reserved before the receive), else it waits.
-   * @defaultValue pollers × batchSize
+   * more still fits under this cap, counting the places the other pollers' receives (long polls
+   * included) hold, else it waits.
+   * @defaultValue 2 × pollers × batchSize: the pollers' receives hold half, messages in flight
+   *   take up to the other half and more while pollers wait
    */
   maxInFlight?: number;
   /** Long-poll wait. @defaultValue 20 */
@@ -189,7 +191,7 @@ export class WorkerRuntime<T> {
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     });
     const pollers = integerIn('pollers', options.pollers, 4, 1, 64);
-    this.#maxInFlight = integerIn('maxInFlight', options.maxInFlight, pollers * batchSize, batchSize, 10_000);
+    this.#maxInFlight = integerIn('maxInFlight', options.maxInFlight, 2 * pollers * batchSize, batchSize, 10_000);
     const initialMs = integerIn('receiveBackoff.initialMs', options.receiveBackoff?.initialMs, 200, 1, 600_000);
     this.#receiveBackoff = { initialMs, maxMs: integerIn('receiveBackoff.maxMs', options.receiveBackoff?.maxMs, Math.max(initialMs, 10_000), initialMs, 600_000) };
     this.#consumers = Array.from({ length: pollers }, () => this.#createConsumer(options, batchSize, waitTimeSeconds, visibility));
