@@ -37,6 +37,27 @@ function client(maxAttempts = 1, handler = new UndiciRequestHandler()): DynamoDB
   return new DynamoDBClient({ endpoint: `http://127.0.0.1:${port}`, region: 'sa-east-1', credentials: { accessKeyId: 'k', secretAccessKey: 's' }, maxAttempts, requestHandler: handler });
 }
 
+/** A first attempt broken by `breakFirst`, then `{}`: one SDK client without retries rejects with ECONNRESET, one with retries succeeds on attempt 2. */
+async function expectResetThenRetried(breakFirst: (request: IncomingMessage, response: ServerResponse) => void): Promise<void> {
+  let calls = 0;
+  answer = (request, _body, response) => {
+    calls += 1;
+    if (calls === 1) return breakFirst(request, response);
+    response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+    response.end('{}');
+  };
+  const once = client(1);
+  const retrying = client(3);
+  try {
+    await expect(once.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'x' } } }))).rejects.toMatchObject({ code: 'ECONNRESET' });
+    calls = 0;
+    await expect(retrying.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'x' } } }))).resolves.toMatchObject({ $metadata: { httpStatusCode: 200, attempts: 2 } });
+  } finally {
+    once.destroy();
+    retrying.destroy();
+  }
+}
+
 describe('UndiciRequestHandler under the real SDK', () => {
   it('sends the SDK\'s request as it is and hands back the status, headers and body the SDK parses', async () => {
     answer = (_request, _body, response) => {
@@ -72,50 +93,15 @@ describe('UndiciRequestHandler under the real SDK', () => {
   });
 
   it('reports a connection broken mid-request as ECONNRESET, which the SDK retries', async () => {
-    let calls = 0;
-    answer = (request, _body, response) => {
-      calls += 1;
-      if (calls === 1) {
-        request.socket.destroy();
-        return;
-      }
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-      response.end('{}');
-    };
-    const once = client(1);
-    const retrying = client(3);
-    try {
-      await expect(once.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'x' } } }))).rejects.toMatchObject({ code: 'ECONNRESET' });
-      calls = 0;
-      await expect(retrying.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'x' } } }))).resolves.toMatchObject({ $metadata: { httpStatusCode: 200, attempts: 2 } });
-    } finally {
-      once.destroy();
-      retrying.destroy();
-    }
+    await expectResetThenRetried((request) => request.socket.destroy());
   });
 
   it('reports a connection lost in the middle of a response body as ECONNRESET, which the SDK retries', async () => {
-    let calls = 0;
-    answer = (request, _body, response) => {
-      calls += 1;
+    await expectResetThenRetried((request, response) => {
       response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': '100' });
-      if (calls === 1) {
-        response.write('{"Item":');
-        setTimeout(() => request.socket.destroy(), 20);
-        return;
-      }
-      response.end('{}'.padEnd(100, ' '));
-    };
-    const once = client(1);
-    const retrying = client(3);
-    try {
-      await expect(once.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'x' } } }))).rejects.toMatchObject({ code: 'ECONNRESET' });
-      calls = 0;
-      await expect(retrying.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'x' } } }))).resolves.toMatchObject({ $metadata: { httpStatusCode: 200, attempts: 2 } });
-    } finally {
-      once.destroy();
-      retrying.destroy();
-    }
+      response.write('{"Item":');
+      setTimeout(() => request.socket.destroy(), 20);
+    });
   });
 
   it('sends a query as SigV4 signs it (RFC 3986)', async () => {

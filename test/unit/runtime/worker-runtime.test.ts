@@ -33,8 +33,8 @@ function fakeSqs(messages: Message[], onAbort: () => void = () => undefined): SQ
   return client as unknown as SQSClient;
 }
 
-/** A runtime over `sqs` whose handler does nothing, with fakes for everything else. */
-function idleRuntime(sqs: SQSClient, options: Pick<WorkerRuntimeOptions<unknown>, 'pollers' | 'receiveBackoff' | 'random'>): WorkerRuntime<unknown> {
+/** A runtime over `sqs` whose handler does nothing (unless `options` gives one), with fakes for everything else. */
+function idleRuntime(sqs: SQSClient, options: Partial<WorkerRuntimeOptions<unknown>>): WorkerRuntime<unknown> {
   return new WorkerRuntime<unknown>({
     name: 'sign',
     handler: () => Promise.resolve({ events: [], audit: [] }),
@@ -73,21 +73,13 @@ function batchesSqs(batches: Message[][]): { sqs: SQSClient; receives: () => num
 
 /** A runtime with one poller whose handler waits for the gate of the message's id, if it has one. */
 function gatedRuntime(sqs: SQSClient, queue: FakeQueue, gates: Map<string, Promise<void>>, handled: string[], options: Partial<WorkerRuntimeOptions<unknown>> = {}): WorkerRuntime<unknown> {
-  return new WorkerRuntime<unknown>({
-    name: 'sign',
+  return idleRuntime(sqs, {
     handler: async (message) => {
       await gates.get(message.sqs.messageId);
       handled.push(message.sqs.messageId);
       return { events: [], audit: [] };
     },
-    decode: (data) => data,
-    sqs,
-    queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
     queuePort: queue,
-    publisher: new FakePublisher(),
-    audit: new FakeAudit(),
-    logger: silentLogger(),
-    health: false,
     pollers: 1,
     ...options,
   });
@@ -141,8 +133,7 @@ describe('WorkerRuntime', () => {
     let running = 0;
     let most = 0;
     const handled: string[] = [];
-    const runtime = new WorkerRuntime<unknown>({
-      name: 'sign',
+    const runtime = idleRuntime(sqs, {
       handler: async (message) => {
         running += 1;
         most = Math.max(most, running);
@@ -152,14 +143,6 @@ describe('WorkerRuntime', () => {
         handled.push(message.sqs.messageId);
         return { events: [], audit: [] };
       },
-      decode: (data) => data,
-      sqs,
-      queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
-      queuePort: new FakeQueue(),
-      publisher: new FakePublisher(),
-      audit: new FakeAudit(),
-      logger: silentLogger(),
-      health: false,
       pollers: 3,
       maxInFlight: 10,
     });
@@ -181,20 +164,12 @@ describe('WorkerRuntime', () => {
       new Promise<void>((resolve) => setTimeout(() => resolve(void applied.push({ messageId: message.MessageId, seconds })), seconds === 30 ? 300 : 0));
     const { sqs } = batchesSqs([[paymentMessage('1')]]);
     let extended = false;
-    const runtime = new WorkerRuntime<unknown>({
-      name: 'sign',
+    const runtime = idleRuntime(sqs, {
       handler: async () => {
         await waitUntil('an extension under way', () => extended);
         throw new TransientError('ICOM_THROTTLED', 'slow down', { retryAfterSeconds: 600 });
       },
-      decode: (data) => data,
-      sqs,
-      queue: { key: 'sign', url: 'http://q/sign', dlqUrl: 'http://q/sign-dlq', visibilityTimeoutSeconds: 30, maxReceiveCount: 5 },
       queuePort: queue,
-      publisher: new FakePublisher(),
-      audit: new FakeAudit(),
-      logger: silentLogger(),
-      health: false,
       pollers: 1,
       heartbeatIntervalSeconds: 1,
     });
