@@ -72,6 +72,11 @@ function fakeDedupe(): Pick<DedupeStore, 'claim' | 'isClaimed' | 'release'> & { 
 
 const noClaimCheck: ClaimCheckStore = { put: () => Promise.reject(new Error('unused')), get: () => Promise.reject(new Error('unused')) };
 
+/** A transmit handler for SPI messages over `icom` and `sagas`, with fakes for the rest (`deps` overrides). */
+function spiHandler(icom: IcomPort, sagas: ReturnType<typeof fakeSagas>, deps: Partial<Parameters<typeof createTransmitHandler>[0]> = {}): ReturnType<typeof createTransmitHandler> {
+  return createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads', ...deps });
+}
+
 function icomAnswering(...answers: (IcomPosted | Error)[]): IcomPort & { posts: string[] } {
   const posts: string[] = [];
   return {
@@ -109,7 +114,7 @@ describe('transmit handler', () => {
   it('records TRANSMITTING before the POST and TRANSMITTED with the PI-ResourceId after the 201', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(created('R1'));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     const outcome = await handler(message(), context(1));
     expect(outcome.events.map((e) => [e.detailType, (e.detail.data as { resourceId?: string }).resourceId])).toEqual([['MessageTransmitted', 'R1']]);
     expect(sagas.saga.history.map((t) => t.to)).toEqual(['TRANSMITTING', 'TRANSMITTED']);
@@ -121,7 +126,7 @@ describe('transmit handler', () => {
   it('never sends again after a 201, and publishes MessageTransmitted again on redelivery', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(created('R2'), created('R3'));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     await handler(message(), context(1));
     const again = await handler(message(), context(2));
     expect(icom.posts).toHaveLength(1);
@@ -131,7 +136,7 @@ describe('transmit handler', () => {
   it('turns a 4xx into TransmissionRejected and a FAILED saga, without retrying', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(new BcbRequestRejectedError('POST', answer(403)));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     const outcome = await handler(message(), context(1));
     expect(outcome.events[0]?.detailType).toBe('TransmissionRejected');
     expect(outcome.events[0]?.detail.data).toMatchObject({ status: 403 });
@@ -144,7 +149,7 @@ describe('transmit handler', () => {
   it('throws transient errors for retry while the budget lasts, resending the same bytes', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(answerError('POST', answer(503)), created('R4'));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_SERVER_ERROR', retryability: 'transient', delivery: 'not-sent' });
     expect((await handler(message(), context(2))).events[0]?.detailType).toBe('MessageTransmitted');
     expect(icom.posts[0]).toBe(icom.posts[1]);
@@ -154,7 +159,7 @@ describe('transmit handler', () => {
     const sagas = fakeSagas();
     const refused = (): BcbUnavailableError => new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined);
     const icom = icomAnswering(refused(), refused());
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     await expect(handler(message(), context(1, 2))).rejects.toMatchObject({ code: 'BCB_UNREACHABLE' });
     const outcome = await handler(message(), context(2, 2));
     expect(outcome.events[0]?.detailType).toBe('TransmissionFailed');
@@ -167,7 +172,7 @@ describe('transmit handler', () => {
       new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined),
       new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined),
     );
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     await expect(handler(message(), context(1, 2))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
     const outcome = await handler(message(), context(2, 2));
     expect(outcome.events[0]?.detailType).toBe('PaymentInDoubt');
@@ -177,7 +182,7 @@ describe('transmit handler', () => {
   it('never concludes FAILED after a 201 whose saga write failed: resends the same bytes, stays TRANSMITTING', async () => {
     const sagas = fakeSagas('SIGNED', new Set<SagaState>(['TRANSMITTED']));
     const icom = icomAnswering(created('R5'), new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     await expect(handler(message(), context(1, 2))).rejects.toThrow('DynamoDB unavailable');
     const last = await handler(message(), context(2, 2));
     expect(last.events.map((e) => e.detailType)).toEqual(['PaymentInDoubt']);
@@ -187,7 +192,7 @@ describe('transmit handler', () => {
   it('treats a 4xx after an attempt that may have arrived as in doubt, not as a refusal', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined), new BcbRequestRejectedError('POST', answer(409)));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     const timedOut = await handler(message(), context(1)).then(() => undefined, (error: unknown) => error);
     expect(timedOut).toMatchObject({ code: 'BCB_TIMEOUT' });
     // The transition and the request that may have arrived are audited although no answer came.
@@ -204,7 +209,7 @@ describe('transmit handler', () => {
     const sagas = fakeSagas();
     const dedupe = fakeDedupe();
     const icom = icomAnswering(new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe, claimCheck: noClaimCheck, claimCheckBucket: 'payloads', now: () => new Date('2026-12-07T13:00:00.000Z') });
+    const handler = spiHandler(icom, sagas, { dedupe, now: () => new Date('2026-12-07T13:00:00.000Z') });
     await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
     expect(sagas.saga.facts[MAY_HAVE_ARRIVED_FACT]).toBe('2026-12-07T13:00:00.000Z');
     expect(sagas.saga.history.map((t) => t.to)).toEqual(['TRANSMITTING']);
@@ -214,7 +219,7 @@ describe('transmit handler', () => {
   it('removes the marker after a first attempt that provably never left, so the next one may still prove a refusal', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined), new BcbRequestRejectedError('POST', answer(403)));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_UNREACHABLE' });
     expect(sagas.saga.facts[MAY_HAVE_ARRIVED_FACT]).toBeUndefined();
     const second = await handler(message(), context(2));
@@ -230,7 +235,7 @@ describe('transmit handler', () => {
     await sagas.transition({ sagaId: paymentSagaId(E2E), to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST to ICOM', attempt: 1, idempotencyKey: 'transmitting' });
     await dedupe.claim(`transmit-unknown#${paymentSagaId(E2E)}`, 60);
     const icom = icomAnswering(new BcbRequestRejectedError('POST', answer(409)));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe, claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas, { dedupe });
     const outcome = await handler(message(), context(2));
     expect(outcome.events[0]?.detailType).toBe('PaymentInDoubt');
     expect(sagas.saga.state).toBe('IN_DOUBT');
@@ -240,7 +245,7 @@ describe('transmit handler', () => {
     const sagas = fakeSagas();
     const dedupe = fakeDedupe();
     const icom = icomAnswering(new BcbUnavailableError('BCB_TIMEOUT', 'no answer', 'unknown', undefined));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe, markerItem: true, claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas, { dedupe, markerItem: true });
     await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_TIMEOUT' });
     expect([...dedupe.keys]).toEqual([`transmit-unknown#${paymentSagaId(E2E)}`]);
     expect(sagas.saga.facts[MAY_HAVE_ARRIVED_FACT]).toBeDefined();
@@ -250,7 +255,7 @@ describe('transmit handler', () => {
     const sagas = fakeSagas();
     const dedupe = fakeDedupe();
     const icom = icomAnswering(new BcbUnavailableError('BCB_UNREACHABLE', 'refused', 'not-sent', undefined), new BcbRequestRejectedError('POST', answer(403)));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe, markerItem: true, claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas, { dedupe, markerItem: true });
     await expect(handler(message(), context(1))).rejects.toMatchObject({ code: 'BCB_UNREACHABLE' });
     expect(dedupe.keys.size).toBe(0);
     expect((await handler(message(), context(2))).events[0]?.detailType).toBe('TransmissionRejected');
@@ -259,7 +264,7 @@ describe('transmit handler', () => {
   it('never fails a payment when a concurrent duplicate delivery gets a 4xx while the other got a 201', async () => {
     const sagas = fakeSagas();
     const icom = icomAnswering(created('R6'), new BcbRequestRejectedError('POST', answer(409)));
-    const handler = createTransmitHandler({ icom, dict: { send: () => Promise.reject(new Error('unused')) }, sagas, dedupe: fakeDedupe(), claimCheck: noClaimCheck, claimCheckBucket: 'payloads' });
+    const handler = spiHandler(icom, sagas);
     const [a, b] = await Promise.all([handler(message(), context(1)), handler(message(), context(1))]);
     const facts = [...a.events, ...b.events].map((e) => e.detailType).sort();
     expect(facts).not.toContain('TransmissionRejected');
