@@ -1,6 +1,6 @@
 import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Coalescer } from '../../shared/runtime/coalescer.ts';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { leanClient, UndiciRequestHandler } from '../../shared/aws/index.ts';
 
 /** One message for one target, produced when an event matches a rule. */
 export interface TargetDelivery {
@@ -206,19 +206,21 @@ export class SqsTargetDispatcher implements TargetDispatcher {
   #client(region: string): SQSClient {
     let client = this.#clients.get(region);
     if (client === undefined) {
-      client = new SQSClient({
+      client = leanClient(new SQSClient({
         endpoint: this.#endpoint,
         region,
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
         // Retries are ours (counted in stats); the SDK's own would hide them.
         maxAttempts: 1,
-        // The middleware chain built once, not per SendMessageBatch (the demo process's CPU).
+        // The middleware chain built once, not per SendMessageBatch, selo's undici transport and
+        // lean chain (the demo process's CPU; shared/aws).
         cacheMiddleware: true,
-        requestHandler: new NodeHttpHandler({
-          connectionTimeout: this.#requestTimeoutMs,
-          requestTimeout: this.#requestTimeoutMs,
+        requestHandler: new UndiciRequestHandler({
+          connectTimeoutMs: this.#requestTimeoutMs,
+          headersTimeoutMs: this.#requestTimeoutMs,
+          bodyTimeoutMs: this.#requestTimeoutMs,
         }),
-      });
+      }));
       this.#clients.set(region, client);
     }
     return client;

@@ -6,6 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:http';
 import type { AwsConfig, AwsEndpoints } from '../config/index.ts';
+import { leanClient } from './lean-client.ts';
 import { UndiciRequestHandler } from './undici-request-handler.ts';
 
 /** The AWS SDK v3 clients selo uses, built once per process. */
@@ -62,17 +63,18 @@ function settingsFor(config: AwsConfig, service: keyof AwsEndpoints): ClientSett
 }
 
 /**
- * Builds the SDK clients from configuration. With no endpoint configured for a service, the
+ * Builds the SDK clients from configuration. The JSON-protocol clients are made lean
+ * ({@link leanClient}: one SigV4 signer per auth scheme, the user agent computed once). With no endpoint configured for a service, the
  * client talks to AWS with the default credential chain; with one, it talks to that endpoint
  * (a local stand-in) with dummy credentials.
  */
 export function createAwsClients(config: AwsConfig): AwsClients {
-  const sqs = new SQSClient({ ...settingsFor(config, 'sqs') });
+  const sqs = leanClient(new SQSClient({ ...settingsFor(config, 'sqs') }));
   // Path-style addressing locally: `bucket.localhost` does not resolve without DNS tricks.
   const s3 = new S3Client({ ...settingsFor(config, 's3'), forcePathStyle: config.endpoints.s3 !== undefined });
-  const events = new EventBridgeClient({ ...settingsFor(config, 'events') });
-  const kinesis = new KinesisClient({ ...settingsFor(config, 'kinesis') });
-  const dynamodb = new DynamoDBClient({ ...settingsFor(config, 'dynamodb') });
+  const events = leanClient(new EventBridgeClient({ ...settingsFor(config, 'events') }));
+  const kinesis = leanClient(new KinesisClient({ ...settingsFor(config, 'kinesis') }));
+  const dynamodb = leanClient(new DynamoDBClient({ ...settingsFor(config, 'dynamodb') }));
   let destroyed = false;
   return {
     sqs,
