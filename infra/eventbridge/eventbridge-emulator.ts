@@ -8,6 +8,7 @@ import { isJsonObject } from './event-pattern.ts';
 import type { JsonObject } from './event-pattern.ts';
 import { EventBusModel } from './event-bus-model.ts';
 import { SqsTargetDispatcher } from './sqs-delivery.ts';
+import type { SqsJsonTransport } from './sqs-delivery.ts';
 import type { DeliveryStats } from './sqs-delivery.ts';
 
 /** Options of {@link EventBridgeEmulator}. */
@@ -50,6 +51,12 @@ export interface EventBridgeEmulatorOptions {
    * @defaultValue 4194304
    */
   maxRequestBytes?: number;
+  /**
+   * Delivers to SQS through this rather than the SDK's SQS client over HTTP (the local stack
+   * hands in fauxqs's own request handling when both run in one process).
+   * @defaultValue the SDK's SQS client at `sqsEndpoint`
+   */
+  sqsTransport?: SqsJsonTransport;
 }
 
 interface ResolvedOptions {
@@ -113,7 +120,7 @@ const JSON_11 = 'application/x-amz-json-1.1';
  * A local EventBridge: an HTTP server speaking the AWS JSON 1.1 protocol the way
  * `@aws-sdk/client-eventbridge` v3 sends it (POST /, `X-Amz-Target: AWSEvents.<Action>`),
  * with event buses, rules, event patterns and SQS targets delivered through the real
- * `@aws-sdk/client-sqs`. SigV4 signatures are accepted without being checked. Bad input never
+ * `@aws-sdk/client-sqs` (or an {@link EventBridgeEmulatorOptions.sqsTransport}). SigV4 signatures are accepted without being checked. Bad input never
  * crashes the server; delivery failures are retried and counted in {@link EventBridgeEmulator.stats}.
  */
 export class EventBridgeEmulator {
@@ -131,6 +138,7 @@ export class EventBridgeEmulator {
       endpoint: this.#options.sqsEndpoint,
       maxAttempts: this.#options.deliveryAttempts,
       retryDelayMs: this.#options.retryDelayMs,
+      ...(options.sqsTransport === undefined ? {} : { transport: options.sqsTransport }),
     });
     this.#model = new EventBusModel({ region: this.#options.region, accountId: this.#options.accountId, dispatcher: this.#dispatcher });
   }

@@ -21,6 +21,6 @@ export {
 export type { ActionInput, EventBusModelOptions, PutEventsEntrySizeInput } from './event-bus-model.ts';
 export { EventBridgeApiError } from './errors.ts';
 export { SqsTargetDispatcher, parseSqsQueueArn } from './sqs-delivery.ts';
-export type { DeliveryStats, SqsQueueArn, SqsTargetDispatcherOptions, TargetDelivery, TargetDispatcher } from './sqs-delivery.ts';
+export type { DeliveryStats, SqsJsonTransport, SqsQueueArn, SqsTargetDispatcherOptions, TargetDelivery, TargetDispatcher } from './sqs-delivery.ts';
 export { checkTargetInput, renderTargetInput } from './target-input.ts';
 export type { InputTransformerSpec, TargetInputContext, TargetInputSpec } from './target-input.ts';

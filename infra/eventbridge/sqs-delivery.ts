@@ -1,4 +1,5 @@
 import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { GetQueueUrlCommandInput, SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { Coalescer } from '../../shared/runtime/coalescer.ts';
 import { leanClient, UndiciRequestHandler } from '../../shared/aws/index.ts';
 
@@ -40,10 +41,29 @@ export interface DeliveryStats {
   inFlight: number;
 }
 
+/**
+ * An SQS action sent in the AWS JSON protocol (`AmazonSQS.<action>`, the body as the API names
+ * it) by other means than the SDK over HTTP, e.g. into an SQS stand-in in the same process;
+ * resolves with the parsed answer, rejects when SQS refused the request.
+ */
+export type SqsJsonTransport = (action: 'GetQueueUrl' | 'SendMessageBatch', input: Readonly<Record<string, unknown>>) => Promise<unknown>;
+
+/** What SendMessageBatch answers, as far as delivery reads it. */
+interface SendBatchOutput {
+  Successful?: readonly { Id?: string }[];
+  Failed?: readonly { Id?: string; Code?: string; Message?: string }[];
+}
+
 /** Options of {@link SqsTargetDispatcher}. */
 export interface SqsTargetDispatcherOptions {
   /** SQS endpoint URL (a local fauxqs). */
   endpoint: string;
+  /**
+   * Sends to SQS through this instead of an SDK client over HTTP (the local stack: fauxqs in the
+   * same process, whose request handling runs in full, without the SDK and the socket).
+   * @defaultValue the SDK's SQS client at `endpoint`
+   */
+  transport?: SqsJsonTransport;
   /**
    * Attempts per message before it counts as failed.
    * @defaultValue 3
@@ -99,6 +119,7 @@ export class SqsTargetDispatcher implements TargetDispatcher {
   readonly #maxAttempts: number;
   readonly #retryDelayMs: number;
   readonly #requestTimeoutMs: number;
+  readonly #transport: SqsJsonTransport | undefined;
   readonly #clients = new Map<string, SQSClient>();
   readonly #queueUrls = new Map<string, string>();
   readonly #batchers = new Map<string, Coalescer<BatchEntry, string | undefined>>();
@@ -112,6 +133,7 @@ export class SqsTargetDispatcher implements TargetDispatcher {
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#retryDelayMs = options.retryDelayMs ?? 100;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
+    this.#transport = options.transport;
   }
 
   /** {@inheritDoc TargetDispatcher.dispatch} */
@@ -162,16 +184,16 @@ export class SqsTargetDispatcher implements TargetDispatcher {
   async #send(delivery: TargetDelivery): Promise<void> {
     const arn = parseSqsQueueArn(delivery.targetArn);
     if (arn === undefined) throw new Error(`not an SQS queue ARN: ${delivery.targetArn}`);
-    const client = this.#client(arn.region);
+    const send = this.#sender(arn.region);
     let queueUrl = this.#queueUrls.get(delivery.targetArn);
     if (queueUrl === undefined) {
-      const found = await client.send(new GetQueueUrlCommand({ QueueName: arn.queueName }));
-      if (found.QueueUrl === undefined) throw new Error(`no URL for queue ${arn.queueName}`);
+      const found = (await send('GetQueueUrl', { QueueName: arn.queueName })) as { QueueUrl?: string };
+      if (typeof found.QueueUrl !== 'string') throw new Error(`no URL for queue ${arn.queueName}`);
       queueUrl = found.QueueUrl;
       this.#queueUrls.set(delivery.targetArn, queueUrl);
     }
     const fifo = arn.queueName.endsWith('.fifo');
-    const failure = await this.#batcher(client, queueUrl).submit({
+    const failure = await this.#batcher(send, queueUrl).submit({
       Id: '0',
       MessageBody: delivery.body,
       ...(fifo ? { MessageGroupId: delivery.messageGroupId ?? delivery.eventId, MessageDeduplicationId: delivery.eventId } : {}),
@@ -183,7 +205,7 @@ export class SqsTargetDispatcher implements TargetDispatcher {
    * Deliveries to one queue made at about the same time travel in one SendMessageBatch (≤ 10
    * entries, ≤ 256 KiB): a busy bus costs the SQS stand-in far fewer requests.
    */
-  #batcher(client: SQSClient, queueUrl: string): Coalescer<BatchEntry, string | undefined> {
+  #batcher(send: SqsJsonTransport, queueUrl: string): Coalescer<BatchEntry, string | undefined> {
     let batcher = this.#batchers.get(queueUrl);
     if (batcher === undefined) {
       batcher = new Coalescer<BatchEntry, string | undefined>({
@@ -191,7 +213,7 @@ export class SqsTargetDispatcher implements TargetDispatcher {
         lingerMs: 0,
         weight: { of: (entry) => Buffer.byteLength(entry.MessageBody), max: 256 * 1024 },
         flush: async (entries) => {
-          const output = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries.map((entry, i) => ({ ...entry, Id: String(i) })) }));
+          const output = (await send('SendMessageBatch', { QueueUrl: queueUrl, Entries: entries.map((entry, i) => ({ ...entry, Id: String(i) })) })) as SendBatchOutput;
           const failed = new Map((output.Failed ?? []).map((f) => [f.Id, `${f.Code ?? 'unknown'} ${f.Message ?? ''}`.trim()]));
           const succeeded = new Set((output.Successful ?? []).map((r) => r.Id));
           // An entry SQS answered neither way was not delivered: it is retried like a failure.
@@ -201,6 +223,17 @@ export class SqsTargetDispatcher implements TargetDispatcher {
       this.#batchers.set(queueUrl, batcher);
     }
     return batcher;
+  }
+
+  /** The transport given, or one over the SDK's SQS client of `region`. */
+  #sender(region: string): SqsJsonTransport {
+    const transport = this.#transport;
+    if (transport !== undefined) return transport;
+    const client = this.#client(region);
+    return async (action, input) =>
+      action === 'GetQueueUrl'
+        ? client.send(new GetQueueUrlCommand(input as unknown as GetQueueUrlCommandInput))
+        : client.send(new SendMessageBatchCommand(input as unknown as SendMessageBatchCommandInput));
   }
 
   #client(region: string): SQSClient {

@@ -11,6 +11,7 @@ import type { ProvisionedTopology } from './provision.ts';
 import { closeServer, listen } from './node-server.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { fixFauxqsLongPolling } from './sqs-long-poll.ts';
+import { inProcessSqs } from './sqs-in-process.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -178,7 +179,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cleanups.push(() => closeServer(dynalite));
     }
 
-    const events = await startEventBridgeEmulator({ host, port: ports.events, region, accountId, sqsEndpoint: sqsUrl });
+    // The emulator delivers into fauxqs in this process, without the SDK and sockets (sqs-in-process.ts).
+    const events = await startEventBridgeEmulator({ host, port: ports.events, region, accountId, sqsEndpoint: sqsUrl, sqsTransport: inProcessSqs(fauxqs, sqsUrl) });
     cleanups.push(() => events.close());
     if (dynamoDbLocal !== undefined) dynamodbPort = (await dynamoDbLocal).port;
 

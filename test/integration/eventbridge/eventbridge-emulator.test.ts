@@ -23,6 +23,7 @@ import { buildApp } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEventBridgeEmulator } from '../../../infra/eventbridge/index.ts';
 import type { JsonObject, StartedEventBridgeEmulator } from '../../../infra/eventbridge/index.ts';
+import { inProcessSqs } from '../../../infra/local/sqs-in-process.ts';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 const region = 'us-east-1';
@@ -30,6 +31,7 @@ const region = 'us-east-1';
 type FauxqsApp = ReturnType<typeof buildApp>;
 
 let fauxqs: FauxqsApp;
+let fauxqsEndpoint: string;
 let emulator: StartedEventBridgeEmulator;
 let events: EventBridgeClient;
 let sqs: SQSClient;
@@ -39,6 +41,7 @@ beforeAll(async () => {
   // machine's rule is to bind test servers to 127.0.0.1 only.
   fauxqs = buildApp({ logger: false });
   const sqsEndpoint = await fauxqs.listen({ host: '127.0.0.1', port: 0 });
+  fauxqsEndpoint = sqsEndpoint;
   emulator = await startEventBridgeEmulator({ sqsEndpoint, retryDelayMs: 10 });
   events = new EventBridgeClient({ endpoint: emulator.url, region, credentials });
   sqs = new SQSClient({ endpoint: sqsEndpoint, region, credentials });
@@ -433,5 +436,39 @@ describe('EventBridge emulator when SQS is down', () => {
       await isolated.close();
       await isolated.close();
     }
+  });
+});
+
+describe('EventBridge emulator delivering into fauxqs in the same process (inProcessSqs)', () => {
+  it('delivers matching events as SQS messages without the SDK, and counts a refused delivery as failed after its retries', async () => {
+    // Nothing listens at sqsEndpoint: every delivery must go through the transport.
+    const isolated = await startEventBridgeEmulator({ sqsEndpoint: 'http://127.0.0.1:9', sqsTransport: inProcessSqs(fauxqs, fauxqsEndpoint), deliveryAttempts: 2, retryDelayMs: 5 });
+    const client = new EventBridgeClient({ endpoint: isolated.url, region, credentials });
+    try {
+      const queue = await createQueue();
+      const rule = unique('rule');
+      await client.send(new PutRuleCommand({ Name: rule, EventPattern: '{"source":["selo.sign"]}' }));
+      // The first target is a queue that does not exist: fauxqs refuses, the emulator retries once and gives up.
+      await client.send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: 'q', Arn: queue.arn }, { Id: 'gone', Arn: `arn:aws:sqs:us-east-1:000000000000:${unique('gone')}` }] }));
+      const put = await client.send(new PutEventsCommand({ Entries: Array.from({ length: 10 }, (_, n) => entry('selo.sign', { n })) }));
+      expect(put.FailedEntryCount).toBe(0);
+      await isolated.drain();
+      expect(isolated.stats()).toEqual({ delivered: 10, failed: 10, retried: 10, inFlight: 0 });
+      const bodies = await drainQueue(queue.url);
+      expect(bodies.map((body) => (JSON.parse(body) as { detail: { n: number } }).detail.n).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(JSON.parse(bodies[0] as string)).toMatchObject({ version: '0', source: 'selo.sign', 'detail-type': 'PaymentRequested', account: '000000000000', region: 'us-east-1' });
+    } finally {
+      client.destroy();
+      await isolated.close();
+    }
+  });
+
+  it('names the action and SQS’s error when the stand-in refuses a request', async () => {
+    const send = inProcessSqs(fauxqs, fauxqsEndpoint);
+    await expect(send('GetQueueUrl', { QueueName: unique('absent') })).rejects.toThrow(/^SQS GetQueueUrl answered 400 .*QueueDoesNotExist/u);
+    const queue = await createQueue();
+    const sent = (await send('SendMessageBatch', { QueueUrl: queue.url, Entries: [{ Id: '0', MessageBody: 'one' }] })) as { Successful?: { Id: string }[] };
+    expect(sent.Successful?.map((s) => s.Id)).toEqual(['0']);
+    expect(await drainQueue(queue.url)).toEqual(['one']);
   });
 });
