@@ -1,32 +1,25 @@
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAwsClients } from '../../../shared/aws/index.ts';
 import { UndiciRequestHandler } from '../../../shared/aws/undici-request-handler.ts';
+import { startLoopbackHttp } from '../../support/loopback-http.ts';
+import type { LoopbackHttp } from '../../support/loopback-http.ts';
 
 // A loopback server that answers every JSON-protocol call with `{}` (enough for PutItem and an
 // empty PutRecords answer), so the real SDK clients run their whole chain without a stand-in.
-let server: Server;
+let server: LoopbackHttp;
 let endpoint: string;
 
 beforeAll(async () => {
-  server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-      response.end('{"Records":[],"FailedRecordCount":0}');
-    });
+  server = await startLoopbackHttp((_request, _body, response) => {
+    response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+    response.end('{"Records":[],"FailedRecordCount":0}');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = server.url;
 });
 
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 describe('createAwsClients', () => {
   it('builds each command class’s middleware chain once per client, not on every call', async () => {

@@ -1,12 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAwsClients, leanClient } from '../../../shared/aws/index.ts';
 import { REMOVED_STEPS, USER_AGENT_STEP, userAgentHeaders } from '../../../shared/aws/lean-client.ts';
+import { startLoopbackHttp } from '../../support/loopback-http.ts';
+import type { LoopbackHttp } from '../../support/loopback-http.ts';
 
 // A loopback server that keeps what it was sent and answers `{}`, so the real SDK clients run
 // their whole chain, signing included, without a stand-in.
@@ -16,28 +16,20 @@ interface Received {
   headers: IncomingHttpHeaders;
   body: string;
 }
-let server: Server;
+let server: LoopbackHttp;
 let endpoint: string;
 const received: Received[] = [];
 
 beforeAll(async () => {
-  server = createServer((request, response) => {
-    let body = '';
-    request.setEncoding('utf8');
-    request.on('data', (chunk: string) => (body += chunk));
-    request.on('end', () => {
-      received.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-      response.end('{}');
-    });
+  server = await startLoopbackHttp((request, body, response) => {
+    received.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
+    response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+    response.end('{}');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = server.url;
 });
 
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 const hex = (data: string): string => createHash('sha256').update(data, 'utf8').digest('hex');
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();

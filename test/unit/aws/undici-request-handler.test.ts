@@ -1,33 +1,25 @@
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UndiciRequestHandler } from '../../../shared/aws/undici-request-handler.ts';
+import { startLoopbackHttp } from '../../support/loopback-http.ts';
+import type { LoopbackHttp } from '../../support/loopback-http.ts';
 
 // A loopback server speaking just enough of DynamoDB's JSON protocol; `answer` decides each reply.
-let server: Server;
+let server: LoopbackHttp;
 let port: number;
 let answer: (request: IncomingMessage, body: string, response: ServerResponse) => void;
 const seen: { target: string | undefined; path: string | undefined; body: string }[] = [];
 
 beforeAll(async () => {
-  server = createServer((request, response) => {
-    let body = '';
-    request.setEncoding('utf8');
-    request.on('data', (chunk: string) => (body += chunk));
-    request.on('end', () => {
-      seen.push({ target: request.headers['x-amz-target'] as string | undefined, path: request.url, body });
-      answer(request, body, response);
-    });
+  server = await startLoopbackHttp((request, body, response) => {
+    seen.push({ target: request.headers['x-amz-target'] as string | undefined, path: request.url, body });
+    answer(request, body, response);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as AddressInfo).port;
+  port = server.port;
 });
 
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 beforeEach(() => {
   seen.length = 0;
