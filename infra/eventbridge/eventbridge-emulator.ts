@@ -120,8 +120,9 @@ const JSON_11 = 'application/x-amz-json-1.1';
  * A local EventBridge: an HTTP server speaking the AWS JSON 1.1 protocol the way
  * `@aws-sdk/client-eventbridge` v3 sends it (POST /, `X-Amz-Target: AWSEvents.<Action>`),
  * with event buses, rules, event patterns and SQS targets delivered through the real
- * `@aws-sdk/client-sqs` (or an {@link EventBridgeEmulatorOptions.sqsTransport}). SigV4 signatures are accepted without being checked. Bad input never
- * crashes the server; delivery failures are retried and counted in {@link EventBridgeEmulator.stats}.
+ * `@aws-sdk/client-sqs` (or an {@link EventBridgeEmulatorOptions.sqsTransport}). SigV4
+ * signatures are accepted without being checked. Bad input never crashes the server; delivery
+ * failures are retried and counted in {@link EventBridgeEmulator.stats}.
  */
 export class EventBridgeEmulator {
   readonly #options: ResolvedOptions;

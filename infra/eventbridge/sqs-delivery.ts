@@ -1,7 +1,8 @@
 import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { GetQueueUrlCommandInput, SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { Coalescer } from '../../shared/runtime/coalescer.ts';
-import { leanClient, UndiciRequestHandler } from '../../shared/aws/index.ts';
+import { leanClient } from '../../shared/aws/lean-client.ts';
+import { UndiciRequestHandler } from '../../shared/aws/undici-request-handler.ts';
 
 /** One message for one target, produced when an event matches a rule. */
 export interface TargetDelivery {
@@ -43,10 +44,10 @@ export interface DeliveryStats {
 
 /**
  * An SQS action sent in the AWS JSON protocol (`AmazonSQS.<action>`, the body as the API names
- * it) by other means than the SDK over HTTP, e.g. into an SQS stand-in in the same process;
- * resolves with the parsed answer, rejects when SQS refused the request.
+ * it, to the queues of `region`) by other means than the SDK over HTTP, e.g. into an SQS stand-in
+ * in the same process; resolves with the parsed answer, rejects when SQS refused the request.
  */
-export type SqsJsonTransport = (action: 'GetQueueUrl' | 'SendMessageBatch', input: Readonly<Record<string, unknown>>) => Promise<unknown>;
+export type SqsJsonTransport = (action: 'GetQueueUrl' | 'SendMessageBatch', input: Readonly<Record<string, unknown>>, region: string) => Promise<unknown>;
 
 /** What SendMessageBatch answers, as far as delivery reads it. */
 interface SendBatchOutput {
@@ -109,8 +110,9 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Delivers target messages to SQS with the real `@aws-sdk/client-sqs` (SendMessage), resolving
- * each queue ARN to its URL once with GetQueueUrl. Failures never escape: each message is
+ * Delivers target messages to SQS, batched per queue (SendMessageBatch), with the real
+ * `@aws-sdk/client-sqs` or through {@link SqsTargetDispatcherOptions.transport}, resolving each
+ * queue ARN to its URL once with GetQueueUrl. Failures never escape: each message is
  * retried with exponential backoff and, if every attempt fails, counted in
  * {@link DeliveryStats.failed}.
  */
@@ -205,7 +207,7 @@ export class SqsTargetDispatcher implements TargetDispatcher {
    * Deliveries to one queue made at about the same time travel in one SendMessageBatch (≤ 10
    * entries, ≤ 256 KiB): a busy bus costs the SQS stand-in far fewer requests.
    */
-  #batcher(send: SqsJsonTransport, queueUrl: string): Coalescer<BatchEntry, string | undefined> {
+  #batcher(send: (action: 'SendMessageBatch', input: Readonly<Record<string, unknown>>) => Promise<unknown>, queueUrl: string): Coalescer<BatchEntry, string | undefined> {
     let batcher = this.#batchers.get(queueUrl);
     if (batcher === undefined) {
       batcher = new Coalescer<BatchEntry, string | undefined>({
@@ -226,9 +228,9 @@ export class SqsTargetDispatcher implements TargetDispatcher {
   }
 
   /** The transport given, or one over the SDK's SQS client of `region`. */
-  #sender(region: string): SqsJsonTransport {
+  #sender(region: string): (action: Parameters<SqsJsonTransport>[0], input: Parameters<SqsJsonTransport>[1]) => Promise<unknown> {
     const transport = this.#transport;
-    if (transport !== undefined) return transport;
+    if (transport !== undefined) return (action, input) => transport(action, input, region);
     const client = this.#client(region);
     return async (action, input) =>
       action === 'GetQueueUrl'

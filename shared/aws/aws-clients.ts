@@ -63,10 +63,10 @@ function settingsFor(config: AwsConfig, service: keyof AwsEndpoints): ClientSett
 }
 
 /**
- * Builds the SDK clients from configuration. The JSON-protocol clients are made lean
- * ({@link leanClient}: one SigV4 signer per auth scheme, the user agent computed once). With no endpoint configured for a service, the
- * client talks to AWS with the default credential chain; with one, it talks to that endpoint
- * (a local stand-in) with dummy credentials.
+ * Builds the SDK clients from configuration. With no endpoint configured for a service, the
+ * client talks to AWS with the default credential chain; with one, it talks to that endpoint (a
+ * local stand-in) with dummy credentials. The JSON-protocol clients are made lean
+ * ({@link leanClient}: one SigV4 signer per auth scheme, the user agent computed once).
  */
 export function createAwsClients(config: AwsConfig): AwsClients {
   const sqs = leanClient(new SQSClient({ ...settingsFor(config, 'sqs') }));

@@ -465,10 +465,34 @@ describe('EventBridge emulator delivering into fauxqs in the same process (inPro
 
   it('names the action and SQS’s error when the stand-in refuses a request', async () => {
     const send = inProcessSqs(fauxqs, fauxqsEndpoint);
-    await expect(send('GetQueueUrl', { QueueName: unique('absent') })).rejects.toThrow(/^SQS GetQueueUrl answered 400 .*QueueDoesNotExist/u);
+    await expect(send('GetQueueUrl', { QueueName: unique('absent') }, region)).rejects.toMatchObject({ code: 'SQS_REQUEST_REFUSED', message: expect.stringMatching(/^SQS GetQueueUrl answered 400 .*QueueDoesNotExist/u) as unknown });
     const queue = await createQueue();
-    const sent = (await send('SendMessageBatch', { QueueUrl: queue.url, Entries: [{ Id: '0', MessageBody: 'one' }] })) as { Successful?: { Id: string }[] };
+    const sent = (await send('SendMessageBatch', { QueueUrl: queue.url, Entries: [{ Id: '0', MessageBody: 'one' }] }, region)) as { Successful?: { Id: string }[] };
     expect(sent.Successful?.map((s) => s.Id)).toEqual(['0']);
     expect(await drainQueue(queue.url)).toEqual(['one']);
+  });
+
+  it('finds a target queue in the region its ARN names, not in fauxqs’s default one', async () => {
+    const elsewhere = new SQSClient({ endpoint: fauxqsEndpoint, region: 'sa-east-1', credentials });
+    const isolated = await startEventBridgeEmulator({ sqsEndpoint: 'http://127.0.0.1:9', sqsTransport: inProcessSqs(fauxqs, fauxqsEndpoint), deliveryAttempts: 1 });
+    const client = new EventBridgeClient({ endpoint: isolated.url, region, credentials });
+    try {
+      const name = unique('sa-target');
+      const url = (await elsewhere.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl as string;
+      const arn = (await elsewhere.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes?.['QueueArn'] as string;
+      expect(arn).toBe(`arn:aws:sqs:sa-east-1:000000000000:${name}`);
+      const rule = unique('rule');
+      await client.send(new PutRuleCommand({ Name: rule, EventPattern: '{"source":["selo.verify"]}' }));
+      await client.send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: 'q', Arn: arn }] }));
+      await client.send(new PutEventsCommand({ Entries: [entry('selo.verify', { n: 1 })] }));
+      await isolated.drain();
+      expect(isolated.stats()).toMatchObject({ delivered: 1, failed: 0 });
+      const received = await elsewhere.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 0 }));
+      expect(received.Messages?.map((m) => (JSON.parse(m.Body as string) as { detail: unknown }).detail)).toEqual([{ n: 1 }]);
+    } finally {
+      client.destroy();
+      elsewhere.destroy();
+      await isolated.close();
+    }
   });
 });

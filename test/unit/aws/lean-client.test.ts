@@ -102,11 +102,49 @@ describe('leanClient', () => {
     }
   });
 
-  it('makes user-agent tokens of the sections, replacing what a token cannot carry', () => {
-    expect(userAgentHeaders([['aws-sdk-js', '3.1'], ['ua', '2.1'], ['os/linux', '6.1.0-x (y)'], ['lang/js'], ['md/nodejs', '24.2'], ['api/DynamoDB', '3.1']])).toEqual({
-      userAgent: 'aws-sdk-js/3.1 ua/2.1 os/linux#6.1.0-x--y- lang/js md/nodejs#24.2 api/dynamodb#3.1 app/selo',
+  it('makes user-agent tokens of the sections as the SDK does, replacing what a token cannot carry', () => {
+    expect(userAgentHeaders([['aws-sdk-js', '3.1'], ['ua', '2.1'], ['os/linux', '6.1.0-x (y)#2'], ['lang/js'], ['md/nodejs', '24.2'], ['api/DynamoDB', '3.1']])).toEqual({
+      userAgent: 'aws-sdk-js/3.1 ua/2.1 os/linux#6.1.0-x--y-#2 lang/js md/nodejs#24.2 api/dynamodb#3.1 app/selo',
       amzUserAgent: 'aws-sdk-js/3.1',
     });
     expect(userAgentHeaders([])).toEqual({ userAgent: 'app/selo', amzUserAgent: '' });
+    expect(userAgentHeaders([['aws-sdk-js', '3.1']], 'core banking', [['bank', '2']])).toEqual({ userAgent: 'aws-sdk-js/3.1 app/core-banking bank/2', amzUserAgent: 'aws-sdk-js/3.1 bank/2' });
+  });
+
+  it('keeps the client’s app id and custom user agent, and leaves a lean client as it is', async () => {
+    const client = leanClient(leanClient(new DynamoDBClient({ region: 'sa-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, userAgentAppId: 'pix-gw', customUserAgent: 'bank/7' })));
+    received.length = 0;
+    try {
+      await client.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'a' } } }));
+      expect(received[0]?.headers['user-agent']).toMatch(/ app\/pix-gw bank\/7$/u);
+      expect(client.middlewareStack.identify().filter((step) => step.startsWith(`${USER_AGENT_STEP} `))).toHaveLength(1);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('signs with rotated credentials as soon as the provider hands them out', async () => {
+    let issued = 0;
+    // Credentials that expire within the SDK's refresh window: asked for again on every request.
+    const credentials = (): Promise<{ accessKeyId: string; secretAccessKey: string; expiration: Date }> => {
+      issued += 1;
+      return Promise.resolve({ accessKeyId: `AK${issued}`, secretAccessKey: `secret${issued}`, expiration: new Date(Date.now() + 60_000) });
+    };
+    const client = leanClient(new DynamoDBClient({ region: 'sa-east-1', endpoint, credentials }));
+    received.length = 0;
+    try {
+      await client.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'a' } } }));
+      await client.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'b' } } }));
+      const keys = received.map((request) => /Credential=(AK\d+)\//u.exec(String(request.headers.authorization))?.[1]);
+      expect(keys).toHaveLength(2);
+      expect(keys[0]).not.toBe(keys[1]);
+      for (const request of received) {
+        const key = /Credential=AK(\d+)\//u.exec(String(request.headers.authorization))?.[1] ?? '';
+        const { expected, given } = signatureOf(request, `secret${key}`);
+        expect(given).toBe(expected);
+      }
+    } finally {
+      client.destroy();
+    }
   });
 });
