@@ -1,6 +1,8 @@
 import type { HsmPool } from '../shared/hsm/index.ts';
 import type { Logger } from '../shared/logging/index.ts';
 import type { Metrics } from '../shared/metrics/index.ts';
+import type { AwsClients } from '../shared/aws/index.ts';
+import type { ProcessOutputs } from '../shared/runtime/index.ts';
 
 /** The workers selo runs, in pipeline order. */
 export const WORKER_NAMES = ['sign', 'transmit', 'receive', 'verify', 'compensate'] as const;
@@ -25,7 +27,7 @@ export interface WorkerSetOptions {
   writeMetrics?: (line: string) => void;
 }
 
-/** Several workers in one process sharing one HSM pool (when one of them signs). */
+/** Several workers in one process sharing one HSM pool (when one of them signs), one audit producer and one PutEvents port. */
 export interface WorkerSet {
   /** Health port of each running worker. */
   readonly healthPorts: Readonly<Partial<Record<WorkerName, number | undefined>>>;
@@ -39,7 +41,7 @@ export interface WorkerSet {
   stop(name: WorkerName): Promise<void>;
   /** The process's one metrics emitter (`SELO_METRICS`), shared by its workers and its HSM pool. */
   readonly metrics: Metrics;
-  /** Stops every worker together, then the pool, then writes the last metrics; every step runs even if one fails. */
+  /** Stops every worker together, then the shared audit producer, then the pool, then writes the last metrics; every step runs even if one fails. */
   close(): Promise<void>;
 }
 
@@ -125,16 +127,32 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
     hsmSessions = hsm.sessions;
   }
   const shared = pool;
+  // Several workers: one audit producer and one PutEvents port for all of them (shared/runtime's
+  // ProcessOutputs), on clients of their own, closed after every worker stopped.
+  let outputs: { shared: ProcessOutputs; clients: AwsClients } | undefined;
+  if (options.names.length > 1) {
+    const [{ loadWorkerConfig }, { createAwsClients }, { resolveTopology }, { ProcessOutputs: Outputs }] = await Promise.all([
+      import('../shared/config/index.ts'),
+      import('../shared/aws/index.ts'),
+      import('../infra/topology.ts'),
+      import('../shared/runtime/index.ts'),
+    ]);
+    const { config } = loadWorkerConfig(baseEnv, () => ({}));
+    const topology = resolveTopology(config.environment);
+    const clients = createAwsClients(config.aws);
+    outputs = { shared: new Outputs({ clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger }), clients };
+  }
+  const withOutputs = outputs === undefined ? {} : { outputs: outputs.shared };
   const envOf = (name: WorkerName): Readonly<Record<string, string | undefined>> => healthEnv(baseEnv, name, options.names.length);
   const starters: Record<WorkerName, () => Promise<StartedWorker>> = {
     sign: async () => {
       if (shared === undefined) throw new Error('the sign worker needs the HSM pool');
-      return (await import('../workers/sign/index.ts')).startSignWorker({ env: envOf('sign'), hsmPool: shared, logger, metrics });
+      return (await import('../workers/sign/index.ts')).startSignWorker({ env: envOf('sign'), hsmPool: shared, logger, metrics, ...withOutputs });
     },
-    transmit: async () => (await import('../workers/transmit/index.ts')).startTransmitWorker({ env: envOf('transmit'), logger, metrics, ...(shared === undefined ? {} : { hsmPool: shared }) }),
-    receive: async () => (await import('../workers/receive/index.ts')).startReceiveWorker({ env: envOf('receive'), logger, metrics }),
-    verify: async () => (await import('../workers/verify/index.ts')).startVerifyWorker({ env: envOf('verify'), logger, metrics }),
-    compensate: async () => (await import('../workers/compensate/index.ts')).startCompensateWorker({ env: envOf('compensate'), logger, metrics }),
+    transmit: async () => (await import('../workers/transmit/index.ts')).startTransmitWorker({ env: envOf('transmit'), logger, metrics, ...(shared === undefined ? {} : { hsmPool: shared }), ...withOutputs }),
+    receive: async () => (await import('../workers/receive/index.ts')).startReceiveWorker({ env: envOf('receive'), logger, metrics, ...withOutputs }),
+    verify: async () => (await import('../workers/verify/index.ts')).startVerifyWorker({ env: envOf('verify'), logger, metrics, ...withOutputs }),
+    compensate: async () => (await import('../workers/compensate/index.ts')).startCompensateWorker({ env: envOf('compensate'), logger, metrics, ...withOutputs }),
   };
   const running = new Map<WorkerName, StartedWorker>();
   const healthPorts: Partial<Record<WorkerName, number | undefined>> = {};
@@ -160,10 +178,16 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
       // for its messages in flight (a dead dependency: up to its drain timeout) does not leave
       // the others polling meanwhile.
       await Promise.all([...running.keys()].map((name) => set.stop(name).catch((error: unknown) => failures.push(error))));
+      if (outputs !== undefined) {
+        const { shared: closing, clients } = outputs;
+        outputs = undefined;
+        await closing.close().catch((error: unknown) => failures.push(error));
+        clients.destroy();
+      }
       await pool?.close().catch((error: unknown) => failures.push(error));
       pool = undefined;
       await processMetrics.close().catch((error: unknown) => failures.push(error));
-      if (failures.length > 0) throw new AggregateError(failures, 'a worker or the HSM pool did not stop cleanly');
+      if (failures.length > 0) throw new AggregateError(failures, 'a worker, the audit producer or the HSM pool did not stop cleanly');
     },
   };
   try {

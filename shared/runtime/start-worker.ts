@@ -6,6 +6,7 @@ import type { Logger } from '../logging/index.ts';
 import type { EnvReader } from '../config/index.ts';
 import { coalescingPutEventsPort, EventBridgePublisher, eventBridgePutEventsPort } from './event-publisher.ts';
 import type { EventPublisher } from './event-publisher.ts';
+import type { ProcessOutputs, WorkerAuditSink } from './process-outputs.ts';
 import type { Closeable, Handler, ReadinessCheck } from './types.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { WorkerRuntime } from './worker-runtime.ts';
@@ -45,7 +46,23 @@ export interface WorkerWiring<T> {
    * worker's resolutions): one of each per worker, flushed and closed by the runtime.
    * @defaultValue {@link workerAuditProducer} and {@link workerPublisher}, made here
    */
-  outputs?: { audit: KinesisAuditProducer; publisher: EventPublisher };
+  outputs?: WorkerOutputs;
+}
+
+/** Where a worker publishes its events and writes its audit records. */
+export interface WorkerOutputs {
+  audit: WorkerAuditSink;
+  publisher: EventPublisher;
+}
+
+/**
+ * A worker's outputs: views of the process's {@link ProcessOutputs} when it runs beside other
+ * workers, or a producer and publisher of its own.
+ */
+export function workerOutputs(name: string, options: { clients: AwsClients; auditStreamName: string; eventBusName: string; logger: Logger; shared?: ProcessOutputs | undefined }): WorkerOutputs {
+  const { shared, logger } = options;
+  if (shared !== undefined) return { audit: shared.audit(), publisher: shared.publisher(name, logger) };
+  return { audit: workerAuditProducer(options.clients, options.auditStreamName, logger), publisher: workerPublisher(options.clients, options.eventBusName, name, logger) };
 }
 
 /** The Kinesis audit producer a worker writes its audit records with. */
@@ -68,8 +85,7 @@ export async function startWorkerRuntime<T>(wiring: WorkerWiring<T>): Promise<Wo
   const url = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }))).QueueUrl;
   const dlqUrl = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.dlqName }))).QueueUrl;
   if (url === undefined || dlqUrl === undefined) throw new Error(`queue ${queue.name} or its DLQ has no URL`);
-  const audit = wiring.outputs?.audit ?? workerAuditProducer(clients, wiring.auditStreamName, logger);
-  const publisher = wiring.outputs?.publisher ?? workerPublisher(clients, wiring.eventBusName, wiring.name, logger);
+  const { audit, publisher } = wiring.outputs ?? workerOutputs(wiring.name, { clients, auditStreamName: wiring.auditStreamName, eventBusName: wiring.eventBusName, logger });
   const runtime = new WorkerRuntime<T>({
     name: wiring.name,
     handler: wiring.handler,
@@ -147,6 +163,8 @@ export interface LaunchQueueWorkerOptions<T> {
   processConfig: WorkerProcessConfig;
   /** The worker's own parts. */
   wiring: Pick<WorkerWiring<T>, 'handler' | 'decode' | 'failureDetailType' | 'closeables' | 'checks' | 'metrics' | 'outputs'>;
+  /** The outputs of the process, shared with its other workers (closed by their owner). @defaultValue outputs of the worker's own */
+  shared?: ProcessOutputs | undefined;
 }
 
 /**
@@ -162,6 +180,7 @@ export async function launchQueueWorker<T>(options: LaunchQueueWorkerOptions<T>)
     const runtime = await startWorkerRuntime<T>({
       name,
       ...options.wiring,
+      ...(options.wiring.outputs === undefined && options.shared !== undefined ? { outputs: workerOutputs(name, { ...options, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName }) } : {}),
       clients,
       logger: options.logger,
       queue,

@@ -10,6 +10,7 @@ import type { Logger } from '../../shared/logging/index.ts';
 import { countingPublisher, NO_METRICS } from '../../shared/metrics/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
 import { EventBridgePublisher, eventBridgePutEventsPort, launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
+import type { ProcessOutputs } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
 import { createCompensateHandler } from './handler.ts';
@@ -29,6 +30,8 @@ export interface CompensateWorkerOptions {
   logger?: Logger;
   /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
   metrics?: Metrics;
+  /** The process's audit producer and PutEvents port, shared with its other workers; closed by its owner, not here. @defaultValue outputs of the worker's own */
+  outputs?: ProcessOutputs;
 }
 
 /** How the worker asks the BCB about in-doubt payments (absent: it does not ask). */
@@ -78,7 +81,7 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
   const metrics = options.metrics ?? NO_METRICS;
   const publisher = countingPublisher(new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger }), metrics);
-  const sweeperAudit = new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
+  const sweeperAudit = options.outputs?.audit() ?? new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
   // The BCB query (camt.060 → camt.054) travels as an event through sign and transmit; the
   // verify worker resolves the payment from the answer (shared/bcb-query).
   const bcbQuery = query === undefined ? undefined : { ispb: config.ispb, intervalMs: query.intervalMs };
@@ -89,6 +92,7 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
     clients,
     logger,
     processConfig,
+    shared: options.outputs,
     wiring: {
       handler: createCompensateHandler({ sagas, publisher, triggers: COMPENSATION_TRIGGERS }),
       decode: (data, detailType) => decodeCompensationTrigger(data, detailType),

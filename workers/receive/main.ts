@@ -9,6 +9,7 @@ import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
 import { startHealthServer, workerAuditProducer } from '../../shared/runtime/index.ts';
+import type { ProcessOutputs } from '../../shared/runtime/index.ts';
 import type { HealthServer } from '../../shared/runtime/index.ts';
 import { DedupeStore } from '../../shared/saga/index.ts';
 import { createAnswerForwarder } from './forward-answer.ts';
@@ -38,6 +39,8 @@ export interface ReceiveWorkerOptions {
   logger?: Logger;
   /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
   metrics?: Metrics;
+  /** The process's audit producer and PutEvents port, shared with its other workers; closed by its owner, not here. @defaultValue outputs of the worker's own */
+  outputs?: ProcessOutputs;
 }
 
 /** The receive worker's own settings, parsed once at start. */
@@ -104,7 +107,7 @@ export async function startReceiveWorker(options: ReceiveWorkerOptions = {}): Pr
   const clients = createAwsClients(config.aws);
   // One connection per stream (a long poll holds its connection) and one to spare.
   const http = new BcbHttpClient({ origin: bcb.url, tls: bcbTlsOptions(bcb), connections: settings.streams + 1, headersTimeoutMs: settings.pollTimeoutMs, bodyTimeoutMs: bcb.timeoutMs, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) });
-  const audit = workerAuditProducer(clients, topology.auditStream.name, logger);
+  const audit = options.outputs?.audit() ?? workerAuditProducer(clients, topology.auditStream.name, logger);
   let health: HealthServer | undefined;
   let icomReader: StreamReader | undefined;
   const cleanup = async (): Promise<void> => {

@@ -9,6 +9,7 @@ import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
+import type { ProcessOutputs } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
 import { hsmSigningKey } from '../../shared/xmldsig/index.ts';
@@ -29,6 +30,8 @@ export interface SignWorkerOptions {
   hsmPool?: HsmPool;
   /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
   metrics?: Metrics;
+  /** The process's audit producer and PutEvents port, shared with its other workers; closed by its owner, not here. @defaultValue outputs of the worker's own */
+  outputs?: ProcessOutputs;
 }
 
 /** Reads and checks the sign worker's configuration, without I/O; a `ConfigError` names every problem. */
@@ -67,6 +70,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
       clients,
       logger,
       processConfig,
+      shared: options.outputs,
       wiring: {
         handler: createSignHandler({
           ispb: config.ispb,

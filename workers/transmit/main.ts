@@ -11,6 +11,7 @@ import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
+import type { ProcessOutputs } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { DedupeStore, SagaStore } from '../../shared/saga/index.ts';
 import { createTransmitHandler } from './handler.ts';
@@ -36,6 +37,8 @@ export interface TransmitWorkerOptions {
   hsmPool?: HsmPool;
   /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
   metrics?: Metrics;
+  /** The process's audit producer and PutEvents port, shared with its other workers; closed by its owner, not here. @defaultValue outputs of the worker's own */
+  outputs?: ProcessOutputs;
 }
 
 /** Reads and checks the transmit worker's configuration, without I/O; a `ConfigError` names every problem. */
@@ -116,6 +119,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
       clients,
       logger,
       processConfig,
+      shared: options.outputs,
       wiring: {
         handler: createTransmitHandler({
           icom: icomPort(new IcomClient({ http: icomHttp, ispb: config.ispb, gzip: icomGzip }), icomMultipart),

@@ -10,7 +10,8 @@ import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
 import { createRevocationChecker } from '../../shared/pki/index.ts';
-import { launchQueueWorker, readWorkerProcessConfig, workerAuditProducer, workerPublisher } from '../../shared/runtime/index.ts';
+import { launchQueueWorker, readWorkerProcessConfig, workerOutputs } from '../../shared/runtime/index.ts';
+import type { ProcessOutputs } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore, resolveSaga } from '../../shared/saga/index.ts';
 import { DEFAULT_INBOUND_DECISION_LIMIT_MS, createVerifyHandler } from './handler.ts';
@@ -32,6 +33,8 @@ export interface VerifyWorkerOptions {
   logger?: Logger;
   /** The process's metrics (one emitter per process: `startWorkerSet` passes it). @defaultValue metrics off */
   metrics?: Metrics;
+  /** The process's audit producer and PutEvents port, shared with its other workers; closed by its owner, not here. @defaultValue outputs of the worker's own */
+  outputs?: ProcessOutputs;
 }
 
 /** Reads and checks the verify worker's configuration, without I/O; a `ConfigError` names every problem. */
@@ -79,7 +82,7 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
   // The BCB's camt.054 answering our camt.060 resolves an in-doubt payment through resolveSaga,
   // which publishes and audits on its own (as `selo saga resolve` does), exactly once: through the
   // worker's own publisher and audit producer.
-  const outputs = { audit: workerAuditProducer(clients, topology.auditStream.name, logger), publisher: workerPublisher(clients, topology.eventBusName, 'verify', logger) };
+  const outputs = workerOutputs('verify', { clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger, shared: options.outputs });
   const resolveDeps = { sagas, publisher: outputs.publisher, audit: outputs.audit, source: 'selo.verify', auditWorker: 'verify' };
   return launchQueueWorker<VerifyInput>({
     name: 'verify',
