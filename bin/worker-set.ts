@@ -115,33 +115,47 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
   // One emitter per process: every worker and the shared HSM pool record into it (issue 19).
   const processMetrics = startProcessMetrics(metricsConfig, options.names.join(','), options.writeMetrics);
   const { metrics } = processMetrics;
-  let pool: HsmPool | undefined;
-  let hsmSessions = 0;
-  if (options.names.includes('sign')) {
-    const { HsmPool: Pool, readHsmConfig } = await import('../shared/hsm/index.ts');
-    const reader = new EnvReader(baseEnv);
-    const hsm = readHsmConfig(reader);
-    reader.finish();
-    pool = new Pool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, logger, metrics });
-    await pool.start();
-    hsmSessions = hsm.sessions;
-  }
-  const shared = pool;
   // Several workers: one audit producer and one PutEvents port for all of them (shared/runtime's
   // ProcessOutputs), on clients of their own, closed after every worker stopped.
   let outputs: { shared: ProcessOutputs; clients: AwsClients } | undefined;
   if (options.names.length > 1) {
-    const [{ loadWorkerConfig }, { createAwsClients }, { resolveTopology }, { ProcessOutputs: Outputs }] = await Promise.all([
+    const [{ loadWorkerConfig }, { createAwsClients }, { resolveTopology }, { ProcessOutputs: Outputs, eventBridgePutEventsPort }, { kinesisPutRecordsPort }] = await Promise.all([
       import('../shared/config/index.ts'),
       import('../shared/aws/index.ts'),
       import('../infra/topology.ts'),
       import('../shared/runtime/index.ts'),
+      import('../shared/audit/index.ts'),
     ]);
-    const { config } = loadWorkerConfig(baseEnv, () => ({}));
-    const topology = resolveTopology(config.environment);
-    const clients = createAwsClients(config.aws);
-    outputs = { shared: new Outputs({ clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger }), clients };
+    try {
+      const { config } = loadWorkerConfig(baseEnv, () => ({}));
+      const topology = resolveTopology(config.environment);
+      const clients = createAwsClients(config.aws);
+      const ports = { putRecords: kinesisPutRecordsPort(clients.kinesis), putEvents: eventBridgePutEventsPort(clients.events) };
+      outputs = { shared: new Outputs({ ...ports, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger }), clients };
+    } catch (error) {
+      await processMetrics.close().catch(() => undefined);
+      throw error;
+    }
   }
+  let pool: HsmPool | undefined;
+  let hsmSessions = 0;
+  if (options.names.includes('sign')) {
+    try {
+      const { HsmPool: Pool, readHsmConfig } = await import('../shared/hsm/index.ts');
+      const reader = new EnvReader(baseEnv);
+      const hsm = readHsmConfig(reader);
+      reader.finish();
+      pool = new Pool({ modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: hsm.pin, sessions: hsm.sessions, logger, metrics });
+      await pool.start();
+      hsmSessions = hsm.sessions;
+    } catch (error) {
+      // Nothing started yet but the metrics and the outputs' clients (no records, no sockets).
+      outputs?.clients.destroy();
+      await processMetrics.close().catch(() => undefined);
+      throw error;
+    }
+  }
+  const shared = pool;
   const withOutputs = outputs === undefined ? {} : { outputs: outputs.shared };
   const envOf = (name: WorkerName): Readonly<Record<string, string | undefined>> => healthEnv(baseEnv, name, options.names.length);
   const starters: Record<WorkerName, () => Promise<StartedWorker>> = {
@@ -155,6 +169,7 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
     compensate: async () => (await import('../workers/compensate/index.ts')).startCompensateWorker({ env: envOf('compensate'), logger, metrics, ...withOutputs }),
   };
   const running = new Map<WorkerName, StartedWorker>();
+  let closed = false;
   const healthPorts: Partial<Record<WorkerName, number | undefined>> = {};
   const set: WorkerSet = {
     healthPorts,
@@ -162,6 +177,7 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
     metrics,
     running: () => [...running.keys()],
     async start(name) {
+      if (closed) throw new Error(`the worker set is closed; ${name} cannot start`);
       if (running.has(name)) return;
       const worker = await starters[name]();
       running.set(name, worker);
@@ -173,6 +189,7 @@ export async function startWorkerSet(options: WorkerSetOptions): Promise<WorkerS
       await worker?.close();
     },
     async close() {
+      closed = true;
       const failures: unknown[] = [];
       // Together: each worker stops taking messages at once and then drains, so one that waits
       // for its messages in flight (a dead dependency: up to its drain timeout) does not leave

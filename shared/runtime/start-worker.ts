@@ -42,8 +42,9 @@ export interface WorkerWiring<T> {
   /** The process's metrics: payments by outcome (from the published events) and stage latency. @defaultValue metrics off */
   metrics?: Metrics;
   /**
-   * The worker's audit producer and publisher, when its own parts write to them too (the verify
-   * worker's resolutions): one of each per worker, flushed and closed by the runtime.
+   * The worker's audit sink and publisher ({@link workerOutputs}): its own producer, or its view
+   * of the process's shared one; the runtime flushes and closes it (a view's close leaves the
+   * shared producer to its owner).
    * @defaultValue {@link workerAuditProducer} and {@link workerPublisher}, made here
    */
   outputs?: WorkerOutputs;
@@ -163,8 +164,6 @@ export interface LaunchQueueWorkerOptions<T> {
   processConfig: WorkerProcessConfig;
   /** The worker's own parts. */
   wiring: Pick<WorkerWiring<T>, 'handler' | 'decode' | 'failureDetailType' | 'closeables' | 'checks' | 'metrics' | 'outputs'>;
-  /** The outputs of the process, shared with its other workers (closed by their owner). @defaultValue outputs of the worker's own */
-  shared?: ProcessOutputs | undefined;
 }
 
 /**
@@ -180,7 +179,6 @@ export async function launchQueueWorker<T>(options: LaunchQueueWorkerOptions<T>)
     const runtime = await startWorkerRuntime<T>({
       name,
       ...options.wiring,
-      ...(options.wiring.outputs === undefined && options.shared !== undefined ? { outputs: workerOutputs(name, { ...options, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName }) } : {}),
       clients,
       logger: options.logger,
       queue,

@@ -9,9 +9,8 @@ import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { countingPublisher, NO_METRICS } from '../../shared/metrics/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
-import { EventBridgePublisher, eventBridgePutEventsPort, launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
-import type { ProcessOutputs } from '../../shared/runtime/index.ts';
-import type { LaunchedWorker } from '../../shared/runtime/index.ts';
+import { EventBridgePublisher, eventBridgePutEventsPort, launchQueueWorker, readWorkerProcessConfig, workerOutputs } from '../../shared/runtime/index.ts';
+import type { LaunchedWorker, ProcessOutputs } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
 import { createCompensateHandler } from './handler.ts';
 import { InDoubtSweeper, SPI_SETTLEMENT_LIMIT_MS } from './in-doubt-sweeper.ts';
@@ -80,7 +79,10 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   const clients = createAwsClients(config.aws);
   const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
   const metrics = options.metrics ?? NO_METRICS;
-  const publisher = countingPublisher(new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger }), metrics);
+  const outputs = workerOutputs('compensate', { clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger, shared: options.outputs });
+  // The handler and the sweeper publish themselves: over the process's PutEvents port beside
+  // other workers, else over one of their own, not coalesced (compensations are rare).
+  const publisher = countingPublisher(options.outputs?.publisher('compensate', logger) ?? new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger }), metrics);
   const sweeperAudit = options.outputs?.audit() ?? new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
   // The BCB query (camt.060 → camt.054) travels as an event through sign and transmit; the
   // verify worker resolves the payment from the answer (shared/bcb-query).
@@ -92,8 +94,8 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
     clients,
     logger,
     processConfig,
-    shared: options.outputs,
     wiring: {
+      outputs,
       handler: createCompensateHandler({ sagas, publisher, triggers: COMPENSATION_TRIGGERS }),
       decode: (data, detailType) => decodeCompensationTrigger(data, detailType),
       failureDetailType: 'CompensationFailed',

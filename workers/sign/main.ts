@@ -8,9 +8,8 @@ import { compileSpiSchemas } from '../../shared/iso20022/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
-import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
-import type { ProcessOutputs } from '../../shared/runtime/index.ts';
-import type { LaunchedWorker } from '../../shared/runtime/index.ts';
+import { launchQueueWorker, readWorkerProcessConfig, workerOutputs } from '../../shared/runtime/index.ts';
+import type { LaunchedWorker, ProcessOutputs } from '../../shared/runtime/index.ts';
 import { BizMsgIndex, SagaStore } from '../../shared/saga/index.ts';
 import { hsmSigningKey } from '../../shared/xmldsig/index.ts';
 import { createSignHandler } from './handler.ts';
@@ -70,8 +69,8 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
       clients,
       logger,
       processConfig,
-      shared: options.outputs,
       wiring: {
+        outputs: workerOutputs('sign', { clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger, shared: options.outputs }),
         handler: createSignHandler({
           ispb: config.ispb,
           signingKey: hsmSigningKey(pool, { label: hsm.signingKeyLabel }, certificate),

@@ -10,9 +10,8 @@ import { HsmPool } from '../../shared/hsm/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
-import { launchQueueWorker, readWorkerProcessConfig } from '../../shared/runtime/index.ts';
-import type { ProcessOutputs } from '../../shared/runtime/index.ts';
-import type { LaunchedWorker } from '../../shared/runtime/index.ts';
+import { launchQueueWorker, readWorkerProcessConfig, workerOutputs } from '../../shared/runtime/index.ts';
+import type { LaunchedWorker, ProcessOutputs } from '../../shared/runtime/index.ts';
 import { DedupeStore, SagaStore } from '../../shared/saga/index.ts';
 import { createTransmitHandler } from './handler.ts';
 import type { IcomPort } from './handler.ts';
@@ -119,8 +118,8 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
       clients,
       logger,
       processConfig,
-      shared: options.outputs,
       wiring: {
+        outputs: workerOutputs('transmit', { clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger, shared: options.outputs }),
         handler: createTransmitHandler({
           icom: icomPort(new IcomClient({ http: icomHttp, ispb: config.ispb, gzip: icomGzip }), icomMultipart),
           dict: dictHttp,

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { transitionAuditRecord } from '../../../shared/audit/index.ts';
+import { kinesisPutRecordsPort, transitionAuditRecord } from '../../../shared/audit/index.ts';
+import type { KinesisPutRecordsPort } from '../../../shared/audit/index.ts';
 import { createAwsClients } from '../../../shared/aws/index.ts';
 import type { AwsClients } from '../../../shared/aws/index.ts';
-import { createLogger } from '../../../shared/logging/index.ts';
 import { newTraceparent } from '../../../shared/events/index.ts';
-import { ProcessOutputs } from '../../../shared/runtime/index.ts';
+import { createLogger } from '../../../shared/logging/index.ts';
+import { eventBridgePutEventsPort, ProcessOutputs } from '../../../shared/runtime/index.ts';
 import type { EventToPublish } from '../../../shared/runtime/index.ts';
 import { startLoopbackHttp } from '../../support/loopback-http.ts';
 import type { LoopbackHttp } from '../../support/loopback-http.ts';
@@ -43,12 +44,16 @@ beforeEach(() => {
   calls.length = 0;
 });
 
+function outputsOver(putRecords: KinesisPutRecordsPort = kinesisPutRecordsPort(clients.kinesis), workerCloseTimeoutMs?: number): ProcessOutputs {
+  return new ProcessOutputs({ putRecords, putEvents: eventBridgePutEventsPort(clients.events), auditStreamName: 'audit', eventBusName: 'bus', logger, ...(workerCloseTimeoutMs === undefined ? {} : { workerCloseTimeoutMs }) });
+}
+
 const record = (worker: string): ReturnType<typeof transitionAuditRecord> => transitionAuditRecord({ worker, system: 'spi', sagaId: `PAY#${worker}` }, { from: 'A', to: 'B', reason: worker });
 const fact = (name: string): EventToPublish => ({ detailType: 'MessageSigned', detail: { version: 1, sagaId: `PAY#${name}`, attempt: 1, traceparent: newTraceparent(), data: {} } });
 
 describe('ProcessOutputs', () => {
   it('carries the records and events of several workers written together in one PutRecords and one PutEvents', async () => {
-    const outputs = new ProcessOutputs({ clients, auditStreamName: 'audit', eventBusName: 'bus', logger });
+    const outputs = outputsOver();
     try {
       const [sign, transmit, verify] = [outputs.audit(), outputs.audit(), outputs.audit()];
       await Promise.all([sign.put([record('sign')]), transmit.put([record('transmit'), record('transmit')]), verify.put([record('verify')])]);
@@ -62,18 +67,39 @@ describe('ProcessOutputs', () => {
     }
   });
 
-  it('lets a worker’s close flush without closing the producer the others write to; its owner closes it', async () => {
-    const outputs = new ProcessOutputs({ clients, auditStreamName: 'audit', eventBusName: 'bus', logger });
-    const first = outputs.audit();
-    const second = outputs.audit();
-    const pending = first.put([record('receive')]);
-    await first.close();
-    await pending;
-    expect(calls.filter((c) => c.target.endsWith('PutRecords'))).toHaveLength(1);
-    await second.put([record('verify')]);
-    expect(second.health().ok).toBe(true);
-    await outputs.close();
-    expect(second.health().ok).toBe(false);
-    await expect(second.put([record('verify')])).rejects.toThrow();
+  it('closes a worker’s view once its own records are in, while the others keep writing; the owner closes the producer', async () => {
+    const outputs = outputsOver();
+    try {
+      const stopping = outputs.audit();
+      const staying = outputs.audit();
+      const pending = stopping.put([record('receive')]);
+      // The other worker keeps the producer busy meanwhile.
+      const busy = Array.from({ length: 20 }, (_, i) => staying.put([record(`verify${i}`)]));
+      await stopping.close();
+      await pending;
+      await expect(stopping.put([record('receive')])).rejects.toMatchObject({ code: 'AUDIT_PRODUCER_CLOSED' });
+      await staying.put([record('verify')]);
+      await Promise.all(busy);
+      expect(staying.health().ok).toBe(true);
+      await outputs.close();
+      expect(staying.health().ok).toBe(false);
+      await expect(staying.put([record('verify')])).rejects.toMatchObject({ code: 'AUDIT_PRODUCER_CLOSED' });
+    } finally {
+      await outputs.close();
+    }
+  });
+
+  it('does not hold a stopping worker longer than its close timeout when Kinesis never answers', async () => {
+    const never: KinesisPutRecordsPort = { putRecords: () => new Promise(() => undefined) };
+    const outputs = outputsOver(never, 50);
+    const view = outputs.audit();
+    const put = view.put([record('transmit')]);
+    put.catch(() => undefined);
+    const started = Date.now();
+    await view.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(view.health().buffered).toBe(1);
+    await outputs.close(50);
+    expect(view.health().ok).toBe(false);
   });
 });
