@@ -16,6 +16,6 @@ export type { HealthServer, HealthServerOptions, HealthReport } from './health-s
 export { handleShutdownSignals } from './shutdown.ts';
 export type { ShutdownOptions } from './shutdown.ts';
 export { startWorkerRuntime, launchQueueWorker, readBackoff, readWorkerProcessConfig, workerAuditProducer, workerOutputs, workerPublisher } from './start-worker.ts';
-export type { WorkerWiring, WorkerOutputs, WorkerProcessConfig, LaunchedWorker, LaunchQueueWorkerOptions } from './start-worker.ts';
+export type { WorkerWiring, WorkerOutputs, OutputsTopology, WorkerProcessConfig, LaunchedWorker, LaunchQueueWorkerOptions } from './start-worker.ts';
 export { ProcessOutputs } from './process-outputs.ts';
 export type { ProcessOutputsOptions, WorkerAuditSink } from './process-outputs.ts';

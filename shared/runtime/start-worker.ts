@@ -56,14 +56,20 @@ export interface WorkerOutputs {
   publisher: EventPublisher;
 }
 
+/** Where the topology puts a worker's outputs (`resolveTopology`'s bus and audit stream). */
+export interface OutputsTopology {
+  eventBusName: string;
+  auditStream: { name: string };
+}
+
 /**
  * A worker's outputs: views of the process's {@link ProcessOutputs} when it runs beside other
  * workers, or a producer and publisher of its own.
  */
-export function workerOutputs(name: string, options: { clients: AwsClients; auditStreamName: string; eventBusName: string; logger: Logger; shared?: ProcessOutputs | undefined }): WorkerOutputs {
-  const { shared, logger } = options;
+export function workerOutputs(name: string, options: { clients: AwsClients; topology: OutputsTopology; logger: Logger; shared?: ProcessOutputs | undefined }): WorkerOutputs {
+  const { shared, logger, topology } = options;
   if (shared !== undefined) return { audit: shared.audit(), publisher: shared.publisher(name, logger) };
-  return { audit: workerAuditProducer(options.clients, options.auditStreamName, logger), publisher: workerPublisher(options.clients, options.eventBusName, name, logger) };
+  return { audit: workerAuditProducer(options.clients, topology.auditStream.name, logger), publisher: workerPublisher(options.clients, topology.eventBusName, name, logger) };
 }
 
 /** The Kinesis audit producer a worker writes its audit records with. */
@@ -86,7 +92,7 @@ export async function startWorkerRuntime<T>(wiring: WorkerWiring<T>): Promise<Wo
   const url = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }))).QueueUrl;
   const dlqUrl = (await clients.sqs.send(new GetQueueUrlCommand({ QueueName: queue.dlqName }))).QueueUrl;
   if (url === undefined || dlqUrl === undefined) throw new Error(`queue ${queue.name} or its DLQ has no URL`);
-  const { audit, publisher } = wiring.outputs ?? workerOutputs(wiring.name, { clients, auditStreamName: wiring.auditStreamName, eventBusName: wiring.eventBusName, logger });
+  const { audit, publisher } = wiring.outputs ?? workerOutputs(wiring.name, { clients, topology: { eventBusName: wiring.eventBusName, auditStream: { name: wiring.auditStreamName } }, logger });
   const runtime = new WorkerRuntime<T>({
     name: wiring.name,
     handler: wiring.handler,

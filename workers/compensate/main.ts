@@ -1,15 +1,14 @@
 import { COMPENSATION_TRIGGERS, resolveTopology } from '../../infra/topology.ts';
-import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/index.ts';
 import { createAwsClients } from '../../shared/aws/index.ts';
 import { loadWorkerConfig } from '../../shared/config/index.ts';
 import type { Env, SeloConfig } from '../../shared/config/index.ts';
-import { COMPENSATE_SOURCE, decodeCompensationTrigger } from '../../shared/events/index.ts';
+import { decodeCompensationTrigger } from '../../shared/events/index.ts';
 import type { CompensationTrigger } from '../../shared/events/index.ts';
 import { createLogger } from '../../shared/logging/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import { countingPublisher, NO_METRICS } from '../../shared/metrics/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
-import { EventBridgePublisher, eventBridgePutEventsPort, launchQueueWorker, readWorkerProcessConfig, workerOutputs } from '../../shared/runtime/index.ts';
+import { launchQueueWorker, readWorkerProcessConfig, workerAuditProducer, workerOutputs } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker, ProcessOutputs } from '../../shared/runtime/index.ts';
 import { SagaStore } from '../../shared/saga/index.ts';
 import { createCompensateHandler } from './handler.ts';
@@ -79,11 +78,12 @@ export async function startCompensateWorker(options: CompensateWorkerOptions = {
   const clients = createAwsClients(config.aws);
   const sagas = new SagaStore({ client: clients.dynamodb, tableName: topology.sagaTable.name });
   const metrics = options.metrics ?? NO_METRICS;
-  const outputs = workerOutputs('compensate', { clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger, shared: options.outputs });
-  // The handler and the sweeper publish themselves: over the process's PutEvents port beside
-  // other workers, else over one of their own, not coalesced (compensations are rare).
-  const publisher = countingPublisher(options.outputs?.publisher('compensate', logger) ?? new EventBridgePublisher({ port: eventBridgePutEventsPort(clients.events), eventBusName: topology.eventBusName, defaultSource: COMPENSATE_SOURCE, logger }), metrics);
-  const sweeperAudit = options.outputs?.audit() ?? new KinesisAuditProducer({ port: kinesisPutRecordsPort(clients.kinesis), streamName: topology.auditStream.name, logger });
+  const outputs = workerOutputs('compensate', { clients, topology, logger, shared: options.outputs });
+  // The handler and the sweeper publish themselves, through the worker's publisher (source
+  // selo.compensate). The sweeper writes its audit records through a sink of its own, closed after
+  // it stops (the runtime closes the worker's sink before its closeables).
+  const publisher = countingPublisher(outputs.publisher, metrics);
+  const sweeperAudit = options.outputs?.audit() ?? workerAuditProducer(clients, topology.auditStream.name, logger);
   // The BCB query (camt.060 → camt.054) travels as an event through sign and transmit; the
   // verify worker resolves the payment from the answer (shared/bcb-query).
   const bcbQuery = query === undefined ? undefined : { ispb: config.ispb, intervalMs: query.intervalMs };

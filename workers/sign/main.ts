@@ -70,7 +70,7 @@ export async function startSignWorker(options: SignWorkerOptions = {}): Promise<
       logger,
       processConfig,
       wiring: {
-        outputs: workerOutputs('sign', { clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger, shared: options.outputs }),
+        outputs: workerOutputs('sign', { clients, topology, logger, shared: options.outputs }),
         handler: createSignHandler({
           ispb: config.ispb,
           signingKey: hsmSigningKey(pool, { label: hsm.signingKeyLabel }, certificate),

@@ -119,7 +119,7 @@ export async function startTransmitWorker(options: TransmitWorkerOptions = {}): 
       logger,
       processConfig,
       wiring: {
-        outputs: workerOutputs('transmit', { clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger, shared: options.outputs }),
+        outputs: workerOutputs('transmit', { clients, topology, logger, shared: options.outputs }),
         handler: createTransmitHandler({
           icom: icomPort(new IcomClient({ http: icomHttp, ispb: config.ispb, gzip: icomGzip }), icomMultipart),
           dict: dictHttp,

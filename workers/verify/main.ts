@@ -81,7 +81,7 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
   // The BCB's camt.054 answering our camt.060 resolves an in-doubt payment through resolveSaga,
   // which publishes and audits on its own (as `selo saga resolve` does), exactly once: through the
   // worker's own publisher and audit producer.
-  const outputs = workerOutputs('verify', { clients, auditStreamName: topology.auditStream.name, eventBusName: topology.eventBusName, logger, shared: options.outputs });
+  const outputs = workerOutputs('verify', { clients, topology, logger, shared: options.outputs });
   const resolveDeps = { sagas, publisher: outputs.publisher, audit: outputs.audit, source: 'selo.verify', auditWorker: 'verify' };
   return launchQueueWorker<VerifyInput>({
     name: 'verify',
