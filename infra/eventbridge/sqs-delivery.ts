@@ -121,7 +121,8 @@ export class SqsTargetDispatcher implements TargetDispatcher {
   readonly #maxAttempts: number;
   readonly #retryDelayMs: number;
   readonly #requestTimeoutMs: number;
-  readonly #transport: SqsJsonTransport | undefined;
+  /** The transport given, or the SDK's SQS client of each region (the default). */
+  readonly #transport: SqsJsonTransport;
   readonly #clients = new Map<string, SQSClient>();
   readonly #queueUrls = new Map<string, string>();
   readonly #batchers = new Map<string, Coalescer<BatchEntry, string | undefined>>();
@@ -135,7 +136,14 @@ export class SqsTargetDispatcher implements TargetDispatcher {
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#retryDelayMs = options.retryDelayMs ?? 100;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
-    this.#transport = options.transport;
+    this.#transport =
+      options.transport ??
+      ((action, input, region) => {
+        const client = this.#client(region);
+        return action === 'GetQueueUrl'
+          ? client.send(new GetQueueUrlCommand(input as unknown as GetQueueUrlCommandInput))
+          : client.send(new SendMessageBatchCommand(input as unknown as SendMessageBatchCommandInput));
+      });
   }
 
   /** {@inheritDoc TargetDispatcher.dispatch} */
@@ -186,16 +194,15 @@ export class SqsTargetDispatcher implements TargetDispatcher {
   async #send(delivery: TargetDelivery): Promise<void> {
     const arn = parseSqsQueueArn(delivery.targetArn);
     if (arn === undefined) throw new Error(`not an SQS queue ARN: ${delivery.targetArn}`);
-    const send = this.#sender(arn.region);
     let queueUrl = this.#queueUrls.get(delivery.targetArn);
     if (queueUrl === undefined) {
-      const found = (await send('GetQueueUrl', { QueueName: arn.queueName })) as { QueueUrl?: string };
+      const found = (await this.#transport('GetQueueUrl', { QueueName: arn.queueName }, arn.region)) as { QueueUrl?: string };
       if (typeof found.QueueUrl !== 'string') throw new Error(`no URL for queue ${arn.queueName}`);
       queueUrl = found.QueueUrl;
       this.#queueUrls.set(delivery.targetArn, queueUrl);
     }
     const fifo = arn.queueName.endsWith('.fifo');
-    const failure = await this.#batcher(send, queueUrl).submit({
+    const failure = await this.#batcher(queueUrl, arn.region).submit({
       Id: '0',
       MessageBody: delivery.body,
       ...(fifo ? { MessageGroupId: delivery.messageGroupId ?? delivery.eventId, MessageDeduplicationId: delivery.eventId } : {}),
@@ -207,7 +214,7 @@ export class SqsTargetDispatcher implements TargetDispatcher {
    * Deliveries to one queue made at about the same time travel in one SendMessageBatch (≤ 10
    * entries, ≤ 256 KiB): a busy bus costs the SQS stand-in far fewer requests.
    */
-  #batcher(send: (action: 'SendMessageBatch', input: Readonly<Record<string, unknown>>) => Promise<unknown>, queueUrl: string): Coalescer<BatchEntry, string | undefined> {
+  #batcher(queueUrl: string, region: string): Coalescer<BatchEntry, string | undefined> {
     let batcher = this.#batchers.get(queueUrl);
     if (batcher === undefined) {
       batcher = new Coalescer<BatchEntry, string | undefined>({
@@ -215,7 +222,7 @@ export class SqsTargetDispatcher implements TargetDispatcher {
         lingerMs: 0,
         weight: { of: (entry) => Buffer.byteLength(entry.MessageBody), max: 256 * 1024 },
         flush: async (entries) => {
-          const output = (await send('SendMessageBatch', { QueueUrl: queueUrl, Entries: entries.map((entry, i) => ({ ...entry, Id: String(i) })) })) as SendBatchOutput;
+          const output = (await this.#transport('SendMessageBatch', { QueueUrl: queueUrl, Entries: entries.map((entry, i) => ({ ...entry, Id: String(i) })) }, region)) as SendBatchOutput;
           const failed = new Map((output.Failed ?? []).map((f) => [f.Id, `${f.Code ?? 'unknown'} ${f.Message ?? ''}`.trim()]));
           const succeeded = new Set((output.Successful ?? []).map((r) => r.Id));
           // An entry SQS answered neither way was not delivered: it is retried like a failure.
@@ -225,17 +232,6 @@ export class SqsTargetDispatcher implements TargetDispatcher {
       this.#batchers.set(queueUrl, batcher);
     }
     return batcher;
-  }
-
-  /** The transport given, or one over the SDK's SQS client of `region`. */
-  #sender(region: string): (action: Parameters<SqsJsonTransport>[0], input: Parameters<SqsJsonTransport>[1]) => Promise<unknown> {
-    const transport = this.#transport;
-    if (transport !== undefined) return (action, input) => transport(action, input, region);
-    const client = this.#client(region);
-    return async (action, input) =>
-      action === 'GetQueueUrl'
-        ? client.send(new GetQueueUrlCommand(input as unknown as GetQueueUrlCommandInput))
-        : client.send(new SendMessageBatchCommand(input as unknown as SendMessageBatchCommandInput));
   }
 
   #client(region: string): SQSClient {
