@@ -6,7 +6,7 @@
 // happy path at a fixed number in flight, as the workers make them:
 //   sign      create (PutItem), then BizMsgIdr pointer (PutItem) beside SIGNED (UpdateItem)
 //   transmit  may-have-arrived marker (PutItem) beside TRANSMITTING unread (UpdateItem), TRANSMITTED (UpdateItem)
-//   receive   PI-ResourceId marker check (GetItem) and claim (PutItem), stream position save (UpdateItem)
+//   receive   stream position save (UpdateItem); stream duplicates are refused by verify's saga write
 //   verify    SETTLED unread (UpdateItem)
 // then lists the settled sagas through the by-state index (Query pages) and reads each back (GetItem).
 // Per stand-in: DynamoDB calls/s, client CPU per call (this process), server CPU per call (the
@@ -171,9 +171,6 @@ async function payment(stores: Stores, round: number, i: number): Promise<void> 
   ]);
   if (!first || transmitting === undefined) throw new Error(`${sagaId}: TRANSMITTING not applied`);
   await stores.sagas.transition({ sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason: `ICOM 201 PI-ResourceId=R${id}`, attempt: 1, idempotencyKey: 'transmitted', current: transmitting });
-  const resource = `icom-resource#R${id}`;
-  if (await stores.dedupe.isClaimed(resource)) throw new Error(`${resource} claimed before`);
-  await stores.dedupe.claim(resource, 86_400);
   await stores.positions.save(i % STREAM_SLOTS, `/api/v1/out/${ISPB}/stream/${id}`);
   const settled = await stores.sagas.applyUnread({ sagaId, to: 'SETTLED', from: ['TRANSMITTED'], reason: 'pacs.002 ACSC', attempt: 1, idempotencyKey: `outcome:R${id}` });
   if (settled?.state !== 'SETTLED') throw new Error(`${sagaId}: SETTLED not applied`);

@@ -23,6 +23,27 @@ export interface BcbMessageReceivedData {
   contentType: string;
   /** The raw XML exactly as read (after gzip decoding): inline, or in S3 when too large for SQS. */
   payload: { inline: string } | { claimCheck: ClaimCheckReference };
+  /**
+   * This forwarded copy's own id (random, drawn by the receive worker when it reads the message):
+   * a redelivery or a dead-letter replay of this envelope carries the same id, a stream duplicate
+   * (the same `PI-ResourceId` read again) another. The verify worker acts on the first copy that
+   * reaches a saga and records the others only ({@link copySource}). Absent from envelopes of
+   * receive workers before it (they dropped stream duplicates themselves with dedupe markers).
+   */
+  copy?: string;
+}
+
+/** Syntax of {@link BcbMessageReceivedData.copy}. */
+const COPY_PATTERN = /^[A-Za-z0-9-]{1,64}$/;
+
+/**
+ * The source a verified message is recorded under in its saga (`[source …]`): its
+ * `PI-ResourceId`, then `/` and its copy id when the receive worker drew one. Two deliveries of the same
+ * source are one delivery (the second republishes what the first wrote); a different source for
+ * the same outcome is a duplicate, recorded only.
+ */
+export function copySource(data: Pick<BcbMessageReceivedData, 'resourceId' | 'copy'>): string {
+  return data.copy === undefined ? data.resourceId : `${data.resourceId}/${data.copy}`;
 }
 
 /**
@@ -53,5 +74,9 @@ export function decodeBcbMessageReceived(data: unknown): BcbMessageReceivedData 
   else if (isRecord(payload) && isRecord(payload.claimCheck) && typeof payload.claimCheck.bucket === 'string' && typeof payload.claimCheck.key === 'string') {
     decoded = { claimCheck: { bucket: payload.claimCheck.bucket, key: payload.claimCheck.key } };
   } else throw new EventDetailInvalidError('data.payload', 'must be {inline} or {claimCheck: {bucket, key}}');
-  return { channel: 'spi', resourceId: data.resourceId, receivedAt: data.receivedAt, contentType: data.contentType, payload: decoded };
+  if (data.copy !== undefined && (typeof data.copy !== 'string' || !COPY_PATTERN.test(data.copy))) throw new EventDetailInvalidError('data.copy', 'must be 1-64 characters [A-Za-z0-9-]');
+  return {
+    channel: 'spi', resourceId: data.resourceId, receivedAt: data.receivedAt, contentType: data.contentType, payload: decoded,
+    ...(data.copy === undefined ? {} : { copy: data.copy }),
+  };
 }

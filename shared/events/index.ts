@@ -5,7 +5,7 @@ export type { EventEnvelope, DataDecoder } from './event-envelope.ts';
 export { isTraceparent, newTraceparent, childTraceparent } from './traceparent.ts';
 export { decodeMessageSigned } from './message-signed.ts';
 export type { MessageSignedData } from './message-signed.ts';
-export { BCB_MESSAGE_RECEIVED, RECEIVE_SOURCE, inboxSagaId, decodeBcbMessageReceived } from './bcb-message-received.ts';
+export { BCB_MESSAGE_RECEIVED, RECEIVE_SOURCE, copySource, inboxSagaId, decodeBcbMessageReceived } from './bcb-message-received.ts';
 export type { BcbMessageReceivedData } from './bcb-message-received.ts';
 export { COMPENSATE_SOURCE, COMPENSATION_FACTS, decodeCompensationTrigger, type CompensationTrigger } from './compensation-events.ts';
 export {

@@ -1,6 +1,6 @@
-import { BatchGetItemCommand, BatchWriteItemCommand, DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { isConditionalCheckFailure } from '../errors/index.ts';
-import type { AttributeValue, BatchGetItemCommandOutput, BatchWriteItemCommandOutput, DynamoDBClient, KeysAndAttributes, WriteRequest } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 /** Options of {@link DedupeStore}. */
 export interface DedupeStoreOptions {
@@ -14,27 +14,6 @@ export interface DedupeStoreOptions {
 }
 
 const SORT_KEY = 'MARKER';
-
-/** DynamoDB's limits: keys per BatchGetItem, requests per BatchWriteItem. */
-const BATCH_GET_LIMIT = 100;
-const BATCH_WRITE_LIMIT = 25;
-/** Rounds a batch request is repeated for what DynamoDB left unprocessed (throttling) before giving up. */
-const UNPROCESSED_ROUNDS = 5;
-
-/** Thrown when DynamoDB leaves part of a batch unprocessed round after round. */
-export class DedupeBatchIncompleteError extends Error {
-  readonly code = 'DEDUPE_BATCH_INCOMPLETE';
-  constructor(operation: string, left: number) {
-    super(`${operation}: ${left} key(s) still unprocessed after ${UNPROCESSED_ROUNDS} rounds`);
-    this.name = 'DedupeBatchIncompleteError';
-  }
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /**
  * Seen-before markers (e.g. ICOM `PI-ResourceId`s already handled, which the stream may deliver
@@ -80,6 +59,32 @@ export class DedupeStore {
     }
   }
 
+  /**
+   * Claims `key` for `holder` for `ttlSeconds`. True when the marker is `holder`'s: claimed now
+   * (absent or expired before) or already `holder`'s (a redelivery of the same holder's work,
+   * which then renews it); false when another holder's unexpired marker exists.
+   */
+  async claimAs(key: string, holder: string, ttlSeconds: number): Promise<boolean> {
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
+    if (holder === '') throw new RangeError('holder must not be empty, got ""');
+    const nowSeconds = Math.floor(this.#now().getTime() / 1000);
+    try {
+      await this.#client.send(
+        new PutItemCommand({
+          TableName: this.#table,
+          Item: { ...this.#key(key), holder: { S: holder }, [this.#ttl]: { N: String(nowSeconds + ttlSeconds) } },
+          ConditionExpression: 'attribute_not_exists(pk) OR #ttl <= :now OR holder = :holder',
+          ExpressionAttributeNames: { '#ttl': this.#ttl },
+          ExpressionAttributeValues: { ':now': { N: String(nowSeconds) }, ':holder': { S: holder } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return false;
+      throw error;
+    }
+  }
+
   /** Whether an unexpired marker for `key` exists. */
   async isClaimed(key: string): Promise<boolean> {
     const got = await this.#client.send(
@@ -87,47 +92,6 @@ export class DedupeStore {
     );
     const expiresAt = got.Item?.[this.#ttl]?.N;
     return expiresAt !== undefined && Number(expiresAt) > Math.floor(this.#now().getTime() / 1000);
-  }
-
-  /**
-   * The keys among `keys` that have an unexpired marker, read in one BatchGetItem per 100 keys
-   * (strongly consistent) instead of one GetItem each.
-   */
-  async claimedAmong(keys: readonly string[]): Promise<Set<string>> {
-    const claimed = new Set<string>();
-    const nowSeconds = Math.floor(this.#now().getTime() / 1000);
-    for (const chunk of chunks([...new Set(keys)], BATCH_GET_LIMIT)) {
-      let request: KeysAndAttributes | undefined = { Keys: chunk.map((key) => this.#key(key)), ConsistentRead: true };
-      for (let round = 1; request !== undefined; round += 1) {
-        if (round > UNPROCESSED_ROUNDS) throw new DedupeBatchIncompleteError('BatchGetItem', request.Keys?.length ?? 0);
-        const got: BatchGetItemCommandOutput = await this.#client.send(new BatchGetItemCommand({ RequestItems: { [this.#table]: request } }));
-        for (const item of got.Responses?.[this.#table] ?? []) {
-          const expiresAt = item[this.#ttl]?.N;
-          const pk = item.pk?.S;
-          if (pk !== undefined && expiresAt !== undefined && Number(expiresAt) > nowSeconds) claimed.add(pk.slice('DEDUPE#'.length));
-        }
-        request = got.UnprocessedKeys?.[this.#table];
-        if (request?.Keys?.length === 0) request = undefined;
-      }
-    }
-    return claimed;
-  }
-
-  /**
-   * Writes a marker for each of `keys` for `ttlSeconds`, unconditionally (whoever wrote first does
-   * not matter to the caller), in one BatchWriteItem per 25 keys instead of one PutItem each.
-   */
-  async markAll(keys: readonly string[], ttlSeconds: number): Promise<void> {
-    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
-    const expiresAt = String(Math.floor(this.#now().getTime() / 1000) + ttlSeconds);
-    for (const chunk of chunks([...new Set(keys)], BATCH_WRITE_LIMIT)) {
-      let requests: WriteRequest[] | undefined = chunk.map((key) => ({ PutRequest: { Item: { ...this.#key(key), [this.#ttl]: { N: expiresAt } } } }));
-      for (let round = 1; requests !== undefined && requests.length > 0; round += 1) {
-        if (round > UNPROCESSED_ROUNDS) throw new DedupeBatchIncompleteError('BatchWriteItem', requests.length);
-        const written: BatchWriteItemCommandOutput = await this.#client.send(new BatchWriteItemCommand({ RequestItems: { [this.#table]: requests } }));
-        requests = written.UnprocessedItems?.[this.#table];
-      }
-    }
   }
 
   #key(key: string): Record<string, AttributeValue> {

@@ -15,7 +15,7 @@ export type {
 } from './saga-store.ts';
 export { STATE_INDEX_SHARDS, STATE_SHARD_ATTRIBUTE, stateShardOf, stateIndexKey, queryStateIndex } from './state-index.ts';
 export type { StateIndexQuery } from './state-index.ts';
-export { DedupeBatchIncompleteError, DedupeStore } from './dedupe-store.ts';
+export { DedupeStore } from './dedupe-store.ts';
 export type { DedupeStoreOptions } from './dedupe-store.ts';
 export { BizMsgIndex, BizMsgIndexConflictError } from './biz-msg-index.ts';
 export type { BizMsgIndexOptions } from './biz-msg-index.ts';

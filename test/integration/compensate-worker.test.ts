@@ -8,7 +8,7 @@ import { KinesisAuditProducer, kinesisPutRecordsPort } from '../../shared/audit/
 import { decodeEventBody, encodeEventBody, newTraceparent } from '../../shared/events/index.ts';
 import { EventBridgePublisher, eventBridgePutEventsPort } from '../../shared/runtime/index.ts';
 import type { HandlerContext, Outcome } from '../../shared/runtime/index.ts';
-import { SagaStore } from '../../shared/saga/index.ts';
+import { DedupeStore, SagaStore } from '../../shared/saga/index.ts';
 import { pemSigningKey, TrustStore } from '../../shared/xmldsig/index.ts';
 import { InDoubtSweeper, startCompensateWorker } from '../../workers/compensate/index.ts';
 import type { CompensateWorker } from '../../workers/compensate/index.ts';
@@ -102,6 +102,7 @@ async function lateAnswer(endToEndId: string, status: 'ACSC' | 'RJCT'): Promise<
     index: { sagaOfMessage: () => Promise.resolve(undefined), sagaOfEcho: () => Promise.resolve(undefined) },
     claimCheck: { put: () => Promise.reject(new Error('no claim check here')), get: () => Promise.reject(new Error('no claim check here')) },
     quarantine: { put: () => Promise.reject(new Error('nothing should be quarantined')) },
+    markers: new DedupeStore({ client: stack.clients.dynamodb, tableName: topology.sagaTable.name }),
   });
   const xml = await signedPacs002(bcb, statusOf(endToEndId, status, 'AM04'));
   const event = decodeEventBody<VerifyInput>(encodeEventBody(bcbMessageReceived(randomUUID().replace(/-/g, ''), xml)), decodeVerifyInput, 'm');

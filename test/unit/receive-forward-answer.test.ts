@@ -3,12 +3,12 @@ import type { IcomStreamAnswer } from '../../shared/bcb-client/index.ts';
 import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { BCB_MESSAGE_RECEIVED, RECEIVE_SOURCE, decodeBcbMessageReceived, decodeEventBody, inboxSagaId } from '../../shared/events/index.ts';
-import { RecentResources, SQS_BATCH_LIMITS, chunkEntries, createAnswerForwarder, dedupeKey } from '../../workers/receive/index.ts';
+import { RecentResources, SQS_BATCH_LIMITS, chunkEntries, createAnswerForwarder } from '../../workers/receive/index.ts';
 import type { AnswerForwarderDeps, FailedEntry, QueueEntry, VerifyQueuePort } from '../../workers/receive/index.ts';
 import { drainEventLoop, waitUntil } from '../support/wait-until.ts';
 import { FakeAudit, silentLogger } from './runtime/fakes.ts';
 
-/** A verify queue that refuses what the test says, and logs every step with the dedupe store. */
+/** A verify queue that refuses what the test says, and logs what it takes. */
 class FakeQueue implements VerifyQueuePort {
   readonly sent: QueueEntry[] = [];
   /** Refuse these ids this many more times. */
@@ -40,30 +40,6 @@ class FakeQueue implements VerifyQueuePort {
   }
 }
 
-class FakeDedupe {
-  readonly claimed = new Set<string>();
-  failChecks = false;
-  readonly #log: string[];
-  constructor(log: string[]) {
-    this.#log = log;
-  }
-  /** Requests made, to show they are batched: one read and one write per answer. */
-  readonly requests: string[] = [];
-  claimedAmong(keys: readonly string[]): Promise<Set<string>> {
-    this.requests.push(`read:${keys.length}`);
-    if (this.failChecks) return Promise.reject(new Error('dynamodb down'));
-    return Promise.resolve(new Set(keys.filter((key) => this.claimed.has(key))));
-  }
-  markAll(keys: readonly string[]): Promise<void> {
-    this.requests.push(`write:${keys.length}`);
-    for (const key of keys) {
-      this.#log.push(`claim:${key}`);
-      this.claimed.add(key);
-    }
-    return Promise.resolve();
-  }
-}
-
 class FakeClaimCheck implements ClaimCheckStore {
   readonly objects = new Map<string, string>();
   put(key: string, body: string): Promise<ClaimCheckReference> {
@@ -89,15 +65,14 @@ function answerOf(messages: { id: string; xml: string }[]): IcomStreamAnswer {
   };
 }
 
-function setup(overrides: Partial<AnswerForwarderDeps> = {}): { log: string[]; queue: FakeQueue; dedupe: FakeDedupe; audit: FakeAudit; claimCheck: FakeClaimCheck; recent: RecentResources; forward: ReturnType<typeof createAnswerForwarder> } {
+function setup(overrides: Partial<AnswerForwarderDeps> = {}): { log: string[]; queue: FakeQueue; audit: FakeAudit; claimCheck: FakeClaimCheck; recent: RecentResources; forward: ReturnType<typeof createAnswerForwarder> } {
   const log: string[] = [];
   const queue = new FakeQueue(log);
-  const dedupe = new FakeDedupe(log);
   const audit = new FakeAudit();
   const claimCheck = new FakeClaimCheck();
   const recent = new RecentResources();
-  const forward = createAnswerForwarder({ queue, dedupe, audit, claimCheck, recent, logger: silentLogger(), send: { attempts: 3, backoff: { baseMs: 1, maxMs: 2 } }, ...overrides });
-  return { log, queue, dedupe, audit, claimCheck, recent, forward };
+  const forward = createAnswerForwarder({ queue, audit, claimCheck, recent, logger: silentLogger(), send: { attempts: 3, backoff: { baseMs: 1, maxMs: 2 } }, ...overrides });
+  return { log, queue, audit, claimCheck, recent, forward };
 }
 
 describe('receive: forwarding one stream answer', () => {
@@ -124,23 +99,31 @@ describe('receive: forwarding one stream answer', () => {
     expect(JSON.parse(audit.accepted[0]?.response_header ?? '{}')).toMatchObject({ 'content-encoding': 'gzip', 'pi-resourceid': 'r1' });
   });
 
-  it('claims the dedupe marker only after the durable send', async () => {
-    const { log, forward } = setup();
-    await forward(answerOf([{ id: 'r1', xml: '<A/>' }]));
-    expect(log).toEqual(['send:r1', `claim:${dedupeKey('r1')}`]);
+  it('gives every forwarded copy its own copy id, and a copy read again (after a restart: nothing remembered) another', async () => {
+    const first = setup();
+    await first.forward(answerOf([{ id: 'r1', xml: '<A/>' }, { id: 'r2', xml: '<B/>' }]));
+    const again = setup();
+    await again.forward(answerOf([{ id: 'r1', xml: '<A/>' }]));
+    const copies = [...first.queue.sent, ...again.queue.sent].map((e) => decode(e).detail.data.copy);
+    for (const copy of copies) expect(copy).toMatch(/^[0-9a-f]{24}$/);
+    expect(new Set(copies).size).toBe(3);
+    // The verify worker refuses the second copy of r1 (its saga or marker holds the first copy's id).
+    expect(again.queue.sent.map((e) => decode(e).detail.data.resourceId)).toEqual(['r1']);
   });
 
-  it('reads and writes the dedupe markers of an answer in one request each, not one per message', async () => {
-    const { dedupe, forward } = setup();
-    dedupe.claimed.add(dedupeKey('r2'));
-    const result = await forward(answerOf([{ id: 'r1', xml: '<A/>' }, { id: 'r2', xml: '<B/>' }, { id: 'r3', xml: '<C/>' }]));
-    expect(result).toEqual({ read: 3, forwarded: 2, duplicates: 1 });
-    expect(dedupe.requests).toEqual(['read:3', 'write:2']);
+  it('keeps the copy id when it retries an entry SQS refused (one copy, however many sends)', async () => {
+    const { queue, forward } = setup();
+    queue.refuse.set('m0', 1);
+    await forward(answerOf([{ id: 'a', xml: '<A/>' }]));
+    expect(queue.sent).toHaveLength(1);
+    const copy = decode(queue.sent[0] as QueueEntry).detail.data.copy;
+    expect(copy).toBeDefined();
+    expect(queue.sent.map((e) => decode(e).detail.data.copy)).toEqual([copy]);
   });
 
-  it('drops a PI-ResourceId already marked, repeated in the same answer, or in flight on another stream', async () => {
-    const { queue, dedupe, forward, recent } = setup();
-    dedupe.claimed.add(dedupeKey('old'));
+  it('drops a PI-ResourceId forwarded lately, repeated in the same answer, or in flight on another stream', async () => {
+    const { queue, forward, recent } = setup();
+    recent.done('old');
     recent.acquire('other-stream');
     const waitFor = recent.waitFor.bind(recent);
     const waited: string[] = [];
@@ -156,8 +139,7 @@ describe('receive: forwarding one stream answer', () => {
     const result = await forwarding;
     expect(result).toEqual({ read: 4, forwarded: 1, duplicates: 3 });
     expect(queue.sent.map((e) => decode(e).detail.data.resourceId)).toEqual(['new']);
-    // Once forwarded, a later copy is dropped without asking DynamoDB.
-    dedupe.failChecks = true;
+    // Once forwarded, a later copy is dropped.
     expect(await forward(answerOf([{ id: 'new', xml: '<B/>' }]))).toEqual({ read: 1, forwarded: 0, duplicates: 1 });
   });
 
@@ -174,13 +156,6 @@ describe('receive: forwarding one stream answer', () => {
     expect(queue.sent.map((e) => decode(e).detail.data.resourceId)).toEqual(['x']);
   });
 
-  it('forwards when the dedupe store cannot be read (the verify worker is idempotent)', async () => {
-    const { queue, dedupe, forward } = setup();
-    dedupe.failChecks = true;
-    expect(await forward(answerOf([{ id: 'r1', xml: '<A/>' }]))).toMatchObject({ forwarded: 1 });
-    expect(queue.sent).toHaveLength(1);
-  });
-
   it('retries the entries SQS refused and resolves once all are durable', async () => {
     const { queue, forward } = setup();
     queue.refuse.set('m1', 2);
@@ -189,21 +164,20 @@ describe('receive: forwarding one stream answer', () => {
     expect(queue.sent.map((e) => decode(e).detail.data.resourceId)).toEqual(['a', 'b']);
   });
 
-  it('rejects with VERIFY_QUEUE_SEND_FAILED when entries stay refused, marking only the durable ones', async () => {
-    const { queue, dedupe, forward, recent } = setup();
+  it('rejects with VERIFY_QUEUE_SEND_FAILED when entries stay refused, remembering only the durable ones', async () => {
+    const { queue, forward, recent } = setup();
     queue.refuse.set('m1', 10);
     await expect(forward(answerOf([{ id: 'a', xml: '<A/>' }, { id: 'b', xml: '<B/>' }]))).rejects.toMatchObject({ code: 'VERIFY_QUEUE_SEND_FAILED', retryability: 'transient' });
-    expect([...dedupe.claimed]).toEqual([dedupeKey('a')]);
     // The refused one is free to be forwarded when the BCB delivers it again.
     expect(recent.acquire('b')).toBe(true);
     expect(recent.acquire('a')).toBe(false);
   });
 
-  it('rejects when the queue is unreachable on every attempt, and marks nothing', async () => {
-    const { queue, dedupe, forward } = setup();
+  it('rejects when the queue is unreachable on every attempt, and remembers nothing', async () => {
+    const { queue, forward, recent } = setup();
     queue.failRequests = 3;
     await expect(forward(answerOf([{ id: 'a', xml: '<A/>' }]))).rejects.toMatchObject({ code: 'VERIFY_QUEUE_SEND_FAILED' });
-    expect(dedupe.claimed.size).toBe(0);
+    expect(recent.acquire('a')).toBe(true);
   });
 
   it('rejects with RECEIVE_AUDIT_FAILED when the audit trail does not take the records', async () => {

@@ -253,6 +253,40 @@ describe('receive: streams that survive a restart', () => {
     expect(store.items.size).toBe(0);
   });
 
+  it('renews the lease of a slot only when no claim or save extended it for a third of a lease: a busy stream costs no renewals', async () => {
+    const store = new MemoryPositions();
+    const leaseMs = 300;
+    const port = store.port('p1', leaseMs);
+    const timeline: { slot: number; what: 'extend' | 'renew'; at: number }[] = [];
+    const traced: StreamPositionPort = {
+      leaseMs,
+      claim: (slot) => (timeline.push({ slot, what: 'extend', at: Date.now() }), port.claim(slot)),
+      save: (slot, next) => (timeline.push({ slot, what: 'extend', at: Date.now() }), port.save(slot, next)),
+      renew: (slot) => (timeline.push({ slot, what: 'renew', at: Date.now() }), port.renew(slot)),
+      release: (slot, closed) => port.release(slot, closed),
+    };
+    // Stream 0 is busy (an answer every 2 ms, each saved); stream 1 long-polls one request that never answers.
+    const idle = deferred();
+    const icom = new PathIcom();
+    let started = 0;
+    icom.start = (): Promise<IcomStreamAnswer> => (++started === 2 ? idle.promise.then(() => answer(`${BASE}/idle-done`)) : Promise.resolve(answer(`${BASE}/busy-${started}`)));
+    const r = new StreamReader({ icom, forward: forwarded, logger: silentLogger(), streams: 2, backoff: { baseMs: 1, maxMs: 5 }, closeTimeoutMs: 100, positions: traced });
+    r.start();
+    const renewals = (slot: number): number => timeline.filter((e) => e.slot === slot && e.what === 'renew').length;
+    const idleSlot = (): number | undefined => [...store.items].find(([, item]) => item.pullNext === undefined)?.[0];
+    await until(() => idleSlot() !== undefined && renewals(idleSlot() ?? -1) >= 3, 5_000);
+    const busy = idleSlot() === 0 ? 1 : 0;
+    idle.resolve();
+    await r.close();
+    // Every renewal of the busy slot came at least a third of a lease after its last claim or save (2 ms of clock slack).
+    for (const [i, e] of timeline.entries()) {
+      if (e.slot !== busy || e.what !== 'renew') continue;
+      const last = timeline.slice(0, i).findLast((x) => x.slot === busy && x.what === 'extend');
+      expect(e.at - (last?.at ?? Number.NEGATIVE_INFINITY)).toBeGreaterThanOrEqual(leaseMs / 3 - 2);
+    }
+    expect(timeline.filter((e) => e.slot === busy && e.what === 'extend').length).toBeGreaterThan(10 * renewals(busy));
+  });
+
   it('validates the lease length of the position store it is given', () => {
     const store = new MemoryPositions();
     expect(() => reader(new PathIcom(), { ...store.port('p1'), leaseMs: 0 })).toThrow(/positions\.leaseMs must be an integer from 1 to \d+, got 0/);

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { exchangeAuditRecord } from '../../shared/audit/index.ts';
 import type { AuditRecord, AuditSink } from '../../shared/audit/index.ts';
 import type { IcomStreamAnswer, IcomStreamMessage } from '../../shared/bcb-client/index.ts';
@@ -9,18 +9,12 @@ import { TransientError } from '../../shared/errors/index.ts';
 import { BCB_MESSAGE_RECEIVED, EVENT_DETAIL_VERSION, RECEIVE_SOURCE, encodeEventBody, inboxSagaId, newTraceparent } from '../../shared/events/index.ts';
 import type { BcbMessageReceivedData } from '../../shared/events/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
-import type { DedupeStore } from '../../shared/saga/index.ts';
 import type { RecentResources } from './recent-resources.ts';
 import { sendDurably } from './verify-queue.ts';
 import type { FailedEntry, QueueEntry, SendDurablyOptions, VerifyQueuePort } from './verify-queue.ts';
 
 /** A response body larger than this goes to the audit trail as its claim-check reference (Kinesis takes 1 MiB per record). */
 export const AUDIT_INLINE_BODY_BYTES = 768 * 1024;
-
-/** The dedupe marker key of a `PI-ResourceId`. */
-export function dedupeKey(resourceId: string): string {
-  return `icom-resource#${resourceId}`;
-}
 
 /** Some messages of an answer did not reach the verify queue: the answer must not be confirmed. */
 export class VerifyQueueSendError extends TransientError {
@@ -42,8 +36,6 @@ export class ReceiveAuditError extends TransientError {
 export interface AnswerForwarderDeps {
   /** The verify queue. */
   queue: VerifyQueuePort;
-  /** Seen-before markers of `PI-ResourceId`s, read and written once per answer (batched). */
-  dedupe: Pick<DedupeStore, 'claimedAmong' | 'markAll'>;
   /** Where payloads over {@link CLAIM_CHECK_THRESHOLD_BYTES} go. */
   claimCheck: ClaimCheckStore;
   /** The audit trail. */
@@ -51,8 +43,6 @@ export interface AnswerForwarderDeps {
   /** Ids this process is forwarding or forwarded lately. */
   recent: RecentResources;
   logger: Logger;
-  /** Lifetime of a dedupe marker, seconds. @defaultValue 86400 */
-  dedupeTtlSeconds?: number;
   /** Retries of refused queue entries. @defaultValue {@link sendDurably}'s */
   send?: SendDurablyOptions;
   /** Clock. @defaultValue () => new Date() */
@@ -65,7 +55,7 @@ export interface ForwardResult {
   read: number;
   /** Put on the verify queue now. */
   forwarded: number;
-  /** Dropped: same `PI-ResourceId` as one already forwarded (or in flight). */
+  /** Dropped: same `PI-ResourceId` as one this process forwarded lately (or has in flight). */
   duplicates: number;
 }
 
@@ -74,20 +64,25 @@ interface Item {
   xml: string;
   sagaId: string;
   traceparent: string;
+  /** This copy's id ({@link BcbMessageReceivedData.copy}). */
+  copy: string;
   claimCheck: ClaimCheckReference | undefined;
 }
 
 /**
  * The receive worker's handler: takes one stream answer and resolves once every message in it is
  * durably on the verify queue as a `BcbMessageReceived` envelope (unverified), and audited.
- * Duplicates (same `PI-ResourceId`) are dropped: checked before sending, marked only after the
- * durable send (a marker written first would lose the message if the send then failed). Rejects
- * when anything is not durable; the caller must then not confirm the answer, and the BCB
+ * Rejects when anything is not durable; the caller must then not confirm the answer, and the BCB
  * delivers it again.
+ *
+ * Stream duplicates (same `PI-ResourceId`) that this process forwarded lately or is forwarding
+ * on another stream are dropped here ({@link RecentResources}), with no store round trip. The
+ * others (read by another process, or again after a restart) are forwarded as another copy,
+ * with their own copy id, and the verify worker records them only: the saga write of the first
+ * copy refuses them, and for the few messages without a saga (echoes, quarantined or unsupported
+ * messages) a marker the verify worker claims per `PI-ResourceId` does. No DynamoDB call here.
  */
 export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomStreamAnswer) => Promise<ForwardResult> {
-  const ttl = deps.dedupeTtlSeconds ?? 86_400;
-  if (!Number.isSafeInteger(ttl) || ttl < 1) throw new RangeError(`AnswerForwarderDeps.dedupeTtlSeconds must be a positive integer, got ${String(deps.dedupeTtlSeconds)}`);
   const now = deps.now ?? (() => new Date());
 
   async function keepLarge(item: Item): Promise<void> {
@@ -126,6 +121,7 @@ export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomS
       receivedAt,
       contentType: item.message.contentType,
       payload: item.claimCheck === undefined ? { inline: item.xml } : { claimCheck: item.claimCheck },
+      copy: item.copy,
     };
     return {
       id: `m${index}`,
@@ -137,31 +133,6 @@ export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomS
     };
   }
 
-  /** The ids of `ids` handled before (one batched read for the whole answer). */
-  async function seenBefore(ids: readonly string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    try {
-      const claimed = await deps.dedupe.claimedAmong(ids.map(dedupeKey));
-      return new Set(ids.filter((id) => claimed.has(dedupeKey(id))));
-    } catch (error) {
-      // The marker only saves the verify worker some work (it is idempotent): without the store,
-      // forward rather than stall the stream.
-      deps.logger.warn({ err: error, resourceIds: ids, code: 'DEDUPE_CHECK_FAILED' }, 'could not check the dedupe markers; forwarding');
-      return new Set();
-    }
-  }
-
-  /** Marks `ids` handled (one batched write for the whole answer). */
-  async function markDone(ids: readonly string[]): Promise<void> {
-    for (const id of ids) deps.recent.done(id);
-    if (ids.length === 0) return;
-    try {
-      await deps.dedupe.markAll(ids.map(dedupeKey), ttl);
-    } catch (error) {
-      deps.logger.warn({ err: error, resourceIds: ids, code: 'DEDUPE_CLAIM_FAILED' }, 'could not write the dedupe markers; a redelivery will be forwarded again');
-    }
-  }
-
   return async (answer) => {
     const receivedAt = now().toISOString();
     const items: Item[] = answer.messages.map((message) => ({
@@ -170,6 +141,7 @@ export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomS
       xml: message.body.toString('utf8'),
       sagaId: inboxSagaId(message.resourceId),
       traceparent: newTraceparent(),
+      copy: randomBytes(12).toString('hex'),
       claimCheck: undefined,
     }));
     if (items.length === 0) return { read: 0, forwarded: 0, duplicates: 0 };
@@ -199,22 +171,18 @@ export function createAnswerForwarder(deps: AnswerForwarderDeps): (answer: IcomS
         const durable = await Promise.all(waiting.map((item) => deps.recent.waitFor(item.message.resourceId)));
         pending = waiting.filter((_, i) => durable[i] !== true);
       }
-      const seen = await seenBefore(acquired.map((item) => item.message.resourceId));
-      const fresh = acquired.filter((item) => !seen.has(item.message.resourceId));
-      for (const item of acquired.filter((item) => seen.has(item.message.resourceId))) {
+      const entries = acquired.map((item, i) => entryOf(item, i, receivedAt));
+      const outcome = await sendDurably(deps.queue, entries, deps.send);
+      const sentIds = new Set(outcome.sent);
+      const sent = acquired.filter((_, i) => sentIds.has(`m${i}`));
+      for (const item of sent) {
         deps.recent.done(item.message.resourceId);
         settled.add(item.message.resourceId);
       }
-      const entries = fresh.map((item, i) => entryOf(item, i, receivedAt));
-      const outcome = await sendDurably(deps.queue, entries, deps.send);
-      const sentIds = new Set(outcome.sent);
-      const sent = fresh.filter((_, i) => sentIds.has(`m${i}`));
-      await markDone(sent.map((item) => item.message.resourceId));
-      for (const item of sent) settled.add(item.message.resourceId);
       const auditError = await audited;
       if (outcome.failed.length > 0) throw new VerifyQueueSendError(outcome.failed);
       if (auditError !== undefined) throw auditError;
-      const result = { read: items.length, forwarded: sent.length, duplicates: items.length - fresh.length };
+      const result = { read: items.length, forwarded: sent.length, duplicates: items.length - acquired.length };
       deps.logger.debug({ ...result, path: answer.exchange.path }, 'stream answer forwarded to the verify queue');
       return result;
     } finally {

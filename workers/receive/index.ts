@@ -2,7 +2,7 @@ export { readReceiveWorkerConfig, startReceiveWorker } from './main.ts';
 export type { ReceiveWorker, ReceiveWorkerOptions } from './main.ts';
 export { StreamReader } from './stream-reader.ts';
 export type { StreamReaderOptions, ReceiveStats, IcomStreamPort } from './stream-reader.ts';
-export { createAnswerForwarder, dedupeKey, VerifyQueueSendError, ReceiveAuditError, AUDIT_INLINE_BODY_BYTES } from './forward-answer.ts';
+export { createAnswerForwarder, VerifyQueueSendError, ReceiveAuditError, AUDIT_INLINE_BODY_BYTES } from './forward-answer.ts';
 export type { AnswerForwarderDeps, ForwardResult } from './forward-answer.ts';
 export { sqsVerifyQueuePort, sendDurably, chunkEntries, SQS_BATCH_LIMITS } from './verify-queue.ts';
 export type { VerifyQueuePort, QueueEntry, FailedEntry, SendDurablyOptions, SendOutcome } from './verify-queue.ts';

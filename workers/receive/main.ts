@@ -10,7 +10,6 @@ import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
 import { startHealthServer, workerAuditProducer } from '../../shared/runtime/index.ts';
 import type { HealthServer, ProcessOutputs } from '../../shared/runtime/index.ts';
-import { DedupeStore } from '../../shared/saga/index.ts';
 import { createAnswerForwarder } from './forward-answer.ts';
 import { RecentResources } from './recent-resources.ts';
 import { DynamoStreamPositions } from './stream-positions.ts';
@@ -49,7 +48,6 @@ interface ReceiveSettings {
   backoffBaseMs: number;
   backoffMaxMs: number;
   maxBodyBytes: number;
-  dedupeTtlSeconds: number;
   closeTimeoutMs: number;
   healthPort: number;
   resumeStreams: boolean;
@@ -63,7 +61,6 @@ function readReceiveSettings(reader: EnvReader): ReceiveSettings {
     backoffBaseMs: reader.integer('SELO_RECEIVE_BACKOFF_BASE_MS', { default: 500, min: 1, max: 600_000 }),
     backoffMaxMs: reader.integer('SELO_RECEIVE_BACKOFF_MAX_MS', { default: 30_000, min: 1, max: 600_000 }),
     maxBodyBytes: reader.integer('SELO_RECEIVE_MAX_BODY_BYTES', { default: 32 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024 }),
-    dedupeTtlSeconds: reader.integer('SELO_RECEIVE_DEDUPE_TTL_SECONDS', { default: 86_400, min: 60, max: 30 * 86_400 }),
     closeTimeoutMs: reader.integer('SELO_RECEIVE_CLOSE_TIMEOUT_MS', { default: 10_000, min: 1, max: 600_000 }),
     healthPort: reader.integer('SELO_HEALTH_PORT', { default: 8080, min: 0, max: 65_535 }),
     resumeStreams: reader.boolean('SELO_RECEIVE_RESUME_STREAMS', { default: true }),
@@ -86,7 +83,7 @@ export function readReceiveWorkerConfig(env: Env): { config: SeloConfig; bcb: Re
  * `SELO_RECEIVE_STREAMS` (1-6, default 6), `SELO_RECEIVE_POLL_TIMEOUT_MS` (wait for a stream
  * answer, longer than the BCB's long poll; default 60000), `SELO_RECEIVE_BACKOFF_BASE_MS` /
  * `SELO_RECEIVE_BACKOFF_MAX_MS` (default 500 / 30000), `SELO_RECEIVE_MAX_BODY_BYTES` (default
- * 32 MiB, after decompression too), `SELO_RECEIVE_DEDUPE_TTL_SECONDS` (default 86400),
+ * 32 MiB, after decompression too),
  * `SELO_RECEIVE_CLOSE_TIMEOUT_MS` (default 10000), `SELO_HEALTH_PORT` (default 8080),
  * `SELO_RECEIVE_RESUME_STREAMS` (default true: stream positions are kept in the saga table and a
  * restarted worker resumes its predecessor's streams, see `StreamReader`) and
@@ -135,12 +132,10 @@ export async function startReceiveWorker(options: ReceiveWorkerOptions = {}): Pr
       icom: new IcomStreamClient({ http, ispb: config.ispb, maxBodyBytes: settings.maxBodyBytes }),
       forward: createAnswerForwarder({
         queue: sqsVerifyQueuePort(clients.sqs, queueUrl),
-        dedupe: new DedupeStore({ client: clients.dynamodb, tableName: topology.sagaTable.name, ttlAttribute: topology.sagaTable.ttlAttribute }),
         claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
         audit,
         recent: new RecentResources(),
         logger,
-        dedupeTtlSeconds: settings.dedupeTtlSeconds,
       }),
       logger,
       streams: settings.streams,

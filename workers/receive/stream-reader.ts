@@ -118,6 +118,8 @@ export class StreamReader {
   readonly #held = new Set<number>();
   /** Slots whose lease renewal found them held by another process. */
   readonly #lost = new Set<number>();
+  /** When each held slot's lease was last extended (the start of its last successful claim, save or renewal), epoch ms. */
+  readonly #extendedAt = new Map<number, number>();
   #renewTimer: NodeJS.Timeout | undefined;
   #loops: Promise<void>[] = [];
   #closing = false;
@@ -180,13 +182,21 @@ export class StreamReader {
     clearInterval(this.#renewTimer);
   }
 
+  /**
+   * Renews the leases of the held slots that no claim or save extended in the last third of a
+   * lease: a busy stream's saves renew its lease already, so only idle ones cost a write.
+   */
   async #renewLeases(): Promise<void> {
     const positions = this.#positions;
     if (positions === undefined || this.#closing) return;
+    const now = Date.now();
+    const due = [...this.#held].filter((slot) => now - (this.#extendedAt.get(slot) ?? Number.NEGATIVE_INFINITY) >= positions.leaseMs / 3);
     await Promise.all(
-      [...this.#held].map(async (slot) => {
+      due.map(async (slot) => {
         try {
+          const at = Date.now();
           await positions.renew(slot);
+          this.#extendedAt.set(slot, at);
         } catch (error) {
           if (error instanceof StreamLeaseLostError) this.#lost.add(slot);
           else this.#logger.warn({ slot, err: error, code: classifyError(error).code }, 'could not renew a stream slot lease');
@@ -208,7 +218,9 @@ export class StreamReader {
         this.#held.add(slot);
         let claim;
         try {
+          const at = Date.now();
           claim = await positions.claim(slot);
+          if (claim.status === 'claimed') this.#extendedAt.set(slot, at);
         } catch (error) {
           this.#held.delete(slot);
           this.#logger.warn({ stream: index, slot, err: error, code: classifyError(error).code }, 'could not claim a stream slot; reading a new stream without one');
@@ -311,7 +323,9 @@ export class StreamReader {
   async #save(slot: number, pullNext: string): Promise<void> {
     if (this.#lost.has(slot)) throw new StreamLeaseLostError(slot);
     try {
+      const at = Date.now();
       await this.#positions?.save(slot, pullNext);
+      this.#extendedAt.set(slot, at);
     } catch (error) {
       if (error instanceof StreamLeaseLostError) throw error;
       // Reading goes on (payments wait for nobody); a restart may then find an older position,
@@ -339,7 +353,7 @@ export class StreamReader {
       closed = true;
     } catch (error) {
       // The last answer was durable; if the DELETE did not confirm it, the BCB delivers it again
-      // and the dedupe markers drop it.
+      // as another copy, which the verify worker records only.
       this.#logger.warn({ stream: index, err: error, code: classifyError(error).code }, 'could not close the stream with DELETE');
     } finally {
       this.#stats.streamsOpen--;

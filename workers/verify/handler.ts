@@ -7,7 +7,7 @@ import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS, parseDictProblem } from '../../shared/dict/index.ts';
 import { PermanentError, SeloError, TransientError, classifyError } from '../../shared/errors/index.ts';
-import { EVENT_DETAIL_VERSION, INBOUND_EVENTS, VERIFIED_EVENTS, childTraceparent, echoSagaId, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
+import { EVENT_DETAIL_VERSION, INBOUND_EVENTS, VERIFIED_EVENTS, childTraceparent, copySource, echoSagaId, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
 import type {
   BcbMessageReceivedData,
   CorrelationIds,
@@ -33,7 +33,7 @@ import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr001, Pibr002,
 import type { Logger } from '../../shared/logging/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
 import { SagaContendedError, isLegalTransition, sagaKindOf } from '../../shared/saga/index.ts';
-import type { BizMsgIndex, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
+import type { BizMsgIndex, DedupeStore, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
 import { verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustStore } from '../../shared/xmldsig/index.ts';
 import { quarantineKey } from './quarantine.ts';
@@ -51,6 +51,14 @@ export interface VerifyHandlerDeps {
   sagas: Pick<SagaStore, 'get' | 'transition' | 'applyUnread' | 'create'>;
   /** BizMsgIdr → saga and echo Data → saga, written by the sign worker. */
   index: Pick<BizMsgIndex, 'sagaOfMessage' | 'sagaOfEcho'>;
+  /**
+   * Seen-before markers of the SPI messages that reach no saga (echoes, quarantined and
+   * unsupported messages), claimed per `PI-ResourceId` by the first copy of it
+   * (`BcbMessageReceivedData.copy`): a stream duplicate forwarded as another copy is recorded only.
+   */
+  markers: Pick<DedupeStore, 'claimAs'>;
+  /** Lifetime of a marker, seconds. @defaultValue 86400 */
+  markerTtlSeconds?: number;
   /** Reads claim-checked payloads; keeps verified DICT bodies too large for an event. */
   claimCheck: ClaimCheckStore;
   quarantine: QuarantinePort;
@@ -144,13 +152,20 @@ interface Scope {
   logger: Logger;
 }
 
+/** An SPI message's delivery: what identifies it in its saga (`copySource`). */
+interface SpiScope extends Scope {
+  source: string;
+  /** The copy's id (`BcbMessageReceivedData.copy`), when the receive worker drew one. */
+  copy: string | undefined;
+}
+
 /** A final outcome the message reports about a saga of ours. */
 interface SagaOutcome {
   sagaId: string;
   to: SagaState;
   /** The outcome's idempotency key: one per outcome, never per message (a duplicate must not apply twice). */
   key: string;
-  /** What identifies the reporting message (`PI-ResourceId`, or the DICT answer's digest). */
+  /** What identifies the reporting message (`copySource` of an SPI delivery, or the DICT answer's digest). */
   source: string;
   reason: string;
   /** States in which a saga of the same family already has the opposite outcome. */
@@ -294,6 +309,8 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   const parse = { maxBytes: deps.maxXmlBytes ?? DEFAULT_MAX_XML_BYTES };
   const decisionLimitMs = deps.inboundDecisionLimitMs ?? DEFAULT_INBOUND_DECISION_LIMIT_MS;
   const validateSpi = deps.validateSpi ?? validateSpiMessage;
+  const markerTtl = deps.markerTtlSeconds ?? 86_400;
+  if (!Number.isSafeInteger(markerTtl) || markerTtl < 1) throw new RangeError(`VerifyHandlerDeps.markerTtlSeconds must be a positive integer, got ${String(deps.markerTtlSeconds)}`);
   if (!Number.isSafeInteger(decisionLimitMs) || decisionLimitMs < 1) throw new RangeError(`VerifyHandlerDeps.inboundDecisionLimitMs must be a positive integer, got ${String(deps.inboundDecisionLimitMs)}`);
 
   /**
@@ -380,7 +397,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     return event(scope, VERIFIED_EVENTS.outcomeConflict, outcome.sagaId, idsOf(saga), data);
   }
 
-  async function onStatus(scope: Scope, message: Pacs002, status: TransactionStatus, resourceId: string): Promise<Step> {
+  async function onStatus(scope: SpiScope, message: Pacs002, status: TransactionStatus, resourceId: string): Promise<Step> {
     const instruction = status.originalInstructionId;
     if (!SAGA_KEY.test(instruction)) return recorded('unknown-saga');
     const sagaId = paymentSagaId(instruction);
@@ -397,7 +414,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     }
     if (status.status === 'ACSC') {
       return applyOutcome(scope, {
-        sagaId, to: 'SETTLED', key: 'settled', source: resourceId, resourceId, conflictsWith: FAILED_STATES,
+        sagaId, to: 'SETTLED', key: 'settled', source: scope.source, resourceId, conflictsWith: FAILED_STATES,
         reason: `pacs.002 ACSC ${message.appHdr.bizMsgIdr}`,
         fact: (saga) => event(scope, VERIFIED_EVENTS.paymentSettled, sagaId, { ...idsOf(saga), endToEndId: instruction }, { ...base, status: 'ACSC', ...original(saga), ...settled } satisfies PaymentSettledData),
       });
@@ -409,7 +426,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
         return recorded('duplicate-notice', sagaId, { endToEndId: instruction });
       }
       return applyOutcome(scope, {
-        sagaId, to: 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED'],
+        sagaId, to: 'REJECTED', key: 'rejected', source: scope.source, resourceId, conflictsWith: ['SETTLED'],
         reason: `pacs.002 RJCT ${reason.code ?? '(no code)'} ${message.appHdr.bizMsgIdr}`,
         fact: (saga) => event(scope, VERIFIED_EVENTS.paymentRejected, sagaId, { ...idsOf(saga), endToEndId: instruction }, { ...base, status: 'RJCT', ...original(saga), reason } satisfies PaymentRejectedData),
       });
@@ -418,7 +435,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   }
 
   /** The SPI's final word on a payment to one of our customers: ACCC settles it, RJCT rejects it. */
-  async function onInboundStatus(scope: Scope, message: Pacs002, status: TransactionStatus, resourceId: string): Promise<Step> {
+  async function onInboundStatus(scope: SpiScope, message: Pacs002, status: TransactionStatus, resourceId: string): Promise<Step> {
     const instruction = status.originalInstructionId;
     const sagaId = inboundSagaId(instruction);
     const bizMsgIdr = message.appHdr.bizMsgIdr;
@@ -433,7 +450,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     const ids = (saga: Saga): CorrelationIds => ({ ...idsOf(saga), endToEndId: status.originalEndToEndId });
     if (status.status === 'ACCC') {
       return applyOutcome(scope, {
-        sagaId, to: 'SETTLED', key: 'settled', source: resourceId, resourceId,
+        sagaId, to: 'SETTLED', key: 'settled', source: scope.source, resourceId,
         // Settled although we never sent an ACSP (or sent an RJCT): operations must look.
         conflictsWith: ['RECEIVED', 'SIGNED', 'LATE', 'FAILED', 'REJECTED'],
         reason: `pacs.002 ACCC ${bizMsgIdr}`,
@@ -449,7 +466,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     }
     const reason = rejectionReason(status);
     return applyOutcome(scope, {
-      sagaId, to: 'REJECTED', key: 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED'],
+      sagaId, to: 'REJECTED', key: 'rejected', source: scope.source, resourceId, conflictsWith: ['SETTLED'],
       // The SPI rejects (AB03) whether or not we answered, and whatever the answer's fate.
       awaiting: ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT', 'FAILED', 'LATE'],
       reason: `pacs.002 RJCT ${reason.code ?? '(no code)'} ${bizMsgIdr}`,
@@ -474,7 +491,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     return saga?.bizMsgIdr === bizMsgIdr ? saga.sagaId : undefined;
   }
 
-  async function onAdmi002(scope: Scope, message: Admi002, resourceId: string): Promise<Step> {
+  async function onAdmi002(scope: SpiScope, message: Admi002, resourceId: string): Promise<Step> {
     const rejected = message.rejectedBizMsgIdr;
     const sagaId = await sagaOfSentMessage(rejected);
     if (sagaId === undefined) return recorded('unknown-saga');
@@ -522,7 +539,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     return applyOutcome(scope, {
       sagaId, to: kind === 'echo' || kind === 'inbound' || kind === 'query' ? 'FAILED' : 'REJECTED',
       // An inbound payment's own outcome (the SPI's RJCT) is still to come under the key `rejected`.
-      key: kind === 'inbound' ? 'answer-refused' : 'rejected', source: resourceId, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
+      key: kind === 'inbound' ? 'answer-refused' : 'rejected', source: scope.source, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
       reason: `admi.002 ${reason.code} ${message.appHdr.bizMsgIdr} about ${rejected}`,
       fact: (saga) => event(scope, VERIFIED_EVENTS.messageRejected, sagaId, { ...idsOf(saga), bizMsgIdr: rejected }, data),
       hold,
@@ -537,7 +554,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
    * only with the SPI's ACCC (`InboundPaymentSettled`).
    */
   async function openInbound(
-    scope: Scope,
+    scope: SpiScope,
     opening: { instructionId: string; bizMsgIdr: string; resourceId: string; receivedAt: Date; start: number; amount: string; originalEndToEndId?: string },
     detailType: string,
     data: (times: { receivedAt: string; answerDeadline: string }) => unknown,
@@ -551,9 +568,9 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       amount: opening.amount,
       ...(opening.originalEndToEndId === undefined ? {} : { originalEndToEndId: opening.originalEndToEndId }),
     };
-    const created = await deps.sagas.create({ sagaId, ids, reason: `${reason} [source ${opening.resourceId}]`, attempt: scope.attempt, facts });
+    const created = await deps.sagas.create({ sagaId, ids, reason: `${reason} [source ${scope.source}]`, attempt: scope.attempt, facts });
     const { saga } = created;
-    if (created.status === 'already-applied' && sourceOf(saga.history[0]?.reason ?? '') !== opening.resourceId) return recorded('duplicate', sagaId, ids);
+    if (created.status === 'already-applied' && sourceOf(saga.history[0]?.reason ?? '') !== scope.source) return recorded('duplicate', sagaId, ids);
     // As first recorded, so that a redelivery publishes the same request.
     const times = { receivedAt: saga.facts.receivedAt ?? facts.receivedAt ?? '', answerDeadline: saga.facts.answerDeadline ?? facts.answerDeadline ?? '' };
     const audit = created.status === 'applied' ? [transitionAuditRecord(origin(scope, sagaId, ids), { from: null, to: 'RECEIVED', reason })] : [];
@@ -561,7 +578,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   }
 
   /** A payment to one of our customers: core banking decides (`InboundPaymentDecisionRequested`). */
-  async function onInboundPayment(scope: Scope, bizMsgIdr: string, tx: CreditTransfer, resourceId: string, receivedAt: Date): Promise<Step> {
+  async function onInboundPayment(scope: SpiScope, bizMsgIdr: string, tx: CreditTransfer, resourceId: string, receivedAt: Date): Promise<Step> {
     if (tx.creditorAgentIspb !== deps.ispb) return recorded('not-for-us');
     if (!SAGA_KEY.test(tx.endToEndId)) return recorded('unknown-saga');
     const accepted = Date.parse(tx.acceptanceDateTime);
@@ -580,12 +597,14 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
 
   /**
    * A pibr.001 from the SPI: the sign worker answers it with a signed pibr.002 (`EchoReceived`).
-   * Every delivery publishes it again: the echo saga (`ECHO#<BizMsgIdr>`) makes the answer once.
+   * Every delivery of the same copy publishes it again (the echo saga `ECHO#<BizMsgIdr>` makes the
+   * answer once); another copy of it (a stream duplicate) is recorded only.
    */
-  function onEcho(scope: Scope, message: Pibr001, resourceId: string, receivedAt: Date): Step {
+  async function onEcho(scope: SpiScope, message: Pibr001, resourceId: string, receivedAt: Date): Promise<Step> {
     const bizMsgIdr = message.appHdr.bizMsgIdr;
     const sagaId = echoSagaId(bizMsgIdr);
     const ids = { requestId: bizMsgIdr };
+    if (!(await firstCopy(scope, resourceId))) return recorded('duplicate', sagaId, ids);
     const data: EchoReceivedData = { channel: 'spi', originalData: message.data, bizMsgIdr, resourceId, receivedAt: receivedAt.toISOString() };
     return { disposition: 'applied', events: [event(scope, INBOUND_EVENTS.echoReceived, sagaId, ids, data)], audit: [], sagaId, ids };
   }
@@ -595,7 +614,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
    * pacs.008 (the credited participant answers, bacen/pix-api#184), so core banking decides
    * (`InboundReturnDecisionRequested`) on the saga `IN#<RtrId>`.
    */
-  async function onReturn(scope: Scope, bizMsgIdr: string, ret: PaymentReturn, resourceId: string, receivedAt: Date): Promise<Step> {
+  async function onReturn(scope: SpiScope, bizMsgIdr: string, ret: PaymentReturn, resourceId: string, receivedAt: Date): Promise<Step> {
     if (ret.creditorAgentIspb !== deps.ispb) return recorded('not-for-us');
     if (!SAGA_KEY.test(ret.returnId)) return recorded('unknown-saga');
     const opening = { instructionId: ret.returnId, bizMsgIdr, resourceId, receivedAt, start: receivedAt.getTime(), amount: ret.amount, originalEndToEndId: ret.originalEndToEndId };
@@ -608,18 +627,18 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     }));
   }
 
-  async function onEchoAnswer(scope: Scope, message: Pibr002, resourceId: string): Promise<Step> {
+  async function onEchoAnswer(scope: SpiScope, message: Pibr002, resourceId: string): Promise<Step> {
     const sagaId = await deps.index.sagaOfEcho(message.originalData);
     if (sagaId === undefined) return recorded('unknown-saga');
     const data: EchoAnsweredData = { channel: 'spi', originalData: message.originalData, bizMsgIdr: message.appHdr.bizMsgIdr, answeredAt: message.creDtTm, resourceId };
     return applyOutcome(scope, {
-      sagaId, to: 'COMPLETED', key: 'completed', source: resourceId, resourceId, conflictsWith: ['FAILED'],
+      sagaId, to: 'COMPLETED', key: 'completed', source: scope.source, resourceId, conflictsWith: ['FAILED'],
       reason: `pibr.002 ${message.appHdr.bizMsgIdr}`,
       fact: (saga) => event(scope, VERIFIED_EVENTS.echoAnswered, sagaId, idsOf(saga), data),
     });
   }
 
-  async function onSpiMessage(scope: Scope, message: SpiMessage, resourceId: string, receivedAt: Date): Promise<Step[]> {
+  async function onSpiMessage(scope: SpiScope, message: SpiMessage, resourceId: string, receivedAt: Date): Promise<Step[]> {
     switch (message.type) {
       case 'pacs.002':
         return Promise.all(message.message.statuses.map((s) => onStatus(scope, message.message, s, resourceId)));
@@ -632,8 +651,27 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       case 'pibr.002':
         return [await onEchoAnswer(scope, message.message, resourceId)];
       case 'pibr.001':
-        return [onEcho(scope, message.message, resourceId, receivedAt)];
+        return [await onEcho(scope, message.message, resourceId, receivedAt)];
     }
+  }
+
+  /**
+   * Whether this delivery is the first copy of `resourceId` to reach a message without a saga
+   * (or a redelivery of that copy): the marker {@link VerifyHandlerDeps.markers} is claimed for
+   * its copy id. An envelope without one (a receive worker before copy ids, which dropped stream
+   * duplicates itself) is always first.
+   */
+  async function firstCopy(scope: SpiScope, resourceId: string): Promise<boolean> {
+    if (scope.copy === undefined) return true;
+    const first = await deps.markers.claimAs(`icom-resource#${resourceId}`, scope.copy, markerTtl);
+    if (!first) scope.logger.info({ resourceId, source: scope.source }, 'another copy of this message was handled already: recorded only');
+    return first;
+  }
+
+  /** `keep` (quarantine, or keep for operations) for the first copy of an SPI message; another copy is recorded only. */
+  async function keptOnce(scope: SpiScope, data: BcbMessageReceivedData, record: VerificationRecord, raw: string, signatureValid: boolean, keep: () => Promise<Outcome>): Promise<Outcome> {
+    if (await firstCopy(scope, data.resourceId)) return keep();
+    return { events: [], audit: [record('duplicate', auditBody(raw), signatureValid)] };
   }
 
   /** Puts the raw bytes in the quarantine and reports `SignatureInvalid`; nothing else happens. */
@@ -680,7 +718,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
    * `PaymentSettled` and audits the transition itself; an answer that matches no question of ours
    * about an in-doubt payment is quarantined with its reason and acts on nothing.
    */
-  async function onEntryReport(scope: Scope, raw: string, report: EntryReport, bizMsgIdr: string, data: BcbMessageReceivedData, verification: Verification): Promise<Outcome> {
+  async function onEntryReport(scope: SpiScope, raw: string, report: EntryReport, bizMsgIdr: string, data: BcbMessageReceivedData, verification: Verification): Promise<Outcome> {
     const entryReports = deps.entryReports;
     if (entryReports === undefined) throw new Error('camt.054 read without entryReports');
     let applied;
@@ -688,7 +726,8 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       applied = await applyEntryReport({ ...entryReports, ispb: deps.ispb }, report, { bizMsgIdr, resourceId: data.resourceId });
     } catch (error) {
       if (!(error instanceof EntryReportUnmatchedError)) throw error;
-      return quarantine(scope, raw, error, { name: data.resourceId, at: new Date(data.receivedAt), resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), true);
+      const record = verificationRecord(scope, scope.cause.sagaId, {}, verification);
+      return keptOnce(scope, data, record, raw, true, () => quarantine(scope, raw, error, { name: data.resourceId, at: new Date(data.receivedAt), resourceId: data.resourceId }, record, true));
     }
     const ids = { endToEndId: applied.endToEndId, bizMsgIdr: report.notificationId ?? bizMsgIdr };
     const resolution = applied.resolution?.status ?? 'none';
@@ -717,7 +756,8 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     };
   }
 
-  async function verifySpiDelivery(scope: Scope, data: BcbMessageReceivedData): Promise<Outcome> {
+  async function verifySpiDelivery(delivery: Scope, data: BcbMessageReceivedData): Promise<Outcome> {
+    const scope: SpiScope = { ...delivery, source: copySource(data), copy: data.copy };
     const raw = 'inline' in data.payload ? data.payload.inline : await deps.claimCheck.get(data.payload.claimCheck);
     const receivedAt = new Date(data.receivedAt);
     const verification: Verification = {
@@ -745,14 +785,15 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     } catch (error) {
       // Signed by the BCB and addressed to us, but of a type selo does not handle yet: no
       // security alert; operations get it with its exact bytes.
-      if (error instanceof UnsupportedSpiMessageError) return unsupported(scope, raw, error, bizMsgIdr, data, verification);
+      const record = verificationRecord(scope, scope.cause.sagaId, {}, verification);
+      if (error instanceof UnsupportedSpiMessageError) return keptOnce(scope, data, record, raw, true, () => unsupported(scope, raw, error, bizMsgIdr, data, verification));
       // What says "retry" is not the message's fault: the schema check could not run, or the
       // signer's CRL is missing or stale under SELO_REVOCATION=require (RevocationUnknownError,
       // until operations refresh the file: docs/certificates.md).
       if (error instanceof TransientError) throw error;
       // Verification, the schema check and parsing do no I/O: whatever they refuse, they refuse
       // every time.
-      return quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), signatureValid);
+      return keptOnce(scope, data, record, raw, signatureValid, () => quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, record, signatureValid));
     }
     if (message.type === 'camt.054') return onEntryReport(scope, raw, message.report, bizMsgIdr, data, verification);
     const steps = await onSpiMessage(scope, message, data.resourceId, receivedAt);

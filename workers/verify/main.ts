@@ -12,7 +12,7 @@ import type { Metrics } from '../../shared/metrics/index.ts';
 import { createRevocationChecker } from '../../shared/pki/index.ts';
 import { launchQueueWorker, readWorkerProcessConfig, workerOutputs } from '../../shared/runtime/index.ts';
 import type { LaunchedWorker, ProcessOutputs } from '../../shared/runtime/index.ts';
-import { BizMsgIndex, SagaStore, resolveSaga } from '../../shared/saga/index.ts';
+import { BizMsgIndex, DedupeStore, SagaStore, resolveSaga } from '../../shared/saga/index.ts';
 import { DEFAULT_INBOUND_DECISION_LIMIT_MS, createVerifyHandler } from './handler.ts';
 import { S3Quarantine } from './quarantine.ts';
 import { decodeVerifyInput } from './verify-input.ts';
@@ -96,6 +96,7 @@ export async function startVerifyWorker(options: VerifyWorkerOptions = {}): Prom
         trustStore,
         sagas,
         index,
+        markers: new DedupeStore({ ...table, ttlAttribute: topology.sagaTable.ttlAttribute }),
         claimCheck: new S3ClaimCheckStore({ client: clients.s3, bucket: topology.payloadBucket }),
         quarantine: new S3Quarantine({ client: clients.s3, bucket: topology.payloadBucket }),
         maxXmlBytes,

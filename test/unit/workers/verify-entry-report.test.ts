@@ -62,6 +62,7 @@ function world(paymentPath: Parameters<FakeSagaStore['seed']>[1] = ['REQUESTED',
     index: { sagaOfMessage: (b) => Promise.resolve(b === MSG ? QUERY : undefined), sagaOfEcho: () => Promise.resolve(undefined) },
     claimCheck: { put: () => Promise.reject(new Error('unused')), get: () => Promise.reject(new Error('unused')) },
     quarantine: { put: (entry) => Promise.resolve(void quarantined.push(entry)).then(() => ({ bucket: 'payloads', key: entry.key })) },
+    markers: { claimAs: () => Promise.reject(new Error('no marker for a message without a copy id')) },
     entryReports: {
       sagas: store,
       index: { sagaOfMessage: (b) => Promise.resolve(b === MSG ? QUERY : undefined) },

@@ -52,6 +52,8 @@ interface World {
   quarantined: QuarantineEntry[];
   pointers: Map<string, string>;
   kept: Map<string, string>;
+  /** Seen-before markers: key → holder. */
+  markers: Map<string, string>;
 }
 
 function world(): World {
@@ -59,12 +61,13 @@ function world(): World {
   const quarantined: QuarantineEntry[] = [];
   const pointers = new Map<string, string>();
   const kept = new Map<string, string>();
+  const markers = new Map<string, string>();
   const claimCheck: ClaimCheckStore = {
     put: (key, body) => Promise.resolve(void kept.set(key, body)).then((): ClaimCheckReference => ({ bucket: 'payloads', key })),
     get: (ref) => Promise.resolve(kept.get(ref.key) ?? ''),
   };
   return {
-    sagas, quarantined, pointers, kept,
+    sagas, quarantined, pointers, kept, markers,
     deps: {
       ispb: ISPB,
       bcbIspb: BCB,
@@ -73,6 +76,13 @@ function world(): World {
       index: { sagaOfMessage: (b) => Promise.resolve(pointers.get(`message:${b}`)), sagaOfEcho: (d) => Promise.resolve(pointers.get(`echo:${d}`)) },
       claimCheck,
       quarantine: { put: (entry) => Promise.resolve(void quarantined.push(entry)).then(() => ({ bucket: 'payloads', key: entry.key })) },
+      markers: {
+        claimAs: (key, holder) => {
+          const first = markers.get(key) ?? holder;
+          markers.set(key, first);
+          return Promise.resolve(first === holder);
+        },
+      },
     },
   };
 }
@@ -111,8 +121,12 @@ async function deliver(deps: VerifyHandlerDeps, event: { detailType: string; sou
   return outcome;
 }
 
-async function spi(deps: VerifyHandlerDeps, xml: string, resourceId = randomUUID().replace(/-/g, '')): Promise<Outcome> {
-  return deliver(deps, bcbMessageReceived(resourceId, xml));
+async function spi(deps: VerifyHandlerDeps, xml: string, resourceId = randomUUID().replace(/-/g, ''), copy?: string): Promise<Outcome> {
+  return deliver(deps, bcbMessageReceived(resourceId, xml, copy));
+}
+
+function dispositions(outcome: Outcome): string[] {
+  return outcome.audit.filter((r) => r.kind === 'response').map((r) => (JSON.parse(r.response_header ?? '{}') as Record<string, string>)['selo-disposition'] ?? '');
 }
 
 function types(outcome: Outcome): string[] {
@@ -340,6 +354,64 @@ describe('verify handler: SPI outcomes of our payments', () => {
     const outcome = await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID'));
     expect(types(outcome)).toEqual(['MessageRejected']);
     expect(sagas.sagas.get(echoSagaId(requestId))?.state).toBe('FAILED');
+  });
+});
+
+describe('verify handler: stream duplicates forwarded as another copy (same PI-ResourceId, another copy id)', () => {
+  it('applies the first copy of a pacs.002, republishes on a redelivery of that copy, records another copy only', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    const xml = await signedPacs002(bcb, statusOf(id, 'ACSC'));
+    const first = await spi(deps, xml, 'R1', 'c1');
+    const redelivered = await spi(deps, xml, 'R1', 'c1');
+    const duplicate = await spi(deps, xml, 'R1', 'c2');
+    expect(types(first)).toEqual(['PaymentSettled']);
+    expect(redelivered.events.map((e) => e.detail.data)).toEqual(first.events.map((e) => e.detail.data));
+    expect(duplicate.events).toEqual([]);
+    expect(dispositions(duplicate)).toEqual(['duplicate']);
+    expect(sagas.writes).toBe(1);
+  });
+
+  it('asks core banking once about an inbound pacs.008 read twice from the stream', async () => {
+    const { deps, sagas } = world();
+    const xml = await signedPacs008(bcb, inboundTransfer(generateEndToEndId('99999005'), ISPB));
+    const first = only(await spi(deps, xml, 'P1', 'c1'));
+    expect(only(await spi(deps, xml, 'P1', 'c1')).detail.data).toEqual(first.detail.data);
+    expect(types(await spi(deps, xml, 'P1', 'c2'))).toEqual([]);
+    expect(sagas.writes).toBe(1);
+  });
+
+  it('publishes EchoReceived for the first copy of a pibr.001 (again on its redelivery), not for another copy', async () => {
+    const { deps, markers } = world();
+    const xml = await signedPibr001(bcb, 'ping-9');
+    expect(types(await spi(deps, xml, 'E1', 'c1'))).toEqual(['EchoReceived']);
+    expect(types(await spi(deps, xml, 'E1', 'c1'))).toEqual(['EchoReceived']);
+    const duplicate = await spi(deps, xml, 'E1', 'c2');
+    expect(types(duplicate)).toEqual([]);
+    expect(dispositions(duplicate)).toEqual(['duplicate']);
+    expect([...markers]).toEqual([['icom-resource#E1', 'c1']]);
+  });
+
+  it('keeps an unsupported or unverifiable message once: another copy is neither kept nor reported', async () => {
+    const { deps, quarantined } = world();
+    const unsupported = await signedUnsupported(bcb, 'camt.060');
+    expect(types(await spi(deps, unsupported, 'U1', 'c1'))).toEqual(['UnsupportedMessageReceived']);
+    const unsupportedAgain = await spi(deps, unsupported, 'U1', 'c2');
+    const forged = corruptSignatureValue(unsupported);
+    expect(types(await spi(deps, forged, 'F1', 'c1'))).toEqual(['SignatureInvalid']);
+    const forgedAgain = await spi(deps, forged, 'F1', 'c2');
+    expect([types(unsupportedAgain), types(forgedAgain)]).toEqual([[], []]);
+    expect([dispositions(unsupportedAgain), dispositions(forgedAgain)]).toEqual([['duplicate'], ['duplicate']]);
+    expect(quarantined.map((q) => q.code)).toEqual(['SPI_MESSAGE_UNSUPPORTED', 'XMLDSIG_SIGNATURE_MISMATCH']);
+  });
+
+  it('claims no marker for an envelope without a copy id (a receive worker before copy ids dropped stream duplicates itself)', async () => {
+    const { deps, markers } = world();
+    const xml = await signedPibr001(bcb, 'ping-10');
+    expect(types(await spi(deps, xml, 'E2'))).toEqual(['EchoReceived']);
+    expect(types(await spi(deps, xml, 'E2'))).toEqual(['EchoReceived']);
+    expect(markers.size).toBe(0);
   });
 });
 

@@ -99,7 +99,7 @@ export function corruptSignatureValue(xml: string): string {
 }
 
 /** The `BcbMessageReceived` the receive worker puts on the verify queue for one message. */
-export function bcbMessageReceived(resourceId: string, xml: string): { detailType: string; source: string; detail: EventDetail<unknown> } {
+export function bcbMessageReceived(resourceId: string, xml: string, copy?: string): { detailType: string; source: string; detail: EventDetail<unknown> } {
   return {
     detailType: BCB_MESSAGE_RECEIVED,
     source: RECEIVE_SOURCE,
@@ -108,7 +108,7 @@ export function bcbMessageReceived(resourceId: string, xml: string): { detailTyp
       sagaId: inboxSagaId(resourceId),
       attempt: 1,
       traceparent: newTraceparent(),
-      data: { channel: 'spi', resourceId, receivedAt: new Date().toISOString(), contentType: 'application/xml; charset=utf-8', payload: { inline: xml } },
+      data: { channel: 'spi', resourceId, receivedAt: new Date().toISOString(), contentType: 'application/xml; charset=utf-8', payload: { inline: xml }, ...(copy === undefined ? {} : { copy }) },
     },
   };
 }
