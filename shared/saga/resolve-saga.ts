@@ -90,7 +90,7 @@ export type ResolutionResult =
   | { status: 'pending-approval'; saga: Saga; request: PendingResolution }
   /**
    * Already resolved with this outcome (by `resolvedBy`: an operator, the BCB query, or a late
-   * pacs.002 whose `[source …]` is its PI-ResourceId): nothing written again; the events are
+   * pacs.002 whose `[source …]` is its PI-ResourceId and copy id): nothing written again; the events are
    * republished only when their first publication had not completed (`republished`).
    */
   | { status: 'already-resolved'; saga: Saga; outcome: ResolutionOutcome; resolvedBy: string; republished: boolean }
