@@ -26,7 +26,7 @@ import { createTestToken } from '../../support/softhsm.ts';
 import type { TestToken } from '../../support/softhsm.ts';
 import { creditTransfer, paymentRequestedEntry, readAuditRecords, workerTestEnv } from '../../support/local-aws.ts';
 import {
-  bcbMessageReceived, corruptSignatureValue, inboundTransfer, signedAdmi002, signedPacs002, signedPacs004, signedPacs008, signedPibr002, statusOf,
+  bcbMessageReceived, corruptSignatureValue, inboundTransfer, signedAdmi002, signedPacs002, signedPacs004, signedPacs008, signedPibr001, signedPibr002, statusOf,
 } from '../../unit/workers/verify-messages.ts';
 import type { BcbSender } from '../../unit/workers/verify-messages.ts';
 
@@ -75,8 +75,18 @@ async function factOf(sagaId: string, detailType: string): Promise<Fact> {
   return factsFor(sagaId, detailType)[0] as Fact;
 }
 
-async function deliver(resourceId: string, xml: string): Promise<void> {
-  await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: verifyUrl, MessageBody: encodeEventBody(bcbMessageReceived(resourceId, xml)) }));
+async function deliver(resourceId: string, xml: string, copy?: string): Promise<void> {
+  await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: verifyUrl, MessageBody: encodeEventBody(bcbMessageReceived(resourceId, xml, copy)) }));
+}
+
+/** Waits until the verify queue is empty: the worker deletes a message only after publishing its facts. */
+async function verifyQueueDrained(): Promise<void> {
+  await expect
+    .poll(async () => {
+      const { Attributes } = await stack.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: verifyUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+      return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
+    }, { timeout: 30_000 })
+    .toBe(0);
 }
 
 function newResourceId(): string {
@@ -192,6 +202,29 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     const settled = factsFor(sagaId, 'PaymentSettled');
     expect(settled.map((f) => f.detail.data.resourceId)).toEqual([first, first]);
     expect((await sagas.get(sagaId))?.history.filter((t) => t.to === 'SETTLED')).toHaveLength(1);
+  });
+
+  it('acts once on a message the receive worker forwarded twice (a stream duplicate read again: same PI-ResourceId, another copy id), through the saga or, for an echo, a marker', async () => {
+    const { endToEndId, sagaId } = await transmittedPayment();
+    const xml = await signedPacs002(bcb, statusOf(endToEndId, 'ACSC'));
+    const resource = newResourceId();
+    const echo = await signedPibr001(bcb, `ping-${resource.slice(0, 8)}`);
+    const echoResource = newResourceId();
+    await deliver(resource, xml, 'copy-one');
+    await deliver(echoResource, echo, 'copy-one');
+    await factOf(sagaId, 'PaymentSettled');
+    await expect.poll(() => seen.filter((f) => f.detailType === 'EchoReceived' && f.detail.data.resourceId === echoResource).length, { timeout: 30_000 }).toBe(1);
+    await deliver(resource, xml, 'copy-two');
+    await deliver(echoResource, echo, 'copy-two');
+    // The same copy again (a redelivery or a dead-letter replay) publishes the same fact again.
+    await deliver(resource, xml, 'copy-one');
+    await verifyQueueDrained();
+    const marker = await transmittedPayment();
+    await deliver(newResourceId(), await signedPacs002(bcb, statusOf(marker.endToEndId, 'ACSC')), 'copy-one');
+    await factOf(marker.sagaId, 'PaymentSettled');
+    expect(factsFor(sagaId, 'PaymentSettled')).toHaveLength(2);
+    expect(seen.filter((f) => f.detailType === 'EchoReceived' && f.detail.data.resourceId === echoResource)).toHaveLength(1);
+    expect((await sagas.get(sagaId))?.history.filter((t) => t.to === 'SETTLED').map((t) => t.reason)).toEqual([expect.stringMatching(new RegExp(`\\[source ${resource}/copy-one\\]$`)) as unknown]);
   });
 
   it('turns a RJCT after SETTLED into OutcomeConflict and an OUTCOME_CONFLICT saga', async () => {
