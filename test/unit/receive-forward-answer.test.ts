@@ -11,6 +11,8 @@ import { FakeAudit, silentLogger } from './runtime/fakes.ts';
 /** A verify queue that refuses what the test says, and logs what it takes. */
 class FakeQueue implements VerifyQueuePort {
   readonly sent: QueueEntry[] = [];
+  /** Every entry of every request, refused ones included. */
+  readonly attempted: QueueEntry[] = [];
   /** Refuse these ids this many more times. */
   readonly refuse = new Map<string, number>();
   failRequests = 0;
@@ -26,6 +28,7 @@ class FakeQueue implements VerifyQueuePort {
       return Promise.reject(Object.assign(new Error('down'), { name: 'QueueDoesNotExist' }));
     }
     const failed: FailedEntry[] = [];
+    this.attempted.push(...entries);
     for (const e of entries) {
       const left = this.refuse.get(e.id) ?? 0;
       if (left > 0) {
@@ -113,12 +116,13 @@ describe('receive: forwarding one stream answer', () => {
 
   it('keeps the copy id when it retries an entry SQS refused (one copy, however many sends)', async () => {
     const { queue, forward } = setup();
-    queue.refuse.set('m0', 1);
+    queue.refuse.set('m0', 2);
     await forward(answerOf([{ id: 'a', xml: '<A/>' }]));
     expect(queue.sent).toHaveLength(1);
     const copy = decode(queue.sent[0] as QueueEntry).detail.data.copy;
-    expect(copy).toBeDefined();
-    expect(queue.sent.map((e) => decode(e).detail.data.copy)).toEqual([copy]);
+    expect(copy).toMatch(/^[0-9a-f]{24}$/);
+    // Two refused sends and the accepted one carried the same copy.
+    expect(queue.attempted.map((e) => decode(e).detail.data.copy)).toEqual([copy, copy, copy]);
   });
 
   it('drops a PI-ResourceId forwarded lately, repeated in the same answer, or in flight on another stream', async () => {

@@ -284,7 +284,11 @@ describe('receive: streams that survive a restart', () => {
       const last = timeline.slice(0, i).findLast((x) => x.slot === busy && x.what === 'extend');
       expect(e.at - (last?.at ?? Number.NEGATIVE_INFINITY)).toBeGreaterThanOrEqual(leaseMs / 3 - 2);
     }
-    expect(timeline.filter((e) => e.slot === busy && e.what === 'extend').length).toBeGreaterThan(10 * renewals(busy));
+    // The busy slot was busy (many saves), so the check above covered renewals due or not.
+    expect(timeline.filter((e) => e.slot === busy && e.what === 'extend').length).toBeGreaterThan(20);
+    // The idle slot was renewed by itself.
+    const idleRenewals = timeline.filter((e) => e.slot !== busy && e.what === 'renew');
+    expect(idleRenewals.length).toBeGreaterThanOrEqual(3);
   });
 
   it('validates the lease length of the position store it is given', () => {

@@ -90,7 +90,8 @@ export function readReceiveWorkerConfig(env: Env): { config: SeloConfig; bcb: Re
  * `SELO_RECEIVE_LEASE_MS` (a stream slot's lease, default 3000; a crashed worker's streams are
  * resumed this long after its last renewal, so keep it well under the BCB's expiry of an
  * abandoned stream; short because the receiver is held to seconds: issue 15 asks for the first
- * outcome within 5 s of a restart. Renewed every third: 6 slots, about 6 UpdateItem a second).
+ * outcome within 5 s of a restart. Each save renews it; a slot no save renewed for a third of it
+ * is renewed by itself: up to 6 UpdateItem a second for 6 idle slots, none for busy ones).
  */
 export async function startReceiveWorker(options: ReceiveWorkerOptions = {}): Promise<ReceiveWorker> {
   const env = options.env ?? process.env;

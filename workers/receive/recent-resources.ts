@@ -1,7 +1,8 @@
 /**
  * The `PI-ResourceId`s this process is forwarding or forwarded lately. A stream duplicate often
- * arrives on another stream while the first copy is still on its way to the verify queue, before
- * its dedupe marker exists; this catches it without a DynamoDB round trip. The later copy waits
+ * arrives on another stream while the first copy is still on its way to the verify queue; this
+ * drops it (and any copy forwarded lately) without a store round trip, before the verify worker
+ * would have to record it as a duplicate. The later copy waits
  * for the first one's outcome ({@link RecentResources.waitFor}) before its own answer is
  * confirmed: dropped if the first copy became durable, forwarded itself if it did not (confirming
  * the duplicate might confirm the resource at the BCB).

@@ -20,7 +20,7 @@ export type SlotClaim =
  * before it is durable, renews its lease while it reads, and releases the slot at close.
  */
 export interface StreamPositionPort {
-  /** How long a claim or renewal holds a slot, ms; the reader renews every third of it. */
+  /** How long a claim, save or renewal holds a slot, ms; the reader renews a slot nothing extended for a third of it. */
   readonly leaseMs: number;
   /** Claims `slot` when it is free, its lease expired, or it is already this process's. */
   claim(slot: number): Promise<SlotClaim>;

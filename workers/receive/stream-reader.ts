@@ -93,8 +93,8 @@ interface LoopState {
  * new stream. After every durable answer the loop saves that answer's `PI-Pull-Next` (the write
  * also renews the lease) and only then follows it: a saved position never confirms a batch that
  * was not durable, and a successor that GETs it reads at worst the batch after it once more
- * (at-least-once; duplicates are dropped by `PI-ResourceId`). Leases are renewed every third of
- * their length; a loop whose slot passed to another process stops using that stream without
+ * (at-least-once; the verify worker records that copy as a duplicate). A slot's lease is renewed
+ * when no claim or save extended it for a third of its length (checked every sixth); a loop whose slot passed to another process stops using that stream without
  * DELETE. At close, a stream DELETEd frees its slot's position; one that could not be DELETEd
  * keeps it, for the next owner, and only the lease ends.
  */
@@ -145,7 +145,9 @@ export class StreamReader {
   start(): void {
     if (this.#loops.length > 0 || this.#closing) return;
     if (this.#positions !== undefined) {
-      this.#renewTimer = setInterval(() => void this.#renewLeases(), Math.max(1, Math.floor(this.#positions.leaseMs / 3)));
+      // Ticks every sixth of a lease and renews what no claim or save extended for a third of one:
+      // at most half a lease between extensions, so a failed or late renewal has another chance.
+      this.#renewTimer = setInterval(() => void this.#renewLeases(), Math.max(1, Math.floor(this.#positions.leaseMs / 6)));
       this.#renewTimer.unref();
     }
     this.#loops = Array.from({ length: this.#streams }, (_, i) => this.#loop(i));

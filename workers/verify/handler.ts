@@ -242,6 +242,16 @@ function sourceOf(reason: string): string | undefined {
   return SOURCE_MARK.exec(reason)?.[1];
 }
 
+/**
+ * Whether the source a saga recorded is this delivery's (`copySource`): the same copy, or the
+ * bare `PI-ResourceId` a verify task before copy ids recorded while handling this very envelope
+ * (a rolling deploy: its publication may not have completed, so the fact is published again, at
+ * least once, rather than lost). Any other source is another delivery: a duplicate.
+ */
+function sameDelivery(recorded: string | undefined, source: string): boolean {
+  return recorded !== undefined && (recorded === source || source.startsWith(`${recorded}/`));
+}
+
 function auditBody(raw: string, keptAt?: ClaimCheckReference): string {
   if (raw.length <= AUDIT_BODY_LIMIT) return raw;
   return `[${Buffer.byteLength(raw, 'utf8')} bytes, sha256=${sha256(raw)}${keptAt === undefined ? '' : `, kept in s3://${keptAt.bucket}/${keptAt.key}`}]`;
@@ -346,12 +356,12 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       const ids = idsOf(saga);
       const done = saga.history.find((t) => t.key === outcome.key);
       if (done !== undefined) {
-        if (sourceOf(done.reason) !== outcome.source) return recorded('duplicate', outcome.sagaId, ids);
+        if (!sameDelivery(sourceOf(done.reason), outcome.source)) return recorded('duplicate', outcome.sagaId, ids);
         return { disposition: 'redelivered', events: [outcome.fact(saga)], audit: [], sagaId: outcome.sagaId, ids };
       }
       const conflicted = saga.history.find((t) => t.key === conflictKey);
       if (conflicted !== undefined) {
-        if (sourceOf(conflicted.reason) !== outcome.source) return recorded('duplicate', outcome.sagaId, ids);
+        if (!sameDelivery(sourceOf(conflicted.reason), outcome.source)) return recorded('duplicate', outcome.sagaId, ids);
         return { disposition: 'redelivered', events: [conflictEvent(scope, outcome, saga, conflicted.from ?? saga.state)], audit: [], sagaId: outcome.sagaId, ids };
       }
       let to: SagaState;
@@ -536,7 +546,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     // A refused message is a definite failure: payments are REJECTED; an echo, a query (camt.060)
     // or our answer to an inbound payment (whose outcome the SPI still decides) FAILED where the
     // table allows it, else recorded only.
-    return applyOutcome(scope, {
+    const step = await applyOutcome(scope, {
       sagaId, to: kind === 'echo' || kind === 'inbound' || kind === 'query' ? 'FAILED' : 'REJECTED',
       // An inbound payment's own outcome (the SPI's RJCT) is still to come under the key `rejected`.
       key: kind === 'inbound' ? 'answer-refused' : 'rejected', source: scope.source, resourceId, conflictsWith: ['SETTLED', 'COMPLETED'],
@@ -544,6 +554,9 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       fact: (saga) => event(scope, VERIFIED_EVENTS.messageRejected, sagaId, { ...idsOf(saga), bizMsgIdr: rejected }, data),
       hold,
     });
+    // An alert written nowhere in the saga: raised for the first copy of the admi.002 only.
+    if (step.disposition === 'ambiguous' && !(await firstCopy(scope, resourceId))) return recorded('duplicate', sagaId, step.ids);
+    return step;
   }
 
   /**
@@ -570,7 +583,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     };
     const created = await deps.sagas.create({ sagaId, ids, reason: `${reason} [source ${scope.source}]`, attempt: scope.attempt, facts });
     const { saga } = created;
-    if (created.status === 'already-applied' && sourceOf(saga.history[0]?.reason ?? '') !== scope.source) return recorded('duplicate', sagaId, ids);
+    if (created.status === 'already-applied' && !sameDelivery(sourceOf(saga.history[0]?.reason ?? ''), scope.source)) return recorded('duplicate', sagaId, ids);
     // As first recorded, so that a redelivery publishes the same request.
     const times = { receivedAt: saga.facts.receivedAt ?? facts.receivedAt ?? '', answerDeadline: saga.facts.answerDeadline ?? facts.answerDeadline ?? '' };
     const audit = created.status === 'applied' ? [transitionAuditRecord(origin(scope, sagaId, ids), { from: null, to: 'RECEIVED', reason })] : [];
@@ -721,6 +734,11 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   async function onEntryReport(scope: SpiScope, raw: string, report: EntryReport, bizMsgIdr: string, data: BcbMessageReceivedData, verification: Verification): Promise<Outcome> {
     const entryReports = deps.entryReports;
     if (entryReports === undefined) throw new Error('camt.054 read without entryReports');
+    // The query saga keys the answer by PI-ResourceId: another copy of it would be taken for a
+    // redelivery and resolve (publish) again; the first copy's marker records it only.
+    if (!(await firstCopy(scope, data.resourceId))) {
+      return { events: [], audit: [verificationRecord(scope, scope.cause.sagaId, {}, verification)('duplicate', auditBody(raw), true)] };
+    }
     let applied;
     try {
       applied = await applyEntryReport({ ...entryReports, ispb: deps.ispb }, report, { bizMsgIdr, resourceId: data.resourceId });

@@ -83,8 +83,8 @@ async function camt054(overrides: Partial<EntryReportInput> = {}, key = bcbKey):
   }), key);
 }
 
-async function deliver(deps: VerifyHandlerDeps, xml: string, resourceId = 'R1'): Promise<Outcome> {
-  const decoded = decodeEventBody<VerifyInput>(encodeEventBody(bcbMessageReceived(resourceId, xml)), decodeVerifyInput, 'm');
+async function deliver(deps: VerifyHandlerDeps, xml: string, resourceId = 'R1', copy?: string): Promise<Outcome> {
+  const decoded = decodeEventBody<VerifyInput>(encodeEventBody(bcbMessageReceived(resourceId, xml, copy)), decodeVerifyInput, 'm');
   return createVerifyHandler(deps)({ event: decoded, sqs: { messageId: 'm', receiveCount: 1 } }, context);
 }
 
@@ -109,6 +109,26 @@ describe('verify: the BCB\'s camt.054 answering our camt.060 (issue 17)', () => 
     // Another answer to the same question is not believed a second time.
     await deliver(deps, xml, 'R2');
     expect(quarantined.map((q) => q.code)).toEqual(['ENTRY_REPORT_UNMATCHED']);
+  });
+
+  it('acts on the first copy of an answer only: another copy of the same resource (a stream duplicate read again) resolves and publishes nothing', async () => {
+    const { store, publisher, resolutions, quarantined, deps } = world();
+    const holders = new Map<string, string>();
+    deps.markers = {
+      claimAs: (key, holder) => {
+        const first = holders.get(key) ?? holder;
+        holders.set(key, first);
+        return Promise.resolve(first === holder);
+      },
+    };
+    const xml = await camt054();
+    await deliver(deps, xml, 'R1', 'c1');
+    expect(store.state(PAYMENT)).toBe('SETTLED');
+    const other = await deliver(deps, xml, 'R1', 'c2');
+    expect(other).toEqual({ events: [], audit: [expect.objectContaining({ kind: 'response', response_header: expect.stringContaining('"selo-disposition":"duplicate"') as unknown })] });
+    expect(resolutions).toHaveLength(1);
+    expect(publisher.published.map((e) => e.detailType)).toEqual(['PaymentSettled']);
+    expect(quarantined).toEqual([]);
   });
 
   it('keeps the payment IN_DOUBT when the answer books nothing (never read as a rejection), keeping the answer for a person', async () => {

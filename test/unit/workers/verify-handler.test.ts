@@ -406,6 +406,36 @@ describe('verify handler: stream duplicates forwarded as another copy (same PI-R
     expect(quarantined.map((q) => q.code)).toEqual(['SPI_MESSAGE_UNSUPPORTED', 'XMLDSIG_SIGNATURE_MISMATCH']);
   });
 
+  it('publishes again, for a copy of the same resource, a fact an older verify task recorded under the bare PI-ResourceId (it may have died before publishing)', async () => {
+    const { deps, sagas } = world();
+    const id = e2e();
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+    const xml = await signedPacs002(bcb, statusOf(id, 'ACSC'));
+    const old = await spi(deps, xml, 'R7');
+    expect((await sagas.get(paymentSagaId(id)))?.history.at(-1)?.reason).toMatch(/\[source R7\]$/);
+    const again = await spi(deps, xml, 'R7', 'c1');
+    expect(again.events.map((e) => e.detail.data)).toEqual(old.events.map((e) => e.detail.data));
+    expect(dispositions(again)).toEqual(['redelivered']);
+    // A resource whose id merely starts the same is another resource.
+    expect(dispositions(await spi(deps, xml, 'R', 'c1'))).toEqual(['duplicate']);
+    expect(sagas.writes).toBe(1);
+  });
+
+  it('raises an ambiguous admi.002 to operations once, not again for another copy of it', async () => {
+    const { deps, sagas, pointers } = world();
+    const id = e2e();
+    const bizMsgIdr = 'M99999004ffffffffffffffffffffff9';
+    const transmitted = { at: '2026-11-28T17:00:00.000Z', from: 'TRANSMITTING' as const, to: 'TRANSMITTED' as const, reason: 'ICOM 201', attempt: 2, key: 'transmitted' };
+    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr, history: [transmitted] });
+    pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+    const xml = await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID');
+    expect(types(await spi(deps, xml, 'A1', 'c1'))).toEqual(['RejectionAmbiguous']);
+    expect(types(await spi(deps, xml, 'A1', 'c1'))).toEqual(['RejectionAmbiguous']);
+    const other = await spi(deps, xml, 'A1', 'c2');
+    expect(types(other)).toEqual([]);
+    expect(dispositions(other)).toEqual(['duplicate']);
+  });
+
   it('claims no marker for an envelope without a copy id (a receive worker before copy ids dropped stream duplicates itself)', async () => {
     const { deps, markers } = world();
     const xml = await signedPibr001(bcb, 'ping-10');
