@@ -190,12 +190,7 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     await expect.poll(() => factsFor(sagaId, 'PaymentSettled').length, { timeout: 20_000 }).toBe(2);
     // Before counting: the worker has dealt with every delivery (its queue is empty: it deletes only
     // after publishing), and a later payment's fact has arrived, so earlier facts would have too.
-    await expect
-      .poll(async () => {
-        const { Attributes } = await stack.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: verifyUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-        return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
-      }, { timeout: 30_000 })
-      .toBe(0);
+    await verifyQueueDrained();
     const marker = await transmittedPayment();
     await deliver(newResourceId(), await signedPacs002(bcb, statusOf(marker.endToEndId, 'ACSC')));
     await factOf(marker.sagaId, 'PaymentSettled');

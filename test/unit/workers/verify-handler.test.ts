@@ -142,6 +142,15 @@ function e2e(): string {
   return generateEndToEndId(ISPB);
 }
 
+/** A payment in `state` whose pacs.008 (`bizMsgIdr`, indexed as the sign worker does) got its 201 on `attempt`; its EndToEndId. */
+function sentPayment(w: Pick<World, 'sagas' | 'pointers'>, state: 'TRANSMITTED' | 'IN_DOUBT', attempt: number, bizMsgIdr: string): string {
+  const id = e2e();
+  const transmitted = { at: '2026-11-28T17:00:00.000Z', from: 'TRANSMITTING' as const, to: 'TRANSMITTED' as const, reason: 'ICOM 201', attempt, key: 'transmitted' };
+  w.sagas.add(paymentSagaId(id), state, { endToEndId: id, bizMsgIdr, history: [transmitted] });
+  w.pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+  return id;
+}
+
 describe('verify handler: SPI outcomes of our payments', () => {
   it('turns a BCB-signed pacs.002 ACSC into PaymentSettled and the saga SETTLED, audited with a valid signature', async () => {
     const { deps, sagas } = world();
@@ -293,10 +302,7 @@ describe('verify handler: SPI outcomes of our payments', () => {
   it('raises an admi.002 for a message sent more than once (or in doubt) to operations instead of rejecting the payment', async () => {
     const { deps, sagas, pointers } = world();
     for (const [state, attempt, bizMsgIdr] of [['TRANSMITTED', 2, 'M99999004ffffffffffffffffffffff1'], ['IN_DOUBT', 1, 'M99999004ffffffffffffffffffffff2']] as const) {
-      const id = e2e();
-      const transmitted = { at: '2026-11-28T17:00:00.000Z', from: 'TRANSMITTING' as const, to: 'TRANSMITTED' as const, reason: 'ICOM 201', attempt, key: 'transmitted' };
-      sagas.add(paymentSagaId(id), state, { endToEndId: id, bizMsgIdr, history: [transmitted] });
-      pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+      const id = sentPayment({ sagas, pointers }, state, attempt, bizMsgIdr);
       const alert = only(await spi(deps, await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID')));
       expect(alert.detailType).toBe('RejectionAmbiguous');
       expect(alert.detail.data).toMatchObject({ recordedState: state, rejectedBizMsgIdr: bizMsgIdr, code: 'SCHEMA_INVALID' });
@@ -306,11 +312,8 @@ describe('verify handler: SPI outcomes of our payments', () => {
 
   it('does not reject a payment that the in-doubt sweeper moved to IN_DOUBT while the admi.002 was being applied', async () => {
     const { deps, sagas, pointers } = world();
-    const id = e2e();
     const bizMsgIdr = 'M99999004ffffffffffffffffffffff4';
-    const transmitted = { at: '2026-11-28T17:00:00.000Z', from: 'TRANSMITTING' as const, to: 'TRANSMITTED' as const, reason: 'ICOM 201', attempt: 1, key: 'transmitted' };
-    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr, history: [transmitted] });
-    pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+    const id = sentPayment({ sagas, pointers }, 'TRANSMITTED', 1, bizMsgIdr);
     // Read as TRANSMITTED; the write then loses to the sweeper, and the saga is read again.
     sagas.beforeNextTransition = (saga) => {
       saga.history = [...saga.history, { at: '', from: saga.state, to: 'IN_DOUBT', reason: 'sweeper', attempt: 1, key: 'in-doubt' }];
@@ -423,11 +426,8 @@ describe('verify handler: stream duplicates forwarded as another copy (same PI-R
 
   it('raises an ambiguous admi.002 to operations once, not again for another copy of it', async () => {
     const { deps, sagas, pointers } = world();
-    const id = e2e();
     const bizMsgIdr = 'M99999004ffffffffffffffffffffff9';
-    const transmitted = { at: '2026-11-28T17:00:00.000Z', from: 'TRANSMITTING' as const, to: 'TRANSMITTED' as const, reason: 'ICOM 201', attempt: 2, key: 'transmitted' };
-    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id, bizMsgIdr, history: [transmitted] });
-    pointers.set(`message:${bizMsgIdr}`, paymentSagaId(id));
+    sentPayment({ sagas, pointers }, 'TRANSMITTED', 2, bizMsgIdr);
     const xml = await signedAdmi002(bcb, bizMsgIdr, 'SCHEMA_INVALID');
     expect(types(await spi(deps, xml, 'A1', 'c1'))).toEqual(['RejectionAmbiguous']);
     expect(types(await spi(deps, xml, 'A1', 'c1'))).toEqual(['RejectionAmbiguous']);
