@@ -40,23 +40,7 @@ export class DedupeStore {
    * expired); false when an unexpired marker exists.
    */
   async claim(key: string, ttlSeconds: number): Promise<boolean> {
-    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
-    const nowSeconds = Math.floor(this.#now().getTime() / 1000);
-    try {
-      await this.#client.send(
-        new PutItemCommand({
-          TableName: this.#table,
-          Item: { pk: { S: `DEDUPE#${key}` }, sk: { S: SORT_KEY }, [this.#ttl]: { N: String(nowSeconds + ttlSeconds) } },
-          ConditionExpression: 'attribute_not_exists(pk) OR #ttl <= :now',
-          ExpressionAttributeNames: { '#ttl': this.#ttl },
-          ExpressionAttributeValues: { ':now': { N: String(nowSeconds) } },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionalCheckFailure(error)) return false;
-      throw error;
-    }
+    return this.#put(key, ttlSeconds, undefined);
   }
 
   /**
@@ -65,17 +49,22 @@ export class DedupeStore {
    * which then renews it); false when another holder's unexpired marker exists.
    */
   async claimAs(key: string, holder: string, ttlSeconds: number): Promise<boolean> {
-    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
     if (holder === '') throw new RangeError('holder must not be empty, got ""');
+    return this.#put(key, ttlSeconds, holder);
+  }
+
+  /** The conditional put behind {@link claim} (no holder) and {@link claimAs}. */
+  async #put(key: string, ttlSeconds: number, holder: string | undefined): Promise<boolean> {
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
     const nowSeconds = Math.floor(this.#now().getTime() / 1000);
     try {
       await this.#client.send(
         new PutItemCommand({
           TableName: this.#table,
-          Item: { ...this.#key(key), holder: { S: holder }, [this.#ttl]: { N: String(nowSeconds + ttlSeconds) } },
-          ConditionExpression: 'attribute_not_exists(pk) OR #ttl <= :now OR holder = :holder',
+          Item: { ...this.#key(key), ...(holder === undefined ? {} : { holder: { S: holder } }), [this.#ttl]: { N: String(nowSeconds + ttlSeconds) } },
+          ConditionExpression: holder === undefined ? 'attribute_not_exists(pk) OR #ttl <= :now' : 'attribute_not_exists(pk) OR #ttl <= :now OR holder = :holder',
           ExpressionAttributeNames: { '#ttl': this.#ttl },
-          ExpressionAttributeValues: { ':now': { N: String(nowSeconds) }, ':holder': { S: holder } },
+          ExpressionAttributeValues: { ':now': { N: String(nowSeconds) }, ...(holder === undefined ? {} : { ':holder': { S: holder } }) },
         }),
       );
       return true;
@@ -88,7 +77,7 @@ export class DedupeStore {
   /** Whether an unexpired marker for `key` exists. */
   async isClaimed(key: string): Promise<boolean> {
     const got = await this.#client.send(
-      new GetItemCommand({ TableName: this.#table, Key: { pk: { S: `DEDUPE#${key}` }, sk: { S: SORT_KEY } }, ConsistentRead: true }),
+      new GetItemCommand({ TableName: this.#table, Key: this.#key(key), ConsistentRead: true }),
     );
     const expiresAt = got.Item?.[this.#ttl]?.N;
     return expiresAt !== undefined && Number(expiresAt) > Math.floor(this.#now().getTime() / 1000);
@@ -100,6 +89,6 @@ export class DedupeStore {
 
   /** Removes a marker (a claim that turned out not to be needed); removing an absent one is fine. */
   async release(key: string): Promise<void> {
-    await this.#client.send(new DeleteItemCommand({ TableName: this.#table, Key: { pk: { S: `DEDUPE#${key}` }, sk: { S: SORT_KEY } } }));
+    await this.#client.send(new DeleteItemCommand({ TableName: this.#table, Key: this.#key(key) }));
   }
 }

@@ -184,6 +184,14 @@ export class StreamReader {
     clearInterval(this.#renewTimer);
   }
 
+  /** Runs `write`, which extends `slot`'s lease when `extended` says so of its result, and records when it started. */
+  async #extending<T>(slot: number, write: () => Promise<T>, extended: (result: T) => boolean = () => true): Promise<T> {
+    const at = Date.now();
+    const result = await write();
+    if (extended(result)) this.#extendedAt.set(slot, at);
+    return result;
+  }
+
   /**
    * Renews the leases of the held slots that no claim or save extended in the last third of a
    * lease: a busy stream's saves renew its lease already, so only idle ones cost a write.
@@ -196,9 +204,7 @@ export class StreamReader {
     await Promise.all(
       due.map(async (slot) => {
         try {
-          const at = Date.now();
-          await positions.renew(slot);
-          this.#extendedAt.set(slot, at);
+          await this.#extending(slot, () => positions.renew(slot));
         } catch (error) {
           if (error instanceof StreamLeaseLostError) this.#lost.add(slot);
           else this.#logger.warn({ slot, err: error, code: classifyError(error).code }, 'could not renew a stream slot lease');
@@ -220,9 +226,7 @@ export class StreamReader {
         this.#held.add(slot);
         let claim;
         try {
-          const at = Date.now();
-          claim = await positions.claim(slot);
-          if (claim.status === 'claimed') this.#extendedAt.set(slot, at);
+          claim = await this.#extending(slot, () => positions.claim(slot), (c) => c.status === 'claimed');
         } catch (error) {
           this.#held.delete(slot);
           this.#logger.warn({ stream: index, slot, err: error, code: classifyError(error).code }, 'could not claim a stream slot; reading a new stream without one');
@@ -325,9 +329,8 @@ export class StreamReader {
   async #save(slot: number, pullNext: string): Promise<void> {
     if (this.#lost.has(slot)) throw new StreamLeaseLostError(slot);
     try {
-      const at = Date.now();
-      await this.#positions?.save(slot, pullNext);
-      this.#extendedAt.set(slot, at);
+      const positions = this.#positions;
+      if (positions !== undefined) await this.#extending(slot, () => positions.save(slot, pullNext));
     } catch (error) {
       if (error instanceof StreamLeaseLostError) throw error;
       // Reading goes on (payments wait for nobody); a restart may then find an older position,

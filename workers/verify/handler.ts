@@ -734,18 +734,12 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
   async function onEntryReport(scope: SpiScope, raw: string, report: EntryReport, bizMsgIdr: string, data: BcbMessageReceivedData, verification: Verification): Promise<Outcome> {
     const entryReports = deps.entryReports;
     if (entryReports === undefined) throw new Error('camt.054 read without entryReports');
-    // The query saga keys the answer by PI-ResourceId: another copy of it would be taken for a
-    // redelivery and resolve (publish) again; the first copy's marker records it only.
-    if (!(await firstCopy(scope, data.resourceId))) {
-      return { events: [], audit: [verificationRecord(scope, scope.cause.sagaId, {}, verification)('duplicate', auditBody(raw), true)] };
-    }
     let applied;
     try {
       applied = await applyEntryReport({ ...entryReports, ispb: deps.ispb }, report, { bizMsgIdr, resourceId: data.resourceId });
     } catch (error) {
       if (!(error instanceof EntryReportUnmatchedError)) throw error;
-      const record = verificationRecord(scope, scope.cause.sagaId, {}, verification);
-      return keptOnce(scope, data, record, raw, true, () => quarantine(scope, raw, error, { name: data.resourceId, at: new Date(data.receivedAt), resourceId: data.resourceId }, record, true));
+      return quarantine(scope, raw, error, { name: data.resourceId, at: new Date(data.receivedAt), resourceId: data.resourceId }, verificationRecord(scope, scope.cause.sagaId, {}, verification), true);
     }
     const ids = { endToEndId: applied.endToEndId, bizMsgIdr: report.notificationId ?? bizMsgIdr };
     const resolution = applied.resolution?.status ?? 'none';
@@ -785,6 +779,8 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     let signatureValid = false;
     let message: SpiMessage | { type: 'camt.054'; report: EntryReport };
     let bizMsgIdr = '';
+    // What a message without a saga records when another copy of it was handled first.
+    const record = verificationRecord(scope, scope.cause.sagaId, {}, verification);
     try {
       const verified = verifySpi(raw, { trustStore: deps.trustStore, now: now(), parse });
       signatureValid = true;
@@ -803,7 +799,6 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     } catch (error) {
       // Signed by the BCB and addressed to us, but of a type selo does not handle yet: no
       // security alert; operations get it with its exact bytes.
-      const record = verificationRecord(scope, scope.cause.sagaId, {}, verification);
       if (error instanceof UnsupportedSpiMessageError) return keptOnce(scope, data, record, raw, true, () => unsupported(scope, raw, error, bizMsgIdr, data, verification));
       // What says "retry" is not the message's fault: the schema check could not run, or the
       // signer's CRL is missing or stale under SELO_REVOCATION=require (RevocationUnknownError,
@@ -813,7 +808,12 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       // every time.
       return keptOnce(scope, data, record, raw, signatureValid, () => quarantine(scope, raw, error, { name: data.resourceId, at: receivedAt, resourceId: data.resourceId }, record, signatureValid));
     }
-    if (message.type === 'camt.054') return onEntryReport(scope, raw, message.report, bizMsgIdr, data, verification);
+    // The query saga keys the answer by PI-ResourceId: another copy of it would be taken for a
+    // redelivery and resolve (publish) again; only the first copy is acted on.
+    if (message.type === 'camt.054') {
+      const { report } = message;
+      return keptOnce(scope, data, record, raw, true, () => onEntryReport(scope, raw, report, bizMsgIdr, data, verification));
+    }
     const steps = await onSpiMessage(scope, message, data.resourceId, receivedAt);
     const first = steps.find((s) => s.sagaId !== undefined);
     const dispositions = steps.map((s) => s.disposition).join(',');

@@ -142,6 +142,13 @@ function e2e(): string {
   return generateEndToEndId(ISPB);
 }
 
+/** A payment waiting in TRANSMITTED and the BCB-signed pacs.002 ACSC that settles it. */
+async function transmittedWithAcsc(sagas: FakeSagas): Promise<{ id: string; xml: string }> {
+  const id = e2e();
+  sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
+  return { id, xml: await signedPacs002(bcb, statusOf(id, 'ACSC')) };
+}
+
 /** A payment in `state` whose pacs.008 (`bizMsgIdr`, indexed as the sign worker does) got its 201 on `attempt`; its EndToEndId. */
 function sentPayment(w: Pick<World, 'sagas' | 'pointers'>, state: 'TRANSMITTED' | 'IN_DOUBT', attempt: number, bizMsgIdr: string): string {
   const id = e2e();
@@ -179,9 +186,7 @@ describe('verify handler: SPI outcomes of our payments', () => {
 
   it('publishes the same fact again on redelivery and nothing for a duplicate from another resource, transitioning once', async () => {
     const { deps, sagas } = world();
-    const id = e2e();
-    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
-    const xml = await signedPacs002(bcb, statusOf(id, 'ACSC'));
+    const { id, xml } = await transmittedWithAcsc(sagas);
     const first = await spi(deps, xml, 'R1');
     const again = await spi(deps, xml, 'R1');
     const duplicate = await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACSC')), 'R2');
@@ -363,9 +368,7 @@ describe('verify handler: SPI outcomes of our payments', () => {
 describe('verify handler: stream duplicates forwarded as another copy (same PI-ResourceId, another copy id)', () => {
   it('applies the first copy of a pacs.002, republishes on a redelivery of that copy, records another copy only', async () => {
     const { deps, sagas } = world();
-    const id = e2e();
-    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
-    const xml = await signedPacs002(bcb, statusOf(id, 'ACSC'));
+    const { xml } = await transmittedWithAcsc(sagas);
     const first = await spi(deps, xml, 'R1', 'c1');
     const redelivered = await spi(deps, xml, 'R1', 'c1');
     const duplicate = await spi(deps, xml, 'R1', 'c2');
@@ -411,9 +414,7 @@ describe('verify handler: stream duplicates forwarded as another copy (same PI-R
 
   it('publishes again, for a copy of the same resource, a fact an older verify task recorded under the bare PI-ResourceId (it may have died before publishing)', async () => {
     const { deps, sagas } = world();
-    const id = e2e();
-    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
-    const xml = await signedPacs002(bcb, statusOf(id, 'ACSC'));
+    const { id, xml } = await transmittedWithAcsc(sagas);
     const old = await spi(deps, xml, 'R7');
     expect((await sagas.get(paymentSagaId(id)))?.history.at(-1)?.reason).toMatch(/\[source R7\]$/);
     const again = await spi(deps, xml, 'R7', 'c1');
