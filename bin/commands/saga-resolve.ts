@@ -15,7 +15,9 @@ export const RESOLUTION_SUBCOMMANDS: readonly Subcommand[] = [
     help: {
       usage: ['selo saga resolve <EndToEndId|sagaId> --outcome settled|rejected --evidence <text> [--operator <name>] [--reason-code <CODE>] [--json]'],
       description: `Resolves a payment selo could not decide: settled → SETTLED and PaymentSettled; rejected → REJECTED and
-PaymentRejected, which the compensation worker reverses exactly as after a pacs.002 RJCT. One conditional
+PaymentRejected, which the compensation worker reverses exactly as after a pacs.002 RJCT. A payment to one of
+our customers (IN#) publishes InboundPaymentSettled (core banking credits) or InboundPaymentRejected (never
+credit) instead. One conditional
 write: a second resolve, or a late pacs.002 that got there first, changes nothing and says so (exit 0
 when it ended the same way, 1 when it ended the other way). With SELO_RESOLVE_APPROVALS=2 this records a
 request that another operator's "selo saga approve" applies. ${IDENTITY}`,
@@ -176,7 +178,8 @@ export async function runResolution(args: readonly string[], io: CommandIo): Pro
   const approvals = approvalsOf(io.env);
   if (approvals === undefined) return usage(io, action, `SELO_RESOLVE_APPROVALS must be 1 or 2, got ${JSON.stringify(io.env['SELO_RESOLVE_APPROVALS'])}`);
   const operator = operatorOf(values.operator, io.env);
-  const sagaId = id.includes('#') ? id : action === 'retry-compensation' ? undefined : `PAY#${id}`;
+  // An EndToEndId alone names our payment (PAY#) or a payment to our customer (IN#), whichever exists.
+  const sagaId = id.includes('#') ? id : undefined;
 
   const [saga, { SeloError }] = await Promise.all([import('../../shared/saga/index.ts'), import('../../shared/errors/index.ts')]);
   const opened = await openSagaTable(io);
@@ -184,7 +187,7 @@ export async function runResolution(args: readonly string[], io: CommandIo): Pro
   const { topology, clients, sagas } = opened;
   const { deps, audit } = await resolutionDeps(clients, topology, sagas, approvals);
   try {
-    // retry-compensation also serves DICT operations: the first saga an id names.
+    // The first saga an id names (retry-compensation also serves DICT operations).
     let target = sagaId;
     if (target === undefined) {
       const { sagaIdCandidates } = await import('./saga.ts');

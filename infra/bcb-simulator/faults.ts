@@ -27,6 +27,12 @@ export interface FaultSettings {
    * @defaultValue 0
    */
   dropPayerStatusRate?: number;
+  /**
+   * Share of settled or rejected payments whose pacs.002 to the receiver is never queued: the SPI
+   * decided, the receiver (for selo, a payment to its customer) hears nothing and cannot tell
+   * whether to credit. @defaultValue 0
+   */
+  dropReceiverStatusRate?: number;
   /** Share of stream deliveries repeated later with the same `PI-ResourceId`. @defaultValue 0 */
   streamDuplicateRate?: number;
   /** Refuse TLS handshakes with a fatal `handshake_failure` alert. @defaultValue false */
@@ -41,7 +47,7 @@ export interface FaultSettings {
 /** A request fault chosen for one request. */
 export type RequestFault = 'error' | 'reset' | 'hang' | 'throttle' | undefined;
 
-const RATE_FIELDS = ['errorRate', 'resetRate', 'hangRate', 'throttleRate', 'invalidSignatureRate', 'dropAnswerRate', 'dropPayerStatusRate', 'streamDuplicateRate'] as const;
+const RATE_FIELDS = ['errorRate', 'resetRate', 'hangRate', 'throttleRate', 'invalidSignatureRate', 'dropAnswerRate', 'dropPayerStatusRate', 'dropReceiverStatusRate', 'streamDuplicateRate'] as const;
 
 /** Checks fault settings, naming the field and value that is wrong. */
 export function validateFaults(settings: FaultSettings): FaultSettings {
@@ -76,6 +82,7 @@ export interface FaultCounts {
   invalidSignature: number;
   droppedAnswer: number;
   droppedPayerStatus: number;
+  droppedReceiverStatus: number;
   streamDuplicate: number;
   tlsHandshakeFailure: number;
 }
@@ -86,7 +93,7 @@ export class FaultController {
   private budgetLeft: number | undefined;
   private readonly random: () => number;
   /** What was injected since start (never reset by {@link FaultController.clear}). */
-  readonly counts: FaultCounts = { error: 0, reset: 0, hang: 0, throttle: 0, invalidSignature: 0, droppedAnswer: 0, droppedPayerStatus: 0, streamDuplicate: 0, tlsHandshakeFailure: 0 };
+  readonly counts: FaultCounts = { error: 0, reset: 0, hang: 0, throttle: 0, invalidSignature: 0, droppedAnswer: 0, droppedPayerStatus: 0, droppedReceiverStatus: 0, streamDuplicate: 0, tlsHandshakeFailure: 0 };
 
   constructor(initial: FaultSettings = {}, random: () => number = Math.random) {
     this.random = random;
@@ -161,6 +168,13 @@ export class FaultController {
   dropPayerStatus(): boolean {
     const hit = this.hit(this.settings.dropPayerStatusRate);
     if (hit) this.counts.droppedPayerStatus++;
+    return hit;
+  }
+
+  /** Whether the receiver's pacs.002 about this decided payment is dropped. */
+  dropReceiverStatus(): boolean {
+    const hit = this.hit(this.settings.dropReceiverStatusRate);
+    if (hit) this.counts.droppedReceiverStatus++;
     return hit;
   }
 

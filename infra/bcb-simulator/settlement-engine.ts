@@ -226,7 +226,7 @@ export class SettlementEngine {
     const now = new Date();
     const base = { ...identifiers(payment), settlementDateTime: now.toISOString(), interbankSettlementDate: settlementDate(now) };
     if (!this.deps.faults.dropPayerStatus()) emitter.pacs002(payment.payerIspb, { ...base, status: 'ACSC' });
-    emitter.pacs002(payment.receiverIspb, { ...base, status: 'ACCC' });
+    if (!this.deps.faults.dropReceiverStatus()) emitter.pacs002(payment.receiverIspb, { ...base, status: 'ACCC' });
     this.finish(e2e);
     this.deps.logger.debug({ ...identifiers(payment) }, 'payment settled');
   }
@@ -242,7 +242,7 @@ export class SettlementEngine {
       ...(code === undefined ? {} : { reason: { code, ...(information === undefined ? {} : { additionalInformation: information }) } }),
     };
     if (!this.deps.faults.dropPayerStatus()) emitter.pacs002(payment.payerIspb, status);
-    if (tellReceiver) emitter.pacs002(payment.receiverIspb, status);
+    if (tellReceiver && !this.deps.faults.dropReceiverStatus()) emitter.pacs002(payment.receiverIspb, status);
     this.finish(e2e);
     this.deps.logger.debug({ ...identifiers(payment), reason: code }, 'payment rejected');
   }

@@ -1,7 +1,7 @@
 import type { AuditQueryResult } from '../../shared/audit/audit-query.ts';
 import { formatAge, groupAlertsByKind } from '../../shared/ops/index.ts';
 import type { AlertRefresh, DeadLetter, DeadLetterCount, OperationsAlert } from '../../shared/ops/index.ts';
-import { RESOLVABLE_STATES, pendingResolution } from '../../shared/saga/index.ts';
+import { RESOLVABLE_KINDS, RESOLVABLE_STATES, pendingResolution } from '../../shared/saga/index.ts';
 import type { Saga, SagaState } from '../../shared/saga/index.ts';
 import { html } from './html.ts';
 import type { SafeHtml } from './html.ts';
@@ -111,11 +111,12 @@ function resolutionForms(context: PageContext, saga: Saga): SafeHtml {
   const base = `/sagas/${encodeURIComponent(saga.sagaId)}`;
   const forms: SafeHtml[] = [];
   const pending = pendingResolution(saga);
-  if (RESOLVABLE_STATES.includes(saga.state) && saga.kind === 'payment' && pending === undefined) {
+  if (RESOLVABLE_STATES.includes(saga.state) && RESOLVABLE_KINDS.includes(saga.kind) && pending === undefined) {
+    const [settled, rejected] = saga.kind === 'inbound' ? ['InboundPaymentSettled: core banking credits', 'InboundPaymentRejected: never credited'] : ['PaymentSettled', 'PaymentRejected, then compensated'];
     forms.push(html`<form method="post" action="${base}/resolve" class="action"><h2>Resolve</h2>${csrfField(context)}
 <fieldset><legend>How did the payment end?</legend>
-<label><input type="radio" name="outcome" value="settled" required> settled (PaymentSettled)</label>
-<label><input type="radio" name="outcome" value="rejected"> rejected (PaymentRejected, then compensated)</label></fieldset>
+<label><input type="radio" name="outcome" value="settled" required> settled (${settled})</label>
+<label><input type="radio" name="outcome" value="rejected"> rejected (${rejected})</label></fieldset>
 <label>Evidence <textarea name="evidence" required maxlength="500" rows="3" placeholder="what the BCB or the SPI desk said; no personal data"></textarea></label>
 <label>Reason code for a rejection <input name="reasonCode" maxlength="4" pattern="[A-Z0-9]{4}" placeholder="NARR"></label>
 <button>Resolve</button></form>`);

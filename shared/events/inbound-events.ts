@@ -2,7 +2,7 @@ import type { ClaimCheckReference } from '../claim-check/index.ts';
 import { EventDetailInvalidError } from './event-detail.ts';
 import { record, text } from './json-fields.ts';
 import type { Json } from './json-fields.ts';
-import type { VerifiedAccount } from './verified-events.ts';
+import type { ResolutionData, VerifiedAccount } from './verified-events.ts';
 
 /**
  * detail-types of the receiving side (issue 14): another PSP pays one of our customers.
@@ -94,11 +94,14 @@ export interface InboundOutcomeData {
   originalInstructionId: string;
   /** Decimal string in BRL, from the message that was answered. */
   amount?: string;
-  /** BizMsgIdr of the SPI's pacs.002. */
-  bizMsgIdr: string;
-  resourceId: string;
+  /** BizMsgIdr of the SPI's pacs.002 (absent in a resolution). */
+  bizMsgIdr?: string;
+  /** `PI-ResourceId` of the SPI's pacs.002 (absent in a resolution). */
+  resourceId?: string;
   /** Receipt of the pacs.008 → ICOM 201 of our pacs.002, ms. */
   answerMs?: number;
+  /** Present when operations closed an IN_DOUBT or OUTCOME_CONFLICT inbound payment (no pacs.002 behind it). */
+  resolution?: ResolutionData;
 }
 
 /** `InboundPaymentSettled` data, version 1: the SPI settled a payment to one of our customers (pacs.002 ACCC); credit it. */

@@ -27,6 +27,7 @@ export {
 export type {
   VerifiedAccount,
   PaymentSettledData,
+  ResolutionData,
   PaymentRejectedData,
   MessageRejectedData,
   InboundReturnDecisionRequestedData,

@@ -30,6 +30,20 @@ export interface VerifiedAccount {
 }
 
 /**
+ * Who closed an IN_DOUBT or OUTCOME_CONFLICT saga, and on what evidence (shared/saga/resolve-saga.ts):
+ * an operator (`selo saga resolve`, the console) or the BCB's camt.054 (`bcb-query`). An outcome
+ * event that carries it has no pacs.002 behind it: `bizMsgIdr` and `resourceId` are absent.
+ */
+export interface ResolutionData {
+  by: 'operator' | 'bcb-query';
+  operators: string[];
+  evidence: string;
+  resolvedAt: string;
+  /** Compensation steps already done before the resolution (payments only). */
+  compensationsDone?: string[];
+}
+
+/**
  * `PaymentSettled` data, version 1. `ACSC`: a payment (or a pacs.004 return) selo sent has
  * settled; the saga is SETTLED. (A payment to one of our customers that settled, pacs.002 ACCC, is
  * `InboundPaymentSettled`.)
@@ -43,14 +57,16 @@ export interface PaymentSettledData {
   originalInstructionId: string;
   /** BizMsgIdr of the message selo sent (from the saga), when known. */
   originalBizMsgIdr?: string;
-  /** BizMsgIdr of the pacs.002. */
-  bizMsgIdr: string;
+  /** BizMsgIdr of the pacs.002 (absent in a resolution). */
+  bizMsgIdr?: string;
   /** `FctvIntrBkSttlmDt/DtTm`, when the BCB gave it. */
   settlementDateTime?: string;
   /** `OrgnlTxRef/IntrBkSttlmDt` (`yyyy-MM-dd`), when given. */
   interbankSettlementDate?: string;
-  /** `PI-ResourceId` of the pacs.002 on the ICOM stream. */
-  resourceId: string;
+  /** `PI-ResourceId` of the pacs.002 on the ICOM stream (absent in a resolution). */
+  resourceId?: string;
+  /** Present when a person or the BCB query closed the payment instead of a pacs.002. */
+  resolution?: ResolutionData;
 }
 
 /** `PaymentRejected` data, version 1: the SPI rejected a payment selo sent (pacs.002 RJCT); the saga is REJECTED. */
@@ -60,13 +76,14 @@ export interface PaymentRejectedData {
   endToEndId: string;
   originalInstructionId: string;
   originalBizMsgIdr?: string;
-  bizMsgIdr: string;
+  bizMsgIdr?: string;
   /**
    * `StsRsnInf/Rsn/Cd` (e.g. `AB03`, `AC03`, `DU03`; pacs.002 1.17 `ExternalStatusReason1Code`) and
    * `AddtlInf`. `code` is absent when the RJCT carried none (`Rsn` is optional in the XSD).
    */
   reason: { code?: string; additionalInformation?: string };
-  resourceId: string;
+  resourceId?: string;
+  resolution?: ResolutionData;
 }
 
 /** `MessageRejected` data, version 1: the SPI refused a message selo sent (admi.002); the saga is REJECTED (an echo's FAILED). */
@@ -245,11 +262,36 @@ function account(value: unknown, path: string): VerifiedAccount {
   return { ...texts(a, ['number', 'type'], path), ...optionalTexts(a, ['branch', 'proxy'], path) };
 }
 
+/**
+ * Where an outcome came from: the pacs.002's `bizMsgIdr` and `resourceId` (both required), or,
+ * for a resolution, `resolution` (and then neither is required).
+ */
+function evidenceFields(d: Json): { bizMsgIdr?: string; resourceId?: string; resolution?: ResolutionData } {
+  if (d.resolution === undefined) return texts(d, ['bizMsgIdr', 'resourceId']);
+  const r = record(d.resolution, 'data.resolution');
+  const operators = r.operators;
+  if (!Array.isArray(operators) || operators.length === 0 || operators.some((o) => typeof o !== 'string' || o === '')) {
+    throw new EventDetailInvalidError('data.resolution.operators', 'must be a non-empty array of non-empty strings');
+  }
+  const done = r.compensationsDone;
+  if (done !== undefined && (!Array.isArray(done) || done.some((step) => typeof step !== 'string'))) {
+    throw new EventDetailInvalidError('data.resolution.compensationsDone', 'must be an array of strings');
+  }
+  const resolution: ResolutionData = {
+    by: oneOf(r, 'by', ['operator', 'bcb-query'] as const, 'data.resolution'),
+    operators: operators as string[],
+    ...texts(r, ['evidence', 'resolvedAt'], 'data.resolution'),
+    ...(done === undefined ? {} : { compensationsDone: done as string[] }),
+  };
+  return { ...optionalTexts(d, ['bizMsgIdr', 'resourceId']), resolution };
+}
+
 /** The fields every SPI status event (settled, rejected) shares. */
 function statusFields(d: Json): Omit<PaymentSettledData, 'status' | 'settlementDateTime' | 'interbankSettlementDate'> {
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
-    ...texts(d, ['endToEndId', 'originalInstructionId', 'bizMsgIdr', 'resourceId']),
+    ...texts(d, ['endToEndId', 'originalInstructionId']),
+    ...evidenceFields(d),
     ...optionalTexts(d, ['originalBizMsgIdr']),
   };
 }
@@ -304,7 +346,8 @@ function optionalInteger(from: Json, field: string): { [key: string]: number } {
 function inboundOutcomeFields(d: Json): InboundOutcomeData {
   return {
     channel: oneOf(d, 'channel', ['spi'] as const, 'data'),
-    ...texts(d, ['endToEndId', 'originalInstructionId', 'bizMsgIdr', 'resourceId']),
+    ...texts(d, ['endToEndId', 'originalInstructionId']),
+    ...evidenceFields(d),
     ...optionalTexts(d, ['amount']),
     ...optionalInteger(d, 'answerMs'),
   };

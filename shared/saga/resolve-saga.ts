@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { transitionAuditRecord } from '../audit/index.ts';
 import type { AuditRecord, AuditSink } from '../audit/index.ts';
 import { PermanentError } from '../errors/index.ts';
-import { newTraceparent } from '../events/index.ts';
-import type { EventDetail } from '../events/index.ts';
+import { INBOUND_EVENTS, newTraceparent } from '../events/index.ts';
+import type { EventDetail, InboundPaymentRejectedData, InboundPaymentSettledData, ResolutionData } from '../events/index.ts';
 import type { EventPublisher, EventToPublish } from '../runtime/index.ts';
 import { SagaContendedError, SagaNotFoundError } from './saga-errors.ts';
 import { IllegalTransitionError } from './saga-errors.ts';
-import type { SagaState } from './saga-states.ts';
+import type { SagaKind, SagaState } from './saga-states.ts';
 import type { Saga, SagaStore, SagaTransition } from './saga-store.ts';
 
 /**
@@ -19,7 +19,8 @@ import type { Saga, SagaStore, SagaTransition } from './saga-store.ts';
  *
  * A resolution is one conditional write of the saga (the store's transition rules), then the same
  * fact an automatic outcome publishes: `PaymentSettled`, or `PaymentRejected`, which the
- * compensation worker turns into the reversal exactly as it does for a pacs.002 RJCT. It is
+ * compensation worker turns into the reversal exactly as it does for a pacs.002 RJCT; for an
+ * inbound payment (`IN#`), `InboundPaymentSettled` or `InboundPaymentRejected`. It is
  * audited as a transition whose reason names who, why and, with four eyes, who approved.
  */
 
@@ -124,6 +125,12 @@ export class ResolutionError extends PermanentError {
 
 /** States a person may resolve. */
 export const RESOLVABLE_STATES: readonly SagaState[] = ['IN_DOUBT', 'OUTCOME_CONFLICT'];
+/**
+ * Sagas a person may resolve: our payments (`PAY#`), and payments to our customers (`IN#`), whose
+ * outcome decides whether core banking credits (`InboundPaymentSettled`) or never does
+ * (`InboundPaymentRejected`).
+ */
+export const RESOLVABLE_KINDS: readonly SagaKind[] = ['payment', 'inbound'];
 /** Where a four-eyes request waits. */
 export const PENDING_RESOLUTION_FACT = 'resolutionRequest';
 /** The key of the resolution whose events were accepted by the bus. */
@@ -185,13 +192,27 @@ function sanitize(text: string): string {
 }
 
 /** The fact an outcome publishes, shaped as the verify worker's for a pacs.002 (plus `resolution`). */
-function outcomeEvent(deps: ResolveSagaDeps, saga: Saga, outcome: ResolutionOutcome, resolution: Record<string, unknown>, reasonCode: string, evidence: string): EventToPublish {
-  const endToEndId = saga.endToEndId ?? saga.sagaId.slice(saga.sagaId.indexOf('#') + 1);
-  const base = { channel: 'spi', endToEndId, originalInstructionId: endToEndId, ...(saga.bizMsgIdr === undefined ? {} : { originalBizMsgIdr: saga.bizMsgIdr }), resolution };
-  const data =
-    outcome === 'settled'
-      ? { ...base, status: 'ACSC' }
-      : { ...base, status: 'RJCT', reason: { code: reasonCode, additionalInformation: sanitize(evidence).slice(0, ADDITIONAL_INFORMATION_MAX) } };
+function outcomeEvent(deps: ResolveSagaDeps, saga: Saga, outcome: ResolutionOutcome, resolution: ResolutionData, reasonCode: string, evidence: string): EventToPublish {
+  const instruction = saga.sagaId.slice(saga.sagaId.indexOf('#') + 1);
+  const endToEndId = saga.endToEndId ?? instruction;
+  const reason = { code: reasonCode, additionalInformation: sanitize(evidence).slice(0, ADDITIONAL_INFORMATION_MAX) };
+  let detailType: string;
+  let data: unknown;
+  if (saga.kind === 'inbound') {
+    // A payment to one of our customers: settled means credit, rejected means never credit.
+    const answered = Date.parse(saga.facts.answeredAt ?? '') - Date.parse(saga.facts.receivedAt ?? '');
+    const common = {
+      channel: 'spi' as const, endToEndId, originalInstructionId: instruction, resolution,
+      ...(saga.facts.amount === undefined ? {} : { amount: saga.facts.amount }),
+      ...(Number.isFinite(answered) ? { answerMs: answered } : {}),
+    };
+    detailType = outcome === 'settled' ? INBOUND_EVENTS.settled : INBOUND_EVENTS.rejected;
+    data = outcome === 'settled' ? (common satisfies InboundPaymentSettledData) : ({ ...common, reason, ...(saga.facts.answer === undefined ? {} : { answer: saga.facts.answer }) } satisfies InboundPaymentRejectedData);
+  } else {
+    const base = { channel: 'spi', endToEndId, originalInstructionId: endToEndId, ...(saga.bizMsgIdr === undefined ? {} : { originalBizMsgIdr: saga.bizMsgIdr }), resolution };
+    detailType = outcome === 'settled' ? 'PaymentSettled' : 'PaymentRejected';
+    data = outcome === 'settled' ? { ...base, status: 'ACSC' } : { ...base, status: 'RJCT', reason };
+  }
   const detail: EventDetail<unknown> = {
     version: 1,
     sagaId: saga.sagaId,
@@ -201,7 +222,7 @@ function outcomeEvent(deps: ResolveSagaDeps, saga: Saga, outcome: ResolutionOutc
     traceparent: newTraceparent(),
     data,
   };
-  return { detailType: outcome === 'settled' ? 'PaymentSettled' : 'PaymentRejected', source: deps.source ?? OPERATIONS_SOURCE, detail };
+  return { detailType, source: deps.source ?? OPERATIONS_SOURCE, detail };
 }
 
 function auditOf(deps: ResolveSagaDeps, saga: Saga, transition: { from: string; to: string; reason: string }): AuditRecord {
@@ -232,7 +253,7 @@ function reasonOf(decision: Decision, id: string): string {
 
 /** Publishes a written resolution's fact and records that it was accepted. */
 async function publishResolution(deps: ResolveSagaDeps, saga: Saga, entry: SagaTransition, decision: Decision): Promise<string[]> {
-  const resolution = { by: decision.by, operators: decision.operators, evidence: sanitize(decision.evidence), resolvedAt: entry.at, ...(saga.compensations.some((c) => c.status === 'DONE') ? { compensationsDone: saga.compensations.filter((c) => c.status === 'DONE').map((c) => c.step) } : {}) };
+  const resolution: ResolutionData = { by: decision.by, operators: decision.operators, evidence: sanitize(decision.evidence), resolvedAt: entry.at, ...(saga.compensations.some((c) => c.status === 'DONE') ? { compensationsDone: saga.compensations.filter((c) => c.status === 'DONE').map((c) => c.step) } : {}) };
   const event = outcomeEvent(deps, saga, decision.outcome, resolution, decision.reasonCode, decision.evidence);
   await deps.publisher.publish([event]);
   // Best effort: without this mark a later resolve republishes (consumers deduplicate on sagaId and detail-type).
@@ -278,7 +299,7 @@ async function alreadyEnded(deps: ResolveSagaDeps, saga: Saga, outcome: Resoluti
 async function apply(deps: ResolveSagaDeps, start: Saga, decision: Decision): Promise<ResolutionResult> {
   let saga = start;
   for (let pass = 0; pass < 3; pass += 1) {
-    if (!RESOLVABLE_STATES.includes(saga.state) || saga.kind !== 'payment') return alreadyEnded(deps, saga, decision.outcome);
+    if (!RESOLVABLE_STATES.includes(saga.state) || !RESOLVABLE_KINDS.includes(saga.kind)) return alreadyEnded(deps, saga, decision.outcome);
     const key = resolutionKey(saga, decision.outcome);
     const reason = reasonOf(decision, randomUUID());
     let written;
@@ -315,7 +336,8 @@ async function apply(deps: ResolveSagaDeps, start: Saga, decision: Decision): Pr
 /**
  * Resolves an IN_DOUBT or OUTCOME_CONFLICT payment: `settled` → SETTLED and `PaymentSettled`;
  * `rejected` → REJECTED and `PaymentRejected` (the compensation worker then reverses what was not
- * reversed yet). Exactly once: the write is conditional on the saga's state and version and keyed
+ * reversed yet). For a payment to one of our customers (`IN#`): `InboundPaymentSettled` (core
+ * banking credits) or `InboundPaymentRejected` (never credit; nothing to reverse). Exactly once: the write is conditional on the saga's state and version and keyed
  * like the verify worker's outcome, so a second resolve, or a race with a late pacs.002, writes
  * nothing and answers `already-resolved` (or {@link ResolutionError} `RESOLUTION_CONTRADICTED` when
  * it ended the other way). With `approvals: 2` an operator's resolve records a
@@ -327,7 +349,7 @@ export async function resolveSaga(deps: ResolveSagaDeps, input: ResolveSagaInput
   const by = input.by ?? 'operator';
   const decision: Decision = { outcome: input.outcome, evidence: input.evidence, reasonCode: input.reasonCode ?? 'NARR', by, operators: [input.operator] };
   let saga = await read(deps, input.sagaId);
-  if (saga.kind !== 'payment') throw new ResolutionError('SAGA_NOT_RESOLVABLE', `saga ${saga.sagaId} is a ${saga.kind} saga: only payments (PAY#) are resolved`, { sagaId: saga.sagaId, kind: saga.kind });
+  if (!RESOLVABLE_KINDS.includes(saga.kind)) throw new ResolutionError('SAGA_NOT_RESOLVABLE', `saga ${saga.sagaId} is a ${saga.kind} saga: only payments (PAY#) and payments to our customers (IN#) are resolved`, { sagaId: saga.sagaId, kind: saga.kind });
   if ((deps.approvals ?? 1) === 1 || by === 'bcb-query') return apply(deps, saga, decision);
   for (let pass = 0; pass < 3; pass += 1) {
     if (!RESOLVABLE_STATES.includes(saga.state)) return alreadyEnded(deps, saga, input.outcome);

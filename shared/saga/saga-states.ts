@@ -49,6 +49,7 @@
  * | FAILED, LATE            | REJECTED, OUTCOME_CONFLICT                                  |
  * | RECEIVED, SIGNED        | OUTCOME_CONFLICT (settled without our ACSP)                 |
  * | SETTLED, REJECTED       | OUTCOME_CONFLICT                                            |
+ * | OUTCOME_CONFLICT        | SETTLED, REJECTED (only an operator's resolution)           |
  *
  * - SIGNED is core banking's decision and its signed pacs.002 in one conditional write (the
  *   decision, the signed bytes' digest and their creation time are in the step's reason): one
@@ -172,7 +173,8 @@ const INBOUND: TransitionTable = {
   COMPENSATING: [],
   COMPENSATED: [],
   COMPENSATION_FAILED: [],
-  OUTCOME_CONFLICT: [],
+  // As for payments: written only by an operator's resolution (shared/saga/resolve-saga.ts).
+  OUTCOME_CONFLICT: ['SETTLED', 'REJECTED'],
 };
 
 /**

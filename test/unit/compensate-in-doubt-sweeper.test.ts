@@ -49,6 +49,23 @@ describe('in-doubt sweeper', () => {
     expect(publisher.published).toHaveLength(1);
   });
 
+  it('raises a payment to our customer whose final pacs.002 never came after our answer: IN_DOUBT, PaymentInDoubt with our answer, nothing credited', async () => {
+    const { sagas, publisher, sweeper } = setup(T0 + 60_001);
+    const inbound = 'IN#E00000001202611281700inboundxyzw';
+    const echo = 'ECHO#M99999004echoechoechoechoechoecho';
+    const at = () => new Date(T0).toISOString();
+    sagas.seed(inbound, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at, ids: { endToEndId: inbound.slice(3), facts: { answer: 'ACSP', amount: '10.00' } } });
+    sagas.seed(echo, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at });
+    expect((await sweeper.sweep()).inDoubt.sort()).toEqual([inbound, OLD].sort());
+    expect(sagas.state(inbound)).toBe('IN_DOUBT');
+    // Echoes (and DICT operations) are not payments: left alone.
+    expect(sagas.state(echo)).toBe('TRANSMITTED');
+    const alert = publisher.of('PaymentInDoubt').find((e) => e.detail.sagaId === inbound);
+    expect(alert?.detail).toMatchObject({ endToEndId: inbound.slice(3), data: { channel: 'spi', answer: 'ACSP', transmittedAt: new Date(T0).toISOString(), limitMs: 60_000 } });
+    // Nothing else: no credit, no reversal.
+    expect(publisher.published.map((e) => e.detailType)).toEqual(['PaymentInDoubt', 'PaymentInDoubt']);
+  });
+
   it('waits the whole limit plus margin', async () => {
     const { sagas, publisher, sweeper } = setup(T0 + 59_999);
     expect((await sweeper.sweep()).inDoubt).toEqual([]);

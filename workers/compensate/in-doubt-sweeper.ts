@@ -74,6 +74,12 @@ function positiveInteger(name: string, value: number, min: number): number {
  * Nothing is reversed: money safety beats liveness (DESIGN §1). A late ACSC still settles an
  * IN_DOUBT payment and a late RJCT still rejects (and then compensates) it — the table allows both.
  *
+ * Payments to our customers (`IN#`) too: our pacs.002 answer was accepted (201) and the SPI's
+ * final pacs.002 (ACCC or RJCT) never came. Core banking credits on ACCC only, so without this the
+ * customer would wait for a credit nobody raised; the SPI may well have settled. Operations close it
+ * (`selo saga resolve`: `InboundPaymentSettled` or `InboundPaymentRejected`); a late pacs.002 still
+ * does. Only payments are asked about through the BCB query (camt.060): not inbound ones.
+ *
  * The age is measured from the TRANSMITTED transition, not from `AccptncDtTm` (which the saga does
  * not hold): the 201 comes after acceptance, so this never calls a payment in doubt early.
  * A long-lived component (HOUSE_STYLE 7): `start()` schedules sweeps that never overlap,
@@ -190,7 +196,7 @@ export class InDoubtSweeper {
    * never lose it. A payment settled in between gets an alert its settlement answers.
    */
   async #markInDoubt(saga: Saga, cutoff: Date): Promise<'in-doubt' | 'unpublished' | 'skipped'> {
-    if (saga.kind !== 'payment') return 'skipped';
+    if (saga.kind !== 'payment' && saga.kind !== 'inbound') return 'skipped';
     const transmitted = saga.history.findLast((t) => t.to === 'TRANSMITTED');
     if (transmitted === undefined || Date.parse(transmitted.at) >= cutoff.getTime()) return 'skipped';
     const reason = `no outcome ${this.#thresholdMs} ms after TRANSMITTED at ${transmitted.at}`;
@@ -201,7 +207,8 @@ export class InDoubtSweeper {
       ...(saga.bizMsgIdr === undefined ? {} : { bizMsgIdr: saga.bizMsgIdr }),
       attempt: 1,
       traceparent: newTraceparent(),
-      data: { channel: 'spi', reason, transmittedAt: transmitted.at, limitMs: this.#thresholdMs },
+      // For a payment to our customer, what we answered (ACSP, RJCT AC03…): operations' first question.
+      data: { channel: 'spi', reason, transmittedAt: transmitted.at, limitMs: this.#thresholdMs, ...(saga.kind === 'inbound' && saga.facts.answer !== undefined ? { answer: saga.facts.answer } : {}) },
     };
     try {
       await this.#options.publisher.publish([{ detailType: COMPENSATION_FACTS.inDoubt, source: COMPENSATE_SOURCE, detail }]);
@@ -217,7 +224,7 @@ export class InDoubtSweeper {
       if (error instanceof IllegalTransitionError) return 'skipped';
       throw error;
     }
-    this.#options.logger.warn({ sagaId: saga.sagaId, endToEndId: saga.endToEndId, transmittedAt: transmitted.at }, 'payment in doubt; raised to operations, nothing reversed');
+    this.#options.logger.warn({ sagaId: saga.sagaId, endToEndId: saga.endToEndId, transmittedAt: transmitted.at }, saga.kind === 'inbound' ? 'payment to our customer in doubt (no final pacs.002 after our answer); raised to operations, nothing credited' : 'payment in doubt; raised to operations, nothing reversed');
     const record = transitionAuditRecord(
       { worker: 'compensate', system: 'spi', sagaId: saga.sagaId, endToEndId: saga.endToEndId, bizMsgIdr: saga.bizMsgIdr, traceparent: detail.traceparent, attempt: 1 },
       { from: 'TRANSMITTED', to: 'IN_DOUBT', reason },

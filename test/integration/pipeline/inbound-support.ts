@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { InboundDecider } from '../../../bin/demo/inbound-decider.ts';
 import { startWorkerProcesses, splitWorkers } from '../../../bin/demo/worker-processes.ts';
 import type { WorkerProcesses } from '../../../bin/demo/worker-processes.ts';
-import type { LedgerPayment } from '../../../infra/bcb-simulator/index.ts';
+import type { FaultSettings, LedgerPayment } from '../../../infra/bcb-simulator/index.ts';
 import { startLocalPipeline, startLocalStack } from '../../../infra/local/index.ts';
 import type { LocalPipeline, LocalStack } from '../../../infra/local/index.ts';
 import { prepareLocalHsm } from '../../../infra/local/local-hsm.ts';
@@ -36,8 +36,11 @@ export class InboundWorld {
     this.ispb = ispb;
   }
 
-  /** The stand-ins and the simulator with this settlement limit; decisions count until 5 s before it. */
-  static async start(settlementLimitMs: number): Promise<InboundWorld> {
+  /**
+   * The stand-ins and the simulator with this settlement limit; decisions count until 5 s before it.
+   * `faults` for the simulator and extra worker settings (`workerEnv`) when a test needs them.
+   */
+  static async start(settlementLimitMs: number, options: { faults?: FaultSettings; workerEnv?: Record<string, string> } = {}): Promise<InboundWorld> {
     const token = createTestToken();
     const pkiDir = mkdtempSync(join(tmpdir(), 'selo-inbound-pki-'));
     const env = { SELO_HSM_MODULE: token.modulePath, SELO_HSM_TOKEN_LABEL: token.tokenLabel, SELO_HSM_PIN: token.pin };
@@ -51,8 +54,8 @@ export class InboundWorld {
       logger: createLogger({ name: 'inbound-test', level: 'silent' }),
       workers: [],
       // The simulator's realistic 30 s stream expiry: a restarted receive worker resumes its streams.
-      simulator: { settlementLimitMs, streamIdleTimeoutMs: 30_000, longPollMs: 1_000, participants: [{ ispb, receiver: { mode: 'live' } }] },
-      workerEnv: { SELO_INBOUND_DECISION_LIMIT_MS: String(settlementLimitMs - 5_000), SELO_BACKOFF_BASE_SECONDS: '1', SELO_BACKOFF_MAX_SECONDS: '5', SELO_SQS_WAIT_SECONDS: '1' },
+      simulator: { settlementLimitMs, streamIdleTimeoutMs: 30_000, longPollMs: 1_000, participants: [{ ispb, receiver: { mode: 'live' } }], ...(options.faults === undefined ? {} : { faults: options.faults }) },
+      workerEnv: { SELO_INBOUND_DECISION_LIMIT_MS: String(settlementLimitMs - 5_000), SELO_BACKOFF_BASE_SECONDS: '1', SELO_BACKOFF_MAX_SECONDS: '5', SELO_SQS_WAIT_SECONDS: '1', ...options.workerEnv },
     });
     return new InboundWorld(token, pkiDir, stack, pipeline, ispb);
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../../shared/audit/index.ts';
 import { TransientError } from '../../../shared/errors/index.ts';
+import { decodeInboundPaymentRejected, decodeInboundPaymentSettled, decodePaymentRejected, decodePaymentSettled } from '../../../shared/events/index.ts';
 import { approveResolution, resolveSaga, retryCompensation } from '../../../shared/saga/index.ts';
 import type { ResolveSagaDeps, SagaState } from '../../../shared/saga/index.ts';
 import { FakeSagaStore, ScriptedPublisher } from '../compensate-fakes.ts';
@@ -142,5 +143,75 @@ describe('retryCompensation', () => {
     expect(audited[0]?.transition_reason).toContain('compensation retry requested by operator alice: "core banking is back"');
     const other = setup();
     await expect(retryCompensation(other.deps, { sagaId: SAGA, operator: 'alice' })).rejects.toMatchObject({ code: 'COMPENSATION_NOT_FAILED' });
+  });
+});
+
+describe('resolveSaga: payments to our customers (IN#)', () => {
+  const INBOUND = 'IN#E00000001202611281700inboundabcd';
+  const IN_E2E = INBOUND.slice(3);
+  const ANSWERED: readonly SagaState[] = ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'];
+  const FACTS = { amount: '150.00', answer: 'ACSP', receivedAt: '2026-11-28T17:00:00.000Z', answeredAt: '2026-11-28T17:00:00.085Z' };
+
+  function inbound(path: readonly SagaState[] = ANSWERED, approvals: 1 | 2 = 1) {
+    const sagas = new FakeSagaStore();
+    sagas.seed(INBOUND, path, { ids: { endToEndId: IN_E2E, facts: { ...FACTS } } });
+    const publisher = new ScriptedPublisher();
+    const audited: AuditRecord[] = [];
+    const deps: ResolveSagaDeps = { sagas, publisher, audit: { put: (records) => Promise.resolve(void audited.push(...records)) }, approvals };
+    return { sagas, publisher, audited, deps };
+  }
+
+  it('settles an IN_DOUBT inbound payment with InboundPaymentSettled (credit), never PaymentSettled, and decodes as the contract says', async () => {
+    const { sagas, publisher, audited, deps } = inbound();
+    const result = await resolveSaga(deps, { sagaId: INBOUND, outcome: 'settled', evidence: 'BCB statement: credited 150.00', operator: 'alice' });
+    expect(result).toMatchObject({ status: 'resolved', outcome: 'settled', events: ['InboundPaymentSettled'] });
+    expect(sagas.state(INBOUND)).toBe('SETTLED');
+    expect(publisher.published.map((e) => [e.detailType, e.source, e.detail.sagaId, e.detail.endToEndId])).toEqual([['InboundPaymentSettled', 'selo.operations', INBOUND, IN_E2E]]);
+    const data = decodeInboundPaymentSettled(publisher.published[0]?.detail.data);
+    expect(data).toEqual({
+      channel: 'spi', endToEndId: IN_E2E, originalInstructionId: IN_E2E, amount: '150.00', answerMs: 85,
+      resolution: { by: 'operator', operators: ['alice'], evidence: 'BCB statement: credited 150.00', resolvedAt: expect.any(String) as string },
+    });
+    expect(audited).toEqual([expect.objectContaining({ saga_id: INBOUND, transition_from: 'IN_DOUBT', transition_to: 'SETTLED' })]);
+  });
+
+  it('rejects one with InboundPaymentRejected (never credit): what we answered, the code, no reversal asked for', async () => {
+    const { publisher, deps } = inbound();
+    await resolveSaga(deps, { sagaId: INBOUND, outcome: 'rejected', evidence: 'SPI desk: rejected AB03', operator: 'alice', reasonCode: 'AB03' });
+    expect(publisher.published.map((e) => e.detailType)).toEqual(['InboundPaymentRejected']);
+    expect(decodeInboundPaymentRejected(publisher.published[0]?.detail.data)).toMatchObject({ answer: 'ACSP', reason: { code: 'AB03', additionalInformation: 'SPI desk: rejected AB03' }, resolution: { operators: ['alice'] } });
+  });
+
+  it('resolves an inbound OUTCOME_CONFLICT (settled without our ACSP) once; a second resolve the other way is refused', async () => {
+    const { sagas, publisher, deps } = inbound(['RECEIVED', 'OUTCOME_CONFLICT']);
+    expect(await resolveSaga(deps, { sagaId: INBOUND, outcome: 'settled', evidence: 'credited per the BCB', operator: 'alice' })).toMatchObject({ status: 'resolved' });
+    expect((await sagas.get(INBOUND))?.history.at(-1)).toMatchObject({ from: 'OUTCOME_CONFLICT', to: 'SETTLED', key: 'resolved-settled#1' });
+    await expect(resolveSaga(deps, { sagaId: INBOUND, outcome: 'rejected', evidence: 'e', operator: 'bob' })).rejects.toMatchObject({ code: 'RESOLUTION_CONTRADICTED' });
+    expect(publisher.of('InboundPaymentSettled')).toHaveLength(1);
+  });
+
+  it('waits for a second operator with four eyes, then publishes once', async () => {
+    const { sagas, publisher, deps } = inbound(ANSWERED, 2);
+    expect(await resolveSaga(deps, { sagaId: INBOUND, outcome: 'settled', evidence: 'statement', operator: 'alice' })).toMatchObject({ status: 'pending-approval' });
+    expect(publisher.published).toEqual([]);
+    expect(await approveResolution(deps, { sagaId: INBOUND, operator: 'bob' })).toMatchObject({ status: 'resolved', events: ['InboundPaymentSettled'] });
+    expect(sagas.state(INBOUND)).toBe('SETTLED');
+  });
+
+  it('refuses an inbound payment that is not in doubt (still waiting for its pacs.002, or answered already)', async () => {
+    await expect(resolveSaga(inbound(['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED']).deps, { sagaId: INBOUND, outcome: 'settled', evidence: 'e', operator: 'alice' })).rejects.toMatchObject({ code: 'SAGA_NOT_RESOLVABLE' });
+    await expect(resolveSaga(inbound(['RECEIVED', 'LATE']).deps, { sagaId: INBOUND, outcome: 'rejected', evidence: 'e', operator: 'alice' })).rejects.toMatchObject({ code: 'SAGA_NOT_RESOLVABLE' });
+  });
+});
+
+describe('outcome decoders and resolutions', () => {
+  const resolution = { by: 'operator', operators: ['alice'], evidence: 'e', resolvedAt: '2026-11-28T17:01:00.000Z' };
+
+  it('accept a resolution in place of the pacs.002 fields, and require those fields otherwise', () => {
+    expect(decodePaymentSettled({ channel: 'spi', status: 'ACSC', endToEndId: 'E1', originalInstructionId: 'E1', resolution })).toMatchObject({ resolution });
+    expect(decodeInboundPaymentRejected({ channel: 'spi', endToEndId: 'E1', originalInstructionId: 'E1', reason: { code: 'NARR' }, resolution })).toMatchObject({ resolution });
+    expect(() => decodeInboundPaymentSettled({ channel: 'spi', endToEndId: 'E1', originalInstructionId: 'E1' })).toThrow('data.bizMsgIdr');
+    expect(() => decodePaymentSettled({ channel: 'spi', status: 'ACSC', endToEndId: 'E1', originalInstructionId: 'E1', resolution: { ...resolution, operators: [] } })).toThrow('data.resolution.operators');
+    expect(() => decodePaymentRejected({ channel: 'spi', status: 'RJCT', endToEndId: 'E1', originalInstructionId: 'E1', reason: {}, resolution: { ...resolution, by: 'someone' } })).toThrow('data.resolution.by');
   });
 });
