@@ -148,19 +148,20 @@ export interface EntryVerdict {
  * Decides from a verified camt.054 whether our payment settled. Settled only when the answer is to
  * this query (`Ntfctn/Id` = our MsgId), about our account, and holds an entry for the EndToEndId
  * with `Sts/Cd` BOOK and `CdtDbtInd` DBIT (our account was debited: the SPI settled the payment)
- * and no error code — and, when `amount` is known, of that amount. Anything else is `unknown`:
+ * and no error code — and, when `amount` is known, of that amount. For a payment to one of our
+ * customers (`creditDebit: 'CRDT'`), the same with CRDT: our account was credited. Anything else is `unknown`:
  * no BCB text found says an answer without a booking proves a rejection (`INFO` means "not
  * settled, for information", and an error means the query failed), so money safety keeps the
  * payment IN_DOUBT for a person (DESIGN §1: an unknown outcome is never reversed).
  */
-export function judgeEntryReport(report: EntryReport, expected: { ispb: string; msgId: string; endToEndId: string; amount?: string }, bizMsgIdr: string): EntryVerdict {
+export function judgeEntryReport(report: EntryReport, expected: { ispb: string; msgId: string; endToEndId: string; amount?: string; creditDebit?: 'DBIT' | 'CRDT' }, bizMsgIdr: string): EntryVerdict {
   const entry = report.entries.find((e) => e.endToEndId === expected.endToEndId);
   const described = entry === undefined ? 'no entry for it' : `entry ${entry.status ?? '?'} ${entry.creditDebit ?? '?'} ${entry.amount ?? '?'}${entry.valueDateTime === undefined ? '' : ` at ${entry.valueDateTime}`}${entry.errorCode === undefined ? '' : ` error ${entry.errorCode}`}`;
   const detail = report.errorDetail === undefined ? '' : ` (${report.errorDetail.slice(0, 105)})`;
   const evidence = `camt.054 ${bizMsgIdr} answering camt.060 ${expected.msgId} for ${expected.endToEndId}: ${described}${detail}`;
   if (report.notificationId !== expected.msgId) return { outcome: 'unknown', evidence: `${evidence}; answers another query (${report.notificationId ?? 'no Ntfctn/Id'})` };
   if (report.accountIspb !== undefined && report.accountIspb !== expected.ispb) return { outcome: 'unknown', evidence: `${evidence}; about account ${report.accountIspb}` };
-  if (entry?.status !== 'BOOK' || entry.creditDebit !== 'DBIT' || entry.errorCode !== undefined) return { outcome: 'unknown', evidence };
+  if (entry?.status !== 'BOOK' || entry.creditDebit !== (expected.creditDebit ?? 'DBIT') || entry.errorCode !== undefined) return { outcome: 'unknown', evidence };
   if (expected.amount !== undefined && entry.amount !== undefined && Number(entry.amount) !== Number(expected.amount)) return { outcome: 'unknown', evidence: `${evidence}; amount differs from ours (${expected.amount})` };
   return { outcome: 'settled', evidence };
 }

@@ -56,9 +56,10 @@ function sourceMark(resourceId: string): string {
  * moves to COMPLETED (key `answered`, the answer's `PI-ResourceId` as its source, so a redelivery
  * of the same resource is recognised and a second, different answer is refused), then:
  *
- * - settled (`judgeEntryReport`: BOOK, DBIT, our amount) → `resolve` settles the payment with the
- *   answer as evidence, `by: 'bcb-query'` (IN_DOUBT → SETTLED and `PaymentSettled`, once: the
- *   resolution's conditional write shares the key `settled` with a late pacs.002 ACSC);
+ * - settled (`judgeEntryReport`: BOOK, DBIT — CRDT for a payment to our customer, `IN#` —, our
+ *   amount) → `resolve` settles the payment with the answer as evidence, `by: 'bcb-query'`
+ *   (IN_DOUBT → SETTLED and `PaymentSettled`, or `InboundPaymentSettled`, once: the resolution's
+ *   conditional write shares the key `settled` with a late pacs.002 ACSC or ACCC);
  * - anything else → the payment stays IN_DOUBT, the answer is kept in its facts (`bcbQuery`) for the
  *   person who decides. A rejection is never inferred from the absence of a booking (docs/operations.md).
  */
@@ -78,7 +79,9 @@ export async function applyEntryReport(deps: EntryReportDeps, report: EntryRepor
   const payment = await deps.sagas.get(paymentSagaId);
   if (payment === undefined) throw new EntryReportUnmatchedError(`camt.054 ${answer.bizMsgIdr}: payment ${paymentSagaId} is not on record`, { bizMsgIdr: answer.bizMsgIdr, sagaId: paymentSagaId });
   const amount = query.facts.amount;
-  const verdict = judgeEntryReport(report, { ispb: deps.ispb, msgId, endToEndId, ...(amount === undefined ? {} : { amount }) }, answer.bizMsgIdr);
+  // Our payment debited our account; a payment to our customer credited it.
+  const creditDebit = sagaKindOf(paymentSagaId) === 'inbound' ? 'CRDT' : 'DBIT';
+  const verdict = judgeEntryReport(report, { ispb: deps.ispb, msgId, endToEndId, creditDebit, ...(amount === undefined ? {} : { amount }) }, answer.bizMsgIdr);
   const base = { querySagaId, paymentSagaId, endToEndId, verdict };
 
   let queryTransition: EntryReportApplied['queryTransition'];

@@ -1,10 +1,10 @@
-import { EventDetailInvalidError, newTraceparent, paymentSagaId, querySagaId } from '../events/index.ts';
+import { EventDetailInvalidError, inboundSagaId, newTraceparent, paymentSagaId, querySagaId } from '../events/index.ts';
 import type { EventDetail } from '../events/index.ts';
 import { END_TO_END_ID, MESSAGE_ID } from '../iso20022/index.ts';
 
 /**
  * `OutcomeQueryRequested` (source `selo.compensate`, issue 17): the in-doubt sweeper asks the BCB
- * how one of our payments ended. The sign worker turns it into a camt.060 signed in the HSM, the
+ * how one of our payments, or a payment to one of our customers, ended. The sign worker turns it into a camt.060 signed in the HSM, the
  * transmit worker POSTs it to ICOM like a pacs.008, and the SPI's camt.054 comes back on the ICOM
  * stream (receive → verify), where it is matched to the payment by `Ntfctn/Id` = this MsgId.
  */
@@ -17,7 +17,7 @@ export interface OutcomeQueryRequestedData {
   msgId: string;
   /** The in-doubt payment asked about (`RptgReq/Id`). */
   endToEndId: string;
-  /** Its saga, `PAY#<EndToEndId>`. */
+  /** Its saga: `PAY#<EndToEndId>` (ours), or `IN#<EndToEndId>` (to one of our customers). */
   paymentSagaId: string;
   /** `CreDt`/`CreDtTm` of the camt.060: fixed here, so a redelivered request signs the same bytes. */
   requestedAt: string;
@@ -38,9 +38,11 @@ export function decodeOutcomeQueryRequested(data: unknown): OutcomeQueryRequeste
   if (d.message !== 'camt.060') throw new EventDetailInvalidError('data.message', 'must be "camt.060"');
   const endToEndId = field(d, 'endToEndId', END_TO_END_ID);
   const requestedAt = field(d, 'requestedAt', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
-  if (d.paymentSagaId !== paymentSagaId(endToEndId)) throw new EventDetailInvalidError('data.paymentSagaId', `must be ${paymentSagaId(endToEndId)}`);
+  const sagas = [paymentSagaId(endToEndId), inboundSagaId(endToEndId)];
+  const saga = sagas.find((id) => id === d.paymentSagaId);
+  if (saga === undefined) throw new EventDetailInvalidError('data.paymentSagaId', `must be ${sagas.join(' or ')}`);
   const amount = d.amount === undefined ? undefined : field(d, 'amount', /^\d{1,16}\.\d{2}$/);
-  return { message: 'camt.060', msgId: field(d, 'msgId', MESSAGE_ID), endToEndId, paymentSagaId: paymentSagaId(endToEndId), requestedAt, ...(amount === undefined ? {} : { amount }) };
+  return { message: 'camt.060', msgId: field(d, 'msgId', MESSAGE_ID), endToEndId, paymentSagaId: saga, requestedAt, ...(amount === undefined ? {} : { amount }) };
 }
 
 /** The detail of an `OutcomeQueryRequested` about one in-doubt payment, asked at `at` under `msgId`. */

@@ -207,6 +207,19 @@ describe('in-doubt sweeper asking the BCB', () => {
     expect(publisher.published.filter((e) => e.detailType === 'OutcomeQueryRequested').map((e) => e.detail.requestId)).toEqual(['M99999004query000000000000000001', 'M99999004query000000000000000002']);
   });
 
+  it('asks about a payment to our customer in doubt too (its pacs.008 amount), never about a return to us', async () => {
+    const { sagas, publisher, sweeper } = asking();
+    const inbound = 'IN#E00000001202611281700inboundxyzw';
+    const inboundReturn = 'IN#D00000001202611281700returnxyzw';
+    sagas.seed(inbound, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], { ids: { endToEndId: inbound.slice(3), facts: { amount: '25.00' } } });
+    sagas.seed(inboundReturn, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], { ids: { endToEndId: inboundReturn.slice(3), facts: { amount: '5.00' } } });
+    expect((await sweeper.sweep()).asked.sort()).toEqual([OLD, inbound].sort());
+    const query = publisher.of('OutcomeQueryRequested').find((e) => e.detail.endToEndId === inbound.slice(3));
+    expect(query?.detail.data).toMatchObject({ message: 'camt.060', endToEndId: inbound.slice(3), paymentSagaId: inbound, amount: '25.00' });
+    expect(decodeOutcomeQueryRequested(query?.detail.data)).toEqual(query?.detail.data);
+    expect(() => decodeOutcomeQueryRequested({ ...(query?.detail.data as object), paymentSagaId: 'DICT#x' })).toThrow('data.paymentSagaId');
+  });
+
   it('reads the IN_DOUBT sagas once a sweep for both the questions and the SagasInDoubt metric', async () => {
     const { sagas, publisher } = asking();
     const observed: number[] = [];

@@ -2,10 +2,10 @@ import { transitionAuditRecord } from '../../shared/audit/index.ts';
 import type { AuditSink } from '../../shared/audit/index.ts';
 import { OUTCOME_QUERY_REQUESTED, outcomeQueryDetail } from '../../shared/bcb-query/index.ts';
 import { classifyError } from '../../shared/errors/index.ts';
-import { generateMessageId } from '../../shared/iso20022/index.ts';
+import { END_TO_END_ID, generateMessageId } from '../../shared/iso20022/index.ts';
 import { IllegalTransitionError } from '../../shared/saga/index.ts';
 import type { Saga, SagaStore } from '../../shared/saga/index.ts';
-import { COMPENSATE_SOURCE, COMPENSATION_FACTS, newTraceparent } from '../../shared/events/index.ts';
+import { COMPENSATE_SOURCE, COMPENSATION_FACTS, inboundSagaId, newTraceparent } from '../../shared/events/index.ts';
 import type { EventDetail } from '../../shared/events/index.ts';
 import type { Logger } from '../../shared/logging/index.ts';
 import type { Metrics } from '../../shared/metrics/index.ts';
@@ -63,6 +63,15 @@ export interface SweepResult {
   asked: string[];
 }
 
+/**
+ * Whether the BCB can be asked about this IN_DOUBT saga with a camt.060 for one EndToEndId: our
+ * payments, and payments to our customers (`IN#<EndToEndId>`; not a return, `IN#<RtrId>`).
+ */
+function askable(saga: Saga): boolean {
+  if (saga.kind === 'payment') return true;
+  return saga.kind === 'inbound' && saga.endToEndId !== undefined && saga.sagaId === inboundSagaId(saga.endToEndId) && END_TO_END_ID.test(saga.endToEndId);
+}
+
 function positiveInteger(name: string, value: number, min: number): number {
   if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`InDoubtSweeperOptions.${name} must be an integer ≥ ${min}, got ${String(value)}`);
   return value;
@@ -78,7 +87,7 @@ function positiveInteger(name: string, value: number, min: number): number {
  * final pacs.002 (ACCC or RJCT) never came. Core banking credits on ACCC only, so without this the
  * customer would wait for a credit nobody raised; the SPI may well have settled. Operations close it
  * (`selo saga resolve`: `InboundPaymentSettled` or `InboundPaymentRejected`); a late pacs.002 still
- * does. Only payments are asked about through the BCB query (camt.060): not inbound ones.
+ * does, and so does the BCB's answer to the query below (a camt.054 entry BOOK CRDT settles it).
  *
  * The age is measured from the TRANSMITTED transition, not from `AccptncDtTm` (which the saga does
  * not hold): the 201 comes after acceptance, so this never calls a payment in doubt early.
@@ -169,11 +178,12 @@ export class InDoubtSweeper {
       for (const saga of page.sagas) {
         if (this.#closed) return seen.size;
         seen.add(saga.sagaId);
-        if (bcbQuery === undefined || saga.kind !== 'payment' || saga.endToEndId === undefined) continue;
+        if (bcbQuery === undefined || saga.endToEndId === undefined || !askable(saga)) continue;
         const last = this.#asked.get(saga.sagaId);
         if (last !== undefined && now - last < intervalMs) continue;
         this.#asked.set(saga.sagaId, now);
-        const amount = saga.compensations.map((c) => c.params.amount).find((a): a is string => typeof a === 'string');
+        // Ours: the amount the reversal would release; to our customer: the amount of the pacs.008.
+        const amount = saga.kind === 'inbound' ? saga.facts.amount : saga.compensations.map((c) => c.params.amount).find((a): a is string => typeof a === 'string');
         const msgId = (bcbQuery.messageId ?? generateMessageId)(bcbQuery.ispb);
         const detail = outcomeQueryDetail({ sagaId: saga.sagaId, endToEndId: saga.endToEndId, ...(amount === undefined ? {} : { amount }) }, msgId, this.#now());
         try {

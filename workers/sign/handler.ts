@@ -438,7 +438,7 @@ async function signEchoAnswer(detail: EventDetail<SignRequest>, echo: EchoReceiv
 }
 
 /**
- * The in-doubt sweeper's question about one of our payments becomes a signed camt.060 asking the
+ * The in-doubt sweeper's question about one of our payments (or one to our customer) becomes a signed camt.060 asking the
  * SPI for the camt.054 of that entry (shared/bcb-query), once per question (`QUERY#<MsgId>`): the
  * MsgId and creation time come with the request, so a redelivery signs the same bytes. Signed in
  * the HSM like every SPI message (SPI catalogue: every message carries the participant's
@@ -449,7 +449,10 @@ async function signQuery(detail: EventDetail<SignRequest>, query: OutcomeQueryRe
   const sagaId = querySagaId(query.msgId);
   if (detail.sagaId !== sagaId) throw new SignRequestInvalidError(`detail.sagaId must be ${sagaId}, got ${detail.sagaId}`);
   if (query.msgId.slice(1, 9) !== deps.ispb) throw new SignRequestInvalidError(`data.msgId ${query.msgId} was not issued by ISPB ${deps.ispb}`);
-  if (!query.endToEndId.startsWith(`E${deps.ispb}`)) throw new SignRequestInvalidError(`data.endToEndId ${query.endToEndId} is not a payment of ISPB ${deps.ispb}`);
+  // Our payment's EndToEndId carries our ISPB; one paid to our customer carries the payer's.
+  const ours = query.endToEndId.startsWith(`E${deps.ispb}`);
+  if (query.paymentSagaId === paymentSagaId(query.endToEndId) && !ours) throw new SignRequestInvalidError(`data.endToEndId ${query.endToEndId} is not a payment of ISPB ${deps.ispb}`);
+  if (query.paymentSagaId === inboundSagaId(query.endToEndId) && ours) throw new SignRequestInvalidError(`data.endToEndId ${query.endToEndId} is a payment of ISPB ${deps.ispb}, not one to its customer`);
   const facts = { paymentSagaId: query.paymentSagaId, endToEndId: query.endToEndId, ...(query.amount === undefined ? {} : { amount: query.amount }) };
   const created = await deps.sagas.create({ sagaId, ids: { requestId: query.msgId, endToEndId: query.endToEndId }, reason: `OutcomeQueryRequested about ${query.paymentSagaId}`, attempt, facts });
   const unsigned = buildEntryQuery({ ispb: deps.ispb, bcbIspb: SPI_ISPB, msgId: query.msgId, createdAt: query.requestedAt, endToEndId: query.endToEndId });

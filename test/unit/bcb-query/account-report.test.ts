@@ -48,4 +48,13 @@ describe('camt.060 / camt.054 (the BCB query of one PI-account entry)', () => {
     expect(notFound).toEqual({ outcome: 'unknown', evidence: `camt.054 ${REPORT} answering camt.060 ${MSG} for ${E2E}: entry INFO DBIT 0.00 error ENNF (no booked entry)` });
   });
 
+  it('calls a payment to our customer settled only for a BOOK credit of it (CRDT), never for a debit', () => {
+    const credit = { status: 'BOOK', creditDebit: 'CRDT', amount: '10.50', at: '2026-12-07T10:00:00.500Z', payerIspb: '99999005', receiverIspb: ISPB } as const;
+    const judge = (xml: string, creditDebit: 'DBIT' | 'CRDT') => judgeEntryReport(readEntryReport(documentOf(xml)), { ...expected, creditDebit }, REPORT);
+    expect(judge(report({ entry: credit }), 'CRDT')).toEqual({ outcome: 'settled', evidence: `camt.054 ${REPORT} answering camt.060 ${MSG} for ${E2E}: entry BOOK CRDT 10.50 at 2026-12-07T10:00:00.500Z` });
+    expect(judge(report(), 'CRDT').outcome).toBe('unknown');
+    expect(judge(report({ entry: { ...credit, status: 'INFO' } }), 'CRDT').outcome).toBe('unknown');
+    expect(judge(report({ entry: { ...credit, amount: '10.49' } }), 'CRDT').outcome).toBe('unknown');
+  });
+
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../../shared/claim-check/index.ts';
-import { echoSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
+import { echoSagaId, inboundSagaId, newTraceparent, paymentSagaId } from '../../../shared/events/index.ts';
 import type { EventDetail, MessageSignedData } from '../../../shared/events/index.ts';
 import type { DecodedMessage, HandlerContext } from '../../../shared/runtime/index.ts';
 import type { BizMsgIndex, SagaStore } from '../../../shared/saga/index.ts';
@@ -239,9 +239,16 @@ describe('sign handler', () => {
     expect(pointers.get(`message:${msgId}`)).toBe(`QUERY#${msgId}`);
     // A redelivery signs the same bytes (MsgId and creation time come with the request).
     expect(signedData(await deliver())).toEqual(signed);
-    // Only our own payments are asked about.
-    const foreign = outcomeQueryDetail({ sagaId: paymentSagaId('E20000000202611281700aaaaaaaaaaa'), endToEndId: 'E20000000202611281700aaaaaaaaaaa' }, msgId, new Date());
-    await expect(handler({ event: { id: 'e', detailType: 'OutcomeQueryRequested', source: 'selo.compensate', time: undefined, detail: { ...foreign, data: decodeSignRequest(foreign.data, 'OutcomeQueryRequested') } }, sqs: { messageId: 'm', receiveCount: 1 } }, context)).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID' });
+    // Our payments (PAY#, our ISPB in the EndToEndId) and payments to our customers (IN#, the payer's ISPB), nothing else.
+    const ask = (query: ReturnType<typeof outcomeQueryDetail>) => handler({ event: { id: 'e', detailType: 'OutcomeQueryRequested', source: 'selo.compensate', time: undefined, detail: { ...query, data: decodeSignRequest(query.data, 'OutcomeQueryRequested') } }, sqs: { messageId: 'm', receiveCount: 1 } }, context);
+    const theirs = 'E20000000202611281700aaaaaaaaaaa';
+    await expect(ask(outcomeQueryDetail({ sagaId: paymentSagaId(theirs), endToEndId: theirs }, msgId, new Date()))).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID' });
+    await expect(ask(outcomeQueryDetail({ sagaId: inboundSagaId(e2e), endToEndId: e2e }, msgId, new Date()))).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID' });
+    const toCustomer = 'M99999004query000000000000000002';
+    const inbound = signedData(await ask(outcomeQueryDetail({ sagaId: inboundSagaId(theirs), endToEndId: theirs, amount: '3.00' }, toCustomer, new Date('2026-11-28T17:02:00.000Z'))));
+    const asked = verifySpi(inbound.payload !== null && 'inline' in inbound.payload ? inbound.payload.inline : '', { trustStore });
+    expect(readEntryQuery(asked.document)).toEqual({ msgId: toCustomer, requested: 'camt.054', id: theirs, ownerIspb: ISPB });
+    expect(created.at(-1)).toMatchObject({ sagaId: `QUERY#${toCustomer}`, facts: { paymentSagaId: inboundSagaId(theirs), endToEndId: theirs, amount: '3.00' } });
   });
 
   it('signs a pibr.001 echo keyed by the requester\'s RequestId, with nothing to compensate', async () => {
