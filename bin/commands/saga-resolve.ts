@@ -187,17 +187,16 @@ export async function runResolution(args: readonly string[], io: CommandIo): Pro
   const { topology, clients, sagas } = opened;
   const { deps, audit } = await resolutionDeps(clients, topology, sagas, approvals);
   try {
-    // The first saga an id names (retry-compensation also serves DICT operations).
+    // The saga an id names: a payment, ours or to our customer (retry-compensation also serves
+    // DICT operations); both a PAY# and an IN# saga (a payment to ourselves) is ambiguous.
     let target = sagaId;
     if (target === undefined) {
       const { sagaIdCandidates } = await import('./saga.ts');
-      for (const candidate of sagaIdCandidates(id)) {
-        if ((await sagas.get(candidate)) !== undefined) {
-          target = candidate;
-          break;
-        }
-      }
-      target ??= `PAY#${id}`;
+      const candidates = action === 'retry-compensation' ? sagaIdCandidates(id) : [`PAY#${id}`, `IN#${id}`];
+      const found: string[] = [];
+      for (const candidate of candidates) if ((await sagas.get(candidate)) !== undefined) found.push(candidate);
+      if (found.length > 1 && action !== 'retry-compensation') return usage(io, action, `${id} names both ${found.join(' and ')}: give the saga id`);
+      target = found[0] ?? candidates[0] ?? `PAY#${id}`;
     }
     let result: ResolutionResult;
     if (action === 'resolve') {

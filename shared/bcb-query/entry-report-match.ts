@@ -80,8 +80,11 @@ export async function applyEntryReport(deps: EntryReportDeps, report: EntryRepor
   if (payment === undefined) throw new EntryReportUnmatchedError(`camt.054 ${answer.bizMsgIdr}: payment ${paymentSagaId} is not on record`, { bizMsgIdr: answer.bizMsgIdr, sagaId: paymentSagaId });
   const amount = query.facts.amount;
   // Our payment debited our account; a payment to our customer credited it.
-  const creditDebit = sagaKindOf(paymentSagaId) === 'inbound' ? 'CRDT' : 'DBIT';
-  const verdict = judgeEntryReport(report, { ispb: deps.ispb, msgId, endToEndId, creditDebit, ...(amount === undefined ? {} : { amount }) }, answer.bizMsgIdr);
+  const inbound = sagaKindOf(paymentSagaId) === 'inbound';
+  const judged = judgeEntryReport(report, { ispb: deps.ispb, msgId, endToEndId, creditDebit: inbound ? 'CRDT' : 'DBIT', ...(amount === undefined ? {} : { amount }) }, answer.bizMsgIdr);
+  // A credit for a payment we refused (answered RJCT) is a contradiction for a person, never a credit to make.
+  const refused = inbound && payment.facts.answer?.startsWith('RJCT') === true;
+  const verdict: EntryVerdict = refused && judged.outcome === 'settled' ? { outcome: 'unknown', evidence: `${judged.evidence}; we answered ${payment.facts.answer ?? 'RJCT'}: a person decides` } : judged;
   const base = { querySagaId, paymentSagaId, endToEndId, verdict };
 
   let queryTransition: EntryReportApplied['queryTransition'];

@@ -41,6 +41,11 @@ export interface ResolutionData {
   resolvedAt: string;
   /** Compensation steps already done before the resolution (payments only). */
   compensationsDone?: string[];
+  /**
+   * A payment to our customer that had settled (`InboundPaymentSettled`: credited) before the
+   * conflict an operator now resolves; with `InboundPaymentRejected`, core banking takes the credit back.
+   */
+  creditedBefore?: boolean;
 }
 
 /**
@@ -277,11 +282,14 @@ function evidenceFields(d: Json): { bizMsgIdr?: string; resourceId?: string; res
   if (done !== undefined && (!Array.isArray(done) || done.some((step) => typeof step !== 'string'))) {
     throw new EventDetailInvalidError('data.resolution.compensationsDone', 'must be an array of strings');
   }
+  const credited = r.creditedBefore;
+  if (credited !== undefined && typeof credited !== 'boolean') throw new EventDetailInvalidError('data.resolution.creditedBefore', 'must be a boolean');
   const resolution: ResolutionData = {
     by: oneOf(r, 'by', ['operator', 'bcb-query'] as const, 'data.resolution'),
     operators: operators as string[],
     ...texts(r, ['evidence', 'resolvedAt'], 'data.resolution'),
     ...(done === undefined ? {} : { compensationsDone: done as string[] }),
+    ...(credited === undefined ? {} : { creditedBefore: credited }),
   };
   return { ...optionalTexts(d, ['bizMsgIdr', 'resourceId']), resolution };
 }

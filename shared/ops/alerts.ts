@@ -38,6 +38,8 @@ export const ALERT_FACT_FIELDS: readonly string[] = [
   'resourceId',
   'transmittedAt',
   'limitMs',
+  // What we answered a payment to our customer (ACSP, RJCT AC03): no personal data.
+  'answer',
   'decision',
   'decidedAt',
   'answerDeadline',
@@ -174,7 +176,8 @@ export function alertResolution(alert: Pick<OperationsAlert, 'raisedIn'>, saga: 
   const raisedIn = alert.raisedIn;
   if (raisedIn === undefined || saga.state === raisedIn) return undefined;
   const entered = saga.history.some((t) => t.to === raisedIn);
-  if (entered || OUTCOMES.has(saga.state)) return `saga left ${raisedIn}: now ${saga.state}`;
+  // REJECTED ends a payment to our customer (nothing to compensate): an in-doubt alert it overtook is answered.
+  if (entered || OUTCOMES.has(saga.state) || (raisedIn === 'IN_DOUBT' && saga.state === 'REJECTED')) return `saga left ${raisedIn}: now ${saga.state}`;
   return undefined;
 }
 

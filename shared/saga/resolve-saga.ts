@@ -194,7 +194,8 @@ function sanitize(text: string): string {
 /** The fact an outcome publishes, shaped as the verify worker's for a pacs.002 (plus `resolution`). */
 function outcomeEvent(deps: ResolveSagaDeps, saga: Saga, outcome: ResolutionOutcome, resolution: ResolutionData, reasonCode: string, evidence: string): EventToPublish {
   const instruction = saga.sagaId.slice(saga.sagaId.indexOf('#') + 1);
-  const endToEndId = saga.endToEndId ?? instruction;
+  // A return to us (`IN#<RtrId>`) names the payment it returns, as the verify worker's events do.
+  const endToEndId = (saga.kind === 'inbound' ? saga.facts.originalEndToEndId : undefined) ?? saga.endToEndId ?? instruction;
   const reason = { code: reasonCode, additionalInformation: sanitize(evidence).slice(0, ADDITIONAL_INFORMATION_MAX) };
   let detailType: string;
   let data: unknown;
@@ -251,9 +252,20 @@ function reasonOf(decision: Decision, id: string): string {
   return `resolved ${decision.outcome} by ${who}: ${JSON.stringify(sanitize(decision.evidence))} [source resolution:${id}]`;
 }
 
+/** A rejection's code when the operator gives none: what we answered a payment to our customer (`RJCT AC03` → AC03), else NARR. */
+function defaultReasonCode(saga: Saga): string {
+  const answered = saga.kind === 'inbound' ? /^RJCT ([A-Z0-9]{4})\b/.exec(saga.facts.answer ?? '')?.[1] : undefined;
+  return answered ?? 'NARR';
+}
+
 /** Publishes a written resolution's fact and records that it was accepted. */
 async function publishResolution(deps: ResolveSagaDeps, saga: Saga, entry: SagaTransition, decision: Decision): Promise<string[]> {
-  const resolution: ResolutionData = { by: decision.by, operators: decision.operators, evidence: sanitize(decision.evidence), resolvedAt: entry.at, ...(saga.compensations.some((c) => c.status === 'DONE') ? { compensationsDone: saga.compensations.filter((c) => c.status === 'DONE').map((c) => c.step) } : {}) };
+  const resolution: ResolutionData = {
+    by: decision.by, operators: decision.operators, evidence: sanitize(decision.evidence), resolvedAt: entry.at,
+    ...(saga.compensations.some((c) => c.status === 'DONE') ? { compensationsDone: saga.compensations.filter((c) => c.status === 'DONE').map((c) => c.step) } : {}),
+    // A payment to our customer that settled before the conflict: core banking credited it already.
+    ...(saga.kind === 'inbound' && saga.history.some((t) => t.to === 'SETTLED' && t !== entry) ? { creditedBefore: true } : {}),
+  };
   const event = outcomeEvent(deps, saga, decision.outcome, resolution, decision.reasonCode, decision.evidence);
   await deps.publisher.publish([event]);
   // Best effort: without this mark a later resolve republishes (consumers deduplicate on sagaId and detail-type).
@@ -347,8 +359,8 @@ async function apply(deps: ResolveSagaDeps, start: Saga, decision: Decision): Pr
 export async function resolveSaga(deps: ResolveSagaDeps, input: ResolveSagaInput): Promise<ResolutionResult> {
   check(input);
   const by = input.by ?? 'operator';
-  const decision: Decision = { outcome: input.outcome, evidence: input.evidence, reasonCode: input.reasonCode ?? 'NARR', by, operators: [input.operator] };
   let saga = await read(deps, input.sagaId);
+  const decision: Decision = { outcome: input.outcome, evidence: input.evidence, reasonCode: input.reasonCode ?? defaultReasonCode(saga), by, operators: [input.operator] };
   if (!RESOLVABLE_KINDS.includes(saga.kind)) throw new ResolutionError('SAGA_NOT_RESOLVABLE', `saga ${saga.sagaId} is a ${saga.kind} saga: only payments (PAY#) and payments to our customers (IN#) are resolved`, { sagaId: saga.sagaId, kind: saga.kind });
   if ((deps.approvals ?? 1) === 1 || by === 'bcb-query') return apply(deps, saga, decision);
   for (let pass = 0; pass < 3; pass += 1) {

@@ -43,9 +43,9 @@
  * | (none)                  | RECEIVED (the SPI's pacs.008 verified; core banking asked)  |
  * | RECEIVED                | SIGNED (decided, pacs.002 signed), LATE, REJECTED           |
  * | SIGNED                  | TRANSMITTING, REJECTED, FAILED                              |
- * | TRANSMITTING            | TRANSMITTED, SETTLED, REJECTED, FAILED, IN_DOUBT            |
- * | TRANSMITTED             | SETTLED, REJECTED, FAILED, IN_DOUBT                         |
- * | IN_DOUBT                | SETTLED, REJECTED                                           |
+ * | TRANSMITTING            | TRANSMITTED, SETTLED, REJECTED, FAILED, IN_DOUBT, OUTCOME_CONFLICT |
+ * | TRANSMITTED             | SETTLED, REJECTED, FAILED, IN_DOUBT, OUTCOME_CONFLICT       |
+ * | IN_DOUBT                | SETTLED, REJECTED, OUTCOME_CONFLICT (an ACCC after our RJCT) |
  * | FAILED, LATE            | REJECTED, OUTCOME_CONFLICT                                  |
  * | RECEIVED, SIGNED        | OUTCOME_CONFLICT (settled without our ACSP)                 |
  * | SETTLED, REJECTED       | OUTCOME_CONFLICT                                            |
@@ -162,9 +162,10 @@ const INBOUND: TransitionTable = {
   REQUESTED: [],
   RECEIVED: ['SIGNED', 'LATE', 'REJECTED', 'OUTCOME_CONFLICT'],
   SIGNED: ['TRANSMITTING', 'REJECTED', 'FAILED', 'OUTCOME_CONFLICT'],
-  TRANSMITTING: ['TRANSMITTED', 'SETTLED', 'REJECTED', 'FAILED', 'IN_DOUBT'],
-  TRANSMITTED: ['SETTLED', 'REJECTED', 'FAILED', 'IN_DOUBT'],
-  IN_DOUBT: ['SETTLED', 'REJECTED'],
+  // OUTCOME_CONFLICT from these: an ACCC for a payment we answered RJCT.
+  TRANSMITTING: ['TRANSMITTED', 'SETTLED', 'REJECTED', 'FAILED', 'IN_DOUBT', 'OUTCOME_CONFLICT'],
+  TRANSMITTED: ['SETTLED', 'REJECTED', 'FAILED', 'IN_DOUBT', 'OUTCOME_CONFLICT'],
+  IN_DOUBT: ['SETTLED', 'REJECTED', 'OUTCOME_CONFLICT'],
   FAILED: ['REJECTED', 'OUTCOME_CONFLICT'],
   LATE: ['REJECTED', 'OUTCOME_CONFLICT'],
   SETTLED: ['OUTCOME_CONFLICT'],

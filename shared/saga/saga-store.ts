@@ -113,6 +113,13 @@ export interface TransitionInput {
    * @defaultValue read from the table
    */
   current?: Saga;
+  /**
+   * For {@link SagaStore.applyUnread} only: the write applies only while the fact `name` does not
+   * begin with `prefix` (absent is fine), e.g. no ACCC is applied unread to a payment to our
+   * customer that we answered RJCT. A written-after-read step decides from what it read instead.
+   * @defaultValue no such condition
+   */
+  unlessFact?: { name: string; prefix: string };
 }
 
 /** Options of {@link SagaStore}. */
@@ -402,6 +409,12 @@ export class SagaStore {
     if (read === undefined) {
       condition = '#state = :from AND NOT contains(#keys, :keyName)';
       values[':keyName'] = s(input.idempotencyKey);
+      if (input.unlessFact !== undefined) {
+        condition += ' AND NOT begins_with(#facts.#unlessFact, :unlessPrefix)';
+        names['#facts'] = 'facts';
+        names['#unlessFact'] = input.unlessFact.name;
+        values[':unlessPrefix'] = s(input.unlessFact.prefix);
+      }
     } else {
       condition = '#state = :from AND #version = :version';
       values[':version'] = n(read.version);

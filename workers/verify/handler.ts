@@ -181,6 +181,12 @@ interface SagaOutcome {
    * undefined to go on. May throw to be retried later.
    */
   hold?: (saga: Saga) => Step | undefined;
+  /**
+   * A fact that contradicts this outcome whatever the saga's state, when it begins with `prefix`
+   * (an ACCC for a payment to our customer that we answered RJCT: `answer` `RJCT …`): then
+   * OUTCOME_CONFLICT, for operations. The unread write is conditioned on it too.
+   */
+  contradictedBy?: { name: string; prefix: string };
 }
 
 /** States in which a message to the BCB awaits its outcome. */
@@ -331,7 +337,10 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
    */
   async function applyToTransmitted(scope: Scope, outcome: SagaOutcome): Promise<Step | undefined> {
     if (outcome.hold !== undefined) return undefined;
-    const written = await deps.sagas.applyUnread({ sagaId: outcome.sagaId, to: outcome.to, from: ['TRANSMITTED'], reason: `${outcome.reason} [source ${outcome.source}]`, attempt: scope.attempt, idempotencyKey: outcome.key });
+    const written = await deps.sagas.applyUnread({
+      sagaId: outcome.sagaId, to: outcome.to, from: ['TRANSMITTED'], reason: `${outcome.reason} [source ${outcome.source}]`, attempt: scope.attempt, idempotencyKey: outcome.key,
+      ...(outcome.contradictedBy === undefined ? {} : { unlessFact: outcome.contradictedBy }),
+    });
     return written === undefined ? undefined : appliedStep(scope, outcome, written, 'TRANSMITTED');
   }
 
@@ -367,11 +376,12 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       let to: SagaState;
       let key: string;
       let reason: string;
-      if ((outcome.awaiting ?? AWAITING).includes(saga.state) && isLegalTransition(saga.kind, saga.state, outcome.to)) {
+      const contradicted = outcome.contradictedBy !== undefined && saga.facts[outcome.contradictedBy.name]?.startsWith(outcome.contradictedBy.prefix) === true;
+      if (!contradicted && (outcome.awaiting ?? AWAITING).includes(saga.state) && isLegalTransition(saga.kind, saga.state, outcome.to)) {
         to = outcome.to;
         key = outcome.key;
         reason = outcome.reason;
-      } else if (outcome.conflictsWith.includes(saga.state) && isLegalTransition(saga.kind, saga.state, 'OUTCOME_CONFLICT')) {
+      } else if ((contradicted || outcome.conflictsWith.includes(saga.state)) && isLegalTransition(saga.kind, saga.state, 'OUTCOME_CONFLICT')) {
         to = 'OUTCOME_CONFLICT';
         key = conflictKey;
         reason = `${outcome.reason} for a saga already ${saga.state}`;
@@ -463,6 +473,9 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
         sagaId, to: 'SETTLED', key: 'settled', source: scope.source, resourceId,
         // Settled although we never sent an ACSP (or sent an RJCT): operations must look.
         conflictsWith: ['RECEIVED', 'SIGNED', 'LATE', 'FAILED', 'REJECTED'],
+        // We answered RJCT (the customer's account closed, blocked, a fraud suspicion…): an ACCC is
+        // not a credit to make but a contradiction for a person, whatever state the saga is in.
+        contradictedBy: { name: 'answer', prefix: 'RJCT' },
         reason: `pacs.002 ACCC ${bizMsgIdr}`,
         fact: (saga) => {
           const data: InboundPaymentSettledData = {

@@ -163,6 +163,13 @@ describe.each(LOCAL_DYNAMODB_STAND_INS)('on %s', (dynamodb) => {
         expect(await store.get(missing.sagaId)).toBeUndefined();
         const transmitting = await counted.applyUnread({ sagaId, to: 'TRANSMITTING', from: ['SIGNED'], reason: 'POST', attempt: 1, idempotencyKey: 'transmitting' });
         expect(transmitting).toMatchObject({ state: 'TRANSMITTING', version: 3 });
+        // Conditioned on a fact too: refused while it begins with the prefix, applied when absent or other.
+        await store.transition({ sagaId, to: 'TRANSMITTED', from: ['TRANSMITTING'], reason: '201', attempt: 1, idempotencyKey: 'transmitted', facts: { answer: 'RJCT AC03' } });
+        expect(await counted.applyUnread({ sagaId, to: 'SETTLED', from: ['TRANSMITTED'], reason: 'ACSC', attempt: 1, idempotencyKey: 'settled', unlessFact: { name: 'answer', prefix: 'RJCT' } })).toBeUndefined();
+        expect(await counted.applyUnread({ sagaId, to: 'SETTLED', from: ['TRANSMITTED'], reason: 'ACSC', attempt: 1, idempotencyKey: 'settled', unlessFact: { name: 'answer', prefix: 'ACSP' } })).toMatchObject({ state: 'SETTLED' });
+        const other = newPayment();
+        await store.create({ sagaId: other.sagaId, ids: { endToEndId: other.e2e }, reason: 'requested', attempt: 1 });
+        expect(await counted.applyUnread({ sagaId: other.sagaId, to: 'SIGNED', from: ['REQUESTED'], reason: 'signed', attempt: 1, idempotencyKey: 'sign', unlessFact: { name: 'answer', prefix: 'RJCT' } })).toMatchObject({ state: 'SIGNED' });
       } finally {
         client.destroy();
       }

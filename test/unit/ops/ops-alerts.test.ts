@@ -22,6 +22,10 @@ describe('operations alerts', () => {
     expect(alertResolution({ raisedIn: 'IN_DOUBT' }, { state: 'SETTLED', history: history('TRANSMITTING', 'TRANSMITTED', 'SETTLED') })).toBe('saga left IN_DOUBT: now SETTLED');
     expect(alertResolution({ raisedIn: 'COMPENSATION_FAILED' }, { state: 'COMPENSATING', history: history('COMPENSATING', 'COMPENSATION_FAILED', 'COMPENSATING') })).toBe('saga left COMPENSATION_FAILED: now COMPENSATING');
     expect(alertResolution({ raisedIn: undefined }, { state: 'SETTLED', history: history('SETTLED') })).toBeUndefined();
+    // A payment to our customer rejected (a late RJCT) before the sweeper could write IN_DOUBT: REJECTED is final for it.
+    expect(alertResolution({ raisedIn: 'IN_DOUBT' }, { state: 'REJECTED', history: history('RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'REJECTED') })).toBe('saga left IN_DOUBT: now REJECTED');
+    // Not for a conflict: a REJECTED saga may still be about to enter OUTCOME_CONFLICT.
+    expect(alertResolution({ raisedIn: 'OUTCOME_CONFLICT' }, { state: 'REJECTED', history: history('TRANSMITTED', 'REJECTED') })).toBeUndefined();
   });
 
   it('takes the raising state from the kind, else from the event\'s recordedState', () => {
@@ -31,7 +35,7 @@ describe('operations alerts', () => {
   });
 
   it('keeps only the allowed fields of an event\'s data, cut to 500 characters', () => {
-    expect(alertFacts({ reason: 'x'.repeat(600), code: 'C', debtor: { name: 'Fulano', taxId: '70000000000' }, limitMs: 40000, receivedOutcome: { code: 'ACSC' } })).toEqual({ reason: 'x'.repeat(500), code: 'C', limitMs: '40000', receivedOutcome: 'ACSC' });
+    expect(alertFacts({ reason: 'x'.repeat(600), code: 'C', debtor: { name: 'Fulano', taxId: '70000000000' }, limitMs: 40000, receivedOutcome: { code: 'ACSC' }, answer: 'RJCT AC03' })).toEqual({ reason: 'x'.repeat(500), code: 'C', limitMs: '40000', receivedOutcome: 'ACSC', answer: 'RJCT AC03' });
   });
 
   it('is one alert per kind and saga, and one per event for messages not tied to a saga', () => {

@@ -198,6 +198,21 @@ describe('resolveSaga: payments to our customers (IN#)', () => {
     expect(sagas.state(INBOUND)).toBe('SETTLED');
   });
 
+  it('names the returned payment for a return to us (IN#<RtrId>), takes the code we answered as the default, and says when a conflict had credited the customer already', async () => {
+    const sagas = new FakeSagaStore();
+    const publisher = new ScriptedPublisher();
+    const deps: ResolveSagaDeps = { sagas, publisher, audit: { put: () => Promise.resolve() } };
+    const returned = 'IN#D00000001202611281700returnabcd';
+    sagas.seed(returned, ANSWERED, { ids: { endToEndId: returned.slice(3), facts: { amount: '5.00', answer: 'RJCT AM09', originalEndToEndId: 'E99999004202611281700originalab' } } });
+    await resolveSaga(deps, { sagaId: returned, outcome: 'rejected', evidence: 'SPI desk', operator: 'alice' });
+    expect(publisher.published[0]?.detail).toMatchObject({ endToEndId: 'E99999004202611281700originalab', data: { endToEndId: 'E99999004202611281700originalab', originalInstructionId: returned.slice(3), reason: { code: 'AM09' } } });
+
+    sagas.seed(INBOUND, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'SETTLED', 'OUTCOME_CONFLICT'], { ids: { endToEndId: IN_E2E, facts: { ...FACTS } } });
+    await resolveSaga(deps, { sagaId: INBOUND, outcome: 'rejected', evidence: 'the SPI rejected it after all', operator: 'alice' });
+    const rejected = publisher.of('InboundPaymentRejected').find((e) => e.detail.sagaId === INBOUND);
+    expect(decodeInboundPaymentRejected(rejected?.detail.data)).toMatchObject({ reason: { code: 'NARR' }, resolution: { creditedBefore: true } });
+  });
+
   it('refuses an inbound payment that is not in doubt (still waiting for its pacs.002, or answered already)', async () => {
     await expect(resolveSaga(inbound(['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED']).deps, { sagaId: INBOUND, outcome: 'settled', evidence: 'e', operator: 'alice' })).rejects.toMatchObject({ code: 'SAGA_NOT_RESOLVABLE' });
     await expect(resolveSaga(inbound(['RECEIVED', 'LATE']).deps, { sagaId: INBOUND, outcome: 'rejected', evidence: 'e', operator: 'alice' })).rejects.toMatchObject({ code: 'SAGA_NOT_RESOLVABLE' });

@@ -66,6 +66,7 @@ export class FakeSagas implements Pick<SagaStore, 'get' | 'transition' | 'applyU
     const saga = this.sagas.get(input.sagaId);
     const from = input.from?.length === 1 ? input.from[0] : undefined;
     if (saga === undefined || from === undefined || saga.state !== from || !isLegalTransition(saga.kind, from, input.to) || saga.history.some((t) => t.key === input.idempotencyKey)) return Promise.resolve(undefined);
+    if (input.unlessFact !== undefined && saga.facts[input.unlessFact.name]?.startsWith(input.unlessFact.prefix) === true) return Promise.resolve(undefined);
     return Promise.resolve(this.#write(saga, input));
   }
 

@@ -242,8 +242,8 @@ describe('sign handler', () => {
     // Our payments (PAY#, our ISPB in the EndToEndId) and payments to our customers (IN#, the payer's ISPB), nothing else.
     const ask = (query: ReturnType<typeof outcomeQueryDetail>) => handler({ event: { id: 'e', detailType: 'OutcomeQueryRequested', source: 'selo.compensate', time: undefined, detail: { ...query, data: decodeSignRequest(query.data, 'OutcomeQueryRequested') } }, sqs: { messageId: 'm', receiveCount: 1 } }, context);
     const theirs = 'E20000000202611281700aaaaaaaaaaa';
-    await expect(ask(outcomeQueryDetail({ sagaId: paymentSagaId(theirs), endToEndId: theirs }, msgId, new Date()))).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID' });
-    await expect(ask(outcomeQueryDetail({ sagaId: inboundSagaId(e2e), endToEndId: e2e }, msgId, new Date()))).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID' });
+    await expect(ask(outcomeQueryDetail({ sagaId: paymentSagaId(theirs), endToEndId: theirs }, msgId, new Date()))).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID', message: expect.stringContaining(`${theirs} is not a payment of ISPB ${ISPB}`) as unknown });
+    await expect(ask(outcomeQueryDetail({ sagaId: inboundSagaId(e2e), endToEndId: e2e }, msgId, new Date()))).rejects.toMatchObject({ code: 'SIGN_REQUEST_INVALID', message: expect.stringContaining(`${e2e} is a payment of ISPB ${ISPB}, not one to its customer`) as unknown });
     const toCustomer = 'M99999004query000000000000000002';
     const inbound = signedData(await ask(outcomeQueryDetail({ sagaId: inboundSagaId(theirs), endToEndId: theirs, amount: '3.00' }, toCustomer, new Date('2026-11-28T17:02:00.000Z'))));
     const asked = verifySpi(inbound.payload !== null && 'inline' in inbound.payload ? inbound.payload.inline : '', { trustStore });

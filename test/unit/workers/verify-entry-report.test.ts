@@ -131,6 +131,36 @@ describe('verify: the BCB\'s camt.054 answering our camt.060 (issue 17)', () => 
     expect(quarantined).toEqual([]);
   });
 
+  it('settles a payment to our customer from a BOOK credit (InboundPaymentSettled), never from a debit, and never one we answered RJCT', async () => {
+    const theirs = 'E99999005202612071000abcdefghijk';
+    const inbound = `IN#${theirs}`;
+    const setup = (answer: string) => {
+      const w = world();
+      w.store.seed(inbound, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], { ids: { endToEndId: theirs, facts: { amount: '10.50', answer } } });
+      const query = w.store.seed(QUERY, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { ids: { endToEndId: theirs, requestId: MSG } });
+      w.store.sagas.set(QUERY, { ...query, facts: { paymentSagaId: inbound, endToEndId: theirs, amount: '10.50' } });
+      return w;
+    };
+    const credit = { status: 'BOOK', creditDebit: 'CRDT', amount: '10.50', at: '2026-12-07T10:00:00.500Z', payerIspb: '99999005', receiverIspb: ISPB } as const;
+
+    const accepted = setup('ACSP');
+    await deliver(accepted.deps, await camt054({ endToEndId: theirs, entry: credit }));
+    expect(accepted.store.state(inbound)).toBe('SETTLED');
+    expect(accepted.publisher.published.map((e) => `${e.source ?? ''} ${e.detailType}`)).toEqual(['selo.verify InboundPaymentSettled']);
+    expect(accepted.publisher.published[0]?.detail.data).toMatchObject({ endToEndId: theirs, amount: '10.50', resolution: { by: 'bcb-query' } });
+
+    const debited = setup('ACSP');
+    await deliver(debited.deps, await camt054({ endToEndId: theirs, entry: { ...credit, creditDebit: 'DBIT' } }));
+    expect(debited.store.state(inbound)).toBe('IN_DOUBT');
+    expect(debited.publisher.published).toEqual([]);
+
+    const refused = setup('RJCT AC03');
+    await deliver(refused.deps, await camt054({ endToEndId: theirs, entry: credit }));
+    expect(refused.store.state(inbound)).toBe('IN_DOUBT');
+    expect(refused.publisher.published).toEqual([]);
+    expect((await refused.store.get(inbound))?.facts.bcbQuery).toMatch(/entry BOOK CRDT 10\.50 .*; we answered RJCT AC03: a person decides$/);
+  });
+
   it('keeps the payment IN_DOUBT when the answer books nothing (never read as a rejection), keeping the answer for a person', async () => {
     const { store, publisher, deps } = world();
     await deliver(deps, await camt054({ entry: undefined, error: { code: 'ENNF', detail: 'no booked entry' } }));

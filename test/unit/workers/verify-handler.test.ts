@@ -781,6 +781,16 @@ describe('verify handler: payments to our customers (the receiving side)', () =>
     expect(rejected.detail.data).toMatchObject({ reason: { code: 'AC03' }, answer: 'RJCT AC03' });
   });
 
+  it('raises OutcomeConflict, never a credit, for an ACCC about a payment we answered RJCT (TRANSMITTED or IN_DOUBT)', async () => {
+    for (const state of ['TRANSMITTED', 'IN_DOUBT'] as const) {
+      const { deps, sagas } = world();
+      const id = generateEndToEndId('99999005');
+      sagas.add(inboundSagaId(id), state, { endToEndId: id, facts: { answer: 'RJCT AC03', amount: '5.00' } });
+      expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACCC'))))).toEqual(['OutcomeConflict']);
+      expect(sagas.sagas.get(inboundSagaId(id))?.state).toBe('OUTCOME_CONFLICT');
+    }
+  });
+
   it('raises OutcomeConflict for an ACCC about a payment we never accepted, and never settles it', async () => {
     const { deps, sagas } = world();
     const id = generateEndToEndId('99999005');
