@@ -195,7 +195,7 @@ export async function runResolution(args: readonly string[], io: CommandIo): Pro
       const candidates = action === 'retry-compensation' ? sagaIdCandidates(id) : [`PAY#${id}`, `IN#${id}`];
       const found: string[] = [];
       for (const candidate of candidates) if ((await sagas.get(candidate)) !== undefined) found.push(candidate);
-      if (found.length > 1 && action !== 'retry-compensation') return usage(io, action, `${id} names both ${found.join(' and ')}: give the saga id`);
+      if (found.length > 1 && action !== 'retry-compensation') throw new saga.ResolutionError('RESOLUTION_INVALID', `${id} names both ${found.join(' and ')}: give the saga id`, { id, sagas: found });
       target = found[0] ?? candidates[0] ?? `PAY#${id}`;
     }
     let result: ResolutionResult;

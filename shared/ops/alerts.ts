@@ -176,7 +176,8 @@ export function alertResolution(alert: Pick<OperationsAlert, 'raisedIn'>, saga: 
   const raisedIn = alert.raisedIn;
   if (raisedIn === undefined || saga.state === raisedIn) return undefined;
   const entered = saga.history.some((t) => t.to === raisedIn);
-  // REJECTED ends a payment to our customer (nothing to compensate): an in-doubt alert it overtook is answered.
+  // REJECTED is an outcome for an in-doubt alert: final for a payment to our customer (nothing to
+  // compensate), and for ours the compensation that follows raises its own alert if it fails.
   if (entered || OUTCOMES.has(saga.state) || (raisedIn === 'IN_DOUBT' && saga.state === 'REJECTED')) return `saga left ${raisedIn}: now ${saga.state}`;
   return undefined;
 }

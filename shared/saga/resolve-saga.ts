@@ -264,7 +264,7 @@ async function publishResolution(deps: ResolveSagaDeps, saga: Saga, entry: SagaT
     by: decision.by, operators: decision.operators, evidence: sanitize(decision.evidence), resolvedAt: entry.at,
     ...(saga.compensations.some((c) => c.status === 'DONE') ? { compensationsDone: saga.compensations.filter((c) => c.status === 'DONE').map((c) => c.step) } : {}),
     // A payment to our customer that settled before the conflict: core banking credited it already.
-    ...(saga.kind === 'inbound' && saga.history.some((t) => t.to === 'SETTLED' && t !== entry) ? { creditedBefore: true } : {}),
+    ...(saga.kind === 'inbound' && saga.history.some((t) => t.to === 'SETTLED' && t.key !== entry.key) ? { creditedBefore: true } : {}),
   };
   const event = outcomeEvent(deps, saga, decision.outcome, resolution, decision.reasonCode, decision.evidence);
   await deps.publisher.publish([event]);

@@ -384,7 +384,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       } else if ((contradicted || outcome.conflictsWith.includes(saga.state)) && isLegalTransition(saga.kind, saga.state, 'OUTCOME_CONFLICT')) {
         to = 'OUTCOME_CONFLICT';
         key = conflictKey;
-        reason = `${outcome.reason} for a saga already ${saga.state}`;
+        reason = conflictReason(outcome, saga, saga.state);
       } else {
         scope.logger.warn({ sagaId: outcome.sagaId, state: saga.state, outcome: outcome.to }, 'verified outcome does not apply to the saga in its state: recorded only');
         return recorded('not-applicable', outcome.sagaId, ids);
@@ -406,10 +406,17 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     throw new SagaContendedError(outcome.sagaId, 3);
   }
 
+  /** Why an outcome conflicts: the saga's state, or the fact that contradicts it (e.g. `we answered RJCT AC03`). */
+  function conflictReason(outcome: SagaOutcome, saga: Saga, recordedState: SagaState): string {
+    const fact = outcome.contradictedBy === undefined ? undefined : saga.facts[outcome.contradictedBy.name];
+    const contradicting = fact !== undefined && outcome.contradictedBy !== undefined && fact.startsWith(outcome.contradictedBy.prefix);
+    return contradicting ? `${outcome.reason} for a payment we answered ${fact} (saga ${recordedState})` : `${outcome.reason} for a saga already ${recordedState}`;
+  }
+
   function conflictEvent(scope: Scope, outcome: SagaOutcome, saga: Saga, recordedState: SagaState): EventToPublish {
     const data: OutcomeConflictData = {
       channel: scope.channel,
-      reason: `${outcome.reason} for a saga already ${recordedState}`,
+      reason: conflictReason(outcome, saga, recordedState),
       recordedState,
       receivedOutcome: outcome.to,
       ...(outcome.resourceId === undefined ? {} : { resourceId: outcome.resourceId }),

@@ -786,7 +786,9 @@ describe('verify handler: payments to our customers (the receiving side)', () =>
       const { deps, sagas } = world();
       const id = generateEndToEndId('99999005');
       sagas.add(inboundSagaId(id), state, { endToEndId: id, facts: { answer: 'RJCT AC03', amount: '5.00' } });
-      expect(types(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACCC'))))).toEqual(['OutcomeConflict']);
+      const conflict = only(await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACCC'))));
+      expect(conflict.detailType).toBe('OutcomeConflict');
+      expect(conflict.detail.data).toMatchObject({ recordedState: state, receivedOutcome: 'SETTLED', reason: expect.stringContaining(`for a payment we answered RJCT AC03 (saga ${state})`) as unknown });
       expect(sagas.sagas.get(inboundSagaId(id))?.state).toBe('OUTCOME_CONFLICT');
     }
   });
