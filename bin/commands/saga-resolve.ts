@@ -192,11 +192,12 @@ export async function runResolution(args: readonly string[], io: CommandIo): Pro
     let target = sagaId;
     if (target === undefined) {
       const { sagaIdCandidates } = await import('./saga.ts');
-      const candidates = action === 'retry-compensation' ? sagaIdCandidates(id) : [`PAY#${id}`, `IN#${id}`];
+      const payments = action !== 'retry-compensation';
+      const candidates = payments ? [`PAY#${id}`, `IN#${id}`] : sagaIdCandidates(id);
       const found: string[] = [];
       for (const candidate of candidates) if ((await sagas.get(candidate)) !== undefined) found.push(candidate);
-      if (found.length > 1 && action !== 'retry-compensation') throw new saga.ResolutionError('RESOLUTION_INVALID', `${id} names both ${found.join(' and ')}: give the saga id`, { id, sagas: found });
-      target = found[0] ?? candidates[0] ?? `PAY#${id}`;
+      if (payments && found.length > 1) throw new saga.ResolutionError('RESOLUTION_INVALID', `${id} names both ${found.join(' and ')}: give the saga id`, { id, sagas: found });
+      target = found[0] ?? `PAY#${id}`;
     }
     let result: ResolutionResult;
     if (action === 'resolve') {

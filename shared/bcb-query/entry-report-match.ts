@@ -1,4 +1,5 @@
 import { PermanentError } from '../errors/index.ts';
+import { isRefusal } from '../events/index.ts';
 import { IllegalTransitionError, ResolutionError, sagaKindOf } from '../saga/index.ts';
 import type { BizMsgIndex, ResolutionResult, ResolveSagaInput, Saga, SagaState, SagaStore } from '../saga/index.ts';
 import { judgeEntryReport } from './account-report.ts';
@@ -83,7 +84,7 @@ export async function applyEntryReport(deps: EntryReportDeps, report: EntryRepor
   const inbound = sagaKindOf(paymentSagaId) === 'inbound';
   const judged = judgeEntryReport(report, { ispb: deps.ispb, msgId, endToEndId, creditDebit: inbound ? 'CRDT' : 'DBIT', ...(amount === undefined ? {} : { amount }) }, answer.bizMsgIdr);
   // A credit for a payment we refused (answered RJCT) is a contradiction for a person, never a credit to make.
-  const refused = inbound && payment.facts.answer?.startsWith('RJCT') === true;
+  const refused = inbound && isRefusal(payment.facts.answer);
   const verdict: EntryVerdict = refused && judged.outcome === 'settled' ? { outcome: 'unknown', evidence: `${judged.evidence}; we answered ${payment.facts.answer ?? 'RJCT'}: a person decides` } : judged;
   const base = { querySagaId, paymentSagaId, endToEndId, verdict };
 

@@ -184,9 +184,31 @@ export function decodeInboundPaymentDecided(data: unknown): InboundPaymentDecide
   return { decision: 'RJCT', decidedAt, reason: { code, ...(info === undefined ? {} : { additionalInformation: info }) } };
 }
 
-/** `ACSP` or `RJCT <code>`: how a decision is written in the saga and in events. */
+/** How a refusal begins where a decision is written (`RJCT <code>`, see {@link describeDecision}). */
+export const REFUSAL_PREFIX = 'RJCT';
+
+/** `ACSP` or `RJCT <code>`: how a decision is written in the saga (fact `answer`) and in events. */
 export function describeDecision(decision: InboundPaymentDecidedData): string {
-  return decision.decision === 'ACSP' ? 'ACSP' : `RJCT ${decision.reason.code}`;
+  return decision.decision === 'ACSP' ? 'ACSP' : `${REFUSAL_PREFIX} ${decision.reason.code}`;
+}
+
+/** Whether a written decision (the saga's `answer`) refused the payment. */
+export function isRefusal(answer: string | undefined): boolean {
+  return answer?.startsWith(REFUSAL_PREFIX) === true;
+}
+
+/** The reason code of a written refusal (`RJCT AC03` → `AC03`); undefined for an ACSP or nothing. */
+export function refusalCodeOf(answer: string | undefined): string | undefined {
+  return isRefusal(answer) ? /^\S+ ([A-Z0-9]{4})\b/.exec(answer ?? '')?.[1] : undefined;
+}
+
+/**
+ * What an inbound payment's final facts take from its saga's facts: the amount of the message
+ * answered and our answer time (receipt → ICOM 201 of our pacs.002), when both times are known.
+ */
+export function inboundOutcomeFacts(facts: Readonly<Record<string, string>>): Pick<InboundOutcomeData, 'amount' | 'answerMs'> {
+  const answered = Date.parse(facts.answeredAt ?? '') - Date.parse(facts.receivedAt ?? '');
+  return { ...(facts.amount === undefined ? {} : { amount: facts.amount }), ...(Number.isFinite(answered) ? { answerMs: answered } : {}) };
 }
 
 /** Decodes `EchoReceived` data; throws {@link EventDetailInvalidError} naming the field. */

@@ -44,6 +44,10 @@ export {
   decodeInboundPaymentDecided,
   decodeEchoReceived,
   describeDecision,
+  REFUSAL_PREFIX,
+  isRefusal,
+  refusalCodeOf,
+  inboundOutcomeFacts,
 } from './inbound-events.ts';
 export type {
   InboundPaymentDecisionRequestedData,

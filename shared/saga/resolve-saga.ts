@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { transitionAuditRecord } from '../audit/index.ts';
 import type { AuditRecord, AuditSink } from '../audit/index.ts';
 import { PermanentError } from '../errors/index.ts';
-import { INBOUND_EVENTS, newTraceparent } from '../events/index.ts';
+import { INBOUND_EVENTS, inboundOutcomeFacts, newTraceparent, refusalCodeOf } from '../events/index.ts';
 import type { EventDetail, InboundPaymentRejectedData, InboundPaymentSettledData, ResolutionData } from '../events/index.ts';
 import type { EventPublisher, EventToPublish } from '../runtime/index.ts';
 import { SagaContendedError, SagaNotFoundError } from './saga-errors.ts';
@@ -201,12 +201,7 @@ function outcomeEvent(deps: ResolveSagaDeps, saga: Saga, outcome: ResolutionOutc
   let data: unknown;
   if (saga.kind === 'inbound') {
     // A payment to one of our customers: settled means credit, rejected means never credit.
-    const answered = Date.parse(saga.facts.answeredAt ?? '') - Date.parse(saga.facts.receivedAt ?? '');
-    const common = {
-      channel: 'spi' as const, endToEndId, originalInstructionId: instruction, resolution,
-      ...(saga.facts.amount === undefined ? {} : { amount: saga.facts.amount }),
-      ...(Number.isFinite(answered) ? { answerMs: answered } : {}),
-    };
+    const common = { channel: 'spi' as const, endToEndId, originalInstructionId: instruction, resolution, ...inboundOutcomeFacts(saga.facts) };
     detailType = outcome === 'settled' ? INBOUND_EVENTS.settled : INBOUND_EVENTS.rejected;
     data = outcome === 'settled' ? (common satisfies InboundPaymentSettledData) : ({ ...common, reason, ...(saga.facts.answer === undefined ? {} : { answer: saga.facts.answer }) } satisfies InboundPaymentRejectedData);
   } else {
@@ -254,8 +249,7 @@ function reasonOf(decision: Decision, id: string): string {
 
 /** A rejection's code when the operator gives none: what we answered a payment to our customer (`RJCT AC03` → AC03), else NARR. */
 function defaultReasonCode(saga: Saga): string {
-  const answered = saga.kind === 'inbound' ? /^RJCT ([A-Z0-9]{4})\b/.exec(saga.facts.answer ?? '')?.[1] : undefined;
-  return answered ?? 'NARR';
+  return (saga.kind === 'inbound' ? refusalCodeOf(saga.facts.answer) : undefined) ?? 'NARR';
 }
 
 /** Publishes a written resolution's fact and records that it was accepted. */

@@ -3,7 +3,7 @@ import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesComman
 import { PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import type { LocalStack } from '../../infra/local/index.ts';
 import { resolveTopology } from '../../infra/topology.ts';
-import { newTraceparent, paymentSagaId } from '../../shared/events/index.ts';
+import { inboundSagaId, newTraceparent, paymentSagaId } from '../../shared/events/index.ts';
 import type { CompensationRegistration, SagaState, SagaStore } from '../../shared/saga/index.ts';
 
 const topology = resolveTopology('local');
@@ -92,9 +92,10 @@ export function signReversal(endToEndId: string, amount = '150.00'): Compensatio
  * A payment saga walked through `path` the way the workers write it, the sign step registering
  * `compensation` (the sign worker's reversal unless told otherwise).
  */
-export async function seedPayment(sagas: SagaStore, path: readonly SagaState[], options: { compensation?: CompensationRegistration | null; endToEndId?: string } = {}): Promise<{ endToEndId: string; sagaId: string }> {
+export async function seedPayment(sagas: SagaStore, path: readonly SagaState[], options: { compensation?: CompensationRegistration | null; endToEndId?: string; inbound?: boolean } = {}): Promise<{ endToEndId: string; sagaId: string }> {
   const endToEndId = options.endToEndId ?? newEndToEndId();
-  const sagaId = paymentSagaId(endToEndId);
+  // `inbound`: a payment to one of our customers (IN#, begun RECEIVED), never compensated.
+  const sagaId = options.inbound === true ? inboundSagaId(endToEndId) : paymentSagaId(endToEndId);
   await sagas.create({ sagaId, ids: { endToEndId }, reason: 'PaymentRequested', attempt: 1 });
   const compensation = options.compensation === undefined ? signReversal(endToEndId) : options.compensation;
   for (const to of path) {

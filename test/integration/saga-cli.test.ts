@@ -91,17 +91,12 @@ describe('selo saga', () => {
   it('resolves by EndToEndId the payment to our customer (IN#) when that is the saga there, and refuses an id that names both PAY# and IN#', async () => {
     const id = 'E99999004202611281700bothbothbot';
     const inDoubt = ['SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'] as const;
-    const seed = async (sagaId: string, first: 'REQUESTED' | 'RECEIVED') => {
-      let saga = (await sagas.create({ sagaId, ids: { endToEndId: id }, reason: 'seeded', attempt: 1 })).saga;
-      for (const to of inDoubt) saga = (await sagas.transition({ sagaId, to, from: [saga.state], reason: `seeded ${to}`, attempt: 1, idempotencyKey: `seed-${to}`, current: saga })).saga;
-      expect(saga.history[0]?.to).toBe(first);
-    };
-    await seed(`IN#${id}`, 'RECEIVED');
+    await seedPayment(sagas, inDoubt, { endToEndId: id, inbound: true, compensation: null });
     const only = await selo('saga', 'resolve', id, '--outcome', 'rejected', '--evidence', 'SPI desk', '--operator', 'alice', '--json');
     expect(only.stderr).toBe('');
     expect(JSON.parse(only.stdout)).toMatchObject({ status: 'resolved', sagaId: `IN#${id}`, state: 'REJECTED', events: ['InboundPaymentRejected'] });
 
-    await seed(`PAY#${id}`, 'REQUESTED');
+    await seedPayment(sagas, inDoubt, { endToEndId: id });
     const both = await selo('saga', 'resolve', id, '--outcome', 'settled', '--evidence', 'e', '--operator', 'alice', '--json');
     expect(both.status).toBe(1);
     expect(JSON.parse(both.stderr)).toMatchObject({ error: 'RESOLUTION_INVALID', message: `${id} names both PAY#${id} and IN#${id}: give the saga id` });

@@ -10,10 +10,14 @@ const T0 = Date.parse('2026-11-28T17:00:00.000Z');
 const OLD = 'PAY#E99999004202611281700oldoldoldol';
 const RECENT = 'PAY#E99999004202611281700recentrecen';
 const DICT = 'DICT#0c6d5d53-7b4c-4c57-9c4e-2f3c5c8e9a11';
+/** A payment to one of our customers (another PSP's EndToEndId). */
+const INBOUND = 'IN#E00000001202611281700inboundxyzw';
+
+/** A seed's transition time: every step at `ms`. */
+const at = (ms: number) => () => new Date(ms).toISOString();
 
 function setup(nowMs: number, options: { pageSize?: number } = {}) {
   const sagas = new FakeSagaStore();
-  const at = (ms: number) => () => new Date(ms).toISOString();
   sagas.seed(OLD, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at: at(T0), ids: { endToEndId: OLD.slice(4), bizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa' } });
   sagas.seed(RECENT, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at: at(T0 + 50_000), ids: { endToEndId: RECENT.slice(4) } });
   sagas.seed(DICT, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at: at(T0 - 10_000), ids: { requestId: DICT.slice(5) } });
@@ -51,11 +55,10 @@ describe('in-doubt sweeper', () => {
 
   it('raises a payment to our customer whose final pacs.002 never came after our answer: IN_DOUBT, PaymentInDoubt with our answer, nothing credited', async () => {
     const { sagas, publisher, sweeper } = setup(T0 + 60_001);
-    const inbound = 'IN#E00000001202611281700inboundxyzw';
+    const inbound = INBOUND;
     const echo = 'ECHO#M99999004echoechoechoechoechoecho';
-    const at = () => new Date(T0).toISOString();
-    sagas.seed(inbound, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at, ids: { endToEndId: inbound.slice(3), facts: { answer: 'ACSP', amount: '10.00' } } });
-    sagas.seed(echo, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at });
+    sagas.seed(inbound, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at: at(T0), ids: { endToEndId: inbound.slice(3), facts: { answer: 'ACSP', amount: '10.00' } } });
+    sagas.seed(echo, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { at: at(T0) });
     expect((await sweeper.sweep()).inDoubt.sort()).toEqual([inbound, OLD].sort());
     expect(sagas.state(inbound)).toBe('IN_DOUBT');
     // Echoes (and DICT operations) are not payments: left alone.
@@ -209,7 +212,7 @@ describe('in-doubt sweeper asking the BCB', () => {
 
   it('asks about a payment to our customer in doubt too (its pacs.008 amount), never about a return to us', async () => {
     const { sagas, publisher, sweeper } = asking();
-    const inbound = 'IN#E00000001202611281700inboundxyzw';
+    const inbound = INBOUND;
     const inboundReturn = 'IN#D00000001202611281700returnxyzw';
     sagas.seed(inbound, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], { ids: { endToEndId: inbound.slice(3), facts: { amount: '25.00' } } });
     sagas.seed(inboundReturn, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], { ids: { endToEndId: inboundReturn.slice(3), facts: { amount: '5.00' } } });

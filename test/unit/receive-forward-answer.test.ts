@@ -8,7 +8,7 @@ import type { AnswerForwarderDeps, FailedEntry, QueueEntry, VerifyQueuePort } fr
 import { drainEventLoop, waitUntil } from '../support/wait-until.ts';
 import { FakeAudit, silentLogger } from './runtime/fakes.ts';
 
-/** A verify queue that refuses what the test says, and logs what it takes. */
+/** A verify queue that refuses what the test says, and keeps what it takes. */
 class FakeQueue implements VerifyQueuePort {
   readonly sent: QueueEntry[] = [];
   /** Every entry of every request, refused ones included. */
@@ -16,11 +16,6 @@ class FakeQueue implements VerifyQueuePort {
   /** Refuse these ids this many more times. */
   readonly refuse = new Map<string, number>();
   failRequests = 0;
-  readonly #log: string[];
-  constructor(log: string[]) {
-    this.#log = log;
-  }
-
   sendBatch(entries: readonly QueueEntry[]): Promise<readonly FailedEntry[]> {
     if (entries.length > SQS_BATCH_LIMITS.entries) throw new Error('too many entries in one request');
     if (this.failRequests > 0) {
@@ -36,7 +31,6 @@ class FakeQueue implements VerifyQueuePort {
         failed.push({ id: e.id, code: 'InternalError' });
       } else {
         this.sent.push(e);
-        this.#log.push(`send:${decode(e).detail.data.resourceId}`);
       }
     }
     return Promise.resolve(failed);
@@ -68,14 +62,13 @@ function answerOf(messages: { id: string; xml: string }[]): IcomStreamAnswer {
   };
 }
 
-function setup(overrides: Partial<AnswerForwarderDeps> = {}): { log: string[]; queue: FakeQueue; audit: FakeAudit; claimCheck: FakeClaimCheck; recent: RecentResources; forward: ReturnType<typeof createAnswerForwarder> } {
-  const log: string[] = [];
-  const queue = new FakeQueue(log);
+function setup(overrides: Partial<AnswerForwarderDeps> = {}): { queue: FakeQueue; audit: FakeAudit; claimCheck: FakeClaimCheck; recent: RecentResources; forward: ReturnType<typeof createAnswerForwarder> } {
+  const queue = new FakeQueue();
   const audit = new FakeAudit();
   const claimCheck = new FakeClaimCheck();
   const recent = new RecentResources();
   const forward = createAnswerForwarder({ queue, audit, claimCheck, recent, logger: silentLogger(), send: { attempts: 3, backoff: { baseMs: 1, maxMs: 2 } }, ...overrides });
-  return { log, queue, audit, claimCheck, recent, forward };
+  return { queue, audit, claimCheck, recent, forward };
 }
 
 describe('receive: forwarding one stream answer', () => {
@@ -110,7 +103,7 @@ describe('receive: forwarding one stream answer', () => {
     const copies = [...first.queue.sent, ...again.queue.sent].map((e) => decode(e).detail.data.copy);
     for (const copy of copies) expect(copy).toMatch(/^[0-9a-f]{24}$/);
     expect(new Set(copies).size).toBe(3);
-    // The verify worker refuses the second copy of r1 (its saga or marker holds the first copy's id).
+    // A restarted forwarder sends r1 again, under a new copy id (the verify worker records it only).
     expect(again.queue.sent.map((e) => decode(e).detail.data.resourceId)).toEqual(['r1']);
   });
 

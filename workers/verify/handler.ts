@@ -7,7 +7,7 @@ import { CLAIM_CHECK_THRESHOLD_BYTES } from '../../shared/claim-check/index.ts';
 import type { ClaimCheckReference, ClaimCheckStore } from '../../shared/claim-check/index.ts';
 import { DICT_OPERATIONS, parseDictProblem } from '../../shared/dict/index.ts';
 import { PermanentError, SeloError, TransientError, classifyError } from '../../shared/errors/index.ts';
-import { EVENT_DETAIL_VERSION, INBOUND_EVENTS, VERIFIED_EVENTS, childTraceparent, copySource, echoSagaId, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
+import { EVENT_DETAIL_VERSION, INBOUND_EVENTS, REFUSAL_PREFIX, VERIFIED_EVENTS, childTraceparent, copySource, echoSagaId, inboundOutcomeFacts, inboundSagaId, paymentSagaId } from '../../shared/events/index.ts';
 import type {
   BcbMessageReceivedData,
   CorrelationIds,
@@ -191,6 +191,13 @@ interface SagaOutcome {
 
 /** States in which a message to the BCB awaits its outcome. */
 const AWAITING: readonly SagaState[] = ['TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'];
+
+/** The saga's fact that contradicts `outcome` (see {@link SagaOutcome.contradictedBy}), if it has one. */
+function contradictingFact(outcome: SagaOutcome, saga: Saga): string | undefined {
+  const rule = outcome.contradictedBy;
+  const fact = rule === undefined ? undefined : saga.facts[rule.name];
+  return rule !== undefined && fact?.startsWith(rule.prefix) === true ? fact : undefined;
+}
 /** Payment states that already say it failed: a settlement now conflicts. */
 const FAILED_STATES: readonly SagaState[] = ['REJECTED', 'FAILED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED'];
 /** An admi.002 that may be about a resent copy of our message: an alert for operations. */
@@ -376,7 +383,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
       let to: SagaState;
       let key: string;
       let reason: string;
-      const contradicted = outcome.contradictedBy !== undefined && saga.facts[outcome.contradictedBy.name]?.startsWith(outcome.contradictedBy.prefix) === true;
+      const contradicted = contradictingFact(outcome, saga) !== undefined;
       if (!contradicted && (outcome.awaiting ?? AWAITING).includes(saga.state) && isLegalTransition(saga.kind, saga.state, outcome.to)) {
         to = outcome.to;
         key = outcome.key;
@@ -408,9 +415,8 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
 
   /** Why an outcome conflicts: the saga's state, or the fact that contradicts it (e.g. `we answered RJCT AC03`). */
   function conflictReason(outcome: SagaOutcome, saga: Saga, recordedState: SagaState): string {
-    const fact = outcome.contradictedBy === undefined ? undefined : saga.facts[outcome.contradictedBy.name];
-    const contradicting = fact !== undefined && outcome.contradictedBy !== undefined && fact.startsWith(outcome.contradictedBy.prefix);
-    return contradicting ? `${outcome.reason} for a payment we answered ${fact} (saga ${recordedState})` : `${outcome.reason} for a saga already ${recordedState}`;
+    const fact = contradictingFact(outcome, saga);
+    return fact !== undefined ? `${outcome.reason} for a payment we answered ${fact} (saga ${recordedState})` : `${outcome.reason} for a saga already ${recordedState}`;
   }
 
   function conflictEvent(scope: Scope, outcome: SagaOutcome, saga: Saga, recordedState: SagaState): EventToPublish {
@@ -466,14 +472,9 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
     const instruction = status.originalInstructionId;
     const sagaId = inboundSagaId(instruction);
     const bizMsgIdr = message.appHdr.bizMsgIdr;
-    const common = (saga: Saga): InboundOutcomeData => {
-      const answered = Date.parse(saga.facts.answeredAt ?? '') - Date.parse(saga.facts.receivedAt ?? '');
-      return {
-        channel: 'spi', endToEndId: status.originalEndToEndId, originalInstructionId: instruction, bizMsgIdr, resourceId,
-        ...(saga.facts.amount === undefined ? {} : { amount: saga.facts.amount }),
-        ...(Number.isFinite(answered) ? { answerMs: answered } : {}),
-      };
-    };
+    const common = (saga: Saga): InboundOutcomeData => ({
+      channel: 'spi', endToEndId: status.originalEndToEndId, originalInstructionId: instruction, bizMsgIdr, resourceId, ...inboundOutcomeFacts(saga.facts),
+    });
     const ids = (saga: Saga): CorrelationIds => ({ ...idsOf(saga), endToEndId: status.originalEndToEndId });
     if (status.status === 'ACCC') {
       return applyOutcome(scope, {
@@ -482,7 +483,7 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): Handler<VerifyInpu
         conflictsWith: ['RECEIVED', 'SIGNED', 'LATE', 'FAILED', 'REJECTED'],
         // We answered RJCT (the customer's account closed, blocked, a fraud suspicion…): an ACCC is
         // not a credit to make but a contradiction for a person, whatever state the saga is in.
-        contradictedBy: { name: 'answer', prefix: 'RJCT' },
+        contradictedBy: { name: 'answer', prefix: REFUSAL_PREFIX },
         reason: `pacs.002 ACCC ${bizMsgIdr}`,
         fact: (saga) => {
           const data: InboundPaymentSettledData = {

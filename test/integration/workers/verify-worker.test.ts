@@ -79,6 +79,22 @@ async function deliver(resourceId: string, xml: string, copy?: string): Promise<
   await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: verifyUrl, MessageBody: encodeEventBody(bcbMessageReceived(resourceId, xml, copy)) }));
 }
 
+/**
+ * Before counting facts: the worker has dealt with every delivery (its queue is empty: it deletes
+ * only after publishing), and a later payment's fact has arrived, so earlier facts would have too.
+ */
+async function allHandled(copy?: string): Promise<void> {
+  await verifyQueueDrained();
+  const marker = await transmittedPayment();
+  await deliver(newResourceId(), await signedPacs002(bcb, statusOf(marker.endToEndId, 'ACSC')), copy);
+  await factOf(marker.sagaId, 'PaymentSettled');
+}
+
+/** The EchoReceived facts published for the pibr.001 read as `resourceId`. */
+function echoesOf(resourceId: string): unknown[] {
+  return seen.filter((f) => f.detailType === 'EchoReceived' && f.detail.data.resourceId === resourceId);
+}
+
 /** Waits until the verify queue is empty: the worker deletes a message only after publishing its facts. */
 async function verifyQueueDrained(): Promise<void> {
   await expect
@@ -188,12 +204,7 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     await deliver(other, await signedPacs002(bcb, statusOf(endToEndId, 'ACSC')));
     expect(JSON.parse((await verifiedRecord(other)).response_header ?? '{}')).toMatchObject({ 'selo-disposition': 'duplicate' });
     await expect.poll(() => factsFor(sagaId, 'PaymentSettled').length, { timeout: 20_000 }).toBe(2);
-    // Before counting: the worker has dealt with every delivery (its queue is empty: it deletes only
-    // after publishing), and a later payment's fact has arrived, so earlier facts would have too.
-    await verifyQueueDrained();
-    const marker = await transmittedPayment();
-    await deliver(newResourceId(), await signedPacs002(bcb, statusOf(marker.endToEndId, 'ACSC')));
-    await factOf(marker.sagaId, 'PaymentSettled');
+    await allHandled();
     const settled = factsFor(sagaId, 'PaymentSettled');
     expect(settled.map((f) => f.detail.data.resourceId)).toEqual([first, first]);
     expect((await sagas.get(sagaId))?.history.filter((t) => t.to === 'SETTLED')).toHaveLength(1);
@@ -208,17 +219,14 @@ describe('verify worker on the local stack, with real BCB signatures', () => {
     await deliver(resource, xml, 'copy-one');
     await deliver(echoResource, echo, 'copy-one');
     await factOf(sagaId, 'PaymentSettled');
-    await expect.poll(() => seen.filter((f) => f.detailType === 'EchoReceived' && f.detail.data.resourceId === echoResource).length, { timeout: 30_000 }).toBe(1);
+    await expect.poll(() => echoesOf(echoResource).length, { timeout: 30_000 }).toBe(1);
     await deliver(resource, xml, 'copy-two');
     await deliver(echoResource, echo, 'copy-two');
     // The same copy again (a redelivery or a dead-letter replay) publishes the same fact again.
     await deliver(resource, xml, 'copy-one');
-    await verifyQueueDrained();
-    const marker = await transmittedPayment();
-    await deliver(newResourceId(), await signedPacs002(bcb, statusOf(marker.endToEndId, 'ACSC')), 'copy-one');
-    await factOf(marker.sagaId, 'PaymentSettled');
+    await allHandled('copy-one');
     expect(factsFor(sagaId, 'PaymentSettled')).toHaveLength(2);
-    expect(seen.filter((f) => f.detailType === 'EchoReceived' && f.detail.data.resourceId === echoResource)).toHaveLength(1);
+    expect(echoesOf(echoResource)).toHaveLength(1);
     expect((await sagas.get(sagaId))?.history.filter((t) => t.to === 'SETTLED').map((t) => t.reason)).toEqual([expect.stringMatching(new RegExp(`\\[source ${resource}/copy-one\\]$`)) as unknown]);
   });
 

@@ -11,13 +11,18 @@ const E2E = SAGA.slice(4);
 const IN_DOUBT: readonly SagaState[] = ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'];
 const REVERSAL = { step: 'sign', action: 'PaymentReversalRequested', params: { endToEndId: E2E, amount: '150.00' } };
 
-function setup(path: readonly SagaState[] = IN_DOUBT, approvals: 1 | 2 = 1) {
+/** A saga store `seed` filled, a bus and an audit sink that keep what they get, and the dependencies over them. */
+function world(seed: (sagas: FakeSagaStore) => void, approvals: 1 | 2 = 1) {
   const sagas = new FakeSagaStore();
-  sagas.seed(SAGA, path, { compensations: [REVERSAL], ids: { endToEndId: E2E, bizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa' } });
+  seed(sagas);
   const publisher = new ScriptedPublisher();
   const audited: AuditRecord[] = [];
   const deps: ResolveSagaDeps = { sagas, publisher, audit: { put: (records) => Promise.resolve(void audited.push(...records)) }, approvals };
   return { sagas, publisher, audited, deps };
+}
+
+function setup(path: readonly SagaState[] = IN_DOUBT, approvals: 1 | 2 = 1) {
+  return world((sagas) => sagas.seed(SAGA, path, { compensations: [REVERSAL], ids: { endToEndId: E2E, bizMsgIdr: 'M99999004aaaaaaaaaaaaaaaaaaaaaaa' } }), approvals);
 }
 
 /** What the verify worker writes for a late pacs.002 ACSC (workers/verify/handler.ts: key `settled`, `[source <PI-ResourceId>]`). */
@@ -153,12 +158,7 @@ describe('resolveSaga: payments to our customers (IN#)', () => {
   const FACTS = { amount: '150.00', answer: 'ACSP', receivedAt: '2026-11-28T17:00:00.000Z', answeredAt: '2026-11-28T17:00:00.085Z' };
 
   function inbound(path: readonly SagaState[] = ANSWERED, approvals: 1 | 2 = 1) {
-    const sagas = new FakeSagaStore();
-    sagas.seed(INBOUND, path, { ids: { endToEndId: IN_E2E, facts: { ...FACTS } } });
-    const publisher = new ScriptedPublisher();
-    const audited: AuditRecord[] = [];
-    const deps: ResolveSagaDeps = { sagas, publisher, audit: { put: (records) => Promise.resolve(void audited.push(...records)) }, approvals };
-    return { sagas, publisher, audited, deps };
+    return world((sagas) => sagas.seed(INBOUND, path, { ids: { endToEndId: IN_E2E, facts: { ...FACTS } } }), approvals);
   }
 
   it('settles an IN_DOUBT inbound payment with InboundPaymentSettled (credit), never PaymentSettled, and decodes as the contract says', async () => {
@@ -199,9 +199,7 @@ describe('resolveSaga: payments to our customers (IN#)', () => {
   });
 
   it('names the returned payment for a return to us (IN#<RtrId>), takes the code we answered as the default, and says when a conflict had credited the customer already', async () => {
-    const sagas = new FakeSagaStore();
-    const publisher = new ScriptedPublisher();
-    const deps: ResolveSagaDeps = { sagas, publisher, audit: { put: () => Promise.resolve() } };
+    const { sagas, publisher, deps } = world(() => undefined);
     const returned = 'IN#D00000001202611281700returnabcd';
     sagas.seed(returned, ANSWERED, { ids: { endToEndId: returned.slice(3), facts: { amount: '5.00', answer: 'RJCT AM09', originalEndToEndId: 'E99999004202611281700originalab' } } });
     await resolveSaga(deps, { sagaId: returned, outcome: 'rejected', evidence: 'SPI desk', operator: 'alice' });

@@ -79,3 +79,14 @@ export class FakeSagas implements Pick<SagaStore, 'get' | 'transition' | 'applyU
   }
 }
 
+/** The verify worker's seen-before markers in memory: the first holder of a key keeps it (`DedupeStore.claimAs` without expiry). */
+export function fakeMarkers(holders = new Map<string, string>()): { holders: Map<string, string>; claimAs: (key: string, holder: string) => Promise<boolean> } {
+  return {
+    holders,
+    claimAs: (key, holder) => {
+      const first = holders.get(key) ?? holder;
+      holders.set(key, first);
+      return Promise.resolve(first === holder);
+    },
+  };
+}

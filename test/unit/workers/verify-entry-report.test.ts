@@ -13,7 +13,7 @@ import { createTestPki } from '../../support/test-pki.ts';
 import type { TestPki } from '../../support/test-pki.ts';
 import { FakeSagaStore, ScriptedPublisher } from '../compensate-fakes.ts';
 import { silentLogger } from '../runtime/fakes.ts';
-import { FakeSagas } from './fake-sagas.ts';
+import { FakeSagas, fakeMarkers } from './fake-sagas.ts';
 import { bcbMessageReceived, corruptSignatureValue } from './verify-messages.ts';
 
 /**
@@ -48,11 +48,17 @@ afterAll(() => pki.dispose());
 
 const context: HandlerContext = { logger: silentLogger(), attempt: 1, maxReceiveCount: 5, signal: new AbortController().signal };
 
-function world(paymentPath: Parameters<FakeSagaStore['seed']>[1] = ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT']) {
+/**
+ * Our in-doubt payment (or, with `inbound`, a payment to our customer in doubt, its `answer`) and
+ * the camt.060 asked about it (`QUERY#`, amount 10.50), and the verify worker's dependencies.
+ */
+function world(paymentPath: Parameters<FakeSagaStore['seed']>[1] = ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], inbound?: { endToEndId: string; answer: string }) {
   const store = new FakeSagaStore();
-  store.seed(PAYMENT, paymentPath, { ids: { endToEndId: E2E }, compensations: [{ step: 'sign', action: 'PaymentReversalRequested', params: { endToEndId: E2E, amount: '10.50' } }] });
-  const query = store.seed(QUERY, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { ids: { endToEndId: E2E, requestId: MSG } });
-  store.sagas.set(QUERY, { ...query, facts: { paymentSagaId: PAYMENT, endToEndId: E2E, amount: '10.50' } });
+  const endToEndId = inbound?.endToEndId ?? E2E;
+  const paymentSagaId = inbound === undefined ? PAYMENT : `IN#${endToEndId}`;
+  if (inbound === undefined) store.seed(PAYMENT, paymentPath, { ids: { endToEndId: E2E }, compensations: [{ step: 'sign', action: 'PaymentReversalRequested', params: { endToEndId: E2E, amount: '10.50' } }] });
+  else store.seed(paymentSagaId, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], { ids: { endToEndId, facts: { amount: '10.50', answer: inbound.answer } } });
+  store.seed(QUERY, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { ids: { endToEndId, requestId: MSG, facts: { paymentSagaId, endToEndId, amount: '10.50' } } });
   const publisher = new ScriptedPublisher();
   const resolutions: ResolveSagaInput[] = [];
   const quarantined: QuarantineEntry[] = [];
@@ -113,14 +119,7 @@ describe('verify: the BCB\'s camt.054 answering our camt.060 (issue 17)', () => 
 
   it('acts on the first copy of an answer only: another copy of the same resource (a stream duplicate read again) resolves and publishes nothing', async () => {
     const { store, publisher, resolutions, quarantined, deps } = world();
-    const holders = new Map<string, string>();
-    deps.markers = {
-      claimAs: (key, holder) => {
-        const first = holders.get(key) ?? holder;
-        holders.set(key, first);
-        return Promise.resolve(first === holder);
-      },
-    };
+    deps.markers = fakeMarkers();
     const xml = await camt054();
     await deliver(deps, xml, 'R1', 'c1');
     expect(store.state(PAYMENT)).toBe('SETTLED');
@@ -134,13 +133,7 @@ describe('verify: the BCB\'s camt.054 answering our camt.060 (issue 17)', () => 
   it('settles a payment to our customer from a BOOK credit (InboundPaymentSettled), never from a debit, and never one we answered RJCT', async () => {
     const theirs = 'E99999005202612071000abcdefghijk';
     const inbound = `IN#${theirs}`;
-    const setup = (answer: string) => {
-      const w = world();
-      w.store.seed(inbound, ['RECEIVED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED', 'IN_DOUBT'], { ids: { endToEndId: theirs, facts: { amount: '10.50', answer } } });
-      const query = w.store.seed(QUERY, ['REQUESTED', 'SIGNED', 'TRANSMITTING', 'TRANSMITTED'], { ids: { endToEndId: theirs, requestId: MSG } });
-      w.store.sagas.set(QUERY, { ...query, facts: { paymentSagaId: inbound, endToEndId: theirs, amount: '10.50' } });
-      return w;
-    };
+    const setup = (answer: string) => world(undefined, { endToEndId: theirs, answer });
     const credit = { status: 'BOOK', creditDebit: 'CRDT', amount: '10.50', at: '2026-12-07T10:00:00.500Z', payerIspb: '99999005', receiverIspb: ISPB } as const;
 
     const accepted = setup('ACSP');

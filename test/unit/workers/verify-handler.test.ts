@@ -18,7 +18,7 @@ import type { QuarantineEntry, VerifyHandlerDeps, VerifyInput } from '../../../w
 import { createTestPki } from '../../support/test-pki.ts';
 import type { TestPki } from '../../support/test-pki.ts';
 import { silentLogger } from '../runtime/fakes.ts';
-import { FakeSagas } from './fake-sagas.ts';
+import { FakeSagas, fakeMarkers } from './fake-sagas.ts';
 import {
   bcbMessageReceived, corruptSignatureValue, inboundTransfer, signedAdmi002, signedPacs002, signedPacs004, signedPacs008, signedPibr001, signedPibr002, signedUnsupported, statusOf,
 } from './verify-messages.ts';
@@ -76,13 +76,7 @@ function world(): World {
       index: { sagaOfMessage: (b) => Promise.resolve(pointers.get(`message:${b}`)), sagaOfEcho: (d) => Promise.resolve(pointers.get(`echo:${d}`)) },
       claimCheck,
       quarantine: { put: (entry) => Promise.resolve(void quarantined.push(entry)).then(() => ({ bucket: 'payloads', key: entry.key })) },
-      markers: {
-        claimAs: (key, holder) => {
-          const first = markers.get(key) ?? holder;
-          markers.set(key, first);
-          return Promise.resolve(first === holder);
-        },
-      },
+      markers: fakeMarkers(markers),
     },
   };
 }
@@ -209,9 +203,8 @@ describe('verify handler: SPI outcomes of our payments', () => {
 
   it('turns a RJCT after SETTLED into OUTCOME_CONFLICT and OutcomeConflict, never PaymentRejected', async () => {
     const { deps, sagas } = world();
-    const id = e2e();
-    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
-    await spi(deps, await signedPacs002(bcb, statusOf(id, 'ACSC')));
+    const { id, xml } = await transmittedWithAcsc(sagas);
+    await spi(deps, xml);
     const conflict = await spi(deps, await signedPacs002(bcb, statusOf(id, 'RJCT', 'AB03')), 'R9');
     expect(types(conflict)).toEqual(['OutcomeConflict']);
     expect(conflict.events[0]?.detail.data).toMatchObject({ recordedState: 'SETTLED', receivedOutcome: 'REJECTED', resourceId: 'R9' });
@@ -629,9 +622,7 @@ describe('verify handler: a signed message that breaks its XSD is quarantined, n
     const { deps, sagas } = world();
     const checked: string[] = [];
     const counting = { ...deps, validateSpi: (_xml: string, schema: string) => Promise.resolve(void checked.push(schema)) };
-    const id = e2e();
-    sagas.add(paymentSagaId(id), 'TRANSMITTED', { endToEndId: id });
-    await spi(counting, await signedPacs002(bcb, statusOf(id, 'ACSC')));
+    await spi(counting, (await transmittedWithAcsc(sagas)).xml);
     await spi(counting, await signedPacs008(bcb, inboundTransfer(generateEndToEndId('99999005'), ISPB)));
     await spi(counting, await signedPibr001(bcb, 'ping'));
     expect(checked).toEqual(['pacs.002.spi.1.17', 'pacs.008.spi.1.16']);
