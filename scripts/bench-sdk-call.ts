@@ -1,7 +1,8 @@
 // What one AWS SDK call costs the calling process in CPU, by HTTP transport: the SDK's default
 // node:http handler (as selo's local clients had it: keep-alive agent, 64 sockets), the same with
 // the middleware chain cached (`cacheMiddleware`), selo's undici handler with it, the same made
-// lean (shared/aws/lean-client.ts: one signer per auth scheme, the user agent computed once; what
+// lean (shared/aws/lean-client.ts: one signer per auth scheme, the user agent computed once), the
+// same signing with KeyedSha256 (shared/aws/keyed-sha256.ts: HMAC keys as KeyObjects; what
 // shared/aws builds for SQS, EventBridge, Kinesis and DynamoDB), and a bare node:http POST
 // of the same body with no SDK (the floor). A DynamoDB PutItem, 8 concurrent callers, against a
 // loopback stub in a child process that answers `{}` (so only the client side is measured).
@@ -14,7 +15,7 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { leanClient, UndiciRequestHandler } from '../shared/aws/index.ts';
+import { KeyedSha256, leanClient, UndiciRequestHandler } from '../shared/aws/index.ts';
 import { median } from './support/micro-bench.ts';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '4000' }, rounds: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
@@ -39,7 +40,8 @@ const clients = {
   'SDK, node:http': new DynamoDBClient({ ...base, requestHandler: nodeHttp() }),
   'SDK, node:http, cacheMiddleware': new DynamoDBClient({ ...base, requestHandler: nodeHttp(), cacheMiddleware: true }),
   'SDK, undici, cacheMiddleware': new DynamoDBClient({ ...base, requestHandler: new UndiciRequestHandler(), cacheMiddleware: true }),
-  'the same, lean (selo)': leanClient(new DynamoDBClient({ ...base, requestHandler: new UndiciRequestHandler(), cacheMiddleware: true })),
+  'the same, lean': leanClient(new DynamoDBClient({ ...base, requestHandler: new UndiciRequestHandler(), cacheMiddleware: true })),
+  'the same, KeyedSha256 (selo)': leanClient(new DynamoDBClient({ ...base, requestHandler: new UndiciRequestHandler(), cacheMiddleware: true, sha256: KeyedSha256 })),
 };
 const item = { pk: { S: 'PAY#E99999004202612071500abcdefghijk' }, sk: { S: 'SAGA' }, state: { S: 'SIGNED' }, version: { N: '2' }, updatedAt: { S: '2026-12-07T15:00:00.000Z' } };
 const put = (): PutItemCommand => new PutItemCommand({ TableName: 'selo-local-sagas', Item: item, ConditionExpression: 'attribute_not_exists(pk)' });

@@ -2,6 +2,7 @@ import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk
 import type { GetQueueUrlCommandInput, SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { Coalescer } from '../../shared/runtime/coalescer.ts';
 import { leanClient } from '../../shared/aws/lean-client.ts';
+import { KeyedSha256 } from '../../shared/aws/keyed-sha256.ts';
 import { UndiciRequestHandler } from '../../shared/aws/undici-request-handler.ts';
 
 /** One message for one target, produced when an event matches a rule. */
@@ -246,6 +247,7 @@ export class SqsTargetDispatcher implements TargetDispatcher {
         // The middleware chain built once, not per SendMessageBatch, selo's undici transport and
         // lean chain (the demo process's CPU; shared/aws).
         cacheMiddleware: true,
+        sha256: KeyedSha256,
         requestHandler: new UndiciRequestHandler({
           connectTimeoutMs: this.#requestTimeoutMs,
           headersTimeoutMs: this.#requestTimeoutMs,
