@@ -57,6 +57,44 @@ export interface InboundSummary {
   answerP50Ms: number;
   answerP95Ms: number;
   answerP99Ms: number;
+  /** The same answer time as the SPI sees it ({@link bcbAnswerTimes}), when the simulator's ledger was read. */
+  atBcb?: BcbAnswerTimes;
+}
+
+/** Answer times as the SPI sees them: the pacs.008 put on the receiver's stream → the receiver's pacs.002 arrived. */
+export interface BcbAnswerTimes {
+  /** Payments with both times. */
+  count: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
+/**
+ * The receiver's answer times from the simulator's ledger: from when it put each pacs.008 for
+ * `ispb` on the stream (the first time) to when that payment's first answer reached it. Unlike
+ * selo's own figure (its receipt → the 201), this includes the time the message waited for a
+ * stream read, as the BCB's time indicators count it.
+ */
+export function bcbAnswerTimes(
+  ispb: string,
+  sent: readonly { readonly toIspb: string; readonly type: string; readonly reference: string; readonly createdAt: string }[],
+  payments: readonly { readonly endToEndId: string; readonly kind: string; readonly receiverIspb: string; readonly answeredAt?: string }[],
+): BcbAnswerTimes {
+  const forwarded = new Map<string, number>();
+  for (const m of sent) {
+    if (m.toIspb !== ispb || m.type !== 'pacs.008') continue;
+    const at = Date.parse(m.createdAt);
+    const earlier = forwarded.get(m.reference);
+    if (earlier === undefined || at < earlier) forwarded.set(m.reference, at);
+  }
+  const times: number[] = [];
+  for (const p of payments) {
+    if (p.kind !== 'pacs.008' || p.receiverIspb !== ispb || p.answeredAt === undefined) continue;
+    const from = forwarded.get(p.endToEndId);
+    if (from !== undefined) times.push(Date.parse(p.answeredAt) - from);
+  }
+  return { count: times.length, p50Ms: Math.round(percentile(times, 0.5)), p95Ms: Math.round(percentile(times, 0.95)), p99Ms: Math.round(percentile(times, 0.99)) };
 }
 
 /** Parses `reject=10,never=5` (percent; the rest is accepted). */
@@ -209,6 +247,9 @@ export function renderInbound(s: InboundSummary, ledger: { settled: number; reje
     `    lost/duplicated ${s.lost}/${s.duplicated}`,
     `    answer time     p50 ${s.answerP50Ms} ms, p95 ${s.answerP95Ms} ms, p99 ${s.answerP99Ms} ms (receipt of the pacs.008 → ICOM 201 of our pacs.002; BCB indicator for the receiver: P50 1.4 s, P95 2.3 s)`,
   ];
+  if (s.atBcb !== undefined) {
+    lines.push(`    at the SPI      p50 ${s.atBcb.p50Ms} ms, p95 ${s.atBcb.p95Ms} ms, p99 ${s.atBcb.p99Ms} ms (${s.atBcb.count} answers; the simulator put the pacs.008 on our stream → our pacs.002 reached it, the wait for our stream read included)`);
+  }
   if (ledger !== undefined) {
     const agree = ledger.settled === s.settled && ledger.pending === 0;
     lines.push(`    BCB ledger      settled ${ledger.settled}, rejected ${ledger.rejected}, pending ${ledger.pending}${agree ? ' (agrees)' : ' (DISAGREES)'}`);

@@ -9,7 +9,7 @@ import type { DemoPayment, OutcomeMix } from './demo-plan.ts';
 import { COMPENSATED_EVENT, renderProgress, renderReport, renderStages, stageLatencies, summarise, TERMINAL_EVENTS } from './demo-report.ts';
 import type { DemoSummary, LedgerCheck, PaymentObservation, TerminalOutcome } from './demo-report.ts';
 import { DownstreamSubscriber } from './downstream-subscriber.ts';
-import { DEFAULT_DECISION_MIX, InboundDecider, inboundStages, renderInbound, renderInboundStages } from './inbound-decider.ts';
+import { bcbAnswerTimes, DEFAULT_DECISION_MIX, InboundDecider, inboundStages, renderInbound, renderInboundStages } from './inbound-decider.ts';
 import type { DecisionMix, InboundSummary } from './inbound-decider.ts';
 import { splitWorkers, startWorkerProcesses } from './worker-processes.ts';
 
@@ -247,6 +247,7 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       const duplicates = pipeline.simulator.ledger.received().filter((r) => r.error?.code === 'DUPLICATE_ENDTOENDID').length;
       const ledger: LedgerCheck = { ...ledgerOf((p) => p.payerIspb === config.ispb), duplicates };
       const inbound = decider?.summary();
+      if (inbound !== undefined) inbound.atBcb = bcbAnswerTimes(config.ispb, pipeline.simulator.ledger.sent(config.ispb), pipeline.simulator.ledger.payments());
       // A payment the BCB saw twice under other identifiers is a duplicate even if downstream saw one outcome.
       summary.duplicated += duplicates;
       io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));
@@ -315,5 +316,6 @@ function pickInbound(s: InboundSummary): Record<string, number> {
   return {
     received: s.received, accepted: s.accepted, rejected: s.rejected, settled: s.settled, spiRejected: s.spiRejected, late: s.late,
     lost: s.lost, duplicated: s.duplicated, answerP50Ms: s.answerP50Ms, answerP95Ms: s.answerP95Ms, answerP99Ms: s.answerP99Ms,
+    ...(s.atBcb === undefined ? {} : { spiAnswerP50Ms: s.atBcb.p50Ms, spiAnswerP95Ms: s.atBcb.p95Ms, spiAnswerP99Ms: s.atBcb.p99Ms }),
   };
 }

@@ -27,6 +27,12 @@ export interface LedgerPayment {
    * included: more than one distinct value is a receiver that answered twice differently.
    */
   receiverAnswers?: string[];
+  /**
+   * When the first of {@link LedgerPayment.receiverAnswers} reached the simulator (its ICOM POST,
+   * ISO, UTC): with the pacs.008's {@link SentMessage.createdAt}, the receiver's answer time as the
+   * SPI sees it, the wait for the receiver's stream read included.
+   */
+  answeredAt?: string;
   /** Rejection reason (`AB03`, `DU03`, the receiver's code …). */
   reasonCode?: string;
   /** When it was settled or rejected. */
@@ -189,12 +195,13 @@ export class Ledger {
    * payment its pacs.002 names: by `OrgnlInstrId`, the EndToEndId of a pacs.008 or the RtrId of
    * a return; when the `OrgnlInstrId` names no payment at all, by `OrgnlEndToEndId`, so that an
    * answer about a pacs.008 with a malformed `OrgnlInstrId` is on record too. Recorded only when
-   * `fromIspb` is the payment's receiver.
+   * `fromIspb` is the payment's receiver; `at` (when the answer's POST arrived) is kept for the first.
    */
-  noteAnswer(about: { readonly originalInstructionId: string; readonly originalEndToEndId: string }, fromIspb: string, answer: string): void {
+  noteAnswer(about: { readonly originalInstructionId: string; readonly originalEndToEndId: string }, fromIspb: string, answer: string, at: string): void {
     const payment = this.paymentsById.get(about.originalInstructionId) ?? this.paymentsById.get(about.originalEndToEndId);
     if (payment?.receiverIspb !== fromIspb) return;
     payment.receiverAnswers = [...(payment.receiverAnswers ?? []), answer];
+    payment.answeredAt ??= at;
   }
 
   /** The payment with this EndToEndId (or RtrId). */

@@ -102,7 +102,7 @@ export class SpiProcessor {
       // see that a participant never sent two different answers for one payment.
       const answered = inspection.content;
       if (answered !== undefined && 'type' in answered && answered.type === 'pacs.002') {
-        for (const status of answered.statuses) ledger.noteAnswer(status, verifiedHeader.fromIspb, status.status === 'RJCT' ? `RJCT ${status.reason?.code ?? ''}`.trim() : status.status);
+        for (const status of answered.statuses) ledger.noteAnswer(status, verifiedHeader.fromIspb, status.status === 'RJCT' ? `RJCT ${status.reason?.code ?? ''}`.trim() : status.status, record.receivedAt);
       }
       if (this.seenBizMsgIdr.has(verifiedHeader.bizMsgIdr)) {
         // A resent copy of a message already received changes nothing and is answered by nothing:

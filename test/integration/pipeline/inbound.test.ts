@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INBOUND_REJECT_REASON } from '../../../bin/demo/inbound-decider.ts';
+import { bcbAnswerTimes, INBOUND_REJECT_REASON } from '../../../bin/demo/inbound-decider.ts';
 import { InboundWorld, until } from './inbound-support.ts';
 
 let world: InboundWorld;
@@ -31,6 +31,12 @@ describe('receiving payments to our customers', () => {
       if (o.decision === 'reject') expect([payment?.status, payment?.reasonCode, o.reasonCode], id).toEqual(['rejected', INBOUND_REJECT_REASON, INBOUND_REJECT_REASON]);
       if (o.decision === 'never') expect([payment?.status, payment?.reasonCode, o.reasonCode, payment?.receiverAnswers], id).toEqual(['rejected', 'AB03', 'AB03', undefined]);
       if (o.decision !== 'never') expect(o.answerMs, id).toBeGreaterThan(0);
+      // The SPI has the time our answer reached it for every payment we answered, and only for those.
+      expect(payment?.answeredAt === undefined, id).toBe(o.decision === 'never');
     }
+    // The answer time as the SPI sees it covers every answered payment.
+    const atSpi = bcbAnswerTimes(world.ispb, world.pipeline.simulator.ledger.sent(world.ispb), world.pipeline.simulator.ledger.payments());
+    expect(atSpi.count).toBe(summary.accepted + summary.rejected);
+    expect(atSpi.p50Ms).toBeGreaterThan(0);
   }, 240_000);
 });

@@ -108,15 +108,19 @@ describe('ledger', () => {
     expect(ledger.summary()).toMatchObject({ sent: 3, unconfirmed: 1 });
   });
 
-  it('records an answer about a return under its RtrId, and only from the participant the return credits', () => {
+  it('records an answer about a return under its RtrId, and only from the participant the return credits, with when the first arrived', () => {
     const ledger = new Ledger();
     ledger.addPayment({ endToEndId: 'E1', kind: 'pacs.008', payerIspb: 'A', receiverIspb: 'B', amount: '10.00', bizMsgIdr: 'M1', receivedAt: '', status: 'settled' });
     ledger.addPayment({ endToEndId: 'D1', kind: 'pacs.004', originalEndToEndId: 'E1', payerIspb: 'B', receiverIspb: 'A', amount: '4.00', bizMsgIdr: 'M2', receivedAt: '', status: 'pending' });
-    ledger.noteAnswer({ originalInstructionId: 'D1', originalEndToEndId: 'E1' }, 'A', 'ACSP');
-    ledger.noteAnswer({ originalInstructionId: 'D1', originalEndToEndId: 'E1' }, 'B', 'ACSP');
-    ledger.noteAnswer({ originalInstructionId: 'E1', originalEndToEndId: 'E1' }, 'B', 'RJCT AC06');
+    ledger.noteAnswer({ originalInstructionId: 'D1', originalEndToEndId: 'E1' }, 'A', 'ACSP', '2026-01-01T00:00:01.000Z');
+    ledger.noteAnswer({ originalInstructionId: 'D1', originalEndToEndId: 'E1' }, 'B', 'ACSP', '2026-01-01T00:00:02.000Z');
+    ledger.noteAnswer({ originalInstructionId: 'E1', originalEndToEndId: 'E1' }, 'B', 'RJCT AC06', '2026-01-01T00:00:03.000Z');
+    ledger.noteAnswer({ originalInstructionId: 'E1', originalEndToEndId: 'E1' }, 'B', 'ACSP', '2026-01-01T00:00:04.000Z');
     expect(ledger.payment('D1')?.receiverAnswers).toEqual(['ACSP']);
-    expect(ledger.payment('E1')?.receiverAnswers).toEqual(['RJCT AC06']);
+    expect(ledger.payment('E1')?.receiverAnswers).toEqual(['RJCT AC06', 'ACSP']);
+    // When the first answer arrived, not a later one's time, nor the time of a refused sender's.
+    expect(ledger.payment('D1')?.answeredAt).toBe('2026-01-01T00:00:01.000Z');
+    expect(ledger.payment('E1')?.answeredAt).toBe('2026-01-01T00:00:03.000Z');
   });
 
   it('matches an echo answer by participant and data, keeping the first answer', () => {
