@@ -6,8 +6,10 @@
 // noisy: the ratio of two runs made side by side is the figure to trust, not either absolute).
 // CPU is read from /proc (Linux), from the moment the demo starts publishing. --profile also
 // records a CPU profile of the worker process of each run and prints where its time went by
-// component (scripts/support/cpu-profile-summary.ts). A script, not a test: it never fails on figures.
-//   node scripts/bench-demo-cost.ts [--payments 1500] [--rate 50] [--baseline-ref HEAD] [--rounds 1] [--profile] [--json]
+// component (scripts/support/cpu-profile-summary.ts). `--env NAME=VALUE` (repeatable) sets a variable
+// for this tree's runs only, so that one tree against itself (`--baseline-ref HEAD`) compares a
+// setting. A script, not a test: it never fails on figures.
+//   node scripts/bench-demo-cost.ts [--payments 1500] [--rate 50] [--baseline-ref HEAD] [--rounds 1] [--env NAME=VALUE]... [--profile] [--json]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,9 +28,18 @@ const { values } = parseArgs({
     'baseline-ref': { type: 'string', default: 'HEAD' },
     rounds: { type: 'string', default: '1' },
     profile: { type: 'boolean', default: false },
+    env: { type: 'string', multiple: true, default: [] },
     json: { type: 'boolean', default: false },
   },
 });
+
+/** `--env NAME=VALUE` settings, for this tree's runs. */
+const treeEnv: Record<string, string> = {};
+for (const setting of values.env) {
+  const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(setting);
+  if (match === null) throw new RangeError(`--env must be NAME=VALUE, got ${JSON.stringify(setting)}`);
+  treeEnv[match[1] ?? ''] = match[2] ?? '';
+}
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HOOK = fileURLToPath(new URL('./support/count-aws-calls.ts', import.meta.url));
@@ -73,7 +84,7 @@ function perPayment(counts: Record<string, number>, payments: number): Record<st
   return Object.fromEntries(rows);
 }
 
-async function measure(tree: string, root: string, payments: number, rate: number): Promise<RunCost> {
+async function measure(tree: string, root: string, payments: number, rate: number, env: Readonly<Record<string, string>> = {}): Promise<RunCost> {
   const callsDir = mkdtempSync(join(tmpdir(), 'selo-bench-cost-'));
   const profileDir = join(callsDir, 'profiles');
   try {
@@ -81,6 +92,7 @@ async function measure(tree: string, root: string, payments: number, rate: numbe
       cwd: root,
       env: {
         ...process.env,
+        ...env,
         NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${HOOK}`.trim(),
         SELO_CALLS_DIR: callsDir,
         ...(values.profile ? { SELO_WORKER_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
@@ -174,6 +186,7 @@ function checkout(ref: string): { root: string; remove: () => void } {
 
 const payments = positive('payments', values.payments);
 const rate = positive('rate', values.rate);
+if (Object.keys(treeEnv).length > 0) console.log(`this tree runs with ${Object.entries(treeEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
 const rounds = positive('rounds', values.rounds);
 const ref = values['baseline-ref'];
 const baselineTree = checkout(ref);
@@ -181,7 +194,7 @@ const runs: RunCost[] = [];
 try {
   for (let round = 0; round < rounds; round++) {
     runs.push(await measure(`baseline ${ref}`, baselineTree.root, payments, rate));
-    runs.push(await measure('this tree', ROOT, payments, rate));
+    runs.push(await measure('this tree', ROOT, payments, rate, treeEnv));
   }
 } finally {
   baselineTree.remove();
