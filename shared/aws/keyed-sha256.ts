@@ -16,39 +16,42 @@ export class KeyedSha256 {
   /** Bytes of a digest. */
   readonly digestLength = 32;
   readonly #key: KeyObject | string | Buffer | undefined;
-  #hash: Hash | undefined;
-  #hmac: Hmac | undefined;
+  #state: { readonly hmac: Hmac } | { readonly hash: Hash };
   #finished = false;
 
   /** An HMAC-SHA-256 keyed by `secret`, or a plain SHA-256 without one (as the SDK's). */
   constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
     this.#key = secret === undefined || secret === '' ? undefined : keyOf(secret);
-    this.reset();
+    this.#state = this.#start();
   }
 
   /** Adds data (a string as UTF-8). */
   update(data: string | Uint8Array): void {
     if (this.#finished) throw new Error('Attempted to update an already finished hash.');
-    (this.#hmac ?? this.#hash)?.update(data);
+    if ('hmac' in this.#state) this.#state.hmac.update(data);
+    else this.#state.hash.update(data);
   }
 
   /** The digest; a plain hash may go on after it (as the SDK's), an HMAC may not. */
   digest(): Promise<Uint8Array> {
     let bytes: Buffer;
-    if (this.#hmac === undefined) {
-      bytes = (this.#hash ?? createHash('sha256')).copy().digest();
-    } else {
+    if ('hmac' in this.#state) {
       this.#finished = true;
-      bytes = this.#hmac.digest();
+      bytes = this.#state.hmac.digest();
+    } else {
+      bytes = this.#state.hash.copy().digest();
     }
     return Promise.resolve(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 
   /** Starts again with the same key. */
   reset(): void {
-    if (this.#key === undefined) this.#hash = createHash('sha256');
-    else this.#hmac = createHmac('sha256', this.#key);
+    this.#state = this.#start();
     this.#finished = false;
+  }
+
+  #start(): { readonly hmac: Hmac } | { readonly hash: Hash } {
+    return this.#key === undefined ? { hash: createHash('sha256') } : { hmac: createHmac('sha256', this.#key) };
   }
 }
 
