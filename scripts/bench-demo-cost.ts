@@ -186,7 +186,7 @@ function checkout(ref: string): { root: string; remove: () => void } {
 
 const payments = positive('payments', values.payments);
 const rate = positive('rate', values.rate);
-if (Object.keys(treeEnv).length > 0) console.log(`this tree runs with ${Object.entries(treeEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+if (!values.json && Object.keys(treeEnv).length > 0) console.log(`this tree runs with ${Object.entries(treeEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
 const rounds = positive('rounds', values.rounds);
 const ref = values['baseline-ref'];
 const baselineTree = checkout(ref);
@@ -206,7 +206,7 @@ const cpuRatio = ratio(median(currentRuns.map((r) => r.cpuMsPerPayment.workers))
 const callRatio = ratio(median(currentRuns.map((r) => total(r.callsPerPayment.workers))), median(baselineRuns.map((r) => total(r.callsPerPayment.workers))));
 
 if (values.json) {
-  console.log(JSON.stringify({ runs, ratio: { workerCpuPerPayment: cpuRatio, workerCallsPerPayment: callRatio } }));
+  console.log(JSON.stringify({ runs, treeEnv, ratio: { workerCpuPerPayment: cpuRatio, workerCallsPerPayment: callRatio } }));
 } else {
   for (const run of runs) {
     const s = run.summary;
