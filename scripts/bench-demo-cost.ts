@@ -38,7 +38,10 @@ const treeEnv: Record<string, string> = {};
 for (const setting of values.env) {
   const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(setting);
   if (match === null) throw new RangeError(`--env must be NAME=VALUE, got ${JSON.stringify(setting)}`);
-  treeEnv[match[1] ?? ''] = match[2] ?? '';
+  const name = match[1] ?? '';
+  // The script sets these itself for both trees (the call counter, the profiler).
+  if (['NODE_OPTIONS', 'SELO_CALLS_DIR', 'SELO_WORKER_NODE_ARGS'].includes(name)) throw new RangeError(`--env cannot set ${name}: the script sets it for both trees`);
+  treeEnv[name] = match[2] ?? '';
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

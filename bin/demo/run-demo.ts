@@ -247,7 +247,9 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
       const duplicates = pipeline.simulator.ledger.received().filter((r) => r.error?.code === 'DUPLICATE_ENDTOENDID').length;
       const ledger: LedgerCheck = { ...ledgerOf((p) => p.payerIspb === config.ispb), duplicates };
       const inbound = decider?.summary();
-      if (inbound !== undefined) inbound.atBcb = bcbAnswerTimes(config.ispb, pipeline.simulator.ledger.sent(config.ispb), pipeline.simulator.ledger.payments());
+      const atBcb = bcbAnswerTimes(config.ispb, pipeline.simulator.ledger.sent(config.ispb), pipeline.simulator.ledger.payments());
+      // With no answer to time (none decided), no figure rather than a 0 ms one.
+      if (inbound !== undefined && atBcb.count > 0) inbound.atBcb = atBcb;
       // A payment the BCB saw twice under other identifiers is a duplicate even if downstream saw one outcome.
       summary.duplicated += duplicates;
       io.stdout.write(renderReport(summary, ledger, { elapsedSeconds: (Date.now() - started) / 1000, publishedPerSecond: published / Math.max(publishSeconds, 0.001) }));

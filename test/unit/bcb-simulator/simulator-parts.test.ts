@@ -112,8 +112,9 @@ describe('ledger', () => {
     const ledger = new Ledger();
     ledger.addPayment({ endToEndId: 'E1', kind: 'pacs.008', payerIspb: 'A', receiverIspb: 'B', amount: '10.00', bizMsgIdr: 'M1', receivedAt: '', status: 'settled' });
     ledger.addPayment({ endToEndId: 'D1', kind: 'pacs.004', originalEndToEndId: 'E1', payerIspb: 'B', receiverIspb: 'A', amount: '4.00', bizMsgIdr: 'M2', receivedAt: '', status: 'pending' });
+    // B is not the return's receiver: its answer, though first, is neither recorded nor timed.
+    ledger.noteAnswer({ originalInstructionId: 'D1', originalEndToEndId: 'E1' }, 'B', 'ACSP', '2026-01-01T00:00:00.500Z');
     ledger.noteAnswer({ originalInstructionId: 'D1', originalEndToEndId: 'E1' }, 'A', 'ACSP', '2026-01-01T00:00:01.000Z');
-    ledger.noteAnswer({ originalInstructionId: 'D1', originalEndToEndId: 'E1' }, 'B', 'ACSP', '2026-01-01T00:00:02.000Z');
     ledger.noteAnswer({ originalInstructionId: 'E1', originalEndToEndId: 'E1' }, 'B', 'RJCT AC06', '2026-01-01T00:00:03.000Z');
     ledger.noteAnswer({ originalInstructionId: 'E1', originalEndToEndId: 'E1' }, 'B', 'ACSP', '2026-01-01T00:00:04.000Z');
     expect(ledger.payment('D1')?.receiverAnswers).toEqual(['ACSP']);

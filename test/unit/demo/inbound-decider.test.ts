@@ -29,30 +29,40 @@ describe('the demo\'s core banking decisions', () => {
 });
 
 describe('the receiver\'s answer time as the SPI sees it', () => {
+  const US = '99999004';
   const sent = [
-    { toIspb: '99999004', type: 'pacs.008', reference: 'E1', createdAt: '2026-12-08T10:00:00.000Z' },
+    { toIspb: US, type: 'pacs.008', reference: 'E1', createdAt: '2026-12-08T10:00:00.000Z' },
     // Put on the stream again later (e.g. after a restart): the first time counts.
-    { toIspb: '99999004', type: 'pacs.008', reference: 'E1', createdAt: '2026-12-08T10:00:05.000Z' },
-    { toIspb: '99999004', type: 'pacs.008', reference: 'E2', createdAt: '2026-12-08T10:00:01.000Z' },
-    { toIspb: '99999004', type: 'pacs.002', reference: 'E3', createdAt: '2026-12-08T10:00:00.000Z' },
+    { toIspb: US, type: 'pacs.008', reference: 'E1', createdAt: '2026-12-08T10:00:05.000Z' },
+    { toIspb: US, type: 'pacs.008', reference: 'E2', createdAt: '2026-12-08T10:00:01.000Z' },
+    // Each of these fails one condition only: the answer is not timed from it.
+    { toIspb: US, type: 'pacs.002', reference: 'E6', createdAt: '2026-12-08T10:00:00.000Z' },
     { toIspb: '11111111', type: 'pacs.008', reference: 'E4', createdAt: '2026-12-08T10:00:00.000Z' },
-    { toIspb: '99999004', type: 'pacs.008', reference: 'E5', createdAt: '2026-12-08T10:00:00.000Z' },
+    { toIspb: US, type: 'pacs.008', reference: 'E3', createdAt: '2026-12-08T10:00:00.000Z' },
+    { toIspb: US, type: 'pacs.008', reference: 'D7', createdAt: '2026-12-08T10:00:00.000Z' },
+    { toIspb: US, type: 'pacs.008', reference: 'E5', createdAt: '2026-12-08T10:00:00.000Z' },
   ];
   const payments = [
-    { endToEndId: 'E1', kind: 'pacs.008', receiverIspb: '99999004', answeredAt: '2026-12-08T10:00:00.120Z' },
-    { endToEndId: 'E2', kind: 'pacs.008', receiverIspb: '99999004', answeredAt: '2026-12-08T10:00:01.300Z' },
-    // Ours to another PSP, and one to us never answered: not counted.
+    { endToEndId: 'E1', kind: 'pacs.008', receiverIspb: US, answeredAt: '2026-12-08T10:00:00.120Z' },
+    { endToEndId: 'E2', kind: 'pacs.008', receiverIspb: US, answeredAt: '2026-12-08T10:00:01.300Z' },
+    // To us, answered, but only a pacs.002 about it was on our stream.
+    { endToEndId: 'E6', kind: 'pacs.008', receiverIspb: US, answeredAt: '2026-12-08T10:00:00.900Z' },
+    // To us, answered, but its pacs.008 went to another participant's stream.
+    { endToEndId: 'E4', kind: 'pacs.008', receiverIspb: US, answeredAt: '2026-12-08T10:00:00.700Z' },
+    // Its pacs.008 was on our stream, but the payment credits another participant.
     { endToEndId: 'E3', kind: 'pacs.008', receiverIspb: '22222222', answeredAt: '2026-12-08T10:00:00.500Z' },
-    { endToEndId: 'E4', kind: 'pacs.008', receiverIspb: '11111111', answeredAt: '2026-12-08T10:00:00.700Z' },
-    { endToEndId: 'E5', kind: 'pacs.008', receiverIspb: '99999004' },
+    // A return to us: not a pacs.008.
+    { endToEndId: 'D7', kind: 'pacs.004', receiverIspb: US, answeredAt: '2026-12-08T10:00:00.800Z' },
+    // Never answered.
+    { endToEndId: 'E5', kind: 'pacs.008', receiverIspb: US },
   ];
 
-  it('counts from the first time the pacs.008 was put on our stream to our first answer, for payments to us only', () => {
+  it('counts from the first time a pacs.008 to us was put on our stream to our first answer, for payments to us only', () => {
     // 120 ms (E1, from its first forwarding) and 300 ms (E2); nearest-rank percentiles.
-    expect(bcbAnswerTimes('99999004', sent, payments)).toEqual({ count: 2, p50Ms: 120, p95Ms: 300, p99Ms: 300 });
+    expect(bcbAnswerTimes(US, sent, payments)).toEqual({ count: 2, p50Ms: 120, p95Ms: 300, p99Ms: 300 });
   });
 
-  it('is part of the receiving report and of --json when the ledger was read', () => {
+  it('is a line of the receiving report when the ledger was read, and absent otherwise', () => {
     const summary = { received: 2, accepted: 2, rejected: 0, settled: 2, spiRejected: 0, late: 0, lost: 0, duplicated: 0, answerP50Ms: 80, answerP95Ms: 90, answerP99Ms: 95, atBcb: { count: 2, p50Ms: 120, p95Ms: 290, p99Ms: 300 } };
     expect(renderInbound(summary, undefined)).toContain('at the SPI      p50 120 ms, p95 290 ms, p99 300 ms (2 answers;');
     const { atBcb: _ignored, ...without } = summary;
