@@ -11,6 +11,7 @@ export type {
   CompensationRegistration,
   CreateSagaInput,
   TransitionInput,
+  FactPrefix,
   SagaStoreOptions,
 } from './saga-store.ts';
 export { STATE_INDEX_SHARDS, STATE_SHARD_ATTRIBUTE, stateShardOf, stateIndexKey, queryStateIndex } from './state-index.ts';

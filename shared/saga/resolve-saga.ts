@@ -254,9 +254,10 @@ function defaultReasonCode(saga: Saga): string {
 
 /** Publishes a written resolution's fact and records that it was accepted. */
 async function publishResolution(deps: ResolveSagaDeps, saga: Saga, entry: SagaTransition, decision: Decision): Promise<string[]> {
+  const done = saga.compensations.filter((c) => c.status === 'DONE').map((c) => c.step);
   const resolution: ResolutionData = {
     by: decision.by, operators: decision.operators, evidence: sanitize(decision.evidence), resolvedAt: entry.at,
-    ...(saga.compensations.some((c) => c.status === 'DONE') ? { compensationsDone: saga.compensations.filter((c) => c.status === 'DONE').map((c) => c.step) } : {}),
+    ...(done.length > 0 ? { compensationsDone: done } : {}),
     // A payment to our customer that settled before the conflict: core banking credited it already.
     ...(saga.kind === 'inbound' && saga.history.some((t) => t.to === 'SETTLED' && t.key !== entry.key) ? { creditedBefore: true } : {}),
   };

@@ -119,7 +119,13 @@ export interface TransitionInput {
    * customer that we answered RJCT. A written-after-read step decides from what it read instead.
    * @defaultValue no such condition
    */
-  unlessFact?: { name: string; prefix: string };
+  unlessFact?: FactPrefix;
+}
+
+/** A saga fact named `name` whose value begins with `prefix` (see {@link TransitionInput.unlessFact}). */
+export interface FactPrefix {
+  name: string;
+  prefix: string;
 }
 
 /** Options of {@link SagaStore}. */

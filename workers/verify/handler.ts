@@ -33,7 +33,7 @@ import type { Admi002, CreditTransfer, Pacs002, PaymentReturn, Pibr001, Pibr002,
 import type { Logger } from '../../shared/logging/index.ts';
 import type { EventToPublish, Handler, HandlerContext, Outcome } from '../../shared/runtime/index.ts';
 import { SagaContendedError, isLegalTransition, sagaKindOf } from '../../shared/saga/index.ts';
-import type { BizMsgIndex, DedupeStore, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
+import type { BizMsgIndex, DedupeStore, FactPrefix, Saga, SagaState, SagaStore } from '../../shared/saga/index.ts';
 import { verifyDict, verifySpi } from '../../shared/xmldsig/index.ts';
 import type { TrustStore } from '../../shared/xmldsig/index.ts';
 import { quarantineKey } from './quarantine.ts';
@@ -186,7 +186,7 @@ interface SagaOutcome {
    * (an ACCC for a payment to our customer that we answered RJCT: `answer` `RJCT …`): then
    * OUTCOME_CONFLICT, for operations. The unread write is conditioned on it too.
    */
-  contradictedBy?: { name: string; prefix: string };
+  contradictedBy?: FactPrefix;
 }
 
 /** States in which a message to the BCB awaits its outcome. */
